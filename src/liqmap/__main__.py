@@ -1,0 +1,3 @@
+from liqmap.cli import app
+
+app()

@@ -1,0 +1,184 @@
+"""Normalized market events: the one schema every part of liqmap speaks.
+
+All events are immutable ``msgspec.Struct`` values (fast to build, encode and
+compare). Conventions, stated once here and relied on everywhere:
+
+* Times are integers in **milliseconds since the Unix epoch, UTC**.
+* ``timestamp`` is the exchange's event time; where a venue sends none (BitMEX
+  ``liquidation`` rows) it is the receipt time, and then ``timestamp == received_at``.
+* ``quantity`` is always in **base-asset units** (BTC for BTCUSDT), after
+  contract-size conversion (OKX ``ctVal``, Binance COIN-M ``contractSize``,
+  BitMEX/Deribit/Bybit-inverse USD contracts divided by price, ...). For
+  1000-lot symbols (``1000PEPEUSDT``) the base asset is the lot (``1000PEPE``),
+  exactly as the venue quotes price and quantity.
+* ``value_usd`` is the notional in USD. Stablecoin quotes (USDT, USDC, USD) are
+  taken at par with USD; this is documented, not hidden.
+* A liquidation's ``side`` is the side of the **position that was
+  liquidated**: ``"long"`` or ``"short"``. Venues report this differently
+  (Binance/OKX/BitMEX give the liquidation *order* side, so SELL = long; Bybit
+  gives the *position* side, so ``S: Buy`` = long); each venue parser converts
+  once, at the edge. See ``docs`` in each ``liqmap.exchanges.<venue>`` module.
+* A trade's ``side`` is the **taker (aggressor) side**: ``"buy"`` or ``"sell"``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Union
+
+import msgspec
+
+PositionSide = Literal["long", "short"]
+TakerSide = Literal["buy", "sell"]
+
+
+class Liquidation(msgspec.Struct, frozen=True, gc=False):
+    """One forced close of a leveraged position.
+
+    Fields:
+        exchange: venue id, e.g. ``"binance"``, ``"bybit"``, ``"okx"``.
+        symbol: venue-native instrument name (``BTCUSDT``, ``BTC-USDT-SWAP``,
+            ``XBTUSD``, ``BTC-PERPETUAL``, ``BTC``).
+        base: base asset (``BTC``; BitMEX ``XBT`` is reported as ``BTC``).
+        quote: quote asset (``USDT``, ``USD``, ``USDC``).
+        side: position liquidated, ``"long"`` | ``"short"``.
+        price: average fill price where the venue gives one (Binance ``ap``),
+            else the order / bankruptcy price (Bybit ``p``, OKX ``bkPx``), in quote units.
+        quantity: size in base-asset units (after contract-size conversion).
+        value_usd: notional in USD (quote value; USDT/USDC at par).
+        timestamp: exchange event time, ms since epoch UTC (receipt time when
+            the venue gives none).
+        received_at: local receipt time, ms since epoch UTC.
+        id: stable de-duplication key, unique per venue event.
+        order_side: raw order/position side string exactly as the venue sent it.
+        status: raw order status where the venue gives one (Binance ``X``).
+    """
+
+    exchange: str
+    symbol: str
+    base: str
+    quote: str
+    side: PositionSide
+    price: float
+    quantity: float
+    value_usd: float
+    timestamp: int
+    received_at: int
+    id: str
+    order_side: str | None = None
+    status: str | None = None
+
+
+class Trade(msgspec.Struct, frozen=True, gc=False):
+    """One public trade print.
+
+    ``side`` is the taker side (``"buy"`` = aggressive buyer). ``quantity`` is in
+    base units, ``value_usd`` the notional. ``liquidation`` is True when the
+    venue flags the trade as caused by a liquidation (Deribit, dYdX, Kraken).
+    """
+
+    exchange: str
+    symbol: str
+    base: str
+    quote: str
+    side: TakerSide
+    price: float
+    quantity: float
+    value_usd: float
+    timestamp: int
+    received_at: int
+    id: str
+    liquidation: bool = False
+
+
+class OpenInterest(msgspec.Struct, frozen=True, gc=False):
+    """Open interest of one instrument at one time.
+
+    ``open_interest`` is in base units (one side of the book, i.e. the number
+    of open contracts converted to coins); ``open_interest_usd`` is its USD
+    value at the venue's reference price, or ``None`` when not derivable.
+    """
+
+    exchange: str
+    symbol: str
+    base: str
+    quote: str
+    open_interest: float
+    open_interest_usd: float | None
+    timestamp: int
+    received_at: int
+
+
+class Kline(msgspec.Struct, frozen=True, gc=False):
+    """One OHLCV candle.
+
+    ``open_time``/``close_time`` in ms UTC; prices in quote units; ``volume``
+    and ``taker_buy_volume`` in base units; ``quote_volume`` and
+    ``taker_buy_quote_volume`` in quote units. ``closed`` is False while the
+    candle is still forming.
+    """
+
+    exchange: str
+    symbol: str
+    interval: str
+    open_time: int
+    close_time: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    quote_volume: float | None = None
+    taker_buy_volume: float | None = None
+    taker_buy_quote_volume: float | None = None
+    trades: int | None = None
+    closed: bool = True
+
+
+class Ticker(msgspec.Struct, frozen=True, gc=False):
+    """Best-effort instrument summary: last, mark, index price, funding, OI (base units)."""
+
+    exchange: str
+    symbol: str
+    timestamp: int
+    received_at: int
+    last_price: float | None = None
+    mark_price: float | None = None
+    index_price: float | None = None
+    funding_rate: float | None = None
+    open_interest: float | None = None
+
+
+class Gap(msgspec.Struct, frozen=True, gc=False):
+    """An interval with no coverage for one venue connection.
+
+    ``start`` is the receipt time of the last frame before the disconnect (or
+    the disconnect time), ``end`` the time the stream resumed, both ms UTC.
+    ``reason`` is a short machine-readable cause (``"closed"``, ``"stale"``,
+    ``"rotation"``, ``"error"``).
+    """
+
+    exchange: str
+    connection: str
+    start: int
+    end: int
+    reason: str
+
+
+Event = Union[Liquidation, Trade, OpenInterest, Kline, Ticker, Gap]
+
+_encoder = msgspec.json.Encoder()
+
+
+def to_json(event: Event) -> bytes:
+    """Encode one event as a JSON object (field names exactly as the struct)."""
+    return _encoder.encode(event)
+
+
+def to_dict(event: Event) -> dict:
+    """Return the event as a plain ``dict`` (JSON-ready builtins)."""
+    return msgspec.to_builtins(event)
+
+
+def event_type(event: Event) -> str:
+    """Lower-case type name of an event: ``liquidation``, ``trade``, ``gap``..."""
+    return type(event).__name__.lower()
