@@ -1,0 +1,51 @@
+"""Runtime settings from the environment (pydantic-settings).
+
+Every setting has a documented default that runs on the embedded tier alone
+(no Redis, no PostgreSQL). Environment variables (case-insensitive):
+
+* ``LIQMAP_DB`` -- DuckDB file, default ``data/liquidations.duckdb``.
+* ``LIQMAP_REDIS_URL`` -- e.g. ``redis://127.0.0.1:6379/0``; unset = Redis tier off.
+* ``LIQMAP_REDIS_PREFIX`` -- key prefix, default ``liq``.
+* ``LIQMAP_POSTGRES_DSN`` -- e.g. ``postgresql://postgres@127.0.0.1:5432/liqmap``; unset = off.
+* ``LIQMAP_INSTITUTIONAL_USD`` -- institutional size threshold, default 100,000 USD.
+* ``LIQMAP_LARGE_USD`` -- large size threshold, default 10,000 USD.
+* ``LIQMAP_HOST`` / ``LIQMAP_PORT`` -- API bind address, default 127.0.0.1:8000.
+* ``BINANCE_POLL_INTERVAL`` -- seconds between REST polls of Binance fallbacks, default 10.
+* ``WS_TIMEOUT`` -- seconds without a frame before the watchdog reconnects, default 60.
+* ``MAX_RETRIES`` -- consecutive failed connects before an adapter gives up
+  (0 = retry forever with capped backoff), default 0.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """liqmap settings; see the module docstring for variables and defaults."""
+
+    model_config = SettingsConfigDict(env_prefix="LIQMAP_", extra="ignore", case_sensitive=False)
+
+    db: str = "data/liquidations.duckdb"
+    redis_url: str | None = None
+    redis_prefix: str = "liq"
+    postgres_dsn: str | None = None
+    institutional_usd: float = 100_000.0
+    large_usd: float = 10_000.0
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    binance_poll_interval: float = Field(
+        10.0, validation_alias=AliasChoices("BINANCE_POLL_INTERVAL", "LIQMAP_BINANCE_POLL_INTERVAL")
+    )
+    ws_timeout: float = Field(60.0, validation_alias=AliasChoices("WS_TIMEOUT", "LIQMAP_WS_TIMEOUT"))
+    max_retries: int = Field(0, validation_alias=AliasChoices("MAX_RETRIES", "LIQMAP_MAX_RETRIES"))
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Process-wide settings, read once from the environment."""
+    return Settings()
