@@ -19,7 +19,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-from liqmap.cli import feed_cmds, heatmap_cmds, serve_cmds  # noqa: E402,F401  (registers commands)
+from liqmap.cli import feed_cmds, heatmap_cmds, record_cmd, serve_cmds, storage_cmds  # noqa: E402,F401  (registers commands)
 
 
 def main() -> None:  # pragma: no cover - console entry
