@@ -98,6 +98,15 @@ class Venue:
         """REST endpoints to poll (may be empty)."""
         return []
 
+    def auto_reply(self, data: str) -> str | None:
+        """Protocol message to send in answer to a received frame, or ``None``.
+
+        Used for venue heartbeats that must be answered in-band (Deribit
+        ``test_request`` -> ``public/test``; text ``ping`` -> ``pong``). Called by the
+        feed for every text frame, so it must be cheap (a substring check first).
+        """
+        return None
+
     def parse(self, data: str | bytes, received_at: int, connection: str = "") -> list[Event]:
         """Parse one raw frame into normalized events.
 
