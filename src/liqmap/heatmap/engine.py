@@ -1,0 +1,194 @@
+"""Dense-array liquidation-level simulation (heatmap-model.md §3.4–§3.6), pure numpy.
+
+State ``A[s, l, c]`` = open quantity in **contracts / base units** of side ``s`` (0 = long,
+1 = short) and leverage tier ``l`` whose liquidation price lies in price cell ``c`` of a
+uniform grid. Per step ``k`` (in this order):
+
+1. **consume** with the step's price range ``[low_k, high_k]``: long cells with
+   ``P_liq ≥ low_k`` and short cells with ``P_liq ≤ high_k`` are moved to the consumed tally
+   (the model's predicted liquidation flow) and zeroed -- state from steps < k only, so a
+   position is never consumed in the step that opened it;
+2. **close** (ΔQ < 0): side-specific, ``A[s] *= 1 − r_s`` with ``r_s = min(1, C_s / OI_prev)``,
+   ``C_long = |ΔQ|·(1 − β)`` (taker sells close longs), ``C_short = |ΔQ|·β``;
+3. **open** (ΔQ > 0): ``N_long = ΔQ·β``, ``N_short = ΔQ·(1 − β)``, spread over the step's
+   per-side entry-price profile and the leverage ladder, placed at the liquidation price;
+4. optional **decay** ``A *= 2^(−1/half_life_steps)``.
+
+Everything is linear in the leverage weights, so ``per_tier_consumed`` lets a caller fit
+the weights by non-negative least squares (§4.6).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from liqmap.heatmap.brackets import liq_price_ladder
+
+DEFAULT_LADDER: tuple[tuple[float, float], ...] = ((5, 0.15), (10, 0.30), (25, 0.25), (50, 0.20), (100, 0.10))
+"""Default leverage ladder (leverage, weight): LiquidationHeatmap's default, heatmap-model.md §3.8."""
+
+
+@dataclass
+class StepInputs:
+    """Per-step model drivers (K steps, M entry points).
+
+    Attributes:
+        ts: (K,) int64 step END time, ms UTC; step k covers (ts[k] − Δ, ts[k]].
+        open, high, low, close: (K,) float price of the step (USDT); high/low drive consumption.
+        dq: (K,) ΔOI over the step in contracts (base units), end minus start; NaN = unknown (no open/close).
+        oi_prev: (K,) OI in contracts at the step start (denominator of the close fraction).
+        beta: (K,) taker-buy share of the step's notional in [0, 1].
+        entry_step: (M,) int step index of each entry point.
+        entry_side: (M,) int 0 = long entries (taker buys), 1 = short entries (taker sells).
+        entry_price: (M,) USDT.
+        entry_weight: (M,) weights; normalised per (step, side) inside :func:`simulate`.
+        source: free text describing where the drivers came from (for meta).
+    """
+
+    ts: np.ndarray
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    dq: np.ndarray
+    oi_prev: np.ndarray
+    beta: np.ndarray
+    entry_step: np.ndarray
+    entry_side: np.ndarray
+    entry_price: np.ndarray
+    entry_weight: np.ndarray
+    source: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ModelParams:
+    """Assumptions of the estimate (all exposed in API meta).
+
+    ladder: ((leverage, weight), ...), weights need not sum to 1 (they scale the output).
+    mmr: maintenance margin rate (fraction) used for every level (first-tier form, cum = 0).
+    cell_frac: internal price cell as a fraction of the median close (0.0005 = 5 bps).
+    half_life_steps: optional exponential decay of the book (None = none).
+    """
+
+    ladder: tuple[tuple[float, float], ...] = DEFAULT_LADDER
+    mmr: float = 0.004
+    cell_frac: float = 0.0005
+    half_life_steps: float | None = None
+
+
+@dataclass
+class SimResult:
+    """Output of :func:`simulate`.
+
+    grid_lo, cell: the price of cell c is ``grid_lo + (c + 0.5)·cell`` (USDT).
+    snapshots: (K, 2, C) notional USDT of open levels per side and cell AFTER step k.
+    consumed: (K, 2) notional USDT (qty × level price) consumed in step k per side.
+    per_tier_consumed: (K, 2, L) the same split by ladder tier (weights applied).
+    open_qty: (K,) total modelled open quantity (both sides / 2) after step k, contracts.
+    """
+
+    grid_lo: float
+    cell: float
+    snapshots: np.ndarray | None
+    consumed: np.ndarray
+    per_tier_consumed: np.ndarray
+    open_qty: np.ndarray
+
+    def cell_prices(self) -> np.ndarray:
+        """(C,) centre price of every cell, USDT."""
+        n = self.snapshots.shape[-1] if self.snapshots is not None else 0
+        return self.grid_lo + (np.arange(n) + 0.5) * self.cell
+
+
+def _grid(inp: StepInputs, params: ModelParams) -> tuple[float, float, int]:
+    max_dist = max(1.0 / min(L for L, _ in params.ladder), 0.01) + params.mmr + 0.02
+    lo = float(np.nanmin(inp.low)) * (1 - max_dist)
+    hi = float(np.nanmax(inp.high)) * (1 + max_dist)
+    cell = float(np.nanmedian(inp.close)) * params.cell_frac
+    n = int(np.ceil((hi - lo) / cell)) + 1
+    return lo, cell, n
+
+
+def simulate(inp: StepInputs, params: ModelParams = ModelParams(), keep_snapshots: bool = True) -> SimResult:
+    """Run the §3.6 loop over all steps; see the module docstring for the update order.
+
+    Returns a :class:`SimResult`; with ``keep_snapshots=False`` only flows are kept
+    (cheap, for validation). Raises ValueError on empty input.
+    """
+    K = len(inp.ts)
+    if K == 0:
+        raise ValueError("no steps to simulate")
+    lo, cell, C = _grid(inp, params)
+    levs = np.array([L for L, _ in params.ladder], dtype=float)
+    wts = np.array([w for _, w in params.ladder], dtype=float)
+    nL = len(levs)
+    cell_price = lo + (np.arange(C) + 0.5) * cell
+
+    # entry points -> per (step, side, tier) target cell and quantity share
+    es = np.asarray(inp.entry_step, dtype=np.int64)
+    side = np.asarray(inp.entry_side, dtype=np.int64)
+    ep = np.asarray(inp.entry_price, dtype=float)
+    ew = np.asarray(inp.entry_weight, dtype=float)
+    norm = np.zeros((K, 2))
+    np.add.at(norm, (es, side), ew)
+    share = ew / np.where(norm[es, side] > 0, norm[es, side], 1.0)
+    tgt = np.empty((nL, len(ep)), dtype=np.int64)
+    for li, L in enumerate(levs):
+        for s in (0, 1):
+            m = side == s
+            p = liq_price_ladder(ep[m], L, s, params.mmr)
+            tgt[li, m] = np.clip(((p - lo) / cell).astype(np.int64), 0, C - 1)
+    order = np.argsort(es, kind="stable")
+    bounds = np.searchsorted(es[order], np.arange(K + 1))
+
+    A = np.zeros((2, nL, C))
+    snaps = np.zeros((K, 2, C), dtype=np.float32) if keep_snapshots else None
+    consumed = np.zeros((K, 2))
+    tier_consumed = np.zeros((K, 2, nL))
+    open_qty = np.zeros(K)
+    decay = 2.0 ** (-1.0 / params.half_life_steps) if params.half_life_steps else None
+
+    for k in range(K):
+        # 1. consume (inclusive): longs at/above low, shorts at/below high
+        lo_k, hi_k = inp.low[k], inp.high[k]
+        if np.isfinite(lo_k):
+            i = int(np.clip(np.floor((lo_k - lo) / cell), 0, C))
+            blk = A[0, :, i:]
+            q = blk @ cell_price[i:]
+            tier_consumed[k, 0] = q
+            blk[:] = 0.0
+        if np.isfinite(hi_k):
+            j = int(np.clip(np.floor((hi_k - lo) / cell) + 1, 0, C))
+            blk = A[1, :, :j]
+            q = blk @ cell_price[:j]
+            tier_consumed[k, 1] = q
+            blk[:] = 0.0
+        dq = inp.dq[k]
+        b = float(np.clip(inp.beta[k], 0.0, 1.0)) if np.isfinite(inp.beta[k]) else 0.5
+        if np.isfinite(dq) and dq < 0:
+            # 2. close, side-specific, fraction of actual OI
+            oi = inp.oi_prev[k]
+            if np.isfinite(oi) and oi > 0:
+                A[0] *= 1.0 - min(1.0, -dq * (1.0 - b) / oi)
+                A[1] *= 1.0 - min(1.0, -dq * b / oi)
+        elif np.isfinite(dq) and dq > 0:
+            # 3. open
+            sl = order[bounds[k] : bounds[k + 1]]
+            for s, n_side in ((0, dq * b), (1, dq * (1.0 - b))):
+                if n_side <= 0:
+                    continue
+                idx = sl[side[sl] == s]
+                if len(idx) == 0:
+                    continue
+                q = n_side * share[idx]
+                for li in range(nL):
+                    np.add.at(A[s, li], tgt[li, idx], q * wts[li])
+        if decay is not None:
+            A *= decay
+        if snaps is not None:
+            snaps[k] = A.sum(axis=1) * cell_price
+        open_qty[k] = A.sum() / 2.0
+    consumed[:] = tier_consumed.sum(axis=2)
+    return SimResult(lo, cell, snaps, consumed, tier_consumed, open_qty)

@@ -1,0 +1,249 @@
+"""Validation of the heatmap model against REALIZED liquidations (heatmap-model.md §4).
+
+Two sets:
+
+**Hourly** (shipped file ``reference/coinglass_BTC_regime_1h_*.csv.gz``, a CoinGlass export
+aggregating Binance+Bybit+OKX; see tests/fixtures/PROVENANCE.md): BTC price OHLC, OI OHLC in
+USD and realized long/short liquidation USD per hour, 2025-12-04 → 2026-06-02. The model runs
+at hourly steps from price and OI alone:
+
+* OI contracts ``Q_k = oi_close_usd / price_close`` (BTC); ΔQ = end minus start of the hour.
+* No taker flow exists in this file, so the side split β uses a documented fallback, chosen
+  on the first half only among: ``"clv"`` = close location in the range
+  ``(close − low)/(high − low)`` (buying pressure proxy, continuous version of candle colour)
+  and ``"half"`` = 0.5 (every new contract has one long and one short holder).
+* Entries: 5 points spread uniformly over the hour's [low, high] (no traded price profile).
+* Prediction for hour k: the model notional whose levels that hour's range crossed
+  (``consumed``), per side, from positions opened in earlier hours.
+
+Walk-forward: the first half of the hours fits (a) β mode, (b) decay half-life, (c) ladder
+weights (candidate ladders + NNLS of realized notional on per-tier flows), (d) the
+combined predictor (OLS on ranks of model and excursion). Everything is reported on the
+later half only: Spearman, the naive baseline (downward excursion ``(open − low)/open`` for
+longs, upward ``(high − open)/open`` for shorts), partial Spearman of the model given the
+excursion, and day-block bootstrap 95 % intervals.
+
+**Events**: Binance ``!forceOrder@arr`` captures (tests/fixtures/binance_forceorder_datastreams).
+They carry no OI history and the companion trade files hold only aggTrades ≥ 15 k USD, so
+the OI-driven model cannot be run there. What is computed instead is clearly labelled a
+**trades-only variant**: each large aggTrade opens ``notional`` of positions on the taker's
+side over the ladder; consumption by the large-trade price path; at each liquidation's
+time the top-10 % bins (±5 % band, ±1 bin tolerance) are compared with the liquidation's
+average price; the random-bin baseline is the dilated zone share of the band.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy.optimize import nnls
+from scipy.stats import rankdata
+
+from liqmap.heatmap.engine import DEFAULT_LADDER, ModelParams, StepInputs, simulate
+
+REFERENCE_DIR = Path(__file__).with_name("reference")
+DEFAULT_HOURLY = REFERENCE_DIR / "coinglass_BTC_regime_1h_2025-12-04_2026-06-02.csv.gz"
+DAY_MS = 86_400_000
+
+CANDIDATE_LADDERS: dict[str, tuple[tuple[float, float], ...]] = {
+    "default": DEFAULT_LADDER,
+    "high_lev": ((25, 0.35), (50, 0.35), (100, 0.30)),
+    "low_lev": ((5, 0.30), (10, 0.40), (25, 0.30)),
+}
+ALL_TIERS = (5, 10, 25, 50, 100)
+HALF_LIVES_H = (None, 24.0, 72.0, 168.0)
+BETA_MODES = ("clv", "half")
+
+
+@dataclass
+class Hourly:
+    """Columns of the hourly file as arrays (ms UTC; USD; BTC price in USDT)."""
+
+    ts: np.ndarray
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    oi_close: np.ndarray
+    liq_long: np.ndarray
+    liq_short: np.ndarray
+
+
+def load_hourly(path: str | Path = DEFAULT_HOURLY) -> Hourly:
+    """Read the CoinGlass hourly CSV (gz or plain). Raises ValueError naming file/line on a bad row."""
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    cols: dict[str, list[float]] = {k: [] for k in ("timestamp", "price_open", "price_high", "price_low",
+                                                    "price_close", "oi_close", "liquidation_long_usd",
+                                                    "liquidation_short_usd")}
+    with opener(path, "rt", newline="") as fh:
+        reader = csv.DictReader(fh)
+        missing = [c for c in cols if c not in (reader.fieldnames or [])]
+        if missing:
+            raise ValueError(f"{path}: missing columns {missing}")
+        for i, row in enumerate(reader, start=2):
+            try:
+                for c in cols:
+                    cols[c].append(float(row[c]))
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"{path}:{i}: bad value ({exc})") from None
+    a = {k: np.asarray(v) for k, v in cols.items()}
+    order = np.argsort(a["timestamp"])
+    return Hourly(
+        ts=a["timestamp"][order].astype(np.int64),
+        open=a["price_open"][order], high=a["price_high"][order], low=a["price_low"][order],
+        close=a["price_close"][order], oi_close=a["oi_close"][order],
+        liq_long=a["liquidation_long_usd"][order], liq_short=a["liquidation_short_usd"][order],
+    )
+
+
+def hourly_inputs(h: Hourly, beta_mode: str = "clv", n_entry: int = 5) -> StepInputs:
+    """Model drivers from price + OI only (module docstring). ``beta_mode`` in ``BETA_MODES``."""
+    K = len(h.ts)
+    q = h.oi_close / h.close  # contracts (BTC)
+    dq = np.full(K, np.nan)
+    dq[1:] = np.diff(q)
+    oi_prev = np.full(K, np.nan)
+    oi_prev[1:] = q[:-1]
+    rng = h.high - h.low
+    if beta_mode == "clv":
+        beta = np.where(rng > 0, (h.close - h.low) / np.where(rng > 0, rng, 1.0), 0.5)
+    elif beta_mode == "half":
+        beta = np.full(K, 0.5)
+    else:
+        raise ValueError(f"beta_mode must be one of {BETA_MODES}")
+    frac = (np.arange(n_entry) + 0.5) / n_entry
+    px = h.low[:, None] + rng[:, None] * frac[None, :]  # (K, n)
+    steps = np.repeat(np.arange(K), n_entry)
+    prices = px.ravel()
+    return StepInputs(
+        ts=h.ts, open=h.open, high=h.high, low=h.low, close=h.close, dq=dq, oi_prev=oi_prev, beta=beta,
+        entry_step=np.concatenate([steps, steps]),
+        entry_side=np.concatenate([np.zeros(len(steps), int), np.ones(len(steps), int)]),
+        entry_price=np.concatenate([prices, prices]),
+        entry_weight=np.ones(2 * len(steps)),
+        source={"oi": "hourly oi_close USD / close", "beta": beta_mode, "entries": f"{n_entry} uniform in [low, high]"},
+    )
+
+
+# ---------------------------------------------------------------- statistics
+
+def spearman(x: np.ndarray, y: np.ndarray) -> float:
+    """Spearman rank correlation (average ranks for ties); NaN if degenerate."""
+    rx, ry = rankdata(x), rankdata(y)
+    if rx.std() == 0 or ry.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(rx, ry)[0, 1])
+
+
+def partial_spearman(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> float:
+    """Partial Spearman of x and y controlling for z (first-order partial on ranks)."""
+    rxy, rxz, ryz = spearman(x, y), spearman(x, z), spearman(y, z)
+    den = math.sqrt(max((1 - rxz**2) * (1 - ryz**2), 1e-12))
+    return (rxy - rxz * ryz) / den
+
+
+def day_block_bootstrap(ts: np.ndarray, stat, n_boot: int = 500, seed: int = 7) -> list[float]:
+    """95 % percentile interval of ``stat(idx)`` resampling whole UTC days with replacement."""
+    days = ts // DAY_MS
+    uniq, inv = np.unique(days, return_inverse=True)
+    groups = [np.flatnonzero(inv == i) for i in range(len(uniq))]
+    rng = np.random.default_rng(seed)
+    vals = []
+    for _ in range(n_boot):
+        pick = rng.integers(0, len(groups), len(groups))
+        idx = np.concatenate([groups[i] for i in pick])
+        v = stat(idx)
+        if np.isfinite(v):
+            vals.append(v)
+    if not vals:
+        return [float("nan"), float("nan")]
+    lo, hi = np.percentile(vals, [2.5, 97.5])
+    return [float(lo), float(hi)]
+
+
+# ---------------------------------------------------------------- hourly validation
+
+def _tier_flows(h: Hourly, beta_mode: str, half_life: float | None) -> np.ndarray:
+    """(K, 2, 5) consumed notional per tier of ALL_TIERS with unit weights (linear in weights)."""
+    inp = hourly_inputs(h, beta_mode)
+    params = ModelParams(ladder=tuple((L, 1.0) for L in ALL_TIERS), half_life_steps=half_life)
+    return simulate(inp, params, keep_snapshots=False).per_tier_consumed
+
+
+def _ladder_vec(ladder) -> np.ndarray:
+    w = dict(ladder)
+    return np.array([w.get(L, 0.0) for L in ALL_TIERS])
+
+
+def validate_hourly(path: str | Path = DEFAULT_HOURLY, n_boot: int = 500) -> dict:
+    """Walk-forward hourly validation; returns the ``hourly`` JSON object (see module docstring).
+
+    Per side: spearman, baseline_spearman, partial_spearman, partial_ci95, spearman_ci95,
+    combined_spearman, combined_minus_baseline_ci95, n_hours; plus ``fit`` (what the first half chose).
+    """
+    h = load_hourly(path)
+    K = len(h.ts)
+    split = K // 2
+    train, test = np.arange(1, split), np.arange(split, K)  # hour 0 has no ΔOI
+    exc = np.stack([(h.open - h.low) / h.open, (h.high - h.open) / h.open], axis=1)  # (K,2)
+    real = np.stack([h.liq_long, h.liq_short], axis=1)
+
+    # ---- fit on the first half: beta mode, half-life, ladder weights
+    best = None
+    for bm in BETA_MODES:
+        for hl in HALF_LIVES_H:
+            F = _tier_flows(h, bm, hl)
+            cands = {name: _ladder_vec(lad) for name, lad in CANDIDATE_LADDERS.items()}
+            w_nnls = np.zeros(len(ALL_TIERS))
+            for s in (0, 1):
+                ws, _ = nnls(F[train, s, :] / 1e6, real[train, s] / 1e6)
+                w_nnls += ws
+            if w_nnls.sum() > 0:
+                cands["nnls"] = w_nnls / w_nnls.sum()
+            for name, w in cands.items():
+                pred = F @ w
+                score = np.mean([partial_spearman(pred[train, s], real[train, s], exc[train, s]) for s in (0, 1)])
+                if best is None or score > best[0]:
+                    best = (score, bm, hl, name, w, pred)
+    score, bm, hl, lname, w, pred = best
+
+    out: dict = {
+        "n_hours_total": int(K), "train_hours": int(len(train)), "test_hours": int(len(test)),
+        "train_start": int(h.ts[1]), "test_start": int(h.ts[split]), "test_end": int(h.ts[-1]),
+        "fit": {"beta_mode": bm, "half_life_hours": hl, "ladder": lname,
+                "weights": {str(L): round(float(x), 4) for L, x in zip(ALL_TIERS, w)},
+                "train_partial_spearman_mean": round(float(score), 4)},
+        "baseline": "excursion: (open-low)/open for longs, (high-open)/open for shorts",
+        "bootstrap": f"{n_boot} day-block resamples of the test half",
+    }
+    for s, name in ((0, "long"), (1, "short")):
+        # combined predictor: OLS on within-half ranks, fitted on train
+        def ranks(idx, a):
+            return rankdata(a[idx]) / len(idx)
+        Xtr = np.column_stack([ranks(train, pred[:, s]), ranks(train, exc[:, s]), np.ones(len(train))])
+        coef, *_ = np.linalg.lstsq(Xtr, ranks(train, real[:, s]), rcond=None)
+        comb = np.zeros(K)
+        comb[test] = coef[0] * ranks(test, pred[:, s]) + coef[1] * ranks(test, exc[:, s])
+        ts_t, p_t, r_t, e_t, c_t = h.ts[test], pred[test, s], real[test, s], exc[test, s], comb[test]
+        res = {
+            "spearman": spearman(p_t, r_t),
+            "baseline_spearman": spearman(e_t, r_t),
+            "partial_spearman": partial_spearman(p_t, r_t, e_t),
+            "combined_spearman": spearman(c_t, r_t),
+            "combined_coef": [float(coef[0]), float(coef[1])],
+            "n_hours": int(len(test)),
+        }
+        res["spearman_ci95"] = day_block_bootstrap(ts_t, lambda i: spearman(p_t[i], r_t[i]), n_boot)
+        res["partial_ci95"] = day_block_bootstrap(ts_t, lambda i: partial_spearman(p_t[i], r_t[i], e_t[i]), n_boot)
+        res["combined_minus_baseline_ci95"] = day_block_bootstrap(
+            ts_t, lambda i: spearman(c_t[i], r_t[i]) - spearman(e_t[i], r_t[i]), n_boot)
+        res["combined_beats_baseline"] = bool(res["combined_minus_baseline_ci95"][0] > 0)
+        out[name] = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in res.items()}
+    return out
