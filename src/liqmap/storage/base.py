@@ -1,0 +1,62 @@
+"""The one small interface every storage tier shares.
+
+A tier receives normalized events (:mod:`liqmap.models`) in batches and keeps
+whatever subset it is for (DuckDB: all liquidations + gaps; Redis: live
+aggregates; PostgreSQL: significant liquidations + rollups). Every tier:
+
+* ``await write(events)`` -- accept a batch; the tier may buffer.
+* ``await flush()`` -- make everything accepted so far durable / visible.
+* ``await close()`` -- flush, then release connections. Idempotent.
+* ``stats()`` -- plain ``dict`` of counters (JSON-ready), never raises.
+
+Acknowledgement rule: a tier reports an event as *stored* only after the
+write that holds it has committed (DuckDB/PostgreSQL transaction commit, Redis
+pipeline executed). Anything still buffered is reported as *pending*.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, Sequence, runtime_checkable
+
+from liqmap.models import Event
+
+
+@runtime_checkable
+class EventStore(Protocol):
+    """A storage tier (see module docstring for the contract)."""
+
+    async def write(self, events: Sequence[Event]) -> None:
+        """Accept a batch of events (any event types; a tier ignores those it does not keep)."""
+        ...
+
+    async def flush(self) -> None:
+        """Commit everything accepted so far. Raises the tier's I/O error on failure."""
+        ...
+
+    async def close(self) -> None:
+        """Flush and release resources. Safe to call twice."""
+        ...
+
+    def stats(self) -> dict[str, Any]:
+        """Counters of this tier, e.g. ``{"stored": 10, "pending": 0, ...}``."""
+        ...
+
+
+class StorageError(RuntimeError):
+    """A storage tier could not complete an operation; the message names the tier and cause."""
+
+
+def redact_url(url: str | None) -> str | None:
+    """Return ``url`` with any password replaced by ``***`` (for logs and summaries)."""
+    if not url:
+        return url
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparsable url>"
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return urlunsplit(parts._replace(netloc=netloc))

@@ -1,0 +1,477 @@
+"""Embedded default tier: every liquidation, gap and cascade in one DuckDB file.
+
+Path: ``LIQMAP_DB`` (default ``data/liquidations.duckdb``); the parent
+directory is created. Schema: ``migrations/duckdb/NNNN_*.sql`` applied in
+order, recorded in ``schema_version``.
+
+Writes
+------
+:meth:`DuckDBStore.write` buffers events; a batch is committed when the buffer
+holds ``batch_size`` (default 5,000) events, when the oldest buffered event is
+``flush_interval_s`` (default 1 s) old (checked on every write and by a
+background timer task), on :meth:`flush` and on :meth:`close`. One batch = one
+DuckDB transaction: a columnar (numpy) relation inserted with
+``INSERT OR IGNORE`` against the ``id`` primary key, so replaying the same
+input twice stores each event once; ``stats()["duplicates_skipped"]`` counts
+the skipped ones (in-batch repeats + rows already stored).
+
+Crash bound (SIGKILL, power loss)
+---------------------------------
+An event counts as *stored* (``stats()["stored"]``) only after its batch's
+transaction committed; DuckDB writes the commit to its write-ahead log
+(``<db>.wal``) before returning, and replays the WAL on the next open, so
+nothing acknowledged is lost. What a SIGKILL can lose is exactly the
+*unacknowledged* buffer: at most ``batch_size`` events or ``flush_interval_s``
+of events (``stats()["pending"]``), plus a batch whose commit was in flight
+(then it is all-or-nothing). Replaying the source (a recording) again restores
+them, idempotently. ``tests/test_storage_duckdb.py`` kills a writer with
+SIGKILL mid-replay and checks this.
+
+Concurrent readers (measured with DuckDB 1.x/2.0; see the README of DuckDB's
+concurrency page https://duckdb.org/docs/connect/concurrency)
+--------------------------------------------------------------------------------
+DuckDB allows ONE process to open the file read-write. While it is open, any
+other process -- even with ``read_only=True`` -- fails with ``IO Error: Could
+not set lock on file``. Several processes may open it ``read_only=True`` only
+when no writer holds it. Supported patterns, therefore:
+
+1. the writer process serves reads itself (the API runs in the same process
+   and uses :meth:`DuckDBStore.reader`, a separate cursor on the same
+   database, safe to use from another thread while a batch commits);
+2. another process reads a consistent copy made by the writer with
+   :meth:`DuckDBStore.snapshot` (``COPY FROM DATABASE`` into a new file);
+3. offline tools (``liqmap cascades --db``) open ``read_only=True`` when the
+   writer is stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import duckdb
+import numpy as np
+
+from liqmap.models import Event, Gap, Liquidation
+from liqmap.storage.base import StorageError
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations" / "duckdb"
+
+LIQUIDATION_COLUMNS: tuple[str, ...] = (
+    "exchange", "symbol", "base", "quote", "side", "price", "quantity", "value_usd",
+    "timestamp", "received_at", "id", "order_side", "status",
+)
+_FLOAT_COLS = {"price", "quantity", "value_usd"}
+_INT_COLS = {"timestamp", "received_at"}
+
+CASCADE_COLUMNS: tuple[str, ...] = (
+    "id", "symbol", "start_ts", "end_ts", "n_events", "value_usd", "long_usd", "short_usd",
+    "exchanges", "risk_score", "severity", "cross_exchange", "status", "updated_at",
+)
+
+
+def default_db_path() -> str:
+    """The DuckDB path from settings (``LIQMAP_DB``), default ``data/liquidations.duckdb``."""
+    from liqmap.settings import get_settings
+
+    return get_settings().db
+
+
+def _migrations() -> list[tuple[int, str, str]]:
+    """``(version, name, sql)`` of every ``NNNN_name.sql`` file, ordered by version."""
+    out = []
+    for p in sorted(MIGRATIONS_DIR.glob("*.sql")):
+        out.append((int(p.name.split("_", 1)[0]), p.name, p.read_text()))
+    return out
+
+
+def apply_migrations(con: duckdb.DuckDBPyConnection) -> int:
+    """Apply pending DuckDB migrations in order; returns the schema version now in force."""
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, name VARCHAR, applied_at BIGINT)"
+    )
+    done = {r[0] for r in con.execute("SELECT version FROM schema_version").fetchall()}
+    version = max(done, default=0)
+    for v, name, sql in _migrations():
+        if v in done:
+            continue
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(sql)
+            con.execute("INSERT INTO schema_version VALUES (?, ?, ?)", [v, name, int(time.time() * 1000)])
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+        version = v
+    return version
+
+
+def liquidation_columns(events: Sequence[Liquidation]) -> dict[str, np.ndarray]:
+    """Column-major numpy arrays (one per ``liquidations`` column) for a batch.
+
+    Strings are object arrays (``None`` becomes SQL NULL), prices/quantities
+    float64, times int64 ms.
+    """
+    rows = [(e.exchange, e.symbol, e.base, e.quote, e.side, e.price, e.quantity, e.value_usd,
+             e.timestamp, e.received_at, e.id, e.order_side, e.status) for e in events]
+    cols = list(zip(*rows)) if rows else [()] * len(LIQUIDATION_COLUMNS)
+    out: dict[str, np.ndarray] = {}
+    for name, values in zip(LIQUIDATION_COLUMNS, cols):
+        if name in _FLOAT_COLS:
+            out[name] = np.fromiter(values, dtype=np.float64, count=len(values))
+        elif name in _INT_COLS:
+            out[name] = np.fromiter(values, dtype=np.int64, count=len(values))
+        else:
+            arr = np.empty(len(values), dtype=object)
+            arr[:] = values
+            out[name] = arr
+    return out
+
+
+class DuckDBStore:
+    """All liquidations + gaps + cascades in a DuckDB file (see module docstring).
+
+    Args:
+        path: database file; ``None`` = settings ``LIQMAP_DB``. ``":memory:"`` works for tests.
+        batch_size: commit when this many events are buffered.
+        flush_interval_s: commit when the oldest buffered event is this old (seconds).
+        read_only: open without writing (no migrations); raises
+            :class:`StorageError` if the file does not exist or a writer holds it.
+
+    Raises:
+        StorageError: the file cannot be opened (locked by another process, bad path).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike | None = None,
+        *,
+        batch_size: int = 5_000,
+        flush_interval_s: float = 1.0,
+        read_only: bool = False,
+    ) -> None:
+        self.path = str(path if path is not None else default_db_path())
+        self.batch_size = int(batch_size)
+        self.flush_interval_s = float(flush_interval_s)
+        self.read_only = read_only
+        if self.path != ":memory:":
+            p = Path(self.path)
+            if read_only and not p.exists():
+                raise StorageError(f"duckdb: no database at {self.path}")
+            if not read_only:
+                p.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._con = duckdb.connect(self.path, read_only=read_only)
+        except duckdb.Error as exc:
+            raise StorageError(f"duckdb: cannot open {self.path}: {exc}") from exc
+        self.schema_version = 0 if read_only else apply_migrations(self._con)
+        self._liq: list[Liquidation] = []
+        self._gaps: list[Gap] = []
+        self._cascades: dict[str, dict[str, Any]] = {}
+        self._oldest: float | None = None  # monotonic time of the oldest buffered item
+        self._lock = asyncio.Lock()
+        self._timer: asyncio.Task | None = None
+        self._closed = False
+        self.stored = 0
+        self.duplicates_skipped = 0
+        self.gaps_stored = 0
+        self.cascade_rows_written = 0
+        self.batches = 0
+        self.stored_by_exchange: Counter[str] = Counter()
+
+    # ------------------------------------------------------------------ writes
+    @property
+    def pending(self) -> int:
+        """Events buffered and not yet committed (lost on SIGKILL, restored by replay)."""
+        return len(self._liq) + len(self._gaps) + len(self._cascades)
+
+    async def write(self, events: Sequence[Event]) -> None:
+        """Buffer liquidations and gaps from ``events`` (other types are ignored).
+
+        Commits (see module docstring) when the size or time trigger fires.
+        Raises :class:`StorageError` after close, or the DuckDB error of a failed commit
+        (the failed batch is kept buffered, nothing is dropped).
+        """
+        if self._closed:
+            raise StorageError("duckdb: write after close")
+        for e in events:
+            if isinstance(e, Liquidation):
+                self._liq.append(e)
+            elif isinstance(e, Gap):
+                self._gaps.append(e)
+        await self._after_buffer()
+
+    async def upsert_cascades(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        """Buffer cascade rows (dicts with :data:`CASCADE_COLUMNS` keys); last state per id wins."""
+        if self._closed:
+            raise StorageError("duckdb: write after close")
+        for r in rows:
+            self._cascades[str(r["id"])] = dict(r)
+        await self._after_buffer()
+
+    async def _after_buffer(self) -> None:
+        if not self.pending:
+            return
+        now = time.monotonic()
+        if self._oldest is None:
+            self._oldest = now
+        if len(self._liq) >= self.batch_size or now - self._oldest >= self.flush_interval_s:
+            await self.flush()
+        elif self._timer is None or self._timer.done():
+            self._timer = asyncio.get_running_loop().create_task(self._timed_flush())
+
+    async def _timed_flush(self) -> None:
+        """Background time trigger: commit a buffer that nobody else flushes."""
+        try:
+            while self.pending:
+                oldest = self._oldest if self._oldest is not None else time.monotonic()
+                wait = max(0.0, self.flush_interval_s - (time.monotonic() - oldest))
+                await asyncio.sleep(wait)
+                if self.pending and self._oldest is not None and (
+                    time.monotonic() - self._oldest >= self.flush_interval_s
+                ):
+                    await self.flush()
+        except asyncio.CancelledError:
+            pass
+        except Exception:  # the next write/flush raises it to the caller
+            log.exception("duckdb: timed flush failed; batch kept buffered")
+
+    async def flush(self) -> None:
+        """Commit every buffered event in one transaction (run in a worker thread)."""
+        async with self._lock:
+            if not self.pending:
+                return
+            liq, gaps, casc = self._liq, self._gaps, self._cascades
+            self._liq, self._gaps, self._cascades, self._oldest = [], [], {}, None
+            try:
+                await asyncio.to_thread(self._commit, liq, gaps, casc)
+            except BaseException:
+                # put the batch back in front: nothing accepted is dropped
+                self._liq = liq + self._liq
+                self._gaps = gaps + self._gaps
+                casc.update(self._cascades)
+                self._cascades = casc
+                self._oldest = time.monotonic()
+                raise
+
+    def _commit(self, liq: list[Liquidation], gaps: list[Gap], casc: dict[str, dict[str, Any]]) -> None:
+        cur = self._con.cursor()
+        try:
+            # de-duplicate within the batch first (INSERT OR IGNORE needs unique keys per statement)
+            unique: dict[str, Liquidation] = {}
+            for e in liq:
+                unique.setdefault(e.id, e)
+            batch = list(unique.values())
+            cur.execute("BEGIN TRANSACTION")
+            inserted_by_ex: Counter[str] = Counter()
+            inserted = 0
+            if batch:
+                cols = liquidation_columns(batch)
+                cur.register("liq_batch", cols)
+                # RETURNING yields only the rows actually inserted (ids not yet stored)
+                for (ex,) in cur.execute(
+                    "INSERT OR IGNORE INTO liquidations SELECT * FROM liq_batch RETURNING exchange"
+                ).fetchall():
+                    inserted_by_ex[ex] += 1
+                cur.unregister("liq_batch")
+                inserted = sum(inserted_by_ex.values())
+            gaps_in = 0
+            if gaps:
+                gaps_in = cur.execute(
+                    'INSERT OR IGNORE INTO gaps SELECT * FROM (SELECT unnest($1) AS exchange, unnest($2) AS connection, '
+                    'unnest($3) AS start, unnest($4) AS "end", unnest($5) AS reason)',
+                    [[g.exchange for g in gaps], [g.connection for g in gaps], [g.start for g in gaps],
+                     [g.end for g in gaps], [g.reason for g in gaps]],
+                ).fetchone()[0]
+            if casc:
+                rows = [[r.get(c) for c in CASCADE_COLUMNS] for r in casc.values()]
+                cur.executemany(
+                    f"INSERT OR REPLACE INTO cascades ({', '.join(CASCADE_COLUMNS)}) "
+                    f"VALUES ({', '.join('?' for _ in CASCADE_COLUMNS)})",
+                    rows,
+                )
+            cur.execute("COMMIT")
+        except BaseException:
+            try:
+                cur.execute("ROLLBACK")
+            except Exception:
+                pass
+            raise
+        finally:
+            cur.close()
+        # acknowledged only now, after COMMIT returned
+        self.stored += inserted
+        self.duplicates_skipped += len(liq) - inserted
+        self.stored_by_exchange.update(inserted_by_ex)
+        self.gaps_stored += gaps_in
+        self.cascade_rows_written += len(casc)
+        self.batches += 1
+
+    async def close(self) -> None:
+        """Flush (graceful shutdown), checkpoint, close. Idempotent."""
+        if self._closed:
+            return
+        if self._timer is not None and not self._timer.done():
+            self._timer.cancel()
+            try:
+                await self._timer
+            except asyncio.CancelledError:
+                pass
+        if not self.read_only:
+            await self.flush()
+            try:
+                self._con.execute("CHECKPOINT")
+            except duckdb.Error:  # pragma: no cover - checkpoint is an optimisation
+                log.warning("duckdb: checkpoint failed", exc_info=True)
+        self._closed = True
+        self._con.close()
+
+    def stats(self) -> dict[str, Any]:
+        """``{"tier": "duckdb", "path", "stored", "pending", "duplicates_skipped", ...}``."""
+        return {
+            "tier": "duckdb",
+            "path": self.path,
+            "schema_version": self.schema_version,
+            "stored": self.stored,
+            "stored_by_exchange": dict(self.stored_by_exchange),
+            "pending": self.pending,
+            "duplicates_skipped": self.duplicates_skipped,
+            "gaps_stored": self.gaps_stored,
+            "cascade_rows_written": self.cascade_rows_written,
+            "batches": self.batches,
+        }
+
+    # ------------------------------------------------------------------- reads
+    def reader(self) -> duckdb.DuckDBPyConnection:
+        """A new cursor on this database for reads in the writer's process (close it after use).
+
+        Sees committed data only; safe to use from another thread while a batch commits.
+        """
+        return self._con.cursor()
+
+    def snapshot(self, dest: str | os.PathLike) -> str:
+        """Write a transactionally consistent copy of the database to ``dest`` (must not exist).
+
+        Other processes may open the copy ``read_only=True`` while this writer runs.
+        Returns the path. Raises :class:`StorageError` if ``dest`` exists.
+        """
+        dest = str(dest)
+        if Path(dest).exists():
+            raise StorageError(f"duckdb: snapshot target exists: {dest}")
+        cur = self._con.cursor()
+        try:
+            cur.execute("ATTACH ? AS liqmap_snapshot", [dest])
+            cur.execute("COPY FROM DATABASE " + self._db_name(cur) + " TO liqmap_snapshot")
+            cur.execute("DETACH liqmap_snapshot")
+        finally:
+            cur.close()
+        return dest
+
+    @staticmethod
+    def _db_name(cur: duckdb.DuckDBPyConnection) -> str:
+        name = cur.execute("SELECT current_database()").fetchone()[0]
+        return '"' + name.replace('"', '""') + '"'
+
+    def count(self, exchange: str | None = None) -> int:
+        """Number of stored liquidations (committed), optionally for one exchange."""
+        cur = self.reader()
+        try:
+            if exchange is None:
+                return cur.execute("SELECT count(*) FROM liquidations").fetchone()[0]
+            return cur.execute("SELECT count(*) FROM liquidations WHERE exchange = ?", [exchange]).fetchone()[0]
+        finally:
+            cur.close()
+
+    def cascades(self, symbol: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+        """Stored cascades, newest first, as dicts with :data:`CASCADE_COLUMNS` keys.
+
+        ``symbol`` matches the cascade's symbol/base case-insensitively, also when
+        given as a venue symbol (``BTCUSDT`` matches ``BTC``).
+        """
+        return read_cascades(self.reader(), symbol=symbol, limit=limit, close=True)
+
+    def coverage(self, exchange: str, hour: int) -> float:
+        """Covered seconds of ``exchange`` in the UTC hour containing ``hour`` (ms UTC).
+
+        3600 minus the union of that exchange's gaps (all connections) clipped to
+        the hour. Assumes the feed was running that hour; it cannot see time the
+        process itself was down unless a Gap was recorded for it.
+        """
+        return coverage_seconds(self.reader(), exchange, hour, close=True)
+
+
+HOUR_MS = 3_600_000
+
+
+def coverage_seconds(cur: duckdb.DuckDBPyConnection, exchange: str, hour: int, close: bool = False) -> float:
+    """See :meth:`DuckDBStore.coverage`; works on any connection/cursor to a liqmap database."""
+    h0 = int(hour) - int(hour) % HOUR_MS
+    h1 = h0 + HOUR_MS
+    try:
+        rows = cur.execute(
+            'SELECT greatest(start, ?), least("end", ?) FROM gaps '
+            'WHERE exchange = ? AND "end" > ? AND start < ? ORDER BY 1',
+            [h0, h1, exchange, h0, h1],
+        ).fetchall()
+    finally:
+        if close:
+            cur.close()
+    missing = 0
+    cur_s: int | None = None
+    cur_e = 0
+    for s, e in rows:
+        if cur_s is None or s > cur_e:
+            if cur_s is not None:
+                missing += cur_e - cur_s
+            cur_s, cur_e = s, e
+        else:
+            cur_e = max(cur_e, e)
+    if cur_s is not None:
+        missing += cur_e - cur_s
+    return (HOUR_MS - missing) / 1000.0
+
+
+_QUOTE_SUFFIXES = ("USDT", "USDC", "BUSD", "USD", "-PERPETUAL", "-USDT-SWAP", "-USD-SWAP", "PERP")
+
+
+def symbol_candidates(symbol: str) -> list[str]:
+    """Upper-case names a user symbol may be stored as: itself and its base (``BTCUSDT`` -> ``BTC``)."""
+    s = symbol.strip().upper()
+    out = [s]
+    for suf in _QUOTE_SUFFIXES:
+        if s.endswith(suf) and len(s) > len(suf):
+            out.append(s[: -len(suf)].rstrip("-_"))
+            break
+    if s == "XBT" or s.startswith("XBT"):
+        out.append("BTC")
+    return out
+
+
+def read_cascades(
+    cur: duckdb.DuckDBPyConnection, symbol: str | None = None, limit: int | None = None, close: bool = False
+) -> list[dict[str, Any]]:
+    """See :meth:`DuckDBStore.cascades`; works on any connection/cursor (e.g. a read-only one)."""
+    sql = f"SELECT {', '.join(CASCADE_COLUMNS)} FROM cascades"
+    params: list[Any] = []
+    if symbol:
+        names = symbol_candidates(symbol)
+        sql += f" WHERE upper(symbol) IN ({', '.join('?' for _ in names)})"
+        params += names
+    sql += " ORDER BY start_ts DESC, id"
+    if limit:
+        sql += " LIMIT ?"
+        params.append(int(limit))
+    try:
+        rows = cur.execute(sql, params).fetchall()
+    finally:
+        if close:
+            cur.close()
+    return [dict(zip(CASCADE_COLUMNS, r)) for r in rows]
