@@ -1,0 +1,151 @@
+"""Time buckets: liquidation totals per (time bucket, asset, exchange, side).
+
+Buckets are aligned to the Unix epoch in UTC: a bucket of width ``w`` ms starts
+at ``ts - ts % w`` (so 1-minute buckets start on whole minutes, 1-hour buckets
+on whole hours). :func:`time_buckets` is the batch form; :class:`BucketAccumulator`
+is the incremental (hot path) form with O(1) work per event.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Literal
+
+import msgspec
+
+from liqmap.models import Liquidation
+
+MINUTE_MS = 60_000
+HOUR_MS = 3_600_000
+
+KeyBy = Literal["base", "symbol"]
+
+
+def bucket_start(ts_ms: int, width_ms: int) -> int:
+    """Start (ms UTC) of the epoch-aligned bucket of ``width_ms`` holding ``ts_ms``.
+
+    Raises ValueError if ``width_ms <= 0``.
+    """
+    if width_ms <= 0:
+        raise ValueError(f"width_ms must be positive, got {width_ms}")
+    return ts_ms - ts_ms % width_ms
+
+
+class TimeBucket(msgspec.Struct):
+    """Totals of one (bucket, key, exchange, side).
+
+    Fields: ``start`` (ms UTC, inclusive), ``width_ms``; ``key`` (base asset or
+    venue symbol, see ``key_by``); ``exchange``; ``side`` (``long``/``short``);
+    ``count``; ``value_usd`` (USD); ``quantity`` (base units); ``price_low`` /
+    ``price_high`` (quote units, over the bucket's events); ``first_ts`` /
+    ``last_ts`` (ms UTC).
+    """
+
+    start: int
+    width_ms: int
+    key: str
+    exchange: str
+    side: str
+    count: int = 0
+    value_usd: float = 0.0
+    quantity: float = 0.0
+    price_low: float = float("inf")
+    price_high: float = 0.0
+    first_ts: int = 0
+    last_ts: int = 0
+
+    def add(self, liq: Liquidation) -> None:
+        """Fold one liquidation into this bucket (caller checks it belongs here)."""
+        if self.count == 0:
+            self.first_ts = self.last_ts = liq.timestamp
+        else:
+            if liq.timestamp < self.first_ts:
+                self.first_ts = liq.timestamp
+            if liq.timestamp > self.last_ts:
+                self.last_ts = liq.timestamp
+        self.count += 1
+        self.value_usd += liq.value_usd
+        self.quantity += liq.quantity
+        if liq.price < self.price_low:
+            self.price_low = liq.price
+        if liq.price > self.price_high:
+            self.price_high = liq.price
+
+
+def _key(liq: Liquidation, key_by: KeyBy) -> str:
+    return liq.base if key_by == "base" else liq.symbol
+
+
+def time_buckets(
+    liqs: Iterable[Liquidation], width_ms: int = MINUTE_MS, *, key_by: KeyBy = "base"
+) -> list[TimeBucket]:
+    """Bucket liquidations by (start, base or symbol, exchange, side).
+
+    Args:
+        liqs: events in any order.
+        width_ms: bucket width, e.g. :data:`MINUTE_MS` or :data:`HOUR_MS`.
+        key_by: ``"base"`` (BTC across BTCUSDT/BTCUSDC...) or ``"symbol"``.
+
+    Returns: buckets sorted by (start, key, exchange, side). Raises ValueError
+    for a non-positive width.
+    """
+    if width_ms <= 0:
+        raise ValueError(f"width_ms must be positive, got {width_ms}")
+    acc: dict[tuple[int, str, str, str], TimeBucket] = {}
+    for liq in liqs:
+        start = liq.timestamp - liq.timestamp % width_ms
+        k = (start, _key(liq, key_by), liq.exchange, liq.side)
+        b = acc.get(k)
+        if b is None:
+            b = acc[k] = TimeBucket(start, width_ms, k[1], liq.exchange, liq.side)
+        b.add(liq)
+    return [acc[k] for k in sorted(acc)]
+
+
+class BucketAccumulator:
+    """Incremental time buckets for a live stream (O(1) per event).
+
+    Keeps buckets whose start is within ``retain_ms`` of the newest event time
+    seen (default: 60 buckets). Older buckets are pruned when the newest
+    bucket advances (amortized O(1): each bucket is created and pruned once).
+    Events older than the retained horizon are counted in ``late_dropped``.
+    """
+
+    def __init__(self, width_ms: int = MINUTE_MS, *, retain_ms: int | None = None, key_by: KeyBy = "base"):
+        if width_ms <= 0:
+            raise ValueError(f"width_ms must be positive, got {width_ms}")
+        self.width_ms = width_ms
+        self.retain_ms = retain_ms if retain_ms is not None else 60 * width_ms
+        self.key_by = key_by
+        self._buckets: dict[tuple[int, str, str, str], TimeBucket] = {}
+        self._newest_start = -1
+        self.late_dropped = 0
+
+    def update(self, liq: Liquidation) -> TimeBucket | None:
+        """Add one event; returns the bucket it landed in (None if too late)."""
+        w = self.width_ms
+        start = liq.timestamp - liq.timestamp % w
+        if start > self._newest_start:
+            self._newest_start = start
+            self._prune()
+        elif start <= self._newest_start - self.retain_ms:
+            self.late_dropped += 1
+            return None
+        k = (start, liq.base if self.key_by == "base" else liq.symbol, liq.exchange, liq.side)
+        b = self._buckets.get(k)
+        if b is None:
+            b = self._buckets[k] = TimeBucket(start, w, k[1], liq.exchange, liq.side)
+        b.add(liq)
+        return b
+
+    def _prune(self) -> None:
+        # Runs only when the newest bucket start advances (once per width in a
+        # live stream). The oldest-inserted bucket is a cheap probe: when it is
+        # still inside the horizon nothing is scanned.
+        horizon = self._newest_start - self.retain_ms
+        if self._buckets and next(iter(self._buckets))[0] <= horizon:
+            for k in [k for k in self._buckets if k[0] <= horizon]:
+                del self._buckets[k]
+
+    def buckets(self) -> list[TimeBucket]:
+        """Retained buckets sorted by (start, key, exchange, side)."""
+        return [self._buckets[k] for k in sorted(self._buckets)]

@@ -1,0 +1,439 @@
+"""Liquidation cascade detection: start / update / end events, event-time driven.
+
+A *cascade* is a burst of liquidations on one underlying (``Liquidation.base``,
+so BTCUSDT, BTCUSDC, BTC-USDT-SWAP and XBTUSD all count as BTC) across all
+venues.
+
+Rules (:class:`CascadeConfig`, defaults in brackets):
+
+* A rolling window of ``window_ms`` [60 s] of events is kept per base. Time is
+  **event time** (``Liquidation.timestamp``); the clock is the watermark = the
+  largest timestamp seen so far over all bases. Replays of old recordings
+  therefore behave exactly like live input.
+* **start**: when, after adding an event, the base's window holds at least
+  ``min_events`` [5] events AND at least ``min_value_usd`` [100,000 USD]. The
+  cascade's totals start from the window's events (those not already part of
+  an earlier cascade of the same base). One ``start`` per cascade.
+* While open, every event of that base is added to the cascade totals. The
+  window is *hot* when it still meets both thresholds; ``last_hot_ts`` is the
+  time of the last event after which it was hot.
+* **update** is emitted (never once per event) when, after an event, one of:
+  the peak severity band rose; ``cross_exchange`` became true; the cascade's
+  value_usd reached 2x the value in the last emitted event; or
+  ``update_every_events`` [50] events were added since the last emission.
+* **end**: when the watermark passes ``last_hot_ts + end_after_ms`` [=
+  window_ms] (the window has been below the thresholds -- quiet -- for that
+  long), or on :meth:`CascadeDetector.flush` at end of input. Ends of other
+  bases are checked lazily: only when the watermark passes the earliest open
+  deadline.
+* ``cross_exchange`` is true when the cascade's events come from at least
+  ``cross_exchange_min_venues`` [2] distinct exchanges.
+* ``risk_score``/``severity`` of a cascade are the **peak** window score seen
+  while it was open (see :mod:`liqmap.analytics.risk`); ``current_risk_score``
+  is the latest window's score.
+
+Out-of-order input: events are evicted from the window in arrival order once
+their timestamp is at or before ``watermark - window_ms``; an event that
+arrives that late is not put in the window (``late_events`` counts it) but is
+still added to an open cascade of its base. A slightly late event can stay in
+the window up to its lateness longer than ``window_ms``.
+
+Cost per event: O(1) amortized (deque window with running sums, monotonic
+deques for min/max price, venue counter). Starting a cascade walks the window
+once; end checks scan the k open cascades only when the earliest quiet deadline
+passes.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Iterable, Literal
+
+import msgspec
+
+from liqmap.analytics.risk import RiskInputs, risk_from_inputs, severity_of, severity_rank
+from liqmap.models import Liquidation
+
+CascadeKind = Literal["start", "update", "end"]
+
+
+class CascadeConfig(msgspec.Struct, frozen=True):
+    """Detector thresholds (see module docstring).
+
+    ``min_events``; ``window_ms`` (ms); ``min_value_usd`` (USD);
+    ``end_after_ms`` quiet period in ms (None = ``window_ms``);
+    ``cross_exchange_min_venues``; ``update_every_events``;
+    ``institutional_usd`` (event size counted in the institutional factor).
+    Raises ValueError on non-positive values.
+    """
+
+    min_events: int = 5
+    window_ms: int = 60_000
+    min_value_usd: float = 100_000.0
+    end_after_ms: int | None = None
+    cross_exchange_min_venues: int = 2
+    update_every_events: int = 50
+    institutional_usd: float = 100_000.0
+
+    def __post_init__(self) -> None:
+        if self.min_events < 1 or self.window_ms <= 0 or self.min_value_usd < 0:
+            raise ValueError("min_events >= 1, window_ms > 0 and min_value_usd >= 0 are required")
+        if self.end_after_ms is not None and self.end_after_ms <= 0:
+            raise ValueError("end_after_ms must be positive")
+        if self.cross_exchange_min_venues < 1 or self.update_every_events < 1:
+            raise ValueError("cross_exchange_min_venues and update_every_events must be >= 1")
+
+    @property
+    def quiet_ms(self) -> int:
+        """Effective quiet period in ms."""
+        return self.window_ms if self.end_after_ms is None else self.end_after_ms
+
+
+class Cascade(msgspec.Struct):
+    """Snapshot of one cascade.
+
+    Fields: ``id`` (``"{base}-{start_ts}"``); ``base``; ``symbols`` (venue
+    symbols seen, sorted); ``start_ts`` / ``end_ts`` (first / last event time
+    included, ms UTC); ``events`` (count); ``value_usd``, ``long_usd``,
+    ``short_usd``, ``largest_usd`` (USD); ``exchanges`` (sorted);
+    ``price_low`` / ``price_high`` (quote units); ``risk_score`` (peak) /
+    ``severity`` (band of the peak); ``current_risk_score``; ``factors`` (of
+    the peak window); ``cross_exchange``; ``open`` (False once ended).
+    """
+
+    id: str
+    base: str
+    symbols: tuple[str, ...]
+    start_ts: int
+    end_ts: int
+    events: int
+    value_usd: float
+    long_usd: float
+    short_usd: float
+    largest_usd: float
+    exchanges: tuple[str, ...]
+    price_low: float
+    price_high: float
+    risk_score: float
+    severity: str
+    current_risk_score: float
+    factors: dict[str, float]
+    cross_exchange: bool
+    open: bool = True
+
+
+class CascadeEvent(msgspec.Struct, frozen=True):
+    """One detector output: ``kind`` (start/update/end), the cascade snapshot,
+    and ``at_ts`` (watermark, ms UTC, when it was emitted)."""
+
+    kind: CascadeKind
+    cascade: Cascade
+    at_ts: int
+
+
+class _Open:
+    """Mutable state of an open cascade."""
+
+    __slots__ = (
+        "base", "start_ts", "end_ts", "events", "value", "long", "short", "largest",
+        "exchanges", "symbols", "low", "high", "peak", "peak_sev", "peak_factors", "current",
+        "last_hot_ts", "emitted_value", "emitted_events", "cross",
+    )
+
+    def __init__(self, base: str):
+        self.base = base
+        self.start_ts = 0
+        self.end_ts = 0
+        self.events = 0
+        self.value = self.long = self.short = self.largest = 0.0
+        self.exchanges: set[str] = set()
+        self.symbols: set[str] = set()
+        self.low = float("inf")
+        self.high = 0.0
+        self.peak = 0.0
+        self.peak_sev = "low"
+        self.peak_factors: dict[str, float] = {}
+        self.current = 0.0
+        self.last_hot_ts = 0
+        self.emitted_value = 0.0
+        self.emitted_events = 0
+        self.cross = False
+
+    def add(self, ts: int, value: float, is_long: bool, price: float, exchange: str, symbol: str) -> None:
+        if self.events == 0 or ts < self.start_ts:
+            self.start_ts = ts
+        if ts > self.end_ts:
+            self.end_ts = ts
+        self.events += 1
+        self.value += value
+        if is_long:
+            self.long += value
+        else:
+            self.short += value
+        if value > self.largest:
+            self.largest = value
+        if price < self.low:
+            self.low = price
+        if price > self.high:
+            self.high = price
+        self.exchanges.add(exchange)
+        self.symbols.add(symbol)
+
+    def snapshot(self, is_open: bool) -> Cascade:
+        return Cascade(
+            id=f"{self.base}-{self.start_ts}",
+            base=self.base,
+            symbols=tuple(sorted(self.symbols)),
+            start_ts=self.start_ts,
+            end_ts=self.end_ts,
+            events=self.events,
+            value_usd=self.value,
+            long_usd=self.long,
+            short_usd=self.short,
+            largest_usd=self.largest,
+            exchanges=tuple(sorted(self.exchanges)),
+            price_low=self.low,
+            price_high=self.high,
+            risk_score=self.peak,
+            severity=self.peak_sev,
+            current_risk_score=self.current,
+            factors=dict(self.peak_factors),
+            cross_exchange=self.cross,
+            open=is_open,
+        )
+
+
+class _Window:
+    """Rolling window of one base with running sums (O(1) amortized)."""
+
+    __slots__ = ("q", "count", "value", "long", "short", "inst", "venues", "minq", "maxq", "consumed_seq", "cascade")
+
+    def __init__(self) -> None:
+        # entries: (seq, ts, value, is_long, price, exchange, symbol)
+        self.q: deque[tuple] = deque()
+        self.count = 0
+        self.value = self.long = self.short = self.inst = 0.0
+        self.venues: dict[str, int] = {}
+        self.minq: deque[tuple[int, float]] = deque()
+        self.maxq: deque[tuple[int, float]] = deque()
+        self.consumed_seq = -1
+        self.cascade: _Open | None = None
+
+    def push(self, e: tuple, inst_usd: float) -> None:
+        seq, _ts, value, is_long, price, exchange, _sym = e
+        self.q.append(e)
+        self.count += 1
+        self.value += value
+        if is_long:
+            self.long += value
+        else:
+            self.short += value
+        if value >= inst_usd:
+            self.inst += value
+        self.venues[exchange] = self.venues.get(exchange, 0) + 1
+        minq, maxq = self.minq, self.maxq
+        while minq and minq[-1][1] >= price:
+            minq.pop()
+        minq.append((seq, price))
+        while maxq and maxq[-1][1] <= price:
+            maxq.pop()
+        maxq.append((seq, price))
+
+    def evict(self, cutoff_ts: int, inst_usd: float) -> None:
+        q = self.q
+        while q and q[0][1] <= cutoff_ts:
+            seq, _ts, value, is_long, _price, exchange, _sym = q.popleft()
+            self.count -= 1
+            self.value -= value
+            if is_long:
+                self.long -= value
+            else:
+                self.short -= value
+            if value >= inst_usd:
+                self.inst -= value
+            n = self.venues[exchange] - 1
+            if n:
+                self.venues[exchange] = n
+            else:
+                del self.venues[exchange]
+            if self.minq and self.minq[0][0] == seq:
+                self.minq.popleft()
+            if self.maxq and self.maxq[0][0] == seq:
+                self.maxq.popleft()
+        if not q:  # reset float drift
+            self.value = self.long = self.short = self.inst = 0.0
+
+    def inputs(self, newest_ts: int) -> RiskInputs:
+        q = self.q
+        return RiskInputs(
+            count=self.count,
+            value_usd=self.value,
+            long_usd=self.long,
+            short_usd=self.short,
+            institutional_usd=self.inst,
+            first_ts=q[0][1] if q else 0,
+            last_ts=newest_ts,
+            price_low=self.minq[0][1] if self.minq else 0.0,
+            price_high=self.maxq[0][1] if self.maxq else 0.0,
+            venues=len(self.venues),
+        )
+
+
+class CascadeDetector:
+    """Streaming cascade detector (see the module docstring for the rules).
+
+    Usage::
+
+        det = CascadeDetector(CascadeConfig())
+        for liq in events:
+            for ev in det.update(liq):
+                ...  # ev.kind in ("start", "update", "end"), ev.cascade
+        tail = det.flush()
+    """
+
+    def __init__(self, config: CascadeConfig | None = None):
+        self.config = config or CascadeConfig()
+        self._windows: dict[str, _Window] = {}
+        self._seq = 0
+        self.watermark: int | None = None
+        self._next_deadline: int | None = None
+        self.late_events = 0
+        self.events_seen = 0
+
+    # -- public API -------------------------------------------------------
+    def open_cascades(self) -> list[Cascade]:
+        """Snapshots of the currently open cascades, sorted by base."""
+        return [w.cascade.snapshot(True) for b, w in sorted(self._windows.items()) if w.cascade]
+
+    def update(self, liq: Liquidation) -> list[CascadeEvent]:
+        """Feed one liquidation; returns the cascade events it caused (often none).
+
+        Ends of quiet cascades (any base) come first, then this base's
+        start/update.
+        """
+        cfg = self.config
+        ts = liq.timestamp
+        out: list[CascadeEvent] = []
+        self.events_seen += 1
+        if self.watermark is None or ts > self.watermark:
+            self.watermark = ts
+            if self._next_deadline is not None and ts >= self._next_deadline:
+                self._expire(ts, out)
+        wm = self.watermark
+        w = self._windows.get(liq.base)
+        if w is None:
+            w = self._windows[liq.base] = _Window()
+        seq = self._seq
+        self._seq += 1
+        is_long = liq.side == "long"
+        inst_usd = cfg.institutional_usd
+        w.evict(wm - cfg.window_ms, inst_usd)
+        c = w.cascade
+        if ts > wm - cfg.window_ms:
+            w.push((seq, ts, liq.value_usd, is_long, liq.price, liq.exchange, liq.symbol), inst_usd)
+        else:
+            self.late_events += 1
+        hot = w.count >= cfg.min_events and w.value >= cfg.min_value_usd
+        if c is None:
+            if hot:
+                self._start(w, liq.base, wm, out)
+            return out
+        # open cascade: fold the event in
+        c.add(ts, liq.value_usd, is_long, liq.price, liq.exchange, liq.symbol)
+        w.consumed_seq = seq
+        if hot:
+            c.last_hot_ts = max(c.last_hot_ts, ts)
+            deadline = c.last_hot_ts + cfg.quiet_ms
+            if self._next_deadline is None or deadline < self._next_deadline:
+                self._next_deadline = deadline
+        rs = risk_from_inputs(w.inputs(wm))
+        c.current = rs.score
+        reason = False
+        if rs.score > c.peak:
+            if severity_rank(rs.severity) > severity_rank(c.peak_sev):
+                reason = True
+            c.peak, c.peak_sev, c.peak_factors = rs.score, rs.severity, rs.factors
+        if not c.cross and len(c.exchanges) >= cfg.cross_exchange_min_venues:
+            c.cross = True
+            reason = True
+        if c.value >= 2 * c.emitted_value or c.events - c.emitted_events >= cfg.update_every_events:
+            reason = True
+        if reason:
+            c.emitted_value, c.emitted_events = c.value, c.events
+            out.append(CascadeEvent("update", c.snapshot(True), wm))
+        return out
+
+    def expire(self, now_ms: int) -> list[CascadeEvent]:
+        """End cascades quiet at ``now_ms`` (ms UTC) without new input.
+
+        For live use on a wall clock: advances the watermark to ``now_ms`` if
+        it is later. Returns the ``end`` events.
+        """
+        out: list[CascadeEvent] = []
+        if self.watermark is None or now_ms > self.watermark:
+            self.watermark = now_ms
+        self._expire(self.watermark, out)
+        return out
+
+    def flush(self, now_ms: int | None = None) -> list[CascadeEvent]:
+        """End every open cascade (end of input). With ``now_ms``, quiet ones
+        end first via :meth:`expire`; the rest end regardless. Sorted by base."""
+        out = self.expire(now_ms) if now_ms is not None else []
+        wm = self.watermark if self.watermark is not None else 0
+        for base in sorted(self._windows):
+            w = self._windows[base]
+            if w.cascade is not None:
+                out.append(CascadeEvent("end", w.cascade.snapshot(False), wm))
+                w.cascade = None
+        self._next_deadline = None
+        return out
+
+    # -- internals --------------------------------------------------------
+    def _start(self, w: _Window, base: str, wm: int, out: list[CascadeEvent]) -> None:
+        cfg = self.config
+        c = _Open(base)
+        for seq, ts, value, is_long, price, exchange, sym in w.q:
+            if seq > w.consumed_seq:
+                c.add(ts, value, is_long, price, exchange, sym)
+        w.consumed_seq = w.q[-1][0]
+        rs = risk_from_inputs(w.inputs(wm))
+        c.peak, c.peak_sev, c.peak_factors, c.current = rs.score, rs.severity, rs.factors, rs.score
+        c.cross = len(c.exchanges) >= cfg.cross_exchange_min_venues
+        c.last_hot_ts = w.q[-1][1] if w.q[-1][1] > c.end_ts else c.end_ts
+        c.emitted_value, c.emitted_events = c.value, c.events
+        w.cascade = c
+        deadline = c.last_hot_ts + cfg.quiet_ms
+        if self._next_deadline is None or deadline < self._next_deadline:
+            self._next_deadline = deadline
+        out.append(CascadeEvent("start", c.snapshot(True), wm))
+
+    def _expire(self, now: int, out: list[CascadeEvent]) -> None:
+        quiet = self.config.quiet_ms
+        nxt: int | None = None
+        for base in sorted(self._windows):
+            w = self._windows[base]
+            c = w.cascade
+            if c is None:
+                continue
+            deadline = c.last_hot_ts + quiet
+            if now >= deadline:
+                out.append(CascadeEvent("end", c.snapshot(False), now))
+                w.cascade = None
+            elif nxt is None or deadline < nxt:
+                nxt = deadline
+        self._next_deadline = nxt
+
+
+def detect_cascades(liqs: Iterable[Liquidation], config: CascadeConfig | None = None) -> list[CascadeEvent]:
+    """Batch helper: run a detector over ``liqs`` and flush at the end."""
+    det = CascadeDetector(config)
+    out: list[CascadeEvent] = []
+    for liq in liqs:
+        out.extend(det.update(liq))
+    out.extend(det.flush())
+    return out
+
+
+def severity_for(score: float) -> str:
+    """Alias of :func:`liqmap.analytics.risk.severity_of` for callers importing from here."""
+    return severity_of(score)

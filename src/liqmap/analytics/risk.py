@@ -1,0 +1,182 @@
+"""Cascade risk score from six normalized factors (pure, deterministic).
+
+``risk_score(window)`` takes a window of liquidations (any iterable of
+:class:`~liqmap.models.Liquidation`) or a pre-aggregated :class:`RiskInputs`
+(what :class:`~liqmap.analytics.cascades.CascadeDetector` keeps with running
+sums), and returns ``RiskScore(score, severity, factors)``.
+
+Factors (each clipped to [0, 1]); n = event count, V = USD value, span_ms =
+newest - oldest timestamp in the window:
+
+1. ``volume_concentration`` = clip(log10(V / 10,000) / 3): USD volume packed
+   into the window on a log scale -- 10k USD -> 0, 100k -> 0.33, 1M -> 0.67,
+   10M+ -> 1.
+2. ``time_compression`` = clip(rate / 60) with rate = (n - 1) * 60,000 /
+   max(span_ms, 5,000) events per minute; 60/min (one per second, the Binance
+   per-symbol sampling cap) saturates. A single event gives 0.
+3. ``price_clustering`` = 1 - clip(range_bps / 200) with range_bps =
+   (high - low) / low * 10,000: all liquidations within a narrow band (stacked
+   liquidation levels being hit) -> 1; a 2 %+ spread -> 0. n < 2 gives 0.
+4. ``side_imbalance`` = |long_usd - short_usd| / V: one-sided flush -> 1.
+5. ``institutional_ratio`` = (USD from events >= 100,000 USD) / V.
+6. ``cross_exchange`` = clip((venues - 1) / 3): one venue 0, two 0.33, four+ 1
+   (co-movement across venues is measured by venue count within the window).
+
+``score`` = sum(weight * factor) with :data:`WEIGHTS` (volume 0.5, time 0.4,
+institutional 0.4, cross-exchange 0.4, imbalance 0.3, clustering 0.2), so the
+score runs 0 .. 2.2. Severity bands (:func:`severity_of`): low < 0.3 <= medium
+< 0.6 <= high < 1.0 <= critical. An empty window scores 0 (low).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Iterable, Literal
+
+import msgspec
+
+from liqmap.models import Liquidation
+
+Severity = Literal["low", "medium", "high", "critical"]
+
+WEIGHTS: dict[str, float] = {
+    "volume_concentration": 0.5,
+    "time_compression": 0.4,
+    "price_clustering": 0.2,
+    "side_imbalance": 0.3,
+    "institutional_ratio": 0.4,
+    "cross_exchange": 0.4,
+}
+MAX_SCORE = sum(WEIGHTS.values())
+
+#: (lower bound, severity), ascending.
+SEVERITY_BANDS: tuple[tuple[float, Severity], ...] = (
+    (0.0, "low"), (0.3, "medium"), (0.6, "high"), (1.0, "critical"),
+)
+_SEV_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
+
+INSTITUTIONAL_USD = 100_000.0
+VOLUME_FLOOR_USD = 10_000.0
+RATE_SATURATION_PER_MIN = 60.0
+MIN_SPAN_MS = 5_000
+RANGE_SATURATION_BPS = 200.0
+VENUE_SATURATION = 4
+
+
+class RiskInputs(msgspec.Struct):
+    """Aggregates a risk score needs (all O(1) to maintain with running sums).
+
+    count; value_usd, long_usd, short_usd, institutional_usd (USD);
+    first_ts, last_ts (ms UTC); price_low, price_high (quote units); venues
+    (number of distinct exchanges).
+    """
+
+    count: int = 0
+    value_usd: float = 0.0
+    long_usd: float = 0.0
+    short_usd: float = 0.0
+    institutional_usd: float = 0.0
+    first_ts: int = 0
+    last_ts: int = 0
+    price_low: float = 0.0
+    price_high: float = 0.0
+    venues: int = 0
+
+
+class RiskScore(msgspec.Struct, frozen=True):
+    """``score`` (0 .. 2.2), ``severity`` band and the six normalized ``factors``."""
+
+    score: float
+    severity: Severity
+    factors: dict[str, float]
+
+
+def severity_of(score: float) -> Severity:
+    """Band of a score: low < 0.3 <= medium < 0.6 <= high < 1.0 <= critical."""
+    if score >= 1.0:
+        return "critical"
+    if score >= 0.6:
+        return "high"
+    if score >= 0.3:
+        return "medium"
+    return "low"
+
+
+def severity_rank(sev: str) -> int:
+    """0 (low) .. 3 (critical), for comparing severities."""
+    return _SEV_RANK[sev]
+
+
+def risk_inputs(liqs: Iterable[Liquidation], institutional_usd: float = INSTITUTIONAL_USD) -> RiskInputs:
+    """Aggregate a window of liquidations into :class:`RiskInputs` (one pass)."""
+    r = RiskInputs()
+    venues: set[str] = set()
+    for liq in liqs:
+        v = liq.value_usd
+        if r.count == 0:
+            r.first_ts = r.last_ts = liq.timestamp
+            r.price_low = r.price_high = liq.price
+        else:
+            r.first_ts = min(r.first_ts, liq.timestamp)
+            r.last_ts = max(r.last_ts, liq.timestamp)
+            r.price_low = min(r.price_low, liq.price)
+            r.price_high = max(r.price_high, liq.price)
+        r.count += 1
+        r.value_usd += v
+        if liq.side == "long":
+            r.long_usd += v
+        else:
+            r.short_usd += v
+        if v >= institutional_usd:
+            r.institutional_usd += v
+        venues.add(liq.exchange)
+    r.venues = len(venues)
+    return r
+
+
+def _clip(x: float) -> float:
+    return 0.0 if x <= 0.0 else 1.0 if x >= 1.0 else x
+
+
+def factors_of(r: RiskInputs) -> dict[str, float]:
+    """The six normalized factors of :class:`RiskInputs` (see module docstring)."""
+    if r.count <= 0 or r.value_usd <= 0:
+        return {k: 0.0 for k in WEIGHTS}
+    V = r.value_usd
+    volume = _clip(math.log10(V / VOLUME_FLOOR_USD) / 3.0)
+    span = max(r.last_ts - r.first_ts, MIN_SPAN_MS)
+    rate = (r.count - 1) * 60_000.0 / span
+    time_c = _clip(rate / RATE_SATURATION_PER_MIN)
+    if r.count >= 2 and r.price_low > 0:
+        bps = (r.price_high - r.price_low) / r.price_low * 10_000.0
+        clustering = 1.0 - _clip(bps / RANGE_SATURATION_BPS)
+    else:
+        clustering = 0.0
+    imbalance = _clip(abs(r.long_usd - r.short_usd) / V)
+    inst = _clip(r.institutional_usd / V)
+    cross = _clip((r.venues - 1) / (VENUE_SATURATION - 1))
+    return {
+        "volume_concentration": volume,
+        "time_compression": time_c,
+        "price_clustering": clustering,
+        "side_imbalance": imbalance,
+        "institutional_ratio": inst,
+        "cross_exchange": cross,
+    }
+
+
+def risk_from_inputs(r: RiskInputs) -> RiskScore:
+    """Score aggregated inputs: weighted sum of :func:`factors_of`."""
+    f = factors_of(r)
+    score = round(sum(WEIGHTS[k] * v for k, v in f.items()), 12)
+    return RiskScore(score, severity_of(score), f)
+
+
+def risk_score(window: Iterable[Liquidation] | RiskInputs, institutional_usd: float = INSTITUTIONAL_USD) -> RiskScore:
+    """Risk score of a window of liquidations (or of pre-aggregated inputs).
+
+    Deterministic: the result depends only on the multiset of events (order
+    does not matter). See the module docstring for every formula.
+    """
+    r = window if isinstance(window, RiskInputs) else risk_inputs(window, institutional_usd)
+    return risk_from_inputs(r)
