@@ -1,0 +1,169 @@
+"""Small helpers shared by the venue parsers (pure functions, no I/O).
+
+* :class:`GuardedVenue` -- a :class:`~liqmap.exchanges.base.Venue` whose
+  ``parse`` converts any decoding/shape error raised by the venue's ``_parse``
+  into :class:`~liqmap.exchanges.base.FrameError`, so the public contract
+  "``parse`` raises only ``FrameError``" holds even for frames nobody foresaw.
+* :func:`decode` -- generic ``msgspec.json.decode`` raising ``FrameError``.
+* :func:`num` / :func:`pos` -- tolerant number readers (venues send numbers as
+  JSON numbers or as strings).
+* :func:`fkey` -- canonical text of a number for de-duplication ids, so
+  ``"41.870"`` (CSV) and ``"41.87"`` (JSON) give the same id.
+* :func:`split_concat` -- ``BTCUSDT`` -> ``("BTC", "USDT")``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import msgspec
+
+from liqmap.exchanges.base import FrameError, Venue
+from liqmap.models import Event
+
+# Longest first, so "BTCUSDT" is not split as "BTCUSD" + "T".
+KNOWN_QUOTES: tuple[str, ...] = ("FDUSD", "USDT", "USDC", "BUSD", "USDE", "USD", "EUR", "BTC", "ETH")
+
+_generic = msgspec.json.Decoder()
+
+_PARSE_ERRORS = (
+    msgspec.DecodeError,
+    msgspec.ValidationError,
+    KeyError,
+    TypeError,
+    ValueError,
+    AttributeError,
+    IndexError,
+    ZeroDivisionError,
+    OverflowError,
+    UnicodeDecodeError,
+)
+
+
+class GuardedVenue(Venue):
+    """Venue base whose :meth:`parse` raises only :class:`FrameError`.
+
+    Subclasses implement ``_parse(data, received_at, connection) -> list[Event]``
+    and the usual declarative methods.
+    """
+
+    def parse(self, data: str | bytes, received_at: int, connection: str = "") -> list[Event]:
+        """Parse one raw frame; see :meth:`liqmap.exchanges.base.Venue.parse`.
+
+        Raises:
+            FrameError: malformed JSON, unknown shape, or invalid values
+                (message says which).
+        """
+        try:
+            return self._parse(data, received_at, connection)
+        except FrameError:
+            raise
+        except _PARSE_ERRORS as exc:
+            raise FrameError(f"{self.name}: {type(exc).__name__}: {exc}") from exc
+        except RecursionError as exc:  # absurdly nested input
+            raise FrameError(f"{self.name}: frame nested too deeply") from exc
+
+    def _parse(self, data: str | bytes, received_at: int, connection: str) -> list[Event]:
+        raise NotImplementedError
+
+    def native_symbols(self, base: str, quote: str | None = None) -> list[str]:
+        """Venue perpetual symbol(s) for an underlying (``"BTC"`` -> ``["BTCUSDT"]``)."""
+        raise NotImplementedError
+
+
+def decode(data: str | bytes) -> Any:
+    """Decode JSON text into builtins; raises :class:`FrameError` on bad JSON."""
+    try:
+        return _generic.decode(data)
+    except msgspec.DecodeError as exc:
+        raise FrameError(f"invalid JSON: {exc}") from exc
+
+
+def num(value: Any, field: str = "value") -> float:
+    """Read a finite number from a JSON number or numeric string.
+
+    Raises:
+        FrameError: missing, non-numeric, NaN or infinite values.
+    """
+    if value is None or isinstance(value, bool):
+        raise FrameError(f"{field} missing or not a number: {value!r}")
+    try:
+        out = float(value)
+    except (TypeError, ValueError) as exc:
+        raise FrameError(f"{field} not a number: {value!r}") from exc
+    if not math.isfinite(out):
+        raise FrameError(f"{field} not finite: {value!r}")
+    return out
+
+
+def pos(value: Any, field: str = "value") -> float:
+    """Like :func:`num` but the number must be > 0 (prices, sizes)."""
+    out = num(value, field)
+    if out <= 0.0:
+        raise FrameError(f"{field} must be > 0: {value!r}")
+    return out
+
+
+def check_pos(value: float, field: str) -> float:
+    """Validate an already-decoded float: finite and > 0, else :class:`FrameError`."""
+    if not (0.0 < value < math.inf):
+        raise FrameError(f"{field} must be a finite number > 0: {value!r}")
+    return value
+
+
+def ms(value: Any, field: str = "timestamp") -> int:
+    """Read an integer millisecond timestamp (number or numeric string)."""
+    if value is None or isinstance(value, bool):
+        raise FrameError(f"{field} missing: {value!r}")
+    try:
+        out = int(value)
+    except (TypeError, ValueError):
+        out = int(num(value, field))
+    if out < 0:
+        raise FrameError(f"{field} negative: {value!r}")
+    return out
+
+
+def fkey(value: float | int | str) -> str:
+    """Canonical text of a number for ids: ``"41.870"``, ``41.87`` -> ``"41.87"``;
+    integral values drop the fraction (``"5250.0"`` -> ``"5250"``)."""
+    f = float(value)
+    if f.is_integer() and abs(f) < 1e16:
+        return str(int(f))
+    return repr(f)
+
+
+def split_concat(symbol: str) -> tuple[str, str]:
+    """Split a concatenated symbol into (base, quote) by known quote suffixes.
+
+    ``BTCUSDT`` -> (BTC, USDT); ``1000PEPEUSDT`` -> (1000PEPE, USDT);
+    ``ETHUSDC`` -> (ETH, USDC); ``BTCUSD`` -> (BTC, USD). Unknown suffix ->
+    (symbol, "USD") is never guessed: raises :class:`FrameError`.
+    """
+    for q in KNOWN_QUOTES:
+        if symbol.endswith(q) and len(symbol) > len(q):
+            return symbol[: -len(q)], q
+    raise FrameError(f"cannot split symbol into base/quote: {symbol!r}")
+
+
+def iso_ms(text: str) -> int:
+    """ISO-8601 UTC text (``2021-07-22T22:00:00.000Z``) -> ms since epoch."""
+    from datetime import datetime
+
+    if not isinstance(text, str):
+        raise FrameError(f"timestamp not a string: {text!r}")
+    try:
+        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise FrameError(f"bad ISO timestamp {text!r}") from exc
+    if dt.tzinfo is None:
+        from datetime import timezone
+
+        dt = dt.replace(tzinfo=timezone.utc)
+    return int(dt.timestamp() * 1000)
+
+
+def chunks(items: list[str], size: int) -> list[list[str]]:
+    """Split ``items`` into lists of at most ``size`` (``size`` >= 1)."""
+    return [items[i : i + size] for i in range(0, len(items), size)] or [[]]

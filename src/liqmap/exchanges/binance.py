@@ -1,0 +1,424 @@
+"""Binance USD-M (``binance``) and COIN-M (``binance_coinm``) futures.
+
+Protocol facts (official docs):
+
+* Liquidations: ``!forceOrder@arr`` (all symbols), payload ``{"e":"forceOrder",
+  "E":ms,"o":{s,S,o,f,q,p,ap,X,l,z,T}}``; ``S`` is the side of the forced ORDER,
+  so ``SELL`` = a LONG position was liquidated. At most one (the latest) order
+  per symbol per 1000 ms is pushed, so counts are a lower bound.
+  https://developers.binance.com/docs/derivatives/usds-margined-futures/websocket-market-streams/All-Market-Liquidation-Order-Streams
+* 2026 URL split: market streams (forceOrder, aggTrade, markPrice, kline) live on
+  ``wss://fstream.binance.com/market``; the legacy URL accepts the handshake but
+  pushes nothing. https://developers.binance.com/docs/derivatives/usds-margined-futures/websocket-market-streams/Important-WebSocket-Change-Notice
+  COIN-M: ``wss://dstream.binance.com/stream`` (no split announced).
+  https://developers.binance.com/docs/derivatives/coin-margined-futures/websocket-market-streams
+* Combined streams wrap events as ``{"stream": ..., "data": {...}}``; raw
+  streams send the event itself. Both are accepted.
+* Connection valid 24 h; the server sends protocol ping frames every 3 min
+  (answered by the websocket library) -> ``max_lifetime_s`` 23.5 h.
+* There is NO public REST liquidation history (``/fapi/v1/allForceOrders`` was
+  retired in 2021; ``forceOrders`` is signed, own account only), so
+  ``rest_liquidations = False``. REST poll: ``/fapi/v1/openInterest`` (base coin)
+  and ``/dapi/v1/openInterest`` (contracts).
+  https://developers.binance.com/docs/derivatives/usds-margined-futures/market-data/rest-api/Open-Interest
+
+Normalisation:
+
+* price = ``ap`` (average fill) when present and > 0, else ``p`` (order price).
+* quantity = ``z`` (accumulated filled) -- not ``l`` (last fill) and not ``q``
+  (ordered); ``q`` only when ``z`` is absent. A frame with nothing filled
+  (``z == 0``) carries no liquidated size and yields ``[]``.
+* USD-M: quantity is base coin (``1000PEPE`` lots for ``1000PEPEUSDT``);
+  value_usd = quantity x price (USDT/USDC at par).
+* COIN-M: ``z`` is contracts; value_usd = contracts x contractSize (USD; 100 for
+  BTC, 10 otherwise unless loaded from exchangeInfo); quantity = value_usd / price.
+* timestamp = ``o.T`` (order trade time), else ``E``.
+* id = ``{venue}:{symbol}:{T}:{S}:{filled}:{p}`` -- only fields that every
+  recording format keeps (the forceOrder CSV captures keep s,S,q,p,ap,X,l,z,T
+  but not E), numbers in canonical form (:func:`fkey`).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence, Union
+
+import msgspec
+
+from liqmap.exchanges._common import GuardedVenue, check_pos, decode, fkey, ms, num, pos, split_concat
+from liqmap.exchanges.base import ConnectionSpec, FrameError, Heartbeat, RestPoll
+from liqmap.exchanges.contracts import ContractSizes, default_contracts
+from liqmap.models import Event, Kline, Liquidation, OpenInterest, Ticker, Trade
+
+# ---------------------------------------------------------------- fast-path typed decoding
+
+
+class _Order(msgspec.Struct, gc=False):
+    s: str
+    S: str
+    p: float
+    q: float = 0.0
+    ap: float = 0.0
+    X: str | None = None
+    z: float | None = None
+    T: int = 0
+
+
+class _ForceOrder(msgspec.Struct, tag_field="e", tag="forceOrder", gc=False):
+    o: _Order
+    E: int = 0
+
+
+class _AggTrade(msgspec.Struct, tag_field="e", tag="aggTrade", gc=False):
+    s: str
+    a: int
+    p: float
+    q: float
+    T: int
+    m: bool
+    E: int = 0
+
+
+class _BookTicker(msgspec.Struct, tag_field="e", tag="bookTicker", gc=False):
+    pass
+
+
+class _Depth(msgspec.Struct, tag_field="e", tag="depthUpdate", gc=False):
+    pass
+
+
+_Ev = Union[_ForceOrder, _AggTrade, _BookTicker, _Depth]
+
+
+class _Combined(msgspec.Struct, gc=False):
+    stream: str
+    data: _Ev
+
+
+_combined_dec = msgspec.json.Decoder(_Combined, strict=False)
+_raw_dec = msgspec.json.Decoder(_Ev, strict=False)
+
+_IGNORED_EVENTS = frozenset({"bookTicker", "depthUpdate", "24hrTicker", "24hrMiniTicker", "contractInfo"})
+
+USDM_WS = "wss://fstream.binance.com/market"
+USDM_REST = "https://fapi.binance.com"
+COINM_WS = "wss://dstream.binance.com"
+COINM_REST = "https://dapi.binance.com"
+
+#: Streams per combined connection (Binance allows 1024; fewer keeps URLs short).
+STREAMS_PER_CONNECTION = 200
+
+
+class BinanceUSDM(GuardedVenue):
+    """Binance USD-M futures: ``!forceOrder@arr`` (+ aggTrade/markPrice/kline per symbol).
+
+    Args:
+        contracts: contract-size registry (used by COIN-M only).
+        ws_url: websocket base, default ``wss://fstream.binance.com/market``;
+            the venue appends ``/stream?streams=...``.
+        rest_url: REST base, default ``https://fapi.binance.com``.
+        kline_interval: kline stream interval when symbols are given (``1m``).
+    """
+
+    name = "binance"
+    capabilities = ("liquidations", "trades", "open_interest", "klines", "tickers")
+    rest_liquidations = False
+    inverse = False
+    default_ws = USDM_WS
+    default_rest = USDM_REST
+    oi_path = "/fapi/v1/openInterest"
+
+    def __init__(
+        self,
+        contracts: ContractSizes | None = None,
+        ws_url: str | None = None,
+        rest_url: str | None = None,
+        kline_interval: str = "1m",
+    ) -> None:
+        self.contracts = contracts if contracts is not None else default_contracts()
+        self.ws_url = (ws_url or self.default_ws).rstrip("/")
+        self.rest_url = (rest_url or self.default_rest).rstrip("/")
+        self.kline_interval = kline_interval
+        self._split_cache: dict[str, tuple[str, str]] = {}
+        self._last_price: dict[str, float] = {}
+
+    # ------------------------------------------------------------ declarative I/O
+    def native_symbols(self, base: str, quote: str | None = None) -> list[str]:
+        """``BTC`` -> ``["BTCUSDT"]``; ``("BTC", "USDC")`` -> ``["BTCUSDC"]``."""
+        return [f"{base.upper()}{(quote or 'USDT').upper()}"]
+
+    def _streams(self, symbols: Sequence[str] | None) -> list[str]:
+        streams = ["!forceOrder@arr"]
+        for s in symbols or ():
+            low = s.lower()
+            streams += [f"{low}@aggTrade", f"{low}@markPrice@1s", f"{low}@kline_{self.kline_interval}"]
+        return streams
+
+    def connections(self, symbols: Sequence[str] | None = None) -> list[ConnectionSpec]:
+        """One combined-stream connection per 200 streams; the first carries
+        ``!forceOrder@arr``. Protocol-level pings; rotated after 23.5 h."""
+        streams = self._streams(symbols)
+        label = "coinm" if self.inverse else "usdm"
+        out = []
+        for i in range(0, len(streams), STREAMS_PER_CONNECTION):
+            part = streams[i : i + STREAMS_PER_CONNECTION]
+            out.append(
+                ConnectionSpec(
+                    label=label if i == 0 else f"{label}-{i // STREAMS_PER_CONNECTION + 1}",
+                    url=f"{self.ws_url}/stream?streams={'/'.join(part)}",
+                    heartbeat=Heartbeat(None),
+                    max_lifetime_s=23.5 * 3600,
+                    # forceOrder-only connections can be quiet for minutes in calm markets.
+                    stale_after_s=60.0 if len(part) > 1 else 300.0,
+                )
+            )
+        return out
+
+    def rest_polls(self, symbols: Sequence[str] | None = None) -> list[RestPoll]:
+        """Open interest per symbol every 60 s (weight 1, limit 2400/min). No
+        public liquidation REST exists, so nothing else is polled."""
+        return [
+            RestPoll(
+                label=f"oi:{s.upper()}",
+                url=f"{self.rest_url}{self.oi_path}?symbol={s.upper()}",
+                interval_s=60.0,
+                weight=1,
+                limit_per_min=2400,
+            )
+            for s in symbols or ()
+        ]
+
+    # ------------------------------------------------------------ parsing
+    def _split(self, symbol: str, pair: str | None = None) -> tuple[str, str]:
+        bq = self._split_cache.get(symbol)
+        if bq is None:
+            if self.inverse:
+                bq = split_concat(pair or symbol.split("_", 1)[0])
+            else:
+                bq = split_concat(symbol)
+            if len(self._split_cache) < 10_000:
+                self._split_cache[symbol] = bq
+        return bq
+
+    def _to_base(self, symbol: str, qty: float, price: float) -> tuple[float, float]:
+        """(quantity base, value_usd) from the venue size field."""
+        if self.inverse:
+            spec = self.contracts.get(self.name, symbol)
+            value = qty * spec.size
+            return value / price, value
+        return qty, qty * price
+
+    def _liq(self, o: _Order, E: int, received_at: int) -> list[Event]:
+        filled = o.z if o.z is not None else o.q
+        if filled <= 0.0:
+            if filled == 0.0:
+                return []  # nothing filled (e.g. EXPIRED with z=0): no liquidated size
+            raise FrameError(f"negative size {filled!r}")
+        ap = o.ap
+        price = ap if ap > 0.0 else o.p
+        check_pos(price, "price")
+        check_pos(filled, "z")
+        side = o.S
+        if side == "SELL":
+            pside = "long"
+        elif side == "BUY":
+            pside = "short"
+        else:
+            raise FrameError(f"unknown order side {side!r}")
+        sym = o.s
+        base, quote = self._split(sym)
+        quantity, value = self._to_base(sym, filled, price)
+        ts = o.T or E or received_at
+        self._last_price[sym] = price
+        return [
+            Liquidation(
+                self.name,
+                sym,
+                base,
+                quote,
+                pside,
+                price,
+                quantity,
+                value,
+                ts,
+                received_at,
+                f"{self.name}:{sym}:{o.T or E}:{side}:{fkey(filled)}:{fkey(o.p)}",
+                side,
+                o.X,
+            )
+        ]
+
+    def _trade(self, t: _AggTrade, received_at: int) -> list[Event]:
+        price = check_pos(t.p, "p")
+        check_pos(t.q, "q")
+        base, quote = self._split(t.s)
+        quantity, value = self._to_base(t.s, t.q, price)
+        self._last_price[t.s] = price
+        return [
+            Trade(
+                self.name,
+                t.s,
+                base,
+                quote,
+                "sell" if t.m else "buy",
+                price,
+                quantity,
+                value,
+                t.T or t.E,
+                received_at,
+                f"{self.name}:{t.s}:{t.a}",
+            )
+        ]
+
+    def _parse(self, data: str | bytes, received_at: int, connection: str) -> list[Event]:
+        # Fast path: typed decode of the hot shapes straight from the bytes.
+        try:
+            head = data[:10]
+            if head.startswith('{"stream"' if isinstance(data, str) else b'{"stream"'):
+                ev = _combined_dec.decode(data).data
+            else:
+                ev = _raw_dec.decode(data)
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            return self._parse_generic(decode(data), received_at)
+        if type(ev) is _ForceOrder:
+            return self._liq(ev.o, ev.E, received_at)
+        if type(ev) is _AggTrade:
+            return self._trade(ev, received_at)
+        return []  # bookTicker / depthUpdate
+
+    # ---- generic (dict) path: every shape, authoritative error messages
+    def _parse_generic(self, msg: object, received_at: int) -> list[Event]:
+        if isinstance(msg, dict) and "stream" in msg and "data" in msg:
+            msg = msg["data"]
+        if isinstance(msg, list):
+            out: list[Event] = []
+            for item in msg:
+                out += self._event(item, received_at)
+            return out
+        return self._event(msg, received_at)
+
+    def _event(self, msg: object, received_at: int) -> list[Event]:
+        if not isinstance(msg, dict):
+            raise FrameError(f"expected a JSON object, got {type(msg).__name__}")
+        e = msg.get("e")
+        if e == "forceOrder":
+            o = msg.get("o")
+            if not isinstance(o, dict):
+                raise FrameError("forceOrder without 'o' object")
+            order = _Order(
+                s=_sym(o.get("s")),
+                S=str(o.get("S")),
+                p=num(o.get("p"), "p"),
+                q=num(o.get("q", 0), "q"),
+                ap=num(o.get("ap"), "ap") if o.get("ap") not in (None, "") else 0.0,
+                X=o.get("X"),
+                z=num(o["z"], "z") if o.get("z") not in (None, "") else None,
+                T=ms(o.get("T", 0), "T"),
+            )
+            return self._liq(order, ms(msg.get("E", 0), "E"), received_at)
+        if e == "aggTrade":
+            t = _AggTrade(
+                s=_sym(msg.get("s")),
+                a=int(msg["a"]),
+                p=pos(msg.get("p"), "p"),
+                q=pos(msg.get("q"), "q"),
+                T=ms(msg.get("T"), "T"),
+                m=bool(msg.get("m")),
+                E=ms(msg.get("E", 0), "E"),
+            )
+            return self._trade(t, received_at)
+        if e == "markPriceUpdate":
+            sym = _sym(msg.get("s"))
+            mark = pos(msg.get("p"), "p")
+            self._last_price[sym] = mark
+            return [
+                Ticker(
+                    self.name,
+                    sym,
+                    ms(msg.get("E"), "E"),
+                    received_at,
+                    mark_price=mark,
+                    index_price=_opt(msg.get("i")),
+                    funding_rate=_opt(msg.get("r")),
+                )
+            ]
+        if e == "kline":
+            k = msg.get("k")
+            if not isinstance(k, dict):
+                raise FrameError("kline without 'k' object")
+            sym = _sym(k.get("s") or msg.get("s"))
+            if self.inverse:  # COIN-M: v, V are contracts; q, Q are base-coin volumes
+                volume, qv, tbv, tbq = num(k["q"], "q"), None, num(k["Q"], "Q"), None
+            else:
+                volume, qv, tbv, tbq = num(k["v"], "v"), num(k["q"], "q"), num(k["V"], "V"), num(k["Q"], "Q")
+            return [
+                Kline(
+                    self.name,
+                    sym,
+                    str(k["i"]),
+                    ms(k["t"], "t"),
+                    ms(k["T"], "T"),
+                    pos(k["o"], "o"),
+                    pos(k["h"], "h"),
+                    pos(k["l"], "l"),
+                    pos(k["c"], "c"),
+                    volume,
+                    qv,
+                    tbv,
+                    tbq,
+                    int(k.get("n") or 0),
+                    bool(k.get("x")),
+                )
+            ]
+        if e in _IGNORED_EVENTS:
+            return []
+        if e is None:
+            if "result" in msg and "id" in msg:
+                return []  # SUBSCRIBE/UNSUBSCRIBE ack
+            if "openInterest" in msg and "symbol" in msg:
+                return self._open_interest(msg, received_at)
+            if "code" in msg and "msg" in msg:
+                raise FrameError(f"venue error {msg.get('code')}: {msg.get('msg')}")
+        raise FrameError(f"unknown Binance event {e!r}")
+
+    def _open_interest(self, msg: dict, received_at: int) -> list[Event]:
+        sym = _sym(msg.get("symbol"))
+        base, quote = self._split(sym, msg.get("pair"))
+        oi = num(msg.get("openInterest"), "openInterest")
+        ts = ms(msg.get("time") or received_at, "time")
+        last = self._last_price.get(sym)
+        if self.inverse:  # contracts of contractSize USD
+            usd = oi * self.contracts.get(self.name, sym).size
+            if not last:
+                raise FrameError(f"no price seen yet for {sym}: cannot convert COIN-M open interest")
+            return [OpenInterest(self.name, sym, base, quote, usd / last, usd, ts, received_at)]
+        return [OpenInterest(self.name, sym, base, quote, oi, oi * last if last else None, ts, received_at)]
+
+
+class BinanceCoinM(BinanceUSDM):
+    """Binance COIN-M futures (inverse, sizes in USD contracts); see module docstring.
+
+    ``ws_url`` default ``wss://dstream.binance.com``, ``rest_url`` default
+    ``https://dapi.binance.com``.
+    """
+
+    name = "binance_coinm"
+    inverse = True
+    default_ws = COINM_WS
+    default_rest = COINM_REST
+    oi_path = "/dapi/v1/openInterest"
+
+    def native_symbols(self, base: str, quote: str | None = None) -> list[str]:
+        """``BTC`` -> ``["BTCUSD_PERP"]`` (COIN-M perpetuals are quoted in USD)."""
+        return [f"{base.upper()}{(quote or 'USD').upper()}_PERP"]
+
+
+def _sym(v: object) -> str:
+    if not isinstance(v, str) or not v:
+        raise FrameError(f"symbol missing: {v!r}")
+    return v
+
+
+def _opt(v: object) -> float | None:
+    if v in (None, ""):
+        return None
+    return num(v)

@@ -1,0 +1,167 @@
+"""Binance USD-M / COIN-M parser on real recorded frames (tests/fixtures only)."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import datetime
+
+import pytest
+
+from liqmap.exchanges.base import FrameError, safe_parse
+from liqmap.exchanges.contracts import ContractSizes, ContractSpec
+from liqmap.exchanges.registry import get_venue
+from liqmap.models import Kline, Liquidation, Trade
+from test_parse_fixtures import arbitra_frames, cryptofeed_frames, parse_ok, tardis_messages
+
+
+def _recv(rec: dict) -> int:
+    return int(datetime.fromisoformat(rec["ts"]).timestamp() * 1000)
+
+
+def test_all_42_arbitra_frames_invariants():
+    v = get_venue("binance")
+    liqs = []
+    for rec in arbitra_frames():
+        ev = parse_ok(v, rec["msg"], _recv(rec))
+        assert len(ev) == 1 and isinstance(ev[0], Liquidation)
+        liq, o = ev[0], rec["msg"]["o"]
+        p, ap, z = float(o["p"]), float(o["ap"]), float(o["z"])
+        # SELL => long liquidated, and the forced sell fills above its limit (p < ap).
+        if o["S"] == "SELL":
+            assert liq.side == "long" and p < ap
+        else:
+            assert liq.side == "short" and p > ap
+        assert liq.price == ap and liq.quantity == z
+        assert liq.value_usd == pytest.approx(z * ap)
+        assert liq.timestamp == o["T"] and liq.received_at == _recv(rec)
+        assert liq.symbol == o["s"] and liq.base + liq.quote == o["s"]
+        assert liq.order_side == o["S"] and liq.status == "FILLED"
+        liqs.append(liq)
+    assert len(liqs) == 42
+    assert len({x.id for x in liqs}) == 42
+    assert Counter(x.side for x in liqs) == {"long": 31, "short": 11}
+    assert Counter(x.quote for x in liqs)["USDC"] == 2  # ETHUSDC, SOLUSDC
+
+
+def test_hand_computed_frames():
+    v = get_venue("binance")
+    recs = arbitra_frames()
+    # MOODENGUSDT SELL q=1130 p=0.15281 ap=0.1543294 l=66 z=1130: size is z (not l).
+    liq = parse_ok(v, recs[3]["msg"])[0]
+    assert (liq.symbol, liq.base, liq.side) == ("MOODENGUSDT", "MOODENG", "long")
+    assert liq.quantity == 1130.0 and liq.price == 0.1543294
+    assert liq.value_usd == pytest.approx(174.392222)
+    assert liq.timestamp == 1759417433392
+    # SOLUSDT SELL 41.87 @ ap 222.72 -> 9325.2864 USD
+    sol = parse_ok(v, recs[0]["msg"])[0]
+    assert sol.value_usd == pytest.approx(41.87 * 222.72) == pytest.approx(9325.2864)
+    btc = [parse_ok(v, r["msg"])[0] for r in recs if r["msg"]["o"]["s"] == "BTCUSDT"]
+    assert len(btc) == 2 and all(120_000 < b.price < 121_000 for b in btc)
+
+
+def test_combined_and_raw_give_same_event_and_id():
+    v = get_venue("binance")
+    msg = arbitra_frames()[5]["msg"]
+    raw = v.parse(json.dumps(msg), 5, "a")
+    combined = v.parse(json.dumps({"stream": "!forceOrder@arr", "data": msg}), 9, "b")
+    assert raw[0].id == combined[0].id
+    assert raw[0].received_at == 5 and combined[0].received_at == 9
+    # bytes in, same result; number formatting ("50" vs "50.0") does not change the id
+    o = dict(msg["o"], z=msg["o"]["z"] + ".000", p=msg["o"]["p"] + "0")
+    again = v.parse(json.dumps(dict(msg, o=o)).encode(), 7)
+    assert again[0].id == raw[0].id
+
+
+def test_id_survives_csv_recording_format():
+    """The datastreams CSV captures keep s,S,o,f,q,p,ap,X,l,z,T (no E): a frame
+    rebuilt from such a row gets the same id as the raw websocket frame."""
+    v = get_venue("binance")
+    msg = arbitra_frames()[0]["msg"]
+    o = msg["o"]
+    rebuilt = {"e": "forceOrder", "o": {k: o[k] for k in "sSofqpapXlzT".replace("ap", "") if k in o}}
+    rebuilt["o"]["ap"] = o["ap"]
+    assert v.parse(json.dumps(rebuilt), 1)[0].id == v.parse(json.dumps(msg), 2)[0].id
+
+
+def test_tardis_binance_messages():
+    usdm, coinm = get_venue("binance"), get_venue("binance_coinm")
+    (fut,) = tardis_messages("binance-futures")
+    liq = parse_ok(usdm, fut["message"])[0]
+    assert (liq.side, liq.price, liq.quantity) == ("short", 4706.04, 0.014)
+    (dlv,) = tardis_messages("binance-delivery")
+    liq = parse_ok(coinm, dlv["message"])[0]
+    # COIN-M: z=3 contracts x 100 USD (BTC) = 300 USD; coins = 300 / ap 9352.7
+    assert (liq.symbol, liq.base, liq.quote, liq.side) == ("BTCUSD_200925", "BTC", "USD", "long")
+    assert liq.value_usd == 300.0
+    assert liq.quantity == pytest.approx(300 / 9352.7)
+
+
+def test_coinm_uses_loaded_contract_size():
+    cs = ContractSizes([ContractSpec("binance_coinm", "BTCUSD_200925", "inverse", 50.0, "USD")])
+    v = get_venue("binance_coinm", contracts=cs)
+    (dlv,) = tardis_messages("binance-delivery")
+    assert parse_ok(v, dlv["message"])[0].value_usd == 150.0
+    eth = {"e": "forceOrder", "E": 1, "o": {"s": "ETHUSD_PERP", "S": "BUY", "q": "2", "p": "2000", "ap": "2000",
+                                            "X": "FILLED", "z": "2", "T": 1}}
+    assert parse_ok(v, eth)[0].value_usd == 20.0  # fallback: 10 USD per non-BTC contract
+
+
+def test_cryptofeed_usdm_session():
+    v = get_venue("binance")
+    counts, errors = Counter(), []
+    for recv, text in cryptofeed_frames("BINANCE_FUTURES.ws.1.0.gz"):
+        ev, err = safe_parse(v, text, recv)
+        if err:
+            errors.append(err)
+        for e in ev:
+            counts[type(e).__name__] += 1
+            if isinstance(e, Trade) and e.symbol == "SUSHIUSDT":
+                assert 7.0 < e.price < 8.5
+    assert not errors
+    assert counts["Trade"] > 50 and counts["Kline"] > 20
+
+
+def test_cryptofeed_coinm_session():
+    v = get_venue("binance_coinm")
+    counts, errors = Counter(), []
+    for recv, text in cryptofeed_frames("BINANCE_DELIVERY.ws.1.0.gz"):
+        ev, err = safe_parse(v, text, recv)
+        if err:
+            errors.append(err)
+        for e in ev:
+            counts[type(e).__name__] += 1
+            if isinstance(e, Trade) and e.symbol == "BTCUSD_211231":
+                assert 32_600 < e.price < 32_650 and e.base == "BTC"
+                assert e.value_usd % 100 == 0  # whole 100-USD contracts
+            if isinstance(e, Kline):
+                assert e.open_time < e.close_time
+    assert not errors
+    assert counts["Trade"] == 51 and counts["Kline"] == 33
+
+
+def test_open_interest_rest_body_and_errors():
+    v = get_venue("binance")
+    body = '{"openInterest":"10659.509","symbol":"BTCUSDT","time":1589437530011}'
+    (oi,) = v.parse(body, 5, "oi:BTCUSDT")
+    assert oi.open_interest == 10659.509 and oi.timestamp == 1589437530011 and oi.base == "BTC"
+    assert v.parse('{"result":null,"id":1}', 1) == []
+    for bad in ("", "{", "[1,2]", '{"e":"forceOrder","o":{"s":"BTCUSDT","S":"SELL","p":"-1","z":"1"}}',
+                '{"e":"forceOrder","o":{"s":"BTCUSDT","S":"HOLD","p":"1","z":"1"}}', '{"e":"mystery"}'):
+        with pytest.raises(FrameError):
+            v.parse(bad, 1)
+
+
+def test_connection_specs():
+    v = get_venue("binance")
+    (c,) = v.connections()
+    assert c.url == "wss://fstream.binance.com/market/stream?streams=!forceOrder@arr"
+    assert c.max_lifetime_s is not None and 23 * 3600 < c.max_lifetime_s < 24 * 3600
+    assert c.heartbeat.message is None
+    assert v.rest_liquidations is False
+    cm = get_venue("binance_coinm").connections()[0]
+    assert cm.url == "wss://dstream.binance.com/stream?streams=!forceOrder@arr"
+    many = v.connections([f"S{i}USDT" for i in range(200)])
+    assert len(many) == 4 and many[0].url.count("/") > 100
+    (poll,) = v.rest_polls(["BTCUSDT"])
+    assert poll.url == "https://fapi.binance.com/fapi/v1/openInterest?symbol=BTCUSDT"
