@@ -1,0 +1,45 @@
+"""Small helpers shared by the replay readers (no venue knowledge here)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator
+
+import msgspec
+
+from liqmap.replay.formats import open_text
+
+_json_encoder = msgspec.json.Encoder()
+
+
+def text_lines(path: str | Path) -> Iterator[tuple[int, str]]:
+    """Yield ``(line_number, line)`` (1-based, line ending stripped) of a gz or plain file."""
+    with open_text(path) as fh:
+        for n, line in enumerate(fh, 1):
+            yield n, line.rstrip("\r\n")
+
+
+def dumps(obj: object) -> str:
+    """Compact JSON text (msgspec) of ``obj``; key order is kept as built."""
+    return _json_encoder.encode(obj).decode()
+
+
+def iso_to_ms(text: str) -> int:
+    """ISO-8601 time (``Z`` or offset; naive = UTC) -> ms since epoch UTC.
+
+    Raises ``ValueError`` on unparsable text.
+    """
+    t = text.strip()
+    if t.endswith("Z"):
+        t = t[:-1] + "+00:00"
+    dt = datetime.fromisoformat(t)
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    # round, not truncate: 15:03:52.206933 -> ...206.933 ms -> 207
+    return round(dt.timestamp() * 1000)
+
+
+def seconds_to_ms(text: str) -> int:
+    """Unix seconds as text (``"1626992741.06217"``) -> ms (rounded). Raises ``ValueError``."""
+    return round(float(text) * 1000)

@@ -1,0 +1,49 @@
+"""Reader for extracted BitMEX liquidation rows (format ``bitmex-inserts``).
+
+Line shape (ticktrades/tokens extraction, see tests/fixtures/PROVENANCE.md)::
+
+    {"orderID": "...", "symbol": "ETHUSD", "side": "Sell", "price": 186.7,
+     "leavesQty": 5250, "recorded_at": "2019-11-14T04:15:49.024Z"}
+
+Each row was one element of a BitMEX websocket ``liquidation`` table
+``insert`` (https://www.bitmex.com/app/wsAPI, table ``liquidation``), so the
+frame is reconstructed losslessly as::
+
+    {"table": "liquidation", "action": "insert", "data": [<row without recorded_at>]}
+
+BitMEX liquidation rows carry no timestamp; ``received_at`` = ``recorded_at``
+(the time the recording app stored the row), in ms.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import msgspec
+
+from liqmap.frames import RawFrame
+from liqmap.replay._util import dumps, iso_to_ms, text_lines
+from liqmap.replay.stats import FileStats
+
+
+def read_bitmex_inserts(
+    path: str | Path, stats: FileStats, exchange: str | None = None
+) -> Iterator[RawFrame]:
+    """Yield one ``liquidation`` insert frame per row; bad lines are counted and skipped."""
+    venue = exchange or "bitmex"
+    for _, line in text_lines(path):
+        if not line.strip():
+            continue
+        stats.lines += 1
+        try:
+            row = msgspec.json.decode(line)
+            received_at = iso_to_ms(row.pop("recorded_at"))
+            if "orderID" not in row or "symbol" not in row:
+                raise KeyError("orderID")
+        except (msgspec.DecodeError, KeyError, TypeError, ValueError, AttributeError):
+            stats.skip("bad line")
+            continue
+        msg = {"table": "liquidation", "action": "insert", "data": [row]}
+        stats.frames += 1
+        yield RawFrame(venue, "realtime", received_at, dumps(msg))

@@ -1,0 +1,163 @@
+"""Reader for cryptofeed ``sample_data`` session files (format ``cryptofeed``).
+
+cryptofeed's raw-data recorder writes one text line per event
+(bmoscon/cryptofeed ``cryptofeed/util/async_file.py``; tests/fixtures/PROVENANCE.md):
+
+* ``<url> <-> <ts>``          connection opened (sets the current connection)
+* ``<url> <- <ts>: <json>``   message the client SENT (subscribe) -> skipped, counted
+* ``<ts>: <json>``            message RECEIVED on the current connection -> RawFrame
+* ``<url> -> <ts>: <json>``   REST response (``*.0`` files) -> RawFrame, connection ``rest``
+* ``configuration: {...}``    recorder configuration -> skipped, counted
+
+``<ts>`` is the local receive time in seconds (float) -> ``received_at`` in
+ms (rounded). Frame text is passed on exactly as recorded.
+
+Venue: from the file name prefix (``BINANCE_FUTURES.ws.1.0.gz``), else the
+URL host. ``BINANCE_FUTURES`` -> ``binance``, ``BINANCE_DELIVERY`` ->
+``binance_coinm``, ``BYBIT`` -> ``bybit``, ``OKX``/``OKEX`` -> ``okx``,
+``BITMEX`` -> ``bitmex``, ``DERIBIT`` -> ``deribit``, ``HYPERLIQUID`` ->
+``hyperliquid``. Venues liqmap has no parser for (Gate.io, Bitget, dYdX,
+Kraken Futures, ...) are skipped with the note ``"<name>: no liqmap venue yet"``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+from urllib.parse import urlsplit
+
+from liqmap.frames import RawFrame
+from liqmap.replay._util import seconds_to_ms, text_lines
+from liqmap.replay.formats import (
+    CRYPTOFEED_OPEN,
+    CRYPTOFEED_RECV,
+    CRYPTOFEED_REST,
+    CRYPTOFEED_SENT,
+)
+from liqmap.replay.stats import FileStats
+
+#: cryptofeed exchange id (file name prefix) -> liqmap venue
+CRYPTOFEED_VENUES: dict[str, str] = {
+    "BINANCE_FUTURES": "binance",
+    "BINANCE_DELIVERY": "binance_coinm",
+    "BYBIT": "bybit",
+    "OKX": "okx",
+    "OKEX": "okx",
+    "BITMEX": "bitmex",
+    "DERIBIT": "deribit",
+    "HYPERLIQUID": "hyperliquid",
+}
+
+#: URL host -> liqmap venue (used when the file name says nothing)
+_HOST_VENUES: dict[str, str] = {
+    "fstream.binance.com": "binance",
+    "fapi.binance.com": "binance",
+    "dstream.binance.com": "binance_coinm",
+    "dapi.binance.com": "binance_coinm",
+    "stream.bybit.com": "bybit",
+    "api.bybit.com": "bybit",
+    "ws.okx.com": "okx",
+    "www.okx.com": "okx",
+    "ws.okex.com": "okx",
+    "www.bitmex.com": "bitmex",
+    "ws.bitmex.com": "bitmex",
+    "www.deribit.com": "deribit",
+    "streams.deribit.com": "deribit",
+    "api.hyperliquid.xyz": "hyperliquid",
+}
+
+
+def venue_for(path: str | Path, first_url: str | None) -> tuple[str | None, str]:
+    """``(venue or None, cryptofeed name)`` for a session file.
+
+    The cryptofeed name is the file-name prefix before the first ``.``
+    (``BINANCE_FUTURES``), or the URL host when the name is not a cryptofeed id.
+    """
+    name = Path(path).name.split(".", 1)[0].upper()
+    if name in CRYPTOFEED_VENUES:
+        return CRYPTOFEED_VENUES[name], name
+    host = urlsplit(first_url).hostname if first_url else None
+    if host and host in _HOST_VENUES:
+        return _HOST_VENUES[host], name
+    return None, name if name else (host or "?")
+
+
+def connection_label(venue: str, url: str) -> str:
+    """Connection label a live feed of ``venue`` would use for ``url``.
+
+    Bybit's legacy ``/realtime_public`` was the USDT-linear endpoint and
+    ``/realtime`` the inverse one; Binance USD-M is ``usdm``, COIN-M ``coinm``;
+    other venues use their single public connection (``public``).
+    """
+    path = urlsplit(url).path
+    if venue == "bybit":
+        if "linear" in path or "realtime_public" in path:
+            return "linear"
+        if "inverse" in path or path.rstrip("/").endswith("realtime"):
+            return "inverse"
+        return "linear"
+    if venue == "binance":
+        return "usdm"
+    if venue == "binance_coinm":
+        return "coinm"
+    return "public"
+
+
+def _first_url(path: str | Path) -> str | None:
+    for _, line in text_lines(path):
+        for rx in (CRYPTOFEED_OPEN, CRYPTOFEED_REST, CRYPTOFEED_SENT):
+            m = rx.match(line)
+            if m:
+                return m.group("url")
+        if line.strip():
+            return None
+    return None
+
+
+def read_cryptofeed(
+    path: str | Path, stats: FileStats, exchange: str | None = None
+) -> Iterator[RawFrame]:
+    """Yield the received frames (and REST responses) of one cryptofeed session file.
+
+    ``exchange`` (optional) keeps the file only if it belongs to that venue.
+    Files of venues without a liqmap parser yield nothing and get a note.
+    """
+    venue, name = venue_for(path, _first_url(path))
+    if venue is None:
+        stats.note(f"{name}: no liqmap venue yet (file skipped)")
+        for _, line in text_lines(path):
+            if line.strip():
+                stats.lines += 1
+        stats.skip(f"{name.lower()}: no liqmap venue yet", stats.lines)
+        return
+    if exchange is not None and exchange != venue:
+        stats.note(f"{name} is {venue}, not {exchange} (file skipped)")
+        return
+    connection = "public"
+    for _, line in text_lines(path):
+        if not line.strip():
+            continue
+        stats.lines += 1
+        m = CRYPTOFEED_RECV.match(line)
+        if m:
+            stats.frames += 1
+            yield RawFrame(venue, connection, seconds_to_ms(m.group("ts")), m.group("data"))
+            continue
+        m = CRYPTOFEED_OPEN.match(line)
+        if m:
+            connection = connection_label(venue, m.group("url"))
+            stats.skip("connection opened")
+            continue
+        m = CRYPTOFEED_SENT.match(line)
+        if m:
+            stats.skip("sent by client")
+            continue
+        m = CRYPTOFEED_REST.match(line)
+        if m:
+            stats.frames += 1
+            yield RawFrame(venue, "rest", seconds_to_ms(m.group("ts")), m.group("data"))
+            continue
+        if line.startswith("configuration:"):
+            stats.skip("recorder configuration")
+            continue
+        stats.skip("bad line")

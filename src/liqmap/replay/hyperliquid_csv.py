@@ -1,0 +1,209 @@
+"""Reader for Hyperliquid's published historical CSVs (format ``hyperliquid-csv``).
+
+Source: hyperliquid-dex/historical_data (tests/fixtures/PROVENANCE.md). Two files:
+
+* ``liquidations.csv``: ``time,user,liquidated_ntl_pos,liquidated_account_value,leverage_type``
+  -- who was liquidated and when, but **no coin, side or price**.
+* ``non_mm_trades.csv[.gz]``: ``time,user,coin,side,px,sz,crossed`` -- fills
+  where at least one party is not a market maker; ``side`` is that user's own
+  side (``Bid`` bought, ``Ask`` sold), ``crossed`` = that user's order took
+  liquidity.
+
+Liquidations are rebuilt as the websocket ``userFills`` message the
+liquidated user's subscription would have received
+(https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/websocket/subscriptions,
+``WsFill`` with ``liquidation: {liquidatedUser, markPx, method}``)::
+
+    {"channel": "userFills", "data": {"user": U, "fills": [
+        {"coin", "px", "sz", "side": "A"|"B", "time", "hash", "tid", "crossed",
+         "liquidation": {"liquidatedUser": U, "markPx": px, "method": "market"}}]}}
+
+* One frame per liquidation row; its fills are **all fills of the same user
+  within 5 s** of the row's time. A cross-margin liquidation closes every
+  position of the account, so a frame may hold several fills (several
+  coins); each becomes one Liquidation event (62 rows -> 69 fills in the
+  fixture; the px x sz of the fills add up to ``liquidated_ntl_pos``).
+* ``side`` is the liquidated user's own fill side: ``Ask`` -> ``"A"`` (sold,
+  i.e. a long was closed), ``Bid`` -> ``"B"``.
+* Not in the files, documented choices: ``markPx`` = the fill price (the mark
+  was not published); ``method`` = ``"market"`` (the fill is on the public
+  book, which is how market liquidations execute); ``hash`` = ``0x`` + SHA-256
+  of the fill row text and its occurrence number (stable, not a chain hash);
+  ``tid`` = the first 52 bits of that hash as an integer.
+* ``received_at`` = the liquidation row's ``time`` (second resolution), in ms.
+* A liquidation with no fill in the window is skipped and counted
+  (``"no fill within 5 s"``). Without the trades file the liquidations cannot
+  be replayed: the reader says so (note) and yields nothing.
+
+The trades file alone becomes public ``trades`` messages
+``{"channel": "trades", "data": [{"coin", "side", "px", "sz", "time", "hash",
+"tid"}]}``, one per row, ``side`` = the taker side (the row's side when
+``crossed`` is true, else the opposite). ``users`` is omitted (only one of the
+two parties is known). A fill between two non-market-makers appears in the
+file once per party, so it is replayed twice: the file does not link the rows.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from bisect import bisect_left
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Iterator
+
+from liqmap.frames import RawFrame
+from liqmap.replay._util import dumps, iso_to_ms
+from liqmap.replay.formats import (
+    HYPERLIQUID_LIQ_HEADER,
+    HYPERLIQUID_TRADES_HEADER,
+    open_text,
+)
+from liqmap.replay.stats import FileStats
+
+JOIN_WINDOW_MS = 5_000
+_SIDE = {"Bid": "B", "Ask": "A"}
+_OPPOSITE = {"B": "A", "A": "B"}
+
+
+def hyperliquid_kind(path: str | Path) -> str | None:
+    """``"liquidations"``, ``"trades"`` or ``None`` from the CSV header line."""
+    with open_text(path) as fh:
+        header = fh.readline().strip().lstrip("\ufeff")
+    if header == HYPERLIQUID_LIQ_HEADER:
+        return "liquidations"
+    if header == HYPERLIQUID_TRADES_HEADER:
+        return "trades"
+    return None
+
+
+def find_trades_file(liquidations_path: str | Path) -> Path | None:
+    """A Hyperliquid trades CSV in the same directory as ``liquidations_path``, or None."""
+    folder = Path(liquidations_path).resolve().parent
+    preferred = [folder / "non_mm_trades.csv.gz", folder / "non_mm_trades.csv"]
+    others = sorted(p for p in folder.glob("*.csv*") if p not in preferred)
+    for p in preferred + others:
+        if p.is_file() and p.resolve() != Path(liquidations_path).resolve():
+            try:
+                if hyperliquid_kind(p) == "trades":
+                    return p
+            except OSError:
+                continue
+    return None
+
+
+class _Fill:
+    __slots__ = ("time", "user", "coin", "side", "px", "sz", "crossed", "hash", "tid")
+
+    def __init__(self, row: dict, occurrence: int):
+        self.time = iso_to_ms(row["time"])
+        self.user = row["user"]
+        self.coin = row["coin"]
+        self.side = _SIDE[row["side"]]
+        self.px = row["px"]
+        self.sz = row["sz"]
+        float(self.px), float(self.sz)  # validate: ValueError on junk
+        self.crossed = row["crossed"].strip().lower() == "true"
+        text = ",".join(row[k] for k in ("time", "user", "coin", "side", "px", "sz", "crossed"))
+        digest = hashlib.sha256(f"{text}#{occurrence}".encode()).hexdigest()
+        self.hash = "0x" + digest
+        self.tid = int(digest[:13], 16)
+
+
+def _read_fills(path: str | Path, stats: FileStats | None) -> Iterator[_Fill]:
+    seen: Counter = Counter()
+    with open_text(path) as fh:
+        for row in csv.DictReader(fh):
+            if stats is not None:
+                stats.lines += 1
+            key = tuple(row.values())
+            seen[key] += 1
+            try:
+                yield _Fill(row, seen[key])
+            except (KeyError, ValueError, TypeError, AttributeError):
+                if stats is not None:
+                    stats.skip("bad row")
+
+
+def read_hyperliquid_trades(
+    path: str | Path, stats: FileStats, exchange: str | None = None
+) -> Iterator[RawFrame]:
+    """Yield one public ``trades`` frame per fill row of ``non_mm_trades.csv``."""
+    venue = exchange or "hyperliquid"
+    stats.note("fills between two non-market-makers appear once per party (replayed twice)")
+    for f in _read_fills(path, stats):
+        taker = f.side if f.crossed else _OPPOSITE[f.side]
+        msg = {
+            "channel": "trades",
+            "data": [
+                {"coin": f.coin, "side": taker, "px": f.px, "sz": f.sz, "time": f.time,
+                 "hash": f.hash, "tid": f.tid}
+            ],
+        }
+        stats.frames += 1
+        yield RawFrame(venue, "public", f.time, dumps(msg))
+
+
+def read_hyperliquid_liquidations(
+    path: str | Path,
+    stats: FileStats,
+    exchange: str | None = None,
+    trades_path: str | Path | None = None,
+) -> Iterator[RawFrame]:
+    """Yield one ``userFills`` frame per liquidation row, joined to its fills (see module doc)."""
+    venue = exchange or "hyperliquid"
+    trades = Path(trades_path) if trades_path else find_trades_file(path)
+    if trades is None:
+        stats.note(
+            f"{path}: Hyperliquid liquidations.csv has no coin/price and cannot be replayed "
+            "without the fills file (non_mm_trades.csv[.gz]); give it next to the liquidations file"
+        )
+        with open_text(path) as fh:
+            n = max(0, sum(1 for line in fh if line.strip()) - 1)
+        stats.lines += n
+        stats.skip("no fills file", n)
+        return
+    stats.note(f"fills joined from {trades.name} (same user, within 5 s)")
+    by_user: dict[str, list[_Fill]] = defaultdict(list)
+    for f in _read_fills(trades, None):
+        by_user[f.user].append(f)
+    times: dict[str, list[int]] = {}
+    for user, fills in by_user.items():
+        fills.sort(key=lambda x: x.time)
+        times[user] = [x.time for x in fills]
+    with open_text(path) as fh:
+        for row in csv.DictReader(fh):
+            stats.lines += 1
+            try:
+                t = iso_to_ms(row["time"])
+                user = row["user"]
+            except (KeyError, ValueError, TypeError, AttributeError):
+                stats.skip("bad row")
+                continue
+            fills = by_user.get(user, [])
+            ts = times.get(user, [])
+            i = bisect_left(ts, t - JOIN_WINDOW_MS)
+            matched = []
+            while i < len(fills) and fills[i].time <= t + JOIN_WINDOW_MS:
+                matched.append(fills[i])
+                i += 1
+            if not matched:
+                stats.skip("no fill within 5 s")
+                continue
+            msg = {
+                "channel": "userFills",
+                "data": {
+                    "user": user,
+                    "fills": [
+                        {
+                            "coin": f.coin, "px": f.px, "sz": f.sz, "side": f.side,
+                            "time": f.time, "hash": f.hash, "tid": f.tid, "crossed": f.crossed,
+                            "liquidation": {"liquidatedUser": user, "markPx": f.px,
+                                            "method": "market"},
+                        }
+                        for f in matched
+                    ],
+                },
+            }
+            stats.frames += 1
+            yield RawFrame(venue, "userFills", t, dumps(msg))
