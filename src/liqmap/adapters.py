@@ -1,0 +1,349 @@
+"""Exchange adapters: one venue's websocket connections + REST pollers + health.
+
+An :class:`ExchangeAdapter` turns a declarative :class:`~liqmap.exchanges.base.Venue`
+into running I/O: one :class:`~liqmap.feed.connection.WsConnection` task per
+``venue.connections(symbols)`` spec and one :class:`~liqmap.feed.rest.RestPoller`
+task per ``venue.rest_polls(symbols)`` spec. It knows nothing venue-specific;
+the named subclasses below only pick the venue and document its feed limits.
+
+Outputs (normalized :mod:`liqmap.models` events, plus :class:`~liqmap.models.Gap`
+for every disconnect -> resume):
+
+* listeners: ``adapter.add_listener(callback)`` -- synchronous callbacks, called
+  in the event loop for every event (the aggregator uses this);
+* ``async for ev in adapter.events()`` -- a bounded drop-oldest queue
+  (:class:`~liqmap.feed.fanout.Subscription`).
+
+URL overrides (local venues in tests, proxies, testnets): ``ws_url`` replaces
+the URL of ALL the venue's websocket connections; ``rest_url`` the URL of all
+REST polls. An override with only scheme://host[:port] keeps the venue's own
+path and query (``ws://127.0.0.1:9000`` + ``wss://fstream.binance.com/market/stream?streams=x``
+-> ``ws://127.0.0.1:9000/market/stream?streams=x``); an override with a path
+is used verbatim.
+
+Settings (``liqmap.settings``): ``WS_TIMEOUT`` caps every connection's
+``stale_after_s`` unless ``ws_timeout=`` is passed; ``MAX_RETRIES`` is the
+default ``max_retries`` (0 = forever); ``BINANCE_POLL_INTERVAL`` the default
+``poll_interval`` of :class:`BinanceAdapter` / :class:`BinanceCoinMAdapter`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Callable, Sequence
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+from liqmap.exchanges.base import Venue
+from liqmap.feed.backoff import Backoff
+from liqmap.feed.connection import WsConnection
+from liqmap.feed.dispatch import FrameHandler, Recorder
+from liqmap.feed.fanout import Subscription
+from liqmap.feed.health import HealthStatus, HealthTracker
+from liqmap.feed.rest import RestPoller, TokenBucket
+from liqmap.models import Event
+from liqmap.settings import get_settings
+
+log = logging.getLogger("liqmap.feed")
+
+NO_REST_LIQUIDATIONS = "venue has no public REST liquidation history: REST cannot backfill liquidation gaps"
+
+
+def override_url(original: str, override: str | None) -> str:
+    """Apply a URL override (see module doc). Returns ``original`` when ``override`` is None."""
+    if not override:
+        return original
+    o = urlsplit(override)
+    if (o.path not in ("", "/")) or o.query:
+        return override
+    p = urlsplit(original)
+    return urlunsplit((o.scheme, o.netloc, p.path, p.query, p.fragment))
+
+
+def resolve_venue(venue: str | Venue) -> Venue:
+    """A Venue instance from a registry name (``"binance"``) or a Venue itself.
+
+    Raises:
+        KeyError / ValueError: from the registry for an unknown name.
+    """
+    if isinstance(venue, Venue):
+        return venue
+    from liqmap.exchanges.registry import get_venue
+
+    return get_venue(venue)
+
+
+class ExchangeAdapter:
+    """Live feed of one venue.
+
+    Args:
+        venue: registry name or :class:`Venue` instance (subclasses fix it).
+        ws_url / rest_url: URL overrides (module doc).
+        symbols: venue-native symbols to subscribe, None = the venue's all-market default.
+        poll_interval: seconds between REST polls, overrides every ``RestPoll.interval_s``.
+        ws_timeout: watchdog seconds (no frame => reconnect) for every connection.
+        max_retries: consecutive failed connects before a connection gives up (0 = forever).
+        backoff_base / backoff_cap: full-jitter backoff window in seconds.
+        rotate_margin_s / overlap_s: planned rotation before ``max_lifetime_s``.
+        ping_interval_s: websocket protocol ping interval (None = off).
+        rest: run the venue's REST polls (default True).
+        rest_limit_per_min: override the venue's REST budget (weight units / minute).
+        recorder: hook called with every RawFrame (``liqmap record``).
+        http_transport: httpx transport (tests: ``httpx.MockTransport`` or a local server).
+    """
+
+    venue_name: str | None = None
+
+    def __init__(
+        self,
+        venue: str | Venue | None = None,
+        ws_url: str | None = None,
+        rest_url: str | None = None,
+        symbols: Sequence[str] | None = None,
+        poll_interval: float | None = None,
+        *,
+        ws_timeout: float | None = None,
+        max_retries: int | None = None,
+        backoff_base: float = 1.0,
+        backoff_cap: float = 60.0,
+        rotate_margin_s: float = 60.0,
+        overlap_s: float = 1.0,
+        ping_interval_s: float | None = 20.0,
+        open_timeout_s: float = 10.0,
+        rest: bool = True,
+        rest_limit_per_min: float | None = None,
+        recorder: Recorder | None = None,
+        http_transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        venue = venue if venue is not None else self.venue_name
+        if venue is None:
+            raise ValueError("ExchangeAdapter needs a venue name or Venue instance")
+        self.venue = resolve_venue(venue)
+        self.name = self.venue.name
+        settings = get_settings()
+        self.ws_url = ws_url
+        self.rest_url = rest_url
+        self.symbols = list(symbols) if symbols else None
+        self.poll_interval = poll_interval
+        self.ws_timeout = ws_timeout
+        self.default_ws_timeout = settings.ws_timeout
+        self.max_retries = settings.max_retries if max_retries is None else max_retries
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+        self.rotate_margin_s = rotate_margin_s
+        self.overlap_s = overlap_s
+        self.ping_interval_s = ping_interval_s
+        self.open_timeout_s = open_timeout_s
+        self.rest_enabled = rest
+        self.rest_limit_per_min = rest_limit_per_min
+        self.http_transport = http_transport
+        rest_liq = bool(getattr(self.venue, "rest_liquidations", False))
+        self.tracker = HealthTracker(self.name, rest_liquidations=rest_liq, note="" if rest_liq else NO_REST_LIQUIDATIONS)
+        self._listeners: list[Callable[[Event], None]] = []
+        self.handler = FrameHandler(self.venue, self.tracker, self._emit, recorder)
+        self.connections: list[WsConnection] = []
+        self.pollers: list[RestPoller] = []
+        self._tasks: list[asyncio.Task] = []
+        self._client: httpx.AsyncClient | None = None
+        self.running = False
+
+    # -- outputs ---------------------------------------------------------------
+    def add_listener(self, callback: Callable[[Event], None]) -> None:
+        """Call ``callback(event)`` for every event and Gap (sync, must not block)."""
+        self._listeners.append(callback)
+
+    def remove_listener(self, callback: Callable[[Event], None]) -> None:
+        if callback in self._listeners:
+            self._listeners.remove(callback)
+
+    def set_recorder(self, recorder: Recorder | None) -> None:
+        """Install/remove the RawFrame hook (takes effect for the next frame)."""
+        self.handler.recorder = recorder
+
+    def _emit(self, event: Event) -> None:
+        for cb in tuple(self._listeners):
+            try:
+                cb(event)
+            except Exception as exc:  # a consumer bug must not kill the feed
+                self.handler.error_log.warn(f"{self.name}/listener", f"listener failed: {exc!r}")
+
+    def events(self, queue_size: int = 10_000) -> Subscription:
+        """Async iterator over this adapter's events (bounded, drop-oldest)."""
+        sub = Subscription(queue_size, on_close=lambda s: self.remove_listener(s.offer))
+        self.add_listener(sub.offer)
+        return sub
+
+    # -- lifecycle -------------------------------------------------------------
+    def _backoff(self) -> Backoff:
+        return Backoff(self.backoff_base, max(self.backoff_cap, self.backoff_base))
+
+    def _stale_after(self, spec_value: float) -> float:
+        if self.ws_timeout is not None:
+            return self.ws_timeout
+        return min(spec_value, self.default_ws_timeout)
+
+    async def connect(self) -> None:
+        """Start every connection and poller task (returns immediately; idempotent)."""
+        if self.running:
+            return
+        self.running = True
+        self.tracker.start()
+        for spec in self.venue.connections(self.symbols):
+            conn = WsConnection(
+                self.venue,
+                spec,
+                self.handler,
+                self.tracker,
+                self._emit,
+                url=override_url(spec.url, self.ws_url),
+                stale_after_s=self._stale_after(spec.stale_after_s),
+                backoff=self._backoff(),
+                max_retries=self.max_retries,
+                rotate_margin_s=self.rotate_margin_s,
+                overlap_s=self.overlap_s,
+                open_timeout_s=self.open_timeout_s,
+                ping_interval_s=self.ping_interval_s,
+            )
+            self.connections.append(conn)
+            self._tasks.append(asyncio.create_task(conn.run(), name=f"liqmap-ws-{self.name}-{spec.label}"))
+        polls = self.venue.rest_polls(self.symbols) if self.rest_enabled else []
+        if polls:
+            self._client = httpx.AsyncClient(transport=self.http_transport, timeout=10.0)
+            limits = [p.limit_per_min for p in polls if p.limit_per_min]
+            limit = self.rest_limit_per_min or (min(limits) if limits else None)
+            bucket = TokenBucket.per_minute(limit) if limit else None
+            for poll in polls:
+                poller = RestPoller(
+                    poll,
+                    self.handler,
+                    self.tracker,
+                    self._client,
+                    bucket,
+                    url=override_url(poll.url, self.rest_url),
+                    interval_s=self.poll_interval,
+                    backoff=self._backoff(),
+                )
+                self.pollers.append(poller)
+                self._tasks.append(asyncio.create_task(poller.run(), name=f"liqmap-rest-{self.name}-{poll.label}"))
+
+    async def disconnect(self) -> None:
+        """Stop all tasks and close sockets/clients. Idempotent; no Gap is emitted."""
+        if not self.running:
+            return
+        self.running = False
+        await asyncio.gather(*(c.stop() for c in self.connections), return_exceptions=True)
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        self.connections.clear()
+        self.pollers.clear()
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def __aenter__(self) -> "ExchangeAdapter":
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.disconnect()
+
+    def health(self) -> HealthStatus:
+        """Current :class:`HealthStatus` snapshot."""
+        return self.tracker.status()
+
+
+class BinanceAdapter(ExchangeAdapter):
+    """Binance USDⓈ-M futures (``!forceOrder@arr`` / ``<symbol>@forceOrder``).
+
+    The liquidation stream is a snapshot feed: at most the latest liquidation
+    per symbol per 1000 ms is pushed, so totals are lower bounds
+    (https://developers.binance.com/docs/derivatives/usds-margined-futures/websocket-market-streams/All-Market-Liquidation-Order-Streams).
+    No public REST liquidation history exists (``/fapi/v1/allForceOrders`` was
+    discontinued 2021-04-27; ``/fapi/v1/forceOrders`` is USER_DATA), so REST
+    polls can only serve non-liquidation data. ``poll_interval`` defaults to
+    ``BINANCE_POLL_INTERVAL`` (10 s).
+    """
+
+    venue_name = "binance"
+
+    def __init__(self, *args: Any, poll_interval: float | None = None, **kw: Any) -> None:
+        if poll_interval is None:
+            poll_interval = get_settings().binance_poll_interval
+        super().__init__(*args, poll_interval=poll_interval, **kw)
+
+
+class BinanceCoinMAdapter(BinanceAdapter):
+    """Binance COIN-M futures (``dstream``); same stream rules as :class:`BinanceAdapter`."""
+
+    venue_name = "binance_coinm"
+
+
+class BybitAdapter(ExchangeAdapter):
+    """Bybit v5 ``allLiquidation.{symbol}`` (one topic per symbol, pushed every 500 ms).
+
+    No public v5 REST liquidation endpoint exists (v2 ``liq-records`` was
+    retired 2021-09-24). https://bybit-exchange.github.io/docs/v5/websocket/public/all-liquidation
+    """
+
+    venue_name = "bybit"
+
+
+class OKXAdapter(ExchangeAdapter):
+    """OKX v5 ``liquidation-orders`` per instType; OKX states the feed is not all liquidations.
+
+    https://www.okx.com/docs-v5/en/#public-data-websocket-liquidation-orders-channel
+    """
+
+    venue_name = "okx"
+
+
+class BitMEXAdapter(ExchangeAdapter):
+    """BitMEX ``liquidation`` table (rows carry no timestamp: receipt time is used).
+
+    https://www.bitmex.com/app/wsAPI
+    """
+
+    venue_name = "bitmex"
+
+
+class DeribitAdapter(ExchangeAdapter):
+    """Deribit: liquidations flagged inside the public trade stream (``liquidation`` field).
+
+    In-band heartbeat (``test_request``) is answered through ``Venue.auto_reply``.
+    https://docs.deribit.com/
+    """
+
+    venue_name = "deribit"
+
+
+class HyperliquidAdapter(ExchangeAdapter):
+    """Hyperliquid: no public liquidation stream; the venue module infers what it can.
+
+    ``HyperliquidAdapter(ws_url="ws://127.0.0.1:PORT")`` points every connection at a
+    local server. https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/websocket
+    """
+
+    venue_name = "hyperliquid"
+
+
+ADAPTER_CLASSES: dict[str, type[ExchangeAdapter]] = {
+    "binance": BinanceAdapter,
+    "binance_coinm": BinanceCoinMAdapter,
+    "bybit": BybitAdapter,
+    "okx": OKXAdapter,
+    "bitmex": BitMEXAdapter,
+    "deribit": DeribitAdapter,
+    "hyperliquid": HyperliquidAdapter,
+}
+
+
+def make_adapter(name: str, **kwargs: Any) -> ExchangeAdapter:
+    """Adapter for a registry venue name (named subclass when one exists)."""
+    cls = ADAPTER_CLASSES.get(name, ExchangeAdapter)
+    if cls is ExchangeAdapter:
+        return ExchangeAdapter(name, **kwargs)
+    return cls(**kwargs)

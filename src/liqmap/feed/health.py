@@ -1,0 +1,170 @@
+"""Feed health: counters kept by connections/pollers, summarized per adapter.
+
+:class:`HealthTracker` is the mutable bookkeeping object one adapter shares
+with all its websocket connections and REST pollers (single event loop, no
+locks needed). :meth:`HealthTracker.status` freezes it into a
+:class:`HealthStatus` (msgspec Struct, JSON-ready) for the API / CLI.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections import deque
+
+import msgspec
+
+
+def now_ms() -> int:
+    """Wall-clock time in ms since the Unix epoch (UTC)."""
+    return time.time_ns() // 1_000_000
+
+
+class HealthStatus(msgspec.Struct, frozen=True):
+    """Health snapshot of one exchange adapter.
+
+    Fields:
+        exchange: venue id.
+        is_connected: True when every websocket connection of the adapter is
+            open (False before ``connect()``, after ``disconnect()`` or while
+            any connection is reconnecting).
+        message_count: frames received (websocket + REST bodies), all kinds.
+        event_count: normalized events parsed from those frames.
+        error_count: connection/transport errors (failed connects, drops,
+            HTTP errors incl. 429/418).
+        parse_errors: frames the venue parser rejected (counted, never fatal).
+        reconnects: successful re-connects after a drop/stale/rotation.
+        gaps: Gap events emitted (one per disconnect->resume).
+        last_message_age_s: seconds since the last frame, ``None`` if none yet.
+        uptime_pct: 0-100, connected time / time since ``connect()``,
+            averaged over the adapter's websocket connections.
+        latency_ms: median of (receipt - exchange timestamp) over the last
+            256 events that carry an exchange timestamp, ``None`` if none.
+        connections: per-connection state, label -> ``"connected"`` /
+            ``"reconnecting"`` / ``"stopped"`` / ``"gave_up"``.
+        rest_liquidations: False where the venue has no public REST
+            liquidation history (REST fallback cannot backfill liquidations).
+        note: human-readable remark (e.g. why REST cannot backfill, last error).
+    """
+
+    exchange: str
+    is_connected: bool
+    message_count: int
+    event_count: int
+    error_count: int
+    parse_errors: int
+    reconnects: int
+    gaps: int
+    last_message_age_s: float | None
+    uptime_pct: float
+    latency_ms: float | None
+    connections: dict[str, str] = {}
+    rest_liquidations: bool = False
+    note: str = ""
+
+
+class HealthTracker:
+    """Mutable counters for one adapter (see :class:`HealthStatus` for meanings).
+
+    Times are monotonic seconds internally; ``last_frame_ms`` is wall ms UTC.
+    """
+
+    LATENCY_WINDOW = 256
+
+    def __init__(self, exchange: str, rest_liquidations: bool = False, note: str = "") -> None:
+        self.exchange = exchange
+        self.rest_liquidations = rest_liquidations
+        self.base_note = note
+        self.last_error = ""
+        self.message_count = 0
+        self.event_count = 0
+        self.error_count = 0
+        self.parse_errors = 0
+        self.reconnects = 0
+        self.gaps = 0
+        self.last_frame_mono: float | None = None
+        self.started_mono: float | None = None
+        self._latencies: deque[int] = deque(maxlen=self.LATENCY_WINDOW)
+        # per websocket connection: state, connected-since (mono) and accumulated seconds
+        self._state: dict[str, str] = {}
+        self._since: dict[str, float | None] = {}
+        self._accum: dict[str, float] = {}
+
+    # -- recording -----------------------------------------------------------
+    def start(self) -> None:
+        """Mark the adapter start (uptime denominator begins here)."""
+        self.started_mono = time.monotonic()
+
+    def register(self, label: str) -> None:
+        """Declare a websocket connection (counts in uptime / is_connected)."""
+        self._state.setdefault(label, "reconnecting")
+        self._since.setdefault(label, None)
+        self._accum.setdefault(label, 0.0)
+
+    def set_connected(self, label: str, connected: bool, state: str | None = None) -> None:
+        """Record a connection opening or closing (``state`` overrides the label)."""
+        self.register(label)
+        t = time.monotonic()
+        since = self._since[label]
+        if connected and since is None:
+            self._since[label] = t
+        elif not connected and since is not None:
+            self._accum[label] += t - since
+            self._since[label] = None
+        self._state[label] = state or ("connected" if connected else "reconnecting")
+
+    def on_frame(self) -> None:
+        self.message_count += 1
+        self.last_frame_mono = time.monotonic()
+
+    def on_events(self, events) -> None:
+        """Count events and sample latency (only events with a real exchange time)."""
+        for ev in events:
+            self.event_count += 1
+            ts = getattr(ev, "timestamp", None)
+            rx = getattr(ev, "received_at", None)
+            if ts is not None and rx is not None and ts != rx:
+                self._latencies.append(rx - ts)
+
+    def on_error(self, message: str) -> None:
+        self.error_count += 1
+        self.last_error = message
+
+    # -- snapshot ------------------------------------------------------------
+    def uptime_pct(self) -> float:
+        if self.started_mono is None or not self._state:
+            return 0.0
+        t = time.monotonic()
+        elapsed = max(t - self.started_mono, 1e-9)
+        fractions = []
+        for label in self._state:
+            up = self._accum[label] + (t - self._since[label] if self._since[label] is not None else 0.0)
+            fractions.append(min(up / elapsed, 1.0))
+        return round(100.0 * sum(fractions) / len(fractions), 2)
+
+    def status(self) -> HealthStatus:
+        """Frozen snapshot of the counters."""
+        age = None
+        if self.last_frame_mono is not None:
+            age = round(time.monotonic() - self.last_frame_mono, 3)
+        latency = float(statistics.median(self._latencies)) if self._latencies else None
+        connected = bool(self._state) and all(s == "connected" for s in self._state.values())
+        note = self.base_note
+        if self.last_error:
+            note = f"{note}; last error: {self.last_error}" if note else f"last error: {self.last_error}"
+        return HealthStatus(
+            exchange=self.exchange,
+            is_connected=connected,
+            message_count=self.message_count,
+            event_count=self.event_count,
+            error_count=self.error_count,
+            parse_errors=self.parse_errors,
+            reconnects=self.reconnects,
+            gaps=self.gaps,
+            last_message_age_s=age,
+            uptime_pct=self.uptime_pct(),
+            latency_ms=latency,
+            connections=dict(self._state),
+            rest_liquidations=self.rest_liquidations,
+            note=note,
+        )

@@ -1,0 +1,176 @@
+"""REST polling with per-venue token-bucket rate limiting and 429/418 handling.
+
+:class:`RestPoller` requests one :class:`~liqmap.exchanges.base.RestPoll` URL
+every ``interval_s`` seconds and hands the response body to the same
+:class:`~liqmap.feed.dispatch.FrameHandler` as websocket frames (connection
+label = ``poll.label``). Rules:
+
+* Every request first takes ``poll.weight`` tokens from the venue's
+  :class:`TokenBucket` (capacity ``limit_per_min``, refilled continuously at
+  ``limit_per_min / 60`` tokens per second), so all pollers of one venue share
+  one budget.
+* HTTP 429 (rate limited) and 418 (Binance: IP auto-banned after ignoring
+  429s) wait the ``Retry-After`` header (seconds or HTTP date, RFC 9110
+  section 10.2.3) when present, else the backoff delay; then retry. Binance
+  documents both codes: https://developers.binance.com/docs/derivatives/usds-margined-futures/general-info
+* Other HTTP errors (>= 400) and transport errors back off with capped
+  exponential full jitter (:class:`~liqmap.feed.backoff.Backoff`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import time
+from datetime import datetime, timezone
+
+import httpx
+
+from liqmap.exchanges.base import RestPoll
+from liqmap.feed.backoff import Backoff
+from liqmap.feed.dispatch import FrameHandler
+from liqmap.feed.health import HealthTracker
+
+log = logging.getLogger("liqmap.feed")
+
+
+class TokenBucket:
+    """Async token bucket.
+
+    Args:
+        capacity: max tokens (burst), e.g. a venue's weight limit per minute.
+        refill_per_s: tokens added per second.
+
+    Raises:
+        ValueError: non-positive capacity or rate.
+    """
+
+    def __init__(self, capacity: float, refill_per_s: float) -> None:
+        if capacity <= 0 or refill_per_s <= 0:
+            raise ValueError("token bucket capacity and refill rate must be > 0")
+        self.capacity = float(capacity)
+        self.refill_per_s = float(refill_per_s)
+        self.tokens = float(capacity)
+        self._t = time.monotonic()
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    def per_minute(cls, limit_per_min: float) -> "TokenBucket":
+        """Bucket for a venue limit of ``limit_per_min`` weight units per minute."""
+        return cls(limit_per_min, limit_per_min / 60.0)
+
+    def _refill(self) -> None:
+        t = time.monotonic()
+        self.tokens = min(self.capacity, self.tokens + (t - self._t) * self.refill_per_s)
+        self._t = t
+
+    async def acquire(self, n: float = 1.0) -> float:
+        """Wait until ``n`` tokens are available and take them; returns seconds waited."""
+        n = min(float(n), self.capacity)
+        waited = 0.0
+        async with self._lock:
+            self._refill()
+            while self.tokens < n:
+                delay = (n - self.tokens) / self.refill_per_s
+                await asyncio.sleep(delay)
+                waited += delay
+                self._refill()
+            self.tokens -= n
+        return waited
+
+    def drain(self) -> None:
+        """Empty the bucket (after a 429 the venue's own budget is spent)."""
+        self._refill()
+        self.tokens = 0.0
+
+
+def retry_after_s(value: str | None, now: float | None = None) -> float | None:
+    """Parse a ``Retry-After`` header: delay-seconds or an HTTP date. ``None`` if absent/invalid."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    now = time.time() if now is None else now
+    return max(0.0, when.timestamp() - now)
+
+
+class RestPoller:
+    """Poll one REST endpoint forever.
+
+    Args:
+        poll: the venue's poll spec.
+        handler: frame pipeline (body -> parse -> emit).
+        tracker: health counters.
+        client: shared ``httpx.AsyncClient`` (inject a transport in tests).
+        bucket: the venue's rate budget (None = unlimited).
+        url: URL override (default ``poll.url``).
+        interval_s: seconds between successful polls (default ``poll.interval_s``).
+        backoff: error delay policy.
+    """
+
+    def __init__(
+        self,
+        poll: RestPoll,
+        handler: FrameHandler,
+        tracker: HealthTracker,
+        client: httpx.AsyncClient,
+        bucket: TokenBucket | None = None,
+        *,
+        url: str | None = None,
+        interval_s: float | None = None,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self.poll = poll
+        self.handler = handler
+        self.tracker = tracker
+        self.client = client
+        self.bucket = bucket
+        self.url = url or poll.url
+        self.interval_s = poll.interval_s if interval_s is None else interval_s
+        self.backoff = backoff or Backoff()
+        self.requests = 0
+        self.successes = 0
+        self.rate_limited = 0
+        self.last_retry_after_s: float | None = None
+
+    async def poll_once(self) -> float:
+        """Do one request; returns the seconds to wait before the next one."""
+        if self.bucket is not None:
+            await self.bucket.acquire(self.poll.weight)
+        self.requests += 1
+        try:
+            resp = await self.client.get(self.url)
+        except httpx.HTTPError as exc:
+            self.tracker.on_error(f"{self.poll.label}: {type(exc).__name__}: {exc}")
+            return self.backoff.next_delay()
+        if resp.status_code in (429, 418):
+            self.rate_limited += 1
+            wait = retry_after_s(resp.headers.get("Retry-After"))
+            self.last_retry_after_s = wait
+            if self.bucket is not None:
+                self.bucket.drain()
+            self.tracker.on_error(f"{self.poll.label}: HTTP {resp.status_code} (retry after {wait} s)")
+            log.warning("%s/%s: HTTP %d, waiting %s s", self.handler.venue.name, self.poll.label, resp.status_code, wait)
+            return wait if wait is not None else self.backoff.next_delay()
+        if resp.status_code >= 400:
+            self.tracker.on_error(f"{self.poll.label}: HTTP {resp.status_code}")
+            return self.backoff.next_delay()
+        self.backoff.reset()
+        self.successes += 1
+        self.handler.handle(self.poll.label, resp.text)
+        return self.interval_s
+
+    async def run(self) -> None:
+        """Poll until cancelled."""
+        while True:
+            await asyncio.sleep(await self.poll_once())
