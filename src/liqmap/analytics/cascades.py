@@ -437,3 +437,30 @@ def detect_cascades(liqs: Iterable[Liquidation], config: CascadeConfig | None = 
 def severity_for(score: float) -> str:
     """Alias of :func:`liqmap.analytics.risk.severity_of` for callers importing from here."""
     return severity_of(score)
+
+
+def cascade_row(event: CascadeEvent) -> dict:
+    """Row for the storage ``cascades`` table (upsert by ``id``).
+
+    Keys exactly: id, symbol (= base), start_ts, end_ts, n_events, value_usd,
+    long_usd, short_usd, exchanges (list), risk_score, severity,
+    cross_exchange, status (``"active"`` while open, ``"ended"`` after the end
+    event), updated_at (= ``event.at_ts``, ms UTC).
+    """
+    c = event.cascade
+    return {
+        "id": c.id,
+        "symbol": c.base,
+        "start_ts": c.start_ts,
+        "end_ts": c.end_ts,
+        "n_events": c.events,
+        "value_usd": c.value_usd,
+        "long_usd": c.long_usd,
+        "short_usd": c.short_usd,
+        "exchanges": list(c.exchanges),
+        "risk_score": c.risk_score,
+        "severity": c.severity,
+        "cross_exchange": c.cross_exchange,
+        "status": "ended" if event.kind == "end" else "active",
+        "updated_at": event.at_ts,
+    }
