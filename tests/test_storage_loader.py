@@ -14,6 +14,8 @@ import csv
 import gzip
 from pathlib import Path
 
+import pytest
+
 from liqmap.models import Liquidation
 
 FIXTURES = Path(__file__).parent / "fixtures" / "binance_forceorder_datastreams"
@@ -79,9 +81,10 @@ def load_liquidations(path: Path) -> list[Liquidation]:
     except ImportError:
         return csv_test_loader(path)[0]
     out: list[Liquidation] = []
-    for frame in iter_frames(path):
+    for frame in iter_frames([path]):
         venue = get_venue(frame.exchange)
-        for ev in safe_parse(venue, frame.data, frame.received_at, frame.connection):
+        events, _error = safe_parse(venue, frame.data, frame.received_at, frame.connection)
+        for ev in events:
             if isinstance(ev, Liquidation):
                 out.append(ev)
     return out
@@ -110,3 +113,13 @@ def test_loader_squeeze_rejects_stray_prefix_row():
     assert all(e.price > 0 and e.quantity > 0 for e in events)
     btc = [e for e in events if e.symbol == "BTCUSDT"]
     assert len(btc) > 10 and all(103_000 < e.price < 104_700 for e in btc)  # PROVENANCE: 103,292-104,592
+
+
+def test_replay_path_agrees_with_test_loader_on_selloff():
+    """The events the storage tests use (replay path) are the same 1837 liquidations."""
+    via_replay = {e.id: e for e in load_liquidations(SELLOFF)}
+    via_csv = {e.id: e for e in csv_test_loader(SELLOFF)[0]}
+    assert len(via_replay) == len(via_csv) == 1837
+    assert sum(e.value_usd for e in via_replay.values()) == pytest.approx(
+        sum(e.value_usd for e in via_csv.values()), rel=1e-12
+    )

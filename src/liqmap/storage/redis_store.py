@@ -1,0 +1,217 @@
+"""Optional Redis tier (L2): live aggregates with a one-hour TTL.
+
+Enabled by ``LIQMAP_REDIS_URL`` (e.g. ``redis://127.0.0.1:6379/0``; the path
+selects the DB number). Key prefix: ``LIQMAP_REDIS_PREFIX`` (default ``liq``).
+``SYMBOL`` in keys is the **base asset** (``BTC``: all venues and quotes
+combined, as in ``Liquidation.base``); ``LEVEL`` is
+``liqmap.analytics.levels.price_level(base, price)`` printed without trailing
+zeros (``98900``, ``0.1681``); ``SIDE`` is the liquidated position side.
+
+Key families -- ONE Redis type each (:data:`KEY_TYPES`; the seed mixed types and
+hit ``WRONGTYPE``):
+
+==========================================  ======  =====================================
+key                                         type    fields / value
+==========================================  ======  =====================================
+``{p}:levels:{SYMBOL}:{LEVEL}:{SIDE}``      hash    count, value_usd (USD), last_ts (ms)
+``{p}:agg:{SYMBOL}:60s:{bucket_start_ms}``  hash    count, value_usd, long_usd, short_usd,
+                                                    long_count, short_count, last_ts
+``{p}:cascade:status:{SYMBOL}``             string  JSON object of the cascade state
+``{p}:seen:{id}``                           string  "1" (replay de-duplication marker)
+==========================================  ======  =====================================
+
+Every key expires one hour (``ttl_s``) after its last write. Writes: one
+pipeline per batch (``transaction=False``); each liquidation is applied by a
+small server-side Lua script that first sets ``{p}:seen:{id}`` with NX, so
+replaying the same events within the TTL does not double-count. An event is
+counted as stored only after the pipeline executed.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Mapping, Sequence
+
+import msgspec
+
+from liqmap.analytics.buckets import bucket_start
+from liqmap.analytics.levels import price_level
+from liqmap.models import Event, Liquidation
+from liqmap.storage.base import StorageError, redact_url
+
+log = logging.getLogger(__name__)
+
+BUCKET_MS = 60_000
+KEY_TYPES: dict[str, str] = {"levels": "hash", "agg": "hash", "cascade": "string", "seen": "string"}
+
+# KEYS: seen, level, agg. ARGV: ttl_s, value_usd, ts, side ("long"/"short").
+_APPLY_LUA = """
+if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) == false then return 0 end
+local v = ARGV[2]
+local ts = tonumber(ARGV[3])
+redis.call('HINCRBY', KEYS[2], 'count', 1)
+redis.call('HINCRBYFLOAT', KEYS[2], 'value_usd', v)
+local lt = tonumber(redis.call('HGET', KEYS[2], 'last_ts') or '0')
+if ts > lt then redis.call('HSET', KEYS[2], 'last_ts', ARGV[3]) end
+redis.call('EXPIRE', KEYS[2], ARGV[1])
+redis.call('HINCRBY', KEYS[3], 'count', 1)
+redis.call('HINCRBYFLOAT', KEYS[3], 'value_usd', v)
+redis.call('HINCRBY', KEYS[3], ARGV[4] .. '_count', 1)
+redis.call('HINCRBYFLOAT', KEYS[3], ARGV[4] .. '_usd', v)
+lt = tonumber(redis.call('HGET', KEYS[3], 'last_ts') or '0')
+if ts > lt then redis.call('HSET', KEYS[3], 'last_ts', ARGV[3]) end
+redis.call('EXPIRE', KEYS[3], ARGV[1])
+return 1
+"""
+
+
+def format_level(level: float) -> str:
+    """Level as key text: no float noise, no trailing zeros (``98900``, ``0.1681``, ``2e-08`` -> ``0.00000002``)."""
+    s = f"{level:.12f}".rstrip("0").rstrip(".")
+    return s or "0"
+
+
+class RedisStore:
+    """Live aggregates in Redis (see module docstring).
+
+    Args:
+        url: ``redis://[:password@]host:port/db``.
+        prefix: key prefix (default settings ``LIQMAP_REDIS_PREFIX``, ``liq``).
+        ttl_s: expiry of every key, seconds (default 3600).
+        client: an existing ``redis.asyncio.Redis`` (tests); ``url`` is then only reported.
+
+    Errors: :meth:`ping` / :meth:`write` raise :class:`StorageError` naming the
+    (password-redacted) URL when Redis is unreachable or answers an error.
+    """
+
+    def __init__(self, url: str, *, prefix: str | None = None, ttl_s: int = 3600, client: Any = None) -> None:
+        import redis.asyncio as aioredis
+
+        if prefix is None:
+            from liqmap.settings import get_settings
+
+            prefix = get_settings().redis_prefix
+        self.url = url
+        self.prefix = prefix
+        self.ttl_s = int(ttl_s)
+        self.client = client if client is not None else aioredis.from_url(url, socket_connect_timeout=2.0)
+        self._apply = self.client.register_script(_APPLY_LUA)
+        self.stored = 0
+        self.duplicates_skipped = 0
+        self.pipelines = 0
+        self.cascade_updates = 0
+        self.errors = 0
+        self._closed = False
+
+    # ----------------------------------------------------------------- keys
+    def level_key(self, base: str, level: float, side: str) -> str:
+        """``{p}:levels:{BASE}:{LEVEL}:{SIDE}``."""
+        return f"{self.prefix}:levels:{base.upper()}:{format_level(level)}:{side}"
+
+    def agg_key(self, base: str, ts_ms: int) -> str:
+        """``{p}:agg:{BASE}:60s:{bucket_start_ms}``."""
+        return f"{self.prefix}:agg:{base.upper()}:60s:{bucket_start(ts_ms, BUCKET_MS)}"
+
+    def cascade_key(self, base: str) -> str:
+        """``{p}:cascade:status:{BASE}``."""
+        return f"{self.prefix}:cascade:status:{base.upper()}"
+
+    def seen_key(self, event_id: str) -> str:
+        """``{p}:seen:{id}``."""
+        return f"{self.prefix}:seen:{event_id}"
+
+    # ---------------------------------------------------------------- writes
+    async def ping(self) -> None:
+        """Check the server answers; raises :class:`StorageError` otherwise."""
+        try:
+            await self.client.ping()
+        except Exception as exc:
+            raise StorageError(f"redis: not reachable at {redact_url(self.url)}: {exc}") from exc
+
+    async def write(self, events: Sequence[Event]) -> None:
+        """Apply the liquidations of ``events`` in one pipeline (other types ignored)."""
+        liqs = [e for e in events if isinstance(e, Liquidation)]
+        if not liqs:
+            return
+        pipe = self.client.pipeline(transaction=False)
+        for e in liqs:
+            lvl = price_level(e.base, e.price)
+            await self._apply(
+                keys=[self.seen_key(e.id), self.level_key(e.base, lvl, e.side), self.agg_key(e.base, e.timestamp)],
+                args=[self.ttl_s, repr(float(e.value_usd)), e.timestamp, e.side],
+                client=pipe,
+            )
+        try:
+            results = await pipe.execute()
+        except Exception as exc:
+            self.errors += 1
+            raise StorageError(f"redis: pipeline failed at {redact_url(self.url)}: {exc}") from exc
+        self.pipelines += 1
+        new = sum(1 for r in results if r == 1)
+        self.stored += new
+        self.duplicates_skipped += len(liqs) - new
+
+    async def set_cascade_status(self, statuses: Sequence[Mapping[str, Any]]) -> None:
+        """Store the latest cascade state per base as a JSON STRING with TTL (one pipeline).
+
+        Each mapping needs ``symbol`` (the base); the whole mapping is stored.
+        """
+        if not statuses:
+            return
+        pipe = self.client.pipeline(transaction=False)
+        for s in statuses:
+            pipe.set(self.cascade_key(str(s["symbol"])), msgspec.json.encode(dict(s)), ex=self.ttl_s)
+        try:
+            await pipe.execute()
+        except Exception as exc:
+            self.errors += 1
+            raise StorageError(f"redis: pipeline failed at {redact_url(self.url)}: {exc}") from exc
+        self.cascade_updates += len(statuses)
+
+    async def flush(self) -> None:
+        """Nothing is buffered: every :meth:`write` executes its pipeline."""
+
+    async def close(self) -> None:
+        """Close the connection pool. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        await self.client.aclose()
+
+    def stats(self) -> dict[str, Any]:
+        """Counters: stored, duplicates_skipped, pipelines, cascade_updates, errors."""
+        return {
+            "tier": "redis",
+            "url": redact_url(self.url),
+            "prefix": self.prefix,
+            "stored": self.stored,
+            "pending": 0,
+            "duplicates_skipped": self.duplicates_skipped,
+            "pipelines": self.pipelines,
+            "cascade_updates": self.cascade_updates,
+            "errors": self.errors,
+        }
+
+    # ----------------------------------------------------------------- reads
+    async def level(self, base: str, level: float, side: str) -> dict[str, float]:
+        """One level hash as ``{"count": int, "value_usd": float, "last_ts": int}`` (empty if absent)."""
+        raw = await self.client.hgetall(self.level_key(base, level, side))
+        return _decode_hash(raw)
+
+    async def bucket(self, base: str, ts_ms: int) -> dict[str, float]:
+        """The 60 s bucket hash containing ``ts_ms`` (empty if absent)."""
+        return _decode_hash(await self.client.hgetall(self.agg_key(base, ts_ms)))
+
+    async def cascade_status(self, base: str) -> dict[str, Any] | None:
+        """Latest cascade state for ``base``, or ``None``."""
+        raw = await self.client.get(self.cascade_key(base))
+        return None if raw is None else msgspec.json.decode(raw)
+
+
+def _decode_hash(raw: Mapping[bytes, bytes]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for k, v in raw.items():
+        key = k.decode() if isinstance(k, bytes) else k
+        val = v.decode() if isinstance(v, bytes) else v
+        out[key] = int(val) if key in ("count", "last_ts", "long_count", "short_count") else float(val)
+    return out
