@@ -1,0 +1,208 @@
+"""Heatmap HTTP API (FastAPI ``router``; the app factory includes it).
+
+Endpoints (all JSON; times ms UTC; prices/notional USDT):
+
+* ``GET /liquidations/heatmap-timeseries?symbol=ETHUSDT&time_window=7d`` (or ``start_time``,
+  ``end_time`` in ms; ``interval`` 5m|15m|30m|1h|4h, default 15m; ``bin_size`` USDT; ``band_pct``)
+  → ``{meta, data: [{timestamp, levels: [{price, long, short}]}]}``. ``meta`` states that the
+  values are an ESTIMATE and lists the assumptions (ladder, weights, mmr, step, bin, coverage).
+* ``GET /prices/klines?symbol=&interval=15m&limit=100`` → ``{symbol, interval, source, candles:
+  [{open_time, open, high, low, close, volume}]}`` (most recent ``limit``; finer klines resampled).
+* ``GET /data/date-range?symbol=`` → per-table ``{start, end, rows}``.
+* ``GET /data/symbols`` → ``{symbols: [...]}``.
+
+Errors: 422 with a reason for bad parameters, 404 for an unknown symbol (the body lists the
+known ones) or an empty window, 503 when the database file is missing.
+
+**Database dependency.** Every endpoint gets its DuckDB connection from
+:func:`get_heatmap_db`. The default opens ``Settings.db`` (``LIQMAP_DB``) read-only once per
+process. An app that already holds a connection overrides it::
+
+    app.include_router(heatmap.router)
+    app.dependency_overrides[heatmap.get_heatmap_db] = lambda: my_duckdb_connection
+
+Each request works on ``con.cursor()`` (DuckDB connections are not shared across threads).
+Results are cached in-process (LRU, 64 entries) keyed by the parameters and the ingest
+state (``ingest_log`` row count / last load time), so a new ingest invalidates the cache.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import OrderedDict
+from pathlib import Path
+
+import duckdb
+import msgspec
+import numpy as np
+from fastapi import APIRouter, Depends, HTTPException, Query, Response
+
+from liqmap.heatmap.model import (
+    INTERVAL_MS, NoData, UnknownSymbol, _price_steps, _tables, date_range, get_heatmap_timeseries, known_symbols,
+)
+from liqmap.settings import get_settings
+
+router = APIRouter(tags=["heatmap"])
+
+_ENC = msgspec.json.Encoder()
+_CACHE: "OrderedDict[tuple, bytes]" = OrderedDict()
+_CACHE_MAX = 64
+_LOCK = threading.Lock()
+_DEFAULT_CON: dict[str, duckdb.DuckDBPyConnection] = {}
+HEATMAP_INTERVALS = ("5m", "15m", "30m", "1h", "4h")
+_WINDOW_RE = re.compile(r"^(\d{1,4})([mhdw])$")
+_UNIT_MS = {"m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 7 * 86_400_000}
+MAX_STEPS = 20_000
+
+
+def get_heatmap_db() -> duckdb.DuckDBPyConnection:
+    """Default DuckDB connection: ``Settings.db`` opened read-only, once per process (503 if missing)."""
+    path = get_settings().db
+    con = _DEFAULT_CON.get(path)
+    if con is None:
+        if not Path(path).exists():
+            raise HTTPException(503, f"database {path} not found; run `liqmap ingest ...` first or set LIQMAP_DB")
+        con = duckdb.connect(path, read_only=True)
+        _DEFAULT_CON[path] = con
+    return con
+
+
+def clear_cache() -> None:
+    """Drop all cached heatmap responses."""
+    with _LOCK:
+        _CACHE.clear()
+
+
+def parse_window(text: str) -> int:
+    """``"7d"`` → ms. Units m, h, d, w. Raises ValueError with a reason."""
+    m = _WINDOW_RE.match(text.strip().lower())
+    if not m or int(m[1]) == 0:
+        raise ValueError(f"time_window must look like 30m, 12h, 7d or 2w, got {text!r}")
+    return int(m[1]) * _UNIT_MS[m[2]]
+
+
+def _data_version(cur) -> tuple:
+    if "ingest_log" not in _tables(cur):
+        return (0, 0)
+    n, last = cur.execute("SELECT count(*), coalesce(max(loaded_at), 0) FROM ingest_log").fetchone()
+    return (int(n), int(last))
+
+
+def _json(body: bytes | dict, cache: str = "miss") -> Response:
+    content = body if isinstance(body, bytes) else _ENC.encode(body)
+    return Response(content=content, media_type="application/json", headers={"X-Cache": cache})
+
+
+def _symbol_or_404(cur, symbol: str) -> str:
+    sym = symbol.strip().upper()
+    if not re.fullmatch(r"[A-Z0-9_\-]{2,40}", sym):
+        raise HTTPException(422, f"symbol must be letters/digits (e.g. ETHUSDT), got {symbol!r}")
+    known = known_symbols(cur)
+    if sym not in known:
+        raise HTTPException(404, {"reason": f"unknown symbol {sym}", "known_symbols": known})
+    return sym
+
+
+def _latest_end(cur, symbol: str) -> int:
+    rng = date_range(cur, symbol)
+    ends = [v["end"] for k, v in rng.items() if k != "open_interest_history" and k != "liquidation_snapshot_history"]
+    if not ends:
+        raise HTTPException(404, f"no price data for {symbol}")
+    return max(ends)
+
+
+@router.get("/liquidations/heatmap-timeseries")
+def heatmap_timeseries(
+    symbol: str = Query(..., description="e.g. ETHUSDT"),
+    time_window: str | None = Query(None, description="30m..52w, e.g. 7d; default 7d when no start_time"),
+    start_time: int | None = Query(None, ge=0, description="ms UTC"),
+    end_time: int | None = Query(None, ge=0, description="ms UTC; default = last data"),
+    interval: str = Query("15m", description="model step and column width: 5m, 15m, 30m, 1h, 4h"),
+    bin_size: float | None = Query(None, gt=0, description="display price bin, USDT"),
+    band_pct: float = Query(10.0, gt=0, le=50, description="levels within ±band_pct % of the step close"),
+    con: duckdb.DuckDBPyConnection = Depends(get_heatmap_db),
+) -> Response:
+    """Estimated liquidation levels per time step (see module docstring)."""
+    if interval not in HEATMAP_INTERVALS:
+        raise HTTPException(422, f"interval must be one of {list(HEATMAP_INTERVALS)}, got {interval!r}")
+    cur = con.cursor()
+    sym = _symbol_or_404(cur, symbol)
+    end = end_time if end_time is not None else _latest_end(cur, sym) + INTERVAL_MS[interval]
+    if start_time is not None:
+        if time_window is not None:
+            raise HTTPException(422, "give either time_window or start_time, not both")
+        start = start_time
+    else:
+        try:
+            start = end - parse_window(time_window or "7d")
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
+    if end <= start:
+        raise HTTPException(422, f"end_time ({end}) must be after start_time ({start})")
+    if (end - start) // INTERVAL_MS[interval] > MAX_STEPS:
+        raise HTTPException(422, f"too many steps (> {MAX_STEPS}); use a larger interval or a shorter window")
+    key = (sym, start, end, interval, bin_size, band_pct, _data_version(cur))
+    with _LOCK:
+        hit = _CACHE.get(key)
+        if hit is not None:
+            _CACHE.move_to_end(key)
+            return _json(hit, "hit")
+    try:
+        body = get_heatmap_timeseries(cur, sym, start, end, interval, bin_size=bin_size, band_pct=band_pct)
+    except UnknownSymbol as exc:
+        raise HTTPException(404, {"reason": str(exc), "known_symbols": exc.known}) from None
+    except NoData as exc:
+        raise HTTPException(404, str(exc)) from None
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
+    raw = _ENC.encode(body)
+    with _LOCK:
+        _CACHE[key] = raw
+        while len(_CACHE) > _CACHE_MAX:
+            _CACHE.popitem(last=False)
+    return _json(raw)
+
+
+@router.get("/prices/klines")
+def prices_klines(
+    symbol: str = Query(...),
+    interval: str = Query("15m"),
+    limit: int = Query(100, ge=1, le=5000),
+    end_time: int | None = Query(None, ge=0, description="ms UTC; default = last data"),
+    con: duckdb.DuckDBPyConnection = Depends(get_heatmap_db),
+) -> Response:
+    """Most recent ``limit`` OHLC candles of ``interval`` (resampled from finer klines or aggTrades)."""
+    if interval not in INTERVAL_MS:
+        raise HTTPException(422, f"interval must be one of {list(INTERVAL_MS)}, got {interval!r}")
+    cur = con.cursor()
+    sym = _symbol_or_404(cur, symbol)
+    step = INTERVAL_MS[interval]
+    end = end_time if end_time is not None else _latest_end(cur, sym) + step
+    rows, src = _price_steps(cur, sym, end - limit * step, end, step)
+    if rows is None:
+        raise HTTPException(404, f"no candles for {sym} before {end}")
+    cols = list(rows.keys())
+    te = np.asarray(rows[cols[0]], dtype=np.int64)
+    vals = [np.ma.asarray(rows[c], dtype=float).filled(np.nan) for c in cols[1:6]]
+    candles = [{"open_time": int(t - step), "open": o, "high": h, "low": lo, "close": c,
+                "quote_volume": None if v != v else v}
+               for t, o, h, lo, c, v in zip(te.tolist(), *(x.tolist() for x in vals))]
+    return _json({"symbol": sym, "interval": interval, "source": src, "candles": candles[-limit:]})
+
+
+@router.get("/data/date-range")
+def data_date_range(symbol: str = Query(...), con: duckdb.DuckDBPyConnection = Depends(get_heatmap_db)) -> Response:
+    """First/last timestamp (ms UTC) and row count per history table for ``symbol``."""
+    cur = con.cursor()
+    sym = _symbol_or_404(cur, symbol)
+    return _json({"symbol": sym, "tables": date_range(cur, sym)})
+
+
+@router.get("/data/symbols")
+def data_symbols(con: duckdb.DuckDBPyConnection = Depends(get_heatmap_db)) -> Response:
+    """Symbols with price history."""
+    return _json({"symbols": known_symbols(con.cursor())})
+
+
+__all__ = ["router", "get_heatmap_db", "clear_cache", "parse_window"]

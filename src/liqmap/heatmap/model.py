@@ -1,0 +1,291 @@
+"""Time-evolving liquidation heatmap from DuckDB history (heatmap-model.md §3).
+
+Reads the ingest tables (``liqmap.heatmap.ingest``): ``klines_<interval>_history`` (or any
+finer klines table, resampled; else prices from ``aggtrades_history``),
+``open_interest_history`` (``sum_open_interest`` in contracts = base units) and
+``aggtrades_history`` (taker side from ``is_buyer_maker``: false = taker buy). Builds
+:class:`~liqmap.heatmap.engine.StepInputs` and runs the dense-array simulation.
+
+Choices (all in the result ``meta``):
+
+* step = ``interval`` (5m or 15m recommended); step k covers (t_k − Δ, t_k];
+* ΔQ_k = OI(t_k) − OI(t_{k−1}) in **contracts**, OI(t) = last OI row at or before t (no row
+  within 2 steps = unknown, nothing opened or closed);
+* side split β = taker-buy share of the step's aggTrades notional; fallback without trades:
+  klines ``taker_buy_quote_volume / quote_volume``; without either: 0.5;
+* entries = the step's per-side traded price profile (cells of ``cell_frac`` of price);
+  fallback typical price (H+L+C)/3;
+* consumption on the step's kline high/low (LAST price: mark-price klines are not ingested,
+  so wicks over-consume slightly -- documented deviation from §3.8).
+
+Known limitation: positions opened before the warm-up are unknown, so the book is a lower
+bound of OI (``meta.coverage`` = modelled open quantity / actual OI at the end).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict
+
+import duckdb
+import numpy as np
+
+from liqmap.heatmap.brackets import BRACKETS_AS_OF, brackets_for
+from liqmap.heatmap.engine import ModelParams, SimResult, StepInputs, simulate
+
+INTERVAL_MS = {"1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000,
+               "1h": 3_600_000, "2h": 7_200_000, "4h": 14_400_000}
+
+
+class UnknownSymbol(LookupError):
+    """Symbol has no price history; ``known`` lists the symbols that do."""
+
+    def __init__(self, symbol: str, known: list[str]):
+        super().__init__(f"unknown symbol {symbol!r}; known: {known}")
+        self.symbol, self.known = symbol, known
+
+
+class NoData(LookupError):
+    """No price rows in the requested window."""
+
+
+def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
+    return {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+
+
+def known_symbols(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Symbols with any price history (klines or aggTrades), sorted."""
+    tabs = _tables(con)
+    parts = [f"SELECT DISTINCT symbol FROM {t}" for t in sorted(tabs)
+             if (t.startswith("klines_") and t.endswith("_history")) or t == "aggtrades_history"]
+    if not parts:
+        return []
+    return sorted(r[0] for r in con.execute(" UNION ".join(parts)).fetchall())
+
+
+def date_range(con: duckdb.DuckDBPyConnection, symbol: str) -> dict:
+    """Per-table first/last timestamps (ms) and row counts for ``symbol``."""
+    tabs = _tables(con)
+    out = {}
+    for t in sorted(tabs):
+        col = {"aggtrades_history": "timestamp", "open_interest_history": "timestamp",
+               "liquidation_snapshot_history": "time"}.get(t)
+        if t.startswith("klines_") and t.endswith("_history"):
+            col = "open_time"
+        if col is None:
+            continue
+        lo, hi, n = con.execute(f"SELECT min({col}), max({col}), count(*) FROM {t} WHERE symbol = ?", [symbol]).fetchone()
+        if n:
+            out[t] = {"start": int(lo), "end": int(hi), "rows": int(n)}
+    return out
+
+
+def _price_steps(con, symbol: str, lo: int, hi: int, step: int):
+    """(ts_end, open, high, low, close, quote_volume, taker_buy_quote) per step from the finest usable source."""
+    tabs = _tables(con)
+    cands = sorted(((INTERVAL_MS[t[7:-8]], t) for t in tabs if t.startswith("klines_") and t.endswith("_history")
+                    and t[7:-8] in INTERVAL_MS and step % INTERVAL_MS[t[7:-8]] == 0), reverse=True)
+    for iv, t in cands:
+        rows = con.execute(
+            f"""SELECT (open_time // {step}) * {step} + {step} AS te, arg_min(open, open_time), max(high), min(low),
+                       arg_max(close, open_time), sum(quote_volume), sum(taker_buy_quote_volume)
+                FROM {t} WHERE symbol = ? AND open_time >= ? AND open_time < ? GROUP BY te ORDER BY te""",
+            [symbol, lo, hi]).fetchnumpy()
+        if len(rows["te"]):
+            return rows, f"{t} (resampled to {step // 60000}m)" if iv != step else t
+    if "aggtrades_history" in tabs:
+        rows = con.execute(
+            f"""SELECT (timestamp // {step}) * {step} + {step} AS te, arg_min(price, timestamp), max(price),
+                       min(price), arg_max(price, timestamp), sum(price*quantity),
+                       sum(price*quantity) FILTER (NOT is_buyer_maker)
+                FROM aggtrades_history WHERE symbol = ? AND timestamp >= ? AND timestamp < ?
+                GROUP BY te ORDER BY te""", [symbol, lo, hi]).fetchnumpy()
+        if len(rows["te"]):
+            return rows, "aggtrades_history"
+    return None, None
+
+
+def load_step_inputs(con: duckdb.DuckDBPyConnection, symbol: str, start: int, end: int, interval: str = "15m",
+                     cell_frac: float = 0.0005) -> StepInputs:
+    """Model drivers for steps ending in (start, end] (ms). Raises UnknownSymbol / NoData / ValueError."""
+    if interval not in INTERVAL_MS:
+        raise ValueError(f"interval must be one of {list(INTERVAL_MS)}")
+    step = INTERVAL_MS[interval]
+    symbol = symbol.upper()
+    lo = (start // step) * step
+    rows, psrc = _price_steps(con, symbol, lo, end, step)
+    if rows is None:
+        known = known_symbols(con)
+        if symbol not in known:
+            raise UnknownSymbol(symbol, known)
+        raise NoData(f"no price data for {symbol} between {start} and {end}")
+    te_rows = rows["te"].astype(np.int64)
+    ts = np.arange(te_rows[0], te_rows[-1] + 1, step, dtype=np.int64)
+    K = len(ts)
+    pos = ((te_rows - ts[0]) // step).astype(np.int64)
+    cols = list(rows.keys())
+
+    def dense(name, fill=np.nan):
+        a = np.full(K, fill, dtype=float)
+        v = np.asarray(rows[name], dtype=float) if not hasattr(rows[name], "filled") else rows[name].filled(np.nan).astype(float)
+        a[pos] = v
+        return a
+    o, h, l, c, qv, tb = (dense(cols[i]) for i in range(1, 7))
+
+    # OI in contracts, as-of step ends
+    dq = np.full(K, np.nan)
+    oi_prev = np.full(K, np.nan)
+    oi_src = "none"
+    if "open_interest_history" in _tables(con):
+        oi = con.execute("""SELECT timestamp, sum_open_interest FROM open_interest_history
+                            WHERE symbol = ? AND timestamp >= ? AND timestamp <= ? AND sum_open_interest IS NOT NULL
+                            ORDER BY timestamp""", [symbol, lo - 2 * step, end]).fetchnumpy()
+        if len(oi["timestamp"]):
+            ot = np.asarray(oi["timestamp"], dtype=np.int64)
+            ov = np.asarray(oi["sum_open_interest"], dtype=float)
+            bounds = np.concatenate([[ts[0] - step], ts])
+            idx = np.searchsorted(ot, bounds, side="right") - 1
+            val = np.where(idx >= 0, ov[np.clip(idx, 0, None)], np.nan)
+            stale = (idx < 0) | (bounds - ot[np.clip(idx, 0, None)] > 2 * step)
+            val[stale] = np.nan
+            dq = val[1:] - val[:-1]
+            oi_prev = val[:-1]
+            oi_src = "open_interest_history.sum_open_interest (contracts)"
+
+    # taker flow per step / side / price cell
+    g = float(np.nanmedian(c)) * cell_frac
+    beta = np.where(qv > 0, tb / np.where(qv > 0, qv, 1.0), np.nan)
+    e_step, e_side, e_price, e_w = [], [], [], []
+    flow_steps = np.zeros(K, bool)
+    if "aggtrades_history" in _tables(con):
+        fl = con.execute(
+            f"""SELECT (timestamp // {step}) * {step} + {step} AS te, CAST(is_buyer_maker AS INT) AS side,
+                       floor(price / {g}) AS cell, sum(price * quantity) AS notional
+                FROM aggtrades_history WHERE symbol = ? AND timestamp >= ? AND timestamp < ?
+                GROUP BY ALL""", [symbol, lo, end]).fetchnumpy()
+        if len(fl["te"]):
+            fi = ((np.asarray(fl["te"], dtype=np.int64) - ts[0]) // step)
+            ok = (fi >= 0) & (fi < K)
+            fi = fi[ok]
+            fside = np.asarray(fl["side"], dtype=np.int64)[ok]  # 0 = taker buy -> long entries
+            fnot = np.asarray(fl["notional"], dtype=float)[ok]
+            fpx = (np.asarray(fl["cell"], dtype=float)[ok] + 0.5) * g
+            buy = np.bincount(fi, weights=fnot * (fside == 0), minlength=K)
+            tot = np.bincount(fi, weights=fnot, minlength=K)
+            has = tot > 0
+            beta[has] = buy[has] / tot[has]
+            flow_steps = has
+            e_step.append(fi), e_side.append(fside), e_price.append(fpx), e_w.append(fnot)
+    # fallback entries (typical price, both sides) where no trades
+    fb = np.flatnonzero(~flow_steps & np.isfinite(c))
+    typ = (h + l + c) / 3.0
+    for s in (0, 1):
+        e_step.append(fb), e_side.append(np.full(len(fb), s)), e_price.append(typ[fb]), e_w.append(np.ones(len(fb)))
+    # a side with trades only on the other side still needs an entry profile: typical price
+    if flow_steps.any():
+        for s in (0, 1):
+            have = np.zeros(K, bool)
+            have[e_step[0][e_side[0] == s]] = True
+            miss = np.flatnonzero(flow_steps & ~have)
+            e_step.append(miss), e_side.append(np.full(len(miss), s)), e_price.append(typ[miss]), e_w.append(np.ones(len(miss)))
+    beta_src = np.where(flow_steps, "aggtrades", np.where(np.isfinite(beta), "klines_taker_buy", "0.5"))
+    beta = np.where(np.isfinite(beta), beta, 0.5)
+    return StepInputs(
+        ts=ts, open=o, high=h, low=l, close=c, dq=dq, oi_prev=oi_prev, beta=beta,
+        entry_step=np.concatenate(e_step).astype(np.int64), entry_side=np.concatenate(e_side).astype(np.int64),
+        entry_price=np.concatenate(e_price), entry_weight=np.concatenate(e_w),
+        source={"prices": psrc, "oi": oi_src,
+                "beta_steps": {k: int((beta_src == k).sum()) for k in ("aggtrades", "klines_taker_buy", "0.5")},
+                "oi_known_steps": int(np.isfinite(dq).sum()), "steps": int(K),
+                "oi_last": float(oi_prev[-1]) if np.isfinite(oi_prev[-1]) else None},
+    )
+
+
+def calculate_time_evolving_heatmap(con: duckdb.DuckDBPyConnection, symbol: str, start: int, end: int,
+                                    interval: str = "15m", params: ModelParams | None = None,
+                                    warmup_ms: int = 7 * 86_400_000) -> tuple[StepInputs, SimResult, int]:
+    """Simulate from ``start − warmup_ms`` to ``end`` (ms UTC).
+
+    Returns (inputs, result, first_shown_step) where steps ``first_shown_step..`` end after ``start``.
+    ``params`` default: ladder 5/10/25/50/100 × .15/.30/.25/.20/.10, mmr = the symbol's first
+    bracket MMR (brackets as of 2024-10-24). Raises UnknownSymbol, NoData, ValueError.
+    """
+    if end <= start:
+        raise ValueError("end must be after start")
+    if params is None:
+        params = ModelParams(mmr=brackets_for(symbol)[0].mmr)
+    inp = load_step_inputs(con, symbol, start - warmup_ms, end, interval, params.cell_frac)
+    res = simulate(inp, params)
+    first = int(np.searchsorted(inp.ts, start, side="right"))
+    if first >= len(inp.ts):
+        raise NoData(f"no price steps for {symbol} after {start}")
+    return inp, res, first
+
+
+def _nice(x: float) -> float:
+    e = 10 ** math.floor(math.log10(x))
+    for m in (1, 2, 2.5, 5, 10):
+        if x <= m * e:
+            return m * e
+    return 10 * e
+
+
+def get_heatmap_timeseries(con: duckdb.DuckDBPyConnection, symbol: str, start: int, end: int,
+                           interval: str = "15m", bin_size: float | None = None, band_pct: float = 10.0,
+                           params: ModelParams | None = None, warmup_ms: int = 7 * 86_400_000) -> dict:
+    """JSON-ready heatmap time series: ``{meta, data: [{timestamp, levels: [{price, long, short}]}]}``.
+
+    ``timestamp`` = step end (ms UTC); ``price`` = lower edge of a display bin (USDT);
+    ``long``/``short`` = ESTIMATED open liquidation notional (USDT) whose level lies in the bin,
+    only bins within ±``band_pct`` % of the step close and non-zero. ``bin_size`` default:
+    a round number near 0.25 % of the median price.
+    """
+    params = params or ModelParams(mmr=brackets_for(symbol)[0].mmr)
+    inp, res, first = calculate_time_evolving_heatmap(con, symbol, start, end, interval, params, warmup_ms)
+    med = float(np.nanmedian(inp.close))
+    bin_size = float(bin_size) if bin_size else _nice(med * 0.0025)
+    cp = res.cell_prices()
+    bidx = np.floor(cp / bin_size).astype(np.int64)
+    b0 = int(bidx[0])
+    nb = int(bidx[-1] - b0 + 1)
+    # cells -> bins (sum) for all shown snapshots at once
+    snaps = res.snapshots[first:]
+    starts = np.flatnonzero(np.diff(np.concatenate([[b0 - 1], bidx])))
+    H = np.add.reduceat(snaps, starts, axis=2)  # (K', 2, nb')
+    bin_ids = bidx[starts]
+    bin_price = bin_ids * bin_size
+    data = []
+    closes = inp.close[first:]
+    tss = inp.ts[first:]
+    for k in range(len(tss)):
+        ck = closes[k]
+        if not np.isfinite(ck):
+            ck = closes[max(0, k - 1)]
+        m = (bin_price >= ck * (1 - band_pct / 100) - bin_size) & (bin_price <= ck * (1 + band_pct / 100))
+        Lk, Sk = H[k, 0, m], H[k, 1, m]
+        nz = (Lk > 0) | (Sk > 0)
+        pr = bin_price[m][nz]
+        data.append({"timestamp": int(tss[k]),
+                     "levels": [{"price": round(float(p), 8), "long": round(float(a), 2), "short": round(float(b), 2)}
+                                for p, a, b in zip(pr.tolist(), Lk[nz].tolist(), Sk[nz].tolist())]})
+    oi_last = inp.source.get("oi_last")
+    coverage = float(res.open_qty[-1] / oi_last) if oi_last else None
+    meta = {
+        "symbol": symbol.upper(), "interval": interval, "start": int(tss[0]), "end": int(tss[-1]),
+        "steps": len(tss), "estimate": True,
+        "note": ("Estimated liquidation levels (model, not observed): positions inferred from OI increases, "
+                 "taker side split, assumed leverage ladder; levels removed when price crosses them."),
+        "ladder": [{"leverage": L, "weight": w} for L, w in params.ladder],
+        "mmr": params.mmr, "brackets_as_of": BRACKETS_AS_OF, "cell_frac": params.cell_frac,
+        "half_life_steps": params.half_life_steps, "bin_size": bin_size, "band_pct": band_pct,
+        "warmup_ms": warmup_ms, "units": {"long": "USDT", "short": "USDT", "price": "USDT", "timestamp": "ms UTC"},
+        "consumption": "kline high/low (last price; mark-price klines not ingested)",
+        "coverage": None if coverage is None else round(coverage, 4),
+        "sources": inp.source,
+    }
+    return {"meta": meta, "data": data}
+
+
+def params_dict(p: ModelParams) -> dict:
+    """ModelParams as a plain dict (for meta / CLI output)."""
+    return asdict(p)
