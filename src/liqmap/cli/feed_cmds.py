@@ -1,3 +1,214 @@
-"""Commands of this group register on liqmap.cli.app (see liqmap/cli/__init__.py)."""
+"""``liqmap replay``: recorded files -> live venue parsers -> print and/or store.
 
-from liqmap.cli import app  # noqa: F401
+Registers on :data:`liqmap.cli.app`. The work is done by
+:class:`liqmap.replay.runner.ReplayRunner`; this module only parses options,
+prints events (stdout, JSON lines) and the summary (stderr, rich).
+
+Exit codes: 0 done (parse errors are counted, not fatal); 2 bad usage, missing
+file or unrecognized file format (one-line message on stderr).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import msgspec
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from liqmap.cli import app
+from liqmap.models import Event, Liquidation, event_type, to_dict, to_json
+from liqmap.replay.formats import FORMATS, UnknownFormatError
+from liqmap.replay.runner import ReplayRunner, ReplayStats
+
+_encoder = msgspec.json.Encoder()
+_STORE_BATCH = 1000
+
+
+def _fail(console: Console, message: str) -> None:
+    console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
+
+
+def _event_line(ev: Event, all_events: bool) -> bytes:
+    if not all_events:
+        return to_json(ev) + b"\n"
+    return _encoder.encode({"type": event_type(ev), **to_dict(ev)}) + b"\n"
+
+
+def _reasons(counter: Any) -> str:
+    return ", ".join(f"{k} {v}" for k, v in counter.most_common()) or "-"
+
+
+def print_summary(console: Console, stats: ReplayStats) -> None:
+    """Render per-file reading counts, events per exchange and parse errors (stderr)."""
+    files = Table(title="replay: files", title_justify="left")
+    files.add_column("file", overflow="fold", max_width=40)
+    files.add_column("format", no_wrap=True)
+    for col in ("lines", "frames", "skipped", "repaired"):
+        files.add_column(col, justify="right", no_wrap=True)
+    for fs in stats.files:
+        files.add_row(
+            Path(fs.path).name, fs.format, str(fs.lines), str(fs.frames),
+            str(fs.skipped_total), str(sum(fs.repaired.values())),
+        )
+    console.print(files)
+    for fs in stats.files:
+        name = Path(fs.path).name
+        if fs.skipped:
+            console.print(f"skipped: {name}: {_reasons(fs.skipped)}", highlight=False, soft_wrap=True)
+        if fs.repaired:
+            console.print(f"repaired: {name}: {_reasons(fs.repaired)}", highlight=False, soft_wrap=True)
+    exchanges = sorted(
+        {ex for ex, _ in stats.events} | set(stats.parse_errors) | set(stats.no_parser)
+    )
+    if exchanges:
+        ev = Table(title="replay: events per exchange", title_justify="left")
+        kinds = sorted({k for _, k in stats.events})
+        for col in ("exchange", *kinds, "parse errors", "no parser"):
+            ev.add_column(col, justify="left" if col == "exchange" else "right", no_wrap=True)
+        for ex in exchanges:
+            ev.add_row(
+                ex, *(str(stats.events[(ex, k)]) for k in kinds),
+                str(stats.parse_errors[ex]), str(stats.no_parser[ex]),
+            )
+        console.print(ev)
+    for fs in stats.files:
+        for note in fs.notes:
+            console.print(f"note: {Path(fs.path).name}: {note}", highlight=False, soft_wrap=True)
+    for ex, samples in stats.error_samples.items():
+        for s in samples:
+            console.print(f"parse error ({ex}): {s}", highlight=False, soft_wrap=True)
+    for ex, n in stats.no_parser.items():
+        console.print(f"note: {n} {ex} frames not parsed: no liqmap parser for {ex} is installed",
+                      highlight=False)
+
+
+def print_store_summary(console: Console, summary: Any) -> None:
+    """Render the storage summary dict (nested dicts become ``a.b`` rows) as a table."""
+    table = Table(title="replay: stored", title_justify="left")
+    table.add_column("item")
+    table.add_column("value", justify="right")
+
+    def rows(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                rows(f"{prefix}.{k}" if prefix else str(k), v)
+        else:
+            table.add_row(prefix, str(value))
+
+    rows("", summary if isinstance(summary, dict) else {"result": summary})
+    console.print(table)
+
+
+def _open_store(db: Path | None, redis_url: str | None, postgres_dsn: str | None) -> Any:
+    from liqmap.storage.tiered import TieredStore  # storage helper's interface
+
+    return TieredStore(
+        db_path=str(db) if db else None, redis_url=redis_url, postgres_dsn=postgres_dsn
+    )
+
+
+async def _run(
+    runner: ReplayRunner,
+    print_events: bool,
+    all_events: bool,
+    store: Any,
+    console: Console,
+) -> Any:
+    out = sys.stdout.buffer
+    batch: list[Event] = []
+    async for ev in runner.events():
+        if print_events and (all_events or type(ev) is Liquidation):
+            out.write(_event_line(ev, all_events))
+        if store is not None:
+            batch.append(ev)
+            if len(batch) >= _STORE_BATCH:
+                await store.write(batch)
+                batch = []
+    out.flush()
+    if store is None:
+        return None
+    if batch:
+        await store.write(batch)
+    return await store.close()
+
+
+@app.command()
+def replay(
+    files: list[Path] = typer.Argument(..., help="Recorded files (gz or plain), any known format."),
+    exchange: Optional[str] = typer.Option(
+        None, "--exchange", "-e",
+        help="Venue for single-venue captures (e.g. binance_coinm for a COIN-M CSV); "
+        "filter for multi-venue files (liqmap, cryptofeed, tardis).",
+    ),
+    fmt: str = typer.Option(
+        "auto", "--format", "-f", help=f"auto|{'|'.join(FORMATS)} (auto sniffs each file's content)."
+    ),
+    speed: Optional[float] = typer.Option(
+        None, "--speed", help="Replay N times faster than recorded (sleeps between frames)."
+    ),
+    as_fast_as_possible: bool = typer.Option(
+        False, "--as-fast-as-possible", help="No sleeping (the default unless --speed is given)."
+    ),
+    max_gap: Optional[float] = typer.Option(
+        None, "--max-gap", help="With --speed: cap any idle gap at this many seconds."
+    ),
+    print_: bool = typer.Option(
+        False, "--print", help="Print normalized liquidations as JSON lines (Liquidation fields)."
+    ),
+    all_events: bool = typer.Option(
+        False, "--all-events", help="Print every event type, with a \"type\" key added."
+    ),
+    db: Optional[Path] = typer.Option(None, "--db", help="Store into this DuckDB file."),
+    redis: Optional[str] = typer.Option(None, "--redis", help="Also store into Redis (URL)."),
+    postgres: Optional[str] = typer.Option(None, "--postgres", help="Also store into Postgres (DSN)."),
+    unordered: bool = typer.Option(
+        False, "--unordered", help="Stream files in file order (constant memory, no time sort)."
+    ),
+) -> None:
+    """Replay recorded market data through the same venue parsers as live.
+
+    Frames are sorted by receive time within each file and merged across files.
+    Events go to stdout (--print / --all-events) and/or storage (--db/--redis/
+    --postgres); a summary of frames, events, parse errors and skipped lines goes
+    to stderr.
+    """
+    console = Console(stderr=True)
+    if fmt != "auto" and fmt not in FORMATS:
+        _fail(console, f"unknown --format {fmt!r}; choose auto, {', '.join(FORMATS)}")
+    if exchange is not None:
+        from liqmap.exchanges.registry import VENUE_NAMES
+
+        if exchange not in VENUE_NAMES:
+            _fail(console, f"unknown --exchange {exchange!r}; known: {', '.join(VENUE_NAMES)}")
+    if speed is not None and as_fast_as_possible:
+        _fail(console, "--speed and --as-fast-as-possible are mutually exclusive")
+    if speed is not None and speed <= 0:
+        _fail(console, f"--speed must be > 0 (got {speed})")
+    try:
+        runner = ReplayRunner(
+            files, fmt=fmt, exchange=exchange, speed=None if as_fast_as_possible else speed,
+            max_gap_s=max_gap, ordered=not unordered,
+        )
+    except (UnknownFormatError, FileNotFoundError, ValueError) as exc:
+        _fail(console, str(exc))
+    store = None
+    if db or redis or postgres:
+        try:
+            store = _open_store(db, redis, postgres)
+        except ImportError as exc:
+            _fail(console, f"storage is not available in this build ({exc})")
+    print_events = print_ or all_events
+    try:
+        summary = asyncio.run(_run(runner, print_events, all_events, store, console))
+    except BrokenPipeError:  # e.g. `liqmap replay ... --print | head`
+        sys.stderr.close()
+        raise typer.Exit(0)
+    print_summary(console, runner.stats)
+    if summary is not None:
+        print_store_summary(console, summary)
