@@ -107,3 +107,40 @@ def load(*paths: Path, sort: bool = True) -> list[Liquidation]:
     if sort:
         out.sort(key=lambda x: (x.timestamp, x.id))
     return out
+
+
+BITMEX = Path(__file__).parent / "fixtures" / "bitmex_liquidations_ticktrades" / "bitmex_liquidation_inserts_2019-11.jsonl"
+
+
+def load_bitmex_xbtusd() -> list[Liquidation]:
+    """TEST-ONLY: BitMEX XBTUSD liquidation inserts (2019-11) as Liquidations.
+
+    XBTUSD is inverse: one contract = 1 USD (https://www.bitmex.com/app/contract/XBTUSD),
+    so value_usd = leavesQty and quantity = leavesQty / price BTC. Side ``Sell`` is
+    the liquidation order closing a long -> ``long``. BitMEX rows carry no
+    timestamp; ``recorded_at`` (the app's receive/write time) is used for both
+    timestamp and received_at, as the models docstring prescribes. Other BitMEX
+    symbols (quanto ETHUSD, futures) are skipped here.
+    """
+    import datetime as _dt
+    import json
+
+    out = []
+    with open(BITMEX, encoding="utf-8") as fh:
+        for line in fh:
+            r = json.loads(line)
+            if r["symbol"] != "XBTUSD":
+                continue
+            ts = int(_dt.datetime.fromisoformat(r["recorded_at"].replace("Z", "+00:00")).timestamp() * 1000)
+            price = float(r["price"])
+            contracts = float(r["leavesQty"])
+            out.append(
+                Liquidation(
+                    exchange="bitmex", symbol="XBTUSD", base="BTC", quote="USD",
+                    side="long" if r["side"] == "Sell" else "short",
+                    price=price, quantity=contracts / price, value_usd=contracts,
+                    timestamp=ts, received_at=ts, id=r["orderID"], order_side=r["side"],
+                )
+            )
+    out.sort(key=lambda x: (x.timestamp, x.id))
+    return out
