@@ -108,9 +108,17 @@ def severity_rank(sev: str) -> int:
 
 
 def risk_inputs(liqs: Iterable[Liquidation], institutional_usd: float = INSTITUTIONAL_USD) -> RiskInputs:
-    """Aggregate a window of liquidations into :class:`RiskInputs` (one pass)."""
+    """Aggregate a window of liquidations into :class:`RiskInputs` (one pass).
+
+    USD sums use ``math.fsum`` (correctly rounded), so the result does not
+    depend on the order of the events.
+    """
     r = RiskInputs()
     venues: set[str] = set()
+    vals: list[float] = []
+    longs: list[float] = []
+    shorts: list[float] = []
+    insts: list[float] = []
     for liq in liqs:
         v = liq.value_usd
         if r.count == 0:
@@ -122,14 +130,15 @@ def risk_inputs(liqs: Iterable[Liquidation], institutional_usd: float = INSTITUT
             r.price_low = min(r.price_low, liq.price)
             r.price_high = max(r.price_high, liq.price)
         r.count += 1
-        r.value_usd += v
-        if liq.side == "long":
-            r.long_usd += v
-        else:
-            r.short_usd += v
+        vals.append(v)
+        (longs if liq.side == "long" else shorts).append(v)
         if v >= institutional_usd:
-            r.institutional_usd += v
+            insts.append(v)
         venues.add(liq.exchange)
+    r.value_usd = math.fsum(vals)
+    r.long_usd = math.fsum(longs)
+    r.short_usd = math.fsum(shorts)
+    r.institutional_usd = math.fsum(insts)
     r.venues = len(venues)
     return r
 
