@@ -1,3 +1,200 @@
-"""Commands of this group register on liqmap.cli.app (see liqmap/cli/__init__.py)."""
+"""``liqmap serve``, ``demo``, ``monitor``, ``check`` (register on :data:`liqmap.cli.app`).
 
-from liqmap.cli import app  # noqa: F401
+Errors are one line on stderr with a non-zero exit code (2 = bad argument or
+input, 1 = runtime failure).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+
+from liqmap.cli import app
+
+err = Console(stderr=True, highlight=False)
+out = Console(highlight=False)
+
+DEMO_DIR = Path(__file__).resolve().parent.parent / "demo_data"
+DEMO_PRELOAD = (
+    "bitmex_liquidation_inserts_2019-11.jsonl",
+    "liquidations.csv",
+    "non_mm_trades.csv.gz",
+    "AlejandroME01_binance_liquidations_2024-06-20.csv",
+)
+DEMO_PACED = ("PauliusMinialga_binance_liquidations_2025-01-26_2025-02-06.csv.gz",)
+
+
+def _fail(msg: str, code: int = 2) -> None:
+    err.print(f"[bold red]error:[/] {msg}")
+    raise typer.Exit(code)
+
+
+def _split(values: Optional[List[str]]) -> list[str] | None:
+    if not values:
+        return None
+    out_: list[str] = []
+    for v in values:
+        out_ += [x.strip() for x in v.split(",") if x.strip()]
+    return out_ or None
+
+
+def _parse_ws_urls(values: Optional[List[str]]) -> dict[str, str]:
+    urls: dict[str, str] = {}
+    for v in values or ():
+        name, sep, url = v.partition("=")
+        if not sep or not name or not url.startswith(("ws://", "wss://")):
+            _fail(f"--ws-url must be name=ws://host:port/path, got {v!r}")
+        urls[name.strip()] = url.strip()
+    return urls
+
+
+def _serve(state, host: str, port: int, banner: str) -> None:
+    from liqmap.api.serve import run_server
+
+    url = f"http://{host}:{port}/"
+
+    def ready():
+        out.print(f"{banner}\n[bold green]dashboard[/] {url}   [dim]API docs {url}docs · Ctrl-C to stop[/]")
+
+    try:
+        run_server(state, host, port, on_ready=ready)
+    except KeyboardInterrupt:
+        pass
+
+
+@app.command()
+def serve(
+    exchanges: Optional[List[str]] = typer.Option(None, "--exchanges", "-e", help="Venues (comma list or repeated); default all"),
+    symbols: Optional[List[str]] = typer.Option(None, "--symbols", "-s", help="Symbols to subscribe (BTCUSDT, ETH...); default all markets"),
+    host: Optional[str] = typer.Option(None, help="Bind address (default LIQMAP_HOST or 127.0.0.1)"),
+    port: Optional[int] = typer.Option(None, help="Port (default LIQMAP_PORT or 8000)"),
+    db: Optional[str] = typer.Option(None, help="DuckDB file (default LIQMAP_DB or data/liquidations.duckdb)"),
+    replay: Optional[List[str]] = typer.Option(None, "--replay", help="Replay recorded file(s) instead of connecting to venues"),
+    speed: Optional[float] = typer.Option(None, help="Replay pacing: N x recorded time (default: as fast as possible)"),
+    ws_url: Optional[List[str]] = typer.Option(None, "--ws-url", help="Override a venue websocket URL: name=ws://..."),
+    log_level: str = typer.Option("warning", help="Log level"),
+) -> None:
+    """Collect liquidations (live venues or --replay files), store them, serve the API + dashboard."""
+    from liqmap.api.serve import ServeError, build_live_state, build_replay_state, check_port
+    from liqmap.settings import get_settings
+
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = get_settings()
+    host = host or settings.host
+    port = port or settings.port
+    db = db or settings.db
+    ex = _split(exchanges)
+    try:
+        check_port(host, port)
+        if replay:
+            if speed is not None and speed <= 0:
+                raise ServeError("--speed must be > 0")
+            state = build_replay_state(replay, db, speed, settings)
+            banner = f"[bold yellow]REPLAY[/] of {len(replay)} file(s) into {db}"
+        else:
+            from liqmap.exchanges.registry import VENUE_NAMES
+
+            bad = [e for e in ex or () if e not in VENUE_NAMES]
+            if bad:
+                raise ServeError(f"unknown exchange(s) {', '.join(bad)}; known: {', '.join(VENUE_NAMES)}")
+            state = build_live_state(ex, _split(symbols), db, _parse_ws_urls(ws_url), settings)
+            banner = f"[bold green]LIVE[/] {', '.join(state.enabled)} into {db}"
+    except ServeError as exc:
+        _fail(str(exc))
+    _serve(state, host, port, banner)
+
+
+@app.command()
+def demo(
+    port: int = typer.Option(8000, help="Port"),
+    host: str = typer.Option("127.0.0.1", help="Bind address"),
+    speed: float = typer.Option(30.0, help="Pacing of the live tail: N x recorded time"),
+    db: Optional[str] = typer.Option(None, help="DuckDB file (default: a new temporary file)"),
+) -> None:
+    """Run the dashboard on a replay of real 2019-2025 recordings (BitMEX, Hyperliquid, Binance), offline."""
+    from liqmap.api.serve import ServeError, build_replay_state, check_port
+
+    logging.basicConfig(level="WARNING")
+    if speed <= 0:
+        _fail("--speed must be > 0")
+    if db is None:
+        db = str(Path(tempfile.mkdtemp(prefix="liqmap-demo-")) / "demo.duckdb")
+    try:
+        check_port(host, port)
+        missing = [f for f in (*DEMO_PRELOAD, *DEMO_PACED) if not (DEMO_DIR / f).is_file()]
+        if missing:
+            raise ServeError(f"demo data missing from the package: {', '.join(missing)}")
+        state = build_replay_state(
+            [str(DEMO_DIR / f) for f in DEMO_PACED], db, speed,
+            preload=[str(DEMO_DIR / f) for f in DEMO_PRELOAD], max_gap_s=1.0,
+        )
+    except ServeError as exc:
+        _fail(str(exc))
+    _serve(state, host, port,
+           "[bold yellow]REPLAY DEMO[/]: real recorded liquidations (BitMEX 2019, Hyperliquid 2023, "
+           f"Binance 2024-2025), tail paced at {speed:g}x; db {db}")
+
+
+@app.command()
+def monitor(
+    api: Optional[str] = typer.Option(None, help="Base URL of a running liqmap serve, e.g. http://127.0.0.1:8000"),
+    db: Optional[str] = typer.Option(None, help="Read a DuckDB file instead (must not be open by a running serve)"),
+    symbol: Optional[str] = typer.Option(None, help="Underlying filter, e.g. BTCUSDT"),
+    timeframe: str = typer.Option("24h", help="Window for totals: 1h 4h 12h 24h 7d 30d all"),
+    once: bool = typer.Option(False, "--once", help="Render one frame and exit"),
+    interval: float = typer.Option(2.0, help="Refresh seconds"),
+) -> None:
+    """Terminal dashboard: latest liquidations, 10-minute timeline, exchange bars, long/short, cascades, health."""
+    from liqmap.api.monitor import MonitorError, fetch_snapshot, render
+
+    if api and db:
+        _fail("use either --api or --db, not both")
+    if not api and not db:
+        from liqmap.settings import get_settings
+
+        api = f"http://{get_settings().host}:{get_settings().port}"
+    try:
+        snap = fetch_snapshot(api=api, db=db, symbol=symbol, timeframe=timeframe)
+    except MonitorError as exc:
+        _fail(str(exc), 1)
+    if once:
+        out.print(render(snap))
+        return
+    from rich.live import Live
+
+    with Live(render(snap), console=out, refresh_per_second=4, screen=False) as live:
+        try:
+            while True:
+                time.sleep(interval)
+                try:
+                    snap = fetch_snapshot(api=api, db=db, symbol=symbol, timeframe=timeframe)
+                except MonitorError as exc:
+                    snap["error"] = str(exc)
+                live.update(render(snap))
+        except KeyboardInterrupt:
+            pass
+
+
+@app.command()
+def check(
+    db: Optional[str] = typer.Option(None, help="DuckDB file (default LIQMAP_DB)"),
+    api: Optional[str] = typer.Option(None, help="Ask a running serve instead of opening the file"),
+) -> None:
+    """Coverage report: events per exchange/symbol, last event age, gaps."""
+    from liqmap.api.monitor import MonitorError, check_report
+
+    try:
+        out.print(check_report(db=db, api=api))
+    except MonitorError as exc:
+        _fail(str(exc), 1)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

@@ -1,0 +1,78 @@
+"""FastAPI app factory: ``create_app(state)``.
+
+Routers (one per resource, under ``liqmap.api.routers``): liquidations, exchanges,
+health/metrics, websocket, dashboard, and the heatmap helper's ``routers.heatmap``
+when installed. OpenAPI docs at ``/docs``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from liqmap.api.routers import dashboard, exchanges, health, liquidations, ws
+from liqmap.api.state import AppState, open_readonly_state
+from liqmap.settings import Settings
+
+log = logging.getLogger("liqmap.api")
+
+
+def create_app(state: AppState | None = None, settings: Settings | None = None) -> FastAPI:
+    """Build the API around ``state`` (pipeline, DuckDB connection, clock, hub).
+
+    Without ``state`` the app reads the DuckDB file of ``settings.db`` (no ingestion).
+    The pipeline starts on app startup and is stopped, flushed and closed on shutdown.
+    """
+    if state is None:
+        state = open_readonly_state(settings=settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        await state.start()
+        try:
+            yield
+        finally:
+            await state.stop()
+
+    app = FastAPI(
+        title="liqmap",
+        description="Open multi-exchange crypto liquidation aggregator: realized-liquidation "
+        "heatmap, live feed, stats and cascades.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.liqmap = state
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError):
+        reasons = "; ".join(
+            f"{'.'.join(str(x) for x in e.get('loc', ())[1:])}: {e.get('msg')}" for e in exc.errors()
+        )
+        return JSONResponse(status_code=422, content={"detail": reasons, "errors": exc.errors()})
+
+    @app.middleware("http")
+    async def _count(request: Request, call_next):
+        response = await call_next(request)
+        route = request.scope.get("route")
+        state.metrics.http.labels(getattr(route, "path", "other"), str(response.status_code)).inc()
+        return response
+
+    for r in (liquidations.router, exchanges.router, health.router, ws.router, dashboard.router):
+        app.include_router(r)
+    try:  # heatmap helper's router (predicted liquidation levels), optional
+        mod = importlib.import_module("liqmap.api.routers.heatmap")
+        app.include_router(mod.router)
+        app.state.has_heatmap_page = True
+    except ImportError:
+        app.state.has_heatmap_page = False
+    except Exception:  # a broken optional router must not take the API down
+        log.exception("heatmap router failed to load")
+        app.state.has_heatmap_page = False
+    app.mount("/static", StaticFiles(directory=dashboard.STATIC_DIR), name="static")
+    return app

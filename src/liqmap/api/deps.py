@@ -1,0 +1,70 @@
+"""Request helpers: state lookup and validation of common query parameters.
+
+Invalid parameters raise ``HTTPException(422)`` with a one-line reason; an unknown
+symbol raises 404 listing the known symbols.
+"""
+
+from __future__ import annotations
+
+from fastapi import HTTPException, Request
+
+from liqmap.api import queries
+from liqmap.api.state import AppState, venue_names
+
+TIMEFRAMES = tuple(queries.TIMEFRAMES_MS) + ("all",)
+
+
+def get_state(request: Request) -> AppState:
+    """The :class:`AppState` of the app serving ``request``."""
+    return request.app.state.liqmap
+
+
+def parse_timeframe(timeframe: str) -> str:
+    """Validate a timeframe: one of 1h, 4h, 12h, 24h, 7d, 30d, all."""
+    tf = timeframe.strip().lower()
+    if tf not in TIMEFRAMES:
+        raise HTTPException(422, f"timeframe must be one of {', '.join(TIMEFRAMES)}; got {timeframe!r}")
+    return tf
+
+
+def window(state: AppState, timeframe: str) -> tuple[int | None, int]:
+    """``(start_ms, end_ms)`` of a timeframe ending at the state's clock (start None for ``all``)."""
+    end = state.now_ms()
+    if timeframe == "all":
+        return None, end
+    return end - queries.TIMEFRAMES_MS[timeframe], end
+
+
+def parse_exchanges(state: AppState, exchanges: str | None) -> list[str] | None:
+    """Comma list of venue ids -> list (None = all). Unknown ids -> 422."""
+    if exchanges is None or not exchanges.strip():
+        return None
+    names = [x.strip().lower() for x in exchanges.split(",") if x.strip()]
+    known = set(venue_names())
+    with state.cursor() as cur:
+        known |= {r[0] for r in cur.execute("SELECT DISTINCT exchange FROM liquidations").fetchall()}
+    bad = [n for n in names if n not in known]
+    if bad:
+        raise HTTPException(422, f"unknown exchange(s) {', '.join(bad)}; known: {', '.join(sorted(known))}")
+    return names
+
+
+def resolve_symbol(state: AppState, symbol: str | None, required: bool = True) -> str | None:
+    """Map a user symbol to its underlying base asset (``BTCUSDT`` -> ``BTC``).
+
+    Unknown symbol -> 404 with ``known_symbols``; empty and ``required`` -> 422.
+    """
+    if symbol is None or not symbol.strip():
+        if required:
+            raise HTTPException(422, "symbol is required, e.g. symbol=BTCUSDT")
+        return None
+    with state.cursor() as cur:
+        known = queries.known_underlyings(cur)
+    base = queries.resolve_underlying(symbol, known)
+    if base is None:
+        raise HTTPException(
+            404,
+            {"reason": f"unknown symbol {symbol!r}: no liquidations stored for its underlying",
+             "known_symbols": sorted(known)},
+        )
+    return base

@@ -1,0 +1,420 @@
+"""Read queries over the DuckDB ``liquidations`` / ``gaps`` / ``cascades`` tables.
+
+Pure functions of a DuckDB cursor plus plain arguments, returning JSON-ready
+builtins. Every value filter is a bound parameter (no string-built SQL values);
+only the ``IN (?, ?, ...)`` placeholder count is generated.
+
+Units: prices in quote units, ``value_usd`` in USD (stablecoins at par), times in
+ms since the Unix epoch UTC. Table schema: see the project brief / ``liqmap.storage``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import duckdb
+
+LIQUIDATIONS_DDL = """
+CREATE TABLE IF NOT EXISTS liquidations (
+    exchange VARCHAR, symbol VARCHAR, base VARCHAR, quote VARCHAR, side VARCHAR,
+    price DOUBLE, quantity DOUBLE, value_usd DOUBLE, "timestamp" BIGINT,
+    received_at BIGINT, id VARCHAR, order_side VARCHAR, status VARCHAR
+)
+"""
+GAPS_DDL = """
+CREATE TABLE IF NOT EXISTS gaps (
+    exchange VARCHAR, connection VARCHAR, start BIGINT, "end" BIGINT, reason VARCHAR
+)
+"""
+
+# Time bucket per timeframe for the heatmap's time axis (about 48-96 columns).
+TIMEFRAMES_MS: dict[str, int] = {
+    "1h": 3_600_000,
+    "4h": 4 * 3_600_000,
+    "12h": 12 * 3_600_000,
+    "24h": 24 * 3_600_000,
+    "7d": 7 * 86_400_000,
+    "30d": 30 * 86_400_000,
+}
+BUCKET_MS: dict[str, int] = {
+    "1h": 60_000,
+    "4h": 5 * 60_000,
+    "12h": 15 * 60_000,
+    "24h": 30 * 60_000,
+    "7d": 4 * 3_600_000,
+    "30d": 12 * 3_600_000,
+    "all": 0,  # chosen from the data span
+}
+
+_COLS = (
+    "exchange, symbol, base, quote, side, price, quantity, value_usd, "
+    '"timestamp", received_at, id, order_side, status'
+)
+_COL_NAMES = [c.strip().strip('"') for c in _COLS.split(",")]
+
+
+def table_exists(cur: duckdb.DuckDBPyConnection, name: str) -> bool:
+    """True when table ``name`` exists in the main schema."""
+    row = cur.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def ensure_read_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """Create empty ``liquidations``/``gaps`` tables if the file has none yet.
+
+    Only used so reads on a fresh file return empty results instead of errors;
+    the storage layer owns the schema and creates the same columns.
+    """
+    con.execute(LIQUIDATIONS_DDL)
+    con.execute(GAPS_DDL)
+
+
+def _in(column: str, values: Sequence[str] | None) -> tuple[str, list]:
+    if not values:
+        return "", []
+    return f" AND {column} IN ({', '.join('?' for _ in values)})", list(values)
+
+
+def _where(
+    base: str | None,
+    start_ms: int | None,
+    end_ms: int | None,
+    exchanges: Sequence[str] | None,
+    min_value_usd: float | None = None,
+) -> tuple[str, list]:
+    sql, params = "WHERE 1=1", []
+    if base:
+        sql += " AND base = ?"
+        params.append(base)
+    if start_ms is not None:
+        sql += ' AND "timestamp" > ?'
+        params.append(int(start_ms))
+    if end_ms is not None:
+        sql += ' AND "timestamp" <= ?'
+        params.append(int(end_ms))
+    if min_value_usd:
+        sql += " AND value_usd >= ?"
+        params.append(float(min_value_usd))
+    s, p = _in("exchange", exchanges)
+    return sql + s, params + p
+
+
+def latest_timestamp(cur: duckdb.DuckDBPyConnection) -> int | None:
+    """Largest event ``timestamp`` (ms UTC) stored, or None when empty."""
+    row = cur.execute('SELECT max("timestamp") FROM liquidations').fetchone()
+    return int(row[0]) if row and row[0] is not None else None
+
+
+def known_underlyings(cur: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
+    """Map base asset -> sorted venue symbols seen for it, e.g. ``{"BTC": ["BTC-PERPETUAL", "BTCUSDT"]}``."""
+    rows = cur.execute(
+        "SELECT base, symbol FROM liquidations GROUP BY base, symbol ORDER BY base, symbol"
+    ).fetchall()
+    out: dict[str, list[str]] = {}
+    for base, symbol in rows:
+        out.setdefault(base, []).append(symbol)
+    return out
+
+
+_QUOTE_SUFFIXES = ("USDT", "USDC", "USD", "BUSD", "PERP")
+
+
+def resolve_underlying(symbol: str, known: dict[str, list[str]]) -> str | None:
+    """Base asset a user symbol refers to, matched by underlying, or None.
+
+    ``BTCUSDT``, ``BTC``, ``XBTUSD``, ``BTC-PERPETUAL``, ``BTC-USDT-SWAP`` all map to
+    ``BTC`` when BTC liquidations are stored. Exact venue symbols win; then the
+    symbol is stripped of separators and a quote suffix (``USDT``, ``USDC``, ``USD``).
+    """
+    s = symbol.strip().upper()
+    if not s:
+        return None
+    for base, symbols in known.items():
+        if s == base.upper() or s in (x.upper() for x in symbols):
+            return base
+    head = s.replace("_", "-").split("-")[0]
+    candidates = [head, s.replace("-", "").replace("_", "")]
+    for c in list(candidates):
+        for q in _QUOTE_SUFFIXES:
+            if c.endswith(q) and len(c) > len(q):
+                candidates.append(c[: -len(q)])
+    candidates = ["BTC" if c == "XBT" else c for c in candidates]
+    upper = {b.upper(): b for b in known}
+    for c in candidates:
+        if c in upper:
+            return upper[c]
+    return None
+
+
+def nice_step(raw: float) -> float:
+    """Round a positive step up to 1, 2, 2.5 or 5 times a power of ten."""
+    if raw <= 0 or not math.isfinite(raw):
+        return 1.0
+    exp = math.floor(math.log10(raw))
+    base = 10.0**exp
+    for m in (1.0, 2.0, 2.5, 5.0, 10.0):
+        if raw <= m * base * (1 + 1e-9):
+            return m * base
+    return 10.0 * base
+
+
+def level_size_for(prices_lo: float, prices_hi: float, target_levels: int = 50) -> float:
+    """Price-level size (quote units) giving about ``target_levels`` rows over the range.
+
+    Never finer than 0.05 % of the mid price, so a single print does not produce a
+    degenerate grid.
+    """
+    mid = (prices_lo + prices_hi) / 2 or 1.0
+    span = max(prices_hi - prices_lo, mid * 0.0005 * target_levels)
+    return nice_step(span / target_levels)
+
+
+def heatmap(
+    cur: duckdb.DuckDBPyConnection,
+    base: str,
+    start_ms: int | None,
+    end_ms: int,
+    exchanges: Sequence[str] | None,
+    bucket_ms: int,
+    level_size: float | None = None,
+) -> dict[str, Any]:
+    """Realized liquidations aggregated by price level x side, and by time bucket.
+
+    Returns ``{"level_size", "bucket_ms", "levels": [{price, long_usd, short_usd,
+    long_count, short_count}], "cells": [{t, price, long_usd, short_usd, count}],
+    "price": [{t, vwap, low, high}], "by_exchange": [{exchange, long_usd, short_usd, count}]}``.
+    ``price`` is the value-weighted mean liquidation price per time bucket (the
+    only price series stored); ``price`` of a level is its lower edge.
+    """
+    where, params = _where(base, start_ms, end_ms, exchanges)
+    row = cur.execute(
+        f"SELECT min(price), max(price), min(\"timestamp\"), max(\"timestamp\"), count(*) "
+        f"FROM liquidations {where}",
+        params,
+    ).fetchone()
+    lo, hi, t0, t1, n = row
+    if not n:
+        return {"level_size": level_size, "bucket_ms": bucket_ms, "levels": [], "cells": [],
+                "price": [], "by_exchange": []}
+    if not level_size:
+        # robust range: 2nd..98th percentile so one outlier print does not flatten the grid
+        q = cur.execute(
+            f"SELECT quantile_cont(price, 0.02), quantile_cont(price, 0.98) FROM liquidations {where}",
+            params,
+        ).fetchone()
+        level_size = level_size_for(float(q[0]), float(q[1]))
+    if not bucket_ms:
+        bucket_ms = max(60_000, nice_step(max(t1 - t0, 1) / 60 / 60_000) * 60_000)
+    bucket_ms = int(bucket_ms)
+    levels = cur.execute(
+        f"""SELECT floor(price / ?) * ? AS lvl,
+                   sum(value_usd) FILTER (WHERE side = 'long'),
+                   sum(value_usd) FILTER (WHERE side = 'short'),
+                   count(*) FILTER (WHERE side = 'long'),
+                   count(*) FILTER (WHERE side = 'short')
+            FROM liquidations {where} GROUP BY lvl ORDER BY lvl""",
+        [level_size, level_size, *params],
+    ).fetchall()
+    cells = cur.execute(
+        f"""SELECT ("timestamp" // ?) * ? AS t, floor(price / ?) * ? AS lvl,
+                   sum(value_usd) FILTER (WHERE side = 'long'),
+                   sum(value_usd) FILTER (WHERE side = 'short'), count(*)
+            FROM liquidations {where} GROUP BY t, lvl ORDER BY t, lvl""",
+        [bucket_ms, bucket_ms, level_size, level_size, *params],
+    ).fetchall()
+    price = cur.execute(
+        f"""SELECT ("timestamp" // ?) * ? AS t, sum(price * value_usd) / nullif(sum(value_usd), 0),
+                   min(price), max(price)
+            FROM liquidations {where} GROUP BY t ORDER BY t""",
+        [bucket_ms, bucket_ms, *params],
+    ).fetchall()
+    by_ex = cur.execute(
+        f"""SELECT exchange, coalesce(sum(value_usd) FILTER (WHERE side = 'long'), 0),
+                   coalesce(sum(value_usd) FILTER (WHERE side = 'short'), 0), count(*)
+            FROM liquidations {where} GROUP BY exchange ORDER BY exchange""",
+        params,
+    ).fetchall()
+    return {
+        "level_size": level_size,
+        "bucket_ms": bucket_ms,
+        "levels": [
+            {"price": round(p, 10), "long_usd": lu or 0.0, "short_usd": su or 0.0,
+             "long_count": lc, "short_count": sc}
+            for p, lu, su, lc, sc in levels
+        ],
+        "cells": [
+            {"t": int(t), "price": round(p, 10), "long_usd": lu or 0.0, "short_usd": su or 0.0, "count": c}
+            for t, p, lu, su, c in cells
+        ],
+        "price": [{"t": int(t), "vwap": v, "low": a, "high": b} for t, v, a, b in price],
+        "by_exchange": [
+            {"exchange": e, "long_usd": lu, "short_usd": su, "count": c} for e, lu, su, c in by_ex
+        ],
+    }
+
+
+def recent(
+    cur: duckdb.DuckDBPyConnection,
+    base: str | None,
+    exchanges: Sequence[str] | None,
+    min_value_usd: float | None,
+    limit: int,
+    end_ms: int | None = None,
+) -> list[dict[str, Any]]:
+    """Latest liquidations, newest first (each a dict with the Liquidation fields)."""
+    where, params = _where(base, None, end_ms, exchanges, min_value_usd)
+    rows = cur.execute(
+        f'SELECT {_COLS} FROM liquidations {where} ORDER BY "timestamp" DESC, id DESC LIMIT ?',
+        [*params, int(limit)],
+    ).fetchall()
+    return [dict(zip(_COL_NAMES, r)) for r in rows]
+
+
+def stats(
+    cur: duckdb.DuckDBPyConnection,
+    base: str | None,
+    start_ms: int | None,
+    end_ms: int,
+    exchanges: Sequence[str] | None,
+    large_usd: float,
+    institutional_usd: float,
+    bucket_ms: int = 600_000,
+) -> dict[str, Any]:
+    """Totals over a window: long/short USD and counts, per exchange, per size tier,
+    largest event, and a timeline of ``bucket_ms`` buckets (default 10 minutes).
+
+    Size tiers: ``retail`` < ``large_usd`` <= ``large`` < ``institutional_usd`` <= ``institutional``.
+    """
+    where, params = _where(base, start_ms, end_ms, exchanges)
+    tot = cur.execute(
+        f"""SELECT count(*), coalesce(sum(value_usd), 0),
+                   coalesce(sum(value_usd) FILTER (WHERE side = 'long'), 0),
+                   coalesce(sum(value_usd) FILTER (WHERE side = 'short'), 0),
+                   count(*) FILTER (WHERE side = 'long'), count(*) FILTER (WHERE side = 'short'),
+                   min("timestamp"), max("timestamp")
+            FROM liquidations {where}""",
+        params,
+    ).fetchone()
+    by_ex = cur.execute(
+        f"""SELECT exchange, count(*), sum(value_usd),
+                   coalesce(sum(value_usd) FILTER (WHERE side = 'long'), 0),
+                   coalesce(sum(value_usd) FILTER (WHERE side = 'short'), 0), max("timestamp")
+            FROM liquidations {where} GROUP BY exchange ORDER BY sum(value_usd) DESC""",
+        params,
+    ).fetchall()
+    tiers = cur.execute(
+        f"""SELECT CASE WHEN value_usd >= ? THEN 'institutional'
+                        WHEN value_usd >= ? THEN 'large' ELSE 'retail' END AS tier,
+                   count(*), sum(value_usd)
+            FROM liquidations {where} GROUP BY tier""",
+        [institutional_usd, large_usd, *params],
+    ).fetchall()
+    largest = cur.execute(
+        f'SELECT {_COLS} FROM liquidations {where} ORDER BY value_usd DESC LIMIT 1', params
+    ).fetchone()
+    timeline = cur.execute(
+        f"""SELECT ("timestamp" // ?) * ? AS t,
+                   coalesce(sum(value_usd) FILTER (WHERE side = 'long'), 0),
+                   coalesce(sum(value_usd) FILTER (WHERE side = 'short'), 0), count(*)
+            FROM liquidations {where} GROUP BY t ORDER BY t""",
+        [bucket_ms, bucket_ms, *params],
+    ).fetchall()
+    total_usd = float(tot[1])
+    tier_map = {t: {"count": c, "value_usd": v} for t, c, v in tiers}
+    return {
+        "count": tot[0],
+        "total_usd": total_usd,
+        "long_usd": float(tot[2]),
+        "short_usd": float(tot[3]),
+        "long_count": tot[4],
+        "short_count": tot[5],
+        "long_share": (float(tot[2]) / total_usd) if total_usd else None,
+        "first_ms": tot[6],
+        "last_ms": tot[7],
+        "by_exchange": [
+            {"exchange": e, "count": c, "value_usd": v, "long_usd": lu, "short_usd": su,
+             "share": (v / total_usd) if total_usd else None, "last_ms": last}
+            for e, c, v, lu, su, last in by_ex
+        ],
+        "tiers": {t: tier_map.get(t, {"count": 0, "value_usd": 0.0})
+                  for t in ("retail", "large", "institutional")},
+        "largest": dict(zip(_COL_NAMES, largest)) if largest else None,
+        "bucket_ms": bucket_ms,
+        "timeline": [
+            {"t": int(t), "long_usd": lu, "short_usd": su, "count": c} for t, lu, su, c in timeline
+        ],
+    }
+
+
+def cascades(
+    cur: duckdb.DuckDBPyConnection,
+    base: str | None,
+    start_ms: int | None,
+    end_ms: int,
+    exchanges: Sequence[str] | None,
+    window_ms: int = 60_000,
+    min_usd: float = 250_000.0,
+    min_count: int = 5,
+) -> list[dict[str, Any]]:
+    """Liquidation cascades: bursts where liquidations of one underlying within
+    ``window_ms`` sum to at least ``min_usd`` USD over at least ``min_count`` events.
+
+    Consecutive qualifying windows are merged into one cascade. Returns newest
+    first: ``{base, start_ms, end_ms, count, value_usd, long_usd, short_usd,
+    dominant_side, exchanges: [..], low, high}``.
+    """
+    where, params = _where(base, start_ms, end_ms, exchanges)
+    rows = cur.execute(
+        f"""SELECT base, ("timestamp" // ?) AS w, count(*), sum(value_usd),
+                   coalesce(sum(value_usd) FILTER (WHERE side = 'long'), 0),
+                   coalesce(sum(value_usd) FILTER (WHERE side = 'short'), 0),
+                   min("timestamp"), max("timestamp"), list(DISTINCT exchange), min(price), max(price)
+            FROM liquidations {where} GROUP BY base, w HAVING sum(value_usd) >= ? AND count(*) >= ?
+            ORDER BY base, w""",
+        [window_ms, *params, min_usd, min_count],
+    ).fetchall()
+    out: list[dict[str, Any]] = []
+    for b, w, c, v, lu, su, t0, t1, exs, lo, hi in rows:
+        prev = out[-1] if out else None
+        if prev and prev["base"] == b and prev["_w"] == w - 1:
+            prev.update(_w=w, end_ms=t1, count=prev["count"] + c, value_usd=prev["value_usd"] + v,
+                        long_usd=prev["long_usd"] + lu, short_usd=prev["short_usd"] + su,
+                        low=min(prev["low"], lo), high=max(prev["high"], hi),
+                        exchanges=sorted(set(prev["exchanges"]) | set(exs)))
+        else:
+            out.append({"base": b, "_w": w, "start_ms": t0, "end_ms": t1, "count": c, "value_usd": v,
+                        "long_usd": lu, "short_usd": su, "exchanges": sorted(exs), "low": lo, "high": hi})
+    for c in out:
+        c.pop("_w")
+        c["dominant_side"] = "long" if c["long_usd"] >= c["short_usd"] else "short"
+    out.sort(key=lambda c: c["end_ms"], reverse=True)
+    return out
+
+
+def coverage(cur: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    """Per exchange and symbol: event count, USD total, first/last event time and
+    last receipt time (ms UTC), largest first by count."""
+    rows = cur.execute(
+        """SELECT exchange, symbol, count(*), sum(value_usd), min("timestamp"), max("timestamp"),
+                  max(received_at)
+           FROM liquidations GROUP BY exchange, symbol ORDER BY exchange, count(*) DESC"""
+    ).fetchall()
+    return [
+        {"exchange": e, "symbol": s, "count": c, "value_usd": v, "first_ms": a, "last_ms": b,
+         "last_received_ms": r}
+        for e, s, c, v, a, b, r in rows
+    ]
+
+
+def gaps(cur: duckdb.DuckDBPyConnection, limit: int = 100) -> list[dict[str, Any]]:
+    """Most recent coverage gaps ``{exchange, connection, start, end, reason}`` (ms UTC)."""
+    if not table_exists(cur, "gaps"):
+        return []
+    rows = cur.execute(
+        'SELECT exchange, connection, start, "end", reason FROM gaps ORDER BY start DESC LIMIT ?',
+        [limit],
+    ).fetchall()
+    return [dict(zip(("exchange", "connection", "start", "end", "reason"), r)) for r in rows]

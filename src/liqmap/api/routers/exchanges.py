@@ -1,0 +1,119 @@
+"""``/exchanges``: supported venues and their capabilities; ``/exchanges/health``."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Annotated, Any
+
+import msgspec
+from fastapi import APIRouter, Depends
+from fastapi.concurrency import run_in_threadpool
+
+from liqmap.api import queries
+from liqmap.api.deps import get_state
+from liqmap.api.state import AppState, get_venue, venue_names
+
+router = APIRouter(prefix="/exchanges", tags=["exchanges"])
+State = Annotated[AppState, Depends(get_state)]
+HEALTH_TTL_S = 10.0
+
+
+def venue_info(name: str, enabled: bool) -> dict[str, Any]:
+    """Capabilities of one venue from its spec: liquidations/trades/open interest, WS or REST."""
+    v = get_venue(name)
+    caps = tuple(getattr(v, "capabilities", ("liquidations",))) if v else ("liquidations",)
+    transport: list[str] = []
+    if v is not None:
+        try:
+            if v.connections(None):
+                transport.append("ws")
+        except Exception:
+            pass
+        try:
+            if v.rest_polls(None):
+                transport.append("rest")
+        except Exception:
+            pass
+    return {
+        "name": name,
+        "enabled": enabled,
+        "liquidations": "liquidations" in caps,
+        "trades": "trades" in caps,
+        "open_interest": "open_interest" in caps,
+        "capabilities": list(caps),
+        "transport": transport or ["ws"],
+        "rest_liquidations": bool(getattr(v, "rest_liquidations", False)),
+    }
+
+
+@router.get("")
+def list_exchanges(state: State):
+    """Supported venues, whether this process collects them, and what their feeds carry."""
+    enabled = set(state.enabled)
+    return {"meta": state.meta(), "exchanges": [venue_info(n, n in enabled) for n in venue_names()]}
+
+
+async def compute_health(state: AppState) -> dict[str, Any]:
+    """Per-venue health: connection state (live aggregator), events, last event/receipt age."""
+    agg_health: dict[str, Any] = {}
+    if state.aggregator is not None and hasattr(state.aggregator, "health_check_all"):
+        try:
+            res = state.aggregator.health_check_all()
+            if asyncio.iscoroutine(res):
+                res = await asyncio.wait_for(res, 5)
+            agg_health = dict(res or {})
+        except Exception as exc:  # report, do not fail the endpoint
+            agg_health = {"_error": str(exc)}
+
+    def db_part():
+        with state.cursor() as cur:
+            return queries.coverage(cur), queries.gaps(cur, 20)
+
+    cov, gaps = await run_in_threadpool(db_part)
+    now = state.now_ms()
+    wall = int(time.time() * 1000)
+    pstats = state.pipeline.stats if state.pipeline else None
+    out = []
+    names = list(dict.fromkeys([*venue_names(), *(c["exchange"] for c in cov)]))
+    for name in names:
+        rows = [c for c in cov if c["exchange"] == name]
+        last = max((r["last_ms"] for r in rows), default=None)
+        last_recv = pstats.last_received_ms.get(name) if pstats else None
+        h = agg_health.get(name)
+        if h is not None and not isinstance(h, dict):
+            h = msgspec.to_builtins(h)
+        if state.mode == "replay":
+            status = "replay" if rows else "no data"
+        elif name not in state.enabled:
+            status = "disabled"
+        elif isinstance(h, dict) and (h.get("is_connected") is False or h.get("connected") is False):
+            status = "down"
+        elif last_recv is not None and wall - last_recv > state.settings.ws_timeout * 1000:
+            status = "stale"
+        else:
+            status = "ok"
+        out.append({
+            "exchange": name,
+            "enabled": name in state.enabled,
+            "status": status,
+            "events": sum(r["count"] for r in rows),
+            "session_events": pstats.by_exchange.get(name, 0) if pstats else 0,
+            "last_event_ms": last,
+            "last_event_age_s": (now - last) / 1000 if last is not None else None,
+            "last_received_ms": last_recv,
+            "connection": h,
+            "gaps": [g for g in gaps if g["exchange"] == name][:5],
+        })
+    return {"meta": state.meta(cached_for_s=HEALTH_TTL_S), "exchanges": out}
+
+
+@router.get("/health")
+async def exchanges_health(state: State):
+    """Per-venue health, cached for 10 s (the aggregator's health check may hit the network)."""
+    cached = state._health_cache
+    if cached and time.monotonic() - cached[0] < HEALTH_TTL_S:
+        return cached[1]
+    data = await compute_health(state)
+    state._health_cache = (time.monotonic(), data)
+    return data

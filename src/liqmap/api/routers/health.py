@@ -1,0 +1,45 @@
+"""``/health`` (process liveness and pipeline counters) and ``/metrics`` (Prometheus)."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from liqmap.api.deps import get_state
+from liqmap.api.state import AppState
+
+router = APIRouter(tags=["health"])
+State = Annotated[AppState, Depends(get_state)]
+
+
+@router.get("/health")
+def health(state: State):
+    """``{"status": "ok", meta, pipeline counters, ws_clients}``."""
+    p = state.pipeline
+    pipe = None
+    if p is not None:
+        s = p.stats
+        pipe = {"events": s.events, "liquidations": s.liquidations, "duplicates": s.duplicates,
+                "gaps": s.gaps, "stored": s.stored, "store_errors": s.store_errors,
+                "source_finished": s.finished, "by_exchange": s.by_exchange}
+    return {
+        "status": "ok",
+        "meta": state.meta(),
+        "db": state.db_path,
+        "uptime_s": round(time.time() - state.started_ms / 1000, 1),
+        "enabled": state.enabled,
+        "pipeline": pipe,
+        "ws_clients": len(state.hub.subscribers),
+    }
+
+
+@router.get("/metrics")
+def metrics(state: State):
+    """Prometheus text exposition of this process's metrics."""
+    state.sync_parse_errors()
+    state.metrics.ws_clients.set(len(state.hub.subscribers))
+    return Response(state.metrics.render(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,117 @@
+"""``/liquidations/*``: realized-liquidation heatmap, recent feed, stats, cascades.
+
+All windows end at the app clock (wall clock live, latest replayed event in replay
+mode); every response carries ``meta = {mode, now_ms, ...}``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Query
+
+from liqmap.api import queries
+from liqmap.api.deps import get_state, parse_exchanges, parse_timeframe, resolve_symbol, window
+from liqmap.api.state import AppState
+
+router = APIRouter(prefix="/liquidations", tags=["liquidations"])
+
+State = Annotated[AppState, Depends(get_state)]
+SAMPLED_NOTE = ("Binance publishes at most one liquidation per symbol per second and BitMEX rows "
+                "carry no exchange time: totals are lower bounds.")
+
+
+@router.get("/heatmap")
+def liquidation_heatmap(
+    state: State,
+    symbol: str = Query("BTCUSDT", description="Symbol or underlying; BTCUSDT matches every BTC perpetual"),
+    timeframe: str = Query("24h", description="1h, 4h, 12h, 24h, 7d, 30d or all"),
+    exchanges: str | None = Query(None, description="Comma list of venue ids; default all"),
+    level_size: float | None = Query(None, gt=0, description="Price level size in quote units; default auto"),
+):
+    """Realized liquidations (USD) aggregated by price level x side, and by time bucket x level.
+
+    ``levels[i].price`` is the level's lower edge (quote units); ``cells`` are
+    ``{t (bucket start, ms UTC), price, long_usd, short_usd, count}``; ``price`` is the
+    value-weighted liquidation price per bucket (overlay).
+    """
+    tf = parse_timeframe(timeframe)
+    ex = parse_exchanges(state, exchanges)
+    base = resolve_symbol(state, symbol)
+    start, end = window(state, tf)
+    with state.cursor() as cur:
+        data = queries.heatmap(cur, base, start, end, ex, queries.BUCKET_MS[tf], level_size)
+    meta = state.meta(symbol=symbol, underlying=base, timeframe=tf, start_ms=start, end_ms=end,
+                      exchanges=ex or "all", note=SAMPLED_NOTE)
+    return {"meta": meta, **data}
+
+
+@router.get("/recent")
+def recent_liquidations(
+    state: State,
+    symbol: str | None = Query(None, description="Symbol or underlying; default all"),
+    exchanges: str | None = Query(None),
+    min_value_usd: float = Query(0.0, ge=0),
+    limit: int = Query(100, ge=1, le=1000),
+):
+    """Latest liquidations (newest first), each with the normalized Liquidation fields."""
+    ex = parse_exchanges(state, exchanges)
+    base = resolve_symbol(state, symbol, required=False)
+    with state.cursor() as cur:
+        rows = queries.recent(cur, base, ex, min_value_usd, limit, state.now_ms())
+    return {"meta": state.meta(symbol=symbol, underlying=base), "liquidations": rows}
+
+
+@router.get("/stats")
+def liquidation_stats(
+    state: State,
+    symbol: str | None = Query(None),
+    timeframe: str = Query("24h"),
+    exchanges: str | None = Query(None),
+    bucket_minutes: int = Query(10, ge=1, le=1440, description="Timeline bucket, minutes"),
+):
+    """Totals, long/short split, per-exchange share, size tiers, largest event, timeline."""
+    tf = parse_timeframe(timeframe)
+    ex = parse_exchanges(state, exchanges)
+    base = resolve_symbol(state, symbol, required=False)
+    start, end = window(state, tf)
+    s = state.settings
+    with state.cursor() as cur:
+        data = queries.stats(cur, base, start, end, ex, s.large_usd, s.institutional_usd,
+                             bucket_minutes * 60_000)
+    meta = state.meta(symbol=symbol, underlying=base, timeframe=tf, start_ms=start, end_ms=end,
+                      large_usd=s.large_usd, institutional_usd=s.institutional_usd)
+    return {"meta": meta, **data}
+
+
+@router.get("/cascades")
+def liquidation_cascades(
+    state: State,
+    symbol: str | None = Query(None),
+    timeframe: str = Query("24h"),
+    exchanges: str | None = Query(None),
+    window_seconds: int = Query(60, ge=1, le=3600),
+    min_usd: float = Query(250_000.0, ge=0),
+    min_count: int = Query(5, ge=1),
+):
+    """Bursts of liquidations: >= ``min_usd`` and >= ``min_count`` events of one underlying
+    within ``window_seconds`` (adjacent windows merged), newest first."""
+    tf = parse_timeframe(timeframe)
+    ex = parse_exchanges(state, exchanges)
+    base = resolve_symbol(state, symbol, required=False)
+    start, end = window(state, tf)
+    with state.cursor() as cur:
+        rows = queries.cascades(cur, base, start, end, ex, window_seconds * 1000, min_usd, min_count)
+    meta = state.meta(symbol=symbol, underlying=base, timeframe=tf, window_seconds=window_seconds,
+                      min_usd=min_usd, min_count=min_count)
+    return {"meta": meta, "cascades": rows}
+
+
+@router.get("/symbols")
+def liquidation_symbols(state: State):
+    """Underlyings with stored liquidations and their venue symbols."""
+    with state.cursor() as cur:
+        known = queries.known_underlyings(cur)
+    if known is None:
+        raise HTTPException(500, "no data")
+    return {"meta": state.meta(), "underlyings": known}

@@ -1,0 +1,82 @@
+"""``WS /ws/liquidations``: live push of normalized liquidations.
+
+Query: ``symbol`` (underlying match, e.g. BTCUSDT -> every BTC perpetual),
+``exchanges`` (comma list), ``min_value_usd``. Each message is text JSON
+``{"type": "liquidation", "data": {<Liquidation fields>}}``. The first message is
+``{"type": "hello", "meta": {...}, "filter": {...}}``. A client that cannot keep up
+loses messages (bounded queue, counted in ``liqmap_ws_dropped_messages_total``) and
+is disconnected (code 1013) after 1000 consecutive drops; ingestion never waits.
+Invalid parameters close the socket with code 1008 and the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from fastapi import APIRouter, HTTPException, WebSocket, WebSocketDisconnect
+
+from liqmap.api.deps import parse_exchanges, resolve_symbol
+from liqmap.live import liquidation_filter
+
+router = APIRouter(tags=["websocket"])
+
+
+@router.websocket("/ws/liquidations")
+async def ws_liquidations(
+    websocket: WebSocket,
+    symbol: str | None = None,
+    exchanges: str | None = None,
+    min_value_usd: float = 0.0,
+    queue_size: int = 1000,
+):
+    state = websocket.app.state.liqmap
+    await websocket.accept()
+    try:
+        ex = parse_exchanges(state, exchanges)
+        base = resolve_symbol(state, symbol, required=False) if symbol else None
+        if min_value_usd < 0 or not (1 <= queue_size <= 100_000):
+            raise HTTPException(422, "min_value_usd must be >= 0 and queue_size in 1..100000")
+    except HTTPException as exc:
+        await websocket.close(code=1008, reason=str(exc.detail)[:120])
+        return
+    # A symbol not seen yet is still accepted live when it names a plain base asset.
+    sub = state.hub.subscribe(
+        liquidation_filter({base} if base else None, set(ex) if ex else None, min_value_usd),
+        queue_size=queue_size,
+    )
+    state.metrics.ws_clients.set(len(state.hub.subscribers))
+    await websocket.send_text(json.dumps({
+        "type": "hello", "meta": state.meta(),
+        "filter": {"underlying": base, "exchanges": ex, "min_value_usd": min_value_usd},
+    }))
+
+    async def pump():
+        while not sub.closed:
+            try:
+                msg = await asyncio.wait_for(sub.queue.get(), 1.0)
+            except asyncio.TimeoutError:
+                continue
+            await websocket.send_text(msg)
+        await websocket.close(code=1013, reason="client too slow")
+
+    async def drain_incoming():
+        while True:
+            await websocket.receive_text()
+
+    pump_t = asyncio.create_task(pump())
+    recv_t = asyncio.create_task(drain_incoming())
+    try:
+        await asyncio.wait({pump_t, recv_t}, return_when=asyncio.FIRST_COMPLETED)
+    except WebSocketDisconnect:
+        pass
+    finally:
+        for t in (pump_t, recv_t):
+            t.cancel()
+        for t in (pump_t, recv_t):
+            try:
+                await t
+            except (asyncio.CancelledError, WebSocketDisconnect, Exception):
+                pass
+        state.hub.unsubscribe(sub)
+        state.metrics.ws_clients.set(len(state.hub.subscribers))

@@ -1,0 +1,216 @@
+"""Wiring of ``liqmap serve`` / ``demo``: build the state for live or replay mode and run uvicorn.
+
+Kept apart from the CLI so tests and benchmarks can build the same app in-process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import socket
+from pathlib import Path
+from typing import Any, Sequence
+
+import duckdb
+
+from liqmap.api import queries
+from liqmap.api.metrics import Metrics
+from liqmap.api.state import AppState
+from liqmap.live import BroadcastHub, LiveClock, ReplayClock, paced, replay_source
+from liqmap.settings import Settings, get_settings
+
+log = logging.getLogger("liqmap.serve")
+
+
+class ServeError(RuntimeError):
+    """A user-facing startup error (bad argument, unreadable file, port in use); one line."""
+
+
+def open_store(db_path: str, settings: Settings) -> Any:
+    """Storage sink for ``db_path``: TieredStore (storage helper) when available,
+    else the embedded DuckDBStore, else the minimal :class:`liqmap.live.DuckDBWriter`.
+
+    Raises :class:`ServeError` when the file cannot be opened (e.g. locked by another process).
+    """
+    if db_path != ":memory:":
+        Path(db_path).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        try:
+            from liqmap.storage.tiered import TieredStore  # type: ignore
+        except ImportError:
+            TieredStore = None  # noqa: N806
+        if TieredStore is not None:
+            return TieredStore(db_path, settings.redis_url, settings.postgres_dsn)
+        try:
+            from liqmap.storage.duckdb_store import DuckDBStore
+        except ImportError:
+            DuckDBStore = None  # noqa: N806
+        if DuckDBStore is not None:
+            return DuckDBStore(db_path, flush_interval_s=0.25)
+        from liqmap.live import DuckDBWriter
+
+        return DuckDBWriter(duckdb.connect(db_path))
+    except (duckdb.Error, OSError) as exc:
+        raise ServeError(f"cannot open database {db_path}: {str(exc).splitlines()[0]}") from exc
+    except Exception as exc:
+        if type(exc).__name__ == "StorageError":
+            raise ServeError(str(exc).splitlines()[0]) from exc
+        raise
+
+
+def _read_connection(db_path: str, store: Any) -> duckdb.DuckDBPyConnection:
+    """Connection for reads on the same in-process database the store writes."""
+    for obj in (store, getattr(store, "duckdb", None), getattr(store, "l1", None)):
+        con = getattr(obj, "_con", None) if obj is not None else None
+        if isinstance(con, duckdb.DuckDBPyConnection):
+            return con
+    try:
+        return duckdb.connect(db_path)
+    except duckdb.Error as exc:
+        raise ServeError(f"cannot open database {db_path}: {str(exc).splitlines()[0]}") from exc
+
+
+def build_replay_state(
+    paths: Sequence[str],
+    db_path: str,
+    speed: float | None = None,
+    settings: Settings | None = None,
+    max_gap_s: float = 2.0,
+    fmt: str = "auto",
+    preload: Sequence[str] = (),
+) -> AppState:
+    """State that replays recorded files through the parsers into storage + websocket.
+
+    ``speed`` None = as fast as possible; N = N x recorded time (gaps capped at
+    ``max_gap_s``). ``preload`` files are replayed first, unpaced (demo backfill).
+    Raises :class:`ServeError` for a missing/unreadable file.
+    """
+    settings = settings or get_settings()
+    for p in [*preload, *paths]:
+        if not Path(p).is_file():
+            raise ServeError(f"replay file not found or not a file: {p}")
+    # validate formats before opening anything (clear one-line error)
+    errors: dict[str, int] = {}
+    try:
+        for group in (preload, paths):
+            if group:
+                replay_source(group, fmt, parse_errors=errors)  # sniffs every file; nothing consumed
+    except (OSError, ValueError) as exc:
+        raise ServeError(f"cannot replay: {str(exc).splitlines()[0]}") from exc
+    store = open_store(db_path, settings)
+    con = _read_connection(db_path, store)
+    queries.ensure_read_schema(con)
+    clock = ReplayClock(queries.latest_timestamp(con))
+
+    async def source():
+        if preload:
+            async for ev in replay_source(preload, fmt, parse_errors=errors):
+                yield ev
+        async for ev in paced(replay_source(paths, fmt, parse_errors=errors), speed, max_gap_s):
+            yield ev
+
+    exchanges = _exchanges_of([*preload, *paths])
+    return AppState(con=con, clock=clock, hub=BroadcastHub(), metrics=Metrics(), settings=settings,
+                    db_path=db_path, enabled=exchanges, source_factory=source, store=store,
+                    parse_errors=lambda: dict(errors))
+
+
+def _exchanges_of(paths: Sequence[str]) -> list[str]:
+    out: list[str] = []
+    try:
+        from liqmap.replay import iter_frames
+
+        for p in paths:
+            for fr in iter_frames([p]):
+                if fr.exchange not in out:
+                    out.append(fr.exchange)
+                break
+    except Exception:
+        pass
+    return out
+
+
+def build_live_state(
+    exchanges: Sequence[str] | None,
+    symbols: Sequence[str] | None,
+    db_path: str,
+    ws_urls: dict[str, str] | None = None,
+    settings: Settings | None = None,
+) -> AppState:
+    """State collecting live from venue websockets via ``liqmap.aggregator.ExchangeAggregator``.
+
+    Raises :class:`ServeError` for an unknown exchange or symbol.
+    """
+    settings = settings or get_settings()
+    from liqmap.aggregator import ExchangeAggregator
+
+    if symbols:
+        from liqmap.symbols import parse_symbol
+
+        for s in symbols:
+            try:
+                parse_symbol(s)
+            except ValueError as exc:
+                raise ServeError(str(exc)) from exc
+    try:
+        agg = ExchangeAggregator(exchanges=list(exchanges) if exchanges else None, symbols=symbols,
+                                 ws_urls=ws_urls or {})
+    except ValueError as exc:
+        raise ServeError(str(exc).splitlines()[0]) from exc
+    store = open_store(db_path, settings)
+    con = _read_connection(db_path, store)
+    queries.ensure_read_schema(con)
+    sub = agg.subscribe(queue_size=100_000)
+
+    async def source():
+        await agg.connect_all()
+        return sub
+
+    def parse_errors() -> dict[str, int]:
+        out = {}
+        for name, a in agg.adapters.items():
+            try:
+                out[name] = a.health().parse_errors
+            except Exception:
+                pass
+        return out
+
+    return AppState(con=con, clock=LiveClock(), hub=BroadcastHub(), metrics=Metrics(), settings=settings,
+                    db_path=db_path, enabled=list(agg.adapters), source_factory=source, store=store,
+                    aggregator=agg, parse_errors=parse_errors)
+
+
+def check_port(host: str, port: int) -> None:
+    """Raise :class:`ServeError` when ``host:port`` cannot be bound (in use / not allowed)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise ServeError(f"port {port} on {host} is already in use (choose another with --port)") from exc
+            raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+
+
+def run_server(state: AppState, host: str, port: int, log_level: str = "warning",
+               on_ready: Any | None = None) -> None:
+    """Run the API (uvicorn) with the pipeline until interrupted."""
+    import uvicorn
+
+    from liqmap.api.app import create_app
+
+    app = create_app(state)
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on",
+                            ws_ping_interval=20, ws_ping_timeout=20)
+    server = uvicorn.Server(config)
+
+    async def main():
+        task = asyncio.create_task(server.serve())
+        while not server.started and not task.done():
+            await asyncio.sleep(0.02)
+        if server.started and on_ready is not None:
+            on_ready()
+        await task
+
+    asyncio.run(main())

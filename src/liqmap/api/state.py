@@ -1,0 +1,166 @@
+"""Shared state of one running API: the DuckDB connection, clock, hub, metrics, pipeline.
+
+The serve process is the single DuckDB writer; HTTP reads use ``state.cursor()``
+(a cursor on the same in-process database) from FastAPI's threadpool, so queries
+never block the event loop and never open a second read-write process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterator, Callable
+
+import duckdb
+
+from liqmap.api import queries
+from liqmap.api.metrics import Metrics
+from liqmap.live import BroadcastHub, LiveClock, ReplayClock, ServePipeline
+from liqmap.settings import Settings, get_settings
+
+log = logging.getLogger("liqmap.api")
+
+FALLBACK_VENUES = ("binance", "binance_coinm", "bybit", "okx", "bitmex", "deribit", "hyperliquid")
+
+
+def venue_names() -> tuple[str, ...]:
+    """Supported venue ids (``liqmap.exchanges.registry.VENUE_NAMES`` when present)."""
+    try:
+        from liqmap.exchanges.registry import VENUE_NAMES  # type: ignore
+
+        return tuple(VENUE_NAMES)
+    except Exception:
+        return FALLBACK_VENUES
+
+
+def get_venue(name: str) -> Any | None:
+    """The venue spec object for ``name`` or None when the registry is unavailable."""
+    try:
+        from liqmap.exchanges.registry import get_venue as _gv  # type: ignore
+
+        return _gv(name)
+    except Exception:
+        return None
+
+
+@dataclass
+class AppState:
+    """Everything the routers need.
+
+    Fields:
+        con: DuckDB connection owned by this process (reads via :meth:`cursor`).
+        clock: live or replay clock; ``clock.mode`` is ``"live"`` | ``"replay"``.
+        hub: websocket fan-out.
+        metrics: Prometheus metrics.
+        settings: liqmap settings.
+        enabled: venue ids this process collects (live) or replays.
+        source_factory: called at startup to get the async event source (or None).
+        store: storage sink the pipeline writes to (closed at shutdown).
+        aggregator: live ExchangeAggregator (health), or None.
+        parse_errors: callable returning ``{exchange: count}`` from the source, or None.
+    """
+
+    con: duckdb.DuckDBPyConnection
+    clock: LiveClock | ReplayClock
+    hub: BroadcastHub
+    metrics: Metrics
+    settings: Settings
+    db_path: str = ":memory:"
+    enabled: list[str] = field(default_factory=list)
+    source_factory: Callable[[], AsyncIterator] | None = None
+    store: Any | None = None
+    aggregator: Any | None = None
+    memory: Any | None = None
+    parse_errors: Callable[[], dict[str, int]] | None = None
+    pipeline: ServePipeline | None = None
+    started_ms: int = field(default_factory=lambda: int(time.time() * 1000))
+    _task: asyncio.Task | None = None
+    _health_cache: tuple[float, Any] | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def mode(self) -> str:
+        return self.clock.mode
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A new cursor on the shared connection (one per request / thread)."""
+        with self._lock:
+            return self.con.cursor()
+
+    def now_ms(self) -> int:
+        return self.clock.now_ms()
+
+    def meta(self, **extra: Any) -> dict[str, Any]:
+        """Response ``meta``: ``{mode, now_ms, ...extra}``."""
+        return {"mode": self.mode, "now_ms": self.now_ms(), **extra}
+
+    async def start(self) -> None:
+        """Start the pipeline task (if a source is configured)."""
+        if self.source_factory is None:
+            return
+        live = self.mode == "live"
+
+        def on_event(ev):  # metrics per event; cheap
+            self.metrics.observe_event(ev, live, int(time.time() * 1000) if live else None)
+
+        self.pipeline = ServePipeline(self.hub, self.clock, self.store, self.memory, on_event)
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        try:
+            source = self.source_factory()
+            if asyncio.iscoroutine(source):
+                source = await source
+            stats = await self.pipeline.run(source)
+            log.info("source finished: %d liquidations (%d duplicates dropped)",
+                     stats.liquidations, stats.duplicates)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("event source failed")
+
+    async def stop(self) -> None:
+        """Stop the pipeline, flush and close storage and the aggregator."""
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):
+                pass
+        if self.aggregator is not None:
+            try:
+                res = self.aggregator.disconnect_all()
+                if asyncio.iscoroutine(res):
+                    await res
+            except Exception:
+                log.exception("disconnect failed")
+        if self.store is not None and hasattr(self.store, "close"):
+            try:
+                res = self.store.close()
+                if asyncio.iscoroutine(res):
+                    await res
+            except Exception:
+                log.exception("storage close failed")
+
+    def sync_parse_errors(self) -> None:
+        if self.parse_errors is not None:
+            try:
+                self.metrics.set_parse_errors(self.parse_errors())
+            except Exception:
+                pass
+
+
+def open_readonly_state(db_path: str | None = None, settings: Settings | None = None) -> AppState:
+    """State reading an existing DuckDB file, no ingestion (``mode == "replay"``,
+    "now" = newest stored event). Raises ``duckdb.IOException`` when the file is
+    locked by another process."""
+    settings = settings or get_settings()
+    path = db_path or settings.db
+    con = duckdb.connect(path)
+    queries.ensure_read_schema(con)
+    latest = queries.latest_timestamp(con)
+    return AppState(con=con, clock=ReplayClock(latest), hub=BroadcastHub(), metrics=Metrics(),
+                    settings=settings, db_path=path)

@@ -1,0 +1,489 @@
+"""The serve pipeline: event sources -> L1 memory + storage + websocket broadcast.
+
+One direction, one writer::
+
+    source (live ExchangeAggregator | recorded-file replay)
+        │ normalized events (Liquidation, Gap, ...)
+        ▼
+    ServePipeline.run()  ── dedupe by id, advance the clock
+        ├─► MemoryStore (L1, optional)         in the event loop, O(1)
+        ├─► BroadcastHub.publish()             non-blocking, bounded per-client queues
+        └─► storage writer (TieredStore or the embedded DuckDB writer), in batches,
+            off the event loop (thread), so a slow disk never stalls ingestion.
+
+Clocks: in live mode "now" is the wall clock; in replay mode "now" is the
+:class:`ReplayClock` -- the latest replayed event time -- so a 24 h window on a 2025
+recording means the last 24 h of that recording.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterator, Callable, Iterable, Sequence
+
+import duckdb
+import msgspec
+
+from liqmap.models import Event, Gap, Liquidation, to_json
+
+log = logging.getLogger("liqmap.live")
+
+
+def now_ms() -> int:
+    """Wall clock, ms since epoch UTC."""
+    return time.time_ns() // 1_000_000
+
+
+# --------------------------------------------------------------------------- clocks
+
+
+class LiveClock:
+    """Wall-clock "now" (ms UTC); ``mode == "live"``."""
+
+    mode = "live"
+
+    def now_ms(self) -> int:
+        return now_ms()
+
+    def observe(self, ts_ms: int) -> None:  # noqa: D102 - nothing to track
+        return None
+
+
+class ReplayClock:
+    """Replay "now": the latest event time replayed so far (ms UTC); ``mode == "replay"``.
+
+    Before the first event it is ``start_ms`` (e.g. the newest event already in the
+    database), or the wall clock when nothing is known.
+    """
+
+    mode = "replay"
+
+    def __init__(self, start_ms: int | None = None) -> None:
+        self._now = start_ms
+
+    def now_ms(self) -> int:
+        return self._now if self._now is not None else now_ms()
+
+    def observe(self, ts_ms: int) -> None:
+        """Advance to ``ts_ms`` if later (never goes back)."""
+        if self._now is None or ts_ms > self._now:
+            self._now = ts_ms
+
+
+# --------------------------------------------------------------------------- broadcast hub
+
+
+@dataclass(eq=False)
+class Subscription:
+    """One websocket client's view of the hub.
+
+    ``queue`` holds encoded JSON text messages; when it is full new messages for
+    this client are dropped (counted in ``dropped``) and after ``max_drops``
+    consecutive drops the client is marked ``closed`` so the handler disconnects it.
+    """
+
+    queue: asyncio.Queue
+    accept: Callable[[Liquidation], bool] | None = None
+    dropped: int = 0
+    consecutive_drops: int = 0
+    max_drops: int = 1000
+    closed: bool = False
+
+
+class BroadcastHub:
+    """Fan-out of live liquidations to websocket clients without back-pressure.
+
+    ``publish`` never awaits: each event is encoded once and offered to every
+    subscriber's bounded queue with ``put_nowait``; a full queue drops the message
+    for that client only (``on_drop`` callback, e.g. a Prometheus counter).
+    """
+
+    def __init__(
+        self,
+        queue_size: int = 1000,
+        on_drop: Callable[[int], None] | None = None,
+    ) -> None:
+        self.queue_size = queue_size
+        self.subscribers: list[Subscription] = []
+        self.on_drop = on_drop
+        self.published = 0
+
+    def subscribe(
+        self,
+        accept: Callable[[Liquidation], bool] | None = None,
+        queue_size: int | None = None,
+        max_drops: int = 1000,
+    ) -> Subscription:
+        """Register a client; returns its :class:`Subscription`."""
+        sub = Subscription(asyncio.Queue(queue_size or self.queue_size), accept, max_drops=max_drops)
+        self.subscribers.append(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        """Remove a client (idempotent)."""
+        sub.closed = True
+        try:
+            self.subscribers.remove(sub)
+        except ValueError:
+            pass
+
+    @staticmethod
+    def encode(event: Liquidation) -> str:
+        """Wire message for one liquidation: ``{"type": "liquidation", "data": {...}}``."""
+        return '{"type":"liquidation","data":' + to_json(event).decode() + "}"
+
+    def publish(self, event: Liquidation) -> int:
+        """Offer ``event`` to every matching client; returns how many got it."""
+        self.published += 1
+        if not self.subscribers:
+            return 0
+        msg: str | None = None
+        delivered = 0
+        for sub in self.subscribers:
+            if sub.closed or (sub.accept is not None and not sub.accept(event)):
+                continue
+            if msg is None:
+                msg = self.encode(event)
+            try:
+                sub.queue.put_nowait(msg)
+                sub.consecutive_drops = 0
+                delivered += 1
+            except asyncio.QueueFull:
+                sub.dropped += 1
+                sub.consecutive_drops += 1
+                if self.on_drop:
+                    self.on_drop(1)
+                if sub.consecutive_drops >= sub.max_drops:
+                    sub.closed = True
+        return delivered
+
+
+def liquidation_filter(
+    bases: set[str] | None = None,
+    exchanges: set[str] | None = None,
+    min_value_usd: float = 0.0,
+) -> Callable[[Liquidation], bool] | None:
+    """Predicate for :meth:`BroadcastHub.subscribe`, or None when nothing filters."""
+    if not bases and not exchanges and not min_value_usd:
+        return None
+
+    def accept(ev: Liquidation) -> bool:
+        return (
+            (not bases or ev.base in bases)
+            and (not exchanges or ev.exchange in exchanges)
+            and ev.value_usd >= min_value_usd
+        )
+
+    return accept
+
+
+# --------------------------------------------------------------------------- storage writers
+
+
+class DuckDBWriter:
+    """Embedded single-writer sink used when ``liqmap.storage.tiered`` is unavailable.
+
+    Writes ``Liquidation`` rows into ``liquidations`` and ``Gap`` rows into
+    ``gaps``; duplicate ids are skipped (``id`` checked against the table).
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        from liqmap.api.queries import ensure_read_schema
+
+        self.con = con.cursor()
+        ensure_read_schema(self.con)
+
+    def write(self, events: Sequence[Event]) -> int:
+        liqs = [e for e in events if isinstance(e, Liquidation)]
+        gaps = [e for e in events if isinstance(e, Gap)]
+        if liqs:
+            rows = [msgspec.structs.astuple(e) for e in liqs]
+            self.con.execute("CREATE TEMP TABLE IF NOT EXISTS _incoming AS SELECT * FROM liquidations LIMIT 0")
+            self.con.execute("DELETE FROM _incoming")
+            self.con.executemany(
+                "INSERT INTO _incoming VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", rows
+            )
+            self.con.execute(
+                "INSERT INTO liquidations SELECT DISTINCT ON (id) * FROM _incoming "
+                "WHERE id NOT IN (SELECT id FROM liquidations)"
+            )
+        if gaps:
+            self.con.executemany(
+                "INSERT INTO gaps VALUES (?,?,?,?,?)", [msgspec.structs.astuple(g) for g in gaps]
+            )
+        return len(liqs) + len(gaps)
+
+    def flush(self) -> None:
+        return None
+
+    def close(self) -> None:
+        self.con.close()
+
+
+def open_store(db_path: str, redis_url: str | None = None, postgres_dsn: str | None = None):
+    """Open the storage sink for ``db_path``.
+
+    Uses ``liqmap.storage.tiered.TieredStore(db_path, redis_url, postgres_dsn)`` when
+    that module is installed, else :class:`DuckDBWriter`. Returns ``(store, kind)``.
+    """
+    try:
+        from liqmap.storage.tiered import TieredStore  # type: ignore
+    except ImportError:
+        TieredStore = None  # noqa: N806
+    if TieredStore is not None:
+        try:
+            return TieredStore(db_path, redis_url=redis_url, postgres_dsn=postgres_dsn), "tiered"
+        except TypeError:
+            return TieredStore(db_path), "tiered"
+    return DuckDBWriter(duckdb.connect(db_path)), "duckdb"
+
+
+async def _call(fn: Callable, *args: Any) -> Any:
+    if inspect.iscoroutinefunction(fn):
+        return await fn(*args)
+    return await asyncio.to_thread(fn, *args)
+
+
+# --------------------------------------------------------------------------- pipeline
+
+
+@dataclass
+class PipelineStats:
+    """Counters of one pipeline run (all monotonic)."""
+
+    events: int = 0
+    liquidations: int = 0
+    duplicates: int = 0
+    gaps: int = 0
+    stored: int = 0
+    store_errors: int = 0
+    by_exchange: dict[str, int] = field(default_factory=dict)
+    last_event_ms: dict[str, int] = field(default_factory=dict)
+    last_received_ms: dict[str, int] = field(default_factory=dict)
+    finished: bool = False
+
+
+class ServePipeline:
+    """Consume an async source of events and fan them out (see module docstring).
+
+    Args:
+        hub: broadcast hub for websocket clients.
+        clock: :class:`LiveClock` or :class:`ReplayClock` (advanced on every event).
+        store: object with ``write(events)`` (sync or async) and optional ``flush``/``close``.
+        memory: optional L1 store with ``add(event)`` or ``append(event)``.
+        on_event: optional callback ``(event) -> None`` (metrics).
+        batch_ms / batch_max: storage write batching (time and size bound).
+        dedupe_window: how many recent ids are remembered to drop duplicates.
+    """
+
+    def __init__(
+        self,
+        hub: BroadcastHub,
+        clock: LiveClock | ReplayClock,
+        store: Any | None = None,
+        memory: Any | None = None,
+        on_event: Callable[[Event], None] | None = None,
+        batch_ms: int = 100,
+        batch_max: int = 2000,
+        dedupe_window: int = 200_000,
+    ) -> None:
+        self.hub = hub
+        self.clock = clock
+        self.store = store
+        self.memory = memory
+        self.on_event = on_event
+        self.batch_ms = batch_ms
+        self.batch_max = batch_max
+        self.dedupe_window = dedupe_window
+        self.stats = PipelineStats()
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._buffer: list[Event] = []
+        self._flush_lock = asyncio.Lock()
+        self._mem_add = None
+        if memory is not None:
+            self._mem_add = getattr(memory, "add", None) or getattr(memory, "append", None)
+
+    def handle(self, event: Event) -> bool:
+        """Process one event synchronously (no I/O); returns False for a duplicate."""
+        st = self.stats
+        st.events += 1
+        if isinstance(event, Liquidation):
+            if event.id in self._seen:
+                st.duplicates += 1
+                return False
+            self._seen[event.id] = None
+            if len(self._seen) > self.dedupe_window:
+                self._seen.popitem(last=False)
+            st.liquidations += 1
+            st.by_exchange[event.exchange] = st.by_exchange.get(event.exchange, 0) + 1
+            st.last_event_ms[event.exchange] = event.timestamp
+            st.last_received_ms[event.exchange] = event.received_at
+            self.clock.observe(event.timestamp)
+            if self._mem_add is not None:
+                try:
+                    self._mem_add(event)
+                except Exception:  # L1 is a cache; never let it stop ingestion
+                    log.exception("memory store rejected an event")
+            self.hub.publish(event)
+        elif isinstance(event, Gap):
+            st.gaps += 1
+        if self.on_event is not None:
+            self.on_event(event)
+        if self.store is not None:
+            self._buffer.append(event)
+        return True
+
+    async def flush(self) -> None:
+        """Write buffered events to storage (in a thread for sync stores)."""
+        async with self._flush_lock:
+            if not self._buffer or self.store is None:
+                return
+            batch, self._buffer = self._buffer, []
+            try:
+                await _call(self.store.write, batch)
+                self.stats.stored += len(batch)
+            except Exception:
+                self.stats.store_errors += 1
+                log.exception("storage write failed (%d events kept in memory only)", len(batch))
+
+    async def _flusher(self) -> None:
+        while True:
+            await asyncio.sleep(self.batch_ms / 1000)
+            await self.flush()
+
+    async def run(self, source: AsyncIterator[Event]) -> PipelineStats:
+        """Consume ``source`` to its end (or cancellation), flushing storage as it goes."""
+        flusher = asyncio.create_task(self._flusher())
+        try:
+            async for item in source:
+                events = item if isinstance(item, (list, tuple)) else (item,)
+                for ev in events:
+                    self.handle(ev)
+                if len(self._buffer) >= self.batch_max:
+                    await self.flush()
+        finally:
+            flusher.cancel()
+            try:
+                await flusher
+            except (asyncio.CancelledError, Exception):
+                pass
+            await self.flush()
+            if self.store is not None and hasattr(self.store, "flush"):
+                try:
+                    await _call(self.store.flush)
+                except Exception:
+                    log.exception("storage flush failed")
+            self.stats.finished = True
+        return self.stats
+
+
+# --------------------------------------------------------------------------- sources
+
+
+async def paced(
+    events: AsyncIterator[Event] | Iterable[Event],
+    speed: float | None,
+    max_gap_s: float = 2.0,
+) -> AsyncIterator[Event]:
+    """Re-time a stream of events by their ``timestamp`` at ``speed`` x real time.
+
+    ``speed`` None or <= 0 yields as fast as possible. A gap between consecutive
+    events never waits longer than ``max_gap_s`` seconds (recordings from different
+    years would otherwise wait forever); events going back in time wait 0.
+    """
+    last_ts: int | None = None
+    if hasattr(events, "__aiter__"):
+        it = events
+    else:
+        async def _gen():
+            for e in events:  # type: ignore[union-attr]
+                yield e
+        it = _gen()
+    async for ev in it:  # type: ignore[union-attr]
+        ts = getattr(ev, "timestamp", None)
+        if speed and speed > 0 and ts is not None:
+            if last_ts is not None and ts > last_ts:
+                await asyncio.sleep(min((ts - last_ts) / 1000 / speed, max_gap_s))
+            last_ts = ts if last_ts is None else max(last_ts, ts)
+        yield ev
+
+
+def replay_source(
+    paths: Sequence[str],
+    fmt: str = "auto",
+    exchange: str | None = None,
+    parse_errors: dict[str, int] | None = None,
+) -> AsyncIterator[Event]:
+    """Unpaced async iterator of events from recorded files.
+
+    Uses ``liqmap.replay.runner.replay_events`` when present; otherwise reads
+    frames with :func:`liqmap.replay.iter_frames` and parses each with the venue's
+    parser via :func:`liqmap.exchanges.base.safe_parse` (the live path).
+    ``parse_errors`` (if given) is filled with rejected-frame counts per exchange.
+
+    Raises (before yielding): ``FileNotFoundError``, ``ValueError`` / ``UnknownFormatError``
+    for unreadable inputs.
+    """
+    try:
+        from liqmap.replay import runner  # type: ignore
+    except ImportError:
+        runner = None
+    fn = getattr(runner, "replay_events", None) if runner is not None else None
+    if fn is not None:
+        kwargs: dict[str, Any] = {}
+        sig = inspect.signature(fn)
+        if "fmt" in sig.parameters:
+            kwargs["fmt"] = fmt
+        if "exchange" in sig.parameters:
+            kwargs["exchange"] = exchange
+        if "speed" in sig.parameters:
+            kwargs["speed"] = None
+        return _as_async(fn(list(paths), **kwargs))
+    from liqmap.replay import iter_frames
+
+    frames = iter_frames(list(paths), fmt, exchange)  # raises now for bad inputs
+    return _parse_frames(frames, parse_errors if parse_errors is not None else {})
+
+
+async def _parse_frames(frames: Iterable[Any], errors: dict[str, int]) -> AsyncIterator[Event]:
+    from liqmap.exchanges.base import safe_parse
+    from liqmap.exchanges.registry import get_venue
+
+    venues: dict[str, Any] = {}
+    n = 0
+    for fr in frames:
+        v = venues.get(fr.exchange)
+        if v is None:
+            try:
+                v = venues[fr.exchange] = get_venue(fr.exchange)
+            except Exception as exc:
+                errors[fr.exchange] = errors.get(fr.exchange, 0) + 1
+                if errors[fr.exchange] == 1:
+                    log.warning("no parser for %s: %s", fr.exchange, exc)
+                continue
+        events, err = safe_parse(v, fr.data, fr.received_at, fr.connection)
+        if err is not None:
+            errors[fr.exchange] = errors.get(fr.exchange, 0) + 1
+            if errors[fr.exchange] <= 3:
+                log.warning("%s frame rejected: %s", fr.exchange, err[:200])
+        for ev in events:
+            yield ev
+        n += 1
+        if n % 500 == 0:
+            await asyncio.sleep(0)  # let the API answer while a large file loads
+
+
+async def _as_async(obj: Any) -> AsyncIterator[Event]:
+    if inspect.isawaitable(obj):
+        obj = await obj
+    if hasattr(obj, "__aiter__"):
+        async for e in obj:
+            yield e
+    else:
+        for e in obj:
+            yield e
