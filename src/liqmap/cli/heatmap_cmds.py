@@ -1,3 +1,203 @@
-"""Commands of this group register on liqmap.cli.app (see liqmap/cli/__init__.py)."""
+"""``liqmap ingest ...`` (historical files and REST collectors) and ``liqmap validate``.
 
-from liqmap.cli import app  # noqa: F401
+Commands register on liqmap.cli.app (see liqmap/cli/__init__.py)::
+
+    liqmap ingest aggtrades --symbol ETHUSDT --start-date 2024-11-01 --end-date 2024-11-30 --data-dir DIR [--db PATH] [--dry-run] [--force]
+    liqmap ingest klines    --symbol ETHUSDT --start-date ... --end-date ... --data-dir DIR --interval 15m
+    liqmap ingest klines    --symbol ETHUSDT --rest [--interval 15m] [--limit 1500] [--base-url URL]
+    liqmap ingest metrics | liquidation-snapshot  (same options as aggtrades)
+    liqmap ingest oi        --symbol ETHUSDT [--period 5m] [--base-url URL]
+    liqmap validate [--hourly FILE] [--events-dir DIR] [--json]
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from liqmap.cli import app
+
+ingest_app = typer.Typer(help="Load Binance history (data.binance.vision files or REST) into DuckDB.",
+                         no_args_is_help=True)
+app.add_typer(ingest_app, name="ingest")
+
+_console = Console(stderr=True)
+
+
+def _db(db: str | None) -> str:
+    from liqmap.settings import get_settings
+
+    path = db or get_settings().db
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _date(s: str, name: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(s)
+    except ValueError:
+        raise typer.BadParameter(f"{name} must be YYYY-MM-DD, got {s!r}") from None
+
+
+def _run_files(kind: str, symbol: str, start_date: str, end_date: str, data_dir: Path, db: str | None,
+               interval: str | None, dry_run: bool, force: bool) -> None:
+    import duckdb
+
+    from liqmap.heatmap.ingest import IngestError, discover, ingest
+
+    start, end = _date(start_date, "--start-date"), _date(end_date, "--end-date")
+    try:
+        files = discover(data_dir, kind, symbol.upper(), start, end, interval)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    if not files:
+        _console.print(f"[red]no {kind} files for {symbol.upper()} {start}..{end} under {data_dir}[/red]")
+        raise typer.Exit(2)
+    con = duckdb.connect(":memory:" if dry_run else _db(db))
+    total = sum(f.path.stat().st_size for f in files)
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.fields[rows]:,} rows"), TimeElapsedColumn(), console=_console) as prog:
+        task = prog.add_task(f"{kind} {symbol.upper()}", total=len(files), rows=0)
+        state = {"rows": 0}
+
+        def on_file(f, rep):
+            if rep is None:
+                prog.update(task, description=f"{kind} {f.path.name}")
+                return
+            state["rows"] += rep.rows
+            prog.update(task, advance=1, rows=state["rows"])
+            if rep.status == "dry-run":
+                prog.console.print(f"would load {f.path}: {rep.message}")
+            elif rep.status == "skipped":
+                prog.console.print(f"skip {f.path.name}: {rep.message}")
+        try:
+            summary = ingest(con, kind, symbol, start, end, data_dir, interval=interval, dry_run=dry_run,
+                             force=force, on_file=on_file)
+        except IngestError as exc:
+            prog.stop()
+            _console.print(f"[red]error:[/red] {exc}")
+            _console.print("nothing of that file was loaded (transaction rolled back); earlier files stay loaded.")
+            raise typer.Exit(1) from None
+    verb = "would load" if dry_run else "loaded"
+    _console.print(f"{verb} {sum(f.rows for f in summary.files):,} rows from {len(summary.files)} files "
+                   f"({total / 1e6:.1f} MB){'' if dry_run else ' into ' + _db(db)}")
+
+
+_SYMBOL = typer.Option(..., "--symbol", help="e.g. ETHUSDT")
+_START = typer.Option(None, "--start-date", help="YYYY-MM-DD (inclusive)")
+_END = typer.Option(None, "--end-date", help="YYYY-MM-DD (inclusive)")
+_DIR = typer.Option(None, "--data-dir", help="folder holding futures/um/... (or data/futures/um/...)")
+_DBO = typer.Option(None, "--db", help="DuckDB file (default LIQMAP_DB)")
+_DRY = typer.Option(False, "--dry-run", help="validate files and print what would be loaded")
+_FORCE = typer.Option(False, "--force", help="reload files already in the ingest log")
+
+
+def _need(start, end, data_dir):
+    if not (start and end and data_dir):
+        raise typer.BadParameter("--start-date, --end-date and --data-dir are required for file ingest")
+
+
+@ingest_app.command("aggtrades")
+def ingest_aggtrades(symbol: str = _SYMBOL, start_date: str = _START, end_date: str = _END,
+                     data_dir: Path = _DIR, db: str = _DBO, dry_run: bool = _DRY, force: bool = _FORCE) -> None:
+    """aggTrades files -> aggtrades_history."""
+    _need(start_date, end_date, data_dir)
+    _run_files("aggtrades", symbol, start_date, end_date, data_dir, db, None, dry_run, force)
+
+
+@ingest_app.command("metrics")
+def ingest_metrics(symbol: str = _SYMBOL, start_date: str = _START, end_date: str = _END,
+                   data_dir: Path = _DIR, db: str = _DBO, dry_run: bool = _DRY, force: bool = _FORCE) -> None:
+    """metrics files (5-minute OI, contracts and USDT value) -> open_interest_history."""
+    _need(start_date, end_date, data_dir)
+    _run_files("metrics", symbol, start_date, end_date, data_dir, db, None, dry_run, force)
+
+
+@ingest_app.command("liquidation-snapshot")
+def ingest_liq_snapshot(symbol: str = _SYMBOL, start_date: str = _START, end_date: str = _END,
+                        data_dir: Path = _DIR, db: str = _DBO, dry_run: bool = _DRY, force: bool = _FORCE) -> None:
+    """liquidationSnapshot files (USDⓈ-M archive ended 2024-03-31) -> liquidation_snapshot_history."""
+    _need(start_date, end_date, data_dir)
+    _run_files("liquidation-snapshot", symbol, start_date, end_date, data_dir, db, None, dry_run, force)
+
+
+@ingest_app.command("klines")
+def ingest_klines(symbol: str = _SYMBOL, start_date: str = _START, end_date: str = _END,
+                  data_dir: Path = _DIR, db: str = _DBO, interval: str = typer.Option("15m", "--interval"),
+                  dry_run: bool = _DRY, force: bool = _FORCE,
+                  rest: bool = typer.Option(False, "--rest", help="fetch recent klines from GET /fapi/v1/klines"),
+                  limit: int = typer.Option(1500, "--limit", help="REST: candles to fetch (<= 1500 per request)"),
+                  base_url: str = typer.Option(None, "--base-url", help="REST base URL (default LIQMAP_BINANCE_FAPI_URL or https://fapi.binance.com)")) -> None:
+    """klines files (or --rest) -> klines_<interval>_history."""
+    if rest:
+        import duckdb
+
+        from liqmap.heatmap.collect import fetch_klines
+
+        con = duckdb.connect(_db(db))
+        n = fetch_klines(con, symbol, interval, limit=limit, base_url=base_url)
+        _console.print(f"stored {n} {interval} klines for {symbol.upper()} into {_db(db)}")
+        return
+    _need(start_date, end_date, data_dir)
+    _run_files("klines", symbol, start_date, end_date, data_dir, db, interval, dry_run, force)
+
+
+@ingest_app.command("oi")
+def ingest_oi(symbol: str = _SYMBOL, db: str = _DBO, period: str = typer.Option("5m", "--period"),
+              limit: int = typer.Option(500, "--limit"),
+              base_url: str = typer.Option(None, "--base-url", help="REST base URL (default LIQMAP_BINANCE_FAPI_URL or https://fapi.binance.com)")) -> None:
+    """Open interest from REST: /futures/data/openInterestHist (last 30 days) + /fapi/v1/openInterest (now)."""
+    import duckdb
+
+    from liqmap.heatmap.collect import fetch_open_interest
+
+    con = duckdb.connect(_db(db))
+    n = fetch_open_interest(con, symbol, period=period, limit=limit, base_url=base_url)
+    _console.print(f"stored {n} open-interest rows for {symbol.upper()} into {_db(db)}")
+
+
+@app.command("validate")
+def validate(hourly: Path = typer.Option(None, "--hourly", help="CoinGlass-format hourly CSV (default: shipped BTC file)"),
+             events_dir: Path = typer.Option(None, "--events-dir", help="folder of forceOrder captures + large aggTrades"),
+             as_json: bool = typer.Option(False, "--json", help="print ONE JSON object"),
+             n_boot: int = typer.Option(500, "--n-boot", help="bootstrap resamples")) -> None:
+    """Score the heatmap model against realized liquidations (hourly walk-forward + event set)."""
+    from liqmap.heatmap.validate import DEFAULT_HOURLY, validate_events, validate_hourly
+
+    try:
+        res_h = validate_hourly(hourly or DEFAULT_HOURLY, n_boot=n_boot)
+    except (OSError, ValueError) as exc:
+        _console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    res_e = validate_events(events_dir)
+    out = {"hourly": res_h, "events": res_e}
+    if as_json:
+        sys.stdout.write(json.dumps(out, allow_nan=False, default=str) + "\n")
+        return
+    con = Console()
+    t = Table(title=f"Hourly walk-forward (test half: {res_h['test_hours']} h, fit on first half)")
+    for c in ("side", "model ρ", "baseline ρ", "partial ρ | excursion", "partial 95% CI", "combined ρ", "combined − baseline 95% CI"):
+        t.add_column(c)
+    for s in ("long", "short"):
+        r = res_h[s]
+        t.add_row(s, f"{r['spearman']:.3f}", f"{r['baseline_spearman']:.3f}", f"{r['partial_spearman']:.3f}",
+                  f"[{r['partial_ci95'][0]:.3f}, {r['partial_ci95'][1]:.3f}]", f"{r['combined_spearman']:.3f}",
+                  f"[{r['combined_minus_baseline_ci95'][0]:.3f}, {r['combined_minus_baseline_ci95'][1]:.3f}]")
+    con.print(t)
+    con.print(f"fit on first half: {res_h['fit']}")
+    et = Table(title="Event set (Binance forceOrder captures) -- " + res_e.get("variant", ""))
+    for c in ("capture", "symbol", "events", "hit rate (notional)", "random-bin baseline", "status"):
+        et.add_column(c)
+    for r in res_e.get("captures", []):
+        et.add_row(r["capture"], r.get("symbol", ""), str(r.get("n_events", 0)),
+                   "" if r.get("hit_rate") is None else f"{r['hit_rate']:.3f}",
+                   "" if r.get("random_baseline") is None else f"{r['random_baseline']:.3f}", r["status"])
+    con.print(et)
+    con.print(res_e.get("note", ""))

@@ -111,11 +111,13 @@ def _grid(inp: StepInputs, params: ModelParams) -> tuple[float, float, int]:
     return lo, cell, n
 
 
-def simulate(inp: StepInputs, params: ModelParams = ModelParams(), keep_snapshots: bool = True) -> SimResult:
+def simulate(inp: StepInputs, params: ModelParams = ModelParams(), keep_snapshots: bool = True,
+             snapshot_at: np.ndarray | None = None) -> SimResult:
     """Run the §3.6 loop over all steps; see the module docstring for the update order.
 
     Returns a :class:`SimResult`; with ``keep_snapshots=False`` only flows are kept
-    (cheap, for validation). Raises ValueError on empty input.
+    (cheap, for validation); ``snapshot_at`` (sorted step indices) keeps snapshots of those
+    steps only, in that order. Raises ValueError on empty input.
     """
     K = len(inp.ts)
     if K == 0:
@@ -144,7 +146,13 @@ def simulate(inp: StepInputs, params: ModelParams = ModelParams(), keep_snapshot
     bounds = np.searchsorted(es[order], np.arange(K + 1))
 
     A = np.zeros((2, nL, C))
-    snaps = np.zeros((K, 2, C), dtype=np.float32) if keep_snapshots else None
+    snap_pos = None
+    if snapshot_at is not None:
+        snap_pos = np.full(K, -1, dtype=np.int64)
+        snap_pos[np.asarray(snapshot_at, dtype=np.int64)] = np.arange(len(snapshot_at))
+        snaps = np.zeros((len(snapshot_at), 2, C), dtype=np.float32)
+    else:
+        snaps = np.zeros((K, 2, C), dtype=np.float32) if keep_snapshots else None
     consumed = np.zeros((K, 2))
     tier_consumed = np.zeros((K, 2, nL))
     open_qty = np.zeros(K)
@@ -187,7 +195,10 @@ def simulate(inp: StepInputs, params: ModelParams = ModelParams(), keep_snapshot
                     np.add.at(A[s, li], tgt[li, idx], q * wts[li])
         if decay is not None:
             A *= decay
-        if snaps is not None:
+        if snap_pos is not None:
+            if snap_pos[k] >= 0:
+                snaps[snap_pos[k]] = A.sum(axis=1) * cell_price
+        elif snaps is not None:
             snaps[k] = A.sum(axis=1) * cell_price
         open_qty[k] = A.sum() / 2.0
     consumed[:] = tier_consumed.sum(axis=2)
