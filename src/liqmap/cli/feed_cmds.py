@@ -203,12 +203,18 @@ def replay(
             store = _open_store(db, redis, postgres)
         except ImportError as exc:
             _fail(console, f"storage is not available in this build ({exc})")
+        except (RuntimeError, OSError, ValueError) as exc:  # StorageError is a RuntimeError
+            _fail(console, f"cannot open storage: {exc}")
     print_events = print_ or all_events
     try:
         summary = asyncio.run(_run(runner, print_events, all_events, store, console))
     except BrokenPipeError:  # e.g. `liqmap replay ... --print | head`
         sys.stderr.close()
         raise typer.Exit(0)
+    except RuntimeError as exc:  # StorageError while writing: say so, keep the counts
+        print_summary(console, runner.stats)
+        console.print(f"[red]error:[/red] storage failed: {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
     print_summary(console, runner.stats)
     if summary is not None:
         print_store_summary(console, summary)
