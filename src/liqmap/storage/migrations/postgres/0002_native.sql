@@ -1,0 +1,81 @@
+-- Native flavour (no TimescaleDB): declarative monthly range partitions created on demand,
+-- retention by dropping partitions, materialized views refreshed by liqmap (PostgresStore.refresh()).
+-- Object names are identical to the TimescaleDB flavour so queries do not change.
+CREATE TABLE IF NOT EXISTS liquidations_significant (
+    exchange    text NOT NULL,
+    symbol      text NOT NULL,
+    base        text NOT NULL,
+    quote       text NOT NULL,
+    side        text NOT NULL CHECK (side IN ('long', 'short')),
+    price       double precision NOT NULL,
+    quantity    double precision NOT NULL,   -- base units
+    value_usd   double precision NOT NULL,   -- USD
+    "timestamp" bigint NOT NULL,             -- ms UTC (exchange time)
+    received_at bigint NOT NULL,             -- ms UTC
+    id          text NOT NULL,
+    order_side  text,
+    status      text,
+    ts          timestamptz NOT NULL,        -- = to_timestamp("timestamp"/1000), the partition key
+    -- a unique key on a partitioned table must contain the partition key; ts is a pure
+    -- function of the event, so (id, ts) is unique exactly when id is.
+    PRIMARY KEY (id, ts)
+) PARTITION BY RANGE (ts);
+CREATE INDEX IF NOT EXISTS liquidations_significant_base_ts ON liquidations_significant (base, ts);
+CREATE INDEX IF NOT EXISTS liquidations_significant_exchange_ts ON liquidations_significant (exchange, ts);
+
+-- Create the monthly partition holding month_start (any timestamp in the month). Returns its name.
+CREATE OR REPLACE FUNCTION liqmap_ensure_month_partition(parent text, month_start timestamptz)
+RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    lo timestamptz := date_trunc('month', month_start AT TIME ZONE 'UTC') AT TIME ZONE 'UTC';
+    hi timestamptz := lo + interval '1 month';
+    part text := format('%s_p%s', parent, to_char(lo AT TIME ZONE 'UTC', 'YYYYMM'));
+BEGIN
+    IF to_regclass(part) IS NULL THEN
+        EXECUTE format('CREATE TABLE IF NOT EXISTS %I PARTITION OF %I FOR VALUES FROM (%L) TO (%L)',
+                       part, parent, lo, hi);
+    END IF;
+    RETURN part;
+END $$;
+
+-- Retention job (liqmap calls it; no pg_cron needed): drop partitions whose whole range is
+-- older than now() - keep. Returns the dropped partition names.
+CREATE OR REPLACE FUNCTION liqmap_drop_old_partitions(parent text DEFAULT 'liquidations_significant',
+                                                      keep interval DEFAULT interval '90 days')
+RETURNS SETOF text LANGUAGE plpgsql AS $$
+DECLARE
+    r record;
+    upper_bound timestamptz;
+BEGIN
+    FOR r IN
+        SELECT c.relname, pg_get_expr(c.relpartbound, c.oid) AS bound
+        FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+        WHERE i.inhparent = parent::regclass
+    LOOP
+        upper_bound := substring(r.bound FROM 'TO \(''([^'']+)''\)')::timestamptz;
+        IF upper_bound IS NOT NULL AND upper_bound <= now() - keep THEN
+            EXECUTE format('DROP TABLE %I', r.relname);
+            RETURN NEXT r.relname;
+        END IF;
+    END LOOP;
+END $$;
+
+-- Hourly rollup of significant liquidations (refresh: PostgresStore.refresh()).
+CREATE MATERIALIZED VIEW IF NOT EXISTS liquidations_hourly AS
+SELECT date_trunc('hour', ts) AS hour, exchange, base, side,
+       count(*) AS n_events, sum(value_usd) AS value_usd, sum(quantity) AS quantity,
+       max(value_usd) AS largest_usd
+FROM liquidations_significant
+GROUP BY 1, 2, 3, 4
+WITH DATA;
+CREATE UNIQUE INDEX IF NOT EXISTS liquidations_hourly_key ON liquidations_hourly (hour, exchange, base, side);
+
+-- Price-level heatmap aggregates: per base, hour, side and price level (same grid as Python).
+CREATE MATERIALIZED VIEW IF NOT EXISTS liquidations_price_levels AS
+SELECT base, date_trunc('hour', ts) AS hour, side, liqmap_price_level(base, price) AS level,
+       count(*) AS n_events, sum(value_usd) AS value_usd, min("timestamp") AS first_ts,
+       max("timestamp") AS last_ts
+FROM liquidations_significant
+GROUP BY 1, 2, 3, 4
+WITH DATA;
+CREATE UNIQUE INDEX IF NOT EXISTS liquidations_price_levels_key ON liquidations_price_levels (base, hour, side, level);

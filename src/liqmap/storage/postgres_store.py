@@ -1,0 +1,310 @@
+"""Optional PostgreSQL tier (L3/L4): significant liquidations, cascades, rollups.
+
+Enabled by ``LIQMAP_POSTGRES_DSN`` (``postgresql://user@host:5432/db``). psycopg 3
+async; parameterized SQL only; bulk rows go in with ``COPY`` into a temporary
+staging table, then ``INSERT ... ON CONFLICT DO NOTHING`` (idempotent on id).
+
+Schema: versioned migrations in ``migrations/postgres/NNNN_<name>.sql``,
+recorded in ``schema_migrations(version, name, flavour, applied_at)`` and run
+under an advisory lock (two processes starting together apply them once).
+Files named ``NNNN_native.sql`` / ``NNNN_timescale.sql`` are flavour
+alternatives; the flavour is chosen once, on the first migration, from
+``pg_available_extensions``:
+
+* **timescale** (extension available): hypertable with compression after 7
+  days, 90-day retention policy, continuous aggregates (not tested here: the
+  project machines have no timescaledb).
+* **native** (default here): ``liquidations_significant`` partitioned by
+  month on ``ts`` (partitions created on demand by :meth:`PostgresStore.write`),
+  :meth:`PostgresStore.retention` drops partitions older than 90 days, and
+  :meth:`PostgresStore.refresh` refreshes the materialized views.
+
+Objects (same names in both flavours):
+
+* ``liquidations_significant`` -- Liquidation fields + ``ts timestamptz``,
+  only events with ``value_usd >= institutional_usd`` (default 100,000 USD).
+* ``liquidation_cascades`` -- cascade rows with risk score, upserted by id.
+* ``liquidations_hourly`` -- hourly rollup per exchange/base/side (of significant events).
+* ``liquidations_price_levels`` -- per base/hour/side/price level (heatmap aggregates).
+* ``liquidations_exchange_comparison`` -- per day and exchange, with share of the day.
+* ``get_price_level_clusters(symbol text, hours int, until timestamptz DEFAULT now())``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+from liqmap.models import Event, Liquidation
+from liqmap.storage.base import StorageError, redact_url
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations" / "postgres"
+_LOCK_KEY = 0x6C69716D6170  # "liqmap"
+_FLAVOURS = ("native", "timescale")
+
+SIGNIFICANT_COLUMNS = (
+    "exchange", "symbol", "base", "quote", "side", "price", "quantity", "value_usd",
+    "timestamp", "received_at", "id", "order_side", "status",
+)
+CASCADE_COLUMNS = (
+    "id", "symbol", "start_ts", "end_ts", "n_events", "value_usd", "long_usd", "short_usd",
+    "exchanges", "risk_score", "severity", "cross_exchange", "status", "updated_at",
+)
+
+
+def migrations_for(flavour: str) -> list[tuple[int, str, str]]:
+    """``(version, file name, sql)`` for a flavour, ordered; flavour-specific files replace shared ones."""
+    out = []
+    for p in sorted(MIGRATIONS_DIR.glob("*.sql")):
+        stem = p.stem.split("_", 1)
+        tag = stem[1] if len(stem) > 1 else ""
+        if tag in _FLAVOURS and tag != flavour:
+            continue
+        out.append((int(stem[0]), p.name, p.read_text()))
+    return out
+
+
+def month_start(ts_ms: int) -> datetime:
+    """First instant (UTC) of the calendar month holding ``ts_ms``."""
+    d = datetime.fromtimestamp(ts_ms / 1000, tz=timezone.utc)
+    return d.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+class PostgresStore:
+    """Significant liquidations + cascades in PostgreSQL (see module docstring).
+
+    Args:
+        dsn: libpq connection string / URL.
+        institutional_usd: keep liquidations with ``value_usd >=`` this (USD).
+        batch_size / flush_interval_s: commit triggers of the write buffer.
+
+    Errors: :class:`StorageError` naming the (password-redacted) DSN when the
+    server is unreachable or a statement fails; a failed batch stays buffered.
+    """
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        institutional_usd: float = 100_000.0,
+        batch_size: int = 5_000,
+        flush_interval_s: float = 1.0,
+    ) -> None:
+        self.dsn = dsn
+        self.institutional_usd = float(institutional_usd)
+        self.batch_size = batch_size
+        self.flush_interval_s = flush_interval_s
+        self.conn = None
+        self.flavour: str | None = None
+        self.schema_version = 0
+        self._buf: list[Liquidation] = []
+        self._casc: dict[str, dict[str, Any]] = {}
+        self._oldest: float | None = None
+        self._months: set[datetime] = set()
+        self.stored = 0
+        self.duplicates_skipped = 0
+        self.below_threshold = 0
+        self.cascade_rows_written = 0
+        self.batches = 0
+        self._closed = False
+
+    # ------------------------------------------------------------- connect
+    async def connect(self) -> None:
+        """Open the connection and apply pending migrations. Idempotent."""
+        if self.conn is not None:
+            return
+        import psycopg
+
+        try:
+            self.conn = await psycopg.AsyncConnection.connect(self.dsn, connect_timeout=3)
+        except Exception as exc:
+            raise StorageError(f"postgres: cannot connect to {redact_url(self.dsn)}: {exc}") from exc
+        try:
+            await self._migrate()
+        except Exception as exc:
+            raise StorageError(f"postgres: migration failed on {redact_url(self.dsn)}: {exc}") from exc
+
+    async def _migrate(self) -> None:
+        conn = self.conn
+        async with conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK_KEY])
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT NULL, "
+                "flavour text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            rows = await (await conn.execute("SELECT version, flavour FROM schema_migrations")).fetchall()
+            done = {r[0] for r in rows}
+            if rows:
+                flavour = rows[0][1]
+            else:
+                cur = await conn.execute(
+                    "SELECT count(*) FROM pg_available_extensions WHERE name = 'timescaledb'"
+                )
+                flavour = "timescale" if (await cur.fetchone())[0] else "native"
+            for version, name, sql in migrations_for(flavour):
+                if version in done:
+                    continue
+                await conn.execute(sql)  # a migration file: static SQL, no parameters
+                await conn.execute(
+                    "INSERT INTO schema_migrations (version, name, flavour) VALUES (%s, %s, %s)",
+                    [version, name, flavour],
+                )
+                done.add(version)
+        self.flavour = flavour
+        self.schema_version = max(done, default=0)
+
+    async def _require(self) -> Any:
+        if self._closed:
+            raise StorageError("postgres: used after close")
+        if self.conn is None:
+            await self.connect()
+        return self.conn
+
+    # ---------------------------------------------------------------- writes
+    async def write(self, events: Sequence[Event]) -> None:
+        """Buffer significant liquidations of ``events``; commit on size/time trigger."""
+        for e in events:
+            if isinstance(e, Liquidation):
+                if e.value_usd >= self.institutional_usd:
+                    self._buf.append(e)
+                else:
+                    self.below_threshold += 1
+        await self._maybe_flush()
+
+    async def upsert_cascades(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        """Buffer cascade rows (keys :data:`CASCADE_COLUMNS`); last state per id wins."""
+        for r in rows:
+            self._casc[str(r["id"])] = dict(r)
+        await self._maybe_flush()
+
+    async def _maybe_flush(self) -> None:
+        if not (self._buf or self._casc):
+            return
+        now = time.monotonic()
+        if self._oldest is None:
+            self._oldest = now
+        if len(self._buf) >= self.batch_size or now - self._oldest >= self.flush_interval_s:
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Commit buffered rows in one transaction (COPY + INSERT ... ON CONFLICT)."""
+        if not (self._buf or self._casc):
+            return
+        conn = await self._require()
+        buf, casc = self._buf, self._casc
+        uniq: dict[str, Liquidation] = {}
+        for e in buf:
+            uniq.setdefault(e.id, e)
+        try:
+            async with conn.transaction():
+                inserted = 0
+                if uniq:
+                    if self.flavour == "native":
+                        for m in {month_start(e.timestamp) for e in uniq.values()} - self._months:
+                            await conn.execute(
+                                "SELECT liqmap_ensure_month_partition('liquidations_significant', %s)", [m]
+                            )
+                    await conn.execute(
+                        "CREATE TEMP TABLE IF NOT EXISTS liqmap_stage (exchange text, symbol text, base text, "
+                        "quote text, side text, price double precision, quantity double precision, "
+                        "value_usd double precision, \"timestamp\" bigint, received_at bigint, id text, "
+                        "order_side text, status text) ON COMMIT DELETE ROWS"
+                    )
+                    async with conn.cursor() as cur:
+                        async with cur.copy(
+                            "COPY liqmap_stage (exchange, symbol, base, quote, side, price, quantity, value_usd, "
+                            "\"timestamp\", received_at, id, order_side, status) FROM STDIN"
+                        ) as copy:
+                            for e in uniq.values():
+                                await copy.write_row((
+                                    e.exchange, e.symbol, e.base, e.quote, e.side, e.price, e.quantity,
+                                    e.value_usd, e.timestamp, e.received_at, e.id, e.order_side, e.status,
+                                ))
+                        await cur.execute(
+                            "INSERT INTO liquidations_significant (exchange, symbol, base, quote, side, price, "
+                            "quantity, value_usd, \"timestamp\", received_at, id, order_side, status, ts) "
+                            "SELECT exchange, symbol, base, quote, side, price, quantity, value_usd, \"timestamp\", "
+                            "received_at, id, order_side, status, to_timestamp(\"timestamp\" / 1000.0) "
+                            "FROM liqmap_stage ON CONFLICT (id, ts) DO NOTHING"
+                        )
+                        inserted = max(cur.rowcount, 0)
+                if casc:
+                    cols = ", ".join(CASCADE_COLUMNS)
+                    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in CASCADE_COLUMNS if c != "id")
+                    async with conn.cursor() as cur:
+                        await cur.executemany(
+                            f"INSERT INTO liquidation_cascades ({cols}) VALUES "
+                            f"({', '.join(['%s'] * len(CASCADE_COLUMNS))}) "
+                            f"ON CONFLICT (id) DO UPDATE SET {updates}",
+                            [[r.get(c) for c in CASCADE_COLUMNS] for r in casc.values()],
+                        )
+        except Exception as exc:
+            raise StorageError(f"postgres: batch failed on {redact_url(self.dsn)}: {exc}") from exc
+        # committed: acknowledge and clear only now
+        if self.flavour == "native":
+            self._months |= {month_start(e.timestamp) for e in uniq.values()}
+        self._buf, self._casc, self._oldest = [], {}, None
+        self.stored += inserted
+        self.duplicates_skipped += len(buf) - inserted
+        self.cascade_rows_written += len(casc)
+        self.batches += 1
+
+    # ------------------------------------------------------------ maintenance
+    async def refresh(self) -> None:
+        """Refresh ``liquidations_hourly`` and ``liquidations_price_levels``.
+
+        Native: ``REFRESH MATERIALIZED VIEW CONCURRENTLY`` (readers are not
+        blocked). TimescaleDB: ``refresh_continuous_aggregate`` over all time.
+        """
+        conn = await self._require()
+        await self.flush()
+        for view in ("liquidations_hourly", "liquidations_price_levels"):
+            if self.flavour == "timescale":
+                await conn.execute(f"CALL refresh_continuous_aggregate('{view}', NULL, NULL)")
+            else:
+                await conn.execute(f"REFRESH MATERIALIZED VIEW CONCURRENTLY {view}")
+            await conn.commit()
+
+    async def retention(self, keep_days: int = 90) -> list[str]:
+        """Drop data older than ``keep_days`` (partitions / chunks). Returns dropped names."""
+        conn = await self._require()
+        async with conn.transaction():
+            cur = await conn.execute(
+                "SELECT liqmap_drop_old_partitions('liquidations_significant', make_interval(days => %s))",
+                [int(keep_days)],
+            )
+            dropped = [r[0] for r in await cur.fetchall()]
+        self._months.clear()
+        return dropped
+
+    async def close(self) -> None:
+        """Flush and close. Idempotent."""
+        if self._closed:
+            return
+        try:
+            await self.flush()  # connects first if rows are buffered and no connection exists yet
+        finally:
+            self._closed = True
+            if self.conn is not None:
+                await self.conn.close()
+
+    def stats(self) -> dict[str, Any]:
+        """Counters: stored, duplicates_skipped, below_threshold, pending, cascade_rows_written."""
+        return {
+            "tier": "postgres",
+            "dsn": redact_url(self.dsn),
+            "flavour": self.flavour,
+            "schema_version": self.schema_version,
+            "institutional_usd": self.institutional_usd,
+            "stored": self.stored,
+            "pending": len(self._buf) + len(self._casc),
+            "duplicates_skipped": self.duplicates_skipped,
+            "below_threshold": self.below_threshold,
+            "cascade_rows_written": self.cascade_rows_written,
+            "batches": self.batches,
+        }
