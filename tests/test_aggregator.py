@@ -77,6 +77,7 @@ async def test_merges_three_venues_and_resubscribes_per_venue_spec():
         got = await drain(sub, lambda g: len(liqs(g)) >= 59)
         await wait_until(lambda: len(t.agg.get_active_exchanges()) == 3, what="3 active exchanges")
         health = await t.agg.health_check_all()
+        active = sorted(t.agg.get_active_exchanges())
         bybit_subscribe = t.agg.adapters["bybit"].venue.connections(["BTCUSDT", "GALAUSDT", "PIPPINUSDT"])[0].subscribe
     by_ex = {}
     for e in liqs(got):
