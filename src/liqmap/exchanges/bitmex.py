@@ -1,0 +1,304 @@
+"""BitMEX realtime websocket: ``liquidation``, ``trade`` and ``instrument`` tables.
+
+Protocol facts (official docs https://www.bitmex.com/app/wsAPI and the
+recorded frames in tests/fixtures):
+
+* Tables use the diff protocol: ``partial`` (image at subscribe), ``insert``,
+  ``update``, ``delete``. A liquidation ORDER is ``insert``-ed with its full
+  size (``leavesQty``) at the bankruptcy price, ``update``-d as it fills and
+  ``delete``-d when done. Events = ``insert`` and ``partial`` rows (partial rows
+  are orders still open at subscribe time; a reconnect repeats them with the
+  same orderID, which de-duplicates). ``update``/``delete`` -> ``[]``.
+* ``side`` is the liquidation ORDER side: ``Sell`` = a LONG was liquidated.
+* Liquidation rows carry NO timestamp: timestamp = received_at.
+* id = ``bitmex:{orderID}`` (independent of receipt time and recording format).
+* Keep-alive: send text ``ping``, server answers ``pong``.
+
+Contract units (from ``/api/v1/instrument`` via
+:class:`~liqmap.exchanges.contracts.ContractSizes`, fallback table otherwise):
+
+* inverse (``XBTUSD``, ``XBTZ19``): 1 USD per contract -> value_usd =
+  leavesQty, quantity = value_usd / price.
+* quanto (``ETHUSD``: ``multiplier`` 100 satoshi per USD of price): value in
+  XBT = contracts x multiplier x 1e-8 x price; value_usd = that x XBT/USD.
+* linear (``*USDT`` with ``underlyingToPositionMultiplier``; XBT-quoted dated
+  futures like ``ADAZ19``): quantity = contracts / underlyingToPositionMultiplier;
+  value = quantity x price (x XBT/USD when quoted in XBT).
+
+XBT/USD approximation (documented, needed for quanto and XBT-quoted
+contracts): the parser keeps the LAST XBTUSD price it has seen -- instrument
+``markPrice``/``lastPrice``, trade price, or an XBTUSD liquidation price --
+seeded from the loaded instrument spec's ``markPrice``. Until any XBT price is
+known, such liquidations are HELD (not dropped, at most 10,000) and emitted
+with the first frame that brings an XBT price; trades of those contracts get
+``value_usd = NaN`` in that window. ``connections()`` subscribes
+``instrument:XBTUSD`` so a live feed has the price from its first frame.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Sequence
+
+import msgspec
+
+from liqmap.exchanges._common import GuardedVenue, check_pos, decode, iso_ms, num, pos, split_concat
+from liqmap.exchanges.base import ConnectionSpec, FrameError, Heartbeat, RestPoll
+from liqmap.exchanges.contracts import ContractSizes, ContractSpec, default_contracts
+from liqmap.models import Event, Liquidation, OpenInterest, Ticker, Trade
+
+WS_URL = "wss://ws.bitmex.com/realtime"
+REST_BASE = "https://www.bitmex.com"
+MAX_PENDING = 10_000
+_MONTH = re.compile(r"^([A-Z0-9]+?)([FGHJKMNQUVXZ]\d\d)$")
+_IGNORED_TABLES = frozenset({"orderBookL2", "orderBookL2_25", "orderBook10", "quote", "quoteBin1m", "funding", "announcement", "connected", "settlement", "insurance"})  # fmt: skip
+
+
+def _asset(code: str) -> str:
+    return "BTC" if code in ("XBT", "XBt") else code
+
+
+def split_symbol(symbol: str) -> tuple[str, str]:
+    """BitMEX symbol -> (base, quote) with XBT reported as BTC.
+
+    ``XBTUSD`` -> (BTC, USD); ``ETHUSD`` -> (ETH, USD); ``XBTZ19`` -> (BTC, USD);
+    ``ADAZ19`` -> (ADA, BTC) (XBT-quoted future); ``UNIUSDT`` -> (UNI, USDT).
+    """
+    m = _MONTH.match(symbol)
+    root = m.group(1) if m else symbol
+    if root == "XBT":
+        return "BTC", "USD"
+    try:
+        base, quote = split_concat(root)
+    except FrameError:
+        if m:
+            return _asset(root), "BTC"
+        raise
+    return _asset(base), _asset(quote)
+
+
+class BitMEX(GuardedVenue):
+    """BitMEX (see module docstring).
+
+    Args:
+        contracts: contract specs registry (instrument/active).
+        ws_url: full websocket URL, default ``wss://ws.bitmex.com/realtime``.
+        rest_url: REST base, default ``https://www.bitmex.com``.
+    """
+
+    name = "bitmex"
+    capabilities = ("liquidations", "trades", "open_interest", "tickers")
+    rest_liquidations = False  # GET /api/v1/liquidation lists only orders still open
+
+    def __init__(
+        self,
+        contracts: ContractSizes | None = None,
+        ws_url: str | None = None,
+        rest_url: str | None = None,
+    ) -> None:
+        self.contracts = contracts if contracts is not None else default_contracts()
+        self.ws_url = ws_url or WS_URL
+        self.rest_url = (rest_url or REST_BASE).rstrip("/")
+        self._xbt: float | None = None
+        self._mark: dict[str, float] = {}
+        self._pending: list[tuple[dict, int]] = []
+
+    def native_symbols(self, base: str, quote: str | None = None) -> list[str]:
+        """``BTC`` -> ``["XBTUSD", "XBTUSDT"]``; ``ETH`` -> ``["ETHUSD", "ETHUSDT"]``."""
+        b = "XBT" if base.upper() in ("BTC", "XBT") else base.upper()
+        if quote:
+            return [f"{b}{quote.upper()}"]
+        return [f"{b}USD", f"{b}USDT"]
+
+    def connections(self, symbols: Sequence[str] | None = None) -> list[ConnectionSpec]:
+        """One connection: ``liquidation`` (all symbols) + ``instrument:XBTUSD``
+        (XBT price for conversions) + ``trade``/``instrument`` per symbol; text
+        ``ping`` every 15 s."""
+        args = ["liquidation", "instrument:XBTUSD"]
+        for s in symbols or ():
+            args += [f"trade:{s}", f"instrument:{s}"] if s != "XBTUSD" else [f"trade:{s}"]
+        return [
+            ConnectionSpec(
+                label="realtime",
+                url=self.ws_url,
+                subscribe=[msgspec.json.encode({"op": "subscribe", "args": args}).decode()],
+                heartbeat=Heartbeat(15.0, "ping", is_pong=lambda t: t == "pong"),
+                max_lifetime_s=None,
+                stale_after_s=60.0,
+            )
+        ]
+
+    def rest_polls(self, symbols: Sequence[str] | None = None) -> list[RestPoll]:
+        """``/api/v1/instrument/active`` every 60 s: open interest + mark of all contracts."""
+        return [RestPoll("instrument", f"{self.rest_url}/api/v1/instrument/active", 60.0, 1, 30)]
+
+    # ------------------------------------------------------------ unit conversion
+    def xbt_usd(self) -> float | None:
+        """Current XBT/USD reference (see module docstring), or None."""
+        if self._xbt:
+            return self._xbt
+        spec = self.contracts.get("bitmex", "XBTUSD")
+        return spec.mark_price if spec.source != "fallback" and spec.mark_price else None
+
+    def _convert(self, spec: ContractSpec, contracts: float, price: float) -> tuple[float, float] | None:
+        """(quantity coins, value USD), or None when an XBT price is needed but unknown."""
+        if spec.kind == "inverse":
+            value = contracts * spec.size
+            return value / price, value
+        if spec.kind == "quanto":
+            xbt = self.xbt_usd()
+            if not xbt:
+                return None
+            value = contracts * spec.size * price * xbt
+            return value / price, value
+        qty = contracts * spec.size
+        if spec.quote in ("XBT", "XBt", "BTC"):
+            xbt = self.xbt_usd()
+            if not xbt:
+                return None
+            return qty, qty * price * xbt
+        return qty, qty * price
+
+    def _see_xbt(self, symbol: str, price: float | None) -> None:
+        if symbol == "XBTUSD" and price and price > 0 and math.isfinite(price):
+            self._xbt = price
+
+    # ------------------------------------------------------------ parsing
+    def _parse(self, data: str | bytes, received_at: int, connection: str) -> list[Event]:
+        if data == "pong" or data == b"pong":
+            return []
+        msg = decode(data)
+        if isinstance(msg, list):  # REST /instrument body
+            out = self._instrument(msg, received_at)
+        elif not isinstance(msg, dict):
+            raise FrameError(f"expected a JSON object, got {type(msg).__name__}")
+        else:
+            table = msg.get("table")
+            if table is None:
+                if "error" in msg:
+                    raise FrameError(f"venue error: {msg.get('error')}")
+                if "info" in msg or "success" in msg or "subscribe" in msg:
+                    return []  # welcome / subscribe ack
+                raise FrameError("frame without table")
+            action = msg.get("action")
+            rows = msg.get("data")
+            if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+                raise FrameError(f"{table}: data is not a list of objects")
+            if table == "liquidation":
+                if action in ("update", "delete"):
+                    return []
+                if action not in ("insert", "partial"):
+                    raise FrameError(f"unknown action {action!r}")
+                out = []
+                for row in rows:
+                    ev = self._liq(row, received_at)
+                    if ev is not None:
+                        out.append(ev)
+            elif table == "trade":
+                if action not in ("insert", "partial"):
+                    return []
+                out = [self._trade(r, received_at) for r in rows]
+            elif table == "instrument":
+                out = self._instrument(rows, received_at)
+            elif table in _IGNORED_TABLES:
+                return []
+            else:
+                raise FrameError(f"unsupported table {table!r}")
+        if self._pending and self.xbt_usd():
+            held, self._pending = self._pending, []
+            out = [e for r, t in held if (e := self._liq(r, t, hold=False)) is not None] + out
+        return out
+
+    def _liq(self, row: dict, received_at: int, hold: bool = True) -> Liquidation | None:
+        order_id = row.get("orderID")
+        sym = row.get("symbol")
+        if not isinstance(order_id, str) or not order_id or not isinstance(sym, str) or not sym:
+            raise FrameError("liquidation row without orderID/symbol")
+        side = row.get("side")
+        if side == "Sell":
+            pside = "long"
+        elif side == "Buy":
+            pside = "short"
+        else:
+            raise FrameError(f"unknown side {side!r}")
+        price = pos(row.get("price"), "price")
+        contracts = pos(row.get("leavesQty"), "leavesQty")
+        base, quote = split_symbol(sym)
+        self._see_xbt(sym, price)
+        conv = self._convert(self.contracts.get("bitmex", sym), contracts, price)
+        if conv is None:
+            if hold and len(self._pending) < MAX_PENDING:
+                self._pending.append((row, received_at))
+                return None
+            raise FrameError(f"{sym}: no XBT/USD price known to value a {order_id} liquidation")
+        qty, value = conv
+        return Liquidation(
+            "bitmex", sym, base, quote, pside, price, qty, value, received_at, received_at,
+            f"bitmex:{order_id}", side, None,
+        )  # fmt: skip
+
+    def _trade(self, r: dict, received_at: int) -> Trade:
+        sym = r.get("symbol")
+        if not isinstance(sym, str) or not sym:
+            raise FrameError("trade without symbol")
+        price = pos(r.get("price"), "price")
+        size = pos(r.get("size"), "size")
+        side = r.get("side")
+        if side not in ("Buy", "Sell"):
+            raise FrameError(f"unknown trade side {side!r}")
+        self._see_xbt(sym, price)
+        base, quote = split_symbol(sym)
+        home, foreign = r.get("homeNotional"), r.get("foreignNotional")
+        if home is not None and foreign is not None:  # venue-computed coins / quote value
+            qty, value = check_pos(num(home, "homeNotional"), "homeNotional"), num(foreign, "foreignNotional")
+            if quote == "BTC":
+                xbt = self.xbt_usd()
+                value = value * xbt if xbt else math.nan
+        else:
+            conv = self._convert(self.contracts.get("bitmex", sym), size, price)
+            qty, value = conv if conv else (math.nan, math.nan)
+        return Trade("bitmex", sym, base, quote, "buy" if side == "Buy" else "sell", price, qty, value,
+                     iso_ms(r.get("timestamp")), received_at, f"bitmex:{r.get('trdMatchID')}")  # fmt: skip
+
+    def _instrument(self, rows: list, received_at: int) -> list[Event]:
+        out: list[Event] = []
+        for r in rows:  # XBT price first: the other rows are valued with it
+            if isinstance(r, dict) and r.get("symbol") == "XBTUSD":
+                self._see_xbt("XBTUSD", _opt(r.get("markPrice")) or _opt(r.get("lastPrice")))
+        for r in rows:
+            if not isinstance(r, dict) or not isinstance(r.get("symbol"), str):
+                raise FrameError("instrument row without symbol")
+            sym = r["symbol"]
+            mark = _opt(r.get("markPrice"))
+            last = _opt(r.get("lastPrice"))
+            if mark:
+                self._mark[sym] = mark
+            self._see_xbt(sym, mark or last)
+            ts = iso_ms(r["timestamp"]) if r.get("timestamp") else received_at
+            oi = _opt(r.get("openInterest"))
+            oi_base = None
+            if oi is not None and oi >= 0:
+                ref = self._mark.get(sym) or last
+                try:
+                    base, quote = split_symbol(sym)
+                except FrameError:
+                    base = quote = ""
+                if ref and base:
+                    conv = self._convert(self.contracts.get("bitmex", sym), oi, ref) if oi > 0 else (0.0, 0.0)
+                    if conv:
+                        oi_base = conv[0]
+                        out.append(OpenInterest("bitmex", sym, base, quote, conv[0], conv[1], ts, received_at))
+            if mark or last or oi_base is not None or r.get("fundingRate") is not None:
+                out.append(
+                    Ticker("bitmex", sym, ts, received_at, last_price=last, mark_price=mark,
+                           index_price=_opt(r.get("indicativeSettlePrice")),
+                           funding_rate=_opt(r.get("fundingRate")), open_interest=oi_base)
+                )  # fmt: skip
+        return out
+
+
+def _opt(v: object) -> float | None:
+    if v is None or v == "":
+        return None
+    return num(v)

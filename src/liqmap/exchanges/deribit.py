@@ -1,0 +1,326 @@
+"""Deribit JSON-RPC v2 websocket: liquidations flagged inside public trades.
+
+Protocol facts (official docs, https://docs.deribit.com/):
+
+* Trades arrive as ``{"method":"subscription","params":{"channel":
+  "trades.BTC-PERPETUAL.100ms","data":[{trade_id, trade_seq, timestamp,
+  price, amount, direction, instrument_name, index_price, liquidation?}]}}``.
+  Unauthenticated connections get the ``100ms`` aggregation (``raw`` needs
+  auth). https://docs.deribit.com/#trades-instrument_name-interval
+* ``liquidation``: ``"M"`` the maker side was under liquidation, ``"T"`` the
+  taker side, ``"MT"`` both. ``direction`` is the TAKER side. Hence:
+  ``T`` -> liquidated position = long if the taker sold, short if it bought;
+  ``M`` -> the maker took the other side: long if the taker BOUGHT;
+  ``MT`` -> TWO liquidations (one long, one short), ids suffixed ``:long`` /
+  ``:short``. (cryptofeed ignores M/T and uses ``direction`` -- wrong for M.)
+* Units: "For perpetual and inverse futures the amount is in USD units. For
+  options and linear futures it is the underlying base currency coin."
+  -> inverse (``BTC-PERPETUAL``, ``BTC-27JUN25``): value_usd = amount,
+  quantity = amount / price; linear (``BTC_USDC-PERPETUAL``): quantity =
+  amount, value = amount x price (USDC at par); options: quantity = amount,
+  price in coin -> value_usd = amount x price x index_price.
+* Every trade (liquidation or not) is also emitted as a :class:`Trade`
+  (``liquidation=True`` when flagged).
+* Heartbeat: after connect send ``public/set_heartbeat`` (interval 30 s); the
+  server then sends ``{"method":"heartbeat","params":{"type":"test_request"}}``
+  which MUST be answered with ``public/test`` (:meth:`Deribit.auto_reply`).
+  https://docs.deribit.com/#public-set_heartbeat
+* ``ticker.{instrument}.100ms`` -> :class:`Ticker` + :class:`OpenInterest`
+  (``open_interest`` in the amount units above).
+* Public REST trade history with the ``liquidation`` field exists
+  (``public/get_last_trades_by_instrument``) -> ``rest_liquidations = True``;
+  its ``result.trades`` bodies are parsed like subscription frames.
+
+id = ``deribit:{instrument_name}:{trade_id}`` (``:long``/``:short`` for MT).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import msgspec
+
+from liqmap.exchanges._common import GuardedVenue, check_pos, decode, ms, num, pos
+from liqmap.exchanges.base import ConnectionSpec, FrameError, Heartbeat, RestPoll
+from liqmap.exchanges.contracts import ContractSizes, default_contracts
+from liqmap.models import Event, Liquidation, OpenInterest, Ticker, Trade
+
+WS_URL = "wss://www.deribit.com/ws/api/v2"
+REST_BASE = "https://www.deribit.com"
+DEFAULT_CURRENCIES = ("BTC", "ETH", "USDC")
+_TEST_REPLY = '{"jsonrpc":"2.0","id":9001,"method":"public/test","params":{}}'
+
+
+class _Tr(msgspec.Struct, gc=False):
+    trade_id: str
+    timestamp: int
+    price: float
+    amount: float
+    direction: str
+    instrument_name: str
+    liquidation: str | None = None
+    index_price: float | None = None
+
+
+class _Params(msgspec.Struct, gc=False):
+    channel: str
+    data: list[_Tr]
+
+
+class _Sub(msgspec.Struct, gc=False):
+    method: str
+    params: _Params
+
+
+_sub_dec = msgspec.json.Decoder(_Sub, strict=False)
+
+
+def instrument_kind(name: str) -> str:
+    """``inverse`` (BTC-PERPETUAL, BTC-27JUN25), ``linear`` (BTC_USDC-PERPETUAL) or ``option``."""
+    parts = name.split("-")
+    if len(parts) >= 4:
+        return "option"
+    if "_" in parts[0]:
+        return "linear"
+    return "inverse"
+
+
+def split_symbol(name: str) -> tuple[str, str]:
+    """``BTC-PERPETUAL`` -> (BTC, USD); ``SOL_USDC-PERPETUAL`` -> (SOL, USDC)."""
+    head = name.split("-", 1)[0]
+    if not head:
+        raise FrameError(f"bad instrument name {name!r}")
+    if "_" in head:
+        base, quote = head.split("_", 1)
+        return base, quote
+    return head, "USD"
+
+
+class Deribit(GuardedVenue):
+    """Deribit (see module docstring).
+
+    Args:
+        contracts: unused (amounts are USD or coins), accepted for uniformity.
+        ws_url: full websocket URL, default ``wss://www.deribit.com/ws/api/v2``.
+        rest_url: REST base, default ``https://www.deribit.com``.
+    """
+
+    name = "deribit"
+    capabilities = ("liquidations", "trades", "open_interest", "tickers")
+    rest_liquidations = True
+
+    def __init__(
+        self,
+        contracts: ContractSizes | None = None,
+        ws_url: str | None = None,
+        rest_url: str | None = None,
+    ) -> None:
+        self.contracts = contracts if contracts is not None else default_contracts()
+        self.ws_url = ws_url or WS_URL
+        self.rest_url = (rest_url or REST_BASE).rstrip("/")
+        self._split_cache: dict[str, tuple[str, str, str]] = {}
+        self._mark: dict[str, float] = {}
+
+    def native_symbols(self, base: str, quote: str | None = None) -> list[str]:
+        """``BTC`` -> ``["BTC-PERPETUAL"]``; ``("SOL", "USDC")`` -> ``["SOL_USDC-PERPETUAL"]``."""
+        b = base.upper()
+        if quote and quote.upper() != "USD":
+            return [f"{b}_{quote.upper()}-PERPETUAL"]
+        return [f"{b}-PERPETUAL"]
+
+    def connections(self, symbols: Sequence[str] | None = None) -> list[ConnectionSpec]:
+        """One connection. Sends ``public/set_heartbeat`` (30 s) then subscribes
+        ``trades.{instrument}.100ms`` + ``ticker.{instrument}.100ms`` per symbol, or,
+        with no symbols, the currency-wide ``trades.future.{BTC,ETH,USDC}.100ms``
+        plus tickers of BTC-/ETH-PERPETUAL."""
+        if symbols:
+            channels = [f"{k}.{s}.100ms" for s in symbols for k in ("trades", "ticker")]
+        else:
+            channels = [f"trades.future.{c}.100ms" for c in DEFAULT_CURRENCIES]
+            channels += ["ticker.BTC-PERPETUAL.100ms", "ticker.ETH-PERPETUAL.100ms"]
+        subs = [
+            msgspec.json.encode({"jsonrpc": "2.0", "id": 1, "method": "public/set_heartbeat", "params": {"interval": 30}}).decode(),
+            msgspec.json.encode({"jsonrpc": "2.0", "id": 2, "method": "public/subscribe", "params": {"channels": channels}}).decode(),
+        ]
+        return [
+            ConnectionSpec(
+                label="ws",
+                url=self.ws_url,
+                subscribe=subs,
+                heartbeat=Heartbeat(None),  # server-driven: see auto_reply
+                max_lifetime_s=None,
+                stale_after_s=75.0,  # heartbeats every 30 s keep a healthy socket busy
+            )
+        ]
+
+    def rest_polls(self, symbols: Sequence[str] | None = None) -> list[RestPoll]:
+        """Last 100 trades (with liquidation flags) per perpetual every 30 s:
+        recovers liquidations missed during a disconnect (ids de-duplicate)."""
+        syms = list(symbols) if symbols else ["BTC-PERPETUAL", "ETH-PERPETUAL"]
+        return [
+            RestPoll(
+                label=f"trades:{s}",
+                url=f"{self.rest_url}/api/v2/public/get_last_trades_by_instrument?instrument_name={s}&count=100",
+                interval_s=30.0,
+                weight=1,
+                limit_per_min=600,
+            )
+            for s in syms
+        ]
+
+    def auto_reply(self, data: str) -> str | None:
+        """``public/test`` in answer to a ``test_request`` heartbeat, else None."""
+        if "test_request" in data:
+            return _TEST_REPLY
+        return None
+
+    # ------------------------------------------------------------ parsing
+    def _info(self, name: str) -> tuple[str, str, str]:
+        r = self._split_cache.get(name)
+        if r is None:
+            base, quote = split_symbol(name)
+            r = (base, quote, instrument_kind(name))
+            if len(self._split_cache) < 20_000:
+                self._split_cache[name] = r
+        return r
+
+    def _trade_events(self, t: _Tr, received_at: int) -> list[Event]:
+        name = t.instrument_name
+        price = check_pos(t.price, "price")
+        amount = check_pos(t.amount, "amount")
+        base, quote, kind = self._info(name)
+        if kind == "inverse":
+            qty, value = amount / price, amount
+        elif kind == "linear":
+            qty, value = amount, amount * price
+        else:
+            idx = t.index_price or 0.0
+            qty, value = amount, amount * price * idx
+        d = t.direction
+        if d != "buy" and d != "sell":
+            raise FrameError(f"unknown direction {d!r}")
+        ts = t.timestamp
+        tid = f"deribit:{name}:{t.trade_id}"
+        flag = t.liquidation
+        out: list[Event] = []
+        if flag:
+            if flag == "T":
+                sides = ("long" if d == "sell" else "short",)
+            elif flag == "M":
+                sides = ("long" if d == "buy" else "short",)
+            elif flag == "MT":
+                sides = ("long", "short")
+            else:
+                raise FrameError(f"unknown liquidation flag {flag!r}")
+            for s in sides:
+                out.append(
+                    Liquidation("deribit", name, base, quote, s, price, qty, value, ts, received_at,
+                                tid if len(sides) == 1 else f"{tid}:{s}",
+                                "sell" if s == "long" else "buy", flag)
+                )  # fmt: skip
+        out.append(Trade("deribit", name, base, quote, d, price, qty, value, ts, received_at, tid, bool(flag)))
+        return out
+
+    def _parse(self, data: str | bytes, received_at: int, connection: str) -> list[Event]:
+        probe = data[:80]
+        if (b'"trades.' if isinstance(probe, bytes) else '"trades.') in probe:
+            try:
+                msg = _sub_dec.decode(data)
+            except (msgspec.ValidationError, msgspec.DecodeError):
+                pass
+            else:
+                out: list[Event] = []
+                for t in msg.params.data:
+                    out += self._trade_events(t, received_at)
+                return out
+        return self._generic(decode(data), received_at)
+
+    def _generic(self, msg: object, received_at: int) -> list[Event]:
+        if not isinstance(msg, dict):
+            raise FrameError(f"expected a JSON object, got {type(msg).__name__}")
+        if "error" in msg:
+            err = msg["error"]
+            raise FrameError(f"venue error: {err.get('message') if isinstance(err, dict) else err}")
+        method = msg.get("method")
+        if method == "heartbeat":
+            return []  # answered by auto_reply
+        if method == "subscription":
+            params = msg.get("params")
+            if not isinstance(params, dict):
+                raise FrameError("subscription without params")
+            ch = params.get("channel")
+            if not isinstance(ch, str):
+                raise FrameError("subscription without channel")
+            data = params.get("data")
+            if ch.startswith("trades."):
+                return self._trades(data, received_at)
+            if ch.startswith("ticker."):
+                if not isinstance(data, dict):
+                    raise FrameError("ticker data is not an object")
+                return self._ticker(data, received_at)
+            if ch.startswith(("book.", "quote.", "deribit_price_index.", "perpetual.", "incremental_ticker.")):
+                return []
+            raise FrameError(f"unsupported channel {ch!r}")
+        if "result" in msg:
+            res = msg["result"]
+            if isinstance(res, dict) and isinstance(res.get("trades"), list):  # REST trade history
+                return self._trades(res["trades"], received_at)
+            return []  # subscribe / set_heartbeat / test acks
+        raise FrameError("unknown Deribit frame")
+
+    def _trades(self, rows: object, received_at: int) -> list[Event]:
+        if not isinstance(rows, list):
+            raise FrameError("trades data is not a list")
+        out: list[Event] = []
+        for r in rows:
+            if not isinstance(r, dict):
+                raise FrameError("trade is not an object")
+            name = r.get("instrument_name")
+            if not isinstance(name, str) or not name:
+                raise FrameError("trade without instrument_name")
+            liq = r.get("liquidation")
+            t = _Tr(
+                trade_id=str(r.get("trade_id")),
+                timestamp=ms(r.get("timestamp"), "timestamp"),
+                price=num(r.get("price"), "price"),
+                amount=num(r.get("amount"), "amount"),
+                direction=str(r.get("direction")),
+                instrument_name=name,
+                liquidation=liq if isinstance(liq, str) and liq else None,
+                index_price=num(r["index_price"], "index_price") if r.get("index_price") is not None else None,
+            )
+            out += self._trade_events(t, received_at)
+        return out
+
+    def _ticker(self, d: dict, received_at: int) -> list[Event]:
+        name = d.get("instrument_name")
+        if not isinstance(name, str) or not name:
+            raise FrameError("ticker without instrument_name")
+        base, quote, kind = self._info(name)
+        ts = ms(d.get("timestamp"), "timestamp")
+        mark = _opt(d.get("mark_price"))
+        index = _opt(d.get("index_price"))
+        oi = _opt(d.get("open_interest"))
+        out: list[Event] = []
+        oi_base = None
+        if oi is not None and oi >= 0:
+            if kind == "inverse":
+                if mark:
+                    oi_base = oi / mark
+                    out.append(OpenInterest("deribit", name, base, quote, oi_base, oi, ts, received_at))
+            else:
+                oi_base = oi
+                ref = index if kind == "option" else mark
+                out.append(OpenInterest("deribit", name, base, quote, oi, oi * ref if ref else None, ts, received_at))
+        funding = d.get("current_funding")
+        out.append(
+            Ticker("deribit", name, ts, received_at, last_price=_opt(d.get("last_price")), mark_price=mark,
+                   index_price=index, funding_rate=_opt(funding), open_interest=oi_base)
+        )  # fmt: skip
+        return out
+
+
+def _opt(v: object) -> float | None:
+    if v is None or v == "":
+        return None
+    return num(v)

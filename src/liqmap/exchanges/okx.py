@@ -1,0 +1,323 @@
+"""OKX v5 public websocket (perpetual swaps and dated futures).
+
+Protocol facts (official docs, https://www.okx.com/docs-v5/en/):
+
+* ``liquidation-orders`` is subscribed per instrument TYPE (``SWAP``,
+  ``FUTURES``), not per instrument: push ``{"arg":{...}, "data":[{"instId",
+  "instType", "details":[{side, posSide, bkPx, sz, bkLoss, ccy, ts}]}]}``.
+  ``side`` is the liquidation ORDER side (``sell`` closes a long); ``posSide``
+  (``long``/``short`` in hedge mode, ``net`` otherwise) names the position
+  directly and wins when given. ``ts`` is a string of ms. OKX says the feed is
+  not every liquidation and not necessarily in time order.
+  https://www.okx.com/docs-v5/en/#public-data-websocket-liquidation-orders-channel
+* Sizes are contracts: linear (``BTC-USDT-SWAP``) ``ctVal`` coins per contract
+  -> quantity = sz x ctVal, value_usd = quantity x bkPx; inverse
+  (``BTC-USD-SWAP``) ``ctVal`` USD per contract -> value_usd = sz x ctVal,
+  quantity = value_usd / bkPx. ``ctVal`` comes from
+  :class:`~liqmap.exchanges.contracts.ContractSizes` (instruments endpoint, or
+  its documented fallback). https://www.okx.com/docs-v5/en/#public-data-rest-api-get-instruments
+* price = ``bkPx`` (bankruptcy price).
+* Keep-alive: the server drops connections idle for 30 s; send the text
+  ``ping`` every 25 s, expect ``pong``. https://www.okx.com/docs-v5/en/#overview-websocket
+* Also parsed: ``trades`` (taker side, sz contracts or spot coins), ``tickers``,
+  ``mark-price``, ``open-interest`` (``oiCcy`` coins); REST
+  ``/api/v5/public/open-interest?instType=SWAP`` bodies (all swaps in one call).
+* Replay of old recordings: the REST-generated v5 ``liquidations`` channel and
+  the v3 ``swap/liquidation`` / ``futures/liquidation`` tables (``type`` 3 =
+  long liquidated, 4 = short; OKEx v3 docs as used by tardis-node).
+* The REST ``/api/v5/public/liquidation-orders`` history is absent from the
+  2026 docs, so ``rest_liquidations = False``.
+
+id = ``okx:{instId}:{ts}:{side}:{sz}:{bkPx}`` (canonical numbers).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import msgspec
+
+from liqmap.exchanges._common import GuardedVenue, check_pos, decode, fkey, iso_ms, ms, num, pos
+from liqmap.exchanges.base import ConnectionSpec, FrameError, Heartbeat, RestPoll
+from liqmap.exchanges.contracts import ContractSizes, default_contracts
+from liqmap.models import Event, Liquidation, OpenInterest, Ticker, Trade
+
+WS_URL = "wss://ws.okx.com:8443/ws/v5/public"
+REST_BASE = "https://www.okx.com"
+ARGS_PER_REQUEST = 20
+_IGNORED_CHANNELS = frozenset(
+    {"books", "books5", "books-l2-tbt", "books50-l2-tbt", "bbo-tbt", "funding-rate", "price-limit", "index-tickers",
+     "estimated-price", "instruments", "status"}
+)  # fmt: skip
+
+
+class _Detail(msgspec.Struct, gc=False):
+    side: str
+    bkPx: float
+    sz: float
+    ts: int
+    posSide: str = ""
+
+
+class _Row(msgspec.Struct, gc=False):
+    instId: str
+    details: list[_Detail]
+    instType: str = ""
+
+
+class _LiqArg(msgspec.Struct, gc=False):
+    channel: str
+
+
+class _LiqMsg(msgspec.Struct, gc=False):
+    arg: _LiqArg
+    data: list[_Row]
+
+
+_liq_dec = msgspec.json.Decoder(_LiqMsg, strict=False)
+
+
+class OKX(GuardedVenue):
+    """OKX v5 (see module docstring).
+
+    Args:
+        contracts: contract sizes (``ctVal``) registry.
+        ws_url: full websocket URL, default ``wss://ws.okx.com:8443/ws/v5/public``.
+        rest_url: REST base, default ``https://www.okx.com``.
+        inst_types: instrument types for ``liquidation-orders`` (``SWAP``, ``FUTURES``).
+    """
+
+    name = "okx"
+    capabilities = ("liquidations", "trades", "open_interest", "tickers")
+    rest_liquidations = False
+
+    def __init__(
+        self,
+        contracts: ContractSizes | None = None,
+        ws_url: str | None = None,
+        rest_url: str | None = None,
+        inst_types: Sequence[str] = ("SWAP", "FUTURES"),
+    ) -> None:
+        self.contracts = contracts if contracts is not None else default_contracts()
+        self.ws_url = ws_url or WS_URL
+        self.rest_url = (rest_url or REST_BASE).rstrip("/")
+        self.inst_types = tuple(inst_types)
+        self._split_cache: dict[str, tuple[str, str]] = {}
+
+    def native_symbols(self, base: str, quote: str | None = None) -> list[str]:
+        """``BTC`` -> ``["BTC-USDT-SWAP", "BTC-USD-SWAP"]`` (linear, inverse)."""
+        b = base.upper()
+        if quote:
+            return [f"{b}-{quote.upper()}-SWAP"]
+        return [f"{b}-USDT-SWAP", f"{b}-USD-SWAP"]
+
+    def connections(self, symbols: Sequence[str] | None = None) -> list[ConnectionSpec]:
+        """One ``public`` connection: ``liquidation-orders`` per instType, plus
+        ``trades``/``mark-price``/``open-interest`` per given instrument; text
+        ``ping`` every 25 s."""
+        args: list[dict] = [{"channel": "liquidation-orders", "instType": t} for t in self.inst_types]
+        for s in symbols or ():
+            for ch in ("trades", "mark-price", "open-interest"):
+                args.append({"channel": ch, "instId": s.upper()})
+        subs = [
+            msgspec.json.encode({"op": "subscribe", "args": args[i : i + ARGS_PER_REQUEST]}).decode()
+            for i in range(0, len(args), ARGS_PER_REQUEST)
+        ]
+        return [
+            ConnectionSpec(
+                label="public",
+                url=self.ws_url,
+                subscribe=subs,
+                heartbeat=Heartbeat(25.0, "ping", is_pong=lambda t: t == "pong"),
+                max_lifetime_s=None,
+                # liquidation-orders can be silent for minutes; pongs keep the socket alive.
+                stale_after_s=120.0,
+            )
+        ]
+
+    def rest_polls(self, symbols: Sequence[str] | None = None) -> list[RestPoll]:
+        """Open interest of every swap in one call, every 60 s (20 req / 2 s limit)."""
+        return [
+            RestPoll(
+                label="oi:SWAP",
+                url=f"{self.rest_url}/api/v5/public/open-interest?instType=SWAP",
+                interval_s=60.0,
+                weight=1,
+                limit_per_min=600,
+            )
+        ]
+
+    # ------------------------------------------------------------ parsing
+    def _split(self, inst: str) -> tuple[str, str]:
+        r = self._split_cache.get(inst)
+        if r is None:
+            parts = inst.split("-")
+            if len(parts) < 2 or not parts[0] or not parts[1]:
+                raise FrameError(f"cannot split OKX instId {inst!r}")
+            r = (parts[0], parts[1])
+            if len(self._split_cache) < 10_000:
+                self._split_cache[inst] = r
+        return r
+
+    def _size(self, inst: str, sz: float, price: float) -> tuple[float, float]:
+        """(quantity in coins, value USD) for ``sz`` contracts (spot/margin: coins)."""
+        if inst.count("-") < 2:  # spot / margin instrument: size already in coins
+            return sz, sz * price
+        spec = self.contracts.get("okx", inst)
+        if spec.kind == "inverse":
+            value = sz * spec.size
+            return value / price, value
+        qty = sz * spec.size
+        return qty, qty * price
+
+    def _liq(self, inst: str, side: str, pos_side: str, sz: float, px: float, ts: int, received_at: int) -> Liquidation:
+        check_pos(px, "bkPx")
+        check_pos(sz, "sz")
+        if pos_side == "long" or pos_side == "short":
+            pside = pos_side
+        elif side == "sell":
+            pside = "long"
+        elif side == "buy":
+            pside = "short"
+        else:
+            raise FrameError(f"unknown liquidation side {side!r}/{pos_side!r}")
+        base, quote = self._split(inst)
+        qty, value = self._size(inst, sz, px)
+        return Liquidation(
+            "okx", inst, base, quote, pside, px, qty, value, ts or received_at, received_at,
+            f"okx:{inst}:{ts}:{side or pside}:{fkey(sz)}:{fkey(px)}", side or pos_side or None, None,
+        )  # fmt: skip
+
+    def _parse(self, data: str | bytes, received_at: int, connection: str) -> list[Event]:
+        if data == "pong" or data == b"pong":
+            return []
+        probe = data[:60]
+        if (b"liquidation-orders" if isinstance(probe, bytes) else "liquidation-orders") in probe:
+            try:
+                msg = _liq_dec.decode(data)
+            except (msgspec.ValidationError, msgspec.DecodeError):
+                pass
+            else:
+                if msg.arg.channel == "liquidation-orders":
+                    return [
+                        self._liq(row.instId, d.side, d.posSide, d.sz, d.bkPx, d.ts, received_at)
+                        for row in msg.data
+                        for d in row.details
+                    ]
+        return self._generic(decode(data), received_at)
+
+    def _generic(self, msg: object, received_at: int) -> list[Event]:
+        if not isinstance(msg, dict):
+            raise FrameError(f"expected a JSON object, got {type(msg).__name__}")
+        if "event" in msg:
+            if msg["event"] == "error":
+                raise FrameError(f"venue error {msg.get('code')}: {msg.get('msg')}")
+            return []  # subscribe/unsubscribe ack, notice
+        if "table" in msg:
+            return self._v3(msg, received_at)
+        arg = msg.get("arg")
+        data = msg.get("data")
+        if not isinstance(arg, dict):
+            if "code" in msg and isinstance(data, list):
+                return self._rest_open_interest(msg, data, received_at)
+            raise FrameError("frame without 'arg'")
+        ch = arg.get("channel")
+        if not isinstance(data, list) or not all(isinstance(d, dict) for d in data):
+            raise FrameError(f"{ch}: data is not a list of objects")
+        if ch == "liquidation-orders":
+            out: list[Event] = []
+            for row in data:
+                inst = _s(row.get("instId"))
+                details = row.get("details")
+                if not isinstance(details, list):
+                    raise FrameError("liquidation-orders row without details")
+                for d in details:
+                    out.append(self._detail(inst, d, received_at))
+            return out
+        if ch == "liquidations":  # REST-generated (tardis) replay shape, instId in arg
+            inst = _s(arg.get("instId"))
+            return [self._detail(inst, d, received_at) for d in data]
+        if ch == "trades":
+            return [self._trade(d, received_at) for d in data]
+        if ch == "tickers":
+            return [
+                Ticker("okx", _s(d.get("instId")), ms(d.get("ts"), "ts"), received_at, last_price=_opt(d.get("last")))
+                for d in data
+            ]
+        if ch == "mark-price":
+            return [
+                Ticker("okx", _s(d.get("instId")), ms(d.get("ts"), "ts"), received_at, mark_price=pos(d.get("markPx"), "markPx"))
+                for d in data
+            ]
+        if ch == "open-interest":
+            return [self._oi(d, received_at) for d in data]
+        if ch in _IGNORED_CHANNELS:
+            return []
+        raise FrameError(f"unsupported channel {ch!r}")
+
+    def _detail(self, inst: str, d: object, received_at: int) -> Liquidation:
+        if not isinstance(d, dict):
+            raise FrameError("liquidation detail is not an object")
+        return self._liq(
+            inst, str(d.get("side") or ""), str(d.get("posSide") or ""), num(d.get("sz"), "sz"),
+            num(d.get("bkPx"), "bkPx"), ms(d.get("ts"), "ts"), received_at,
+        )  # fmt: skip
+
+    def _v3(self, msg: dict, received_at: int) -> list[Event]:
+        table = msg.get("table")
+        if table not in ("swap/liquidation", "futures/liquidation"):
+            raise FrameError(f"unsupported v3 table {table!r}")
+        out: list[Event] = []
+        for d in msg.get("data") or []:
+            if not isinstance(d, dict):
+                raise FrameError("v3 row is not an object")
+            t = str(d.get("type"))
+            side = {"3": "sell", "4": "buy"}.get(t)
+            if side is None:
+                raise FrameError(f"unknown v3 liquidation type {t!r}")
+            out.append(
+                self._liq(_s(d.get("instrument_id")), side, "", num(d.get("size"), "size"), num(d.get("price"), "price"),
+                          iso_ms(d.get("created_at")), received_at)
+            )  # fmt: skip
+        return out
+
+    def _trade(self, d: dict, received_at: int) -> Trade:
+        inst = _s(d.get("instId"))
+        px, sz = pos(d.get("px"), "px"), pos(d.get("sz"), "sz")
+        side = d.get("side")
+        if side not in ("buy", "sell"):
+            raise FrameError(f"unknown trade side {side!r}")
+        base, quote = self._split(inst)
+        qty, value = self._size(inst, sz, px)
+        return Trade("okx", inst, base, quote, side, px, qty, value, ms(d.get("ts"), "ts"), received_at,
+                     f"okx:{inst}:{d.get('tradeId')}")  # fmt: skip
+
+    def _oi(self, d: dict, received_at: int) -> OpenInterest:
+        inst = _s(d.get("instId"))
+        base, quote = self._split(inst)
+        oi_ccy = d.get("oiCcy")
+        if oi_ccy not in (None, ""):
+            oi = num(oi_ccy, "oiCcy")
+        else:  # contracts only: convert with the contract size (no price needed for linear)
+            spec = self.contracts.get("okx", inst)
+            if spec.kind != "linear":
+                raise FrameError(f"open interest of {inst} without oiCcy")
+            oi = num(d.get("oi"), "oi") * spec.size
+        return OpenInterest("okx", inst, base, quote, oi, _opt(d.get("oiUsd")), ms(d.get("ts"), "ts"), received_at)
+
+    def _rest_open_interest(self, msg: dict, data: list, received_at: int) -> list[Event]:
+        if str(msg.get("code")) != "0":
+            raise FrameError(f"venue error {msg.get('code')}: {msg.get('msg')}")
+        return [self._oi(d, received_at) for d in data if isinstance(d, dict)]
+
+
+def _s(v: object) -> str:
+    if not isinstance(v, str) or not v:
+        raise FrameError(f"instId missing: {v!r}")
+    return v
+
+
+def _opt(v: object) -> float | None:
+    if v in (None, ""):
+        return None
+    return num(v)
