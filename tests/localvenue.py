@@ -229,6 +229,10 @@ class LocalWsVenue:
         finally:
             reader.cancel()
 
+    def messages(self, idx: int = 0) -> list[str]:
+        """Messages the client sent on connection ``idx`` (``[]`` before it exists)."""
+        return self.received[idx] if idx < len(self.received) else []
+
     async def wait_connections(self, n: int, timeout_s: float = 5.0) -> None:
         """Wait until ``n`` connections were accepted (AssertionError on timeout)."""
         deadline = time.monotonic() + timeout_s
