@@ -22,6 +22,24 @@ from liqmap.live import liquidation_filter
 router = APIRouter(tags=["websocket"])
 
 
+def _live_base(state, symbol: str) -> str:
+    """Underlying of ``symbol``: a stored one if known, else parsed (new markets appear live).
+
+    Raises HTTPException(422) for a malformed symbol.
+    """
+    try:
+        return resolve_symbol(state, symbol)
+    except HTTPException as exc:
+        if exc.status_code != 404:
+            raise
+    try:
+        from liqmap.symbols import parse_symbol
+
+        return parse_symbol(symbol).base
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from exc
+
+
 @router.websocket("/ws/liquidations")
 async def ws_liquidations(
     websocket: WebSocket,
@@ -34,7 +52,7 @@ async def ws_liquidations(
     await websocket.accept()
     try:
         ex = parse_exchanges(state, exchanges)
-        base = resolve_symbol(state, symbol, required=False) if symbol else None
+        base = _live_base(state, symbol) if symbol else None
         if min_value_usd < 0 or not (1 <= queue_size <= 100_000):
             raise HTTPException(422, "min_value_usd must be >= 0 and queue_size in 1..100000")
     except HTTPException as exc:

@@ -1,0 +1,122 @@
+"""WebSocket API and broadcast hub on real replayed Binance forceOrder frames."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
+
+from liqmap.api.app import create_app
+from liqmap.api.serve import build_replay_state
+from liqmap.live import BroadcastHub, ServePipeline, ReplayClock, liquidation_filter, replay_source
+from liqmap.models import Liquidation
+
+FIX = Path(__file__).parent / "fixtures"
+BINANCE = str(FIX / "binance_forceorder_arbitra" / "binance_force_orders_ws.jsonl")
+
+
+def binance_events() -> list[Liquidation]:
+    async def go():
+        return [e async for e in replay_source([BINANCE]) if isinstance(e, Liquidation)]
+
+    return asyncio.run(go())
+
+
+def gated_state(tmp_path, n_clients: int):
+    """Replay state whose source starts once ``n_clients`` websocket clients are subscribed."""
+    state = build_replay_state([BINANCE], str(tmp_path / "ws.duckdb"))
+    inner = state.source_factory
+
+    async def gated():
+        while len(state.hub.subscribers) < n_clients:
+            await asyncio.sleep(0.01)
+        async for ev in inner():
+            yield ev
+
+    state.source_factory = gated
+    return state
+
+
+def test_ws_pushes_every_event_in_order_with_filters(tmp_path):
+    evs = binance_events()
+    assert len(evs) == 42
+    state = gated_state(tmp_path, 2)
+    with TestClient(create_app(state)) as c:
+        with c.websocket_connect("/ws/liquidations") as all_ws, \
+                c.websocket_connect("/ws/liquidations?symbol=AIAUSDT&min_value_usd=100") as aia_ws:
+            hello = all_ws.receive_json()
+            assert hello["type"] == "hello" and hello["meta"]["mode"] == "replay"
+            assert aia_ws.receive_json()["filter"]["underlying"] == "AIA"
+            got = [all_ws.receive_json() for _ in evs]
+            assert all(m["type"] == "liquidation" for m in got)
+            assert [m["data"]["id"] for m in got] == [e.id for e in evs]
+            assert got[0]["data"]["value_usd"] == evs[0].value_usd
+            want = [e.id for e in evs if e.base == "AIA" and e.value_usd >= 100]
+            assert want
+            assert [aia_ws.receive_json()["data"]["id"] for _ in want] == want
+        m = c.get("/metrics").text
+        assert "liqmap_ws_dropped_messages_total 0.0" in m
+
+
+@pytest.mark.parametrize("query,reason", [
+    ("exchanges=nasdaq", "nasdaq"),
+    ("symbol=%24%24%24", "invalid symbol"),
+    ("min_value_usd=-3", "min_value_usd"),
+])
+def test_ws_bad_params_close_with_reason(tmp_path, query, reason):
+    state = build_replay_state([BINANCE], str(tmp_path / "bad.duckdb"))
+    with TestClient(create_app(state)) as c:
+        with c.websocket_connect(f"/ws/liquidations?{query}") as ws:
+            with pytest.raises(WebSocketDisconnect) as exc:
+                ws.receive_json()
+            assert exc.value.code == 1008
+            assert reason in exc.value.reason
+
+
+@pytest.fixture(scope="module")
+def evs() -> list[Liquidation]:
+    return binance_events()
+
+
+async def test_slow_client_is_dropped_not_blocking(evs):
+    """A client that never reads loses messages (bounded queue) and is cut off; a
+    fast client and ingestion are unaffected."""
+    hub = BroadcastHub()
+    dropped = []
+    hub.on_drop = dropped.append
+    slow = hub.subscribe(queue_size=5, max_drops=10)
+    fast = hub.subscribe(queue_size=1000)
+    pipe = ServePipeline(hub, ReplayClock())
+
+    async def src():
+        for e in evs:
+            yield e
+
+    stats = await pipe.run(src())
+    assert stats.liquidations == 42
+    assert fast.queue.qsize() == 42
+    assert slow.queue.qsize() == 5
+    assert slow.dropped == 10 == len(dropped)
+    assert slow.closed  # 10 consecutive drops -> marked for disconnect, then skipped
+    first = json.loads(fast.queue.get_nowait())
+    assert first["data"]["id"] == evs[0].id
+
+
+async def test_pipeline_drops_duplicates_and_advances_clock(evs):
+    hub = BroadcastHub()
+    sub = hub.subscribe(liquidation_filter(exchanges={"binance"}, min_value_usd=1000))
+    clock = ReplayClock()
+    pipe = ServePipeline(hub, clock)
+
+    async def src():
+        for e in evs + evs[:10]:  # a resend overlap, as after a reconnect
+            yield e
+
+    stats = await pipe.run(src())
+    assert stats.duplicates == 10 and stats.liquidations == 42
+    assert sub.queue.qsize() == sum(1 for e in evs if e.value_usd >= 1000)
+    assert clock.now_ms() == max(e.timestamp for e in evs)
