@@ -1,0 +1,74 @@
+"""``liqmap cascades`` on a database filled from the real 2025-01-27 sell-off capture."""
+
+from __future__ import annotations
+
+import asyncio
+
+import msgspec
+import pytest
+from typer.testing import CliRunner
+
+from liqmap.cli import app
+from liqmap.storage.duckdb_store import DuckDBStore
+from liqmap.storage.tiered import TieredStore
+
+from test_storage_loader import SELLOFF, load_liquidations
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cli") / "liq.duckdb"
+
+    async def fill():
+        store = TieredStore(db_path=str(path))
+        await store.write(load_liquidations(SELLOFF))
+        return await store.close()
+
+    summary = asyncio.run(fill())
+    assert summary["cascades_found"] >= 2
+    return path, summary
+
+
+def test_cascades_json_matches_store(db):
+    path, summary = db
+    res = runner.invoke(app, ["cascades", "--db", str(path), "--json"])
+    assert res.exit_code == 0, res.output
+    rows = msgspec.json.decode(res.stdout)
+    assert len(rows) == summary["cascades_found"]
+    assert [r["start_ts"] for r in rows] == sorted((r["start_ts"] for r in rows), reverse=True)
+    btc = msgspec.json.decode(runner.invoke(app, ["cascades", "--db", str(path), "--symbol", "BTCUSDT", "--json"]).stdout)
+    assert btc and all(r["symbol"] == "BTC" for r in btc)
+    assert len(btc) == sum(r["symbol"] == "BTC" for r in rows)
+
+
+def test_cascades_table(db):
+    path, summary = db
+    res = runner.invoke(app, ["cascades", "--db", str(path)])
+    assert res.exit_code == 0, res.output
+    assert "2025-01-27 16:5" in res.stdout and "binance" in res.stdout
+    assert f"{summary['cascades_found']} cascade(s)" in res.stdout
+
+
+def test_missing_database(tmp_path):
+    res = runner.invoke(app, ["cascades", "--db", str(tmp_path / "none.duckdb")])
+    assert res.exit_code == 2 and "no database" in res.output
+
+
+def test_locked_by_writer_in_other_process(tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "w.duckdb"
+    asyncio.run(DuckDBStore(path).close())  # creates the schema, releases the file
+    holder = subprocess.Popen([sys.executable, "-c", "import duckdb,sys,time; c=duckdb.connect(sys.argv[1]); "
+                               "print('ready', flush=True); time.sleep(30)", str(path)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        res = runner.invoke(app, ["cascades", "--db", str(path)])
+        assert res.exit_code == 2 and "writer" in res.output
+    finally:
+        holder.kill()
+        holder.wait()
