@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from liqmap.cli import app
 from liqmap.models import Liquidation
+from liqmap.replay._util import iso_to_ms
 
 FIX = Path(__file__).parent / "fixtures"
 ARBITRA = FIX / "binance_forceorder_arbitra/binance_force_orders_ws.jsonl"
@@ -154,11 +155,17 @@ def test_hyperliquid_csv_liquidations_from_joined_fills():
     out = lines(r)
     # 62 liquidation rows; 5 cross liquidations closed 2-4 positions -> 69 position events
     assert len(out) == 69
-    assert len({(e["received_at"]) for e in out}) >= 60
     assert all(e["symbol"] and e["price"] > 0 and e["quantity"] > 0 for e in out)
-    by_time = {}
+    # the joined fills account for the published liquidated notional: sum px x sz per row
+    per_row: dict[int, float] = {}
     for e in out:
-        by_time.setdefault(e["timestamp"], []).append(e)
+        per_row[e["received_at"]] = per_row.get(e["received_at"], 0.0) + e["value_usd"]
+    rows = list(csv.DictReader((FIX / "hyperliquid_historical_data/liquidations.csv").open()))
+    assert len(per_row) == len(rows) == 62
+    close = sum(
+        abs(per_row[iso_to_ms(r["time"])] / float(r["liquidated_ntl_pos"]) - 1) < 0.01 for r in rows
+    )
+    assert close >= 58  # 58 of 62 within 1 % (4 rows differ by 12-69 %; the files do not say why)
     # provenance example: ATOM 12.1137 x 29.21 ~ 353.8 USD vs liquidated_ntl_pos 356.8
     atom = [e for e in out if e["timestamp"] == 1677618623000]
     assert len(atom) == 1

@@ -27,6 +27,10 @@ from liqmap.replay.runner import ReplayRunner, ReplayStats
 
 _encoder = msgspec.json.Encoder()
 _STORE_BATCH = 1000
+_KIND_LABELS = {
+    "liquidation": "liquidations", "trade": "trades", "openinterest": "oi",
+    "ticker": "tickers", "kline": "klines", "gap": "gaps",
+}
 
 
 def _fail(console: Console, message: str) -> None:
@@ -68,9 +72,10 @@ def print_summary(console: Console, stats: ReplayStats) -> None:
     )
     if exchanges:
         ev = Table(title="replay: events per exchange", title_justify="left")
-        kinds = sorted({k for _, k in stats.events})
-        for col in ("exchange", *kinds, "parse errors", "no parser"):
-            ev.add_column(col, justify="left" if col == "exchange" else "right", no_wrap=True)
+        kinds = sorted({k for _, k in stats.events}, key=lambda k: (k != "liquidation", k))
+        ev.add_column("exchange", no_wrap=True)
+        for col in (*(_KIND_LABELS.get(k, k) for k in kinds), "parse errors", "no parser"):
+            ev.add_column(col, justify="right", no_wrap=True)
         for ex in exchanges:
             ev.add_row(
                 ex, *(str(stats.events[(ex, k)]) for k in kinds),
@@ -179,6 +184,8 @@ def replay(
     to stderr.
     """
     console = Console(stderr=True)
+    if not console.is_terminal:  # logs / CI: do not squeeze the tables to 80 columns
+        console.width = max(console.width, 120)
     if fmt != "auto" and fmt not in FORMATS:
         _fail(console, f"unknown --format {fmt!r}; choose auto, {', '.join(FORMATS)}")
     if exchange is not None:
@@ -207,7 +214,12 @@ def replay(
             _fail(console, f"cannot open storage: {exc}")
     print_events = print_ or all_events
     try:
-        summary = asyncio.run(_run(runner, print_events, all_events, store, console))
+        if console.is_terminal:
+            names = ", ".join(Path(f).name for f in files[:3]) + (" ..." if len(files) > 3 else "")
+            with console.status(f"replaying {names}"):
+                summary = asyncio.run(_run(runner, print_events, all_events, store, console))
+        else:
+            summary = asyncio.run(_run(runner, print_events, all_events, store, console))
     except BrokenPipeError:  # e.g. `liqmap replay ... --print | head`
         sys.stderr.close()
         raise typer.Exit(0)
