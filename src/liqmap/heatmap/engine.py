@@ -160,7 +160,7 @@ def simulate(inp: StepInputs, params: ModelParams = ModelParams(), keep_snapshot
 
     for k in range(K):
         # 1. consume (inclusive): longs at/above low, shorts at/below high
-        lo_k, hi_k = inp.low[k], inp.high[k]
+        lo_k, hi_k = inp.low[k] * (1 - 1e-12), inp.high[k] * (1 + 1e-12)  # inclusive despite float noise
         if np.isfinite(lo_k):
             i = int(np.clip(np.floor((lo_k - lo) / cell), 0, C))
             blk = A[0, :, i:]

@@ -1,0 +1,86 @@
+"""Heatmap router on the real-row archive fixtures, with the DB dependency overridden."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import duckdb
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from liqmap.api.routers import heatmap
+from liqmap.heatmap.ingest import ingest
+
+VISION = Path(__file__).parent / "fixtures" / "heatmap" / "binance_vision"
+
+
+@pytest.fixture(scope="module")
+def client():
+    con = duckdb.connect()
+    ingest(con, "klines", "BTCUSDT", dt.date(2025, 12, 1), dt.date(2025, 12, 31), VISION, interval="1h")
+    ingest(con, "metrics", "BTCUSDT", dt.date(2025, 12, 1), dt.date(2025, 12, 31), VISION)
+    app = FastAPI()
+    app.include_router(heatmap.router)
+    app.dependency_overrides[heatmap.get_heatmap_db] = lambda: con
+    heatmap.clear_cache()
+    return TestClient(app)
+
+
+def test_timeseries_shape_meta_and_cache(client):
+    q = {"symbol": "btcusdt", "time_window": "2d", "interval": "1h"}
+    r = client.get("/liquidations/heatmap-timeseries", params=q)
+    assert r.status_code == 200 and r.headers["x-cache"] == "miss"
+    body = r.json()
+    assert set(body) == {"meta", "data"}
+    m = body["meta"]
+    for k in ("ladder", "mmr", "interval", "bin_size", "coverage", "estimate", "note", "brackets_as_of"):
+        assert k in m
+    assert m["interval"] == "1h" and len(body["data"]) == 48
+    ts = [d["timestamp"] for d in body["data"]]
+    assert ts == sorted(ts) and ts[-1] == 1765152000000  # last kline open 2025-12-07 23:00 + 1h
+    lv = body["data"][-1]["levels"][0]
+    assert set(lv) == {"price", "long", "short"}
+    r2 = client.get("/liquidations/heatmap-timeseries", params=q)
+    assert r2.headers["x-cache"] == "hit" and r2.content == r.content
+
+
+def test_start_end_times(client):
+    r = client.get("/liquidations/heatmap-timeseries", params={
+        "symbol": "BTCUSDT", "start_time": 1764979200000, "end_time": 1765065600000, "interval": "1h"})
+    assert r.status_code == 200
+    assert len(r.json()["data"]) == 24
+
+
+@pytest.mark.parametrize("params,reason", [
+    ({"symbol": "BTCUSDT", "interval": "2m"}, "interval"),
+    ({"symbol": "BTCUSDT", "time_window": "7x"}, "time_window"),
+    ({"symbol": "BTCUSDT", "start_time": 5, "end_time": 4}, "after"),
+    ({"symbol": "BTCUSDT", "time_window": "1d", "start_time": 5}, "either"),
+    ({"symbol": "BTC USDT!"}, "symbol"),
+    ({"symbol": "BTCUSDT", "band_pct": 0}, "band_pct"),
+])
+def test_bad_params_422_with_reason(client, params, reason):
+    r = client.get("/liquidations/heatmap-timeseries", params=params)
+    assert r.status_code == 422
+    assert reason in str(r.json()["detail"])
+
+
+def test_unknown_symbol_404_lists_known(client):
+    r = client.get("/liquidations/heatmap-timeseries", params={"symbol": "XRPUSDT"})
+    assert r.status_code == 404
+    assert r.json()["detail"]["known_symbols"] == ["BTCUSDT"]
+
+
+def test_klines_and_date_range(client):
+    r = client.get("/prices/klines", params={"symbol": "BTCUSDT", "interval": "1h", "limit": 3})
+    c = r.json()["candles"]
+    assert [x["open_time"] for x in c] == [1765141200000, 1765144800000, 1765148400000]
+    assert c[-1]["close"] == 90395.31  # last row of BTCUSDT-1h-2025-12-07.csv
+    r = client.get("/prices/klines", params={"symbol": "BTCUSDT", "interval": "4h", "limit": 2})
+    assert r.json()["candles"][-1]["low"] == 88995.33  # min of the last 4 hourly lows
+    assert client.get("/prices/klines", params={"symbol": "BTCUSDT", "limit": 0}).status_code == 422
+    d = client.get("/data/date-range", params={"symbol": "BTCUSDT"}).json()
+    assert d["tables"]["klines_1h_history"] == {"start": 1764892800000, "end": 1765148400000, "rows": 72}
+    assert client.get("/data/symbols").json() == {"symbols": ["BTCUSDT"]}

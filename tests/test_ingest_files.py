@@ -1,0 +1,155 @@
+"""Ingest of data.binance.vision-layout files (real rows re-written in archive format, see
+tests/fixtures/heatmap/README.md): zip/csv, header/no header, µs timestamps, idempotency,
+resume, dry-run, bad file with file+line and nothing half-loaded."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import shutil
+import zipfile
+from pathlib import Path
+
+import duckdb
+import pytest
+from typer.testing import CliRunner
+
+from liqmap.heatmap.ingest import IngestError, discover, ingest
+
+FIX = Path(__file__).parent / "fixtures"
+VISION = FIX / "heatmap" / "binance_vision"
+SRC = FIX / "binance_forceorder_datastreams" / "PauliusMinialga_binance_large_aggtrades_2025-01-26_2025-02-06.csv.gz"
+D0, D1 = dt.date(2025, 1, 1), dt.date(2025, 2, 28)
+
+
+def _source_rows(symbol: str) -> list[tuple[int, float, float, int, bool]]:
+    """The original capture rows of one symbol (agg id, price, qty, T, is_buyer_maker)."""
+    out = []
+    with gzip.open(SRC, "rt") as fh:
+        for line in fh:
+            r = [x.strip() for x in line.split(",")]
+            if r[1] == symbol:
+                out.append((int(r[2]), float(r[3]), float(r[4]), int(r[5]), r[6] == "True"))
+    return sorted(out)
+
+
+@pytest.fixture
+def con():
+    c = duckdb.connect()
+    yield c
+    c.close()
+
+
+def test_all_variants_load_exactly_the_source_rows(con):
+    for sym in ("ETHUSDT", "BTCUSDT"):
+        s = ingest(con, "aggtrades", sym, D0, D1, VISION)
+        assert [f.status for f in s.files] == ["loaded"] * len(s.files)
+    for sym in ("ETHUSDT", "BTCUSDT"):
+        got = con.execute("SELECT agg_trade_id, price, quantity, timestamp, is_buyer_maker FROM aggtrades_history "
+                          "WHERE symbol = ? ORDER BY agg_trade_id", [sym]).fetchall()
+        days = {r[0] for r in con.execute("SELECT range_start FROM ingest_log WHERE symbol = ?", [sym]).fetchall()}
+        want = [r for r in _source_rows(sym) if (r[3] // 86_400_000) * 86_400_000 in days]
+        assert got == want  # zip+header, csv no header, µs file all decode to the same values
+    # the µs file (2025-02-06) was converted to ms
+    lo, hi = con.execute("SELECT min(timestamp), max(timestamp) FROM aggtrades_history WHERE symbol='BTCUSDT' "
+                         "AND timestamp >= 1738800000000").fetchone()
+    assert 1738800000000 <= lo <= hi < 1738886400000
+
+
+def test_reingest_is_idempotent_and_resumable(con):
+    ingest(con, "aggtrades", "BTCUSDT", D0, D1, VISION)
+    n1 = con.execute("SELECT count(*) FROM aggtrades_history").fetchone()[0]
+    again = ingest(con, "aggtrades", "BTCUSDT", D0, D1, VISION)
+    assert {f.status for f in again.files} == {"skipped"}
+    forced = ingest(con, "aggtrades", "BTCUSDT", D0, D1, VISION, force=True)
+    assert {f.status for f in forced.files} == {"loaded"}
+    assert con.execute("SELECT count(*) FROM aggtrades_history").fetchone()[0] == n1 == 8153
+    assert con.execute("SELECT count(*) FROM ingest_log").fetchone()[0] == 3
+
+
+def test_date_filter_and_discovery():
+    files = discover(VISION, "aggtrades", "BTCUSDT", dt.date(2025, 1, 27), dt.date(2025, 1, 27))
+    assert [f.path.name for f in files] == ["BTCUSDT-aggTrades-2025-01-27.csv"]
+    with pytest.raises(ValueError):
+        discover(VISION, "aggtrades", "BTCUSDT", D1, D0)
+
+
+def test_dry_run_loads_nothing(con):
+    s = ingest(con, "aggtrades", "ETHUSDT", D0, D1, VISION, dry_run=True)
+    assert [f.status for f in s.files] == ["dry-run", "dry-run"]
+    assert [f.rows for f in s.files] == [1532, 2882]
+    assert con.execute("SELECT count(*) FROM aggtrades_history").fetchone()[0] == 0
+
+
+def _broken_copy(tmp_path: Path) -> Path:
+    """Copy the BTCUSDT tree and corrupt line 4 of the 2025-01-27 csv (header is line 1)."""
+    dst = tmp_path / "vision"
+    shutil.copytree(VISION, dst)
+    f = dst / "futures/um/daily/aggTrades/BTCUSDT/BTCUSDT-aggTrades-2025-01-27.csv"
+    lines = f.read_text().splitlines()
+    lines[3] = lines[3].replace(".", "x", 1)
+    f.write_text("\n".join(lines) + "\n")
+    return dst
+
+
+def test_bad_file_names_file_and_line_and_loads_nothing_of_it(con, tmp_path):
+    dst = _broken_copy(tmp_path)
+    with pytest.raises(IngestError) as ei:
+        ingest(con, "aggtrades", "BTCUSDT", D0, D1, dst)
+    msg = str(ei.value)
+    assert "BTCUSDT-aggTrades-2025-01-27.csv" in msg and "line 4" in msg
+    days = con.execute("SELECT DISTINCT timestamp // 86400000 FROM aggtrades_history").fetchall()
+    assert days == [(1737849600000 // 86400000,)]  # only the complete first file
+    # previously loaded good data of that day survives a failed re-load (transaction rolled back)
+    good = duckdb.connect()
+    ingest(good, "aggtrades", "BTCUSDT", D0, D1, VISION)
+    with pytest.raises(IngestError):
+        ingest(good, "aggtrades", "BTCUSDT", D0, D1, dst, force=True)
+    assert good.execute("SELECT count(*) FROM aggtrades_history").fetchone()[0] == 8153
+
+
+def test_corrupt_zip_is_a_clear_error(con, tmp_path):
+    dst = tmp_path / "v" / "futures/um/daily/aggTrades/ETHUSDT"
+    dst.mkdir(parents=True)
+    (dst / "ETHUSDT-aggTrades-2025-01-26.zip").write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(IngestError, match="ETHUSDT-aggTrades-2025-01-26.zip"):
+        ingest(con, "aggtrades", "ETHUSDT", D0, D1, tmp_path / "v")
+
+
+def test_checksum_mismatch_is_refused(con, tmp_path):
+    dst = tmp_path / "v"
+    shutil.copytree(VISION, dst)
+    z = dst / "futures/um/daily/aggTrades/ETHUSDT/ETHUSDT-aggTrades-2025-01-26.zip"
+    (z.parent / (z.name + ".CHECKSUM")).write_text("0" * 64 + "  " + z.name + "\n")
+    with pytest.raises(IngestError, match="CHECKSUM"):
+        ingest(con, "aggtrades", "ETHUSDT", D0, D1, dst)
+
+
+def test_klines_and_metrics_layouts(con):
+    k = ingest(con, "klines", "BTCUSDT", dt.date(2025, 12, 1), dt.date(2025, 12, 31), VISION, interval="1h")
+    assert k.rows == 72
+    m = ingest(con, "metrics", "BTCUSDT", dt.date(2025, 12, 1), dt.date(2025, 12, 31), VISION)
+    assert m.rows == 71
+    oi, val, ts = con.execute("SELECT sum_open_interest, sum_open_interest_value, timestamp FROM open_interest_history "
+                              "ORDER BY timestamp LIMIT 1").fetchone()
+    assert ts == 1764896400000  # '2025-12-05 01:00:00' UTC
+    assert 80_000 < val / oi < 100_000  # USDT value / contracts = a BTC price of Dec 2025
+
+
+def test_cli_ingest_and_dry_run(tmp_path):
+    from liqmap.cli import app
+
+    db = tmp_path / "h.duckdb"
+    r = CliRunner().invoke(app, ["ingest", "aggtrades", "--symbol", "ETHUSDT", "--start-date", "2025-01-01",
+                                 "--end-date", "2025-02-28", "--data-dir", str(VISION), "--db", str(db), "--dry-run"])
+    assert r.exit_code == 0, r.output
+    assert "would load" in r.output and not db.exists()
+    r = CliRunner().invoke(app, ["ingest", "aggtrades", "--symbol", "ETHUSDT", "--start-date", "2025-01-01",
+                                 "--end-date", "2025-02-28", "--data-dir", str(VISION), "--db", str(db)])
+    assert r.exit_code == 0, r.output
+    assert duckdb.connect(str(db)).execute("SELECT count(*) FROM aggtrades_history").fetchone()[0] == 4414
+    dst = _broken_copy(tmp_path)
+    r = CliRunner().invoke(app, ["ingest", "aggtrades", "--symbol", "BTCUSDT", "--start-date", "2025-01-27",
+                                 "--end-date", "2025-01-27", "--data-dir", str(dst), "--db", str(tmp_path / "b.duckdb")])
+    assert r.exit_code == 1
+    assert "line 4" in r.output
