@@ -1,0 +1,107 @@
+"""BitMEX parser on the 117 real liquidation inserts, the tardis frames, and the
+cryptofeed 2021 session + recorded instrument/active response."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pytest
+
+from liqmap.exchanges.base import FrameError, safe_parse
+from liqmap.exchanges.bitmex import split_symbol
+from liqmap.exchanges.contracts import ContractSizes
+from liqmap.exchanges.registry import get_venue
+from liqmap.models import OpenInterest, Trade
+from test_parse_fixtures import bitmex_insert_rows, cryptofeed_frames, cryptofeed_rest, parse_ok, tardis_messages
+
+
+def _insert(row: dict) -> dict:
+    return {"table": "liquidation", "action": "insert",
+            "data": [{k: row[k] for k in ("orderID", "symbol", "side", "price", "leavesQty")}]}
+
+
+def test_all_117_inserts():
+    v = get_venue("bitmex")
+    rows = bitmex_insert_rows()
+    out = []
+    for i, row in enumerate(rows):
+        out += parse_ok(v, _insert(row), 1_573_700_000_000 + i)
+    assert len(out) == 117  # ETHUSD rows before the first XBTUSD row were held, then released
+    by_id = {x.id: x for x in out}
+    assert len(by_id) == 117
+    sides = Counter()
+    for row in rows:
+        liq = by_id["bitmex:" + row["orderID"]]
+        assert liq.side == ("long" if row["side"] == "Sell" else "short")
+        assert liq.price == row["price"] and liq.timestamp == liq.received_at
+        sides[liq.side] += 1
+        if row["symbol"] in ("XBTUSD", "XBTZ19", "XBTH20"):  # inverse, 1 USD / contract
+            assert liq.base == "BTC" and liq.value_usd == row["leavesQty"]
+            assert liq.quantity == pytest.approx(row["leavesQty"] / row["price"])
+        if row["symbol"] == "XBTUSD":
+            assert 8382 <= liq.price <= 8540.5
+    assert sides == {"long": 72, "short": 45}
+
+
+def test_quanto_ethusd_hand_computed():
+    v = get_venue("bitmex")
+    rows = bitmex_insert_rows()
+    xbt = next(r for r in rows if r["symbol"] == "XBTUSD")
+    parse_ok(v, _insert(xbt))
+    eth = rows[0]  # ETHUSD Sell 5250 @ 186.7
+    (liq,) = parse_ok(v, _insert(eth))
+    # 5250 contracts x 100 sat x 186.7 = 0.98017500 XBT, valued at the last XBTUSD price seen
+    assert liq.value_usd == pytest.approx(5250 * 100e-8 * 186.7 * xbt["price"])
+    assert liq.quantity == pytest.approx(liq.value_usd / 186.7)
+    assert (liq.base, liq.quote, liq.side) == ("ETH", "USD", "long")
+
+
+def test_tardis_insert_and_delete():
+    v = get_venue("bitmex")
+    ins, dele = (r["message"] for r in tardis_messages("bitmex"))
+    (liq,) = parse_ok(v, ins, 777)
+    assert (liq.side, liq.value_usd, liq.timestamp) == ("short", 9214.0, 777)
+    assert liq.id == "bitmex:dd9cea25-207c-0dab-15b5-b88da776f500"
+    assert parse_ok(v, dele) == []
+    partial = dict(ins, action="partial")
+    assert parse_ok(v, partial, 999)[0].id == liq.id  # resend after reconnect: same id
+    assert parse_ok(v, dict(ins, action="update")) == []
+
+
+def test_cryptofeed_session_and_instruments():
+    cs = ContractSizes()
+    assert cs.load_response("bitmex", cryptofeed_rest("BITMEX.0.gz")) == 34
+    v = get_venue("bitmex", contracts=cs)
+    counts, errors, xbt = Counter(), [], []
+    for recv, text in cryptofeed_frames("BITMEX.ws.1.0.gz"):
+        ev, err = safe_parse(v, text, recv)
+        if err:
+            errors.append(err)
+        for e in ev:
+            counts[type(e).__name__] += 1
+            if isinstance(e, Trade) and e.symbol == "XBTUSD":
+                xbt.append(e.price)
+                assert e.value_usd == pytest.approx(e.quantity * e.price, rel=1e-3)
+    assert not errors, errors[:3]
+    assert counts["Trade"] >= 17 and 32175 <= min(xbt) and max(xbt) <= 32187
+    events, err = safe_parse(v, cryptofeed_rest("BITMEX.0.gz"), 5, "instrument")
+    assert err is None
+    oi = {e.symbol: e for e in events if isinstance(e, OpenInterest)}
+    assert oi["XBTUSD"].open_interest_usd == 574_264_600
+    assert oi["XBTUSD"].open_interest == pytest.approx(574_264_600 / 32184.89)
+
+
+def test_symbols_errors_pong():
+    assert split_symbol("XBTUSD") == ("BTC", "USD")
+    assert split_symbol("ADAZ19") == ("ADA", "BTC")
+    assert split_symbol("XBTZ19") == ("BTC", "USD")
+    assert split_symbol("ETHUSDU21") == ("ETH", "USD")
+    v = get_venue("bitmex")
+    assert v.parse("pong", 1) == []
+    with pytest.raises(FrameError):
+        v.parse('{"table":"liquidation","action":"insert","data":[{"orderID":"x","symbol":"XBTUSD","side":"Sell","price":-1,"leavesQty":5}]}', 1)
+    with pytest.raises(FrameError):
+        v.parse('{"status":400,"error":"Unknown table"}', 1)
+    c = v.connections()[0]
+    assert c.heartbeat.message == "ping" and "liquidation" in json.loads(c.subscribe[0])["args"]

@@ -1,0 +1,127 @@
+"""Bybit parser on every Bybit liquidation message in the tardis fixtures and
+on the cryptofeed 2021 sessions (tests/fixtures only)."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pytest
+
+from liqmap.exchanges.base import FrameError, safe_parse
+from liqmap.exchanges.bybit import is_inverse, split_symbol
+from liqmap.exchanges.registry import get_venue
+from liqmap.models import Liquidation, Trade
+from test_parse_fixtures import cryptofeed_frames, parse_ok, tardis_messages
+
+
+def _all_bybit_liqs():
+    v = get_venue("bybit")
+    out = []
+    for rec in tardis_messages("bybit"):
+        out.append((rec, parse_ok(v, rec["message"])))
+    return out
+
+
+def test_every_tardis_bybit_liquidation_parses():
+    pairs = _all_bybit_liqs()
+    assert len(pairs) == 8
+    total = 0
+    for rec, events in pairs:
+        data = rec["message"]["data"]
+        rows = data if isinstance(data, list) else [data]
+        assert len(events) == len(rows)
+        for row, liq in zip(rows, events):
+            assert isinstance(liq, Liquidation)
+            raw_side = row.get("S", row.get("side"))
+            # Bybit reports the POSITION side: Buy = long liquidated (opposite of Binance).
+            assert liq.side == ("long" if raw_side == "Buy" else "short")
+            assert liq.order_side == raw_side
+            size = float(row.get("v", row.get("size", row.get("qty"))))
+            price = float(row.get("p", row.get("price")))
+            assert liq.price == price
+            if liq.quote == "USD":  # inverse: size is USD contracts
+                assert liq.value_usd == size and liq.quantity == pytest.approx(size / price)
+            else:
+                assert liq.quantity == size and liq.value_usd == pytest.approx(size * price)
+            assert liq.timestamp == int(row.get("T", row.get("updatedTime", row.get("time"))))
+            total += 1
+    assert total == 10
+
+
+def test_hand_computed_bybit():
+    by_topic = {rec["message"]["topic"] + str(rec["source_line"]): ev for rec, ev in _all_bybit_liqs()}
+    (pippin,) = by_topic["allLiquidation.PIPPINUSDT7303"]
+    # allLiquidation S=Sell -> short position; 2846 PIPPIN x 0.02456 = 69.89776 USDT
+    assert (pippin.side, pippin.base, pippin.quote) == ("short", "PIPPIN", "USDT")
+    assert pippin.value_usd == pytest.approx(69.89776)
+    assert pippin.timestamp == 1740480207110
+    (xrp,) = by_topic["liquidation.XRPUSD7279"]
+    # inverse XRPUSD: 6949 USD contracts at 0.5149 -> 13495.82 XRP
+    assert (xrp.side, xrp.value_usd) == ("short", 6949.0)
+    assert xrp.quantity == pytest.approx(13495.8244, rel=1e-6)
+    (gala,) = by_topic["liquidation.GALAUSDT7267"]
+    assert gala.side == "long" and gala.quantity == 1637 and gala.value_usd == pytest.approx(62.25511)
+    big = by_topic["liquidation.BTCUSD6910"]
+    assert len(big) == 3 and big[0].value_usd == 1_257_079 and big[0].side == "long"
+
+
+def test_same_event_same_id_across_shapes():
+    v = get_venue("bybit")
+    (pippin,) = parse_ok(v, tardis_messages("bybit")[-1]["message"])
+    row = tardis_messages("bybit")[-1]["message"]["data"][0]
+    deprecated = {"topic": "liquidation.PIPPINUSDT", "type": "snapshot", "ts": 1,
+                  "data": {"updatedTime": row["T"], "symbol": row["s"], "side": row["S"], "size": row["v"],
+                           "price": row["p"]}}
+    assert parse_ok(v, deprecated, 99)[0].id == pippin.id
+
+
+def test_cryptofeed_bybit_legacy_trades():
+    v = get_venue("bybit")
+    for name, symbol, lo, hi in (("BYBIT.ws.25.0.gz", "ETHUSDT", 2364.6, 2365.0),
+                                 ("BYBIT.ws.26.0.gz", "BTCUSD", 60621.5, 60623.0)):
+        counts, errors, prices = Counter(), [], []
+        for recv, text in cryptofeed_frames(name):
+            ev, err = safe_parse(v, text, recv)
+            if err:
+                errors.append(err)
+            for e in ev:
+                counts[type(e).__name__] += 1
+                if isinstance(e, Trade) and e.symbol == symbol:
+                    prices.append(e.price)
+                    if e.quote == "USD":
+                        assert e.value_usd == int(e.value_usd)  # whole USD contracts
+        assert not errors, errors[:3]
+        assert counts["Trade"] > 50
+        assert prices and lo <= min(prices) and max(prices) <= hi
+
+
+def test_ticker_and_public_trade_shapes_and_errors():
+    v = get_venue("bybit")
+    # v5 documented shapes
+    ev = v.parse(json.dumps({"topic": "tickers.BTCUSD", "type": "snapshot", "ts": 5, "data": {
+        "symbol": "BTCUSD", "markPrice": "50000", "openInterest": "1000000", "lastPrice": "50010"}}), 6)
+    oi = ev[0]
+    assert oi.open_interest == 20.0 and oi.open_interest_usd == 1_000_000
+    assert v.parse('{"success":true,"ret_msg":"pong","op":"ping"}', 1) == []
+    with pytest.raises(FrameError, match="rejected"):
+        v.parse('{"success":false,"ret_msg":"Invalid symbol","op":"subscribe"}', 1)
+    with pytest.raises(FrameError):
+        v.parse('{"topic":"allLiquidation.BTCUSDT","data":[{"T":1,"s":"BTCUSDT","S":"Hold","v":"1","p":"2"}]}', 1)
+
+
+def test_symbols_and_connections():
+    assert is_inverse("BTCUSD") and is_inverse("BTCUSDH25") and not is_inverse("BTCUSDT")
+    assert split_symbol("1000PEPEUSDT") == ("1000PEPE", "USDT")
+    assert split_symbol("BTCPERP") == ("BTC", "USDC")
+    v = get_venue("bybit")
+    conns = {c.label: c for c in v.connections(["BTCUSDT", "XRPUSD"])}
+    assert conns["linear"].url == "wss://stream.bybit.com/v5/public/linear"
+    assert conns["inverse"].url == "wss://stream.bybit.com/v5/public/inverse"
+    assert conns["linear"].heartbeat.interval_s == 20 and conns["linear"].heartbeat.message == '{"op":"ping"}'
+    sub = json.loads(conns["inverse"].subscribe[0])
+    assert "allLiquidation.XRPUSD" in sub["args"]
+    default = v.connections()
+    args = [a for c in default for s in c.subscribe for a in json.loads(s)["args"]]
+    assert "allLiquidation.BTCUSDT" in args and "allLiquidation.BTCUSD" in args
+    assert all(len(json.loads(s)["args"]) <= 10 for c in default for s in c.subscribe)
