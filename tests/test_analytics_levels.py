@@ -93,3 +93,12 @@ def test_clusters_fixed_sizes_and_min_value():
     assert eth and all(c.level % 50 == 0 for c in eth)
     big = clusters(liqs, min_value_usd=50_000)
     assert big and all(c.value_usd >= 50_000 for c in big)
+
+
+def test_size_follows_price_across_bands_for_one_symbol():
+    # the per-symbol memo must not pin a symbol to its first band
+    assert level_size("SOLUSDT", 250.0) == 0.5
+    assert level_size("SOLUSDT", 1_000.0) == 2.0
+    assert level_size("SOLUSDT", 249.99) == 0.2
+    assert level_size("SOLUSDT", 250.0) == 0.5
+    assert price_level("SOLUSDT", 251.37) == 251.0

@@ -8,6 +8,7 @@ is the incremental (hot path) form with O(1) work per event.
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Iterable, Literal
 
 import msgspec
@@ -118,6 +119,7 @@ class BucketAccumulator:
         self.key_by = key_by
         self._buckets: dict[tuple[int, str, str, str], TimeBucket] = {}
         self._newest_start = -1
+        self._order: deque[tuple[int, str, str, str]] = deque()  # keys in creation order
         self.late_dropped = 0
 
     def update(self, liq: Liquidation) -> TimeBucket | None:
@@ -134,17 +136,18 @@ class BucketAccumulator:
         b = self._buckets.get(k)
         if b is None:
             b = self._buckets[k] = TimeBucket(start, w, k[1], liq.exchange, liq.side)
+            self._order.append(k)
         b.add(liq)
         return b
 
     def _prune(self) -> None:
-        # Runs only when the newest bucket start advances (once per width in a
-        # live stream). The oldest-inserted bucket is a cheap probe: when it is
-        # still inside the horizon nothing is scanned.
+        # Buckets leave in creation order: O(1) amortized (each bucket is
+        # created and pruned once). A bucket created late for an older minute
+        # sits behind newer ones and is pruned when reached (slightly late).
         horizon = self._newest_start - self.retain_ms
-        if self._buckets and next(iter(self._buckets))[0] <= horizon:
-            for k in [k for k in self._buckets if k[0] <= horizon]:
-                del self._buckets[k]
+        order, buckets = self._order, self._buckets
+        while order and order[0][0] <= horizon:
+            del buckets[order.popleft()]
 
     def buckets(self) -> list[TimeBucket]:
         """Retained buckets sorted by (start, key, exchange, side)."""

@@ -51,7 +51,15 @@ from typing import Iterable, Literal
 
 import msgspec
 
-from liqmap.analytics.risk import RiskInputs, risk_from_inputs, severity_of, severity_rank
+from liqmap.analytics.risk import (
+    RiskInputs,
+    factor_values,
+    factors_dict,
+    risk_from_inputs,
+    score_of,
+    severity_of,
+    severity_rank,
+)
 from liqmap.models import Liquidation
 
 CascadeKind = Literal["start", "update", "end"]
@@ -294,6 +302,7 @@ class CascadeDetector:
     def __init__(self, config: CascadeConfig | None = None):
         self.config = config or CascadeConfig()
         self._windows: dict[str, _Window] = {}
+        self._open: dict[str, _Window] = {}  # bases with an open cascade
         self._seq = 0
         self.watermark: int | None = None
         self._next_deadline: int | None = None
@@ -303,7 +312,7 @@ class CascadeDetector:
     # -- public API -------------------------------------------------------
     def open_cascades(self) -> list[Cascade]:
         """Snapshots of the currently open cascades, sorted by base."""
-        return [w.cascade.snapshot(True) for b, w in sorted(self._windows.items()) if w.cascade]
+        return [w.cascade.snapshot(True) for b, w in sorted(self._open.items()) if w.cascade]
 
     def update(self, liq: Liquidation) -> list[CascadeEvent]:
         """Feed one liquidation; returns the cascade events it caused (often none).
@@ -327,9 +336,12 @@ class CascadeDetector:
         self._seq += 1
         is_long = liq.side == "long"
         inst_usd = cfg.institutional_usd
-        w.evict(wm - cfg.window_ms, inst_usd)
+        cutoff = wm - cfg.window_ms
+        q = w.q
+        if q and q[0][1] <= cutoff:
+            w.evict(cutoff, inst_usd)
         c = w.cascade
-        if ts > wm - cfg.window_ms:
+        if ts > cutoff:
             w.push((seq, ts, liq.value_usd, is_long, liq.price, liq.exchange, liq.symbol), inst_usd)
         else:
             self.late_events += 1
@@ -346,13 +358,19 @@ class CascadeDetector:
             deadline = c.last_hot_ts + cfg.quiet_ms
             if self._next_deadline is None or deadline < self._next_deadline:
                 self._next_deadline = deadline
-        rs = risk_from_inputs(w.inputs(wm))
-        c.current = rs.score
+        q = w.q
+        f = factor_values(
+            w.count, w.value, w.long, w.short, w.inst, (wm - q[0][1]) if q else 0,
+            w.minq[0][1] if w.minq else 0.0, w.maxq[0][1] if w.maxq else 0.0, len(w.venues),
+        )
+        score = score_of(f)
+        c.current = score
         reason = False
-        if rs.score > c.peak:
-            if severity_rank(rs.severity) > severity_rank(c.peak_sev):
+        if score > c.peak:
+            sev = severity_of(score)
+            if severity_rank(sev) > severity_rank(c.peak_sev):
                 reason = True
-            c.peak, c.peak_sev, c.peak_factors = rs.score, rs.severity, rs.factors
+            c.peak, c.peak_sev, c.peak_factors = score, sev, factors_dict(f)
         if not c.cross and len(c.exchanges) >= cfg.cross_exchange_min_venues:
             c.cross = True
             reason = True
@@ -380,11 +398,12 @@ class CascadeDetector:
         end first via :meth:`expire`; the rest end regardless. Sorted by base."""
         out = self.expire(now_ms) if now_ms is not None else []
         wm = self.watermark if self.watermark is not None else 0
-        for base in sorted(self._windows):
-            w = self._windows[base]
+        for base in sorted(self._open):
+            w = self._open[base]
             if w.cascade is not None:
                 out.append(CascadeEvent("end", w.cascade.snapshot(False), wm))
                 w.cascade = None
+        self._open.clear()
         self._next_deadline = None
         return out
 
@@ -402,6 +421,7 @@ class CascadeDetector:
         c.last_hot_ts = w.q[-1][1] if w.q[-1][1] > c.end_ts else c.end_ts
         c.emitted_value, c.emitted_events = c.value, c.events
         w.cascade = c
+        self._open[base] = w
         deadline = c.last_hot_ts + cfg.quiet_ms
         if self._next_deadline is None or deadline < self._next_deadline:
             self._next_deadline = deadline
@@ -410,15 +430,17 @@ class CascadeDetector:
     def _expire(self, now: int, out: list[CascadeEvent]) -> None:
         quiet = self.config.quiet_ms
         nxt: int | None = None
-        for base in sorted(self._windows):
-            w = self._windows[base]
+        for base in sorted(self._open):
+            w = self._open[base]
             c = w.cascade
             if c is None:
+                del self._open[base]
                 continue
             deadline = c.last_hot_ts + quiet
             if now >= deadline:
                 out.append(CascadeEvent("end", c.snapshot(False), now))
                 w.cascade = None
+                del self._open[base]
             elif nxt is None or deadline < nxt:
                 nxt = deadline
         self._next_deadline = nxt

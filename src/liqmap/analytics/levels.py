@@ -22,6 +22,7 @@ not ``0.16810000000000003``).
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from typing import Iterable, Sequence
 
 import msgspec
@@ -38,6 +39,7 @@ _QUOTE_SUFFIXES = ("USDT", "USDC", "BUSD", "FDUSD", "USD", "PERP")
 _ALIASES = {"XBT": "BTC"}
 
 
+@lru_cache(maxsize=8192)
 def base_of(symbol_or_base: str) -> str:
     """Base asset of a venue symbol or a bare base, upper case.
 
@@ -70,6 +72,37 @@ def _step_125(raw: float) -> tuple[float, int]:
     return m * 10.0**e, max(0, -e)
 
 
+_INF = math.inf
+_floor = math.floor
+
+# symbol_or_base -> (lo, hi, step, decimals): the step holds for lo <= price < hi.
+_GRID_CACHE: dict[str, tuple[float, float, float, int]] = {}
+
+
+def _grid(symbol_or_base: str, price: float) -> tuple[float, int]:
+    """(step, decimals) for a symbol at a price, memoized per symbol and price band."""
+    g = _GRID_CACHE.get(symbol_or_base)
+    if g is not None and g[0] <= price < g[1]:
+        return g[2], g[3]
+    seeded = SEED_LEVEL_SIZES.get(base_of(symbol_or_base))
+    if seeded is not None:
+        step, lo, hi = seeded, 0.0, math.inf
+    else:
+        if not (price > 0 and math.isfinite(price)):
+            raise ValueError(f"price must be positive and finite, got {price!r}")
+        step = _step_125(price / LEVEL_DIVISOR)[0]
+        e = math.floor(math.log10(step) + 1e-9)
+        m = round(step / 10.0**e)
+        nxt = {1: 2, 2: 5, 5: 10}[m] * 10.0**e
+        # band of prices that map to this step (slightly shrunk against float noise)
+        lo, hi = step * LEVEL_DIVISOR * (1 + 1e-9), nxt * LEVEL_DIVISOR * (1 - 1e-9)
+    dec = _decimals(step)
+    if len(_GRID_CACHE) > 65_536:
+        _GRID_CACHE.clear()
+    _GRID_CACHE[symbol_or_base] = (lo, hi, step, dec)
+    return step, dec
+
+
 def level_size(symbol_or_base: str, price: float) -> float:
     """Level (bucket) size in quote units for a symbol at a given price.
 
@@ -82,12 +115,7 @@ def level_size(symbol_or_base: str, price: float) -> float:
     Raises: ValueError if ``price`` is not a positive finite number and the
         symbol has no seeded size.
     """
-    seeded = SEED_LEVEL_SIZES.get(base_of(symbol_or_base))
-    if seeded is not None:
-        return seeded
-    if not (price > 0 and math.isfinite(price)):
-        raise ValueError(f"price must be positive and finite, got {price!r}")
-    return _step_125(price / LEVEL_DIVISOR)[0]
+    return _grid(symbol_or_base, price)[0]
 
 
 def _decimals(step: float) -> int:
@@ -103,12 +131,18 @@ def price_level(symbol_or_base: str, price: float, size: float | None = None) ->
     98,912 -> 98,900; ETH 3,535 -> 3,530. Raises ValueError for a
     non-positive or non-finite price.
     """
-    if not (price > 0 and math.isfinite(price)):
+    if not (0.0 < price < _INF):
         raise ValueError(f"price must be positive and finite, got {price!r}")
     if size is None:
-        size = level_size(symbol_or_base, price)
-    k = math.floor(price / size + 1e-9)
-    return round(k * size, _decimals(size))
+        g = _GRID_CACHE.get(symbol_or_base)
+        if g is not None and g[0] <= price < g[1]:
+            size, dec = g[2], g[3]
+        else:
+            size, dec = _grid(symbol_or_base, price)
+    else:
+        dec = _decimals(size)
+    k = _floor(price / size + 1e-9)
+    return float(k * size) if dec == 0 else round(k * size, dec)
 
 
 class LevelCluster(msgspec.Struct, frozen=True):

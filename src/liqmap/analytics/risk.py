@@ -147,38 +147,67 @@ def _clip(x: float) -> float:
     return 0.0 if x <= 0.0 else 1.0 if x >= 1.0 else x
 
 
-def factors_of(r: RiskInputs) -> dict[str, float]:
-    """The six normalized factors of :class:`RiskInputs` (see module docstring)."""
-    if r.count <= 0 or r.value_usd <= 0:
-        return {k: 0.0 for k in WEIGHTS}
-    V = r.value_usd
-    volume = _clip(math.log10(V / VOLUME_FLOOR_USD) / 3.0)
-    span = max(r.last_ts - r.first_ts, MIN_SPAN_MS)
-    rate = (r.count - 1) * 60_000.0 / span
+def factor_values(
+    count: int,
+    value_usd: float,
+    long_usd: float,
+    short_usd: float,
+    institutional_usd: float,
+    span_ms: int,
+    price_low: float,
+    price_high: float,
+    venues: int,
+) -> tuple[float, float, float, float, float, float]:
+    """The six factors as a tuple in :data:`WEIGHTS` order (allocation-light
+    form used on the hot path; see the module docstring for formulas)."""
+    if count <= 0 or value_usd <= 0:
+        return (0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+    volume = _clip(math.log10(value_usd / VOLUME_FLOOR_USD) / 3.0)
+    rate = (count - 1) * 60_000.0 / (span_ms if span_ms > MIN_SPAN_MS else MIN_SPAN_MS)
     time_c = _clip(rate / RATE_SATURATION_PER_MIN)
-    if r.count >= 2 and r.price_low > 0:
-        bps = (r.price_high - r.price_low) / r.price_low * 10_000.0
-        clustering = 1.0 - _clip(bps / RANGE_SATURATION_BPS)
+    if count >= 2 and price_low > 0:
+        clustering = 1.0 - _clip((price_high - price_low) / price_low * 10_000.0 / RANGE_SATURATION_BPS)
     else:
         clustering = 0.0
-    imbalance = _clip(abs(r.long_usd - r.short_usd) / V)
-    inst = _clip(r.institutional_usd / V)
-    cross = _clip((r.venues - 1) / (VENUE_SATURATION - 1))
-    return {
-        "volume_concentration": volume,
-        "time_compression": time_c,
-        "price_clustering": clustering,
-        "side_imbalance": imbalance,
-        "institutional_ratio": inst,
-        "cross_exchange": cross,
-    }
+    imbalance = _clip(abs(long_usd - short_usd) / value_usd)
+    inst = _clip(institutional_usd / value_usd)
+    cross = _clip((venues - 1) / (VENUE_SATURATION - 1))
+    return (volume, time_c, clustering, imbalance, inst, cross)
+
+
+_W = tuple(WEIGHTS.values())
+_NAMES = tuple(WEIGHTS)
+
+
+def score_of(f: tuple[float, ...]) -> float:
+    """Weighted sum of a :func:`factor_values` tuple, rounded to 12 decimals."""
+    return round(
+        _W[0] * f[0] + _W[1] * f[1] + _W[2] * f[2] + _W[3] * f[3] + _W[4] * f[4] + _W[5] * f[5], 12
+    )
+
+
+def factors_dict(f: tuple[float, ...]) -> dict[str, float]:
+    """Name -> value for a :func:`factor_values` tuple."""
+    return dict(zip(_NAMES, f))
+
+
+def factors_of(r: RiskInputs) -> dict[str, float]:
+    """The six normalized factors of :class:`RiskInputs` (see module docstring)."""
+    return factors_dict(_values(r))
+
+
+def _values(r: RiskInputs) -> tuple[float, float, float, float, float, float]:
+    return factor_values(
+        r.count, r.value_usd, r.long_usd, r.short_usd, r.institutional_usd,
+        r.last_ts - r.first_ts, r.price_low, r.price_high, r.venues,
+    )
 
 
 def risk_from_inputs(r: RiskInputs) -> RiskScore:
     """Score aggregated inputs: weighted sum of :func:`factors_of`."""
-    f = factors_of(r)
-    score = round(sum(WEIGHTS[k] * v for k, v in f.items()), 12)
-    return RiskScore(score, severity_of(score), f)
+    f = _values(r)
+    score = score_of(f)
+    return RiskScore(score, severity_of(score), factors_dict(f))
 
 
 def risk_score(window: Iterable[Liquidation] | RiskInputs, institutional_usd: float = INSTITUTIONAL_USD) -> RiskScore:

@@ -192,7 +192,8 @@ class MemoryStore:
         if ring is None:
             ring = self._rings[key] = _Ring()
         cutoff = self.watermark - self.window_ms
-        if ring.q:
+        q = ring.q
+        if q and q[0].timestamp <= cutoff:
             self.evicted += ring.evict(cutoff)
         if ts <= cutoff:
             self.late_dropped += 1

@@ -1,0 +1,153 @@
+"""Per-event in-process hot path: L1 append + price level + 1-min bucket + cascade update.
+
+Input: every real liquidation in tests/fixtures/binance_forceorder_datastreams
+(*liquidations* files, loaded by the test loader) plus the BitMEX XBTUSD rows,
+sorted by time and looped ``--loops`` times with timestamps shifted forward by
+the input's span per loop (so event time keeps advancing and windows evict
+normally). Nothing is synthetic except that time shift.
+
+Reports p50/p90/p99/p99.9/max of per-event time (``time.perf_counter_ns``
+around the four calls; includes ~50-100 ns of timer overhead), the batched
+average (one timer around the whole loop), and memory: ``MemoryStore.memory_bytes``
+for the busiest ring at its fullest, and tracemalloc's net allocation for a
+store holding that ring alone.
+
+Target: p99 <= 20 us per event.
+
+Run: ``uv run python benchmarks/bench_hot_path.py [--loops 20]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import statistics
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+import msgspec
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "src"))
+
+from _liq_loader import FIXTURES, load, load_bitmex_xbtusd  # noqa: E402
+
+from liqmap.analytics.buckets import MINUTE_MS, BucketAccumulator  # noqa: E402
+from liqmap.analytics.cascades import CascadeDetector  # noqa: E402
+from liqmap.analytics.levels import price_level  # noqa: E402
+from liqmap.storage.memory import MemoryStore  # noqa: E402
+
+
+def real_events():
+    files = sorted(FIXTURES.glob("*liquidations*"))
+    liqs = load(*files) + load_bitmex_xbtusd()
+    liqs.sort(key=lambda x: (x.timestamp, x.id))
+    return liqs
+
+
+def looped(liqs, loops):
+    span = liqs[-1].timestamp - liqs[0].timestamp + 60_000
+    out = []
+    for k in range(loops):
+        off = k * span
+        out.extend(
+            msgspec.structs.replace(x, timestamp=x.timestamp + off, received_at=x.received_at + off, id=f"{x.id}#{k}")
+            for x in liqs
+        )
+    return out
+
+
+def pct(sorted_vals, p):
+    return sorted_vals[min(len(sorted_vals) - 1, int(p / 100 * len(sorted_vals)))]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--loops", type=int, default=20)
+    args = ap.parse_args()
+    base = real_events()
+    events = looped(base, args.loops)
+    print(f"events: {len(base)} real x {args.loops} loops = {len(events)}")
+
+    def fresh():
+        return MemoryStore(60_000), BucketAccumulator(MINUTE_MS), CascadeDetector()
+
+    # warm-up
+    mem, acc, det = fresh()
+    for x in events[:5000]:
+        mem.add(x); price_level(x.base, x.price); acc.update(x); det.update(x)
+
+    # per-event timing
+    mem, acc, det = fresh()
+    pc = time.perf_counter_ns
+    times = [0] * len(events)
+    n_casc = 0
+    gc.disable()
+    try:
+        for i, x in enumerate(events):
+            t0 = pc()
+            mem.add(x)
+            price_level(x.base, x.price)
+            acc.update(x)
+            ev = det.update(x)
+            times[i] = pc() - t0
+            n_casc += len(ev)
+    finally:
+        gc.enable()
+    n_casc += len(det.flush())
+    times.sort()
+    us = lambda ns: ns / 1000  # noqa: E731
+    print(
+        "per-event (us): p50 %.2f  p90 %.2f  p99 %.2f  p99.9 %.2f  max %.1f  mean %.2f"
+        % (us(pct(times, 50)), us(pct(times, 90)), us(pct(times, 99)), us(pct(times, 99.9)),
+           us(times[-1]), us(statistics.fmean(times)))
+    )
+    print(f"cascade events emitted: {n_casc}")
+
+    # batched average (no per-event timer)
+    mem, acc, det = fresh()
+    t0 = time.perf_counter_ns()
+    for x in events:
+        mem.add(x)
+        price_level(x.base, x.price)
+        acc.update(x)
+        det.update(x)
+    det.flush()
+    dt = time.perf_counter_ns() - t0
+    print(f"batched: {dt / len(events) / 1000:.2f} us/event, {len(events) / (dt / 1e9):,.0f} events/s")
+
+    # memory: busiest ring at its fullest over one pass of the real data
+    mem = MemoryStore(60_000)
+    best = (0, "", 0)
+    for x in base:
+        mem.add(x)
+        n = mem.window_stats(x.symbol).count
+        if n > best[0]:
+            best = (n, x.symbol, mem.memory_bytes(x.symbol))
+    n, sym, nbytes = best
+    print(f"memory_bytes: busiest ring {sym} {n} events in 60 s -> {nbytes:,} B ({nbytes / n:.0f} B/event)")
+    ring_events = [x for x in base if x.symbol == sym]
+    # find the 60 s slice with n events and measure with tracemalloc
+    for i in range(len(ring_events)):
+        sl = [y for y in ring_events[i:i + n] if y.timestamp > ring_events[i].timestamp - 1 and
+              y.timestamp < ring_events[i].timestamp + 60_000]
+        if len(sl) == n:
+            break
+    copies = [msgspec.json.decode(msgspec.json.encode(y), type=type(y)) for y in sl]  # own objects
+    tracemalloc.start()
+    s0 = tracemalloc.take_snapshot()
+    store = MemoryStore(60_000, recent_all_max=1)
+    for y in copies:
+        store.add(y)
+    s1 = tracemalloc.take_snapshot()
+    tracemalloc.stop()
+    net = sum(st.size_diff for st in s1.compare_to(s0, "filename"))
+    print(f"tracemalloc: store + ring structures for {len(copies)} {sym} events (structs pre-built) -> {net:,} B")
+    print(f"memory_bytes of that ring (structs included): {store.memory_bytes(sym):,} B")
+
+
+if __name__ == "__main__":
+    main()
