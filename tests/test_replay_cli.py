@@ -221,3 +221,26 @@ def test_store_into_duckdb(tmp_path):
     con = duckdb.connect(str(db), read_only=True)
     assert con.execute("select count(*), count(distinct id) from liquidations").fetchone() == (1837, 1837)
     con.close()
+
+
+def test_hyperliquid_trades_file_alone_gives_trades():
+    r = run(FIX / "hyperliquid_historical_data/non_mm_trades.csv.gz", "--all-events")
+    assert r.exit_code == 0, r.stderr
+    out = lines(r)
+    assert len(out) == 35691 and {e["type"] for e in out} == {"trade"}
+    # row 1 "ETH,Ask,1655.5,0.0452,crossed=true": the user sold as taker
+    assert (out[0]["symbol"], out[0]["side"], out[0]["price"]) == ("ETH", "sell", 1655.5)
+
+
+def test_speed_option_paces_and_keeps_order():
+    import time
+
+    t0 = time.monotonic()
+    r = run(ARBITRA, "--print", "--speed", "1000", "--max-gap", "0.02")
+    elapsed = time.monotonic() - t0
+    assert r.exit_code == 0, r.stderr
+    out = lines(r)
+    assert len(out) == 42
+    assert [e["received_at"] for e in out] == sorted(e["received_at"] for e in out)
+    assert elapsed >= 0.05  # ~66 s recorded / 1000 + one capped 8 h gap
+    assert run(ARBITRA, "--speed", "2", "--as-fast-as-possible").exit_code == 2

@@ -43,3 +43,21 @@ def iso_to_ms(text: str) -> int:
 def seconds_to_ms(text: str) -> int:
     """Unix seconds as text (``"1626992741.06217"``) -> ms (rounded). Raises ``ValueError``."""
     return round(float(text) * 1000)
+
+
+#: Connection label the live feed uses for a venue's single public socket
+#: (``ConnectionSpec.label`` in each ``liqmap.exchanges.<venue>`` module), so
+#: replayed frames report health/gaps under the same names as live ones.
+LIVE_LABELS: dict[str, str] = {
+    "binance": "usdm",
+    "binance_coinm": "coinm",
+    "okx": "public",
+    "bitmex": "realtime",
+    "deribit": "ws",
+    "hyperliquid": "ws",
+}
+
+
+def live_label(venue: str, default: str = "public") -> str:
+    """Live connection label of ``venue`` (Bybit needs linear/inverse: decided by the caller)."""
+    return LIVE_LABELS.get(venue, default)

@@ -20,7 +20,7 @@ from typing import Iterator
 import msgspec
 
 from liqmap.frames import RawFrame
-from liqmap.replay._util import dumps, iso_to_ms, text_lines
+from liqmap.replay._util import dumps, iso_to_ms, live_label, text_lines
 from liqmap.replay.stats import FileStats
 
 
@@ -29,7 +29,7 @@ def read_binance_jsonl(
 ) -> Iterator[RawFrame]:
     """Yield one RawFrame per ``{"ts", "msg"}`` line; bad lines are counted and skipped."""
     venue = exchange or "binance"
-    connection = "coinm" if venue == "binance_coinm" else "usdm"
+    connection = live_label(venue)
     for _, line in text_lines(path):
         if not line.strip():
             continue

@@ -23,7 +23,7 @@ from typing import Iterator
 import msgspec
 
 from liqmap.frames import RawFrame
-from liqmap.replay._util import dumps, iso_to_ms, text_lines
+from liqmap.replay._util import dumps, iso_to_ms, live_label, text_lines
 from liqmap.replay.stats import FileStats
 
 
@@ -46,4 +46,4 @@ def read_bitmex_inserts(
             continue
         msg = {"table": "liquidation", "action": "insert", "data": [row]}
         stats.frames += 1
-        yield RawFrame(venue, "realtime", received_at, dumps(msg))
+        yield RawFrame(venue, live_label(venue), received_at, dumps(msg))

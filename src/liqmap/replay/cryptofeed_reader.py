@@ -27,7 +27,7 @@ from typing import Iterator
 from urllib.parse import urlsplit
 
 from liqmap.frames import RawFrame
-from liqmap.replay._util import seconds_to_ms, text_lines
+from liqmap.replay._util import live_label, seconds_to_ms, text_lines
 from liqmap.replay.formats import (
     CRYPTOFEED_OPEN,
     CRYPTOFEED_RECV,
@@ -86,8 +86,8 @@ def connection_label(venue: str, url: str) -> str:
     """Connection label a live feed of ``venue`` would use for ``url``.
 
     Bybit's legacy ``/realtime_public`` was the USDT-linear endpoint and
-    ``/realtime`` the inverse one; Binance USD-M is ``usdm``, COIN-M ``coinm``;
-    other venues use their single public connection (``public``).
+    ``/realtime`` the inverse one; other venues use the label of their live
+    connection (``usdm``, ``coinm``, ``public``, ``realtime``, ``ws``).
     """
     path = urlsplit(url).path
     if venue == "bybit":
@@ -96,11 +96,7 @@ def connection_label(venue: str, url: str) -> str:
         if "inverse" in path or path.rstrip("/").endswith("realtime"):
             return "inverse"
         return "linear"
-    if venue == "binance":
-        return "usdm"
-    if venue == "binance_coinm":
-        return "coinm"
-    return "public"
+    return live_label(venue)
 
 
 def _first_url(path: str | Path) -> str | None:

@@ -53,7 +53,7 @@ from pathlib import Path
 from typing import Iterator
 
 from liqmap.frames import RawFrame
-from liqmap.replay._util import dumps, iso_to_ms
+from liqmap.replay._util import dumps, iso_to_ms, live_label
 from liqmap.replay.formats import (
     HYPERLIQUID_LIQ_HEADER,
     HYPERLIQUID_TRADES_HEADER,
@@ -141,7 +141,7 @@ def read_hyperliquid_trades(
             ],
         }
         stats.frames += 1
-        yield RawFrame(venue, "public", f.time, dumps(msg))
+        yield RawFrame(venue, live_label(venue), f.time, dumps(msg))
 
 
 def read_hyperliquid_liquidations(
@@ -206,4 +206,4 @@ def read_hyperliquid_liquidations(
                 },
             }
             stats.frames += 1
-            yield RawFrame(venue, "userFills", t, dumps(msg))
+            yield RawFrame(venue, live_label(venue), t, dumps(msg))

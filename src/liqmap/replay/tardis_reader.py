@@ -30,7 +30,7 @@ from typing import Any, Iterator
 import msgspec
 
 from liqmap.frames import RawFrame
-from liqmap.replay._util import dumps, iso_to_ms, text_lines
+from liqmap.replay._util import dumps, iso_to_ms, live_label, text_lines
 from liqmap.replay.stats import FileStats
 
 NO_TIME_RECEIVED_AT = 0
@@ -112,11 +112,7 @@ def _connection(venue: str, message: Any) -> str:
         topic = message.get("topic", "") if isinstance(message, dict) else ""
         symbol = topic.rsplit(".", 1)[-1]
         return "linear" if symbol.endswith(("USDT", "USDC", "PERP")) else "inverse"
-    if venue == "binance":
-        return "usdm"
-    if venue == "binance_coinm":
-        return "coinm"
-    return "public"
+    return live_label(venue)
 
 
 def read_tardis(
