@@ -26,6 +26,10 @@ Tables (all with a ``symbol`` column; times BIGINT ms UTC; prices USDT; quantiti
 * ``liquidation_snapshot_history(symbol, time, side, order_type, time_in_force,
   original_quantity, price, average_price, order_status, last_fill_quantity,
   accumulated_fill_quantity)`` -- exact duplicate rows removed (issue #259).
+* ``aggtrades_flow_5m(symbol, step_end, taker_sell, cell, qty, notional)`` -- per 5-minute step
+  (step_end = end of (t−5m, t]), taker side (``is_buyer_maker``) and log price cell
+  ``floor(ln(price)/ln(1+FLOW_CELL))`` (5 bps): the model's taker-flow input (heatmap-model.md §3.3),
+  rebuilt for a file's range in the same transaction as its trades.
 * ``ingest_log(kind, symbol, interval, file_name, size, sha256, rows, range_start, range_end, loaded_at)``.
 
 Idempotency: every file covers a UTC range (its day, or its month clipped to the request);
@@ -57,6 +61,8 @@ DIR_NAME = {"aggtrades": "aggTrades", "klines": "klines", "metrics": "metrics",
 INTERVALS = ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d")
 DAY_MS = 86_400_000
 US_THRESHOLD = 100_000_000_000_000  # > 1e14 => microseconds
+FLOW_STEP_MS = 300_000
+FLOW_CELL = 0.0005  # log-cell width of aggtrades_flow_5m (5 bps)
 
 AGG_COLS = {"agg_trade_id": "BIGINT", "price": "DOUBLE", "quantity": "DOUBLE", "first_trade_id": "BIGINT",
             "last_trade_id": "BIGINT", "transact_time": "BIGINT", "is_buyer_maker": "BOOLEAN"}
@@ -140,6 +146,8 @@ def ensure_schema(con: duckdb.DuckDBPyConnection, kind: str | None = None, inter
         loaded_at BIGINT)""")
     con.execute("""CREATE TABLE IF NOT EXISTS aggtrades_history(symbol VARCHAR, agg_trade_id BIGINT, price DOUBLE,
         quantity DOUBLE, first_trade_id BIGINT, last_trade_id BIGINT, timestamp BIGINT, is_buyer_maker BOOLEAN)""")
+    con.execute("""CREATE TABLE IF NOT EXISTS aggtrades_flow_5m(symbol VARCHAR, step_end BIGINT, taker_sell BOOLEAN,
+        cell INTEGER, qty DOUBLE, notional DOUBLE)""")
     con.execute("""CREATE TABLE IF NOT EXISTS open_interest_history(symbol VARCHAR, timestamp BIGINT,
         sum_open_interest DOUBLE, sum_open_interest_value DOUBLE, count_toptrader_long_short_ratio DOUBLE,
         sum_toptrader_long_short_ratio DOUBLE, count_long_short_ratio DOUBLE, sum_taker_long_short_vol_ratio DOUBLE,
@@ -360,6 +368,8 @@ def load_file(con: duckdb.DuckDBPyConnection, f: SourceFile, *, dry_run: bool = 
         try:
             con.execute(f"DELETE FROM {table} WHERE symbol = ? AND {ts} >= ? AND {ts} < ?", [f.symbol, f.start, f.end])
             n = con.execute(f"INSERT INTO {table} {filt}").fetchone()[0]
+            if f.kind == "aggtrades":
+                refresh_flow(con, f.symbol, f.start, f.end)
             con.execute("DELETE FROM ingest_log WHERE kind=? AND symbol=? AND coalesce(interval,'')=? "
                         "AND range_start=? AND range_end=?",
                         [f.kind, f.symbol, f.interval or "", f.start, f.end])
@@ -374,6 +384,17 @@ def load_file(con: duckdb.DuckDBPyConnection, f: SourceFile, *, dry_run: bool = 
             con.execute("ROLLBACK")
             raise
     return FileReport(str(f.path), "loaded", int(n), time.perf_counter() - t0, f"header={header}", (f.start, f.end))
+
+
+def refresh_flow(con: duckdb.DuckDBPyConnection, symbol: str, start: int, end: int) -> None:
+    """Rebuild ``aggtrades_flow_5m`` for trades in [start, end) of ``symbol`` (call inside the load transaction)."""
+    con.execute("DELETE FROM aggtrades_flow_5m WHERE symbol = ? AND step_end > ? AND step_end <= ?",
+                [symbol, start, end])
+    con.execute(f"""INSERT INTO aggtrades_flow_5m
+        SELECT symbol, (timestamp // {FLOW_STEP_MS}) * {FLOW_STEP_MS} + {FLOW_STEP_MS}, is_buyer_maker,
+               CAST(floor(ln(price) / ln(1 + {FLOW_CELL})) AS INTEGER), sum(quantity), sum(price * quantity)
+        FROM aggtrades_history WHERE symbol = ? AND timestamp >= ? AND timestamp < ? AND price > 0
+        GROUP BY ALL""", [symbol, start, end])
 
 
 def ingest(con: duckdb.DuckDBPyConnection, kind: str, symbol: str, start: dt.date, end: dt.date,

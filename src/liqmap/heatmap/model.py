@@ -32,6 +32,7 @@ import numpy as np
 
 from liqmap.heatmap.brackets import BRACKETS_AS_OF, brackets_for
 from liqmap.heatmap.engine import ModelParams, SimResult, StepInputs, simulate
+from liqmap.heatmap.ingest import FLOW_CELL, FLOW_STEP_MS
 
 INTERVAL_MS = {"1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000,
                "1h": 3_600_000, "2h": 7_200_000, "4h": 14_400_000}
@@ -157,19 +158,33 @@ def load_step_inputs(con: duckdb.DuckDBPyConnection, symbol: str, start: int, en
     beta = np.where(qv > 0, tb / np.where(qv > 0, qv, 1.0), np.nan)
     e_step, e_side, e_price, e_w = [], [], [], []
     flow_steps = np.zeros(K, bool)
-    if "aggtrades_history" in _tables(con):
+    tabs = _tables(con)
+    fl = None
+    if "aggtrades_flow_5m" in tabs and step % FLOW_STEP_MS == 0:
+        fl = con.execute(
+            f"""SELECT ((step_end - 1) // {step}) * {step} + {step} AS te, CAST(taker_sell AS INT) AS side,
+                       cell, sum(notional) AS notional
+                FROM aggtrades_flow_5m WHERE symbol = ? AND step_end > ? AND step_end <= ?
+                GROUP BY ALL""", [symbol, lo, end]).fetchnumpy()
+        if len(fl["te"]):
+            fl["px"] = np.exp((np.asarray(fl["cell"], dtype=float) + 0.5) * math.log1p(FLOW_CELL))
+        else:
+            fl = None
+    if fl is None and "aggtrades_history" in tabs:
         fl = con.execute(
             f"""SELECT (timestamp // {step}) * {step} + {step} AS te, CAST(is_buyer_maker AS INT) AS side,
                        floor(price / {g}) AS cell, sum(price * quantity) AS notional
                 FROM aggtrades_history WHERE symbol = ? AND timestamp >= ? AND timestamp < ?
                 GROUP BY ALL""", [symbol, lo, end]).fetchnumpy()
+        fl["px"] = (np.asarray(fl["cell"], dtype=float) + 0.5) * g
+    if fl is not None:
         if len(fl["te"]):
             fi = ((np.asarray(fl["te"], dtype=np.int64) - ts[0]) // step)
             ok = (fi >= 0) & (fi < K)
             fi = fi[ok]
             fside = np.asarray(fl["side"], dtype=np.int64)[ok]  # 0 = taker buy -> long entries
             fnot = np.asarray(fl["notional"], dtype=float)[ok]
-            fpx = (np.asarray(fl["cell"], dtype=float)[ok] + 0.5) * g
+            fpx = np.asarray(fl["px"], dtype=float)[ok]
             buy = np.bincount(fi, weights=fnot * (fside == 0), minlength=K)
             tot = np.bincount(fi, weights=fnot, minlength=K)
             has = tot > 0
