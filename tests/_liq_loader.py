@@ -11,7 +11,8 @@ https://developers.binance.com/docs/derivatives/usds-margined-futures/websocket-
 order side SELL closes a long -> ``side="long"``; BUY -> ``"short"``;
 quantity = ``z`` (filled, base units); price = ``ap`` (average fill) or ``p``
 when ``ap`` is missing; value_usd = quantity * price; timestamp = received_at = ``T``;
-id = ``"{symbol}:{T}:{S}:{z}"``. Rows that do not parse are skipped and counted;
+id = ``"{symbol}:{T}:{S}:{z}"``. Dated delivery contracts (``BTC_250627``) become
+symbol ``BTCUSDT_250627``, base ``BTC``. Rows that do not parse are skipped and counted;
 exact-duplicate ids are dropped (the PauliusMinialga file holds each line twice).
 """
 
@@ -68,12 +69,16 @@ def row_to_liquidation(row: list[str]) -> Liquidation | None:
         return None
     quote = "USDT"
     base = s
+    suffix = ""
+    if "_" in s:  # dated delivery contract: BTC_250627 was BTCUSDT_250627
+        base, suffix = s.split("_", 1)
+        suffix = "_" + suffix
     for q in _QUOTES:
-        if s.endswith(q) and len(s) > len(q):
-            base, quote = s[: -len(q)], q
+        if base.endswith(q) and len(base) > len(q):
+            base, quote = base[: -len(q)], q
     return Liquidation(
         exchange="binance",
-        symbol=base + quote,
+        symbol=base + quote + suffix,
         base=base,
         quote=quote,
         side="long" if side_raw == "SELL" else "short",
