@@ -6,6 +6,8 @@
   const state = { mode: null, nowMs: null, symbol: null, timeframe: "24h", exchanges: null,
                   large: 10000, institutional: 100000, ws: null, feedIds: new Set(), known: {} };
   const MAX_FEED = 200;
+  const EX_COLORS = { binance: "#f0b90b", binance_coinm: "#c99a06", bybit: "#f7a600", okx: "#8c8c8c", bitmex: "#e0443a",
+                      deribit: "#14c4b3", hyperliquid: "#97fce4" };
   const DARK = { paper_bgcolor: "#161b22", plot_bgcolor: "#161b22", font: { color: "#d6dde6", size: 11 },
                  margin: { l: 60, r: 10, t: 10, b: 40 } };
 
@@ -45,8 +47,7 @@
     const sel = $("symbol"); const prev = sel.value;
     sel.innerHTML = "";
     for (const b of order) { const o = document.createElement("option"); o.value = b; o.textContent = b + " (" + state.known[b].length + " mkts)"; sel.appendChild(o); }
-    if (!state.symbol) state.symbol = order[0] || null;
-    if (prev && order.includes(prev)) state.symbol = prev;
+    if (!state.userPicked && order.length) state.symbol = order[0];
     if (state.symbol) sel.value = state.symbol;
     const box = $("exchange-picker");
     if (!box.dataset.built) {
@@ -67,15 +68,26 @@
 
   function renderHeatmap(hm) {
     const el = $("heatmap");
-    const times = [...new Set(hm.cells.map((c) => c.t))].sort((a, b) => a - b);
-    const levels = [...new Set(hm.cells.map((c) => c.price))].sort((a, b) => a - b);
-    const ti = new Map(times.map((t, i) => [t, i])); const li = new Map(levels.map((p, i) => [p, i]));
+    const B = hm.bucket_ms, L = hm.level_size || 1;
+    let times = [...new Set(hm.cells.map((c) => c.t))].sort((a, b) => a - b);
+    let levels = [...new Set(hm.cells.map((c) => c.price))].sort((a, b) => a - b);
+    // full regular grid (window start..end, lowest..highest level) so every cell has its true size
+    const t0 = hm.meta.start_ms != null ? Math.floor(hm.meta.start_ms / B) * B : times[0];
+    const t1 = Math.floor(hm.meta.end_ms / B) * B;
+    if (times.length && (t1 - t0) / B <= 400) { times = []; for (let t = t0; t <= t1; t += B) times.push(t); }
+    if (levels.length && (levels[levels.length - 1] - levels[0]) / L <= 400) {
+      const lo = levels[0], n = Math.round((levels[levels.length - 1] - lo) / L);
+      levels = []; for (let i = 0; i <= n; i++) levels.push(+(lo + i * L).toPrecision(12));
+    }
+    const key = (p) => Math.round(p / L);
+    const ti = new Map(times.map((t, i) => [t, i])); const li = new Map(levels.map((p, i) => [key(p), i]));
     const z = levels.map(() => times.map(() => null));
     const txt = levels.map(() => times.map(() => ""));
     for (const c of hm.cells) {
-      const v = c.long_usd + c.short_usd;
-      z[li.get(c.price)][ti.get(c.t)] = v;
-      txt[li.get(c.price)][ti.get(c.t)] = "long " + fmtUsd(c.long_usd) + " / short " + fmtUsd(c.short_usd) + " (" + c.count + ")";
+      const i = li.get(key(c.price)), j = ti.get(c.t);
+      if (i == null || j == null) continue;
+      z[i][j] = c.long_usd + c.short_usd;
+      txt[i][j] = "long " + fmtUsd(c.long_usd) + " / short " + fmtUsd(c.short_usd) + " (" + c.count + ")";
     }
     const x = times.map((t) => new Date(t + hm.bucket_ms / 2));
     const half = (hm.level_size || 0) / 2;
@@ -89,7 +101,8 @@
       x: hm.price.map((p) => new Date(p.t + hm.bucket_ms / 2)), y: hm.price.map((p) => p.vwap),
       line: { color: "#ffffff", width: 1.5 }, marker: { size: 3 },
     }];
-    const layout = Object.assign({}, DARK, { showlegend: false, xaxis: { type: "date", gridcolor: "#222" },
+    const layout = Object.assign({}, DARK, { showlegend: false,
+      xaxis: { type: "date", gridcolor: "#222", range: times.length ? [new Date(times[0]), new Date(times[times.length - 1] + B)] : undefined },
       yaxis: { title: hm.meta.underlying + " price", gridcolor: "#222" } });
     Plotly.react(el, traces, layout, { displayModeBar: false, responsive: true });
     el.dataset.rendered = String(hm.cells.length);
@@ -110,6 +123,7 @@
       xaxis2: { anchor: "y2", type: "date" }, yaxis2: { domain: [0, 0.62], anchor: "x2", title: "10-min" } }),
       { displayModeBar: false, responsive: true });
     Plotly.react($("share"), [{ type: "pie", hole: 0.45, labels: st.by_exchange.map((e) => e.exchange),
+      marker: { colors: st.by_exchange.map((e) => EX_COLORS[e.exchange] || "#888") }, sort: false,
       values: st.by_exchange.map((e) => e.value_usd), textinfo: "label+percent" }],
       Object.assign({}, DARK, { showlegend: false, margin: { l: 10, r: 10, t: 10, b: 10 } }),
       { displayModeBar: false, responsive: true });
@@ -182,8 +196,16 @@
     if (busy) return; busy = true;
     try {
       await loadPickers();
-      const common = { timeframe: state.timeframe, exchanges: exParam() };
       const sym = state.symbol;
+      if (state.mode === "replay" && !state.userTf && sym) {
+        // replay: pick the smallest window holding the symbol's whole recording (max 30d)
+        const all = await getJSON("/liquidations/stats", { symbol: sym, timeframe: "all", exchanges: exParam() });
+        const span = all.first_ms != null ? all.meta.now_ms - all.first_ms : 0;
+        const tfs = [["1h", 36e5], ["4h", 144e5], ["12h", 432e5], ["24h", 864e5], ["7d", 6048e5], ["30d", 2592e6]];
+        const pick = (tfs.find(([, ms]) => ms > span) || tfs[tfs.length - 1])[0];
+        state.timeframe = pick; $("timeframe").value = pick;
+      }
+      const common = { timeframe: state.timeframe, exchanges: exParam() };
       const [hm, st, cs, h] = await Promise.all([
         sym ? getJSON("/liquidations/heatmap", Object.assign({ symbol: sym }, common)) : null,
         getJSON("/liquidations/stats", Object.assign({ symbol: sym }, common)),
@@ -198,8 +220,8 @@
     finally { busy = false; }
   }
 
-  $("symbol").addEventListener("change", (e) => { state.symbol = e.target.value; refresh(); });
-  $("timeframe").addEventListener("change", (e) => { state.timeframe = e.target.value; refresh(); });
+  $("symbol").addEventListener("change", (e) => { state.symbol = e.target.value; state.userPicked = true; refresh(); });
+  $("timeframe").addEventListener("change", (e) => { state.timeframe = e.target.value; state.userTf = true; refresh(); });
   fetch("/static/heatmap.html", { method: "HEAD" }).then((r) => { if (r.ok) $("heatmap-link").classList.remove("hidden"); }).catch(() => {});
 
   (async function init() {
