@@ -1,3 +1,138 @@
-"""Commands of this group register on liqmap.cli.app (see liqmap/cli/__init__.py)."""
+"""``liqmap record``: capture live venue frames into a replayable recording.
 
-from liqmap.cli import app  # noqa: F401
+Writes the project recording format (see :mod:`liqmap.feed.recorder`): gzip
+JSON lines, header line then one RawFrame per line, exactly the text each
+venue sent. Frames are flushed every second, so a killed process loses at
+most ~1 s. Ctrl-C / SIGTERM / ``--duration`` end it cleanly (gzip trailer
+written, exit code 0). A live status line (rich) goes to stderr.
+
+Example::
+
+    liqmap record --exchanges binance,bybit --out data/rec.jsonl.gz --duration 600
+    liqmap record -e hyperliquid -o /tmp/h.jsonl.gz --ws-url hyperliquid=ws://127.0.0.1:9000
+
+Exit codes: 0 done; 2 bad usage (unknown exchange, bad ``--ws-url``, bad symbol).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+from rich.live import Live
+from rich.markup import escape
+from rich.text import Text
+
+from liqmap.cli import app
+from liqmap.feed.recorder import RecordingWriter
+
+
+def _parse_ws_urls(items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        name, sep, url = item.partition("=")
+        if not sep or not name or not url.startswith(("ws://", "wss://")):
+            raise ValueError(f"--ws-url expects NAME=ws(s)://host[:port][/path], got {item!r}")
+        out[name.strip()] = url.strip()
+    return out
+
+
+def _status(agg, writer: RecordingWriter, started: float) -> Text:
+    parts = [f"recording {time.monotonic() - started:6.0f} s  frames {writer.frames:>8}  "]
+    for name, adapter in agg.adapters.items():
+        h = adapter.health()
+        mark = "[green]●[/green]" if h.is_connected else "[red]○[/red]"
+        parts.append(f"{mark} {name} {h.message_count} msg {h.event_count} ev")
+        if h.parse_errors:
+            parts.append(f" [yellow]{h.parse_errors} bad[/yellow]")
+        if h.reconnects:
+            parts.append(f" [yellow]{h.reconnects} rc[/yellow]")
+        parts.append("  ")
+    return Text.from_markup("".join(parts))
+
+
+async def _record(
+    exchanges: list[str],
+    out: Path,
+    symbols: list[str] | None,
+    duration: float | None,
+    ws_urls: dict[str, str],
+    rest: bool,
+    console: Console,
+) -> RecordingWriter:
+    from liqmap.aggregator import ExchangeAggregator
+
+    writer = RecordingWriter(out, exchanges)
+    agg = ExchangeAggregator(exchanges, symbols, ws_urls=ws_urls, adapter_kwargs={"recorder": writer.write, "rest": rest})
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):  # pragma: no cover - non-POSIX
+            pass
+    started = time.monotonic()
+    try:
+        await agg.connect_all()
+        with Live(_status(agg, writer, started), console=console, refresh_per_second=2, transient=False) as live:
+            while not stop.is_set():
+                timeout = 0.5
+                if duration is not None:
+                    left = duration - (time.monotonic() - started)
+                    if left <= 0:
+                        break
+                    timeout = min(timeout, left)
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout)
+                except asyncio.TimeoutError:
+                    pass
+                writer.flush_if_due()
+                live.update(_status(agg, writer, started))
+    finally:
+        await agg.disconnect_all()
+        writer.close()
+    return writer
+
+
+@app.command("record")
+def record(
+    exchanges: str = typer.Option("binance", "--exchanges", "-e", help="Comma-separated venues, e.g. binance,bybit."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output recording (.jsonl.gz)."),
+    symbols: Optional[str] = typer.Option(None, "--symbols", "-s", help="Comma-separated symbols (BTCUSDT,ETH); default: venue all-market streams."),
+    duration: Optional[float] = typer.Option(None, "--duration", "-d", help="Stop after this many seconds (default: until Ctrl-C)."),
+    ws_url: List[str] = typer.Option([], "--ws-url", help="Override a venue URL: NAME=ws://host:port (repeatable)."),
+    rest: bool = typer.Option(True, "--rest/--no-rest", help="Also record the venues' REST polls."),
+) -> None:
+    """Record raw venue frames to a gzip JSON-lines file for `liqmap replay`."""
+    console = Console(stderr=True)
+    names = [x.strip() for x in exchanges.split(",") if x.strip()]
+    syms = [x.strip() for x in symbols.split(",") if x.strip()] if symbols else None
+    try:
+        from liqmap.exchanges.registry import VENUE_NAMES
+        from liqmap.symbols import parse_symbol
+
+        unknown = [n for n in names if n not in VENUE_NAMES]
+        if not names or unknown:
+            raise ValueError(f"unknown exchange(s) {', '.join(unknown) or '(none)'}; known: {', '.join(VENUE_NAMES)}")
+        for s in syms or ():
+            parse_symbol(s)
+        urls = _parse_ws_urls(ws_url)
+        bad = [n for n in urls if n not in names]
+        if bad:
+            raise ValueError(f"--ws-url for {', '.join(bad)} which is not in --exchanges")
+        if duration is not None and duration <= 0:
+            raise ValueError("--duration must be > 0 seconds")
+    except ValueError as exc:
+        console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
+        raise typer.Exit(2)
+    try:
+        writer = asyncio.run(_record(names, out, syms, duration, urls, rest, console))
+    except KeyboardInterrupt:  # pragma: no cover - second Ctrl-C during shutdown
+        console.print("interrupted")
+        return
+    console.print(f"wrote {writer.frames} frames to {out}", highlight=False)

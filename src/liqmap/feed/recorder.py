@@ -94,6 +94,12 @@ class RecordingWriter:
         self._since_flush = 0
         self._last_flush = time.monotonic()
 
+    def flush_if_due(self) -> None:
+        """Flush when frames are pending and ``flush_every_s`` has passed (call periodically
+        so a quiet stream does not leave its last frames in the compressor)."""
+        if self._since_flush and time.monotonic() - self._last_flush >= self.flush_every_s:
+            self.flush()
+
     def close(self) -> None:
         """Flush and write the gzip trailer. Idempotent."""
         if not self._gz.closed:
