@@ -120,9 +120,21 @@ def ms(value: Any, field: str = "timestamp") -> int:
         out = int(value)
     except (TypeError, ValueError):
         out = int(num(value, field))
-    if out < 0:
-        raise FrameError(f"{field} negative: {value!r}")
+    if not 0 <= out < MAX_TS:
+        raise FrameError(f"{field} out of range: {value!r}")
     return out
+
+
+#: Upper bound for millisecond timestamps (year ~5138): larger values are garbage
+#: and would overflow BIGINT columns downstream.
+MAX_TS = 10**14
+
+
+def check_ts(value: int, field: str = "timestamp") -> int:
+    """Validate an already-decoded ms timestamp: 0 <= value < MAX_TS."""
+    if not 0 <= value < MAX_TS:
+        raise FrameError(f"{field} out of range: {value!r}")
+    return value
 
 
 def fkey(value: float | int | str) -> str:

@@ -44,7 +44,7 @@ from typing import Sequence, Union
 
 import msgspec
 
-from liqmap.exchanges._common import GuardedVenue, check_pos, decode, fkey, ms, num, pos, split_concat
+from liqmap.exchanges._common import GuardedVenue, check_pos, check_ts, decode, fkey, ms, num, pos, split_concat
 from liqmap.exchanges.base import ConnectionSpec, FrameError, Heartbeat, RestPoll
 from liqmap.exchanges.contracts import ContractSizes, default_contracts
 from liqmap.models import Event, Kline, Liquidation, OpenInterest, Ticker, Trade
@@ -227,7 +227,7 @@ class BinanceUSDM(GuardedVenue):
         sym = o.s
         base, quote = self._split(sym)
         quantity, value = self._to_base(sym, filled, price)
-        ts = o.T or E or received_at
+        ts = check_ts(o.T or E or received_at)
         self._last_price[sym] = price
         return [
             Liquidation(
@@ -263,7 +263,7 @@ class BinanceUSDM(GuardedVenue):
                 price,
                 quantity,
                 value,
-                t.T or t.E,
+                check_ts(t.T or t.E),
                 received_at,
                 f"{self.name}:{t.s}:{t.a}",
             )

@@ -39,7 +39,7 @@ from typing import Sequence
 
 import msgspec
 
-from liqmap.exchanges._common import GuardedVenue, check_pos, decode, fkey, iso_ms, ms, num, pos, split_concat
+from liqmap.exchanges._common import GuardedVenue, check_pos, check_ts, decode, fkey, iso_ms, ms, num, pos, split_concat
 from liqmap.exchanges.base import ConnectionSpec, FrameError, Heartbeat
 from liqmap.exchanges.contracts import ContractSizes, default_contracts
 from liqmap.models import Event, Kline, Liquidation, OpenInterest, Ticker, Trade
@@ -183,6 +183,7 @@ class Bybit(GuardedVenue):
     def _liq(self, sym: str, side: str, size: float, price: float, ts: int, received_at: int) -> Liquidation:
         check_pos(price, "price")
         check_pos(size, "size")
+        check_ts(ts)
         if side == "Buy":
             pside = "long"
         elif side == "Sell":

@@ -40,7 +40,7 @@ from typing import Sequence
 
 import msgspec
 
-from liqmap.exchanges._common import GuardedVenue, check_pos, decode, ms, num, pos
+from liqmap.exchanges._common import GuardedVenue, check_pos, check_ts, decode, ms, num, pos
 from liqmap.exchanges.base import ConnectionSpec, FrameError, Heartbeat, RestPoll
 from liqmap.exchanges.contracts import ContractSizes, default_contracts
 from liqmap.models import Event, Liquidation, OpenInterest, Ticker, Trade
@@ -199,7 +199,7 @@ class Deribit(GuardedVenue):
         d = t.direction
         if d != "buy" and d != "sell":
             raise FrameError(f"unknown direction {d!r}")
-        ts = t.timestamp
+        ts = check_ts(t.timestamp)
         tid = f"deribit:{name}:{t.trade_id}"
         flag = t.liquidation
         out: list[Event] = []

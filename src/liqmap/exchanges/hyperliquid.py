@@ -45,7 +45,7 @@ from typing import Sequence
 
 import msgspec
 
-from liqmap.exchanges._common import GuardedVenue, check_pos, decode, fkey, ms, num
+from liqmap.exchanges._common import GuardedVenue, check_pos, check_ts, decode, fkey, ms, num
 from liqmap.exchanges.base import ConnectionSpec, FrameError, Heartbeat
 from liqmap.exchanges.contracts import ContractSizes, default_contracts
 from liqmap.models import Event, Liquidation, OpenInterest, Ticker, Trade
@@ -148,7 +148,7 @@ class Hyperliquid(GuardedVenue):
             raise FrameError(f"unknown trade side {t.side!r}")
         if not t.coin:
             raise FrameError("trade without coin")
-        return Trade("hyperliquid", t.coin, t.coin, "USDC", side, px, sz, px * sz, t.time, received_at,
+        return Trade("hyperliquid", t.coin, t.coin, "USDC", side, px, sz, px * sz, check_ts(t.time), received_at,
                      f"hyperliquid:{t.coin}:{t.tid}")  # fmt: skip
 
     def _generic(self, msg: object, received_at: int) -> list[Event]:

@@ -37,7 +37,7 @@ from typing import Sequence
 
 import msgspec
 
-from liqmap.exchanges._common import GuardedVenue, check_pos, decode, fkey, iso_ms, ms, num, pos
+from liqmap.exchanges._common import GuardedVenue, check_pos, check_ts, decode, fkey, iso_ms, ms, num, pos
 from liqmap.exchanges.base import ConnectionSpec, FrameError, Heartbeat, RestPoll
 from liqmap.exchanges.contracts import ContractSizes, default_contracts
 from liqmap.models import Event, Liquidation, OpenInterest, Ticker, Trade
@@ -173,6 +173,7 @@ class OKX(GuardedVenue):
     def _liq(self, inst: str, side: str, pos_side: str, sz: float, px: float, ts: int, received_at: int) -> Liquidation:
         check_pos(px, "bkPx")
         check_pos(sz, "sz")
+        check_ts(ts)
         if pos_side == "long" or pos_side == "short":
             pside = pos_side
         elif side == "sell":
