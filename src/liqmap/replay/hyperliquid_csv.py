@@ -92,34 +92,65 @@ def find_trades_file(liquidations_path: str | Path) -> Path | None:
     return None
 
 
+_COLS = ("time", "user", "coin", "side", "px", "sz", "crossed")
+
+
 class _Fill:
-    __slots__ = ("time", "user", "coin", "side", "px", "sz", "crossed", "hash", "tid")
+    """One validated row of the trades file; ``hash``/``tid`` derived on demand."""
 
-    def __init__(self, row: dict, occurrence: int):
-        self.time = iso_to_ms(row["time"])
-        self.user = row["user"]
-        self.coin = row["coin"]
-        self.side = _SIDE[row["side"]]
-        self.px = row["px"]
-        self.sz = row["sz"]
+    __slots__ = ("time", "user", "coin", "side", "px", "sz", "crossed", "_key")
+
+    def __init__(self, row: list[str], occurrence: int, time_ms: int):
+        self.time = time_ms
+        self.user = row[1]
+        self.coin = row[2]
+        self.side = _SIDE[row[3]]
+        self.px = row[4]
+        self.sz = row[5]
         float(self.px), float(self.sz)  # validate: ValueError on junk
-        self.crossed = row["crossed"].strip().lower() == "true"
-        text = ",".join(row[k] for k in ("time", "user", "coin", "side", "px", "sz", "crossed"))
-        digest = hashlib.sha256(f"{text}#{occurrence}".encode()).hexdigest()
-        self.hash = "0x" + digest
-        self.tid = int(digest[:13], 16)
+        self.crossed = row[6].strip().lower() == "true"
+        self._key = f"{','.join(row)}#{occurrence}"
+
+    @property
+    def hash(self) -> str:
+        """``0x`` + SHA-256 of the row text and its occurrence number (see module doc)."""
+        return "0x" + hashlib.sha256(self._key.encode()).hexdigest()
+
+    @property
+    def tid(self) -> int:
+        """First 52 bits of :attr:`hash` as an integer."""
+        return int(self.hash[2:15], 16)
 
 
-def _read_fills(path: str | Path, stats: FileStats | None) -> Iterator[_Fill]:
+def _read_fills(
+    path: str | Path, stats: FileStats | None, users: set[str] | None = None
+) -> Iterator[_Fill]:
+    """Fills of the trades file in file order (only of ``users`` when given)."""
     seen: Counter = Counter()
+    times: dict[str, int] = {}
     with open_text(path) as fh:
-        for row in csv.DictReader(fh):
+        reader = csv.reader(fh)
+        header = [h.strip().lstrip("\ufeff") for h in next(reader, [])]
+        if tuple(header) != _COLS:
+            if stats is not None:
+                stats.note(f"unexpected header {header!r}")
+            return
+        for row in reader:
             if stats is not None:
                 stats.lines += 1
-            key = tuple(row.values())
-            seen[key] += 1
+            if len(row) != 7:
+                if stats is not None:
+                    stats.skip("bad row")
+                continue
+            key = tuple(row)
+            seen[key] += 1  # occurrence count over ALL rows, so hashes do not depend on `users`
+            if users is not None and row[1] not in users:
+                continue
             try:
-                yield _Fill(row, seen[key])
+                t = times.get(row[0])
+                if t is None:
+                    t = times[row[0]] = iso_to_ms(row[0])
+                yield _Fill(row, seen[key], t)
             except (KeyError, ValueError, TypeError, AttributeError):
                 if stats is not None:
                     stats.skip("bad row")
@@ -164,46 +195,48 @@ def read_hyperliquid_liquidations(
         stats.skip("no fills file", n)
         return
     stats.note(f"fills joined from {trades.name} (same user, within 5 s)")
+    with open_text(path) as fh:
+        rows = list(csv.DictReader(fh))
+    users = {r.get("user") for r in rows if r.get("user")}
     by_user: dict[str, list[_Fill]] = defaultdict(list)
-    for f in _read_fills(trades, None):
+    for f in _read_fills(trades, None, users):
         by_user[f.user].append(f)
     times: dict[str, list[int]] = {}
     for user, fills in by_user.items():
         fills.sort(key=lambda x: x.time)
         times[user] = [x.time for x in fills]
-    with open_text(path) as fh:
-        for row in csv.DictReader(fh):
-            stats.lines += 1
-            try:
-                t = iso_to_ms(row["time"])
-                user = row["user"]
-            except (KeyError, ValueError, TypeError, AttributeError):
-                stats.skip("bad row")
-                continue
-            fills = by_user.get(user, [])
-            ts = times.get(user, [])
-            i = bisect_left(ts, t - JOIN_WINDOW_MS)
-            matched = []
-            while i < len(fills) and fills[i].time <= t + JOIN_WINDOW_MS:
-                matched.append(fills[i])
-                i += 1
-            if not matched:
-                stats.skip("no fill within 5 s")
-                continue
-            msg = {
-                "channel": "userFills",
-                "data": {
-                    "user": user,
-                    "fills": [
-                        {
-                            "coin": f.coin, "px": f.px, "sz": f.sz, "side": f.side,
-                            "time": f.time, "hash": f.hash, "tid": f.tid, "crossed": f.crossed,
-                            "liquidation": {"liquidatedUser": user, "markPx": f.px,
-                                            "method": "market"},
-                        }
-                        for f in matched
-                    ],
-                },
-            }
-            stats.frames += 1
-            yield RawFrame(venue, live_label(venue), t, dumps(msg))
+    for row in rows:
+        stats.lines += 1
+        try:
+            t = iso_to_ms(row["time"])
+            user = row["user"]
+        except (KeyError, ValueError, TypeError, AttributeError):
+            stats.skip("bad row")
+            continue
+        fills = by_user.get(user, [])
+        ts = times.get(user, [])
+        i = bisect_left(ts, t - JOIN_WINDOW_MS)
+        matched = []
+        while i < len(fills) and fills[i].time <= t + JOIN_WINDOW_MS:
+            matched.append(fills[i])
+            i += 1
+        if not matched:
+            stats.skip("no fill within 5 s")
+            continue
+        msg = {
+            "channel": "userFills",
+            "data": {
+                "user": user,
+                "fills": [
+                    {
+                        "coin": f.coin, "px": f.px, "sz": f.sz, "side": f.side,
+                        "time": f.time, "hash": f.hash, "tid": f.tid, "crossed": f.crossed,
+                        "liquidation": {"liquidatedUser": user, "markPx": f.px,
+                                        "method": "market"},
+                    }
+                    for f in matched
+                ],
+            },
+        }
+        stats.frames += 1
+        yield RawFrame(venue, live_label(venue), t, dumps(msg))
