@@ -292,3 +292,26 @@ def test_config_validation_and_cascade_row():
     except ImportError:  # storage tier not present in this checkout
         return
     assert set(rows[0]) == set(CASCADE_COLUMNS)
+
+
+def test_cascade_id_stable_when_late_event_predates_start(neoparth):
+    """A real BTC event re-delivered late (after the cascade started) with an
+    earlier timestamp must not change the cascade id used for upserts."""
+    det = CascadeDetector()
+    start = None
+    for liq in neoparth:
+        for e in det.update(liq):
+            if e.kind == "start" and e.cascade.base == "BTC":
+                start = e.cascade
+        if start is not None:
+            break
+    assert start is not None
+    earlier = next(x for x in reversed(neoparth) if x.base == "BTC" and x.timestamp < start.start_ts - 60_000)
+    late = Liquidation(**{**{f: getattr(earlier, f) for f in earlier.__struct_fields__}, "id": "late-redelivery"})
+    det.update(late)
+    assert det.late_events == 1
+    (open_btc,) = [c for c in det.open_cascades() if c.base == "BTC"]
+    assert open_btc.id == start.id and open_btc.start_ts == earlier.timestamp
+    assert open_btc.events == start.events + 1
+    (end,) = [e for e in det.flush() if e.cascade.base == "BTC"]
+    assert end.cascade.id == start.id

@@ -100,7 +100,8 @@ class CascadeConfig(msgspec.Struct, frozen=True):
 class Cascade(msgspec.Struct):
     """Snapshot of one cascade.
 
-    Fields: ``id`` (``"{base}-{start_ts}"``); ``base``; ``symbols`` (venue
+    Fields: ``id`` (``"{base}-{start_ts}"`` as of the start event; stays the
+    same for the cascade's life even if a late event moves ``start_ts``); ``base``; ``symbols`` (venue
     symbols seen, sorted); ``start_ts`` / ``end_ts`` (first / last event time
     included, ms UTC); ``events`` (count); ``value_usd``, ``long_usd``,
     ``short_usd``, ``largest_usd`` (USD); ``exchanges`` (sorted);
@@ -143,12 +144,13 @@ class _Open:
     """Mutable state of an open cascade."""
 
     __slots__ = (
-        "base", "start_ts", "end_ts", "events", "value", "long", "short", "largest",
+        "id", "base", "start_ts", "end_ts", "events", "value", "long", "short", "largest",
         "exchanges", "symbols", "low", "high", "peak", "peak_sev", "peak_factors", "current",
         "last_hot_ts", "emitted_value", "emitted_events", "cross",
     )
 
     def __init__(self, base: str):
+        self.id = ""  # fixed at start; late events may move start_ts earlier
         self.base = base
         self.start_ts = 0
         self.end_ts = 0
@@ -189,7 +191,7 @@ class _Open:
 
     def snapshot(self, is_open: bool) -> Cascade:
         return Cascade(
-            id=f"{self.base}-{self.start_ts}",
+            id=self.id,
             base=self.base,
             symbols=tuple(sorted(self.symbols)),
             start_ts=self.start_ts,
@@ -415,6 +417,7 @@ class CascadeDetector:
             if seq > w.consumed_seq:
                 c.add(ts, value, is_long, price, exchange, sym)
         w.consumed_seq = w.q[-1][0]
+        c.id = f"{base}-{c.start_ts}"
         rs = risk_from_inputs(w.inputs(wm))
         c.peak, c.peak_sev, c.peak_factors, c.current = rs.score, rs.severity, rs.factors, rs.score
         c.cross = len(c.exchanges) >= cfg.cross_exchange_min_venues
