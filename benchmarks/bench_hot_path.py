@@ -67,7 +67,11 @@ def pct(sorted_vals, p):
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--loops", type=int, default=20)
+    ap.add_argument("--repeat", type=int, default=3, help="timed runs (each printed; noisy shared hosts vary)")
     args = ap.parse_args()
+    import os
+
+    print(f"python {sys.version.split()[0]}, cpus {os.cpu_count()}, load average {os.getloadavg()}")
     base = real_events()
     events = looped(base, args.loops)
     print(f"events: {len(base)} real x {args.loops} loops = {len(events)}")
@@ -81,31 +85,35 @@ def main() -> None:
         mem.add(x); price_level(x.base, x.price); acc.update(x); det.update(x)
 
     # per-event timing
-    mem, acc, det = fresh()
-    pc = time.perf_counter_ns
-    times = [0] * len(events)
-    n_casc = 0
-    gc.disable()
-    try:
-        for i, x in enumerate(events):
-            t0 = pc()
-            mem.add(x)
-            price_level(x.base, x.price)
-            acc.update(x)
-            ev = det.update(x)
-            times[i] = pc() - t0
-            n_casc += len(ev)
-    finally:
-        gc.enable()
-    n_casc += len(det.flush())
-    times.sort()
     us = lambda ns: ns / 1000  # noqa: E731
-    print(
-        "per-event (us): p50 %.2f  p90 %.2f  p99 %.2f  p99.9 %.2f  max %.1f  mean %.2f"
-        % (us(pct(times, 50)), us(pct(times, 90)), us(pct(times, 99)), us(pct(times, 99.9)),
-           us(times[-1]), us(statistics.fmean(times)))
-    )
-    print(f"cascade events emitted: {n_casc}")
+    p99s = []
+    for run in range(args.repeat):
+        mem, acc, det = fresh()
+        pc = time.perf_counter_ns
+        times = [0] * len(events)
+        n_casc = 0
+        gc.disable()
+        try:
+            for i, x in enumerate(events):
+                t0 = pc()
+                mem.add(x)
+                price_level(x.base, x.price)
+                acc.update(x)
+                ev = det.update(x)
+                times[i] = pc() - t0
+                n_casc += len(ev)
+        finally:
+            gc.enable()
+        n_casc += len(det.flush())
+        times.sort()
+        p99s.append(pct(times, 99))
+        print(
+            "run %d per-event (us): p50 %.2f  p90 %.2f  p99 %.2f  p99.9 %.2f  max %.1f  mean %.2f  (cascade events %d)"
+            % (run + 1, us(pct(times, 50)), us(pct(times, 90)), us(pct(times, 99)), us(pct(times, 99.9)),
+               us(times[-1]), us(statistics.fmean(times)), n_casc)
+        )
+    print(f"p99 best/median/worst of {args.repeat} runs: {us(min(p99s)):.2f} / "
+          f"{us(statistics.median(p99s)):.2f} / {us(max(p99s)):.2f} us (target <= 20)")
 
     # batched average (no per-event timer)
     mem, acc, det = fresh()
