@@ -137,9 +137,11 @@ def build_live_state(
     db_path: str,
     ws_urls: dict[str, str] | None = None,
     settings: Settings | None = None,
+    rest_urls: dict[str, str] | None = None,
 ) -> AppState:
     """State collecting live from venue websockets via ``liqmap.aggregator.ExchangeAggregator``.
 
+    ``ws_urls`` / ``rest_urls``: ``{venue: url}`` overrides (local venue servers, proxies).
     Raises :class:`ServeError` for an unknown exchange or symbol.
     """
     settings = settings or get_settings()
@@ -155,7 +157,7 @@ def build_live_state(
                 raise ServeError(str(exc)) from exc
     try:
         agg = ExchangeAggregator(exchanges=list(exchanges) if exchanges else None, symbols=symbols,
-                                 ws_urls=ws_urls or {})
+                                 ws_urls=ws_urls or {}, rest_urls=rest_urls or {})
     except ValueError as exc:
         raise ServeError(str(exc).splitlines()[0]) from exc
     store = open_store(db_path, settings)

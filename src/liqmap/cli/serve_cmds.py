@@ -45,12 +45,12 @@ def _split(values: Optional[List[str]]) -> list[str] | None:
     return out_ or None
 
 
-def _parse_ws_urls(values: Optional[List[str]]) -> dict[str, str]:
+def _parse_urls(values: Optional[List[str]], opt: str = "--ws-url", schemes=("ws://", "wss://")) -> dict[str, str]:
     urls: dict[str, str] = {}
     for v in values or ():
         name, sep, url = v.partition("=")
-        if not sep or not name or not url.startswith(("ws://", "wss://")):
-            _fail(f"--ws-url must be name=ws://host:port/path, got {v!r}")
+        if not sep or not name or not url.startswith(schemes):
+            _fail(f"{opt} must be name={schemes[0]}host:port[/path], got {v!r}")
         urls[name.strip()] = url.strip()
     return urls
 
@@ -79,6 +79,7 @@ def serve(
     replay: Optional[List[str]] = typer.Option(None, "--replay", help="Replay recorded file(s) instead of connecting to venues"),
     speed: Optional[float] = typer.Option(None, help="Replay pacing: N x recorded time (default: as fast as possible)"),
     ws_url: Optional[List[str]] = typer.Option(None, "--ws-url", help="Override a venue websocket URL: name=ws://..."),
+    rest_url: Optional[List[str]] = typer.Option(None, "--rest-url", help="Override a venue REST base URL: name=http://..."),
     log_level: str = typer.Option("warning", help="Log level"),
 ) -> None:
     """Collect liquidations (live venues or --replay files), store them, serve the API + dashboard."""
@@ -104,7 +105,8 @@ def serve(
             bad = [e for e in ex or () if e not in VENUE_NAMES]
             if bad:
                 raise ServeError(f"unknown exchange(s) {', '.join(bad)}; known: {', '.join(VENUE_NAMES)}")
-            state = build_live_state(ex, _split(symbols), db, _parse_ws_urls(ws_url), settings)
+            state = build_live_state(ex, _split(symbols), db, _parse_urls(ws_url), settings,
+                                     _parse_urls(rest_url, "--rest-url", ("http://", "https://")))
             banner = f"[bold green]LIVE[/] {', '.join(state.enabled)} into {db}"
     except ServeError as exc:
         _fail(str(exc))
