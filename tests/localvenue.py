@@ -90,6 +90,30 @@ def tardis_messages(exchange: str) -> list[str]:
     return out
 
 
+def hyperliquid_trade_frames(limit: int = 20) -> list[str]:
+    """Hyperliquid ``trades`` channel frames rebuilt from real recorded fills.
+
+    Values (coin, side, px, sz, time) are the first ``limit`` rows of
+    Hyperliquid's published ``non_mm_trades.csv.gz`` (2023); the JSON wrapper is
+    the documented websocket shape
+    (https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/websocket/subscriptions),
+    with ``tid`` = row number so ids are stable. Not a capture of the socket itself.
+    """
+    import csv
+    from datetime import datetime
+
+    path = FIXTURES / "hyperliquid_historical_data" / "non_mm_trades.csv.gz"
+    out = []
+    with gzip.open(path, "rt") as fh:
+        for i, row in enumerate(csv.DictReader(fh)):
+            if i >= limit:
+                break
+            t = int(datetime.fromisoformat(row["time"].replace("Z", "+00:00")).timestamp() * 1000)
+            trade = {"coin": row["coin"], "side": "A" if row["side"] == "Ask" else "B", "px": row["px"], "sz": row["sz"], "time": t, "tid": i + 1}
+            out.append(json.dumps({"channel": "trades", "data": [trade]}, separators=(",", ":")))
+    return out
+
+
 def cryptofeed_frames(name: str, limit: int | None = None) -> list[str]:
     """Websocket frames of a cryptofeed sample session (``"BYBIT.ws.25.0"``...).
 
