@@ -195,13 +195,13 @@ def test_cryptofeed_sessions(name):
     assert st.frames == len(fr) == n
     if venue is None:
         assert st.lines > 0 and st.skipped_total == st.lines
-        assert any("no liqmap venue yet" in note for note in st.notes)
+        assert list(st.skipped) == [f"{name.split('.')[0].lower()}: no liqmap venue yet"]
         return
     assert {f.exchange for f in fr} == {venue}
-    assert st.skipped.get("bad line", 0) == 0
+    assert st.skipped_total == 0
     ws = ".ws." in name
     if ws:  # every received line became a frame, sent lines were skipped
-        assert st.skipped["connection opened"] == 1
+        assert st.control["connection opened"] == 1
         assert all(f.data.startswith(("{", "[")) for f in fr)
     else:
         assert [f.connection for f in fr] == ["rest"]
@@ -300,3 +300,31 @@ def test_liqmap_recording_round_trip(tmp_path):
     back, st = frames_and_stats(rec)
     assert back == src
     assert st.skipped == {"bad line": 1}
+
+
+def test_binary_files_are_described(tmp_path):
+    import zipfile
+
+    z = tmp_path / "capture.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        zf.write(FIX / "binance_forceorder_arbitra/binance_force_orders_ws.jsonl", "x.jsonl")
+    with pytest.raises(UnknownFormatError, match=r"looked like a ZIP archive\)"):
+        detect_format(z)
+
+
+def test_directory_argument_replays_known_files_and_lists_the_rest(tmp_path):
+    import shutil
+
+    shutil.copy(FIX / "binance_forceorder_arbitra/binance_force_orders_ws.jsonl", tmp_path / "a.jsonl")
+    (tmp_path / "sub").mkdir()
+    shutil.copy(FIX / "bitmex_liquidations_ticktrades/bitmex_liquidation_inserts_2019-11.jsonl",
+                tmp_path / "sub" / "b.jsonl")
+    shutil.copy(FIX / "PROVENANCE.md", tmp_path / "notes.md")
+    stats = []
+    frames = list(iter_frames([tmp_path], stats=stats))
+    assert len(frames) == 42 + 117
+    assert {(Path(s.path).name, s.format) for s in stats} == {
+        ("a.jsonl", "binance-forceorder-jsonl"), ("b.jsonl", "bitmex-inserts"), ("notes.md", "unknown")}
+    # a file named explicitly must still fail loudly
+    with pytest.raises(UnknownFormatError):
+        list(iter_frames([tmp_path / "notes.md"]))

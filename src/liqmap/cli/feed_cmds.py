@@ -55,18 +55,25 @@ def print_summary(console: Console, stats: ReplayStats) -> None:
     files.add_column("format", no_wrap=True)
     for col in ("lines", "frames", "skipped", "repaired"):
         files.add_column(col, justify="right", no_wrap=True)
-    for fs in stats.files:
+    read = [fs for fs in stats.files if fs.format != "unknown"]
+    for fs in read:
         files.add_row(
             Path(fs.path).name, fs.format, str(fs.lines), str(fs.frames),
             str(fs.skipped_total), str(sum(fs.repaired.values())),
         )
     console.print(files)
-    for fs in stats.files:
+    for fs in read:
         name = Path(fs.path).name
         if fs.skipped:
             console.print(f"skipped: {name}: {_reasons(fs.skipped)}", highlight=False, soft_wrap=True)
         if fs.repaired:
             console.print(f"repaired: {name}: {_reasons(fs.repaired)}", highlight=False, soft_wrap=True)
+    ignored = [Path(fs.path).name for fs in stats.files if fs.format == "unknown"]
+    if ignored:
+        console.print(
+            f"ignored {len(ignored)} file(s) in directories, not a replay format: {', '.join(ignored)}",
+            highlight=False, soft_wrap=True,
+        )
     exchanges = sorted(
         {ex for ex, _ in stats.events} | set(stats.parse_errors) | set(stats.no_parser)
     )
@@ -82,9 +89,13 @@ def print_summary(console: Console, stats: ReplayStats) -> None:
                 str(stats.parse_errors[ex]), str(stats.no_parser[ex]),
             )
         console.print(ev)
-    for fs in stats.files:
+    notes: dict[str, list[str]] = {}
+    for fs in read:
         for note in fs.notes:
-            console.print(f"note: {Path(fs.path).name}: {note}", highlight=False, soft_wrap=True)
+            notes.setdefault(note, []).append(Path(fs.path).name)
+    for note, names in notes.items():
+        where = names[0] if len(names) == 1 else f"{len(names)} files"
+        console.print(f"note: {where}: {note}", highlight=False, soft_wrap=True)
     for ex, samples in stats.error_samples.items():
         for s in samples:
             console.print(f"parse error ({ex}): {s}", highlight=False, soft_wrap=True)

@@ -120,7 +120,6 @@ def read_cryptofeed(
     """
     venue, name = venue_for(path, _first_url(path))
     if venue is None:
-        stats.note(f"{name}: no liqmap venue yet (file skipped)")
         for _, line in text_lines(path):
             if line.strip():
                 stats.lines += 1
@@ -142,11 +141,11 @@ def read_cryptofeed(
         m = CRYPTOFEED_OPEN.match(line)
         if m:
             connection = connection_label(venue, m.group("url"))
-            stats.skip("connection opened")
+            stats.control["connection opened"] += 1
             continue
         m = CRYPTOFEED_SENT.match(line)
         if m:
-            stats.skip("sent by client")
+            stats.control["sent by client"] += 1
             continue
         m = CRYPTOFEED_REST.match(line)
         if m:
@@ -154,6 +153,6 @@ def read_cryptofeed(
             yield RawFrame(venue, "rest", seconds_to_ms(m.group("ts")), m.group("data"))
             continue
         if line.startswith("configuration:"):
-            stats.skip("recorder configuration")
+            stats.control["recorder configuration"] += 1
             continue
         stats.skip("bad line")

@@ -125,6 +125,23 @@ def looks_like_aggtrade_row(fields: list[str]) -> bool:
     )
 
 
+def _binary_kind(path: str | Path) -> str | None:
+    with Path(path).open("rb") as fh:
+        head = fh.read(512)
+    if head.startswith(_GZIP_MAGIC):
+        try:
+            head = gzip.open(path, "rb").read(512)
+        except (OSError, EOFError):
+            return "a damaged gzip file"
+    if head.startswith(b"PK\x03\x04"):
+        return "a ZIP archive"
+    if head.startswith(b"PAR1"):
+        return "a Parquet file"
+    if b"\x00" in head:
+        return "binary data"
+    return None
+
+
 def _describe(lines: list[str]) -> str:
     if not lines:
         return "an empty file"
@@ -190,6 +207,9 @@ def detect_format(path: str | Path) -> str:
         raise FileNotFoundError(f"{path}: no such file")
     if p.is_dir():
         raise UnknownFormatError(path, "a directory")
+    binary = _binary_kind(p)
+    if binary is not None:
+        raise UnknownFormatError(path, binary)
     lines = _head(p)
     fmt = sniff(lines)
     if fmt is None:

@@ -16,7 +16,7 @@ from liqmap.replay.binance_csv import read_csv_aggtrades, read_csv_forceorder
 from liqmap.replay.binance_jsonl import read_binance_jsonl
 from liqmap.replay.bitmex_inserts import read_bitmex_inserts
 from liqmap.replay.cryptofeed_reader import read_cryptofeed
-from liqmap.replay.formats import FORMATS, detect_format
+from liqmap.replay.formats import FORMATS, UnknownFormatError, detect_format
 from liqmap.replay.hyperliquid_csv import (
     hyperliquid_kind,
     read_hyperliquid_liquidations,
@@ -46,7 +46,8 @@ class SourceFile:
 
     ``companion`` is set for a Hyperliquid liquidations file paired with a
     trades file given on the same command line. ``role`` is ``"companion"``
-    for a trades file used only for that join (it is not replayed itself).
+    for a trades file used only for that join (it is not replayed itself) and
+    ``"ignored"`` for an unrecognized file found inside a directory argument.
     """
 
     path: str
@@ -57,7 +58,7 @@ class SourceFile:
 
     def frames(self, exchange: str | None = None) -> Iterator[RawFrame]:
         """Iterate this file's frames (file order), updating :attr:`stats`."""
-        if self.role == "companion":
+        if self.role in ("companion", "ignored"):
             return iter(())
         if self.format == "hyperliquid-csv":
             if hyperliquid_kind(self.path) == "liquidations":
@@ -71,7 +72,9 @@ class SourceFile:
 def plan(paths: Iterable[str | Path], fmt: str = "auto") -> list[SourceFile]:
     """Resolve the format of every path (``fmt="auto"`` sniffs each file).
 
-    Raises ``ValueError`` for an unknown ``fmt`` name, ``FileNotFoundError``
+    A directory stands for every file below it (sorted); there, files no
+    reader recognizes are listed with role ``"ignored"`` and a note instead of
+    failing the run. Raises ``ValueError`` for an unknown ``fmt`` name, ``FileNotFoundError``
     for a missing file and :class:`~liqmap.replay.formats.UnknownFormatError`
     for a file no reader understands. When a Hyperliquid liquidations file
     and a Hyperliquid trades file are both given, the trades file is used as
@@ -80,7 +83,7 @@ def plan(paths: Iterable[str | Path], fmt: str = "auto") -> list[SourceFile]:
     if fmt != "auto" and fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; known formats: auto, {', '.join(FORMATS)}")
     sources: list[SourceFile] = []
-    for p in paths:
+    for p in _expand(paths, fmt, sources):
         path = str(p)
         if fmt == "auto":
             f = detect_format(path)
@@ -100,6 +103,26 @@ def plan(paths: Iterable[str | Path], fmt: str = "auto") -> list[SourceFile]:
             t.role = "companion"
             t.stats.note("used as the fill source of the Hyperliquid liquidations (not replayed as trades)")
     return sources
+
+
+def _expand(paths: Iterable[str | Path], fmt: str, sources: list[SourceFile]) -> Iterator[Path]:
+    for p in paths:
+        path = Path(p)
+        if not path.is_dir():
+            yield path
+            continue
+        for child in sorted(x for x in path.rglob("*") if x.is_file() and not x.name.startswith(".")):
+            if fmt != "auto":
+                yield child
+                continue
+            try:
+                detect_format(child)
+            except UnknownFormatError as exc:
+                st = FileStats(str(child), "unknown")
+                st.note(f"ignored: {exc.seen}")
+                sources.append(SourceFile(str(child), "unknown", st, role="ignored"))
+                continue
+            yield child
 
 
 def iter_frames(

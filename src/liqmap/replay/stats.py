@@ -22,6 +22,9 @@ class FileStats:
         skipped: lines not turned into frames, by reason (``"bad row"``,
             ``"sent by client"``, ``"gate: no liqmap venue yet"`` ...).
         repaired: lines turned into frames after a documented repair, by reason.
+        control: lines that carry no received data by design (connection
+            opened, messages the client sent, recorder configuration), by kind;
+            not counted as skipped.
         notes: one-line remarks for the user (shown once in the summary).
     """
 
@@ -31,6 +34,7 @@ class FileStats:
     frames: int = 0
     skipped: Counter = field(default_factory=Counter)
     repaired: Counter = field(default_factory=Counter)
+    control: Counter = field(default_factory=Counter)
     notes: list[str] = field(default_factory=list)
 
     def skip(self, reason: str, n: int = 1) -> None:
