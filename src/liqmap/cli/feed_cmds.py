@@ -18,6 +18,7 @@ from typing import Any, Optional
 import msgspec
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from liqmap.cli import app
@@ -34,7 +35,7 @@ _KIND_LABELS = {
 
 
 def _fail(console: Console, message: str) -> None:
-    console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    console.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(2)
 
 
@@ -58,21 +59,21 @@ def print_summary(console: Console, stats: ReplayStats) -> None:
     read = [fs for fs in stats.files if fs.format != "unknown"]
     for fs in read:
         files.add_row(
-            Path(fs.path).name, fs.format, str(fs.lines), str(fs.frames),
+            escape(Path(fs.path).name), fs.format, str(fs.lines), str(fs.frames),
             str(fs.skipped_total), str(sum(fs.repaired.values())),
         )
     console.print(files)
     for fs in read:
         name = Path(fs.path).name
         if fs.skipped:
-            console.print(f"skipped: {name}: {_reasons(fs.skipped)}", highlight=False, soft_wrap=True)
+            console.print(f"skipped: {name}: {_reasons(fs.skipped)}", highlight=False, soft_wrap=True, markup=False)
         if fs.repaired:
-            console.print(f"repaired: {name}: {_reasons(fs.repaired)}", highlight=False, soft_wrap=True)
+            console.print(f"repaired: {name}: {_reasons(fs.repaired)}", highlight=False, soft_wrap=True, markup=False)
     ignored = [Path(fs.path).name for fs in stats.files if fs.format == "unknown"]
     if ignored:
         console.print(
             f"ignored {len(ignored)} file(s) in directories, not a replay format: {', '.join(ignored)}",
-            highlight=False, soft_wrap=True,
+            highlight=False, soft_wrap=True, markup=False,
         )
     exchanges = sorted(
         {ex for ex, _ in stats.events} | set(stats.parse_errors) | set(stats.no_parser)
@@ -85,7 +86,7 @@ def print_summary(console: Console, stats: ReplayStats) -> None:
             ev.add_column(col, justify="right", no_wrap=True)
         for ex in exchanges:
             ev.add_row(
-                ex, *(str(stats.events[(ex, k)]) for k in kinds),
+                escape(ex), *(str(stats.events[(ex, k)]) for k in kinds),
                 str(stats.parse_errors[ex]), str(stats.no_parser[ex]),
             )
         console.print(ev)
@@ -95,13 +96,13 @@ def print_summary(console: Console, stats: ReplayStats) -> None:
             notes.setdefault(note, []).append(Path(fs.path).name)
     for note, names in notes.items():
         where = names[0] if len(names) == 1 else f"{len(names)} files"
-        console.print(f"note: {where}: {note}", highlight=False, soft_wrap=True)
+        console.print(f"note: {where}: {note}", highlight=False, soft_wrap=True, markup=False)
     for ex, samples in stats.error_samples.items():
         for s in samples:
-            console.print(f"parse error ({ex}): {s}", highlight=False, soft_wrap=True)
+            console.print(f"parse error ({ex}): {s}", highlight=False, soft_wrap=True, markup=False)
     for ex, n in stats.no_parser.items():
         console.print(f"note: {n} {ex} frames not parsed: no liqmap parser for {ex} is installed",
-                      highlight=False)
+                      highlight=False, markup=False)
 
 
 def print_store_summary(console: Console, summary: Any) -> None:
@@ -115,7 +116,7 @@ def print_store_summary(console: Console, summary: Any) -> None:
             for k, v in value.items():
                 rows(f"{prefix}.{k}" if prefix else str(k), v)
         else:
-            table.add_row(prefix, str(value))
+            table.add_row(escape(prefix), escape(str(value)))
 
     rows("", summary if isinstance(summary, dict) else {"result": summary})
     console.print(table)
@@ -236,7 +237,7 @@ def replay(
         raise typer.Exit(0)
     except RuntimeError as exc:  # StorageError while writing: say so, keep the counts
         print_summary(console, runner.stats)
-        console.print(f"[red]error:[/red] storage failed: {exc}", highlight=False, soft_wrap=True)
+        console.print(f"[red]error:[/red] storage failed: {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(1)
     print_summary(console, runner.stats)
     if summary is not None:
