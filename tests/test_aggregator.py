@@ -190,3 +190,11 @@ def test_deduper_is_bounded_lru():
     assert d.seen("a") is True  # refreshes a
     assert d.seen("d") is False  # evicts b (least recent)
     assert len(d) == 3 and d.seen("b") is False and d.seen("a") is True
+
+
+def test_symbol_queries_become_every_native_perpetual_per_venue():
+    agg = ExchangeAggregator(["binance", "bitmex", "deribit", "hyperliquid"], symbols=["BTCUSDT"])
+    assert agg.adapters["binance"].symbols == ["BTCUSDT", "BTCUSDC"]
+    assert agg.adapters["bitmex"].symbols == ["XBTUSDT", "XBTUSD"]
+    assert agg.adapters["deribit"].symbols == ["BTC_USDC-PERPETUAL", "BTC-PERPETUAL"]
+    assert agg.adapters["hyperliquid"].symbols == ["BTC"]

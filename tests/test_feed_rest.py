@@ -128,3 +128,16 @@ async def test_poll_interval_applies_to_every_poll():
         await adapter.disconnect()
     gaps = [b[0] - a[0] for a, b in zip(http.requests, http.requests[1:])]
     assert all(g >= 0.09 for g in gaps)
+
+
+async def test_local_ws_url_without_rest_url_never_polls_the_real_venue():
+    from liqmap.adapters import BitMEXAdapter
+
+    adapter = BitMEXAdapter(ws_url="ws://127.0.0.1:9", max_retries=1, backoff_base=0.05)
+    assert adapter.venue.rest_polls(None)  # BitMEX does declare a REST poll...
+    await adapter.connect()
+    try:
+        assert adapter.pollers == []  # ...but it is off against a loopback venue
+        assert "REST polls off" in adapter.health().note
+    finally:
+        await adapter.disconnect()

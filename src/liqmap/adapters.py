@@ -21,6 +21,10 @@ path and query (``ws://127.0.0.1:9000`` + ``wss://fstream.binance.com/market/str
 -> ``ws://127.0.0.1:9000/market/stream?streams=x``); an override with a path
 is used verbatim.
 
+Safety rule: when ``ws_url`` points at a loopback host (127.x, localhost, ::1)
+and no ``rest_url`` is given, REST polls are switched off (health note says
+so), so a test against a local venue can never reach the real venue's REST API.
+
 Settings (``liqmap.settings``): ``WS_TIMEOUT`` caps every connection's
 ``stale_after_s`` unless ``ws_timeout=`` is passed; ``MAX_RETRIES`` is the
 default ``max_retries`` (0 = forever); ``BINANCE_POLL_INTERVAL`` the default
@@ -49,6 +53,16 @@ from liqmap.settings import get_settings
 log = logging.getLogger("liqmap.feed")
 
 NO_REST_LIQUIDATIONS = "venue has no public REST liquidation history: REST cannot backfill liquidation gaps"
+
+
+LOCAL_NO_REST = "REST polls off: ws_url points at a loopback host and no rest_url was given"
+
+
+def _is_loopback(url: str | None) -> bool:
+    if not url:
+        return False
+    host = (urlsplit(url).hostname or "").lower()
+    return host in ("localhost", "::1") or host.startswith("127.")
 
 
 def override_url(original: str, override: str | None) -> str:
@@ -209,6 +223,11 @@ class ExchangeAdapter:
             self.connections.append(conn)
             self._tasks.append(asyncio.create_task(conn.run(), name=f"liqmap-ws-{self.name}-{spec.label}"))
         polls = self.venue.rest_polls(self.symbols) if self.rest_enabled else []
+        if polls and self.rest_url is None and _is_loopback(self.ws_url):
+            # a local test venue has no REST side: never let a test reach the real venue
+            self.tracker.base_note = "; ".join(filter(None, [self.tracker.base_note, LOCAL_NO_REST]))
+            log.info("%s: %s", self.name, LOCAL_NO_REST)
+            polls = []
         if polls:
             self._client = httpx.AsyncClient(transport=self.http_transport, timeout=10.0)
             limits = [p.limit_per_min for p in polls if p.limit_per_min]

@@ -33,7 +33,7 @@ from liqmap.adapters import ExchangeAdapter, make_adapter
 from liqmap.feed.fanout import Subscription
 from liqmap.feed.health import HealthStatus
 from liqmap.models import Event, Gap, Liquidation
-from liqmap.symbols import parse_symbol, strict_symbols, symbol_filter
+from liqmap.symbols import SymbolQuery, parse_symbol, strict_symbols, symbol_filter
 
 log = logging.getLogger("liqmap.aggregator")
 
@@ -68,9 +68,9 @@ class ExchangeAggregator:
 
     Args:
         exchanges: venue names (default: all of ``registry.VENUE_NAMES``).
-        symbols: symbol queries (``BTCUSDT``, ``ETH``...) turned into each
-            venue's native symbols (strict table of :mod:`liqmap.symbols`) for
-            the adapters' per-symbol subscriptions; None = venue defaults.
+        symbols: symbol queries (``BTCUSDT``, ``ETH``...); each adapter subscribes
+            every perpetual of those underlyings on its venue (USDT, USDC and USD
+            families of the :mod:`liqmap.symbols` table); None = venue defaults.
         ws_urls / rest_urls: ``{name: url}`` overrides (see :mod:`liqmap.adapters`).
         adapter_overrides: ``{name: ExchangeAdapter}`` (used as is) or
             ``{name: {kwarg: value}}`` (extra constructor kwargs for that venue).
@@ -132,11 +132,16 @@ class ExchangeAggregator:
             self.adapters[adapter.name] = adapter
 
     def _native_symbols(self, name: str) -> list[str]:
+        """Every perpetual of each queried underlying on venue ``name`` (USDT, USDC
+        and USD families of :data:`liqmap.symbols.STRICT_TABLE`): the default
+        stream matches by base, so all of them are subscribed."""
         out: list[str] = []
         for q in self.symbols or ():
-            for ex, sym in sorted(strict_symbols(parse_symbol(q), [name])):
-                if sym not in out:
-                    out.append(sym)
+            base = parse_symbol(q).base
+            for quote in ("USDT", "USDC", "USD"):
+                for ex, sym in sorted(strict_symbols(SymbolQuery(base, quote, q), [name])):
+                    if sym not in out:
+                        out.append(sym)
         return out
 
     # -- lifecycle -------------------------------------------------------------
