@@ -328,3 +328,13 @@ def test_directory_argument_replays_known_files_and_lists_the_rest(tmp_path):
     # a file named explicitly must still fail loudly
     with pytest.raises(UnknownFormatError):
         list(iter_frames([tmp_path / "notes.md"]))
+
+
+def test_exchange_option_on_single_venue_captures():
+    path = FIX / "binance_forceorder_arbitra/binance_force_orders_ws.jsonl"
+    fr, _ = frames_and_stats(path, exchange="binance_coinm")  # same protocol, other venue
+    assert {(f.exchange, f.connection) for f in fr} == {("binance_coinm", "coinm")}
+    fr, st = frames_and_stats(path, exchange="bybit")  # not a Bybit file: filtered out
+    assert fr == [] and "filters it out" in st.notes[0]
+    fr, st = frames_and_stats(HL / "liquidations.csv", exchange="okx")
+    assert fr == []

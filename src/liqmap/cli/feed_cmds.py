@@ -160,8 +160,8 @@ def replay(
     files: list[Path] = typer.Argument(..., help="Recorded files (gz or plain), any known format."),
     exchange: Optional[str] = typer.Option(
         None, "--exchange", "-e",
-        help="Venue for single-venue captures (e.g. binance_coinm for a COIN-M CSV); "
-        "filter for multi-venue files (liqmap, cryptofeed, tardis).",
+        help="Only replay this venue. For Binance captures it can also pick "
+        "binance_coinm (a COIN-M forceOrder capture).",
     ),
     fmt: str = typer.Option(
         "auto", "--format", "-f", help=f"auto|{'|'.join(FORMATS)} (auto sniffs each file's content)."

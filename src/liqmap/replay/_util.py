@@ -61,3 +61,18 @@ LIVE_LABELS: dict[str, str] = {
 def live_label(venue: str, default: str = "public") -> str:
     """Live connection label of ``venue`` (Bybit needs linear/inverse: decided by the caller)."""
     return LIVE_LABELS.get(venue, default)
+
+
+def single_venue(exchange: str | None, default: str, allowed: tuple[str, ...], stats) -> str | None:
+    """Venue for a single-venue capture, or None when ``exchange`` filters the file out.
+
+    ``exchange`` may pick another venue speaking the same protocol (``binance_coinm``
+    for a Binance capture); any other name acts as a filter: the file is skipped
+    with a note instead of feeding one venue's messages to another's parser.
+    """
+    if exchange is None:
+        return default
+    if exchange in allowed:
+        return exchange
+    stats.note(f"file holds {default} messages; --exchange {exchange} filters it out")
+    return None

@@ -49,7 +49,7 @@ from pathlib import Path
 from typing import Iterator
 
 from liqmap.frames import RawFrame
-from liqmap.replay._util import dumps, live_label, text_lines
+from liqmap.replay._util import dumps, live_label, single_venue, text_lines
 from liqmap.replay.formats import looks_like_aggtrade_row, looks_like_forceorder_row
 from liqmap.replay.stats import FileStats
 
@@ -113,7 +113,9 @@ def read_csv_forceorder(
 
     ``exchange`` defaults to ``binance`` (USD-M).
     """
-    venue = exchange or "binance"
+    venue = single_venue(exchange, "binance", ("binance", "binance_coinm"), stats)
+    if venue is None:
+        return
     connection = live_label(venue)
     stats.note("forceOrder rebuilt from CSV: E and received_at = o.T (not kept by the capture)")
     for n, line in text_lines(path):
@@ -171,7 +173,9 @@ def read_csv_aggtrades(
     path: str | Path, stats: FileStats, exchange: str | None = None
 ) -> Iterator[RawFrame]:
     """Yield one reconstructed ``aggTrade`` frame per CSV row; ``received_at`` = ``E``."""
-    venue = exchange or "binance"
+    venue = single_venue(exchange, "binance", ("binance", "binance_coinm"), stats)
+    if venue is None:
+        return
     connection = live_label(venue)
     stats.note("large aggTrades only (>= 15,000 USD): not a full trade tape")
     for _, line in text_lines(path):

@@ -20,7 +20,7 @@ from typing import Iterator
 import msgspec
 
 from liqmap.frames import RawFrame
-from liqmap.replay._util import dumps, iso_to_ms, live_label, text_lines
+from liqmap.replay._util import dumps, iso_to_ms, live_label, single_venue, text_lines
 from liqmap.replay.stats import FileStats
 
 
@@ -28,7 +28,9 @@ def read_binance_jsonl(
     path: str | Path, stats: FileStats, exchange: str | None = None
 ) -> Iterator[RawFrame]:
     """Yield one RawFrame per ``{"ts", "msg"}`` line; bad lines are counted and skipped."""
-    venue = exchange or "binance"
+    venue = single_venue(exchange, "binance", ("binance", "binance_coinm"), stats)
+    if venue is None:
+        return
     connection = live_label(venue)
     for _, line in text_lines(path):
         if not line.strip():

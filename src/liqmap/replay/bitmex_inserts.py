@@ -23,7 +23,7 @@ from typing import Iterator
 import msgspec
 
 from liqmap.frames import RawFrame
-from liqmap.replay._util import dumps, iso_to_ms, live_label, text_lines
+from liqmap.replay._util import dumps, iso_to_ms, live_label, single_venue, text_lines
 from liqmap.replay.stats import FileStats
 
 
@@ -31,7 +31,9 @@ def read_bitmex_inserts(
     path: str | Path, stats: FileStats, exchange: str | None = None
 ) -> Iterator[RawFrame]:
     """Yield one ``liquidation`` insert frame per row; bad lines are counted and skipped."""
-    venue = exchange or "bitmex"
+    venue = single_venue(exchange, "bitmex", ("bitmex",), stats)
+    if venue is None:
+        return
     for _, line in text_lines(path):
         if not line.strip():
             continue

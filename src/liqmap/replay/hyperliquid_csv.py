@@ -53,7 +53,7 @@ from pathlib import Path
 from typing import Iterator
 
 from liqmap.frames import RawFrame
-from liqmap.replay._util import dumps, iso_to_ms, live_label
+from liqmap.replay._util import dumps, iso_to_ms, live_label, single_venue
 from liqmap.replay.formats import (
     HYPERLIQUID_LIQ_HEADER,
     HYPERLIQUID_TRADES_HEADER,
@@ -160,7 +160,9 @@ def read_hyperliquid_trades(
     path: str | Path, stats: FileStats, exchange: str | None = None
 ) -> Iterator[RawFrame]:
     """Yield one public ``trades`` frame per fill row of ``non_mm_trades.csv``."""
-    venue = exchange or "hyperliquid"
+    venue = single_venue(exchange, "hyperliquid", ("hyperliquid",), stats)
+    if venue is None:
+        return
     stats.note("fills between two non-market-makers appear once per party (replayed twice)")
     for f in _read_fills(path, stats):
         taker = f.side if f.crossed else _OPPOSITE[f.side]
@@ -182,7 +184,9 @@ def read_hyperliquid_liquidations(
     trades_path: str | Path | None = None,
 ) -> Iterator[RawFrame]:
     """Yield one ``userFills`` frame per liquidation row, joined to its fills (see module doc)."""
-    venue = exchange or "hyperliquid"
+    venue = single_venue(exchange, "hyperliquid", ("hyperliquid",), stats)
+    if venue is None:
+        return
     trades = Path(trades_path) if trades_path else find_trades_file(path)
     if trades is None:
         stats.note(

@@ -136,9 +136,10 @@ def iter_frames(
     Args:
         paths: recorded files (gz or plain).
         fmt: ``"auto"`` or one of :data:`~liqmap.replay.formats.FORMATS`.
-        exchange: for single-venue formats (CSV/JSONL captures) the venue to
-            attribute frames to (e.g. ``binance_coinm``); for multi-venue
-            formats (``liqmap``, ``cryptofeed``, ``tardis``) a filter.
+        exchange: a filter on venue. For single-venue captures (CSV/JSONL) it
+            may also pick another venue speaking the same protocol
+            (``binance_coinm`` for a COIN-M forceOrder capture); a capture of
+            another venue is skipped with a note.
         stats: optional list that receives one :class:`FileStats` per file
             (filled in while iterating).
 
