@@ -228,3 +228,18 @@ def test_override_url_keeps_path_unless_given():
     )
     assert override_url("wss://api.hyperliquid.xyz/ws", "ws://127.0.0.1:9/x") == "ws://127.0.0.1:9/x"
     assert override_url("wss://a/b", None) == "wss://a/b"
+
+
+def test_watchdog_precedence_param_then_env_then_venue_spec(monkeypatch):
+    from liqmap.settings import get_settings
+
+    spec_stale = get_venue("binance").connections(None)[0].stale_after_s
+    assert BinanceAdapter(rest=False)._stale_after(spec_stale) == spec_stale
+    assert BinanceAdapter(rest=False, ws_timeout=0.3)._stale_after(spec_stale) == 0.3
+    monkeypatch.setenv("WS_TIMEOUT", "7")
+    get_settings.cache_clear()
+    try:
+        assert BinanceAdapter(rest=False)._stale_after(spec_stale) == 7.0
+    finally:
+        monkeypatch.delenv("WS_TIMEOUT")
+        get_settings.cache_clear()

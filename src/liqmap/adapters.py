@@ -25,8 +25,11 @@ Safety rule: when ``ws_url`` points at a loopback host (127.x, localhost, ::1)
 and no ``rest_url`` is given, REST polls are switched off (health note says
 so), so a test against a local venue can never reach the real venue's REST API.
 
-Settings (``liqmap.settings``): ``WS_TIMEOUT`` caps every connection's
-``stale_after_s`` unless ``ws_timeout=`` is passed; ``MAX_RETRIES`` is the
+Settings (``liqmap.settings``): the watchdog of a connection is ``ws_timeout=``
+when passed, else ``WS_TIMEOUT`` when that variable is set explicitly, else the
+venue's own ``ConnectionSpec.stale_after_s`` (venues know how long their quiet
+streams can be silent, e.g. Binance ``!forceOrder@arr`` alone: 300 s);
+``MAX_RETRIES`` is the
 default ``max_retries`` (0 = forever); ``BINANCE_POLL_INTERVAL`` the default
 ``poll_interval`` of :class:`BinanceAdapter` / :class:`BinanceCoinMAdapter`.
 """
@@ -97,7 +100,8 @@ class ExchangeAdapter:
         ws_url / rest_url: URL overrides (module doc).
         symbols: venue-native symbols to subscribe, None = the venue's all-market default.
         poll_interval: seconds between REST polls, overrides every ``RestPoll.interval_s``.
-        ws_timeout: watchdog seconds (no frame => reconnect) for every connection.
+        ws_timeout: watchdog seconds (no frame => reconnect) for every connection
+            (default: ``WS_TIMEOUT`` if set, else each spec's ``stale_after_s``).
         max_retries: consecutive failed connects before a connection gives up (0 = forever).
         backoff_base / backoff_cap: full-jitter backoff window in seconds.
         rotate_margin_s / overlap_s: planned rotation before ``max_lifetime_s``.
@@ -142,7 +146,8 @@ class ExchangeAdapter:
         self.symbols = list(symbols) if symbols else None
         self.poll_interval = poll_interval
         self.ws_timeout = ws_timeout
-        self.default_ws_timeout = settings.ws_timeout
+        # WS_TIMEOUT overrides the venues' own watchdogs only when set explicitly
+        self.env_ws_timeout = settings.ws_timeout if "ws_timeout" in settings.model_fields_set else None
         self.max_retries = settings.max_retries if max_retries is None else max_retries
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
@@ -196,7 +201,9 @@ class ExchangeAdapter:
     def _stale_after(self, spec_value: float) -> float:
         if self.ws_timeout is not None:
             return self.ws_timeout
-        return min(spec_value, self.default_ws_timeout)
+        if self.env_ws_timeout is not None:
+            return self.env_ws_timeout
+        return spec_value
 
     async def connect(self) -> None:
         """Start every connection and poller task (returns immediately; idempotent)."""
