@@ -157,7 +157,7 @@ async def _run(
 
 @app.command()
 def replay(
-    files: list[Path] = typer.Argument(..., help="Recorded files (gz or plain), any known format."),
+    files: list[Path] = typer.Argument(..., help="Recorded files (gz or plain, any known format) or directories of them."),
     exchange: Optional[str] = typer.Option(
         None, "--exchange", "-e",
         help="Only replay this venue. For Binance captures it can also pick "
@@ -182,8 +182,8 @@ def replay(
         False, "--all-events", help="Print every event type, with a \"type\" key added."
     ),
     db: Optional[Path] = typer.Option(None, "--db", help="Store into this DuckDB file."),
-    redis: Optional[str] = typer.Option(None, "--redis", help="Also store into Redis (URL)."),
-    postgres: Optional[str] = typer.Option(None, "--postgres", help="Also store into Postgres (DSN)."),
+    redis: Optional[str] = typer.Option(None, "--redis", help="Also mirror into Redis (URL); DuckDB (--db or the default path) is always written."),
+    postgres: Optional[str] = typer.Option(None, "--postgres", help="Also mirror into PostgreSQL (DSN); DuckDB is always written."),
     unordered: bool = typer.Option(
         False, "--unordered", help="Stream files in file order (constant memory, no time sort)."
     ),
