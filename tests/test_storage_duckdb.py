@@ -97,10 +97,19 @@ async def test_size_trigger_commits_full_batches(tmp_path):
     events = load_liquidations(SQUEEZE[1])
     store = DuckDBStore(tmp_path / "l.duckdb", batch_size=100, flush_interval_s=3600)
     await store.write(events[:250])
-    # 250 >= 100 buffered -> one commit of everything buffered at that moment
+    # 250 >= 100 buffered -> everything buffered goes to one background commit; until it
+    # returns those events are pending (not acknowledged), never both or neither
+    s = store.stats()
+    assert s["stored"] + s["pending"] == 250
+    for _ in range(200):
+        if store.stats()["stored"] == 250:
+            break
+        await asyncio.sleep(0.01)
     assert store.stats()["batches"] == 1 and store.count() == 250 and store.pending == 0
     await store.write(events[250:300])
     assert store.pending == 50 and store.count() == 250  # below the size trigger: not yet acknowledged
+    await store.flush()
+    assert store.pending == 0 and store.count() == 300
     await store.close()
 
 

@@ -51,6 +51,7 @@ import logging
 import os
 import time
 from collections import Counter
+from operator import attrgetter
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -120,17 +121,16 @@ def liquidation_columns(events: Sequence[Liquidation]) -> dict[str, np.ndarray]:
     Strings are object arrays (``None`` becomes SQL NULL), prices/quantities
     float64, times int64 ms.
     """
-    rows = [(e.exchange, e.symbol, e.base, e.quote, e.side, e.price, e.quantity, e.value_usd,
-             e.timestamp, e.received_at, e.id, e.order_side, e.status) for e in events]
-    cols = list(zip(*rows)) if rows else [()] * len(LIQUIDATION_COLUMNS)
     out: dict[str, np.ndarray] = {}
-    for name, values in zip(LIQUIDATION_COLUMNS, cols):
+    n = len(events)
+    for name in LIQUIDATION_COLUMNS:
+        values = list(map(attrgetter(name), events))
         if name in _FLOAT_COLS:
-            out[name] = np.fromiter(values, dtype=np.float64, count=len(values))
+            out[name] = np.array(values, dtype=np.float64)
         elif name in _INT_COLS:
-            out[name] = np.fromiter(values, dtype=np.int64, count=len(values))
+            out[name] = np.array(values, dtype=np.int64)
         else:
-            arr = np.empty(len(values), dtype=object)
+            arr = np.empty(n, dtype=object)
             arr[:] = values
             out[name] = arr
     return out
@@ -178,6 +178,7 @@ class DuckDBStore:
         self._cascades: dict[str, dict[str, Any]] = {}
         self._oldest: float | None = None  # monotonic time of the oldest buffered item
         self._lock = asyncio.Lock()
+        self._inflight: tuple[asyncio.Future, list, list, dict] | None = None
         self._timer: asyncio.Task | None = None
         self._closed = False
         self.stored = 0
@@ -190,7 +191,18 @@ class DuckDBStore:
     # ------------------------------------------------------------------ writes
     @property
     def pending(self) -> int:
-        """Events buffered and not yet committed (lost on SIGKILL, restored by replay)."""
+        """Events buffered or in a running commit, not yet acknowledged (lost on SIGKILL, restored by replay)."""
+        n = len(self._liq) + len(self._gaps) + len(self._cascades)
+        if self._inflight is not None:
+            fut, liq, gaps, casc = self._inflight
+            committed = fut.done() and not fut.cancelled() and fut.exception() is None
+            if not committed:
+                n += len(liq) + len(gaps) + len(casc)
+        return n
+
+    @property
+    def buffered(self) -> int:
+        """Events buffered and not yet handed to a commit."""
         return len(self._liq) + len(self._gaps) + len(self._cascades)
 
     async def write(self, events: Sequence[Event]) -> None:
@@ -218,13 +230,13 @@ class DuckDBStore:
         await self._after_buffer()
 
     async def _after_buffer(self) -> None:
-        if not self.pending:
+        if not self.buffered:
             return
         now = time.monotonic()
         if self._oldest is None:
             self._oldest = now
         if len(self._liq) >= self.batch_size or now - self._oldest >= self.flush_interval_s:
-            await self.flush()
+            await self._launch()
         elif self._timer is None or self._timer.done():
             self._timer = asyncio.get_running_loop().create_task(self._timed_flush())
 
@@ -235,7 +247,7 @@ class DuckDBStore:
                 oldest = self._oldest if self._oldest is not None else time.monotonic()
                 wait = max(0.0, self.flush_interval_s - (time.monotonic() - oldest))
                 await asyncio.sleep(wait)
-                if self.pending and self._oldest is not None and (
+                if self.pending and (self._oldest is None or
                     time.monotonic() - self._oldest >= self.flush_interval_s
                 ):
                     await self.flush()
@@ -244,23 +256,48 @@ class DuckDBStore:
         except Exception:  # the next write/flush raises it to the caller
             log.exception("duckdb: timed flush failed; batch kept buffered")
 
-    async def flush(self) -> None:
-        """Commit every buffered event in one transaction (run in a worker thread)."""
+    async def _launch(self) -> None:
+        """Hand the buffer to a background commit in a worker thread (at most one in flight).
+
+        The next batch is converted while DuckDB commits this one. Events count as
+        stored only when their commit returned (``_commit`` updates the counters).
+        """
         async with self._lock:
+            await self._wait_inflight()
             if not self.pending:
                 return
             liq, gaps, casc = self._liq, self._gaps, self._cascades
             self._liq, self._gaps, self._cascades, self._oldest = [], [], {}, None
-            try:
-                await asyncio.to_thread(self._commit, liq, gaps, casc)
-            except BaseException:
-                # put the batch back in front: nothing accepted is dropped
-                self._liq = liq + self._liq
-                self._gaps = gaps + self._gaps
-                casc.update(self._cascades)
-                self._cascades = casc
-                self._oldest = time.monotonic()
-                raise
+            fut = asyncio.ensure_future(asyncio.to_thread(self._commit, liq, gaps, casc))
+            self._inflight = (fut, liq, gaps, casc)
+
+    async def _wait_inflight(self) -> None:
+        if self._inflight is None:
+            return
+        fut, liq, gaps, casc = self._inflight
+        try:
+            await asyncio.shield(fut)
+        except asyncio.CancelledError:
+            raise  # commit still running: stays in flight, close()/flush() wait for it
+        except Exception:
+            # put the batch back in front: nothing accepted is dropped
+            self._inflight = None
+            self._liq = liq + self._liq
+            self._gaps = gaps + self._gaps
+            casc.update(self._cascades)
+            self._cascades = casc
+            self._oldest = time.monotonic()
+            raise
+        self._inflight = None
+
+    async def flush(self) -> None:
+        """Commit every buffered event; returns when all of them are committed.
+
+        Raises the DuckDB error of a failed commit (the batch stays buffered).
+        """
+        await self._launch()
+        async with self._lock:
+            await self._wait_inflight()
 
     def _commit(self, liq: list[Liquidation], gaps: list[Gap], casc: dict[str, dict[str, Any]]) -> None:
         cur = self._con.cursor()

@@ -1,0 +1,182 @@
+"""Storage tier throughput (plain script; prints figures).
+
+    uv run python benchmarks/bench_storage.py [--n 500000] [--skip-redis] [--skip-postgres]
+
+Events come from :func:`synthetic_liquidations`, a SYNTHETIC generator (random
+walk prices, random sizes, unique ids) -- load-test data, not market data.
+
+Measured:
+
+* DuckDB: ``DuckDBStore.write`` in batches of 5,000 (commit per batch, fresh
+  file, PRIMARY KEY on id + index on (exchange, timestamp)), events/s
+  end-to-end (Liquidation objects -> committed rows). Target >= 200k/s.
+* DuckDB replay of the same events (all duplicates, skipped via the key).
+* TieredStore (DuckDB + cascade detection) events/s.
+* Redis (127.0.0.1:6379) and PostgreSQL (127.0.0.1:5432, throwaway database)
+  at batch sizes 500 and 5,000; Postgres with ``institutional_usd=0`` so every
+  event is a row.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from liqmap.models import Liquidation  # noqa: E402
+
+_BASES = [("BTC", 98_000.0), ("ETH", 3_300.0), ("SOL", 230.0), ("DOGE", 0.33), ("XRP", 3.1), ("PEPE", 0.000018)]
+_VENUES = ["binance", "bybit", "okx", "bitmex", "hyperliquid"]
+
+
+def synthetic_liquidations(n: int, seed: int = 7, start_ms: int = 1_760_000_000_000) -> list[Liquidation]:
+    """SYNTHETIC load-test liquidations: n events, unique ids, ~20 events/s of event time."""
+    rnd = random.Random(seed)
+    prices = {b: p for b, p in _BASES}
+    out = []
+    ts = start_ms
+    run = uuid.uuid4().hex[:6]
+    for i in range(n):
+        base, _ = _BASES[rnd.randrange(len(_BASES))]
+        prices[base] *= 1 + rnd.gauss(0, 0.0005)
+        price = prices[base]
+        usd = rnd.lognormvariate(8, 1.6)
+        ts += rnd.randrange(0, 100)
+        ex = _VENUES[rnd.randrange(len(_VENUES))]
+        side = "long" if rnd.random() < 0.55 else "short"
+        out.append(Liquidation(
+            exchange=ex, symbol=base + "USDT", base=base, quote="USDT", side=side, price=price,
+            quantity=usd / price, value_usd=usd, timestamp=ts, received_at=ts + 50,
+            id=f"synthetic:{run}:{i}", order_side="SELL" if side == "long" else "BUY", status="FILLED",
+        ))
+    return out
+
+
+async def bench_duckdb(events: list[Liquidation], batch: int = 5_000) -> None:
+    from liqmap.storage.duckdb_store import DuckDBStore
+
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "bench.duckdb"
+        store = DuckDBStore(path, batch_size=batch, flush_interval_s=3600)
+        t = time.perf_counter()
+        for i in range(0, len(events), batch):
+            await store.write(events[i : i + batch])
+        await store.flush()
+        dt = time.perf_counter() - t
+        s = store.stats()
+        print(f"duckdb insert     batch={batch:>5}: {s['stored']:>8} events in {dt:6.2f}s = {s['stored'] / dt:>10,.0f} events/s")
+        t = time.perf_counter()
+        for i in range(0, len(events), batch):
+            await store.write(events[i : i + batch])
+        await store.flush()
+        dt = time.perf_counter() - t
+        print(f"duckdb replay dup batch={batch:>5}: {len(events):>8} events in {dt:6.2f}s = {len(events) / dt:>10,.0f} events/s "
+              f"(stored {store.stats()['stored'] - s['stored']}, skipped {store.stats()['duplicates_skipped']})")
+        await store.close()
+        print(f"duckdb file size: {path.stat().st_size / 1e6:.1f} MB for {s['stored']} rows")
+
+
+async def bench_tiered(events: list[Liquidation], batch: int = 5_000) -> None:
+    from liqmap.storage.tiered import TieredStore
+
+    with tempfile.TemporaryDirectory() as d:
+        store = TieredStore(db_path=str(Path(d) / "t.duckdb"), batch_size=batch, flush_interval_s=3600)
+        t = time.perf_counter()
+        for i in range(0, len(events), batch):
+            await store.write(events[i : i + batch])
+        summary = await store.close()
+        dt = time.perf_counter() - t
+        print(f"tiered (duckdb+cascades) batch={batch}: {summary['stored']} events in {dt:6.2f}s = "
+              f"{summary['stored'] / dt:,.0f} events/s, cascades started {summary['cascades_found']}")
+
+
+async def bench_redis(events: list[Liquidation]) -> None:
+    import redis.asyncio as aioredis
+
+    from liqmap.storage.redis_store import RedisStore
+
+    url = "redis://127.0.0.1:6379/0"
+    probe = aioredis.from_url(url, socket_connect_timeout=1)
+    try:
+        await probe.ping()
+    except Exception as exc:  # noqa: BLE001
+        print(f"redis: skipped (not reachable at 127.0.0.1:6379: {exc})")
+        return
+    for batch in (500, 5_000):
+        prefix = f"liqbench{uuid.uuid4().hex[:8]}"
+        store = RedisStore(url, prefix=prefix)
+        t = time.perf_counter()
+        for i in range(0, len(events), batch):
+            await store.write(events[i : i + batch])
+        dt = time.perf_counter() - t
+        print(f"redis  batch={batch:>5}: {store.stored:>8} events in {dt:6.2f}s = {store.stored / dt:>10,.0f} events/s")
+        keys = [k async for k in probe.scan_iter(match=f"{prefix}:*", count=5000)]
+        for j in range(0, len(keys), 5000):
+            await probe.delete(*keys[j : j + 5000])
+        await store.close()
+    await probe.aclose()
+
+
+async def bench_postgres(events: list[Liquidation]) -> None:
+    import psycopg
+    from psycopg import sql
+
+    from liqmap.storage.postgres_store import PostgresStore
+
+    try:
+        admin = await psycopg.AsyncConnection.connect("postgresql://postgres@127.0.0.1:5432/postgres",
+                                                      autocommit=True, connect_timeout=2)
+    except Exception as exc:  # noqa: BLE001
+        print(f"postgres: skipped (not reachable at 127.0.0.1:5432: {exc})")
+        return
+    name = f"liqmap_bench_{uuid.uuid4().hex[:8]}"
+    await admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        for batch in (500, 5_000):
+            store = PostgresStore(f"postgresql://postgres@127.0.0.1:5432/{name}", institutional_usd=0,
+                                  batch_size=batch, flush_interval_s=3600)
+            await store.connect()
+            # fresh ids per batch size so both runs insert
+            evs = [Liquidation(**{**{f: getattr(e, f) for f in e.__struct_fields__}, "id": f"{e.id}:{batch}"})
+                   for e in events]
+            t = time.perf_counter()
+            for i in range(0, len(evs), batch):
+                await store.write(evs[i : i + batch])
+            await store.flush()
+            dt = time.perf_counter() - t
+            print(f"postgres batch={batch:>5}: {store.stored:>8} events in {dt:6.2f}s = {store.stored / dt:>10,.0f} events/s "
+                  f"(COPY + INSERT ON CONFLICT, monthly partitions)")
+            await store.close()
+    finally:
+        await admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        await admin.close()
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=500_000, help="synthetic events for DuckDB (default 500k)")
+    ap.add_argument("--n-remote", type=int, default=50_000, help="synthetic events for Redis/Postgres (default 50k)")
+    ap.add_argument("--skip-redis", action="store_true")
+    ap.add_argument("--skip-postgres", action="store_true")
+    args = ap.parse_args()
+    t = time.perf_counter()
+    events = synthetic_liquidations(args.n)
+    print(f"SYNTHETIC events generated: {len(events):,} in {time.perf_counter() - t:.2f}s (load-test data, not market data)")
+    await bench_duckdb(events)
+    await bench_tiered(events[:200_000])
+    remote = events[: args.n_remote]
+    if not args.skip_redis:
+        await bench_redis(remote)
+    if not args.skip_postgres:
+        await bench_postgres(remote)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
