@@ -12,7 +12,6 @@ import sys
 import zlib
 
 import msgspec
-import pytest
 
 from liqmap.feed.recorder import RecordingWriter
 from liqmap.frames import RawFrame

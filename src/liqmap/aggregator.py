@@ -139,7 +139,7 @@ class ExchangeAggregator:
         for q in self.symbols or ():
             base = parse_symbol(q).base
             for quote in ("USDT", "USDC", "USD"):
-                for ex, sym in sorted(strict_symbols(SymbolQuery(base, quote, q), [name])):
+                for _ex, sym in sorted(strict_symbols(SymbolQuery(base, quote, q), [name])):
                     if sym not in out:
                         out.append(sym)
         return out

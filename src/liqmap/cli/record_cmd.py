@@ -129,7 +129,7 @@ def record(
             raise ValueError("--duration must be > 0 seconds")
     except ValueError as exc:
         console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
     try:
         writer = asyncio.run(_record(names, out, syms, duration, urls, rest, console))
     except KeyboardInterrupt:  # pragma: no cover - second Ctrl-C during shutdown

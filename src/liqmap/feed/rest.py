@@ -23,7 +23,7 @@ import asyncio
 import email.utils
 import logging
 import time
-from datetime import datetime, timezone
+from datetime import timezone
 
 import httpx
 
