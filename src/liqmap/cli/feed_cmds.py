@@ -97,6 +97,11 @@ def print_summary(console: Console, stats: ReplayStats) -> None:
     for note, names in notes.items():
         where = names[0] if len(names) == 1 else f"{len(names)} files"
         console.print(f"note: {where}: {note}", highlight=False, soft_wrap=True, markup=False)
+    if stats.out_of_order:
+        console.print(
+            f"note: {stats.out_of_order} frames arrived more than the re-order window late "
+            "and were replayed out of time order", highlight=False, markup=False,
+        )
     for ex, samples in stats.error_samples.items():
         for s in samples:
             console.print(f"parse error ({ex}): {s}", highlight=False, soft_wrap=True, markup=False)

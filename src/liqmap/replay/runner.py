@@ -7,11 +7,14 @@ Reused by ``liqmap replay``, ``liqmap serve --replay`` and the storage CLI::
         ...
     runner.stats  # ReplayStats: per-file reading, events per exchange, parse errors
 
-Ordering: frames are sorted by ``received_at`` within each file (stable, so
-equal times keep file order) and merged across files by ``received_at``
-(``ordered=True``, the default; this holds one file's frames in memory at a
-time per file). ``ordered=False`` streams files one after another in file
-order with constant memory.
+Ordering (``ordered=True``, the default): each file is streamed through a
+bounded re-order buffer of :data:`REORDER_WINDOW` frames (a heap keyed by
+``received_at``, ties kept in file order), and files are merged lazily by
+``received_at``. Recordings are nearly sorted already (several listeners or
+connections interleave by milliseconds), so the output is fully sorted with
+constant memory; a frame displaced by more than the window is still replayed,
+right away, and counted in ``ReplayStats.out_of_order``. ``ordered=False``
+streams files one after another in file order.
 
 Parsing: one venue instance per exchange (from
 :func:`liqmap.exchanges.registry.get_venue`) for the whole run, exactly as a
@@ -41,6 +44,9 @@ log = logging.getLogger("liqmap.replay")
 
 _MAX_ERROR_SAMPLES = 3
 
+#: Frames held per file to restore ``received_at`` order (see module doc).
+REORDER_WINDOW = 50_000
+
 
 def _default_venue_factory(name: str) -> Venue:
     from liqmap.exchanges.registry import get_venue
@@ -59,6 +65,8 @@ class ReplayStats:
         parse_errors: ``exchange -> count`` of frames the parser rejected.
         error_samples: ``exchange -> first few error reasons``.
         no_parser: ``exchange -> frames`` dropped because no venue parser could be loaded.
+        out_of_order: frames released later than a newer frame of the same
+            file (displaced by more than the re-order window).
     """
 
     files: list[FileStats] = field(default_factory=list)
@@ -67,6 +75,7 @@ class ReplayStats:
     parse_errors: Counter = field(default_factory=Counter)
     error_samples: dict[str, list[str]] = field(default_factory=dict)
     no_parser: Counter = field(default_factory=Counter)
+    out_of_order: int = 0
 
     def count(self, exchange: str, kind: str) -> int:
         """Events of type ``kind`` (``"liquidation"``...) parsed for ``exchange``."""
@@ -116,13 +125,31 @@ class ReplayRunner:
             for s in self.sources:
                 yield from s.frames(self.exchange)
             return
-        per_file = [
-            sorted(s.frames(self.exchange), key=lambda f: f.received_at) for s in self.sources
-        ]
+        per_file = [self._reordered(s.frames(self.exchange)) for s in self.sources]
         if len(per_file) == 1:
             yield from per_file[0]
         else:
             yield from heapq.merge(*per_file, key=lambda f: f.received_at)
+
+    def _reordered(self, frames: Iterator[RawFrame], window: int | None = None) -> Iterator[RawFrame]:
+        """``frames`` in ``received_at`` order through a bounded heap (see module doc)."""
+        window = window or REORDER_WINDOW
+        heap: list[tuple[int, int, RawFrame]] = []
+        last = None
+        for seq, frame in enumerate(frames):
+            heapq.heappush(heap, (frame.received_at, seq, frame))
+            if len(heap) > window:
+                t, _, out = heapq.heappop(heap)
+                if last is not None and t < last:
+                    self.stats.out_of_order += 1
+                last = t if last is None else max(last, t)
+                yield out
+        while heap:
+            t, _, out = heapq.heappop(heap)
+            if last is not None and t < last:
+                self.stats.out_of_order += 1
+            last = t if last is None else max(last, t)
+            yield out
 
     # ---------------------------------------------------------------- parsing
     def venue(self, name: str) -> Venue | None:
