@@ -106,3 +106,13 @@ def test_okx_errors_pong_and_rest_oi():
     args = [a for s in c.subscribe for a in json.loads(s)["args"]]
     assert {"channel": "liquidation-orders", "instType": "SWAP"} in args
     assert {"channel": "liquidation-orders", "instType": "FUTURES"} in args
+
+
+def test_contract_update_after_start_is_used():
+    """Sizes loaded after the venue started parsing (start-up fetch finishing late) apply at once."""
+    cs = ContractSizes()
+    v = get_venue("okx", contracts=cs)
+    (rec,) = [r for r in tardis_messages("okex-futures") if r["source_line"] == 1567]
+    assert parse_ok(v, rec["message"])[0].value_usd == 390.0  # fallback 10 USD
+    cs.update([ContractSpec("okx", "XRP-USD-230929", "inverse", 100.0, "USD")])
+    assert parse_ok(v, rec["message"])[0].value_usd == 3900.0

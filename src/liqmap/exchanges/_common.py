@@ -15,6 +15,8 @@
 from __future__ import annotations
 
 import math
+
+INF = math.inf
 from typing import Any
 
 import msgspec
@@ -138,12 +140,11 @@ def check_ts(value: int, field: str = "timestamp") -> int:
 
 
 def fkey(value: float | int | str) -> str:
-    """Canonical text of a number for ids: ``"41.870"``, ``41.87`` -> ``"41.87"``;
-    integral values drop the fraction (``"5250.0"`` -> ``"5250"``)."""
-    f = float(value)
-    if f.is_integer() and abs(f) < 1e16:
-        return str(int(f))
-    return repr(f)
+    """Canonical text of a number for ids: the shortest round-trip repr of the
+    float, so ``"41.870"``, ``"41.87"`` and ``41.87`` all give ``"41.87"`` and
+    ``"50"`` / ``50`` give ``"50.0"``. Parsers holding a float already inline
+    ``f"{x!r}"`` (identical result)."""
+    return repr(float(value))
 
 
 def split_concat(symbol: str) -> tuple[str, str]:

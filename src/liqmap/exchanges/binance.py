@@ -44,7 +44,7 @@ from typing import Sequence, Union
 
 import msgspec
 
-from liqmap.exchanges._common import GuardedVenue, check_pos, check_ts, decode, fkey, ms, num, pos, split_concat
+from liqmap.exchanges._common import MAX_TS, GuardedVenue, check_pos, check_ts, decode, ms, num, pos, split_concat
 from liqmap.exchanges.base import ConnectionSpec, FrameError, Heartbeat, RestPoll
 from liqmap.exchanges.contracts import ContractSizes, default_contracts
 from liqmap.models import Event, Kline, Liquidation, OpenInterest, Ticker, Trade
@@ -97,6 +97,8 @@ class _Combined(msgspec.Struct, gc=False):
 _combined_dec = msgspec.json.Decoder(_Combined, strict=False)
 _raw_dec = msgspec.json.Decoder(_Ev, strict=False)
 
+_INF = float("inf")
+_POSITION = {"SELL": "long", "BUY": "short"}  # forced ORDER side -> position liquidated
 _IGNORED_EVENTS = frozenset({"bookTicker", "depthUpdate", "24hrTicker", "24hrMiniTicker", "contractInfo"})
 
 USDM_WS = "wss://fstream.binance.com/market"
@@ -208,44 +210,40 @@ class BinanceUSDM(GuardedVenue):
         return qty, qty * price
 
     def _liq(self, o: _Order, E: int, received_at: int) -> list[Event]:
-        filled = o.z if o.z is not None else o.q
-        if filled <= 0.0:
-            if filled == 0.0:
-                return []  # nothing filled (e.g. EXPIRED with z=0): no liquidated size
-            raise FrameError(f"negative size {filled!r}")
+        # Hot path (~all liquidation frames): inline checks, no helper calls.
+        z = o.z
+        filled = z if z is not None else o.q
         ap = o.ap
-        price = ap if ap > 0.0 else o.p
-        check_pos(price, "price")
-        check_pos(filled, "z")
+        p = o.p
+        price = ap if ap > 0.0 else p
+        if not (0.0 < filled < _INF and 0.0 < price < _INF):
+            if filled == 0.0 and 0.0 < price < _INF:
+                return []  # nothing filled (e.g. EXPIRED with z=0): no liquidated size
+            raise FrameError(f"invalid size/price z={filled!r} price={price!r}")
         side = o.S
-        if side == "SELL":
-            pside = "long"
-        elif side == "BUY":
-            pside = "short"
-        else:
+        pside = _POSITION.get(side)
+        if pside is None:
             raise FrameError(f"unknown order side {side!r}")
         sym = o.s
-        base, quote = self._split(sym)
-        quantity, value = self._to_base(sym, filled, price)
-        ts = check_ts(o.T or E or received_at)
+        bq = self._split_cache.get(sym) or self._split(sym)
+        if self.inverse:
+            value = filled * self.contracts.get(self.name, sym).size
+            quantity = value / price
+        else:
+            quantity = filled
+            value = filled * price
+        t = o.T or E
+        ts = t or received_at
+        if not 0 <= ts < MAX_TS:
+            raise FrameError(f"timestamp out of range: {ts!r}")
         self._last_price[sym] = price
+        name = self.name
         return [
             Liquidation(
-                self.name,
-                sym,
-                base,
-                quote,
-                pside,
-                price,
-                quantity,
-                value,
-                ts,
-                received_at,
-                f"{self.name}:{sym}:{o.T or E}:{side}:{fkey(filled)}:{fkey(o.p)}",
-                side,
-                o.X,
+                name, sym, bq[0], bq[1], pside, price, quantity, value, ts, received_at,
+                f"{name}:{sym}:{t}:{side}:{filled!r}:{p!r}", side, o.X,
             )
-        ]
+        ]  # fmt: skip
 
     def _trade(self, t: _AggTrade, received_at: int) -> list[Event]:
         price = check_pos(t.p, "p")
@@ -272,8 +270,7 @@ class BinanceUSDM(GuardedVenue):
     def _parse(self, data: str | bytes, received_at: int, connection: str) -> list[Event]:
         # Fast path: typed decode of the hot shapes straight from the bytes.
         try:
-            head = data[:10]
-            if head.startswith('{"stream"' if isinstance(data, str) else b'{"stream"'):
+            if data.startswith('{"stream"') if isinstance(data, str) else data.startswith(b'{"stream"'):
                 ev = _combined_dec.decode(data).data
             else:
                 ev = _raw_dec.decode(data)

@@ -43,7 +43,7 @@ from typing import Sequence
 
 import msgspec
 
-from liqmap.exchanges._common import GuardedVenue, check_pos, decode, iso_ms, num, pos, split_concat
+from liqmap.exchanges._common import INF, GuardedVenue, check_pos, decode, iso_ms, num, pos, split_concat
 from liqmap.exchanges.base import ConnectionSpec, FrameError, Heartbeat, RestPoll
 from liqmap.exchanges.contracts import ContractSizes, ContractSpec, default_contracts
 from liqmap.models import Event, Liquidation, OpenInterest, Ticker, Trade
@@ -53,6 +53,26 @@ REST_BASE = "https://www.bitmex.com"
 MAX_PENDING = 10_000
 _MONTH = re.compile(r"^([A-Z0-9]+?)([FGHJKMNQUVXZ]\d\d)$")
 _IGNORED_TABLES = frozenset({"orderBookL2", "orderBookL2_25", "orderBook10", "quote", "quoteBin1m", "funding", "announcement", "connected", "settlement", "insurance"})  # fmt: skip
+
+
+_POSITION = {"Sell": "long", "Buy": "short"}  # liquidation ORDER side -> position
+
+
+class _LiqRow(msgspec.Struct, gc=False):
+    orderID: str
+    symbol: str
+    side: str
+    price: float
+    leavesQty: float
+
+
+class _LiqTable(msgspec.Struct, gc=False):
+    table: str
+    action: str
+    data: list[_LiqRow]
+
+
+_liq_dec = msgspec.json.Decoder(_LiqTable)
 
 
 def _asset(code: str) -> str:
@@ -102,7 +122,8 @@ class BitMEX(GuardedVenue):
         self.rest_url = (rest_url or REST_BASE).rstrip("/")
         self._xbt: float | None = None
         self._mark: dict[str, float] = {}
-        self._pending: list[tuple[dict, int]] = []
+        self._pending: list[tuple[_LiqRow, int]] = []
+        self._split_cache: dict[str, tuple[str, str]] = {}
 
     def native_symbols(self, base: str, quote: str | None = None) -> list[str]:
         """``BTC`` -> ``["XBTUSD", "XBTUSDT"]``; ``ETH`` -> ``["ETHUSD", "ETHUSDT"]``."""
@@ -168,6 +189,23 @@ class BitMEX(GuardedVenue):
     def _parse(self, data: str | bytes, received_at: int, connection: str) -> list[Event]:
         if data == "pong" or data == b"pong":
             return []
+        if (b'"liquidation"' if isinstance(data, bytes) else '"liquidation"') in data[:30]:
+            try:
+                fast = _liq_dec.decode(data)
+            except (msgspec.ValidationError, msgspec.DecodeError):
+                pass  # generic path below reports the precise problem
+            else:
+                if fast.table == "liquidation":
+                    act = fast.action
+                    if act == "update" or act == "delete":
+                        return []
+                    if act == "insert" or act == "partial":
+                        out = []
+                        for row in fast.data:
+                            ev = self._liq(row, received_at)
+                            if ev is not None:
+                                out.append(ev)
+                        return self._release(out)
         msg = decode(data)
         if isinstance(msg, list):  # REST /instrument body
             out = self._instrument(msg, received_at)
@@ -192,7 +230,7 @@ class BitMEX(GuardedVenue):
                     raise FrameError(f"unknown action {action!r}")
                 out = []
                 for row in rows:
-                    ev = self._liq(row, received_at)
+                    ev = self._liq(_row(row), received_at)
                     if ev is not None:
                         out.append(ev)
             elif table == "trade":
@@ -205,26 +243,31 @@ class BitMEX(GuardedVenue):
                 return []
             else:
                 raise FrameError(f"unsupported table {table!r}")
+        return self._release(out)
+
+    def _release(self, out: list[Event]) -> list[Event]:
+        """Prepend held liquidations once an XBT/USD price is known."""
         if self._pending and self.xbt_usd():
             held, self._pending = self._pending, []
             out = [e for r, t in held if (e := self._liq(r, t, hold=False)) is not None] + out
         return out
 
-    def _liq(self, row: dict, received_at: int, hold: bool = True) -> Liquidation | None:
-        order_id = row.get("orderID")
-        sym = row.get("symbol")
-        if not isinstance(order_id, str) or not order_id or not isinstance(sym, str) or not sym:
+    def _liq(self, row: _LiqRow, received_at: int, hold: bool = True) -> Liquidation | None:
+        order_id, sym, side = row.orderID, row.symbol, row.side
+        if not order_id or not sym:
             raise FrameError("liquidation row without orderID/symbol")
-        side = row.get("side")
-        if side == "Sell":
-            pside = "long"
-        elif side == "Buy":
-            pside = "short"
-        else:
+        pside = _POSITION.get(side)
+        if pside is None:
             raise FrameError(f"unknown side {side!r}")
-        price = pos(row.get("price"), "price")
-        contracts = pos(row.get("leavesQty"), "leavesQty")
-        base, quote = split_symbol(sym)
+        price, contracts = row.price, row.leavesQty
+        if not (0.0 < price < INF and 0.0 < contracts < INF):
+            raise FrameError(f"invalid price/leavesQty {price!r}/{contracts!r}")
+        bq = self._split_cache.get(sym)
+        if bq is None:
+            bq = split_symbol(sym)
+            if len(self._split_cache) < 10_000:
+                self._split_cache[sym] = bq
+        base, quote = bq
         self._see_xbt(sym, price)
         conv = self._convert(self.contracts.get("bitmex", sym), contracts, price)
         if conv is None:
@@ -296,6 +339,14 @@ class BitMEX(GuardedVenue):
                            funding_rate=_opt(r.get("fundingRate")), open_interest=oi_base)
                 )  # fmt: skip
         return out
+
+
+def _row(r: dict) -> _LiqRow:
+    """Validate a generic-decoded liquidation row into the typed row."""
+    oid, sym = r.get("orderID"), r.get("symbol")
+    if not isinstance(oid, str) or not oid or not isinstance(sym, str) or not sym:
+        raise FrameError("liquidation row without orderID/symbol")
+    return _LiqRow(oid, sym, str(r.get("side")), pos(r.get("price"), "price"), pos(r.get("leavesQty"), "leavesQty"))
 
 
 def _opt(v: object) -> float | None:

@@ -39,7 +39,7 @@ from typing import Sequence
 
 import msgspec
 
-from liqmap.exchanges._common import GuardedVenue, check_pos, check_ts, decode, fkey, iso_ms, ms, num, pos, split_concat
+from liqmap.exchanges._common import INF, MAX_TS, GuardedVenue, check_pos, decode, iso_ms, ms, num, pos, split_concat
 from liqmap.exchanges.base import ConnectionSpec, FrameError, Heartbeat
 from liqmap.exchanges.contracts import ContractSizes, default_contracts
 from liqmap.models import Event, Kline, Liquidation, OpenInterest, Ticker, Trade
@@ -61,6 +61,7 @@ DEFAULT_INVERSE: tuple[str, ...] = ("BTCUSD", "ETHUSD", "XRPUSD", "EOSUSD", "DOT
 ARGS_PER_REQUEST = 10
 
 _INVERSE = re.compile(r"^([A-Z0-9]+?)USD([FGHJKMNQUVXZ]\d\d)?$")
+_POSITION = {"Buy": "long", "Sell": "short"}  # Bybit sends the POSITION side
 _IGNORED_PREFIXES = ("orderbook.", "orderBookL2_25.", "orderBook_200.", "orderBook.")
 
 
@@ -181,28 +182,25 @@ class Bybit(GuardedVenue):
         return r
 
     def _liq(self, sym: str, side: str, size: float, price: float, ts: int, received_at: int) -> Liquidation:
-        check_pos(price, "price")
-        check_pos(size, "size")
-        check_ts(ts)
-        if side == "Buy":
-            pside = "long"
-        elif side == "Sell":
-            pside = "short"
-        else:
+        if not (0.0 < price < INF and 0.0 < size < INF):
+            raise FrameError(f"invalid size/price v={size!r} p={price!r}")
+        pside = _POSITION.get(side)
+        if pside is None:
             raise FrameError(f"unknown side {side!r}")
-        base, quote, inverse = self._split(sym)
-        if inverse:
+        if not 0 <= ts < MAX_TS:
+            raise FrameError(f"timestamp out of range: {ts!r}")
+        r = self._split_cache.get(sym) or self._split(sym)
+        if r[2]:  # inverse: USD contracts
             qty, value = size / price, size
         else:
             qty, value = size, size * price
         return Liquidation(
-            "bybit", sym, base, quote, pside, price, qty, value, ts or received_at, received_at,
-            f"bybit:{sym}:{ts}:{side}:{fkey(size)}:{fkey(price)}", side, None,
+            "bybit", sym, r[0], r[1], pside, price, qty, value, ts or received_at, received_at,
+            f"bybit:{sym}:{ts}:{side}:{size!r}:{price!r}", side, None,
         )  # fmt: skip
 
     def _parse(self, data: str | bytes, received_at: int, connection: str) -> list[Event]:
-        probe = data[:40]
-        if (b'"allLiquidation.' if isinstance(probe, bytes) else '"allLiquidation.') in probe:
+        if (b'"allLiquidation.' if isinstance(data, bytes) else '"allLiquidation.') in data[:40]:
             try:
                 msg = _all_liq_dec.decode(data)
             except (msgspec.ValidationError, msgspec.DecodeError):

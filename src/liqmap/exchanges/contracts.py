@@ -244,6 +244,9 @@ class ContractSizes:
 
     def __init__(self, specs: Iterable[ContractSpec] = ()) -> None:
         self._specs: dict[tuple[str, str], ContractSpec] = {}
+        self._fallback: dict[tuple[str, str], ContractSpec] = {}
+        #: Incremented on every update, so parsers can cache derived values safely.
+        self.version = 0
         self.errors: dict[str, str] = {}
         self.update(specs)
 
@@ -256,12 +259,22 @@ class ContractSizes:
         for s in specs:
             self._specs[(s.exchange, s.symbol)] = s
             n += 1
+        if n:
+            self._fallback.clear()
+            self.version += 1
         return n
 
     def get(self, exchange: str, symbol: str) -> ContractSpec:
         """Loaded spec, else :func:`fallback_spec` (never raises, never blocks)."""
-        spec = self._specs.get((exchange, symbol))
-        return spec if spec is not None else fallback_spec(exchange, symbol)
+        key = (exchange, symbol)
+        spec = self._specs.get(key)
+        if spec is None:
+            spec = self._fallback.get(key)
+            if spec is None:
+                spec = fallback_spec(exchange, symbol)
+                if len(self._fallback) < 50_000:
+                    self._fallback[key] = spec
+        return spec
 
     def known(self, exchange: str, symbol: str) -> bool:
         """True when the spec came from the venue (or the cache), not the fallback."""

@@ -40,7 +40,7 @@ from typing import Sequence
 
 import msgspec
 
-from liqmap.exchanges._common import GuardedVenue, check_pos, check_ts, decode, ms, num, pos
+from liqmap.exchanges._common import INF, MAX_TS, GuardedVenue, decode, ms, num
 from liqmap.exchanges.base import ConnectionSpec, FrameError, Heartbeat, RestPoll
 from liqmap.exchanges.contracts import ContractSizes, default_contracts
 from liqmap.models import Event, Liquidation, OpenInterest, Ticker, Trade
@@ -186,20 +186,25 @@ class Deribit(GuardedVenue):
 
     def _trade_events(self, t: _Tr, received_at: int) -> list[Event]:
         name = t.instrument_name
-        price = check_pos(t.price, "price")
-        amount = check_pos(t.amount, "amount")
-        base, quote, kind = self._info(name)
+        price, amount = t.price, t.amount
+        if not (0.0 < price < INF and 0.0 < amount < INF):
+            raise FrameError(f"invalid price/amount {price!r}/{amount!r}")
+        base, quote, kind = self._split_cache.get(name) or self._info(name)
         if kind == "inverse":
             qty, value = amount / price, amount
         elif kind == "linear":
             qty, value = amount, amount * price
         else:
             idx = t.index_price or 0.0
+            if not 0.0 <= idx < INF:
+                raise FrameError(f"invalid index_price {idx!r}")
             qty, value = amount, amount * price * idx
         d = t.direction
         if d != "buy" and d != "sell":
             raise FrameError(f"unknown direction {d!r}")
-        ts = check_ts(t.timestamp)
+        ts = t.timestamp
+        if not 0 <= ts < MAX_TS:
+            raise FrameError(f"timestamp out of range: {ts!r}")
         tid = f"deribit:{name}:{t.trade_id}"
         flag = t.liquidation
         out: list[Event] = []
@@ -222,8 +227,7 @@ class Deribit(GuardedVenue):
         return out
 
     def _parse(self, data: str | bytes, received_at: int, connection: str) -> list[Event]:
-        probe = data[:80]
-        if (b'"trades.' if isinstance(probe, bytes) else '"trades.') in probe:
+        if (b'"trades.' if isinstance(data, bytes) else '"trades.') in data[:80]:
             try:
                 msg = _sub_dec.decode(data)
             except (msgspec.ValidationError, msgspec.DecodeError):

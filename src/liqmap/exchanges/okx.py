@@ -37,7 +37,7 @@ from typing import Sequence
 
 import msgspec
 
-from liqmap.exchanges._common import GuardedVenue, check_pos, check_ts, decode, fkey, iso_ms, ms, num, pos
+from liqmap.exchanges._common import INF, MAX_TS, GuardedVenue, decode, iso_ms, ms, num, pos
 from liqmap.exchanges.base import ConnectionSpec, FrameError, Heartbeat, RestPoll
 from liqmap.exchanges.contracts import ContractSizes, default_contracts
 from liqmap.models import Event, Liquidation, OpenInterest, Ticker, Trade
@@ -49,6 +49,10 @@ _IGNORED_CHANNELS = frozenset(
     {"books", "books5", "books-l2-tbt", "books50-l2-tbt", "bbo-tbt", "funding-rate", "price-limit", "index-tickers",
      "estimated-price", "instruments", "status"}
 )  # fmt: skip
+
+
+_POS_SIDES = {"long": "long", "short": "short"}  # hedge-mode posSide names the position
+_ORDER_SIDES = {"sell": "long", "buy": "short"}  # liquidation ORDER side -> position
 
 
 class _Detail(msgspec.Struct, gc=False):
@@ -103,6 +107,8 @@ class OKX(GuardedVenue):
         self.rest_url = (rest_url or REST_BASE).rstrip("/")
         self.inst_types = tuple(inst_types)
         self._split_cache: dict[str, tuple[str, str]] = {}
+        # instId -> (contracts.version, base, quote, inverse, coins-or-USD per contract)
+        self._inst: dict[str, tuple[int, str, str, bool, float]] = {}
 
     def native_symbols(self, base: str, quote: str | None = None) -> list[str]:
         """``BTC`` -> ``["BTC-USDT-SWAP", "BTC-USD-SWAP"]`` (linear, inverse)."""
@@ -159,6 +165,17 @@ class OKX(GuardedVenue):
                 self._split_cache[inst] = r
         return r
 
+    def _inst_info(self, inst: str) -> tuple[int, str, str, bool, float]:
+        base, quote = self._split(inst)
+        if inst.count("-") < 2:  # spot / margin: size already in coins
+            info = (self.contracts.version, base, quote, False, 1.0)
+        else:
+            spec = self.contracts.get("okx", inst)
+            info = (self.contracts.version, base, quote, spec.kind == "inverse", spec.size)
+        if len(self._inst) < 10_000:
+            self._inst[inst] = info
+        return info
+
     def _size(self, inst: str, sz: float, price: float) -> tuple[float, float]:
         """(quantity in coins, value USD) for ``sz`` contracts (spot/margin: coins)."""
         if inst.count("-") < 2:  # spot / margin instrument: size already in coins
@@ -171,29 +188,31 @@ class OKX(GuardedVenue):
         return qty, qty * price
 
     def _liq(self, inst: str, side: str, pos_side: str, sz: float, px: float, ts: int, received_at: int) -> Liquidation:
-        check_pos(px, "bkPx")
-        check_pos(sz, "sz")
-        check_ts(ts)
-        if pos_side == "long" or pos_side == "short":
-            pside = pos_side
-        elif side == "sell":
-            pside = "long"
-        elif side == "buy":
-            pside = "short"
-        else:
+        if not (0.0 < px < INF and 0.0 < sz < INF):
+            raise FrameError(f"invalid sz/bkPx {sz!r}/{px!r}")
+        if not 0 <= ts < MAX_TS:
+            raise FrameError(f"timestamp out of range: {ts!r}")
+        pside = _POS_SIDES.get(pos_side) or _ORDER_SIDES.get(side)
+        if pside is None:
             raise FrameError(f"unknown liquidation side {side!r}/{pos_side!r}")
-        base, quote = self._split(inst)
-        qty, value = self._size(inst, sz, px)
+        c = self._inst.get(inst)
+        if c is None or c[0] != self.contracts.version:
+            c = self._inst_info(inst)
+        if c[3]:  # inverse: USD per contract
+            value = sz * c[4]
+            qty = value / px
+        else:
+            qty = sz * c[4]
+            value = qty * px
         return Liquidation(
-            "okx", inst, base, quote, pside, px, qty, value, ts or received_at, received_at,
-            f"okx:{inst}:{ts}:{side or pside}:{fkey(sz)}:{fkey(px)}", side or pos_side or None, None,
+            "okx", inst, c[1], c[2], pside, px, qty, value, ts or received_at, received_at,
+            f"okx:{inst}:{ts}:{side or pside}:{sz!r}:{px!r}", side or pos_side or None, None,
         )  # fmt: skip
 
     def _parse(self, data: str | bytes, received_at: int, connection: str) -> list[Event]:
         if data == "pong" or data == b"pong":
             return []
-        probe = data[:60]
-        if (b"liquidation-orders" if isinstance(probe, bytes) else "liquidation-orders") in probe:
+        if (b"liquidation-orders" if isinstance(data, bytes) else "liquidation-orders") in data[:60]:
             try:
                 msg = _liq_dec.decode(data)
             except (msgspec.ValidationError, msgspec.DecodeError):

@@ -1,0 +1,177 @@
+"""Parser throughput on REAL fixture frames, single core.
+
+For each venue, the recorded liquidation frames in tests/fixtures are parsed in a
+loop for ~1 s through ``safe_parse`` (the production entry point); prints
+frames/s and events/s. Target: >= 300k liquidation frames/s per core.
+
+Optional comparison: if ``/tmp/cfvenv`` holds a cryptofeed install (a throwaway
+venv, not a project dependency), the same Binance and Bybit frames go through
+cryptofeed's own message handlers in that interpreter, and the ratio is printed.
+
+Run: ``uv run python benchmarks/bench_parsers.py [--seconds 1.0]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from liqmap.exchanges.base import safe_parse  # noqa: E402
+from liqmap.exchanges.registry import get_venue  # noqa: E402
+from test_parse_fixtures import arbitra_frames, bitmex_insert_rows, cryptofeed_frames, tardis_messages  # noqa: E402
+
+HL_FILLS = Path(ROOT / "tests/fixtures/hyperliquid_historical_data/non_mm_trades.csv.gz")
+
+
+def liquidation_frames() -> dict[str, list[str]]:
+    """Real liquidation frames per venue, as the text a websocket delivers."""
+    binance = [json.dumps({"stream": "!forceOrder@arr", "data": r["msg"]}, separators=(",", ":")) for r in arbitra_frames()]
+    bybit = [json.dumps(r["message"], separators=(",", ":")) for r in tardis_messages("bybit")
+             if r["message"]["topic"].startswith("allLiquidation")]
+    # The one v5 allLiquidation frame plus the other real Bybit liquidation shapes.
+    bybit_all = [json.dumps(r["message"], separators=(",", ":")) for r in tardis_messages("bybit")]
+    okx = [json.dumps(r["message"], separators=(",", ":")) for r in tardis_messages("okex-futures", "okex-swap")
+           if r["message"].get("arg", {}).get("channel") == "liquidation-orders"]
+    bitmex = [json.dumps({"table": "liquidation", "action": "insert",
+                          "data": [{k: r[k] for k in ("orderID", "symbol", "side", "price", "leavesQty")}]},
+                         separators=(",", ":")) for r in bitmex_insert_rows()]
+    deribit = [json.dumps(r["message"], separators=(",", ":")) for r in tardis_messages("deribit")]
+    return {
+        "binance": binance,
+        "binance_coinm": [json.dumps(r["message"], separators=(",", ":")) for r in tardis_messages("binance-delivery")],
+        "bybit (allLiquidation)": bybit,
+        "bybit (all shapes)": bybit_all,
+        "okx": okx,
+        "bitmex": bitmex,
+        "deribit": deribit,
+    }
+
+
+def session_frames(name: str) -> list[str]:
+    return [t for _, t in cryptofeed_frames(name)]
+
+
+ROUNDS = 5
+
+
+def bench(venue_name: str, frames: list[str], seconds: float) -> tuple[float, float, int]:
+    venue = get_venue(venue_name)
+    # warm-up (also the XBT price for BitMEX quanto rows)
+    for f in frames:
+        safe_parse(venue, f, 1)
+    # ROUNDS rounds of seconds/ROUNDS each; the median round is reported.
+    # Rates use this process's CPU time (time.process_time), i.e. the cost per
+    # frame on one core, so time slices taken by other processes on the shared
+    # machine do not count; the wall-clock rate is returned too.
+    parse = venue.parse
+    rounds = []
+    for _ in range(ROUNDS):
+        n_frames = 0
+        n_events = 0
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        deadline = wall0 + seconds / ROUNDS
+        while True:
+            for f in frames:
+                n_events += len(parse(f, 1_700_000_000_000, "bench"))
+            n_frames += len(frames)
+            if time.perf_counter() >= deadline:
+                break
+        cpu = time.process_time() - cpu0
+        wall = time.perf_counter() - wall0
+        rounds.append((n_frames / cpu, n_events / cpu, n_frames / wall))
+    rounds.sort()
+    med = rounds[len(rounds) // 2]
+    return med[0], med[1], med[2]
+
+
+CF_SCRIPT = r"""
+import json, sys, time, asyncio
+from cryptofeed.exchanges import BinanceFutures, Bybit
+from cryptofeed.defines import LIQUIDATIONS
+frames = json.load(open(sys.argv[1]))
+seconds = float(sys.argv[2])
+out = {}
+async def noop(*a, **k):
+    pass
+def run(feed, handler, msgs):
+    loop = asyncio.new_event_loop()
+    n = 0
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        for m in msgs:
+            loop.run_until_complete(handler(m, 1.0))
+        n += len(msgs)
+    return n / (time.perf_counter() - start)
+b = BinanceFutures(symbols=['BTC-USDT-PERP'], channels=[LIQUIDATIONS], callbacks={LIQUIDATIONS: noop})
+b.callbacks[LIQUIDATIONS] = [noop]
+async def bh(msg, ts):
+    await b.message_handler(msg, None, ts)
+out['binance'] = run(b, bh, frames['binance'])
+y = Bybit(symbols=['BTC-USDT-PERP'], channels=[LIQUIDATIONS], callbacks={LIQUIDATIONS: noop})
+y.callbacks[LIQUIDATIONS] = [noop]
+async def yh(msg, ts):
+    await y.message_handler(msg, None, ts)
+out['bybit'] = run(y, yh, frames['bybit'])
+print(json.dumps(out))
+"""
+
+
+def cryptofeed_compare(frames: dict[str, list[str]], seconds: float) -> dict | str:
+    py = Path("/tmp/cfvenv/bin/python")
+    if not py.exists():
+        return "cryptofeed venv /tmp/cfvenv not present (pip install cryptofeed there to compare)"
+    tmp = Path("/tmp/liqmap_bench_frames.json")
+    tmp.write_text(json.dumps(frames))
+    script = Path("/tmp/liqmap_bench_cf.py")
+    script.write_text(CF_SCRIPT)
+    try:
+        res = subprocess.run([str(py), str(script), str(tmp), str(seconds)], capture_output=True, text=True, timeout=120,
+                             env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    except subprocess.TimeoutExpired:
+        return "cryptofeed run timed out"
+    if res.returncode != 0:
+        return "cryptofeed run failed: " + res.stderr.strip().splitlines()[-1] if res.stderr else "failed"
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=float, default=1.0)
+    ap.add_argument("--no-cryptofeed", action="store_true")
+    args = ap.parse_args()
+    frames = liquidation_frames()
+    print(f"liqmap parser throughput, single core, {args.seconds:.1f} s per row (real fixture frames);")
+    print("frames/s and events/s per CPU-second of this process (median of 5 rounds); wall fr/s includes")
+    print(f"time lost to other processes (load average now {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores)")
+    print(f"{'venue / frames':40} {'n':>5} {'frames/s':>11} {'events/s':>11} {'wall fr/s':>11}")
+    results = {}
+    for label, fr in frames.items():
+        venue = label.split(" ")[0]
+        fps, eps, med = bench(venue, fr, args.seconds)
+        results[label] = fps
+        print(f"{label + ' liquidations':40} {len(fr):>5} {fps:>11,.0f} {eps:>11,.0f} {med:>11,.0f}")
+    for venue, name in (("binance", "BINANCE_FUTURES.ws.1.0.gz"), ("bybit", "BYBIT.ws.26.0.gz"),
+                        ("okx", "OKX.ws.1.0.gz"), ("bitmex", "BITMEX.ws.1.0.gz"), ("deribit", "DERIBIT.ws.1.0.gz")):
+        fr = session_frames(name)
+        fps, eps, med = bench(venue, fr, args.seconds)
+        print(f"{venue + ' session (all channels)':40} {len(fr):>5} {fps:>11,.0f} {eps:>11,.0f} {med:>11,.0f}")
+    if not args.no_cryptofeed:
+        cf = cryptofeed_compare({"binance": frames["binance"], "bybit": frames["bybit (allLiquidation)"]}, args.seconds)
+        if isinstance(cf, dict):
+            for k, v in cf.items():
+                ours = results["binance" if k == "binance" else "bybit (allLiquidation)"]
+                print(f"cryptofeed {k:10} {v:>12,.0f} frames/s  -> liqmap is {ours / v:.1f}x")
+        else:
+            print(cf)
+
+
+if __name__ == "__main__":
+    main()
