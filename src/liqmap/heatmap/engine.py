@@ -20,6 +20,7 @@ the weights by non-negative least squares (§4.6).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -112,12 +113,14 @@ def _grid(inp: StepInputs, params: ModelParams) -> tuple[float, float, int]:
 
 
 def simulate(inp: StepInputs, params: ModelParams = ModelParams(), keep_snapshots: bool = True,
-             snapshot_at: np.ndarray | None = None) -> SimResult:
+             snapshot_at: np.ndarray | None = None, per_tier: bool = True) -> SimResult:
     """Run the §3.6 loop over all steps; see the module docstring for the update order.
 
     Returns a :class:`SimResult`; with ``keep_snapshots=False`` only flows are kept
     (cheap, for validation); ``snapshot_at`` (sorted step indices) keeps snapshots of those
-    steps only, in that order. Raises ValueError on empty input.
+    steps only, in that order. ``per_tier=False`` keeps one state slab per side instead of one
+    per tier (5x less work; ``per_tier_consumed`` then has a single tier column).
+    Raises ValueError on empty input.
     """
     K = len(inp.ts)
     if K == 0:
@@ -126,6 +129,7 @@ def simulate(inp: StepInputs, params: ModelParams = ModelParams(), keep_snapshot
     levs = np.array([L for L, _ in params.ladder], dtype=float)
     wts = np.array([w for _, w in params.ladder], dtype=float)
     nL = len(levs)
+    nS = nL if per_tier else 1  # state slabs per side
     cell_price = lo + (np.arange(C) + 0.5) * cell
 
     # entry points -> per (step, side, tier) target cell and quantity share
@@ -136,16 +140,25 @@ def simulate(inp: StepInputs, params: ModelParams = ModelParams(), keep_snapshot
     norm = np.zeros((K, 2))
     np.add.at(norm, (es, side), ew)
     share = ew / np.where(norm[es, side] > 0, norm[es, side], 1.0)
-    tgt = np.empty((nL, len(ep)), dtype=np.int64)
+    # flat index into A.ravel() of every (tier, entry): side*nL*C + tier*C + cell(P_liq)
+    flat = np.empty((nL, len(ep)), dtype=np.int64)
     for li, L in enumerate(levs):
         for s in (0, 1):
             m = side == s
             p = liq_price_ladder(ep[m], L, s, params.mmr)
-            tgt[li, m] = np.clip(((p - lo) / cell).astype(np.int64), 0, C - 1)
+            flat[li, m] = s * nS * C + (li if per_tier else 0) * C + np.clip(((p - lo) / cell).astype(np.int64), 0, C - 1)
+    # quantity each entry opens (known before the loop: depends only on ΔQ and β of its step)
+    dq_all = np.asarray(inp.dq, dtype=float)
+    b_all = np.where(np.isfinite(inp.beta), np.clip(inp.beta, 0.0, 1.0), 0.5)
+    opening = np.isfinite(dq_all) & (dq_all > 0)
+    n_entry = np.where(side == 0, b_all[es], 1.0 - b_all[es]) * np.where(opening[es], dq_all[es], 0.0) * share
     order = np.argsort(es, kind="stable")
     bounds = np.searchsorted(es[order], np.arange(K + 1))
+    flat_o = flat[:, order]
+    add_o = wts[:, None] * n_entry[order][None, :]
 
-    A = np.zeros((2, nL, C))
+    A = np.zeros((2, nS, C))
+    Af = A.reshape(-1)  # view
     snap_pos = None
     if snapshot_at is not None:
         snap_pos = np.full(K, -1, dtype=np.int64)
@@ -154,52 +167,46 @@ def simulate(inp: StepInputs, params: ModelParams = ModelParams(), keep_snapshot
     else:
         snaps = np.zeros((K, 2, C), dtype=np.float32) if keep_snapshots else None
     consumed = np.zeros((K, 2))
-    tier_consumed = np.zeros((K, 2, nL))
+    tier_consumed = np.zeros((K, 2, nS))
     open_qty = np.zeros(K)
     decay = 2.0 ** (-1.0 / params.half_life_steps) if params.half_life_steps else None
 
+    low = np.asarray(inp.low, dtype=float)
+    high = np.asarray(inp.high, dtype=float)
     for k in range(K):
         # 1. consume (inclusive): longs at/above low, shorts at/below high
-        lo_k, hi_k = inp.low[k] * (1 - 1e-12), inp.high[k] * (1 + 1e-12)  # inclusive despite float noise
-        if np.isfinite(lo_k):
-            i = int(np.clip(np.floor((lo_k - lo) / cell), 0, C))
+        lo_k, hi_k = float(low[k]) * (1 - 1e-12), float(high[k]) * (1 + 1e-12)  # inclusive despite float noise
+        if lo_k == lo_k:  # not NaN
+            i = min(max(int(math.floor((lo_k - lo) / cell)), 0), C)
             blk = A[0, :, i:]
             q = blk @ cell_price[i:]
             tier_consumed[k, 0] = q
             blk[:] = 0.0
-        if np.isfinite(hi_k):
-            j = int(np.clip(np.floor((hi_k - lo) / cell) + 1, 0, C))
+        if hi_k == hi_k:
+            j = min(max(int(math.floor((hi_k - lo) / cell)) + 1, 0), C)
             blk = A[1, :, :j]
             q = blk @ cell_price[:j]
             tier_consumed[k, 1] = q
             blk[:] = 0.0
-        dq = inp.dq[k]
-        b = float(np.clip(inp.beta[k], 0.0, 1.0)) if np.isfinite(inp.beta[k]) else 0.5
+        dq = dq_all[k]
+        b = b_all[k]
         if np.isfinite(dq) and dq < 0:
             # 2. close, side-specific, fraction of actual OI
             oi = inp.oi_prev[k]
             if np.isfinite(oi) and oi > 0:
                 A[0] *= 1.0 - min(1.0, -dq * (1.0 - b) / oi)
                 A[1] *= 1.0 - min(1.0, -dq * b / oi)
-        elif np.isfinite(dq) and dq > 0:
-            # 3. open
-            sl = order[bounds[k] : bounds[k + 1]]
-            for s, n_side in ((0, dq * b), (1, dq * (1.0 - b))):
-                if n_side <= 0:
-                    continue
-                idx = sl[side[sl] == s]
-                if len(idx) == 0:
-                    continue
-                q = n_side * share[idx]
-                for li in range(nL):
-                    np.add.at(A[s, li], tgt[li, idx], q * wts[li])
+        elif opening[k] and bounds[k + 1] > bounds[k]:
+            # 3. open: every (tier, entry) of this step in one scatter-add
+            j0, j1 = bounds[k], bounds[k + 1]
+            np.add.at(Af, flat_o[:, j0:j1].ravel(), add_o[:, j0:j1].ravel())
         if decay is not None:
             A *= decay
         if snap_pos is not None:
             if snap_pos[k] >= 0:
-                snaps[snap_pos[k]] = A.sum(axis=1) * cell_price
+                snaps[snap_pos[k]] = (A.sum(axis=1) if per_tier else A[:, 0]) * cell_price
         elif snaps is not None:
-            snaps[k] = A.sum(axis=1) * cell_price
+            snaps[k] = (A.sum(axis=1) if per_tier else A[:, 0]) * cell_price
         open_qty[k] = A.sum() / 2.0
     consumed[:] = tier_consumed.sum(axis=2)
     return SimResult(lo, cell, snaps, consumed, tier_consumed, open_qty)

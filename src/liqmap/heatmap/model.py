@@ -57,11 +57,27 @@ def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
 def known_symbols(con: duckdb.DuckDBPyConnection) -> list[str]:
     """Symbols with any price history (klines or aggTrades), sorted."""
     tabs = _tables(con)
+    trades = "aggtrades_flow_5m" if "aggtrades_flow_5m" in tabs else "aggtrades_history"  # small table first
     parts = [f"SELECT DISTINCT symbol FROM {t}" for t in sorted(tabs)
-             if (t.startswith("klines_") and t.endswith("_history")) or t == "aggtrades_history"]
+             if (t.startswith("klines_") and t.endswith("_history")) or t == trades]
     if not parts:
         return []
     return sorted(r[0] for r in con.execute(" UNION ".join(parts)).fetchall())
+
+
+def latest_price_time(con: duckdb.DuckDBPyConnection, symbol: str) -> int | None:
+    """Last price time (ms) of ``symbol`` from klines (open time) or the flow table (step end); cheap."""
+    tabs = _tables(con)
+    parts = [f"SELECT max(open_time) AS t FROM {t} WHERE symbol = $1" for t in sorted(tabs)
+             if t.startswith("klines_") and t.endswith("_history")]
+    if "aggtrades_flow_5m" in tabs:
+        parts.append("SELECT max(step_end) - 1 AS t FROM aggtrades_flow_5m WHERE symbol = $1")
+    elif "aggtrades_history" in tabs:
+        parts.append("SELECT max(timestamp) AS t FROM aggtrades_history WHERE symbol = $1")
+    if not parts:
+        return None
+    r = con.execute(f"SELECT max(t) FROM ({' UNION ALL '.join(parts)})", [symbol]).fetchone()[0]
+    return None if r is None else int(r)
 
 
 def date_range(con: duckdb.DuckDBPyConnection, symbol: str) -> dict:
@@ -230,7 +246,7 @@ def calculate_time_evolving_heatmap(con: duckdb.DuckDBPyConnection, symbol: str,
     if params is None:
         params = ModelParams(mmr=brackets_for(symbol)[0].mmr)
     inp = load_step_inputs(con, symbol, start - warmup_ms, end, interval, params.cell_frac)
-    res = simulate(inp, params)
+    res = simulate(inp, params, per_tier=False)
     first = int(np.searchsorted(inp.ts, start, side="right"))
     if first >= len(inp.ts):
         raise NoData(f"no price steps for {symbol} after {start}")
@@ -270,19 +286,20 @@ def get_heatmap_timeseries(con: duckdb.DuckDBPyConnection, symbol: str, start: i
     bin_ids = bidx[starts]
     bin_price = bin_ids * bin_size
     data = []
-    closes = inp.close[first:]
+    closes = inp.close[first:].copy()
+    for k in range(1, len(closes)):  # forward-fill missing closes for the band
+        if not np.isfinite(closes[k]):
+            closes[k] = closes[k - 1]
     tss = inp.ts[first:]
+    Hr = np.round(H.astype(np.float64), 0)  # whole USDT: an estimate, no false precision
+    prices = np.round(bin_price, 8)
+    lo_b = closes * (1 - band_pct / 100) - bin_size
+    hi_b = closes * (1 + band_pct / 100)
     for k in range(len(tss)):
-        ck = closes[k]
-        if not np.isfinite(ck):
-            ck = closes[max(0, k - 1)]
-        m = (bin_price >= ck * (1 - band_pct / 100) - bin_size) & (bin_price <= ck * (1 + band_pct / 100))
-        Lk, Sk = H[k, 0, m], H[k, 1, m]
-        nz = (Lk > 0) | (Sk > 0)
-        pr = bin_price[m][nz]
+        m = (prices >= lo_b[k]) & (prices <= hi_b[k]) & ((Hr[k, 0] > 0) | (Hr[k, 1] > 0))
         data.append({"timestamp": int(tss[k]),
-                     "levels": [{"price": round(float(p), 8), "long": round(float(a), 2), "short": round(float(b), 2)}
-                                for p, a, b in zip(pr.tolist(), Lk[nz].tolist(), Sk[nz].tolist())]})
+                     "levels": [{"price": p, "long": a, "short": b}
+                                for p, a, b in zip(prices[m].tolist(), Hr[k, 0, m].tolist(), Hr[k, 1, m].tolist())]})
     oi_last = inp.source.get("oi_last")
     coverage = float(res.open_qty[-1] / oi_last) if oi_last else None
     meta = {

@@ -22,12 +22,15 @@ process. An app that already holds a connection overrides it::
     app.dependency_overrides[heatmap.get_heatmap_db] = lambda: my_duckdb_connection
 
 Each request works on ``con.cursor()`` (DuckDB connections are not shared across threads).
-Results are cached in-process (LRU, 64 entries) keyed by the parameters and the ingest
+Heatmap bodies are sent gzip-compressed when the client accepts gzip (a 30-day 15-minute
+series is ~10 MB of JSON, ~1.5 MB gzipped). Results are cached in-process (LRU, 16 entries,
+stored gzipped) keyed by the parameters and the ingest
 state (``ingest_log`` row count / last load time), so a new ingest invalidates the cache.
 """
 
 from __future__ import annotations
 
+import gzip
 import re
 import threading
 from collections import OrderedDict
@@ -36,10 +39,11 @@ from pathlib import Path
 import duckdb
 import msgspec
 import numpy as np
-from fastapi import APIRouter, Depends, HTTPException, Query, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 
 from liqmap.heatmap.model import (
     INTERVAL_MS, NoData, UnknownSymbol, _price_steps, _tables, date_range, get_heatmap_timeseries, known_symbols,
+    latest_price_time,
 )
 from liqmap.settings import get_settings
 
@@ -47,8 +51,9 @@ router = APIRouter(tags=["heatmap"])
 
 _ENC = msgspec.json.Encoder()
 _CACHE: "OrderedDict[tuple, bytes]" = OrderedDict()
-_CACHE_MAX = 64
+_CACHE_MAX = 16
 _LOCK = threading.Lock()
+_SYMBOLS: dict[tuple, list[str]] = {}
 _DEFAULT_CON: dict[str, duckdb.DuckDBPyConnection] = {}
 HEATMAP_INTERVALS = ("5m", "15m", "30m", "1h", "4h")
 _WINDOW_RE = re.compile(r"^(\d{1,4})([mhdw])$")
@@ -72,6 +77,7 @@ def clear_cache() -> None:
     """Drop all cached heatmap responses."""
     with _LOCK:
         _CACHE.clear()
+        _SYMBOLS.clear()
 
 
 def parse_window(text: str) -> int:
@@ -94,26 +100,41 @@ def _json(body: bytes | dict, cache: str = "miss") -> Response:
     return Response(content=content, media_type="application/json", headers={"X-Cache": cache})
 
 
+def _gz_response(gz: bytes, request: Request, cache: str) -> Response:
+    if "gzip" in request.headers.get("accept-encoding", "").lower():
+        return Response(content=gz, media_type="application/json",
+                        headers={"X-Cache": cache, "Content-Encoding": "gzip", "Vary": "Accept-Encoding"})
+    return Response(content=gzip.decompress(gz), media_type="application/json",
+                    headers={"X-Cache": cache, "Vary": "Accept-Encoding"})
+
+
 def _symbol_or_404(cur, symbol: str) -> str:
     sym = symbol.strip().upper()
     if not re.fullmatch(r"[A-Z0-9_\-]{2,40}", sym):
         raise HTTPException(422, f"symbol must be letters/digits (e.g. ETHUSDT), got {symbol!r}")
-    known = known_symbols(cur)
+    ver = _data_version(cur)
+    with _LOCK:
+        known = _SYMBOLS.get(ver)
+    if known is None:
+        known = known_symbols(cur)
+        with _LOCK:
+            _SYMBOLS.clear()
+            _SYMBOLS[ver] = known
     if sym not in known:
         raise HTTPException(404, {"reason": f"unknown symbol {sym}", "known_symbols": known})
     return sym
 
 
 def _latest_end(cur, symbol: str) -> int:
-    rng = date_range(cur, symbol)
-    ends = [v["end"] for k, v in rng.items() if k != "open_interest_history" and k != "liquidation_snapshot_history"]
-    if not ends:
+    t = latest_price_time(cur, symbol)
+    if t is None:
         raise HTTPException(404, f"no price data for {symbol}")
-    return max(ends)
+    return t
 
 
 @router.get("/liquidations/heatmap-timeseries")
 def heatmap_timeseries(
+    request: Request,
     symbol: str = Query(..., description="e.g. ETHUSDT"),
     time_window: str | None = Query(None, description="30m..52w, e.g. 7d; default 7d when no start_time"),
     start_time: int | None = Query(None, ge=0, description="ms UTC"),
@@ -147,7 +168,7 @@ def heatmap_timeseries(
         hit = _CACHE.get(key)
         if hit is not None:
             _CACHE.move_to_end(key)
-            return _json(hit, "hit")
+            return _gz_response(hit, request, "hit")
     try:
         body = get_heatmap_timeseries(cur, sym, start, end, interval, bin_size=bin_size, band_pct=band_pct)
     except UnknownSymbol as exc:
@@ -156,12 +177,12 @@ def heatmap_timeseries(
         raise HTTPException(404, str(exc)) from None
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
-    raw = _ENC.encode(body)
+    gz = gzip.compress(_ENC.encode(body), compresslevel=1, mtime=0)
     with _LOCK:
-        _CACHE[key] = raw
+        _CACHE[key] = gz
         while len(_CACHE) > _CACHE_MAX:
             _CACHE.popitem(last=False)
-    return _json(raw)
+    return _gz_response(gz, request, "miss")
 
 
 @router.get("/prices/klines")

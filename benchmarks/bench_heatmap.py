@@ -1,0 +1,165 @@
+"""Heatmap benchmarks (plain script, prints figures). ALL DATA HERE IS SYNTHETIC.
+
+1. Ingest throughput: a SYNTHETIC aggTrades CSV in the exact Binance layout
+   (``agg_trade_id,price,quantity,first_trade_id,last_trade_id,transact_time,is_buyer_maker``,
+   header row, ms timestamps) spanning 37 days is written by DuckDB's COPY (random-walk
+   price, lognormal quantity), placed as a monthly archive file of the made-up symbol
+   ``SYNTHUSDT`` and loaded through the real ``liqmap.heatmap.ingest.ingest`` path
+   (delete+insert transaction, 5-minute flow pre-aggregation, ingest log). Target ≥ 1 M rows/s.
+   A month of BTCUSDT is ≈ 45 M rows / 3 GB; default here is 10 M rows (``--rows``).
+2. ``GET /liquidations/heatmap-timeseries`` for 30 days at 15 m (plus 7 days warm-up) on that
+   DB with SYNTHETIC 15m klines (from the synthetic trades) and SYNTHETIC 5-minute OI:
+   cold (cache cleared) and cached latency. Targets < 300 ms cold, < 20 ms cached.
+
+The generated files and DB are deleted afterwards.
+
+    uv run python benchmarks/bench_heatmap.py [--rows 10000000] [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+
+DAY = 86_400_000
+T0 = int(dt.datetime(2024, 11, 1, tzinfo=dt.timezone.utc).timestamp() * 1000)
+DAYS = 37
+
+
+def write_synthetic_aggtrades(path: Path, rows: int) -> float:
+    """SYNTHETIC trades -> CSV (Binance aggTrades layout). Returns seconds."""
+    t = time.perf_counter()
+    con = duckdb.connect()
+    span = DAYS * DAY
+    con.execute(f"""
+        COPY (
+          -- random walk with ~10 % standard deviation over the whole span (a plausible month)
+          WITH r AS (SELECT range AS i, random() AS u1, random() AS u2, random() AS u3 FROM range({rows})),
+          w AS (SELECT i, u2, u3, sum((u1 - 0.5) * {3.4641 * 0.10 / rows ** 0.5}) OVER (ORDER BY i ROWS UNBOUNDED PRECEDING) AS lr FROM r)
+          SELECT 2000000000 + i AS agg_trade_id,
+                 round(90000 * exp(lr), 1) AS price,
+                 round(exp(ln(0.01) + 3.0 * u2), 3) AS quantity,
+                 5000000000 + 3 * i AS first_trade_id,
+                 5000000000 + 3 * i + 2 AS last_trade_id,
+                 {T0} + CAST(i * {span} // {rows} AS BIGINT) AS transact_time,
+                 u3 < 0.5 AS is_buyer_maker
+          FROM w ORDER BY i)
+        TO '{path}' (HEADER, DELIMITER ',')""")
+    return time.perf_counter() - t
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", type=int, default=10_000_000)
+    ap.add_argument("--keep", action="store_true")
+    a = ap.parse_args()
+
+    from liqmap.heatmap.ingest import ingest
+
+    tmp = Path(tempfile.mkdtemp(prefix="liqmap-bench-"))
+    try:
+        d = tmp / "futures/um/monthly/aggTrades/SYNTHUSDT"
+        d.mkdir(parents=True)
+        csv = d / "SYNTHUSDT-aggTrades-2024-11.csv"
+        # the synthetic span is 37 days: split into two monthly files so every row is in range
+        gen_s = write_synthetic_aggtrades(tmp / "all.csv", a.rows)
+        con = duckdb.connect()
+        nov_end = int(dt.datetime(2024, 12, 1, tzinfo=dt.timezone.utc).timestamp() * 1000)
+        con.execute(f"COPY (SELECT * FROM read_csv('{tmp / 'all.csv'}', header=true) WHERE transact_time < {nov_end} "
+                    f"ORDER BY agg_trade_id) TO '{csv}' (HEADER)")
+        con.execute(f"COPY (SELECT * FROM read_csv('{tmp / 'all.csv'}', header=true) WHERE transact_time >= {nov_end} "
+                    f"ORDER BY agg_trade_id) TO '{d / 'SYNTHUSDT-aggTrades-2024-12.csv'}' (HEADER)")
+        con.close()
+        (tmp / "all.csv").unlink()
+        size = sum(p.stat().st_size for p in d.iterdir())
+        print(f"synthetic aggTrades: {a.rows:,} rows, {size / 1e6:.0f} MB CSV, generated in {gen_s:.1f} s")
+
+        db = tmp / "bench.duckdb"
+        con = duckdb.connect(str(db))
+        t = time.perf_counter()
+        s = ingest(con, "aggtrades", "SYNTHUSDT", dt.date(2024, 11, 1), dt.date(2024, 12, 31), tmp)
+        el = time.perf_counter() - t
+        print(f"ingest (incl. 5m flow pre-aggregation, transaction, log): {s.rows:,} rows in {el:.2f} s "
+              f"= {s.rows / el / 1e6:.2f} M rows/s, {size / el / 1e6:.0f} MB/s")
+        t = time.perf_counter()
+        s2 = ingest(con, "aggtrades", "SYNTHUSDT", dt.date(2024, 11, 1), dt.date(2024, 12, 31), tmp)
+        print(f"resume re-run (all files skipped by checksum): {time.perf_counter() - t:.2f} s, "
+              f"statuses {sorted({f.status for f in s2.files})}")
+        # SYNTHETIC 15m klines from the synthetic trades, SYNTHETIC 5-minute OI random walk (contracts)
+        from liqmap.heatmap.ingest import ensure_schema
+
+        ensure_schema(con)
+        con.execute("""INSERT INTO klines_15m_history
+            SELECT symbol, (timestamp // 900000) * 900000, arg_min(price, timestamp), max(price), min(price),
+                   arg_max(price, timestamp), sum(quantity), (timestamp // 900000) * 900000 + 899999,
+                   sum(price * quantity), count(*), sum(quantity) FILTER (NOT is_buyer_maker),
+                   sum(price * quantity) FILTER (NOT is_buyer_maker)
+            FROM aggtrades_history GROUP BY symbol, timestamp // 900000""")
+        con.execute(f"""INSERT INTO open_interest_history
+            SELECT 'SYNTHUSDT', {T0} + range * 300000,
+                   80000 + sum((random() - 0.49) * 300) OVER (ORDER BY range), NULL, NULL, NULL, NULL, NULL, 'synthetic'
+            FROM range({DAYS * 288})""")
+        con.execute("CHECKPOINT")
+        con.close()
+
+        from fastapi import FastAPI
+        from fastapi.testclient import TestClient
+
+        from liqmap.api.routers import heatmap
+
+        ro = duckdb.connect(str(db), read_only=True)
+        app = FastAPI()
+        app.include_router(heatmap.router)
+        app.dependency_overrides[heatmap.get_heatmap_db] = lambda: ro
+        client = TestClient(app)
+        q = {"symbol": "SYNTHUSDT", "time_window": "30d", "interval": "15m"}
+        colds, warms = [], []
+        url = "/liquidations/heatmap-timeseries"
+
+        def fetch() -> tuple[bytes, dict]:
+            # raw (still gzipped) bytes: what the server produces, not the client's decompression time
+            with client.stream("GET", url, params=q, headers={"Accept-Encoding": "gzip"}) as resp:
+                assert resp.status_code == 200
+                return b"".join(resp.iter_raw()), dict(resp.headers)
+
+        for _ in range(5):
+            heatmap.clear_cache()
+            t = time.perf_counter()
+            raw, hdr = fetch()
+            colds.append((time.perf_counter() - t) * 1000)
+            assert hdr["x-cache"] == "miss"
+            for _ in range(20):
+                t = time.perf_counter()
+                _, hdr2 = fetch()
+                warms.append((time.perf_counter() - t) * 1000)
+                assert hdr2["x-cache"] == "hit"
+        import gzip
+        import json
+
+        plain = gzip.decompress(raw)
+        body = json.loads(plain)
+        r = type("R", (), {"content": plain})
+        n_lv = sum(len(c["levels"]) for c in body["data"])
+        print(f"heatmap-timeseries 30d @15m: {len(body['data'])} columns, {n_lv:,} levels, {len(r.content) / 1e6:.1f} MB JSON, {len(raw) / 1e6:.1f} MB gzipped")
+        print(f"  cold   median {statistics.median(colds):.0f} ms (min {min(colds):.0f}, max {max(colds):.0f}; n={len(colds)})")
+        print(f"  cached median {statistics.median(warms):.1f} ms (p95 {sorted(warms)[int(0.95 * len(warms))]:.1f}; n={len(warms)})")
+        ro.close()
+        import os
+
+        print(f"load average during the run: {os.getloadavg()} on {os.cpu_count()} cores")
+    finally:
+        if a.keep:
+            print(f"kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
