@@ -98,3 +98,27 @@ async def test_auto_reply_answers_in_band_heartbeat_requests():
         finally:
             await adapter.disconnect()
     assert [m for m in venue.received[0] if m.startswith("ack:")] == ['ack:{"table":"sw'] * 2
+
+
+async def test_many_subscribe_messages_are_paced():
+    import time
+
+    from liqmap.feed.connection import SUBSCRIBE_BURST, SUBSCRIBE_PACE_S
+
+    base = get_venue("okx")
+    one = base.connections(None)[0].subscribe[0]
+
+    class Many(type(base)):
+        def connections(self, symbols=None):
+            return [dataclasses.replace(s, subscribe=[one] * (SUBSCRIBE_BURST + 2)) for s in super().connections(symbols)]
+
+    async with LocalWsVenue([[WaitFor(SUBSCRIBE_BURST + 2)]]) as venue:
+        adapter = ExchangeAdapter(Many(), ws_url=venue.url, **FAST)
+        t0 = time.monotonic()
+        await adapter.connect()
+        try:
+            await wait_until(lambda: len(venue.messages(0)) == SUBSCRIBE_BURST + 2, what="all subscribes")
+            elapsed = time.monotonic() - t0
+        finally:
+            await adapter.disconnect()
+    assert elapsed >= (SUBSCRIBE_BURST + 1) * SUBSCRIBE_PACE_S * 0.9

@@ -4,7 +4,8 @@
 
 1. connect (``websockets`` asyncio client; protocol-level pings are answered
    by the library, and it sends its own pings every ``ping_interval_s``);
-2. send every ``spec.subscribe`` message -- again after every reconnect;
+2. send every ``spec.subscribe`` message -- again after every reconnect (paced
+   at 5/s when there are more than :data:`SUBSCRIBE_BURST`);
 3. read frames; each goes through :class:`~liqmap.feed.dispatch.FrameHandler`
    (receipt time, recorder, ``safe_parse``, emit). ``venue.auto_reply`` answers
    in-band heartbeats (Deribit ``test_request``, text ``ping``); replies
@@ -42,6 +43,12 @@ from liqmap.feed.health import HealthTracker, now_ms
 from liqmap.models import Gap
 
 log = logging.getLogger("liqmap.feed")
+
+#: More than this many subscribe messages are paced SUBSCRIBE_PACE_S apart, keeping
+#: under the strictest per-connection inbound limit we know (Binance: 10 messages/s,
+#: https://developers.binance.com/docs/derivatives/usds-margined-futures/websocket-market-streams).
+SUBSCRIBE_BURST = 5
+SUBSCRIBE_PACE_S = 0.2
 
 
 class WsConnection:
@@ -158,7 +165,10 @@ class WsConnection:
             max_size=2**24,
         )
         try:
-            for msg in self.spec.subscribe:
+            pace = SUBSCRIBE_PACE_S if len(self.spec.subscribe) > SUBSCRIBE_BURST else 0.0
+            for i, msg in enumerate(self.spec.subscribe):
+                if i and pace:
+                    await asyncio.sleep(pace)
                 await ws.send(msg)
         except BaseException:
             await self._close(ws)
