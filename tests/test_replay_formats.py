@@ -338,3 +338,34 @@ def test_exchange_option_on_single_venue_captures():
     assert fr == [] and "filters it out" in st.notes[0]
     fr, st = frames_and_stats(HL / "liquidations.csv", exchange="okx")
     assert fr == []
+
+
+def test_recording_cut_by_a_killed_recorder_is_read_up_to_the_last_flush(tmp_path):
+    """A gzip stream without trailer (recorder killed after a flush) loses nothing flushed."""
+    src, _ = frames_and_stats(FIX / "binance_forceorder_arbitra/binance_force_orders_ws.jsonl")
+    full = tmp_path / "full.jsonl.gz"
+    with gzip.open(full, "wt") as fh:
+        fh.write('{"liqmap_recording": 1, "created_at": 0, "exchanges": ["binance"]}\n')
+        for f in src:
+            fh.write(json.dumps({"exchange": f.exchange, "connection": f.connection,
+                                 "received_at": f.received_at, "data": f.data}) + "\n")
+    cut = tmp_path / "cut.jsonl.gz"
+    cut.write_bytes(full.read_bytes()[:-8])  # drop the gzip trailer (CRC + size)
+    back, st = frames_and_stats(cut)
+    assert back == src
+    assert any("file ends early" in n for n in st.notes)
+    part = tmp_path / "part.jsonl.gz"
+    part.write_bytes(full.read_bytes()[: len(full.read_bytes()) // 2])  # cut mid-stream
+    back, st = frames_and_stats(part)
+    assert 0 < len(back) < len(src) and back == src[: len(back)]
+    assert st.skipped_total <= 1  # at most the one half-written line
+
+
+def test_tiny_cut_recording_is_still_detected(tmp_path):
+    line = '{"exchange":"binance","connection":"usdm","received_at":1,"data":"{}"}\n'
+    blob = gzip.compress(('{"liqmap_recording": 1, "created_at": 0, "exchanges": []}\n' + line).encode())
+    cut = tmp_path / "tiny.gz"
+    cut.write_bytes(blob[:-8])
+    assert detect_format(cut) == "liqmap"
+    back, _ = frames_and_stats(cut)
+    assert len(back) == 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+import zlib
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
@@ -13,11 +15,21 @@ from liqmap.replay.formats import open_text
 _json_encoder = msgspec.json.Encoder()
 
 
-def text_lines(path: str | Path) -> Iterator[tuple[int, str]]:
-    """Yield ``(line_number, line)`` (1-based, line ending stripped) of a gz or plain file."""
-    with open_text(path) as fh:
-        for n, line in enumerate(fh, 1):
-            yield n, line.rstrip("\r\n")
+def text_lines(path: str | Path, stats=None) -> Iterator[tuple[int, str]]:
+    """Yield ``(line_number, line)`` (1-based, line ending stripped) of a gz or plain file.
+
+    A gzip stream that ends without its trailer (a recorder killed after its
+    last flush) or with damaged bytes at the end stops the iteration quietly
+    after the last complete data; ``stats`` (a FileStats) gets a note saying so.
+    """
+    n = 0
+    try:
+        with open_text(path) as fh:
+            for n, line in enumerate(fh, 1):
+                yield n, line.rstrip("\r\n")
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        if stats is not None:
+            stats.note(f"file ends early after line {n} ({exc}); read everything before it")
 
 
 def dumps(obj: object) -> str:

@@ -118,7 +118,7 @@ def read_csv_forceorder(
         return
     connection = live_label(venue)
     stats.note("forceOrder rebuilt from CSV: E and received_at = o.T (not kept by the capture)")
-    for n, line in text_lines(path):
+    for n, line in text_lines(path, stats):
         if not line.strip():
             continue
         stats.lines += 1
@@ -178,7 +178,7 @@ def read_csv_aggtrades(
         return
     connection = live_label(venue)
     stats.note("large aggTrades only (>= 15,000 USD): not a full trade tape")
-    for _, line in text_lines(path):
+    for _, line in text_lines(path, stats):
         if not line.strip():
             continue
         stats.lines += 1

@@ -32,7 +32,7 @@ def read_binance_jsonl(
     if venue is None:
         return
     connection = live_label(venue)
-    for _, line in text_lines(path):
+    for _, line in text_lines(path, stats):
         if not line.strip():
             continue
         stats.lines += 1

@@ -34,7 +34,7 @@ def read_bitmex_inserts(
     venue = single_venue(exchange, "bitmex", ("bitmex",), stats)
     if venue is None:
         return
-    for _, line in text_lines(path):
+    for _, line in text_lines(path, stats):
         if not line.strip():
             continue
         stats.lines += 1

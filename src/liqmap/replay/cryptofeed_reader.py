@@ -120,7 +120,7 @@ def read_cryptofeed(
     """
     venue, name = venue_for(path, _first_url(path))
     if venue is None:
-        for _, line in text_lines(path):
+        for _, line in text_lines(path, stats):
             if line.strip():
                 stats.lines += 1
         stats.skip(f"{name.lower()}: no liqmap venue yet", stats.lines)
@@ -129,7 +129,7 @@ def read_cryptofeed(
         stats.note(f"{name} is {venue}, not {exchange} (file skipped)")
         return
     connection = "public"
-    for _, line in text_lines(path):
+    for _, line in text_lines(path, stats):
         if not line.strip():
             continue
         stats.lines += 1

@@ -14,6 +14,7 @@ from __future__ import annotations
 import gzip
 import io
 import re
+import zlib
 from pathlib import Path
 from typing import IO
 
@@ -88,7 +89,10 @@ def _head(path: str | Path) -> list[str]:
                     lines.append(line)
                 if len(lines) >= _SNIFF_LINES:
                     break
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+    except (EOFError, zlib.error) as exc:
+        if not lines:  # a gzip cut before its first line: nothing to sniff
+            raise UnknownFormatError(path, f"a damaged gzip file ({exc})") from exc
+    except OSError as exc:  # includes gzip.BadGzipFile
         raise UnknownFormatError(path, f"an unreadable file: {exc}") from exc
     return lines
 
@@ -129,9 +133,11 @@ def _binary_kind(path: str | Path) -> str | None:
     with Path(path).open("rb") as fh:
         head = fh.read(512)
     if head.startswith(_GZIP_MAGIC):
-        try:
-            head = gzip.open(path, "rb").read(512)
-        except (OSError, EOFError):
+        with Path(path).open("rb") as fh:
+            raw = fh.read(1 << 16)
+        try:  # partial inflate: a stream cut short (no trailer) still shows its start
+            head = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(raw, 512)
+        except zlib.error:
             return "a damaged gzip file"
     if head.startswith(b"PK\x03\x04"):
         return "a ZIP archive"

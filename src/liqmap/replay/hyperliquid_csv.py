@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import zlib
 from bisect import bisect_left
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -128,32 +129,36 @@ def _read_fills(
     """Fills of the trades file in file order (only of ``users`` when given)."""
     seen: Counter = Counter()
     times: dict[str, int] = {}
-    with open_text(path) as fh:
-        reader = csv.reader(fh)
-        header = [h.strip().lstrip("\ufeff") for h in next(reader, [])]
-        if tuple(header) != _COLS:
-            if stats is not None:
-                stats.note(f"unexpected header {header!r}")
-            return
-        for row in reader:
-            if stats is not None:
-                stats.lines += 1
-            if len(row) != 7:
+    try:
+        with open_text(path) as fh:
+            reader = csv.reader(fh)
+            header = [h.strip().lstrip("\ufeff") for h in next(reader, [])]
+            if tuple(header) != _COLS:
                 if stats is not None:
-                    stats.skip("bad row")
-                continue
-            key = tuple(row)
-            seen[key] += 1  # occurrence count over ALL rows, so hashes do not depend on `users`
-            if users is not None and row[1] not in users:
-                continue
-            try:
-                t = times.get(row[0])
-                if t is None:
-                    t = times[row[0]] = iso_to_ms(row[0])
-                yield _Fill(row, seen[key], t)
-            except (KeyError, ValueError, TypeError, AttributeError):
+                    stats.note(f"unexpected header {header!r}")
+                return
+            for row in reader:
                 if stats is not None:
-                    stats.skip("bad row")
+                    stats.lines += 1
+                if len(row) != 7:
+                    if stats is not None:
+                        stats.skip("bad row")
+                    continue
+                key = tuple(row)
+                seen[key] += 1  # occurrence count over ALL rows, so hashes do not depend on `users`
+                if users is not None and row[1] not in users:
+                    continue
+                try:
+                    t = times.get(row[0])
+                    if t is None:
+                        t = times[row[0]] = iso_to_ms(row[0])
+                    yield _Fill(row, seen[key], t)
+                except (KeyError, ValueError, TypeError, AttributeError):
+                    if stats is not None:
+                        stats.skip("bad row")
+    except (EOFError, zlib.error) as exc:  # gzip cut short: keep what was read
+        if stats is not None:
+            stats.note(f"file ends early ({exc}); read everything before it")
 
 
 def read_hyperliquid_trades(
@@ -199,8 +204,12 @@ def read_hyperliquid_liquidations(
         stats.skip("no fills file", n)
         return
     stats.note(f"fills joined from {trades.name} (same user, within 5 s)")
-    with open_text(path) as fh:
-        rows = list(csv.DictReader(fh))
+    rows: list[dict] = []
+    try:
+        with open_text(path) as fh:
+            rows.extend(csv.DictReader(fh))
+    except (EOFError, zlib.error) as exc:
+        stats.note(f"file ends early ({exc}); read everything before it")
     users = {r.get("user") for r in rows if r.get("user")}
     by_user: dict[str, list[_Fill]] = defaultdict(list)
     for f in _read_fills(trades, None, users):

@@ -28,7 +28,7 @@ def read_liqmap(path: str | Path, stats: FileStats, exchange: str | None = None)
     ``exchange`` (optional) keeps only frames of that venue (others are
     counted as skipped ``"other exchange"``).
     """
-    for n, line in text_lines(path):
+    for n, line in text_lines(path, stats):
         if not line.strip():
             continue
         stats.lines += 1

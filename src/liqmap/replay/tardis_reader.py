@@ -122,7 +122,7 @@ def read_tardis(
 
     ``exchange`` (optional) keeps only messages of that venue.
     """
-    for _, line in text_lines(path):
+    for _, line in text_lines(path, stats):
         if not line.strip():
             continue
         stats.lines += 1
