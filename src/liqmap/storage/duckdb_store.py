@@ -329,11 +329,16 @@ class DuckDBStore:
                      [g.end for g in gaps], [g.reason for g in gaps]],
                 ).fetchone()[0]
             if casc:
-                rows = [[r.get(c) for c in CASCADE_COLUMNS] for r in casc.values()]
-                cur.executemany(
-                    f"INSERT OR REPLACE INTO cascades ({', '.join(CASCADE_COLUMNS)}) "
-                    f"VALUES ({', '.join('?' for _ in CASCADE_COLUMNS)})",
-                    rows,
+                # one statement for all rows (executemany is row-at-a-time in DuckDB)
+                params = [[r.get(c) for r in casc.values()] for c in CASCADE_COLUMNS]
+                params[CASCADE_COLUMNS.index("exchanges")] = [
+                    list(r.get("exchanges") or []) for r in casc.values()
+                ]
+                cur.execute(
+                    f"INSERT OR REPLACE INTO cascades ({', '.join(CASCADE_COLUMNS)}) SELECT * FROM (SELECT "
+                    + ", ".join(f"unnest(${i + 1}) AS {c}" for i, c in enumerate(CASCADE_COLUMNS))
+                    + ")",
+                    params,
                 )
             cur.execute("COMMIT")
         except BaseException:
