@@ -369,3 +369,16 @@ def test_tiny_cut_recording_is_still_detected(tmp_path):
     assert detect_format(cut) == "liqmap"
     back, _ = frames_and_stats(cut)
     assert len(back) == 1
+
+
+def test_frames_written_by_the_live_recorder_replay_unchanged(tmp_path):
+    recorder = pytest.importorskip("liqmap.feed.recorder")
+    src, _ = frames_and_stats(CF / "BINANCE_FUTURES.ws.1.0.gz")
+    path = tmp_path / "rec.jsonl.gz"
+    w = recorder.RecordingWriter(path, ["binance"])
+    for f in src:
+        w.write(f)
+    w.close()
+    assert detect_format(path) == "liqmap"
+    back, st = frames_and_stats(path)
+    assert back == src and st.skipped_total == 0
