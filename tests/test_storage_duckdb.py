@@ -224,7 +224,8 @@ _WRITER = textwrap.dedent(
         for i in range(0, len(events), 50):
             await store.write(events[i:i + 50])
             print("ACK", store.stats()["stored"], flush=True)
-            time.sleep(0.002)
+            # slow down once the parent is about to kill us, so it reliably lands mid-replay
+            time.sleep(0.002 if store.stats()["stored"] < 1000 else 0.05)
         await store.close()
         print("DONE", store.stats()["stored"], flush=True)
 
