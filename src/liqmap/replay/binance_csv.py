@@ -118,21 +118,17 @@ def read_csv_forceorder(
         return
     connection = live_label(venue)
     stats.note("forceOrder rebuilt from CSV: E and received_at = o.T (not kept by the capture)")
-    for n, line in text_lines(path, stats):
+    for _, line in text_lines(path, stats):
         if not line.strip():
             continue
         stats.lines += 1
         fields = [f.strip() for f in line.split(",")]
-        repaired = False
-        if len(fields) in (12, 13):
-            sym = _repair_symbol(fields[0])
-            if sym is not None and sym != fields[0]:
-                fields[0] = sym
-                repaired = True
+        sym = _repair_symbol(fields[0])
+        repaired = sym is not None and sym != fields[0]
         try:
-            if len(fields) in (12, 13) and _repair_symbol(fields[0]) is None:
-                raise ValueError("bad symbol")
-            msg = forceorder_message(fields)
+            if sym is None:
+                raise ValueError(f"no symbol in {fields[0]!r}")
+            msg = forceorder_message([sym, *fields[1:]])
         except ValueError:
             stats.skip("bad row")
             continue
