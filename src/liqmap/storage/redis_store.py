@@ -21,10 +21,13 @@ key                                         type    fields / value
 ==========================================  ======  =====================================
 
 Every key expires one hour (``ttl_s``) after its last write. Writes: one
-pipeline per batch (``transaction=False``); each liquidation is applied by a
-small server-side Lua script that first sets ``{p}:seen:{id}`` with NX, so
-replaying the same events within the TTL does not double-count. An event is
-counted as stored only after the pipeline executed.
+pipeline per batch (``transaction=False``) holding one server-side Lua call
+per 1,000 events. The script sets ``{p}:seen:{id}`` with NX for each event
+(so replaying the same events within the TTL does not double-count), sums the
+new ones per key and applies each key once; a script runs atomically, so a
+crash never leaves an event marked seen but not counted. An event is counted
+as stored only after the pipeline executed. (Keys are built client-side and
+passed as arguments, so this targets a single Redis, not Redis Cluster.)
 """
 
 from __future__ import annotations
@@ -44,25 +47,58 @@ log = logging.getLogger(__name__)
 BUCKET_MS = 60_000
 KEY_TYPES: dict[str, str] = {"levels": "hash", "agg": "hash", "cascade": "string", "seen": "string"}
 
-# KEYS: seen, level, agg. ARGV: ttl_s, value_usd, ts, side ("long"/"short").
+# One call applies up to CHUNK events atomically. ARGV[1] = ttl seconds, then 6 values per
+# event: seen key, level key, agg key, value_usd, ts (ms), side. Aggregates are summed in Lua
+# per key first, so each touched key costs a handful of commands, not one per event.
+# Returns the number of events that were new (their seen key did not exist).
 _APPLY_LUA = """
-if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) == false then return 0 end
-local v = ARGV[2]
-local ts = tonumber(ARGV[3])
-redis.call('HINCRBY', KEYS[2], 'count', 1)
-redis.call('HINCRBYFLOAT', KEYS[2], 'value_usd', v)
-local lt = tonumber(redis.call('HGET', KEYS[2], 'last_ts') or '0')
-if ts > lt then redis.call('HSET', KEYS[2], 'last_ts', ARGV[3]) end
-redis.call('EXPIRE', KEYS[2], ARGV[1])
-redis.call('HINCRBY', KEYS[3], 'count', 1)
-redis.call('HINCRBYFLOAT', KEYS[3], 'value_usd', v)
-redis.call('HINCRBY', KEYS[3], ARGV[4] .. '_count', 1)
-redis.call('HINCRBYFLOAT', KEYS[3], ARGV[4] .. '_usd', v)
-lt = tonumber(redis.call('HGET', KEYS[3], 'last_ts') or '0')
-if ts > lt then redis.call('HSET', KEYS[3], 'last_ts', ARGV[3]) end
-redis.call('EXPIRE', KEYS[3], ARGV[1])
-return 1
+local ttl = ARGV[1]
+local lv, lorder, ag, aorder = {}, {}, {}, {}
+local new = 0
+for i = 2, #ARGV, 6 do
+  if redis.call('SET', ARGV[i], '1', 'NX', 'EX', ttl) then
+    new = new + 1
+    local v = tonumber(ARGV[i + 3])
+    local ts = tonumber(ARGV[i + 4])
+    local side = ARGV[i + 5]
+    local l = lv[ARGV[i + 1]]
+    if not l then l = {0, 0, 0}; lv[ARGV[i + 1]] = l; lorder[#lorder + 1] = ARGV[i + 1] end
+    l[1] = l[1] + 1; l[2] = l[2] + v; if ts > l[3] then l[3] = ts end
+    local a = ag[ARGV[i + 2]]
+    if not a then a = {0, 0, 0, 0, 0, 0, 0}; ag[ARGV[i + 2]] = a; aorder[#aorder + 1] = ARGV[i + 2] end
+    a[1] = a[1] + 1; a[2] = a[2] + v; if ts > a[3] then a[3] = ts end
+    if side == 'long' then a[4] = a[4] + 1; a[5] = a[5] + v else a[6] = a[6] + 1; a[7] = a[7] + v end
+  end
+end
+local function bump_last(key, ts)
+  local lt = tonumber(redis.call('HGET', key, 'last_ts') or '0')
+  if ts > lt then redis.call('HSET', key, 'last_ts', string.format('%d', ts)) end
+end
+for _, k in ipairs(lorder) do
+  local l = lv[k]
+  redis.call('HINCRBY', k, 'count', l[1])
+  redis.call('HINCRBYFLOAT', k, 'value_usd', string.format('%.17g', l[2]))
+  bump_last(k, l[3])
+  redis.call('EXPIRE', k, ttl)
+end
+for _, k in ipairs(aorder) do
+  local a = ag[k]
+  redis.call('HINCRBY', k, 'count', a[1])
+  redis.call('HINCRBYFLOAT', k, 'value_usd', string.format('%.17g', a[2]))
+  bump_last(k, a[3])
+  if a[4] > 0 then
+    redis.call('HINCRBY', k, 'long_count', a[4])
+    redis.call('HINCRBYFLOAT', k, 'long_usd', string.format('%.17g', a[5]))
+  end
+  if a[6] > 0 then
+    redis.call('HINCRBY', k, 'short_count', a[6])
+    redis.call('HINCRBYFLOAT', k, 'short_usd', string.format('%.17g', a[7]))
+  end
+  redis.call('EXPIRE', k, ttl)
+end
+return new
 """
+CHUNK = 1_000
 
 
 def format_level(level: float) -> str:
@@ -134,20 +170,20 @@ class RedisStore:
         if not liqs:
             return
         pipe = self.client.pipeline(transaction=False)
-        for e in liqs:
-            lvl = price_level(e.base, e.price)
-            await self._apply(
-                keys=[self.seen_key(e.id), self.level_key(e.base, lvl, e.side), self.agg_key(e.base, e.timestamp)],
-                args=[self.ttl_s, repr(float(e.value_usd)), e.timestamp, e.side],
-                client=pipe,
-            )
+        for i in range(0, len(liqs), CHUNK):
+            args: list[Any] = [self.ttl_s]
+            for e in liqs[i : i + CHUNK]:
+                lvl = price_level(e.base, e.price)
+                args += (self.seen_key(e.id), self.level_key(e.base, lvl, e.side),
+                         self.agg_key(e.base, e.timestamp), repr(float(e.value_usd)), e.timestamp, e.side)
+            await self._apply(keys=[], args=args, client=pipe)
         try:
             results = await pipe.execute()
         except Exception as exc:
             self.errors += 1
             raise StorageError(f"redis: pipeline failed at {redact_url(self.url)}: {exc}") from exc
         self.pipelines += 1
-        new = sum(1 for r in results if r == 1)
+        new = sum(int(r) for r in results)
         self.stored += new
         self.duplicates_skipped += len(liqs) - new
 
