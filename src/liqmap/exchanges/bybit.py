@@ -81,6 +81,26 @@ class _AllLiq(msgspec.Struct, gc=False):
 _all_liq_dec = msgspec.json.Decoder(_AllLiq, strict=False)
 
 
+class _OldLiq(msgspec.Struct, gc=False):
+    """Deprecated v5 ``liquidation.X`` row (size/updatedTime) or v2 row (qty/time)."""
+
+    symbol: str
+    side: str
+    price: float
+    size: float | None = None
+    qty: float | None = None
+    updatedTime: int | None = None
+    time: int | None = None
+
+
+class _OldLiqMsg(msgspec.Struct, gc=False):
+    topic: str
+    data: _OldLiq
+
+
+_old_liq_dec = msgspec.json.Decoder(_OldLiqMsg, strict=False)
+
+
 def is_inverse(symbol: str) -> bool:
     """True for Bybit inverse contracts (``BTCUSD``, ``BTCUSDH25``): sizes in USD."""
     return _INVERSE.match(symbol) is not None
@@ -200,13 +220,26 @@ class Bybit(GuardedVenue):
         )  # fmt: skip
 
     def _parse(self, data: str | bytes, received_at: int, connection: str) -> list[Event]:
-        if (b'"allLiquidation.' if isinstance(data, bytes) else '"allLiquidation.') in data[:40]:
+        is_bytes = isinstance(data, bytes)
+        if (b'"allLiquidation.' if is_bytes else '"allLiquidation.') in data:
             try:
                 msg = _all_liq_dec.decode(data)
             except (msgspec.ValidationError, msgspec.DecodeError):
                 pass  # unusual layout: generic path below gives the precise error
             else:
-                return [self._liq(d.s, d.S, d.v, d.p, d.T, received_at) for d in msg.data]
+                if msg.topic.startswith("allLiquidation."):
+                    return [self._liq(d.s, d.S, d.v, d.p, d.T, received_at) for d in msg.data]
+        elif (b'"liquidation.' if is_bytes else '"liquidation.') in data:
+            try:
+                old = _old_liq_dec.decode(data)
+            except (msgspec.ValidationError, msgspec.DecodeError):
+                pass
+            else:
+                d = old.data
+                size = d.size if d.size is not None else d.qty
+                ts = d.updatedTime if d.updatedTime is not None else d.time
+                if old.topic.startswith("liquidation.") and size is not None and ts is not None:
+                    return [self._liq(d.symbol, d.side, size, d.price, ts, received_at)]
         return self._generic(decode(data), received_at)
 
     def _generic(self, msg: object, received_at: int) -> list[Event]:
