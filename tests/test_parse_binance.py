@@ -165,3 +165,38 @@ def test_connection_specs():
     assert len(many) == 4 and many[0].url.count("/") > 100
     (poll,) = v.rest_polls(["BTCUSDT"])
     assert poll.url == "https://fapi.binance.com/fapi/v1/openInterest?symbol=BTCUSDT"
+
+
+def test_datastreams_csv_capture_rows():
+    """456 real forceOrder events captured as CSV (symbol with 'USDT' stripped, no E).
+
+    Rebuilt as forceOrder events they parse, obey the side/price invariants, and
+    get the same id as the websocket frame carrying an E field would.
+    """
+    import csv
+
+    from test_parse_fixtures import FIX
+
+    v = get_venue("binance")
+    path = FIX / "binance_forceorder_datastreams" / "BandsThoBaby_binance_liquidations_2024-08-17.csv"
+    n = thousand = 0
+    with open(path) as fh:
+        for row in csv.reader(fh):
+            s, S, o, f, q, p, ap, X, l, z, T, usd = row[:12]
+            sym = s if s.endswith("USDC") else s + "USDT"
+            event = {"e": "forceOrder", "o": {"s": sym, "S": S, "o": o, "f": f, "q": q, "p": p, "ap": ap,
+                                              "X": X, "l": l, "z": z, "T": int(T)}}
+            (liq,) = v.parse(json.dumps(event), 1)
+            assert liq.side == ("long" if S == "SELL" else "short")
+            # the forced order never fills worse than its limit (some rows fill exactly at it)
+            assert (float(p) <= float(ap)) if S == "SELL" else (float(p) >= float(ap))
+            assert liq.quantity == float(z) and liq.price == float(ap)
+            assert liq.value_usd == pytest.approx(float(z) * float(ap))
+            assert float(usd) == pytest.approx(liq.quantity * float(p))  # the CSV's usd_size is z x p
+            with_e = dict(event, E=int(T) + 2)
+            assert v.parse(json.dumps({"stream": "!forceOrder@arr", "data": with_e}), 2)[0].id == liq.id
+            if s.startswith("1000"):
+                assert liq.base.startswith("1000") and liq.quote == "USDT"
+                thousand += 1
+            n += 1
+    assert n == 456 and thousand == 13
