@@ -86,8 +86,11 @@ def _run_files(kind: str, symbol: str, start_date: str, end_date: str, data_dir:
             _console.print("nothing of that file was loaded (transaction rolled back); earlier files stay loaded.")
             raise typer.Exit(1) from None
     verb = "would load" if dry_run else "loaded"
-    _console.print(f"{verb} {sum(f.rows for f in summary.files):,} rows from {len(summary.files)} files "
-                   f"({total / 1e6:.1f} MB){'' if dry_run else ' into ' + _db(db)}")
+    skipped = sum(f.status == "skipped" for f in summary.files)
+    _console.print(f"{verb} {sum(f.rows for f in summary.files):,} rows from {len(summary.files) - skipped} files "
+                   f"({total / 1e6:.1f} MB){'' if dry_run else ' into ' + _db(db)}"
+                   + (f"; {skipped} files skipped (already in ingest_log with the same sha256; --force reloads)"
+                      if skipped else ""))
 
 
 _SYMBOL = typer.Option(..., "--symbol", help="e.g. ETHUSDT")

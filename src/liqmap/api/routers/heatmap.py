@@ -68,7 +68,12 @@ def get_heatmap_db() -> duckdb.DuckDBPyConnection:
     if con is None:
         if not Path(path).exists():
             raise HTTPException(503, f"database {path} not found; run `liqmap ingest ...` first or set LIQMAP_DB")
-        con = duckdb.connect(path, read_only=True)
+        try:
+            con = duckdb.connect(path, read_only=True)
+        except duckdb.ConnectionException:
+            con = duckdb.connect(path)  # this process already holds it read-write: share that instance
+        except duckdb.IOException as exc:
+            raise HTTPException(503, f"database {path} cannot be opened: {exc}") from None
         _DEFAULT_CON[path] = con
     return con
 

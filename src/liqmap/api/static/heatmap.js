@@ -73,8 +73,13 @@ async function init() {
   try {
     const s = await getJSON("/data/symbols");
     $("symbol").innerHTML = s.symbols.map((x) => `<option>${x}</option>`).join("");
-    const q = new URLSearchParams(location.search).get("symbol");
+    const qs = new URLSearchParams(location.search);
+    const q = qs.get("symbol");
     if (q && s.symbols.includes(q.toUpperCase())) $("symbol").value = q.toUpperCase();
+    for (const id of ["window", "interval", "side"]) {  // ?window=3d&interval=1h&side=long
+      const v = qs.get(id);
+      if (v && Array.from($(id).options).some((o) => (o.value || o.text) === v)) $(id).value = v;
+    }
   } catch (e) { $("status").textContent = "error: " + e.message; }
   for (const id of ["symbol", "window", "interval", "side"]) $(id).addEventListener("change", draw);
   $("reload").addEventListener("click", draw);

@@ -1,0 +1,89 @@
+"""Heatmap page in a real headless Chromium (Debian /usr/bin/chromium, no browser download).
+
+Serves the api app (liqmap.api.app.create_app) with uvicorn on 127.0.0.1, the heatmap DB
+dependency overridden with a DuckDB built from the real-row archive fixtures, and checks
+that /static/heatmap.html draws a heatmap trace with non-empty cells plus candles.
+Saves artifacts/heatmap.png.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parent.parent
+VISION = Path(__file__).parent / "fixtures" / "heatmap" / "binance_vision"
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture
+def served(tmp_path):
+    import uvicorn
+
+    from liqmap.api.app import create_app
+    from liqmap.api.routers import heatmap
+    from liqmap.api.state import open_readonly_state
+    from liqmap.heatmap.ingest import ingest
+
+    db = str(tmp_path / "h.duckdb")
+    con = duckdb.connect(db)
+    ingest(con, "klines", "BTCUSDT", dt.date(2025, 12, 1), dt.date(2025, 12, 31), VISION, interval="1h")
+    ingest(con, "metrics", "BTCUSDT", dt.date(2025, 12, 1), dt.date(2025, 12, 31), VISION)
+    con.close()
+    state = open_readonly_state(db)  # the api app's own state on the same DuckDB file
+    app = create_app(state)
+    app.dependency_overrides[heatmap.get_heatmap_db] = lambda: state.con
+    heatmap.clear_cache()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    th = threading.Thread(target=server.run, daemon=True)
+    th.start()
+    t0 = time.monotonic()
+    while not server.started and time.monotonic() - t0 < 15:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    th.join(10)
+
+
+def test_heatmap_page_renders(served):
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("!!! /usr/bin/chromium missing: install it with `apt-get install -y chromium` !!!")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(served + "/static/heatmap.html?symbol=BTCUSDT&window=3d&interval=1h")
+            page.wait_for_function("document.getElementById('status').textContent.endsWith('columns')", timeout=15_000)
+            info = page.evaluate("""() => {
+                const d = document.getElementById('chart').data;
+                const z = d[0].z.flat().filter((v) => v !== null && v > 0);
+                return {types: d.map((t) => t.type), cells: z.length, candles: d[1].x.length,
+                        note: document.getElementById('note').textContent};
+            }""")
+            assert info["types"] == ["heatmap", "candlestick"]
+            assert info["cells"] > 100 and info["candles"] >= 48
+            assert "ESTIMATE" in info["note"]
+            assert page.inner_text("#symbol") == "BTCUSDT"
+            (ROOT / "artifacts").mkdir(exist_ok=True)
+            page.screenshot(path=str(ROOT / "artifacts" / "heatmap.png"))
+            assert not errors, errors
+        finally:
+            browser.close()
