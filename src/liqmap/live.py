@@ -421,7 +421,8 @@ def replay_source(
 ) -> AsyncIterator[Event]:
     """Unpaced async iterator of events from recorded files.
 
-    Uses ``liqmap.replay.runner.replay_events`` when present; otherwise reads
+    Uses ``liqmap.replay.runner.ReplayRunner`` (frames merged by receipt time) when
+    present; otherwise reads
     frames with :func:`liqmap.replay.iter_frames` and parses each with the venue's
     parser via :func:`liqmap.exchanges.base.safe_parse` (the live path).
     ``parse_errors`` (if given) is filled with rejected-frame counts per exchange.
@@ -429,25 +430,30 @@ def replay_source(
     Raises (before yielding): ``FileNotFoundError``, ``ValueError`` / ``UnknownFormatError``
     for unreadable inputs.
     """
+    errors = parse_errors if parse_errors is not None else {}
     try:
-        from liqmap.replay import runner  # type: ignore
+        from liqmap.replay.runner import ReplayRunner  # type: ignore
     except ImportError:
-        runner = None
-    fn = getattr(runner, "replay_events", None) if runner is not None else None
-    if fn is not None:
-        kwargs: dict[str, Any] = {}
-        sig = inspect.signature(fn)
-        if "fmt" in sig.parameters:
-            kwargs["fmt"] = fmt
-        if "exchange" in sig.parameters:
-            kwargs["exchange"] = exchange
-        if "speed" in sig.parameters:
-            kwargs["speed"] = None
-        return _as_async(fn(list(paths), **kwargs))
+        ReplayRunner = None  # noqa: N806
+    if ReplayRunner is not None:
+        runner = ReplayRunner(list(paths), fmt, exchange)  # raises now for bad inputs
+        return _runner_events(runner, errors)
     from liqmap.replay import iter_frames
 
     frames = iter_frames(list(paths), fmt, exchange)  # raises now for bad inputs
-    return _parse_frames(frames, parse_errors if parse_errors is not None else {})
+    return _parse_frames(frames, errors)
+
+
+async def _runner_events(runner: Any, errors: dict[str, int]) -> AsyncIterator[Event]:
+    """Events of a ``ReplayRunner`` (sync parse), yielding to the loop every 500 events."""
+    n = 0
+    for ev in runner.iter_events():
+        yield ev
+        n += 1
+        if n % 500 == 0:
+            errors.update(runner.stats.parse_errors)
+            await asyncio.sleep(0)
+    errors.update(runner.stats.parse_errors)
 
 
 async def _parse_frames(frames: Iterable[Any], errors: dict[str, int]) -> AsyncIterator[Event]:
@@ -476,14 +482,3 @@ async def _parse_frames(frames: Iterable[Any], errors: dict[str, int]) -> AsyncI
         n += 1
         if n % 500 == 0:
             await asyncio.sleep(0)  # let the API answer while a large file loads
-
-
-async def _as_async(obj: Any) -> AsyncIterator[Event]:
-    if inspect.isawaitable(obj):
-        obj = await obj
-    if hasattr(obj, "__aiter__"):
-        async for e in obj:
-            yield e
-    else:
-        for e in obj:
-            yield e

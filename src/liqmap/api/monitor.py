@@ -9,6 +9,7 @@ then use ``--api``). :func:`fetch_snapshot` gathers one JSON-ready snapshot,
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -74,13 +75,13 @@ def _from_db(db: str, symbol: str | None, timeframe: str) -> dict[str, Any]:
         con.close()
 
 
-def _from_api(api: str, symbol: str | None, timeframe: str) -> dict[str, Any]:
+def _from_api(api: str, symbol: str | None, timeframe: str, client: httpx.Client | None = None) -> dict[str, Any]:
     base = api.rstrip("/")
     p = {"timeframe": timeframe}
     if symbol:
         p["symbol"] = symbol
     try:
-        with httpx.Client(base_url=base, timeout=5.0) as c:
+        with (nullcontext(client) if client is not None else httpx.Client(base_url=base, timeout=5.0)) as c:
             def get(path, params=None):
                 r = c.get(path, params=params)
                 if r.status_code >= 400:
@@ -108,13 +109,16 @@ def _from_api(api: str, symbol: str | None, timeframe: str) -> dict[str, Any]:
 
 
 def fetch_snapshot(api: str | None = None, db: str | None = None, symbol: str | None = None,
-                   timeframe: str = "24h") -> dict[str, Any]:
-    """One snapshot from ``api`` (base URL) or ``db`` (file). Raises :class:`MonitorError`."""
+                   timeframe: str = "24h", client: httpx.Client | None = None) -> dict[str, Any]:
+    """One snapshot from ``api`` (base URL) or ``db`` (file). Raises :class:`MonitorError`.
+
+    ``client``: an httpx client to use for ``api`` (tests pass an in-process one).
+    """
     if db:
         return _from_db(db, symbol, timeframe)
     if not api:
         raise MonitorError("give --api URL or --db PATH")
-    return _from_api(api, symbol, timeframe)
+    return _from_api(api, symbol, timeframe, client)
 
 
 def usd(v: float | None) -> str:

@@ -15,10 +15,11 @@ from typing import List, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from liqmap.cli import app
 
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False)
 
 DEMO_DIR = Path(__file__).resolve().parent.parent / "demo_data"
@@ -32,7 +33,7 @@ DEMO_PACED = ("PauliusMinialga_binance_liquidations_2025-01-26_2025-02-06.csv.gz
 
 
 def _fail(msg: str, code: int = 2) -> None:
-    err.print(f"[bold red]error:[/] {msg}")
+    err.print(f"[bold red]error:[/] {escape(msg)}")
     raise typer.Exit(code)
 
 
@@ -167,7 +168,10 @@ def monitor(
     except MonitorError as exc:
         _fail(str(exc), 1)
     if once:
-        out.print(render(snap))
+        import os
+
+        con = out if out.is_terminal else Console(width=int(os.environ.get("COLUMNS", "160")), highlight=False)
+        con.print(render(snap))
         return
     from rich.live import Live
 
@@ -192,8 +196,11 @@ def check(
     """Coverage report: events per exchange/symbol, last event age, gaps."""
     from liqmap.api.monitor import MonitorError, check_report
 
+    import os
+
+    con = out if out.is_terminal else Console(width=int(os.environ.get("COLUMNS", "160")), highlight=False)
     try:
-        out.print(check_report(db=db, api=api))
+        con.print(check_report(db=db, api=api))
     except MonitorError as exc:
         _fail(str(exc), 1)
 

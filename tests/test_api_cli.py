@@ -1,0 +1,104 @@
+"""``liqmap check`` / ``monitor --once`` on a DuckDB file and a running API, and the
+one-line errors of ``serve``/``demo``/``monitor`` (exit code != 0)."""
+
+from __future__ import annotations
+
+import socket
+import time
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from rich.console import Console
+from typer.testing import CliRunner
+
+from liqmap.api.app import create_app
+from liqmap.api.monitor import fetch_snapshot, render
+from liqmap.api.serve import build_replay_state
+from liqmap.cli import app
+
+FIX = Path(__file__).parent / "fixtures"
+BINANCE = str(FIX / "binance_forceorder_arbitra" / "binance_force_orders_ws.jsonl")
+BITMEX = str(FIX / "bitmex_liquidations_ticktrades" / "bitmex_liquidation_inserts_2019-11.jsonl")
+runner = CliRunner()
+
+
+def _wait(c: TestClient) -> None:
+    t0 = time.monotonic()
+    while not c.get("/health").json()["pipeline"]["source_finished"]:
+        assert time.monotonic() - t0 < 20
+        time.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+def db_file(tmp_path_factory) -> str:
+    """A DuckDB file filled by the serve pipeline from real recordings, then closed."""
+    db = str(tmp_path_factory.mktemp("cli") / "cli.duckdb")
+    state = build_replay_state([BITMEX, BINANCE], db)
+    with TestClient(create_app(state)) as c:
+        _wait(c)
+    return db
+
+
+def text_of(renderable) -> str:
+    con = Console(width=160, record=True, color_system=None)
+    con.print(renderable)
+    return con.export_text()
+
+
+def test_check_reports_coverage(db_file):
+    r = runner.invoke(app, ["check", "--db", db_file])
+    assert r.exit_code == 0, r.output
+    assert "binance" in r.output and "bitmex" in r.output and "XBTUSD" in r.output
+    assert "159 liquidations, 2 exchanges" in r.output  # 42 Binance + 117 BitMEX rows
+    assert "Gaps" in r.output
+
+
+def test_monitor_once_from_db(db_file):
+    r = runner.invoke(app, ["monitor", "--db", db_file, "--once", "--timeframe", "all"])
+    assert r.exit_code == 0, r.output
+    for needle in ("Latest liquidations", "Exchanges", "Long / short", "Cascades", "Health", "binance", "bitmex"):
+        assert needle in r.output, needle
+
+
+def test_monitor_snapshot_from_api():
+    state = build_replay_state([BINANCE], ":memory:")
+    with TestClient(create_app(state)) as c:
+        _wait(c)
+        snap = fetch_snapshot(api="http://testserver", symbol="BTCUSDT", timeframe="24h", client=c)
+    assert snap["meta"]["mode"] == "replay"
+    assert snap["stats"]["count"] == 2  # BTCUSDT liquidations of the 2025-10-02 session
+    assert [h["status"] for h in snap["health"] if h["exchange"] == "binance"] == ["replay"]
+    out = text_of(render(snap))
+    assert "REPLAY" in out and "BTCUSDT" in out and "AIAUSDT" not in out
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["serve", "--exchanges", "binance,mtgox", "--port", "0"], "unknown exchange"),
+    (["serve", "--replay", "/nonexistent/file.jsonl", "--port", "0"], "not found"),
+    (["serve", "--replay", str(FIX / "README.md"), "--port", "0"], "cannot replay"),
+    (["serve", "--replay", BINANCE, "--speed", "-1", "--port", "0"], "--speed"),
+    (["serve", "--symbols", "$$$", "--port", "0"], "invalid symbol"),
+    (["serve", "--ws-url", "binance", "--port", "0"], "--ws-url"),
+    (["monitor", "--db", "/nonexistent/x.duckdb", "--once"], "no database file"),
+    (["monitor", "--api", "http://127.0.0.1:9", "--once"], "cannot reach"),
+    (["check", "--db", "/nonexistent/x.duckdb"], "no database file"),
+])
+def test_cli_errors_are_one_line(args, needle, tmp_path):
+    r = runner.invoke(app, [*args, *(["--db", str(tmp_path / "e.duckdb")] if args[0] == "serve" else [])])
+    assert r.exit_code != 0
+    lines = [ln for ln in r.output.splitlines() if ln.strip()]
+    assert len(lines) == 1, r.output
+    assert needle in lines[0]
+
+
+def test_serve_port_in_use(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        r = runner.invoke(app, ["serve", "--replay", BINANCE, "--port", str(port), "--db", str(tmp_path / "p.duckdb")])
+    assert r.exit_code == 2
+    assert f"port {port}" in r.output and "in use" in r.output
+    r = runner.invoke(app, ["demo", "--port", str(port), "--speed", "0"])
+    assert r.exit_code == 2 and "--speed" in r.output
