@@ -214,7 +214,11 @@ class _Open:
 
 
 class _Window:
-    """Rolling window of one base with running sums (O(1) amortized)."""
+    """Rolling window of one base with running sums (O(1) amortized).
+
+    Appends are inlined in :meth:`CascadeDetector.update` (hot path); this
+    class holds the state, eviction and the RiskInputs view.
+    """
 
     __slots__ = ("q", "count", "value", "long", "short", "inst", "venues", "minq", "maxq", "consumed_seq", "cascade")
 
@@ -228,26 +232,6 @@ class _Window:
         self.maxq: deque[tuple[int, float]] = deque()
         self.consumed_seq = -1
         self.cascade: _Open | None = None
-
-    def push(self, e: tuple, inst_usd: float) -> None:
-        seq, _ts, value, is_long, price, exchange, _sym = e
-        self.q.append(e)
-        self.count += 1
-        self.value += value
-        if is_long:
-            self.long += value
-        else:
-            self.short += value
-        if value >= inst_usd:
-            self.inst += value
-        self.venues[exchange] = self.venues.get(exchange, 0) + 1
-        minq, maxq = self.minq, self.maxq
-        while minq and minq[-1][1] >= price:
-            minq.pop()
-        minq.append((seq, price))
-        while maxq and maxq[-1][1] <= price:
-            maxq.pop()
-        maxq.append((seq, price))
 
     def evict(self, cutoff_ts: int, inst_usd: float) -> None:
         q = self.q
@@ -310,6 +294,11 @@ class CascadeDetector:
         self._next_deadline: int | None = None
         self.late_events = 0
         self.events_seen = 0
+        cfg = self.config  # hot-path copies of the thresholds
+        self._window_ms = cfg.window_ms
+        self._min_events = cfg.min_events
+        self._min_value = cfg.min_value_usd
+        self._inst_usd = cfg.institutional_usd
 
     # -- public API -------------------------------------------------------
     def open_cascades(self) -> list[Cascade]:
@@ -326,31 +315,54 @@ class CascadeDetector:
         ts = liq.timestamp
         out: list[CascadeEvent] = []
         self.events_seen += 1
-        if self.watermark is None or ts > self.watermark:
-            self.watermark = ts
+        wm = self.watermark
+        if wm is None or ts > wm:
+            self.watermark = wm = ts
             if self._next_deadline is not None and ts >= self._next_deadline:
                 self._expire(ts, out)
-        wm = self.watermark
-        w = self._windows.get(liq.base)
+        base = liq.base
+        w = self._windows.get(base)
         if w is None:
-            w = self._windows[liq.base] = _Window()
+            w = self._windows[base] = _Window()
         seq = self._seq
-        self._seq += 1
+        self._seq = seq + 1
         is_long = liq.side == "long"
-        inst_usd = cfg.institutional_usd
-        cutoff = wm - cfg.window_ms
+        inst_usd = self._inst_usd
+        cutoff = wm - self._window_ms
         q = w.q
         if q and q[0][1] <= cutoff:
             w.evict(cutoff, inst_usd)
         c = w.cascade
         if ts > cutoff:
-            w.push((seq, ts, liq.value_usd, is_long, liq.price, liq.exchange, liq.symbol), inst_usd)
+            # inline of _Window.push (hot path)
+            value = liq.value_usd
+            price = liq.price
+            exchange = liq.exchange
+            q.append((seq, ts, value, is_long, price, exchange, liq.symbol))
+            w.count += 1
+            w.value += value
+            if is_long:
+                w.long += value
+            else:
+                w.short += value
+            if value >= inst_usd:
+                w.inst += value
+            venues = w.venues
+            venues[exchange] = venues.get(exchange, 0) + 1
+            minq = w.minq
+            while minq and minq[-1][1] >= price:
+                minq.pop()
+            minq.append((seq, price))
+            maxq = w.maxq
+            while maxq and maxq[-1][1] <= price:
+                maxq.pop()
+            maxq.append((seq, price))
         else:
             self.late_events += 1
-        hot = w.count >= cfg.min_events and w.value >= cfg.min_value_usd
+        hot = w.count >= self._min_events and w.value >= self._min_value
         if c is None:
             if hot:
-                self._start(w, liq.base, wm, out)
+                self._start(w, base, wm, out)
             return out
         # open cascade: fold the event in
         c.add(ts, liq.value_usd, is_long, liq.price, liq.exchange, liq.symbol)
