@@ -44,6 +44,12 @@ def liquidation_frames() -> dict[str, list[str]]:
                           "data": [{k: r[k] for k in ("orderID", "symbol", "side", "price", "leavesQty")}]},
                          separators=(",", ":")) for r in bitmex_insert_rows()]
     deribit = [json.dumps(r["message"], separators=(",", ":")) for r in tardis_messages("deribit")]
+    # Hyperliquid has no recorded WsFill with a liquidation object: frames are rebuilt from
+    # Hyperliquid's own published fills of liquidated users (see tests/test_parse_hyperliquid.py).
+    from test_parse_hyperliquid import _frame, _liquidation_fills
+
+    hyper = [_frame(liq["user"], fill, liq["user"], "A" if fill["side"] == "Ask" else "B")
+             for liq, fill in _liquidation_fills()]
     return {
         "binance": binance,
         "binance_coinm": [json.dumps(r["message"], separators=(",", ":")) for r in tardis_messages("binance-delivery")],
@@ -52,6 +58,7 @@ def liquidation_frames() -> dict[str, list[str]]:
         "okx": okx,
         "bitmex": bitmex,
         "deribit": deribit,
+        "hyperliquid (rebuilt fills)": hyper,
     }
 
 

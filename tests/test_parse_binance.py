@@ -200,3 +200,19 @@ def test_datastreams_csv_capture_rows():
                 thousand += 1
             n += 1
     assert n == 456 and thousand == 13
+
+
+def test_mark_price_array_and_aggtrade_documented_shapes():
+    """Documented payload layouts (hand-written, not market data): ``!markPrice@arr``
+    arrives as a list inside ``data``; aggTrade ``m=true`` means the buyer was the
+    maker, i.e. the taker SOLD."""
+    v = get_venue("binance")
+    arr = {"stream": "!markPrice@arr@1s", "data": [
+        {"e": "markPriceUpdate", "E": 1, "s": "BTCUSDT", "p": "100.5", "i": "100.4", "r": "0.0001", "T": 2},
+        {"e": "markPriceUpdate", "E": 1, "s": "ETHUSDT", "p": "10.5", "i": "", "r": "", "T": 2}]}
+    a, b = v.parse(json.dumps(arr), 3)
+    assert (a.mark_price, a.index_price, a.funding_rate) == (100.5, 100.4, 0.0001)
+    assert b.index_price is None and b.funding_rate is None
+    agg = {"e": "aggTrade", "E": 5, "s": "BTCUSDT", "a": 7, "p": "100", "q": "2", "f": 1, "l": 2, "T": 4, "m": True}
+    (t,) = v.parse(json.dumps(agg), 6)
+    assert (t.side, t.value_usd, t.id, t.timestamp) == ("sell", 200.0, "binance:BTCUSDT:7", 4)

@@ -60,6 +60,9 @@ def _check(name: str, text: str | bytes) -> None:
                 assert isinstance(e.timestamp, int) and isinstance(e.id, str) and e.id
     events, err = safe_parse(venue, text, 1_700_000_000_000, "fuzz")
     assert isinstance(events, list) and (err is None or isinstance(err, str))
+    if isinstance(text, str):
+        reply = venue.auto_reply(text)
+        assert reply is None or isinstance(reply, str)
 
 
 json_values = st.recursive(

@@ -45,7 +45,7 @@ from typing import Sequence
 
 import msgspec
 
-from liqmap.exchanges._common import GuardedVenue, check_pos, check_ts, decode, fkey, ms, num
+from liqmap.exchanges._common import INF, MAX_TS, GuardedVenue, check_pos, check_ts, decode, ms, num
 from liqmap.exchanges.base import ConnectionSpec, FrameError, Heartbeat
 from liqmap.exchanges.contracts import ContractSizes, default_contracts
 from liqmap.models import Event, Liquidation, OpenInterest, Ticker, Trade
@@ -73,6 +73,35 @@ class _Trades(msgspec.Struct, gc=False):
 
 
 _trades_dec = msgspec.json.Decoder(_Trades, strict=False)
+
+
+class _LiqInfo(msgspec.Struct, gc=False):
+    liquidatedUser: str | None = None
+    method: str | None = None
+
+
+class _Fill(msgspec.Struct, gc=False):
+    coin: str
+    px: float
+    sz: float
+    side: str
+    time: int
+    hash: str | None = None
+    tid: int | None = None
+    liquidation: _LiqInfo | None = None
+
+
+class _FillsData(msgspec.Struct, gc=False):
+    fills: list[_Fill]
+    user: str | None = None
+
+
+class _UserFills(msgspec.Struct, gc=False):
+    channel: str
+    data: _FillsData
+
+
+_fills_dec = msgspec.json.Decoder(_UserFills, strict=False)
 
 
 class Hyperliquid(GuardedVenue):
@@ -127,7 +156,8 @@ class Hyperliquid(GuardedVenue):
     # ------------------------------------------------------------ parsing
     def _parse(self, data: str | bytes, received_at: int, connection: str) -> list[Event]:
         probe = data[:30]
-        if (b'"trades"' if isinstance(probe, bytes) else '"trades"') in probe:
+        is_bytes = isinstance(probe, bytes)
+        if (b'"trades"' if is_bytes else '"trades"') in probe:
             try:
                 msg = _trades_dec.decode(data)
             except (msgspec.ValidationError, msgspec.DecodeError):
@@ -135,6 +165,15 @@ class Hyperliquid(GuardedVenue):
             else:
                 if msg.channel == "trades":
                     return [self._trade(t, received_at) for t in msg.data]
+        elif (b'"userFills"' if is_bytes else '"userFills"') in probe:
+            try:
+                uf = _fills_dec.decode(data)
+            except (msgspec.ValidationError, msgspec.DecodeError):
+                pass
+            else:
+                if uf.channel == "userFills":
+                    user = (uf.data.user or self.liquidator).lower()
+                    return [self._fill(f, user, received_at) for f in uf.data.fills if f.liquidation is not None]
         return self._generic(decode(data), received_at)
 
     def _trade(self, t: _Trade, received_at: int) -> Trade:
@@ -188,44 +227,40 @@ class Hyperliquid(GuardedVenue):
             return []
         raise FrameError(f"unsupported channel {ch!r}")
 
+    def _fill(self, f: _Fill, user: str, received_at: int) -> Liquidation:
+        """One liquidation fill (typed fast path); side rule in the module docstring."""
+        px, sz, side, ts = f.px, f.sz, f.side, f.time
+        if not (0.0 < px < INF and 0.0 < sz < INF):
+            raise FrameError(f"invalid px/sz {px!r}/{sz!r}")
+        if side != "A" and side != "B":
+            raise FrameError(f"unknown fill side {side!r}")
+        if not f.coin:
+            raise FrameError("fill without coin")
+        if not 0 <= ts < MAX_TS:
+            raise FrameError(f"timestamp out of range: {ts!r}")
+        liq = f.liquidation
+        liquidated = liq.liquidatedUser if liq is not None else None
+        if liquidated is not None and liquidated.lower() == user:
+            pside = "long" if side == "A" else "short"  # the liquidated account's own closing order
+        else:
+            pside = "long" if side == "B" else "short"  # counterparty / liquidator takes the position over
+        if f.hash and f.tid is not None:
+            fid = f"hyperliquid:{f.hash}:{f.tid}"
+        else:
+            fid = f"hyperliquid:{f.coin}:{ts}:{px!r}:{sz!r}"
+        return Liquidation("hyperliquid", f.coin, f.coin, "USDC", pside, px, sz, px * sz, ts, received_at, fid,
+                           side, liq.method if liq is not None and liq.method else None)  # fmt: skip
+
     def _fills(self, fills: object, user: str, received_at: int) -> list[Event]:
+        """Generic path (userEvents, unusual layouts): same rules as :meth:`_fill`."""
         if not isinstance(fills, list):
             raise FrameError("fills is not a list")
         user = user.lower()
         out: list[Event] = []
         for f in fills:
-            if not isinstance(f, dict):
-                raise FrameError("fill is not an object")
-            liq = f.get("liquidation")
-            if not liq:
-                continue  # ordinary fill of the liquidator (e.g. unwinding): not a liquidation
-            if not isinstance(liq, dict):
-                raise FrameError("fill.liquidation is not an object")
-            coin = f.get("coin")
-            if not isinstance(coin, str) or not coin:
-                raise FrameError("fill without coin")
-            px, sz = num(f.get("px"), "px"), num(f.get("sz"), "sz")
-            check_pos(px, "px")
-            check_pos(sz, "sz")
-            side = f.get("side")
-            if side not in ("A", "B"):
-                raise FrameError(f"unknown fill side {side!r}")
-            liquidated = liq.get("liquidatedUser")
-            own = isinstance(liquidated, str) and liquidated.lower() == user
-            if own:
-                pside = "long" if side == "A" else "short"
-            else:
-                pside = "long" if side == "B" else "short"
-            ts = ms(f.get("time"), "time")
-            h, tid = f.get("hash"), f.get("tid")
-            if h and tid is not None:
-                fid = f"hyperliquid:{h}:{tid}"
-            else:
-                fid = f"hyperliquid:{coin}:{ts}:{fkey(px)}:{fkey(sz)}"
-            out.append(
-                Liquidation("hyperliquid", coin, coin, "USDC", pside, px, sz, px * sz, ts, received_at, fid,
-                            side, str(liq.get("method")) if liq.get("method") else None)
-            )  # fmt: skip
+            fill = msgspec.convert(f, _Fill, strict=False)
+            if fill.liquidation is not None:  # else: ordinary fill (e.g. the vault unwinding)
+                out.append(self._fill(fill, user, received_at))
         return out
 
     def _ctx(self, data: object, received_at: int) -> list[Event]:
