@@ -110,3 +110,19 @@ async def test_refresh_with_injected_fetch():
     cs = ContractSizes()
     assert await cs.refresh(fetch, exchanges=("bitmex",)) == {"bitmex": 34}
     assert calls == ["https://www.bitmex.com/api/v1/instrument/active"]
+
+
+async def test_warm_up_uses_cache_then_refresh(tmp_path):
+    body = cryptofeed_rest("BITMEX.0.gz")
+    cache = tmp_path / "c.json"
+    first = ContractSizes()
+    first.load_response("bitmex", body)
+    first.save(cache)
+
+    async def failing(url: str) -> str:
+        raise OSError("network down")
+
+    cs = ContractSizes()
+    loaded = await cs.warm_up(cache, fetch=failing, exchanges=("bitmex",))
+    assert loaded == {"bitmex": 0} and "network down" in cs.errors["bitmex"]
+    assert cs.known("bitmex", "XBTUSD") and cs.get("bitmex", "XBTUSD").source == "cache"

@@ -94,7 +94,7 @@ FALLBACK_NOTES = {
     "gate": "Unknown contracts: 1 coin (load /futures/usdt/contracts quanto_multiplier).",
 }
 
-_OKX_TABLE = {("BTC", "linear"): 0.01, ("ETH", "linear"): 0.1, ("BTC", "inverse"): 100.0}
+_OKX_TABLE = {("BTC", "USDT"): 0.01, ("ETH", "USDT"): 0.1, ("BTC", "USD"): 100.0}
 _BITMEX_QUANTO = {"ETHUSD": 100.0, "LTCUSD": 200.0, "XRPUSD": 20000.0, "BCHUSD": 100.0}
 _MONTH_CODE = re.compile(r"^([A-Z]+?)([FGHJKMNQUVXZ]\d\d)$")
 
@@ -106,10 +106,10 @@ def fallback_spec(exchange: str, symbol: str) -> ContractSpec:
         base = parts[0]
         inverse = len(parts) >= 2 and parts[1] == "USD"
         if inverse:
-            size = _OKX_TABLE.get((base, "inverse"), 10.0)
+            size = _OKX_TABLE.get((base, "USD"), 10.0)
             return ContractSpec(exchange, symbol, "inverse", size, "USD", "fallback")
         quote = parts[1] if len(parts) >= 2 else "USDT"
-        size = _OKX_TABLE.get((base, "linear"), 1.0)
+        size = _OKX_TABLE.get((base, quote), 1.0)
         return ContractSpec(exchange, symbol, "linear", size, quote, "fallback")
     if exchange == "binance_coinm":
         size = 100.0 if symbol.startswith("BTCUSD") else 10.0
@@ -298,6 +298,25 @@ class ContractSizes:
             log.warning("contract cache %s unreadable (%s); using fallback table", path, exc)
             return cls()
         return cls(msgspec.structs.replace(r, source="cache") for r in rows)
+
+    def load_cache(self, path: str | Path) -> int:
+        """Merge a cache written by :meth:`save` into this registry (in place);
+        returns rows loaded (0 for a missing or corrupt file)."""
+        return self.update(ContractSizes.load(path)._specs.values())
+
+    async def warm_up(
+        self,
+        cache_path: str | Path | None = "data/contracts.json",
+        fetch: Fetch | None = None,
+        exchanges: Iterable[str] = ("okx", "binance_coinm", "bitmex"),
+        urls: dict[str, tuple[str, ...]] | None = None,
+    ) -> dict[str, int]:
+        """Start-up helper: cached values first (instant), then a refresh from the
+        venues, saved back to the cache. Never raises; run it as a background task
+        so parsing starts at once on the cache/fallback values."""
+        if cache_path is not None:
+            self.load_cache(cache_path)
+        return await self.refresh(fetch, exchanges, urls, cache_path)
 
     def load_response(self, exchange: str, body: str | bytes) -> int:
         """Parse one recorded/fetched instruments body for ``exchange``; returns rows added."""

@@ -47,7 +47,11 @@ from liqmap.models import Event, Liquidation, OpenInterest, Ticker, Trade
 
 WS_URL = "wss://www.deribit.com/ws/api/v2"
 REST_BASE = "https://www.deribit.com"
-DEFAULT_CURRENCIES = ("BTC", "ETH", "USDC")
+#: Default instruments when no symbols are given: the inverse perpetuals that carry
+#: most Deribit futures liquidations. (A currency-wide ``trades.{kind}.{currency}``
+#: channel is used by third-party clients but was not confirmed in the official
+#: docs, so it is not relied on.)
+DEFAULT_INSTRUMENTS = ("BTC-PERPETUAL", "ETH-PERPETUAL")
 _TEST_REPLY = '{"jsonrpc":"2.0","id":9001,"method":"public/test","params":{}}'
 
 
@@ -130,14 +134,10 @@ class Deribit(GuardedVenue):
 
     def connections(self, symbols: Sequence[str] | None = None) -> list[ConnectionSpec]:
         """One connection. Sends ``public/set_heartbeat`` (30 s) then subscribes
-        ``trades.{instrument}.100ms`` + ``ticker.{instrument}.100ms`` per symbol, or,
-        with no symbols, the currency-wide ``trades.future.{BTC,ETH,USDC}.100ms``
-        plus tickers of BTC-/ETH-PERPETUAL."""
-        if symbols:
-            channels = [f"{k}.{s}.100ms" for s in symbols for k in ("trades", "ticker")]
-        else:
-            channels = [f"trades.future.{c}.100ms" for c in DEFAULT_CURRENCIES]
-            channels += ["ticker.BTC-PERPETUAL.100ms", "ticker.ETH-PERPETUAL.100ms"]
+        ``trades.{instrument}.100ms`` + ``ticker.{instrument}.100ms`` per symbol
+        (default :data:`DEFAULT_INSTRUMENTS`)."""
+        syms = list(symbols) if symbols else list(DEFAULT_INSTRUMENTS)
+        channels = [f"{k}.{s}.100ms" for s in syms for k in ("trades", "ticker")]
         subs = [
             msgspec.json.encode({"jsonrpc": "2.0", "id": 1, "method": "public/set_heartbeat", "params": {"interval": 30}}).decode(),
             msgspec.json.encode({"jsonrpc": "2.0", "id": 2, "method": "public/subscribe", "params": {"channels": channels}}).decode(),
@@ -156,7 +156,7 @@ class Deribit(GuardedVenue):
     def rest_polls(self, symbols: Sequence[str] | None = None) -> list[RestPoll]:
         """Last 100 trades (with liquidation flags) per perpetual every 30 s:
         recovers liquidations missed during a disconnect (ids de-duplicate)."""
-        syms = list(symbols) if symbols else ["BTC-PERPETUAL", "ETH-PERPETUAL"]
+        syms = list(symbols) if symbols else list(DEFAULT_INSTRUMENTS)
         return [
             RestPoll(
                 label=f"trades:{s}",
