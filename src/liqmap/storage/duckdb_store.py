@@ -6,14 +6,18 @@ order, recorded in ``schema_version``.
 
 Writes
 ------
-:meth:`DuckDBStore.write` buffers events; a batch is committed when the buffer
-holds ``batch_size`` (default 5,000) events, when the oldest buffered event is
-``flush_interval_s`` (default 1 s) old (checked on every write and by a
-background timer task), on :meth:`flush` and on :meth:`close`. One batch = one
-DuckDB transaction: a columnar (numpy) relation inserted with
-``INSERT OR IGNORE`` against the ``id`` primary key, so replaying the same
-input twice stores each event once; ``stats()["duplicates_skipped"]`` counts
-the skipped ones (in-batch repeats + rows already stored).
+:meth:`DuckDBStore.write` buffers events; a batch is handed to a commit when
+the buffer holds ``batch_size`` (default 5,000) events, when the oldest
+buffered event is ``flush_interval_s`` (default 1 s) old (checked on every
+write and by a background timer task), on :meth:`flush` and on :meth:`close`.
+One batch = one DuckDB transaction, run in a worker thread: a columnar (numpy)
+relation inserted with ``INSERT OR IGNORE`` against the ``id`` primary key, so
+replaying the same input twice stores each event once;
+``stats()["duplicates_skipped"]`` counts the skipped ones (in-batch repeats +
+rows already stored). At most one commit is in flight: the next batch is
+buffered (and converted) while it runs, and a write that fills the buffer
+again first waits for it (back-pressure). A failed commit puts its batch back
+in front of the buffer and raises from the next ``write``/``flush``.
 
 Crash bound (SIGKILL, power loss)
 ---------------------------------
@@ -21,15 +25,18 @@ An event counts as *stored* (``stats()["stored"]``) only after its batch's
 transaction committed; DuckDB writes the commit to its write-ahead log
 (``<db>.wal``) before returning, and replays the WAL on the next open, so
 nothing acknowledged is lost. What a SIGKILL can lose is exactly the
-*unacknowledged* buffer: at most ``batch_size`` events or ``flush_interval_s``
-of events (``stats()["pending"]``), plus a batch whose commit was in flight
-(then it is all-or-nothing). Replaying the source (a recording) again restores
-them, idempotently. ``tests/test_storage_duckdb.py`` kills a writer with
-SIGKILL mid-replay and checks this.
+*unacknowledged* events, ``stats()["pending"]``: the buffer (below
+``batch_size`` events / younger than ``flush_interval_s``) plus the one batch
+whose commit was in flight (all-or-nothing) -- at most about ``2 * batch_size``
+events. Replaying the source (a recording) again restores them, idempotently.
+``tests/test_storage_duckdb.py`` kills a writer with SIGKILL mid-replay and
+checks this.
 
-Concurrent readers (measured with DuckDB 1.x/2.0; see the README of DuckDB's
-concurrency page https://duckdb.org/docs/connect/concurrency)
---------------------------------------------------------------------------------
+Concurrent readers
+------------------
+Measured with the installed DuckDB (2.0.0) in
+``tests/test_storage_duckdb.py::test_concurrent_readers_pattern``; DuckDB's own
+page: https://duckdb.org/docs/current/connect/concurrency (linked from the lock error).
 DuckDB allows ONE process to open the file read-write. While it is open, any
 other process -- even with ``read_only=True`` -- fails with ``IO Error: Could
 not set lock on file``. Several processes may open it ``read_only=True`` only
@@ -208,9 +215,9 @@ class DuckDBStore:
     async def write(self, events: Sequence[Event]) -> None:
         """Buffer liquidations and gaps from ``events`` (other types are ignored).
 
-        Commits (see module docstring) when the size or time trigger fires.
-        Raises :class:`StorageError` after close, or the DuckDB error of a failed commit
-        (the failed batch is kept buffered, nothing is dropped).
+        Starts a commit (see module docstring) when the size or time trigger fires.
+        Raises :class:`StorageError` after close, or the DuckDB error of an earlier
+        commit that failed (that batch is back in the buffer, nothing is dropped).
         """
         if self._closed:
             raise StorageError("duckdb: write after close")
