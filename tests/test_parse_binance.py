@@ -216,3 +216,15 @@ def test_mark_price_array_and_aggtrade_documented_shapes():
     agg = {"e": "aggTrade", "E": 5, "s": "BTCUSDT", "a": 7, "p": "100", "q": "2", "f": 1, "l": 2, "T": 4, "m": True}
     (t,) = v.parse(json.dumps(agg), 6)
     assert (t.side, t.value_usd, t.id, t.timestamp) == ("sell", 200.0, "binance:BTCUSDT:7", 4)
+
+
+def test_quarterly_symbols_and_recorded_exchange_info():
+    v = get_venue("binance")
+    ev = {"e": "forceOrder", "E": 2, "o": {"s": "BTCUSDT_250627", "S": "SELL", "q": "0.5", "p": "90000",
+                                           "ap": "90100", "X": "FILLED", "z": "0.5", "T": 1}}
+    (liq,) = v.parse(json.dumps(ev), 3)
+    assert (liq.base, liq.quote, liq.symbol) == ("BTC", "USDT", "BTCUSDT_250627")
+    # the recorded REST exchangeInfo body is not an event stream: no events, no error
+    from test_parse_fixtures import cryptofeed_rest
+
+    assert v.parse(cryptofeed_rest("BINANCE_FUTURES.0.gz"), 1, "rest") == []

@@ -22,7 +22,7 @@ def _insert(row: dict) -> dict:
 
 
 def test_all_117_inserts():
-    v = get_venue("bitmex")
+    v = get_venue("bitmex", contracts=ContractSizes())
     rows = bitmex_insert_rows()
     out = []
     for i, row in enumerate(rows):
@@ -45,7 +45,7 @@ def test_all_117_inserts():
 
 
 def test_quanto_ethusd_hand_computed():
-    v = get_venue("bitmex")
+    v = get_venue("bitmex", contracts=ContractSizes())
     rows = bitmex_insert_rows()
     xbt = next(r for r in rows if r["symbol"] == "XBTUSD")
     parse_ok(v, _insert(xbt))
@@ -58,7 +58,7 @@ def test_quanto_ethusd_hand_computed():
 
 
 def test_tardis_insert_and_delete():
-    v = get_venue("bitmex")
+    v = get_venue("bitmex", contracts=ContractSizes())
     ins, dele = (r["message"] for r in tardis_messages("bitmex"))
     (liq,) = parse_ok(v, ins, 777)
     assert (liq.side, liq.value_usd, liq.timestamp) == ("short", 9214.0, 777)
@@ -97,7 +97,7 @@ def test_symbols_errors_pong():
     assert split_symbol("ADAZ19") == ("ADA", "BTC")
     assert split_symbol("XBTZ19") == ("BTC", "USD")
     assert split_symbol("ETHUSDU21") == ("ETH", "USD")
-    v = get_venue("bitmex")
+    v = get_venue("bitmex", contracts=ContractSizes())
     assert v.parse("pong", 1) == []
     with pytest.raises(FrameError):
         v.parse('{"table":"liquidation","action":"insert","data":[{"orderID":"x","symbol":"XBTUSD","side":"Sell","price":-1,"leavesQty":5}]}', 1)

@@ -46,7 +46,7 @@ import msgspec
 
 from liqmap.exchanges._common import MAX_TS, GuardedVenue, check_pos, check_ts, decode, ms, num, pos, split_concat
 from liqmap.exchanges.base import ConnectionSpec, FrameError, Heartbeat, RestPoll
-from liqmap.exchanges.contracts import ContractSizes, default_contracts
+from liqmap.exchanges.contracts import ContractSizes, default_contracts, specs_from_binance_coinm
 from liqmap.models import Event, Kline, Liquidation, OpenInterest, Ticker, Trade
 
 # ---------------------------------------------------------------- fast-path typed decoding
@@ -193,10 +193,9 @@ class BinanceUSDM(GuardedVenue):
     def _split(self, symbol: str, pair: str | None = None) -> tuple[str, str]:
         bq = self._split_cache.get(symbol)
         if bq is None:
-            if self.inverse:
-                bq = split_concat(pair or symbol.split("_", 1)[0])
-            else:
-                bq = split_concat(symbol)
+            # COIN-M BTCUSD_PERP / BTCUSD_200925 and USD-M quarterlies BTCUSDT_250627:
+            # the part before "_" is the pair.
+            bq = split_concat(pair or symbol.split("_", 1)[0])
             if len(self._split_cache) < 10_000:
                 self._split_cache[symbol] = bq
         return bq
@@ -375,6 +374,11 @@ class BinanceUSDM(GuardedVenue):
                 return self._open_interest(msg, received_at)
             if "code" in msg and "msg" in msg:
                 raise FrameError(f"venue error {msg.get('code')}: {msg.get('msg')}")
+            if "symbols" in msg and "serverTime" in msg:
+                # REST exchangeInfo (e.g. a recorded one): no events; COIN-M sizes are learnt.
+                if self.inverse:
+                    self.contracts.update(specs_from_binance_coinm(msgspec.json.encode(msg)))
+                return []
         raise FrameError(f"unknown Binance event {e!r}")
 
     def _open_interest(self, msg: dict, received_at: int) -> list[Event]:

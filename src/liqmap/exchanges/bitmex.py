@@ -45,7 +45,7 @@ import msgspec
 
 from liqmap.exchanges._common import INF, GuardedVenue, check_pos, decode, iso_ms, num, pos, split_concat
 from liqmap.exchanges.base import ConnectionSpec, FrameError, Heartbeat, RestPoll
-from liqmap.exchanges.contracts import ContractSizes, ContractSpec, default_contracts
+from liqmap.exchanges.contracts import ContractSizes, ContractSpec, default_contracts, specs_from_bitmex
 from liqmap.models import Event, Liquidation, OpenInterest, Ticker, Trade
 
 WS_URL = "wss://ws.bitmex.com/realtime"
@@ -207,7 +207,10 @@ class BitMEX(GuardedVenue):
                                 out.append(ev)
                         return self._release(out)
         msg = decode(data)
-        if isinstance(msg, list):  # REST /instrument body
+        if isinstance(msg, list):  # REST /instrument body: also refreshes contract specs
+            specs = specs_from_bitmex(data)
+            if specs:
+                self.contracts.update(specs)
             out = self._instrument(msg, received_at)
         elif not isinstance(msg, dict):
             raise FrameError(f"expected a JSON object, got {type(msg).__name__}")

@@ -183,7 +183,11 @@ def specs_from_bitmex(body: str | bytes) -> list[ContractSpec]:
     out = []
     for row in msgspec.json.decode(body):
         sym = row.get("symbol")
-        if not sym or row.get("typ") not in (None, "FFWCSX", "FFCCSX", "FFWCSF"):
+        # perpetual (FFWCSX), future (FFCCSX), perpetual-FX (FFWCSF); rows without a
+        # type or multiplier are not instrument definitions and are ignored
+        if not isinstance(sym, str) or not sym or row.get("typ") not in ("FFWCSX", "FFCCSX", "FFWCSF"):
+            continue
+        if _f(row.get("multiplier")) is None:
             continue
         mark = _f(row.get("markPrice"))
         quote = (row.get("quoteCurrency") or "USD").upper()
