@@ -35,7 +35,8 @@ px x sz; timestamp = ``time`` (ms). id = ``hyperliquid:{hash}:{tid}`` (fallback
 missed during a disconnect; repeats de-duplicate by id. ``userEvents``
 (channel ``user``) fills are handled the same way (subscribed user = the
 configured liquidator); its ``liquidation`` events carry no coin or price and
-yield ``[]``. Heartbeat: ``{"method":"ping"}`` every 50 s (server closes after
+yield ``[]``. ``activeAssetCtx`` carries no time: its OpenInterest/Ticker
+use timestamp = received_at. Heartbeat: ``{"method":"ping"}`` every 50 s (server closes after
 60 s of silence). https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/websocket/timeouts-and-heartbeats
 """
 

@@ -119,11 +119,11 @@ class OKX(GuardedVenue):
 
     def connections(self, symbols: Sequence[str] | None = None) -> list[ConnectionSpec]:
         """One ``public`` connection: ``liquidation-orders`` per instType, plus
-        ``trades``/``mark-price``/``open-interest`` per given instrument; text
+        ``trades``/``tickers``/``mark-price``/``open-interest`` per given instrument; text
         ``ping`` every 25 s."""
         args: list[dict] = [{"channel": "liquidation-orders", "instType": t} for t in self.inst_types]
         for s in symbols or ():
-            for ch in ("trades", "mark-price", "open-interest"):
+            for ch in ("trades", "tickers", "mark-price", "open-interest"):
                 args.append({"channel": ch, "instId": s.upper()})
         subs = [
             msgspec.json.encode({"op": "subscribe", "args": args[i : i + ARGS_PER_REQUEST]}).decode()
