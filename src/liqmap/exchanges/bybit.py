@@ -55,7 +55,9 @@ DEFAULT_LINEAR: tuple[str, ...] = (
     "OPUSDT", "NEARUSDT", "APTUSDT", "BCHUSDT", "ETCUSDT", "FILUSDT", "ATOMUSDT", "ENAUSDT",
     "TONUSDT", "HYPEUSDT", "BTCPERP", "ETHPERP",
 )  # fmt: skip
-DEFAULT_INVERSE: tuple[str, ...] = ("BTCUSD", "ETHUSD", "XRPUSD", "EOSUSD", "DOTUSD", "LTCUSD", "ADAUSD")
+#: Inverse defaults kept to the long-standing majors: a request naming a delisted
+#: symbol can be rejected as a whole (requests carry 10 topics).
+DEFAULT_INVERSE: tuple[str, ...] = ("BTCUSD", "ETHUSD", "XRPUSD")
 
 #: Topics per subscribe request (a bad symbol only fails its own request).
 ARGS_PER_REQUEST = 10
