@@ -125,3 +125,17 @@ def test_symbols_and_connections():
     args = [a for c in default for s in c.subscribe for a in json.loads(s)["args"]]
     assert "allLiquidation.BTCUSDT" in args and "allLiquidation.BTCUSD" in args
     assert all(len(json.loads(s)["args"]) <= 10 for c in default for s in c.subscribe)
+
+
+def test_v5_public_trade_and_kline_documented_shapes():
+    """Documented v5 layouts (hand-written, not market data)."""
+    v = get_venue("bybit")
+    trade = {"topic": "publicTrade.BTCUSD", "type": "snapshot", "ts": 10, "data": [
+        {"T": 9, "s": "BTCUSD", "S": "Sell", "v": "500", "p": "50000", "L": "MinusTick", "i": "abc", "BT": False}]}
+    (t,) = v.parse(json.dumps(trade), 11)
+    assert (t.side, t.value_usd, t.quantity, t.id) == ("sell", 500.0, 0.01, "bybit:BTCUSD:abc")
+    kline = {"topic": "kline.1.BTCUSDT", "type": "snapshot", "ts": 5, "data": [
+        {"start": 0, "end": 59999, "interval": "1", "open": "1", "close": "2", "high": "3", "low": "0.5",
+         "volume": "10", "turnover": "15", "confirm": True, "timestamp": 5}]}
+    (k,) = v.parse(json.dumps(kline), 6)
+    assert (k.volume, k.quote_volume, k.closed) == (10.0, 15.0, True)

@@ -115,3 +115,35 @@ def test_fixture_readers():
     assert len(bitmex_insert_rows()) == 117
     frames = list(cryptofeed_frames("BINANCE_FUTURES.ws.1.0.gz"))
     assert frames and all(t > 1_600_000_000_000 for t, _ in frames)
+
+
+def test_every_real_liquidation_frame_in_fixtures():
+    """All recorded liquidation frames of the supported venues: each yields
+    Liquidations with complete fields and a unique id per venue."""
+    from liqmap.exchanges.contracts import ContractSizes
+    from liqmap.models import Liquidation
+
+    tardis_map = {"bybit": "bybit", "okex-futures": "okx", "okex-swap": "okx", "bitmex": "bitmex",
+                  "deribit": "deribit", "binance-futures": "binance", "binance-delivery": "binance_coinm"}
+    frames: list[tuple[str, dict]] = [("binance", r["msg"]) for r in arbitra_frames()]
+    frames += [(tardis_map[r["exchange"]], r["message"]) for r in tardis_messages(*tardis_map)]
+    frames += [("bitmex", {"table": "liquidation", "action": "insert",
+                           "data": [{k: r[k] for k in ("orderID", "symbol", "side", "price", "leavesQty")}]})
+               for r in bitmex_insert_rows()]
+    venues = {name: get_venue(name, contracts=ContractSizes()) for name in VENUE_NAMES}
+    ids: dict[str, set[str]] = {}
+    n = 0
+    for i, (name, frame) in enumerate(frames):
+        for ev in venues[name].parse(json.dumps(frame), 1_600_000_000_000 + i, "fixture"):
+            if not isinstance(ev, Liquidation):
+                continue
+            assert ev.exchange == name and ev.side in ("long", "short")
+            assert ev.base and ev.quote and ev.symbol and ev.order_side
+            assert ev.price > 0 and ev.quantity > 0 and ev.value_usd > 0
+            assert 1_500_000_000_000 < ev.timestamp < 1_800_000_000_000
+            assert ev.id.startswith(name + ":") and ev.id not in ids.setdefault(name, set())
+            ids[name].add(ev.id)
+            n += 1
+    assert {k: len(v) for k, v in ids.items()} == {
+        "binance": 43, "binance_coinm": 1, "bybit": 10, "okx": 7, "bitmex": 118, "deribit": 2}
+    assert n == 181
