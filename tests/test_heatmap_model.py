@@ -173,3 +173,11 @@ def test_validate_json_on_shipped_hourly_file():
     assert "TRADES-ONLY" in ev["variant"]
     assert any(c["status"].startswith("not computable") for c in ev["captures"])
     assert ev["pooled"]["n_events"] > 0 and 0 <= ev["pooled"]["hit_rate"] <= 1
+
+
+def test_json_renderer_equals_dict_renderer(db):
+    from liqmap.heatmap.model import get_heatmap_timeseries_json
+
+    a = get_heatmap_timeseries(db, "BTCUSDT", 1764892800000, 1765152000000, "1h", warmup_ms=0)
+    b = json.loads(get_heatmap_timeseries_json(db, "BTCUSDT", 1764892800000, 1765152000000, "1h", warmup_ms=0))
+    assert a == b

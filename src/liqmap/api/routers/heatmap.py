@@ -42,7 +42,7 @@ import numpy as np
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 
 from liqmap.heatmap.model import (
-    INTERVAL_MS, NoData, UnknownSymbol, _price_steps, _tables, date_range, get_heatmap_timeseries, known_symbols,
+    INTERVAL_MS, NoData, UnknownSymbol, _price_steps, _tables, date_range, get_heatmap_timeseries_json, known_symbols,
     latest_price_time,
 )
 from liqmap.settings import get_settings
@@ -175,14 +175,14 @@ def heatmap_timeseries(
             _CACHE.move_to_end(key)
             return _gz_response(hit, request, "hit")
     try:
-        body = get_heatmap_timeseries(cur, sym, start, end, interval, bin_size=bin_size, band_pct=band_pct)
+        body = get_heatmap_timeseries_json(cur, sym, start, end, interval, bin_size=bin_size, band_pct=band_pct)
     except UnknownSymbol as exc:
         raise HTTPException(404, {"reason": str(exc), "known_symbols": exc.known}) from None
     except NoData as exc:
         raise HTTPException(404, str(exc)) from None
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
-    gz = gzip.compress(_ENC.encode(body), compresslevel=1, mtime=0)
+    gz = gzip.compress(body, compresslevel=1, mtime=0)
     with _LOCK:
         _CACHE[key] = gz
         while len(_CACHE) > _CACHE_MAX:
