@@ -1,0 +1,18 @@
+"""Liquidation-level heatmap: historical ingest, model, validation (docs: heatmap-model.md).
+
+Modules:
+
+* ``ingest``   -- data.binance.vision files (aggTrades, klines, metrics, liquidationSnapshot;
+  zip/csv, header or not, ms/µs) → DuckDB, one transaction per file/day, resumable.
+* ``collect``  -- REST collectors: open interest (``openInterestHist`` + ``openInterest``), klines.
+* ``brackets`` -- dated Binance maintenance-margin brackets and liquidation-price maths.
+* ``engine``   -- dense-array simulation (open on OI rises by taker side and leverage ladder,
+  side-specific closes, consumption when price crosses a level).
+* ``model``    -- DuckDB → engine inputs; ``calculate_time_evolving_heatmap``,
+  ``get_heatmap_timeseries`` (dict) / ``get_heatmap_timeseries_json`` (bytes).
+* ``validate`` -- walk-forward hourly check against realized liquidations and the
+  forceOrder event-set check (``liqmap validate``).
+
+The heatmap is an ESTIMATE of where liquidation levels sit, not observed data; every API
+response carries its assumptions in ``meta``.
+"""
