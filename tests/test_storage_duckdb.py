@@ -236,8 +236,10 @@ _WRITER = textwrap.dedent(
 
 def test_sigkill_mid_replay_loses_nothing_acknowledged(tmp_path, all_events):
     db = tmp_path / "kill.duckdb"
+    err_path = tmp_path / "writer.stderr"
+    err = err_path.open("w")
     proc = subprocess.Popen([sys.executable, "-c", _WRITER, str(db), str(TESTS_DIR)],
-                            stdout=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=err, text=True)
     acked = 0
     deadline = time.monotonic() + 60
     try:
@@ -249,9 +251,10 @@ def test_sigkill_mid_replay_loses_nothing_acknowledged(tmp_path, all_events):
         os.kill(proc.pid, signal.SIGKILL)
     finally:
         proc.wait(timeout=30)
-    assert proc.returncode == -signal.SIGKILL
+        err.close()
+    assert proc.returncode == -signal.SIGKILL, err_path.read_text()[-3000:]
     ref = python_dedupe(all_events)
-    assert 1000 <= acked < len(ref)  # really killed mid-way
+    assert 1000 <= acked < len(ref), err_path.read_text()[-3000:]  # really killed mid-way
 
     con = duckdb.connect(str(db))  # WAL replay on open
     after_kill = con.execute("SELECT count(*) FROM liquidations").fetchone()[0]
