@@ -255,7 +255,7 @@ EVENT_CAPTURES = ("PauliusMinialga", "riftfern", "AlejandroME01", "BandsThoBaby"
 EVENTS_VARIANT = ("TRADES-ONLY VARIANT: entries = aggTrades >= 15k USD (taker side, quantity), no OI, "
                   "consumption by the large-trade price path; NOT the OI-driven model")
 MIN_EVENTS = 10
-MAX_STALE_MS = 3_600_000
+MAX_STALE_MS = 900_000  # an event needs a large trade of its symbol within 15 min before it
 
 
 def _default_events_dir() -> Path | None:
@@ -327,9 +327,10 @@ def _events_for(trades: np.ndarray, events: list, ladder=DEFAULT_LADDER, step_ms
     for k in range(1, K):
         if not np.isfinite(cl_ff[k]):
             cl_ff[k] = cl_ff[k - 1]
-    usable = [e for e in events if t[0] <= e[4] <= t[-1] + MAX_STALE_MS]
+    last = np.searchsorted(t, np.array([e[4] for e in events], dtype=np.int64), side="right") - 1
+    usable = [e for e, j in zip(events, last) if j >= 0 and e[4] - t[j] <= MAX_STALE_MS]
     if len(usable) < MIN_EVENTS:
-        return {"n_events": len(usable), "status": f"not computable: {len(usable)} events inside trade coverage (< {MIN_EVENTS})"}
+        return {"n_events": len(usable), "status": f"not computable: {len(usable)} events with a large trade <= 15 min before (< {MIN_EVENTS})"}
     ek = np.array([min(K - 1, (e[4] - t0) // step_ms - 1) for e in usable])  # state from steps strictly before the event's minute
     ek = np.maximum(ek, 0)
     uniq = np.unique(ek)
@@ -343,10 +344,12 @@ def _events_for(trades: np.ndarray, events: list, ladder=DEFAULT_LADDER, step_ms
     pos = {int(k): i for i, k in enumerate(uniq)}
     hit_n = tot_n = base_acc = 0.0
     hits = 0
+    dists = []
     for e, k in zip(usable, ek):
         sym, side, ap, notional, T = e
         s = 0 if side == "long" else 1
         p0 = cl_ff[k]
+        dists.append(abs(ap / p0 - 1) * 100)
         w = p0 * bin_frac
         b = np.floor((cp - p0 * (1 - band)) / w).astype(np.int64)
         nb = int(np.floor(2 * band / bin_frac))
@@ -367,6 +370,7 @@ def _events_for(trades: np.ndarray, events: list, ladder=DEFAULT_LADDER, step_ms
         base_acc += notional * zone.mean()
     return {"n_events": len(usable), "hit_rate": hit_n / tot_n, "hit_rate_count": hits / len(usable),
             "random_baseline": base_acc / tot_n, "lift": (hit_n / tot_n) / (base_acc / tot_n) if base_acc else None,
+            "median_event_distance_pct": float(np.median(dists)),
             "status": "computed (trades-only variant)"}
 
 
@@ -378,7 +382,8 @@ def validate_events(events_dir: str | Path | None = None) -> dict:
                     "companion files hold only aggTrades >= 15k USD (not a full tape). Hit rate = realized "
                     "liquidation notional whose average price falls in the top-10% bins (0.1% of price, "
                     "+-5% band, +-1 bin tolerance) of the same side; random baseline = share of the band "
-                    "those zones cover. Symbols with < 10 events inside trade coverage are skipped."),
+                    "those zones cover. Events need a large trade of their symbol within 15 min before them; symbols with "
+                    "< 10 such events are skipped."),
            "captures": []}
     if d is None or not d.is_dir():
         out["status"] = "not computable: capture folder not found"
@@ -406,7 +411,9 @@ def validate_events(events_dir: str | Path | None = None) -> dict:
             r.update({"capture": cap, "symbol": sym})
             if r.get("hit_rate") is not None:
                 tot["n"] += r["n_events"]
-                notional = sum(e[3] for e in ev if arr[0, 0] <= e[4] <= arr[-1, 0] + MAX_STALE_MS)
+                tt = arr[:, 0].astype(np.int64)
+                jj = np.searchsorted(tt, np.array([e[4] for e in ev], dtype=np.int64), side="right") - 1
+                notional = sum(e[3] for e, j in zip(ev, jj) if j >= 0 and e[4] - tt[j] <= MAX_STALE_MS)
                 tot["hit"] += r["hit_rate"] * notional
                 tot["base"] += r["random_baseline"] * notional
                 tot.setdefault("notional", 0.0)
@@ -414,10 +421,10 @@ def validate_events(events_dir: str | Path | None = None) -> dict:
             out["captures"].append({k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()})
         if len(out["captures"]) == n_before:
             out["captures"].append({"capture": cap, "n_events": 0,
-                                    "status": "not computable: no liquidation falls inside the trade file's time span"})
+                                    "status": "not computable: no liquidation has a large trade of its symbol within 15 min before it"})
     if tot["n"]:
-        out["pooled"] = {"n_events": tot["n"], "hit_rate": round(tot["hit"] / tot["notional"], 4),
-                         "random_baseline": round(tot["base"] / tot["notional"], 4)}
+        out["pooled"] = {"n_events": tot["n"], "hit_rate": round(float(tot["hit"] / tot["notional"]), 4),
+                         "random_baseline": round(float(tot["base"] / tot["notional"]), 4)}
     else:
         out["pooled"] = {"n_events": 0, "status": "not computable"}
     return out
