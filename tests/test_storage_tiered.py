@@ -140,6 +140,10 @@ async def test_all_tiers_together(tmp_path, selloff):
                   .fetchone())[0]
         await pg.close()
         assert n_casc == summary["cascades_found"]
+        pg = await psycopg.AsyncConnection.connect(f"postgresql://postgres@127.0.0.1:5432/{name}")
+        hourly = (await (await pg.execute("SELECT sum(n_events) FROM liquidations_hourly")).fetchone())[0]
+        await pg.close()
+        assert hourly == t["postgres"]["stored"]  # close() refreshed the rollups
         status = await r.get(f"{prefix}:cascade:status:BTC")
         assert status is not None and b'"status":"ended"' in status
     finally:

@@ -200,6 +200,23 @@ class TieredStore:
         """Live use: end cascades that have been quiet at wall-clock ``now_ms`` (ms UTC)."""
         await self._store_cascades(self.detector.expire(now_ms))
 
+    async def maintenance(self, retention_days: int = 90) -> dict[str, Any]:
+        """Periodic upkeep for a long-running service (call e.g. hourly).
+
+        PostgreSQL (when enabled): refresh the rollup views and drop data older
+        than ``retention_days``. Returns ``{"postgres_dropped": [...]}``.
+        """
+        out: dict[str, Any] = {"postgres_dropped": []}
+        if self.postgres is not None:
+            pg = self.postgres
+
+            async def run() -> None:
+                await pg.refresh()
+                out["postgres_dropped"] = await pg.retention(retention_days)
+
+            await self._mirror("postgres", run())
+        return out
+
     async def flush(self) -> None:
         """Commit everything buffered in every tier."""
         await self.duckdb.flush()
@@ -238,6 +255,8 @@ class TieredStore:
         try:
             await self._store_cascades(self.detector.flush())
             await self.flush()
+            if self.postgres is not None:  # rollup views current after a replay
+                await self._mirror("postgres", self.postgres.refresh())
         finally:
             self._closed = True
             await self.duckdb.close()
