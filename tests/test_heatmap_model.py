@@ -181,3 +181,16 @@ def test_json_renderer_equals_dict_renderer(db):
     a = get_heatmap_timeseries(db, "BTCUSDT", 1764892800000, 1765152000000, "1h", warmup_ms=0)
     b = json.loads(get_heatmap_timeseries_json(db, "BTCUSDT", 1764892800000, 1765152000000, "1h", warmup_ms=0))
     assert a == b
+
+
+def test_net_closes_do_not_double_count_liquidated_quantity():
+    # HAND-BUILT: step 0 opens 10 contracts (β = .5) on ladder 10x/100x (levels 90 and 99 for longs);
+    # step 1 dips to 98.5 (100x longs, 2.5 contracts, liquidated) while OI drops 20 (10 long closes asked)
+    inp = _hand_built([10, -20], [0.5, 0.5], low=[99.5, 98.5], high=[100.5, 100.5])
+    lad = ((10, 0.5), (100, 0.5))
+    plain = simulate(inp, ModelParams(ladder=lad, mmr=0.0, cell_frac=0.001))
+    net = simulate(inp, ModelParams(ladder=lad, mmr=0.0, cell_frac=0.001, net_closes=True))
+    assert plain.consumed[1, 0] == net.consumed[1, 0] == pytest.approx(2.5 * 99, rel=2e-3)
+    left_plain, left_net = plain.snapshots[1, 0].sum() / 90, net.snapshots[1, 0].sum() / 90  # 10x longs left
+    assert left_plain == pytest.approx(2.5 * (1 - 10 / 100), rel=2e-3)
+    assert left_net == pytest.approx(2.5 * (1 - (10 - 2.5 * 99 / 98.5) / 100), rel=2e-3)

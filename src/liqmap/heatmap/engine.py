@@ -71,12 +71,15 @@ class ModelParams:
     mmr: maintenance margin rate (fraction) used for every level (first-tier form, cum = 0).
     cell_frac: internal price cell as a fraction of the median close (0.0005 = 5 bps).
     half_life_steps: optional exponential decay of the book (None = none).
+    net_closes: subtract the step's consumed quantity (≈ notional / price) from the closes
+        (heatmap-model.md §3.6 step 2 refinement; breaks linearity in the weights).
     """
 
     ladder: tuple[tuple[float, float], ...] = DEFAULT_LADDER
     mmr: float = 0.004
     cell_frac: float = 0.0005
     half_life_steps: float | None = None
+    net_closes: bool = False
 
 
 @dataclass
@@ -194,8 +197,12 @@ def simulate(inp: StepInputs, params: ModelParams = ModelParams(), keep_snapshot
             # 2. close, side-specific, fraction of actual OI
             oi = inp.oi_prev[k]
             if np.isfinite(oi) and oi > 0:
-                A[0] *= 1.0 - min(1.0, -dq * (1.0 - b) / oi)
-                A[1] *= 1.0 - min(1.0, -dq * b / oi)
+                c_long, c_short = -dq * (1.0 - b), -dq * b
+                if params.net_closes:  # liquidations are part of the OI drop: close only the rest
+                    c_long = max(0.0, c_long - float(tier_consumed[k, 0].sum()) / max(lo_k, 1e-12))
+                    c_short = max(0.0, c_short - float(tier_consumed[k, 1].sum()) / max(hi_k, 1e-12))
+                A[0] *= 1.0 - min(1.0, c_long / oi)
+                A[1] *= 1.0 - min(1.0, c_short / oi)
         elif opening[k] and bounds[k + 1] > bounds[k]:
             # 3. open: every (tier, entry) of this step in one scatter-add
             j0, j1 = bounds[k], bounds[k + 1]
