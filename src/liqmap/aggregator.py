@@ -25,11 +25,12 @@ Consumers: :meth:`subscribe` (generic: storage writers, API websocket) and
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import OrderedDict
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from liqmap.adapters import ExchangeAdapter, make_adapter
+from liqmap.adapters import ExchangeAdapter, _is_loopback, make_adapter
 from liqmap.feed.fanout import Subscription
 from liqmap.feed.health import HealthStatus
 from liqmap.models import Event, Gap, Liquidation
@@ -105,6 +106,7 @@ class ExchangeAggregator:
         self.unavailable: dict[str, str] = {}
         self._subs: list[Subscription] = []
         self.published = 0
+        self._warmup: asyncio.Task | None = None
         self.duplicates = 0
         self.gaps = 0
         ws_urls = ws_urls or {}
@@ -145,8 +147,21 @@ class ExchangeAggregator:
         return out
 
     # -- lifecycle -------------------------------------------------------------
-    async def connect_all(self) -> None:
-        """Start every adapter (returns once all tasks are started, not connected)."""
+    async def connect_all(self, contracts_cache: str | None = "data/contracts.json") -> None:
+        """Start every adapter (returns once all tasks are started, not connected).
+
+        Also starts, in the background, the contract-size warm-up
+        (:meth:`liqmap.exchanges.contracts.ContractSizes.warm_up`: cache first, then
+        the venues' public instruments endpoints) when at least one adapter talks
+        to a real venue. Parsing starts at once on cached/fallback sizes; adapters
+        pointed at loopback test servers never trigger it, so tests stay offline.
+        """
+        if contracts_cache is not None and self._warmup is None and any(
+            a.rest_enabled and not _is_loopback(a.ws_url) for a in self.adapters.values()
+        ):
+            from liqmap.exchanges.contracts import default_contracts
+
+            self._warmup = asyncio.create_task(default_contracts().warm_up(contracts_cache))
         for adapter in self.adapters.values():
             await adapter.connect()
 
