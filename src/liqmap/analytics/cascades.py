@@ -220,7 +220,9 @@ class _Window:
     class holds the state, eviction and the RiskInputs view.
     """
 
-    __slots__ = ("q", "count", "value", "long", "short", "inst", "venues", "minq", "maxq", "consumed_seq", "cascade")
+    __slots__ = (
+        "q", "count", "value", "long", "short", "inst", "venues", "minq", "maxq", "consumed_seq", "cascade", "max_ts",
+    )
 
     def __init__(self) -> None:
         # entries: (seq, ts, value, is_long, price, exchange, symbol)
@@ -232,8 +234,21 @@ class _Window:
         self.maxq: deque[tuple[int, float]] = deque()
         self.consumed_seq = -1
         self.cascade: _Open | None = None
+        self.max_ts = -(2**63)  # newest timestamp ever pushed
+
+    def clear(self) -> None:
+        """Drop every entry at once (all expired): O(1) bookkeeping."""
+        self.q.clear()
+        self.minq.clear()
+        self.maxq.clear()
+        self.venues.clear()
+        self.count = 0
+        self.value = self.long = self.short = self.inst = 0.0
 
     def evict(self, cutoff_ts: int, inst_usd: float) -> None:
+        if self.max_ts <= cutoff_ts:  # everything expired (typical after a quiet gap)
+            self.clear()
+            return
         q = self.q
         while q and q[0][1] <= cutoff_ts:
             seq, _ts, value, is_long, _price, exchange, _sym = q.popleft()
@@ -339,6 +354,8 @@ class CascadeDetector:
             price = liq.price
             exchange = liq.exchange
             q.append((seq, ts, value, is_long, price, exchange, liq.symbol))
+            if ts > w.max_ts:
+                w.max_ts = ts
             w.count += 1
             w.value += value
             if is_long:

@@ -80,7 +80,7 @@ class WindowStats(msgspec.Struct):
 
 
 class _Ring:
-    __slots__ = ("q", "count", "value", "quantity", "long_count", "long_usd", "short_usd", "by_ex")
+    __slots__ = ("q", "count", "value", "quantity", "long_count", "long_usd", "short_usd", "by_ex", "max_ts")
 
     def __init__(self) -> None:
         self.q: deque[Liquidation] = deque()
@@ -91,9 +91,12 @@ class _Ring:
         self.long_usd = 0.0
         self.short_usd = 0.0
         self.by_ex: dict[str, list] = {}  # exchange -> [count, value_usd]
+        self.max_ts = -(2**63)  # newest timestamp ever pushed
 
     def push(self, liq: Liquidation) -> None:
         self.q.append(liq)
+        if liq.timestamp > self.max_ts:
+            self.max_ts = liq.timestamp
         v = liq.value_usd
         self.count += 1
         self.value += v
@@ -135,6 +138,13 @@ class _Ring:
 
     def evict(self, cutoff: int) -> int:
         q = self.q
+        if self.max_ts <= cutoff:  # all expired: drop at once (O(1) bookkeeping)
+            n = len(q)
+            q.clear()
+            self.count = self.long_count = 0
+            self.value = self.quantity = self.long_usd = self.short_usd = 0.0
+            self.by_ex.clear()
+            return n
         n = 0
         while q and q[0].timestamp <= cutoff:
             self.pop()
