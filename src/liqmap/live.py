@@ -128,6 +128,10 @@ class BroadcastHub:
         """Remove a client (idempotent)."""
         sub.closed = True
         try:
+            sub.queue.put_nowait(None)
+        except asyncio.QueueFull:
+            pass
+        try:
             self.subscribers.remove(sub)
         except ValueError:
             pass
@@ -160,6 +164,11 @@ class BroadcastHub:
                     self.on_drop(1)
                 if sub.consecutive_drops >= sub.max_drops:
                     sub.closed = True
+                    try:  # wake the client's sender with a close sentinel
+                        sub.queue.get_nowait()
+                        sub.queue.put_nowait(None)
+                    except (asyncio.QueueEmpty, asyncio.QueueFull):
+                        pass
         return delivered
 
 

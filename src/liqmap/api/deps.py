@@ -41,8 +41,13 @@ def parse_exchanges(state: AppState, exchanges: str | None) -> list[str] | None:
         return None
     names = [x.strip().lower() for x in exchanges.split(",") if x.strip()]
     known = set(venue_names())
-    with state.cursor() as cur:
-        known |= {r[0] for r in cur.execute("SELECT DISTINCT exchange FROM liquidations").fetchall()}
+
+    def stored():
+        with state.cursor() as cur:
+            return {r[0] for r in cur.execute("SELECT DISTINCT exchange FROM liquidations").fetchall()}
+
+    if any(n not in known for n in names):
+        known |= state.cached(("exchanges",), stored)
     bad = [n for n in names if n not in known]
     if bad:
         raise HTTPException(422, f"unknown exchange(s) {', '.join(bad)}; known: {', '.join(sorted(known))}")
@@ -58,9 +63,15 @@ def resolve_symbol(state: AppState, symbol: str | None, required: bool = True) -
         if required:
             raise HTTPException(422, "symbol is required, e.g. symbol=BTCUSDT")
         return None
-    with state.cursor() as cur:
-        known = queries.known_underlyings(cur)
+    def load():
+        with state.cursor() as cur:
+            return queries.known_underlyings(cur)
+
+    known = state.cached(("underlyings",), load)
     base = queries.resolve_underlying(symbol, known)
+    if base is None:  # maybe new since the cached list
+        known = load()
+        base = queries.resolve_underlying(symbol, known)
     if base is None:
         raise HTTPException(
             404,

@@ -35,12 +35,16 @@ class Metrics:
             buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0), registry=r)
         self.http = Counter("liqmap_http_requests_total", "HTTP requests", ["route", "status"], registry=r)
         self._parse_seen: dict[str, float] = {}
+        self._ev_children: dict[tuple[str, str], object] = {}
 
     def observe_event(self, ev: Event, live: bool, now_ms: int | None = None) -> None:
         """Count one ingested event (and its latency when ``live``)."""
         ex = getattr(ev, "exchange", "?")
         if isinstance(ev, Liquidation):
-            self.events.labels(ex, "liquidation").inc()
+            child = self._ev_children.get((ex, "liquidation"))
+            if child is None:
+                child = self._ev_children[(ex, "liquidation")] = self.events.labels(ex, "liquidation")
+            child.inc()
             if live and now_ms is not None:
                 self.latency.observe(max(0, now_ms - ev.received_at) / 1000)
         elif isinstance(ev, Gap):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import gc
 import logging
 import socket
 from pathlib import Path
@@ -163,11 +164,18 @@ def build_live_state(
     store = open_store(db_path, settings)
     con = _read_connection(db_path, store)
     queries.ensure_read_schema(con)
-    sub = agg.subscribe(queue_size=100_000)
+    holder: dict[str, AppState] = {}
 
     async def source():
+        # Events are handed to the pipeline synchronously by each adapter's listener hook
+        # (no queue hop: lowest latency); the aggregator still dedupes for its own consumers.
+        pipe = holder["state"].pipeline
+        for adapter in agg.adapters.values():
+            adapter.add_listener(pipe.handle)
         await agg.connect_all()
-        return sub
+        while True:  # runs until the app shuts down (task cancelled)
+            await asyncio.sleep(3600)
+        yield  # pragma: no cover - makes this an async generator
 
     def parse_errors() -> dict[str, int]:
         out = {}
@@ -178,9 +186,11 @@ def build_live_state(
                 pass
         return out
 
-    return AppState(con=con, clock=LiveClock(), hub=BroadcastHub(), metrics=Metrics(), settings=settings,
-                    db_path=db_path, enabled=list(agg.adapters), source_factory=source, store=store,
-                    aggregator=agg, parse_errors=parse_errors)
+    state = AppState(con=con, clock=LiveClock(), hub=BroadcastHub(), metrics=Metrics(), settings=settings,
+                     db_path=db_path, enabled=list(agg.adapters), source_factory=source, store=store,
+                     aggregator=agg, parse_errors=parse_errors)
+    holder["state"] = state
+    return state
 
 
 def check_port(host: str, port: int) -> None:
@@ -211,8 +221,13 @@ def run_server(state: AppState, host: str, port: int, log_level: str = "warning"
         task = asyncio.create_task(server.serve())
         while not server.started and not task.done():
             await asyncio.sleep(0.02)
-        if server.started and on_ready is not None:
-            on_ready()
+        if server.started:
+            # startup objects (venue tables, plotly path, FastAPI routes) never die: keep them
+            # out of the cyclic GC so full collections do not pause the event path
+            gc.collect()
+            gc.freeze()
+            if on_ready is not None:
+                on_ready()
         await task
 
     asyncio.run(main())

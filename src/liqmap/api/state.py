@@ -80,6 +80,9 @@ class AppState:
     _task: asyncio.Task | None = None
     _health_cache: tuple[float, Any] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _cache: dict = field(default_factory=dict)
+    _computing: set = field(default_factory=set)
+    cache_ttl_s: float = 1.0
 
     @property
     def mode(self) -> str:
@@ -92,6 +95,39 @@ class AppState:
 
     def now_ms(self) -> int:
         return self.clock.now_ms()
+
+    def cache_peek(self, key: tuple) -> Any | None:
+        """Cached value for ``key`` if still fresh, else None (never computes)."""
+        hit = self._cache.get(key)
+        if hit is not None and time.monotonic() - hit[0] < self.cache_ttl_s:
+            return hit[1]
+        return None
+
+    def cached(self, key: tuple, compute: Callable[[], Any], ttl_s: float | None = None) -> Any:
+        """``compute()`` memoized for ``ttl_s`` seconds (default :attr:`cache_ttl_s`, 1 s).
+
+        Aggregates (heatmap, stats, symbol lists) are recomputed at most once a second
+        per distinct query, so dashboards polling the same view cost one DuckDB query.
+        """
+        ttl = self.cache_ttl_s if ttl_s is None else ttl_s
+        now = time.monotonic()
+        hit = self._cache.get(key)
+        if hit is not None and now - hit[0] < ttl:
+            return hit[1]
+        with self._lock:  # single flight: one thread refreshes, the others serve the stale value
+            if hit is not None and key in self._computing:
+                return hit[1]
+            self._computing.add(key)
+        try:
+            value = compute()
+        finally:
+            with self._lock:
+                self._computing.discard(key)
+        with self._lock:
+            if len(self._cache) > 2048:
+                self._cache.clear()
+            self._cache[key] = (time.monotonic(), value)
+        return value
 
     def meta(self, **extra: Any) -> dict[str, Any]:
         """Response ``meta``: ``{mode, now_ms, ...extra}``."""

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import msgspec
 from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
 
 from liqmap.api import queries
 from liqmap.api.deps import get_state, parse_exchanges, parse_timeframe, resolve_symbol, window
@@ -21,8 +24,15 @@ SAMPLED_NOTE = ("Binance publishes at most one liquidation per symbol per second
                 "carry no exchange time: totals are lower bounds.")
 
 
+_enc = msgspec.json.Encoder()
+
+
+def _json(body: bytes) -> Response:
+    return Response(body, media_type="application/json")
+
+
 @router.get("/heatmap")
-def liquidation_heatmap(
+async def liquidation_heatmap(
     state: State,
     symbol: str = Query("BTCUSDT", description="Symbol or underlying; BTCUSDT matches every BTC perpetual"),
     timeframe: str = Query("24h", description="1h, 4h, 12h, 24h, 7d, 30d or all"),
@@ -36,14 +46,23 @@ def liquidation_heatmap(
     value-weighted liquidation price per bucket (overlay).
     """
     tf = parse_timeframe(timeframe)
-    ex = parse_exchanges(state, exchanges)
-    base = resolve_symbol(state, symbol)
-    start, end = window(state, tf)
-    with state.cursor() as cur:
-        data = queries.heatmap(cur, base, start, end, ex, queries.BUCKET_MS[tf], level_size)
-    meta = state.meta(symbol=symbol, underlying=base, timeframe=tf, start_ms=start, end_ms=end,
-                      exchanges=ex or "all", note=SAMPLED_NOTE)
-    return {"meta": meta, **data}
+    key = ("heatmap-body", symbol.strip().upper(), tf, (exchanges or "").lower(), level_size)
+    hit = state.cache_peek(key)
+    if hit is not None:  # hot path: same view within the last second, already encoded
+        return _json(hit)
+
+    def compute() -> bytes:
+        ex = parse_exchanges(state, exchanges)
+        base = resolve_symbol(state, symbol)
+        start, end = window(state, tf)
+        with state.cursor() as cur:
+            data = queries.heatmap(cur, base, start, end, ex, queries.BUCKET_MS[tf], level_size)
+        meta = state.meta(symbol=symbol, underlying=base, timeframe=tf, start_ms=start, end_ms=end,
+                          exchanges=ex or "all", note=SAMPLED_NOTE)
+        return _enc.encode({"meta": meta, **data})
+
+    body = await run_in_threadpool(state.cached, key, compute)
+    return _json(body)
 
 
 @router.get("/recent")
@@ -76,9 +95,13 @@ def liquidation_stats(
     base = resolve_symbol(state, symbol, required=False)
     start, end = window(state, tf)
     s = state.settings
-    with state.cursor() as cur:
-        data = queries.stats(cur, base, start, end, ex, s.large_usd, s.institutional_usd,
-                             bucket_minutes * 60_000)
+
+    def compute():
+        with state.cursor() as cur:
+            return queries.stats(cur, base, start, end, ex, s.large_usd, s.institutional_usd,
+                                 bucket_minutes * 60_000)
+
+    data = state.cached(("stats", base, tf, tuple(ex or ()), bucket_minutes), compute)
     meta = state.meta(symbol=symbol, underlying=base, timeframe=tf, start_ms=start, end_ms=end,
                       large_usd=s.large_usd, institutional_usd=s.institutional_usd)
     return {"meta": meta, **data}

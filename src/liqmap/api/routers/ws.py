@@ -2,7 +2,10 @@
 
 Query: ``symbol`` (underlying match, e.g. BTCUSDT -> every BTC perpetual),
 ``exchanges`` (comma list), ``min_value_usd``. Each message is text JSON
-``{"type": "liquidation", "data": {<Liquidation fields>}}``. The first message is
+``{"type": "liquidation", "data": {<Liquidation fields>}}``; with ``batch=true`` messages
+that queued up while the previous send was in flight are sent together as
+``{"type": "batch", "messages": [<message>, ...]}`` (fewer frames under load, same
+order). The first message is
 ``{"type": "hello", "meta": {...}, "filter": {...}}``. A client that cannot keep up
 loses messages (bounded queue, counted in ``liqmap_ws_dropped_messages_total``) and
 is disconnected (code 1013) after 1000 consecutive drops; ingestion never waits.
@@ -47,6 +50,7 @@ async def ws_liquidations(
     exchanges: str | None = None,
     min_value_usd: float = 0.0,
     queue_size: int = 1000,
+    batch: bool = False,
 ):
     state = websocket.app.state.liqmap
     await websocket.accept()
@@ -70,12 +74,21 @@ async def ws_liquidations(
     }))
 
     async def pump():
-        while not sub.closed:
-            try:
-                msg = await asyncio.wait_for(sub.queue.get(), 1.0)
-            except asyncio.TimeoutError:
+        q = sub.queue
+        while True:
+            msg = await q.get()
+            if msg is None or sub.closed:  # hub marked us too slow
+                break
+            if not batch or q.empty():
+                await websocket.send_text(msg)
                 continue
-            await websocket.send_text(msg)
+            parts = [msg]
+            while not q.empty() and len(parts) < 1000:
+                m = q.get_nowait()
+                if m is None:
+                    break
+                parts.append(m)
+            await websocket.send_text('{"type":"batch","messages":[' + ",".join(parts) + "]}")
         await websocket.close(code=1013, reason="client too slow")
 
     async def drain_incoming():
