@@ -14,9 +14,12 @@ One batch = one DuckDB transaction, run in a worker thread: a columnar (numpy)
 relation inserted with ``INSERT OR IGNORE`` against the ``id`` primary key, so
 replaying the same input twice stores each event once;
 ``stats()["duplicates_skipped"]`` counts the skipped ones (in-batch repeats +
-rows already stored). At most one commit is in flight: the next batch is
-buffered (and converted) while it runs, and a write that fills the buffer
-again first waits for it (back-pressure). A failed commit puts its batch back
+rows already stored). At most one commit is in flight; while it runs the
+buffer keeps growing past ``batch_size`` up to ``max_buffer`` (default
+4 x ``batch_size``) -- group commit: under a fast producer (replay) batches
+grow and commits get fewer and larger, a slow live feed commits small batches
+on the time trigger -- and only a write beyond ``max_buffer`` waits for the
+running commit (back-pressure). A failed commit puts its batch back
 in front of the buffer and raises from the next ``write``/``flush``.
 
 Crash bound (SIGKILL, power loss)
@@ -26,9 +29,9 @@ transaction committed; DuckDB writes the commit to its write-ahead log
 (``<db>.wal``) before returning, and replays the WAL on the next open, so
 nothing acknowledged is lost. What a SIGKILL can lose is exactly the
 *unacknowledged* events, ``stats()["pending"]``: the buffer (below
-``batch_size`` events / younger than ``flush_interval_s``) plus the one batch
-whose commit was in flight (all-or-nothing) -- at most about ``2 * batch_size``
-events. Replaying the source (a recording) again restores them, idempotently.
+``batch_size`` events / younger than ``flush_interval_s``, or up to
+``max_buffer`` while a commit runs) plus the one batch whose commit was in
+flight (all-or-nothing) -- at most about ``2 * max_buffer`` events. Replaying the source (a recording) again restores them, idempotently.
 ``tests/test_storage_duckdb.py`` kills a writer with SIGKILL mid-replay and
 checks this.
 
@@ -149,6 +152,8 @@ class DuckDBStore:
     Args:
         path: database file; ``None`` = settings ``LIQMAP_DB``. ``":memory:"`` works for tests.
         batch_size: commit when this many events are buffered.
+        max_buffer: while a commit is running, keep buffering up to this many
+            events (group commit; default ``4 * batch_size``) before the writer waits.
         flush_interval_s: commit when the oldest buffered event is this old (seconds).
         read_only: open without writing (no migrations); raises
             :class:`StorageError` if the file does not exist or a writer holds it.
@@ -162,11 +167,13 @@ class DuckDBStore:
         path: str | os.PathLike | None = None,
         *,
         batch_size: int = 5_000,
+        max_buffer: int | None = None,
         flush_interval_s: float = 1.0,
         read_only: bool = False,
     ) -> None:
         self.path = str(path if path is not None else default_db_path())
         self.batch_size = int(batch_size)
+        self.max_buffer = int(max_buffer) if max_buffer is not None else 4 * self.batch_size
         self.flush_interval_s = float(flush_interval_s)
         self.read_only = read_only
         if self.path != ":memory:":
@@ -243,6 +250,10 @@ class DuckDBStore:
         if self._oldest is None:
             self._oldest = now
         if len(self._liq) >= self.batch_size or now - self._oldest >= self.flush_interval_s:
+            # group commit: while a commit runs, keep buffering up to max_buffer events, so
+            # batches grow with the input rate (fewer, larger transactions) instead of blocking
+            if self._commit_running() and len(self._liq) < self.max_buffer:
+                return
             await self._launch()
         elif self._timer is None or self._timer.done():
             self._timer = asyncio.get_running_loop().create_task(self._timed_flush())
@@ -262,6 +273,9 @@ class DuckDBStore:
             pass
         except Exception:  # the next write/flush raises it to the caller
             log.exception("duckdb: timed flush failed; batch kept buffered")
+
+    def _commit_running(self) -> bool:
+        return self._inflight is not None and not self._inflight[0].done()
 
     async def _launch(self) -> None:
         """Hand the buffer to a background commit in a worker thread (at most one in flight).
