@@ -202,5 +202,9 @@ def validate(hourly: Path = typer.Option(None, "--hourly", help="CoinGlass-forma
         et.add_row(r["capture"], r.get("symbol", ""), str(r.get("n_events", 0)),
                    "" if r.get("hit_rate") is None else f"{r['hit_rate']:.3f}",
                    "" if r.get("random_baseline") is None else f"{r['random_baseline']:.3f}", r["status"])
+    pooled = res_e.get("pooled", {})
+    if pooled.get("hit_rate") is not None:
+        et.add_row("pooled", "", str(pooled["n_events"]), f"{pooled['hit_rate']:.3f}",
+                   f"{pooled['random_baseline']:.3f}", "computed symbols only")
     con.print(et)
     con.print(res_e.get("note", ""))
