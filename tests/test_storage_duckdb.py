@@ -113,6 +113,19 @@ async def test_size_trigger_commits_full_batches(tmp_path):
     await store.close()
 
 
+async def test_group_commit_bounds_unacknowledged_events(tmp_path, all_events):
+    """While a commit runs the buffer may grow to max_buffer, never beyond (plus one write)."""
+    store = DuckDBStore(tmp_path / "l.duckdb", batch_size=100, max_buffer=300, flush_interval_s=3600)
+    worst = 0
+    for i in range(0, len(all_events), 50):
+        await store.write(all_events[i : i + 50])
+        worst = max(worst, store.stats()["pending"])
+    assert worst <= 2 * 300 + 50
+    await store.flush()
+    assert store.count() == len(python_dedupe(all_events)) and store.pending == 0
+    await store.close()
+
+
 async def test_time_trigger_commits_idle_buffer(tmp_path):
     events = load_liquidations(SQUEEZE[0])[:10]
     store = DuckDBStore(tmp_path / "l.duckdb", batch_size=10_000, flush_interval_s=0.05)
