@@ -128,7 +128,7 @@ def test_step_inputs_use_contract_deltas(db):
 
 
 def test_heatmap_timeseries_levels_sit_on_the_right_side(db):
-    out = get_heatmap_timeseries(db, "BTCUSDT", 1764892800000, 1765152000000, "1h", warmup_ms=0)
+    out = get_heatmap_timeseries("BTCUSDT", 1764892800000, 1765152000000, "1h", warmup_ms=0, con=db)
     meta = out["meta"]
     assert meta["estimate"] is True and meta["ladder"][0] == {"leverage": 5, "weight": 0.15}
     assert meta["mmr"] == 0.004 and meta["bin_size"] > 0 and 0 < meta["coverage"] < 1
@@ -149,7 +149,7 @@ def test_heatmap_timeseries_levels_sit_on_the_right_side(db):
 
 def test_unknown_symbol(db):
     with pytest.raises(UnknownSymbol) as ei:
-        get_heatmap_timeseries(db, "XRPUSDT", 0, 10**13)
+        get_heatmap_timeseries("XRPUSDT", 0, 10**13, con=db)
     assert ei.value.known == ["BTCUSDT", "ETHUSDT"]
 
 
@@ -178,8 +178,8 @@ def test_validate_json_on_shipped_hourly_file():
 def test_json_renderer_equals_dict_renderer(db):
     from liqmap.heatmap.model import get_heatmap_timeseries_json
 
-    a = get_heatmap_timeseries(db, "BTCUSDT", 1764892800000, 1765152000000, "1h", warmup_ms=0)
-    b = json.loads(get_heatmap_timeseries_json(db, "BTCUSDT", 1764892800000, 1765152000000, "1h", warmup_ms=0))
+    a = get_heatmap_timeseries("BTCUSDT", 1764892800000, 1765152000000, "1h", warmup_ms=0, con=db)
+    b = json.loads(get_heatmap_timeseries_json("BTCUSDT", "2025-12-05T00:00:00Z", 1765152000000, "1h", warmup_ms=0, con=db))
     assert a == b
 
 

@@ -24,6 +24,7 @@ bound of OI (``meta.coverage`` = modelled open quantity / actual OI at the end).
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from dataclasses import asdict
 
@@ -234,17 +235,36 @@ def load_step_inputs(con: duckdb.DuckDBPyConnection, symbol: str, start: int, en
     )
 
 
-def calculate_time_evolving_heatmap(con: duckdb.DuckDBPyConnection, symbol: str, start: int, end: int,
-                                    interval: str = "15m", params: ModelParams | None = None,
-                                    warmup_ms: int = 7 * 86_400_000) -> tuple[StepInputs, SimResult, int]:
-    """Simulate from ``start − warmup_ms`` to ``end`` (ms UTC).
+def to_ms(t: int | float | str | dt.datetime) -> int:
+    """ms UTC from an int/float (ms), a datetime (naive = UTC) or an ISO-8601 string. Raises ValueError."""
+    if isinstance(t, dt.datetime):
+        return int((t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc)).timestamp() * 1000)
+    if isinstance(t, str):
+        return to_ms(dt.datetime.fromisoformat(t.replace("Z", "+00:00")))
+    return int(t)
+
+
+def _default_con() -> duckdb.DuckDBPyConnection:
+    from liqmap.settings import get_settings
+
+    return duckdb.connect(get_settings().db, read_only=True)
+
+
+def calculate_time_evolving_heatmap(symbol: str, start, end, interval: str = "15m", params: ModelParams | None = None,
+                                    warmup_ms: int = 7 * 86_400_000, *, con: duckdb.DuckDBPyConnection | None = None
+                                    ) -> tuple[StepInputs, SimResult, int]:
+    """Simulate from ``start − warmup_ms`` to ``end`` (ms UTC, datetime or ISO string).
+
+    ``con``: DuckDB connection holding the ingest tables (default: ``LIQMAP_DB`` read-only).
 
     Returns (inputs, result, first_shown_step) where steps ``first_shown_step..`` end after ``start``.
     ``params`` default: ladder 5/10/25/50/100 × .15/.30/.25/.20/.10, mmr = the symbol's first
     bracket MMR (brackets as of 2024-10-24). Raises UnknownSymbol, NoData, ValueError.
     """
+    start, end = to_ms(start), to_ms(end)
     if end <= start:
         raise ValueError("end must be after start")
+    con = con if con is not None else _default_con()
     if params is None:
         params = ModelParams(mmr=brackets_for(symbol)[0].mmr)
     inp = load_step_inputs(con, symbol, start - warmup_ms, end, interval, params.cell_frac)
@@ -264,9 +284,10 @@ def _nice(x: float) -> float:
 
 
 def _heatmap_grid(con, symbol, start, end, interval, bin_size, band_pct, params, warmup_ms):
+    con = con if con is not None else _default_con()
     """Shared core of the two renderers: (meta, tss, kk, bb, prices, Hr) with levels at (kk[i], bb[i])."""
     params = params or ModelParams(mmr=brackets_for(symbol)[0].mmr)
-    inp, res, first = calculate_time_evolving_heatmap(con, symbol, start, end, interval, params, warmup_ms)
+    inp, res, first = calculate_time_evolving_heatmap(symbol, start, end, interval, params, warmup_ms, con=con)
     med = float(np.nanmedian(inp.close))
     bin_size = float(bin_size) if bin_size else _nice(med * 0.0025)
     cp = res.cell_prices()
@@ -304,9 +325,9 @@ def _heatmap_grid(con, symbol, start, end, interval, bin_size, band_pct, params,
     return meta, tss, kk, bb, prices, Hr
 
 
-def get_heatmap_timeseries(con: duckdb.DuckDBPyConnection, symbol: str, start: int, end: int,
-                           interval: str = "15m", bin_size: float | None = None, band_pct: float = 10.0,
-                           params: ModelParams | None = None, warmup_ms: int = 7 * 86_400_000) -> dict:
+def get_heatmap_timeseries(symbol: str, start, end, interval: str = "15m", bin_size: float | None = None,
+                           band_pct: float = 10.0, params: ModelParams | None = None,
+                           warmup_ms: int = 7 * 86_400_000, *, con: duckdb.DuckDBPyConnection | None = None) -> dict:
     """JSON-ready heatmap time series: ``{meta, data: [{timestamp, levels: [{price, long, short}]}]}``.
 
     ``timestamp`` = step end (ms UTC); ``price`` = lower edge of a display bin (USDT);
@@ -343,9 +364,10 @@ class Column(msgspec.Struct, gc=False):
     levels: list[Level]
 
 
-def get_heatmap_timeseries_json(con: duckdb.DuckDBPyConnection, symbol: str, start: int, end: int,
-                                interval: str = "15m", bin_size: float | None = None, band_pct: float = 10.0,
-                                params: ModelParams | None = None, warmup_ms: int = 7 * 86_400_000) -> bytes:
+def get_heatmap_timeseries_json(symbol: str, start, end, interval: str = "15m", bin_size: float | None = None,
+                                band_pct: float = 10.0, params: ModelParams | None = None,
+                                warmup_ms: int = 7 * 86_400_000, *, con: duckdb.DuckDBPyConnection | None = None
+                                ) -> bytes:
     """Same content as :func:`get_heatmap_timeseries`, encoded straight to JSON bytes.
 
     Levels are built as msgspec Structs (no per-level dicts), which keeps a 30-day 15-minute

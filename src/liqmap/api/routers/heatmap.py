@@ -175,7 +175,7 @@ def heatmap_timeseries(
             _CACHE.move_to_end(key)
             return _gz_response(hit, request, "hit")
     try:
-        body = get_heatmap_timeseries_json(cur, sym, start, end, interval, bin_size=bin_size, band_pct=band_pct)
+        body = get_heatmap_timeseries_json(sym, start, end, interval, bin_size=bin_size, band_pct=band_pct, con=cur)
     except UnknownSymbol as exc:
         raise HTTPException(404, {"reason": str(exc), "known_symbols": exc.known}) from None
     except NoData as exc:
