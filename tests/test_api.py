@@ -208,3 +208,10 @@ def test_dashboard_page_and_plotly(client):
     assert client.get("/static/dashboard.js").status_code == 200
     assert client.get("/docs").status_code == 200
     assert "/liquidations/heatmap" in client.get("/openapi.json").text
+
+
+def test_heatmap_helper_router_answers_from_serve_db(client):
+    pytest.importorskip("liqmap.api.routers.heatmap")
+    r = client.get("/data/symbols")
+    assert r.status_code == 200, r.text  # served from the serve process's DuckDB, not LIQMAP_DB
+    assert client.get("/static/heatmap.html").status_code == 200

@@ -69,6 +69,17 @@ def create_app(state: AppState | None = None, settings: Settings | None = None) 
         mod = importlib.import_module("liqmap.api.routers.heatmap")
         app.include_router(mod.router)
         app.state.has_heatmap_page = True
+        dep = getattr(mod, "get_heatmap_db", None)
+        if dep is not None:  # answer from this process's database (the serve --db file)
+
+            def _heatmap_db():
+                cur = state.cursor()
+                try:
+                    yield cur
+                finally:
+                    cur.close()
+
+            app.dependency_overrides[dep] = _heatmap_db
     except ImportError:
         app.state.has_heatmap_page = False
     except Exception:  # a broken optional router must not take the API down
