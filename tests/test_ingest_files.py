@@ -11,6 +11,7 @@ import zipfile
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -176,3 +177,36 @@ def test_liquidation_snapshot_layout_dedupes_duplicate_rows(con):
     side, ap, z = con.execute("SELECT side, average_price, accumulated_fill_quantity FROM liquidation_snapshot_history "
                               "ORDER BY time LIMIT 1").fetchone()
     assert side in ("BUY", "SELL") and 95_000 < ap < 105_000 and z > 0
+
+
+def test_monthly_file_used_only_without_daily_files(con, tmp_path):
+    # a monthly archive name holding the real 2025-01-26 ETHUSDT rows (copied file, renamed)
+    mdir = tmp_path / "v" / "futures/um/monthly/aggTrades/ETHUSDT"
+    mdir.mkdir(parents=True)
+    shutil.copy(VISION / "futures/um/daily/aggTrades/ETHUSDT/ETHUSDT-aggTrades-2025-01-26.zip",
+                mdir / "ETHUSDT-aggTrades-2025-01.zip")
+    files = discover(tmp_path / "v", "aggtrades", "ETHUSDT", dt.date(2025, 1, 20), dt.date(2025, 3, 1))
+    assert [(f.path.name, f.monthly) for f in files] == [("ETHUSDT-aggTrades-2025-01.zip", True)]
+    assert files[0].start == 1737331200000 and files[0].end == 1738368000000  # 2025-01-20 .. 2025-02-01, clipped
+    s = ingest(con, "aggtrades", "ETHUSDT", dt.date(2025, 1, 20), dt.date(2025, 3, 1), tmp_path / "v")
+    assert s.rows == 1532
+    # a daily file in the same month wins over the monthly one
+    ddir = tmp_path / "v" / "futures/um/daily/aggTrades/ETHUSDT"
+    ddir.mkdir(parents=True)
+    shutil.copy(VISION / "futures/um/daily/aggTrades/ETHUSDT/ETHUSDT-aggTrades-2025-01-27.csv", ddir)
+    files = discover(tmp_path / "v", "aggtrades", "ETHUSDT", dt.date(2025, 1, 20), dt.date(2025, 3, 1))
+    assert [f.path.name for f in files] == ["ETHUSDT-aggTrades-2025-01-27.csv"]
+
+
+def test_oi_as_of_step_ends_is_end_minus_start(con):
+    """The OI row stamped T is the OI at the END of (T - step, T]; ΔQ of that step = OI(T) - OI(T - step)."""
+    from liqmap.heatmap.model import load_step_inputs
+
+    ingest(con, "klines", "BTCUSDT", dt.date(2025, 12, 1), dt.date(2025, 12, 31), VISION, interval="1h")
+    ingest(con, "metrics", "BTCUSDT", dt.date(2025, 12, 1), dt.date(2025, 12, 31), VISION)
+    oi = dict(con.execute("SELECT timestamp, sum_open_interest FROM open_interest_history").fetchall())
+    inp = load_step_inputs(con, "BTCUSDT", 1764892800000, 1765152000000, "1h")
+    # kline opening 2025-12-06 00:00 is step (00:00, 01:00]: its ΔQ uses the 01:00 and 00:00 OI stamps
+    k = int(np.flatnonzero(inp.ts == 1764982800000)[0])
+    assert inp.dq[k] == pytest.approx(oi[1764982800000] - oi[1764979200000])
+    assert inp.high[k] == con.execute("SELECT high FROM klines_1h_history WHERE open_time = 1764979200000").fetchone()[0]
