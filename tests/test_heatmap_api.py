@@ -84,3 +84,20 @@ def test_klines_and_date_range(client):
     d = client.get("/data/date-range", params={"symbol": "BTCUSDT"}).json()
     assert d["tables"]["klines_1h_history"] == {"start": 1764892800000, "end": 1765148400000, "rows": 72}
     assert client.get("/data/symbols").json() == {"symbols": ["BTCUSDT"]}
+
+
+def test_new_rows_invalidate_cache():
+    con = duckdb.connect()
+    ingest(con, "klines", "BTCUSDT", dt.date(2025, 12, 1), dt.date(2025, 12, 31), VISION, interval="1h")
+    ingest(con, "metrics", "BTCUSDT", dt.date(2025, 12, 1), dt.date(2025, 12, 31), VISION)
+    app = FastAPI()
+    app.include_router(heatmap.router)
+    app.dependency_overrides[heatmap.get_heatmap_db] = lambda: con
+    c = TestClient(app)
+    q = {"symbol": "BTCUSDT", "start_time": 1764979200000, "end_time": 1765065600000, "interval": "1h"}
+    assert c.get("/liquidations/heatmap-timeseries", params=q).headers["x-cache"] == "miss"
+    assert c.get("/liquidations/heatmap-timeseries", params=q).headers["x-cache"] == "hit"
+    # a REST collector stores one more OI row (same shape as openInterest) -> recomputed
+    con.execute("INSERT INTO open_interest_history SELECT symbol, timestamp + 1, sum_open_interest, NULL, NULL, NULL, "
+                "NULL, NULL, 'rest_openInterest' FROM open_interest_history ORDER BY timestamp DESC LIMIT 1")
+    assert c.get("/liquidations/heatmap-timeseries", params=q).headers["x-cache"] == "miss"

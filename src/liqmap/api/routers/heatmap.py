@@ -25,7 +25,8 @@ Each request works on ``con.cursor()`` (DuckDB connections are not shared across
 Heatmap bodies are sent gzip-compressed when the client accepts gzip (a 30-day 15-minute
 series is ~10 MB of JSON, ~1.5 MB gzipped). Results are cached in-process (LRU, 16 entries,
 stored gzipped) keyed by the parameters and the ingest
-state (``ingest_log`` row count / last load time), so a new ingest invalidates the cache.
+state (row counts of the OI/klines tables and the last ``ingest_log`` load time), so a new
+ingest or REST collection invalidates the cache.
 """
 
 from __future__ import annotations
@@ -94,10 +95,15 @@ def parse_window(text: str) -> int:
 
 
 def _data_version(cur) -> tuple:
-    if "ingest_log" not in _tables(cur):
-        return (0, 0)
-    n, last = cur.execute("SELECT count(*), coalesce(max(loaded_at), 0) FROM ingest_log").fetchone()
-    return (int(n), int(last))
+    """Changes whenever a file ingest or a REST collector adds rows (cache key part)."""
+    tabs = _tables(cur)
+    parts = [f"SELECT count(*) FROM {t}" for t in sorted(tabs)
+             if t == "open_interest_history" or (t.startswith("klines_") and t.endswith("_history"))]
+    if "ingest_log" in tabs:
+        parts.append("SELECT coalesce(max(loaded_at), 0) FROM ingest_log")
+    if not parts:
+        return ()
+    return tuple(r[0] for r in cur.execute(" UNION ALL ".join(parts)).fetchall())
 
 
 def _json(body: bytes | dict, cache: str = "miss") -> Response:
