@@ -153,3 +153,18 @@ async def test_all_tiers_together(tmp_path, selloff):
         await r.aclose()
         await admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
         await admin.close()
+
+
+async def test_every_tier_implements_the_shared_interface(tmp_path):
+    from liqmap.storage.base import EventStore
+    from liqmap.storage.duckdb_store import DuckDBStore
+    from liqmap.storage.postgres_store import PostgresStore
+    from liqmap.storage.redis_store import RedisStore
+
+    tiers = [DuckDBStore(tmp_path / "a.duckdb"), RedisStore("redis://127.0.0.1:1/0", prefix="x"),
+             PostgresStore("postgresql://postgres@127.0.0.1:1/x"), TieredStore(db_path=str(tmp_path / "b.duckdb"))]
+    for t in tiers:
+        assert isinstance(t, EventStore), type(t).__name__
+        assert isinstance(t.stats(), dict)
+    for t in tiers:
+        await t.close()
