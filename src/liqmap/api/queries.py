@@ -284,7 +284,8 @@ def stats(
     bucket_ms: int = 600_000,
 ) -> dict[str, Any]:
     """Totals over a window: long/short USD and counts, per exchange, per size tier,
-    largest event, and a timeline of ``bucket_ms`` buckets (default 10 minutes).
+    largest event, top 20 underlyings by USD, and a timeline of ``bucket_ms`` buckets
+    (default 10 minutes).
 
     Size tiers: ``retail`` < ``large_usd`` <= ``large`` < ``institutional_usd`` <= ``institutional``.
     """
@@ -315,6 +316,11 @@ def stats(
     largest = cur.execute(
         f'SELECT {_COLS} FROM liquidations {where} ORDER BY value_usd DESC LIMIT 1', params
     ).fetchone()
+    by_base = cur.execute(
+        f"""SELECT base, count(*), sum(value_usd) FROM liquidations {where}
+            GROUP BY base ORDER BY sum(value_usd) DESC LIMIT 20""",
+        params,
+    ).fetchall()
     timeline = cur.execute(
         f"""SELECT ("timestamp" // ?) * ? AS t,
                    coalesce(sum(value_usd) FILTER (WHERE side = 'long'), 0),
@@ -342,6 +348,7 @@ def stats(
         "tiers": {t: tier_map.get(t, {"count": 0, "value_usd": 0.0})
                   for t in ("retail", "large", "institutional")},
         "largest": dict(zip(_COL_NAMES, largest)) if largest else None,
+        "by_underlying": [{"base": b, "count": c, "value_usd": v} for b, c, v in by_base],
         "bucket_ms": bucket_ms,
         "timeline": [
             {"t": int(t), "long_usd": lu, "short_usd": su, "count": c} for t, lu, su, c in timeline

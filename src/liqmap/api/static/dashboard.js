@@ -47,7 +47,16 @@
     const sel = $("symbol"); const prev = sel.value;
     sel.innerHTML = "";
     for (const b of order) { const o = document.createElement("option"); o.value = b; o.textContent = b + " (" + state.known[b].length + " mkts)"; sel.appendChild(o); }
-    if (!state.userPicked && order.length) state.symbol = order[0];
+    if (!state.userPicked && order.length) {
+      state.symbol = order[0];
+      if (state.mode === "replay" && !state.userTf) {
+        try {
+          const day = await getJSON("/liquidations/stats", { timeframe: "24h", exchanges: exParam() });
+          const inDay = (day.by_underlying || []).map((u) => u.base);
+          if (inDay.length && !inDay.includes(state.symbol)) state.symbol = inDay[0];
+        } catch (e) { /* keep default */ }
+      }
+    }
     if (state.symbol) sel.value = state.symbol;
     const box = $("exchange-picker");
     if (!box.dataset.built) {
@@ -104,6 +113,8 @@
     const layout = Object.assign({}, DARK, { showlegend: false,
       xaxis: { type: "date", gridcolor: "#222", range: times.length ? [new Date(times[0]), new Date(times[times.length - 1] + B)] : undefined },
       yaxis: { title: hm.meta.underlying + " price", gridcolor: "#222" } });
+    if (!hm.cells.length) layout.annotations = [{ text: "no realized liquidations for " + hm.meta.underlying + " in this window",
+      showarrow: false, xref: "paper", yref: "paper", x: 0.5, y: 0.5, font: { size: 14, color: "#8b949e" } }];
     Plotly.react(el, traces, layout, { displayModeBar: false, responsive: true });
     el.dataset.rendered = String(hm.cells.length);
     $("hm-info").textContent = hm.cells.length ? "level " + hm.level_size + " · bucket " + Math.round(hm.bucket_ms / 60000) + " min · " + hm.meta.underlying
@@ -198,11 +209,13 @@
       await loadPickers();
       const sym = state.symbol;
       if (state.mode === "replay" && !state.userTf && sym) {
-        // replay: pick the smallest window holding the symbol's whole recording (max 30d)
-        const all = await getJSON("/liquidations/stats", { symbol: sym, timeframe: "all", exchanges: exParam() });
-        const span = all.first_ms != null ? all.meta.now_ms - all.first_ms : 0;
-        const tfs = [["1h", 36e5], ["4h", 144e5], ["12h", 432e5], ["24h", 864e5], ["7d", 6048e5], ["30d", 2592e6]];
-        const pick = (tfs.find(([, ms]) => ms > span) || tfs[tfs.length - 1])[0];
+        // replay: the recording may be old or sparse; pick the smallest window that holds
+        // a useful share of this symbol's replayed liquidations
+        const tfs = ["4h", "24h", "7d", "30d", "all"];
+        const counts = await Promise.all(tfs.map((tf) =>
+          getJSON("/liquidations/stats", { symbol: sym, timeframe: tf, exchanges: exParam() }).then((r) => r.count)));
+        const need = Math.min(30, counts[counts.length - 1]);
+        const pick = tfs[Math.max(0, counts.findIndex((c) => c >= need && c > 0))];
         state.timeframe = pick; $("timeframe").value = pick;
       }
       const common = { timeframe: state.timeframe, exchanges: exParam() };
