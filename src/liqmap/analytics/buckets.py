@@ -117,6 +117,7 @@ class BucketAccumulator:
         self.width_ms = width_ms
         self.retain_ms = retain_ms if retain_ms is not None else 60 * width_ms
         self.key_by = key_by
+        self._by_base = key_by == "base"
         self._buckets: dict[tuple[int, str, str, str], TimeBucket] = {}
         self._newest_start = -1
         self._order: deque[tuple[int, str, str, str]] = deque()  # keys in creation order
@@ -132,12 +133,27 @@ class BucketAccumulator:
         elif start <= self._newest_start - self.retain_ms:
             self.late_dropped += 1
             return None
-        k = (start, liq.base if self.key_by == "base" else liq.symbol, liq.exchange, liq.side)
+        k = (start, liq.base if self._by_base else liq.symbol, liq.exchange, liq.side)
         b = self._buckets.get(k)
         if b is None:
             b = self._buckets[k] = TimeBucket(start, w, k[1], liq.exchange, liq.side)
             self._order.append(k)
-        b.add(liq)
+            b.add(liq)
+            return b
+        # inline of TimeBucket.add for an existing bucket (hot path)
+        ts = liq.timestamp
+        if ts < b.first_ts:
+            b.first_ts = ts
+        if ts > b.last_ts:
+            b.last_ts = ts
+        b.count += 1
+        b.value_usd += liq.value_usd
+        b.quantity += liq.quantity
+        p = liq.price
+        if p < b.price_low:
+            b.price_low = p
+        if p > b.price_high:
+            b.price_high = p
         return b
 
     def _prune(self) -> None:

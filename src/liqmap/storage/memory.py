@@ -80,6 +80,8 @@ class WindowStats(msgspec.Struct):
 
 
 class _Ring:
+    """State of one ring; appends are inlined in :meth:`MemoryStore.add`."""
+
     __slots__ = ("q", "count", "value", "quantity", "long_count", "long_usd", "short_usd", "by_ex", "max_ts")
 
     def __init__(self) -> None:
@@ -92,26 +94,6 @@ class _Ring:
         self.short_usd = 0.0
         self.by_ex: dict[str, list] = {}  # exchange -> [count, value_usd]
         self.max_ts = -(2**63)  # newest timestamp ever pushed
-
-    def push(self, liq: Liquidation) -> None:
-        self.q.append(liq)
-        if liq.timestamp > self.max_ts:
-            self.max_ts = liq.timestamp
-        v = liq.value_usd
-        self.count += 1
-        self.value += v
-        self.quantity += liq.quantity
-        if liq.side == "long":
-            self.long_count += 1
-            self.long_usd += v
-        else:
-            self.short_usd += v
-        e = self.by_ex.get(liq.exchange)
-        if e is None:
-            self.by_ex[liq.exchange] = [1, v]
-        else:
-            e[0] += 1
-            e[1] += v
 
     def pop(self) -> None:
         liq = self.q.popleft()
@@ -180,6 +162,7 @@ class MemoryStore:
             raise ValueError(f"key_by must be 'symbol' or 'base', got {key_by!r}")
         self.window_ms = window_ms
         self.key_by = key_by
+        self._by_symbol = key_by == "symbol"
         self.max_events = max_events
         self._rings: dict[str, _Ring] = {}
         self._all: deque[Liquidation] = deque(maxlen=recent_all_max)
@@ -193,22 +176,41 @@ class MemoryStore:
     def add(self, liq: Liquidation) -> None:
         """Append one liquidation (O(1) amortized, including eviction)."""
         ts = liq.timestamp
-        if self.watermark is None or ts > self.watermark:
-            self.watermark = ts
+        wm = self.watermark
+        if wm is None or ts > wm:
+            self.watermark = wm = ts
         self._all.append(liq)
         self.added += 1
-        key = liq.symbol if self.key_by == "symbol" else liq.base
+        key = liq.symbol if self._by_symbol else liq.base
         ring = self._rings.get(key)
         if ring is None:
             ring = self._rings[key] = _Ring()
-        cutoff = self.watermark - self.window_ms
+        cutoff = wm - self.window_ms
         q = ring.q
         if q and q[0].timestamp <= cutoff:
             self.evicted += ring.evict(cutoff)
         if ts <= cutoff:
             self.late_dropped += 1
             return
-        ring.push(liq)
+        # inline of _Ring.push (hot path)
+        q.append(liq)
+        if ts > ring.max_ts:
+            ring.max_ts = ts
+        v = liq.value_usd
+        ring.count += 1
+        ring.value += v
+        ring.quantity += liq.quantity
+        if liq.side == "long":
+            ring.long_count += 1
+            ring.long_usd += v
+        else:
+            ring.short_usd += v
+        e = ring.by_ex.get(liq.exchange)
+        if e is None:
+            ring.by_ex[liq.exchange] = [1, v]
+        else:
+            e[0] += 1
+            e[1] += v
         if ring.count > self.max_events:
             ring.pop()
             self.overflow_evicted += 1
