@@ -6,7 +6,10 @@ venues.
 
 Rules (:class:`CascadeConfig`, defaults in brackets):
 
-* A rolling window of ``window_ms`` [60 s] of events is kept per base. Time is
+* A rolling window of ``window_ms`` [60 s] of events is kept per base.
+  With ``end_after_ms`` shorter than ``window_ms`` the window can still be
+  hot when a cascade ends, so one long burst may come out as consecutive
+  cascades; the default (equal) avoids that. Time is
   **event time** (``Liquidation.timestamp``); the clock is the watermark = the
   largest timestamp seen so far over all bases. Replays of old recordings
   therefore behave exactly like live input.
@@ -378,7 +381,7 @@ class CascadeDetector:
             self.late_events += 1
         hot = w.count >= self._min_events and w.value >= self._min_value
         if c is None:
-            if hot:
+            if hot and ts > cutoff:  # only an event that entered the window can start one
                 self._start(w, base, wm, out)
             return out
         # open cascade: fold the event in
