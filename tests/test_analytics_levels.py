@@ -102,3 +102,14 @@ def test_size_follows_price_across_bands_for_one_symbol():
     assert level_size("SOLUSDT", 249.99) == 0.2
     assert level_size("SOLUSDT", 250.0) == 0.5
     assert price_level("SOLUSDT", 251.37) == 251.0
+
+
+def test_fast_grid_path_equals_explicit_size_path():
+    """The memoized integer-ratio path gives exactly the float of the decimal
+    level (same as round()), for every real price."""
+    liqs = load(PAULIUS, NEOPARTH_1, NEOPARTH_2, RIFTFERN, ALEJANDRO)
+    for x in liqs:
+        s = level_size(x.base, x.price)
+        lvl = price_level(x.base, x.price)
+        assert lvl == price_level(x.base, x.price, size=s)
+        assert float(repr(lvl)) == lvl and len(repr(lvl)) <= 16, lvl  # prints as a clean decimal

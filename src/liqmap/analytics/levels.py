@@ -76,7 +76,10 @@ _INF = math.inf
 _floor = math.floor
 
 # symbol_or_base -> (lo, hi, step, decimals): the step holds for lo <= price < hi.
-_GRID_CACHE: dict[str, tuple[float, float, float, int]] = {}
+# num/den: the step as an exact ratio of integers (step = num / den, den = 10**decimals),
+# so a level is (k * num) / den -- one correctly rounded division, which prints
+# as the clean decimal (0.1681, not 0.16810000000000003) without round().
+_GRID_CACHE: dict[str, tuple[float, float, float, int, int, float]] = {}
 
 
 def _grid(symbol_or_base: str, price: float) -> tuple[float, int]:
@@ -97,9 +100,10 @@ def _grid(symbol_or_base: str, price: float) -> tuple[float, int]:
         # band of prices that map to this step (slightly shrunk against float noise)
         lo, hi = step * LEVEL_DIVISOR * (1 + 1e-9), nxt * LEVEL_DIVISOR * (1 - 1e-9)
     dec = _decimals(step)
+    den = 10**dec
     if len(_GRID_CACHE) > 65_536:
         _GRID_CACHE.clear()
-    _GRID_CACHE[symbol_or_base] = (lo, hi, step, dec)
+    _GRID_CACHE[symbol_or_base] = (lo, hi, step, dec, round(step * den), float(den))
     return step, dec
 
 
@@ -135,12 +139,11 @@ def price_level(symbol_or_base: str, price: float, size: float | None = None) ->
         raise ValueError(f"price must be positive and finite, got {price!r}")
     if size is None:
         g = _GRID_CACHE.get(symbol_or_base)
-        if g is not None and g[0] <= price < g[1]:
-            size, dec = g[2], g[3]
-        else:
-            size, dec = _grid(symbol_or_base, price)
-    else:
-        dec = _decimals(size)
+        if g is None or not (g[0] <= price < g[1]):
+            _grid(symbol_or_base, price)
+            g = _GRID_CACHE[symbol_or_base]
+        return (_floor(price / g[2] + 1e-9) * g[4]) / g[5]
+    dec = _decimals(size)
     k = _floor(price / size + 1e-9)
     return float(k * size) if dec == 0 else round(k * size, dec)
 
