@@ -215,3 +215,18 @@ def test_heatmap_helper_router_answers_from_serve_db(client):
     r = client.get("/data/symbols")
     assert r.status_code == 200, r.text  # served from the serve process's DuckDB, not LIQMAP_DB
     assert client.get("/static/heatmap.html").status_code == 200
+
+
+def test_detected_cascades_from_storage_detector(client, events):
+    d = client.get("/liquidations/cascades", params={"timeframe": "all"}).json()
+    det = d["detected"]
+    if not det:
+        pytest.skip("storage tier without a cascade detector")
+    # the 2019-11-15 BitMEX XBTUSD long squeeze (real rows) is found
+    assert any(c["base"] == "BTC" and c["exchanges"] == ["bitmex"] and c["dominant_side"] == "long" for c in det)
+    for c in det:  # every cascade is backed by stored events of its base and time span
+        inside = [e for e in events if e.base == c["base"] and c["start_ms"] <= e.timestamp <= c["end_ms"]]
+        assert c["count"] <= len(inside)
+        assert c["value_usd"] <= sum(e.value_usd for e in inside) * (1 + 1e-9)
+    only_bn = client.get("/liquidations/cascades", params={"timeframe": "all", "exchanges": "binance"}).json()
+    assert all("binance" in c["exchanges"] for c in only_bn["detected"])

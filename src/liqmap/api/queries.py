@@ -425,3 +425,37 @@ def gaps(cur: duckdb.DuckDBPyConnection, limit: int = 100) -> list[dict[str, Any
         [limit],
     ).fetchall()
     return [dict(zip(("exchange", "connection", "start", "end", "reason"), r)) for r in rows]
+
+
+def stored_cascades(
+    cur: duckdb.DuckDBPyConnection,
+    base: str | None,
+    start_ms: int | None,
+    end_ms: int,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
+    """Cascades written by the storage tier's streaming detector (``cascades`` table:
+    risk score, severity, status active/ended) overlapping ``(start_ms, end_ms]``, newest first.
+    Empty when the table does not exist."""
+    if not table_exists(cur, "cascades"):
+        return []
+    sql = ("SELECT id, symbol, start_ts, end_ts, n_events, value_usd, long_usd, short_usd, exchanges, "
+           "risk_score, severity, cross_exchange, status FROM cascades WHERE start_ts <= ?")
+    params: list[Any] = [end_ms]
+    if start_ms is not None:
+        sql += " AND end_ts > ?"
+        params.append(start_ms)
+    if base:
+        sql += " AND upper(symbol) = upper(?)"
+        params.append(base)
+    sql += " ORDER BY end_ts DESC LIMIT ?"
+    params.append(limit)
+    keys = ("id", "base", "start_ms", "end_ms", "count", "value_usd", "long_usd", "short_usd", "exchanges",
+            "risk_score", "severity", "cross_exchange", "status")
+    out = []
+    for r in cur.execute(sql, params).fetchall():
+        d = dict(zip(keys, r))
+        d["exchanges"] = list(d["exchanges"] or [])
+        d["dominant_side"] = "long" if d["long_usd"] >= d["short_usd"] else "short"
+        out.append(d)
+    return out

@@ -42,7 +42,11 @@ def open_store(db_path: str, settings: Settings) -> Any:
         except ImportError:
             TieredStore = None  # noqa: N806
         if TieredStore is not None:
-            return TieredStore(db_path, settings.redis_url, settings.postgres_dsn)
+            try:
+                return TieredStore(db_path, settings.redis_url, settings.postgres_dsn,
+                                   institutional_usd=settings.institutional_usd, flush_interval_s=0.25)
+            except TypeError:  # older signature
+                return TieredStore(db_path, settings.redis_url, settings.postgres_dsn)
         try:
             from liqmap.storage.duckdb_store import DuckDBStore
         except ImportError:
@@ -58,6 +62,16 @@ def open_store(db_path: str, settings: Settings) -> Any:
         if type(exc).__name__ == "StorageError":
             raise ServeError(str(exc).splitlines()[0]) from exc
         raise
+
+
+def open_memory() -> Any | None:
+    """L1 in-memory store (``liqmap.storage.memory.MemoryStore``, 60 s windows per base), or None."""
+    try:
+        from liqmap.storage.memory import MemoryStore
+
+        return MemoryStore(key_by="base")
+    except Exception:
+        return None
 
 
 def _read_connection(db_path: str, store: Any) -> duckdb.DuckDBPyConnection:
@@ -114,7 +128,7 @@ def build_replay_state(
     exchanges = _exchanges_of([*preload, *paths])
     return AppState(con=con, clock=clock, hub=BroadcastHub(), metrics=Metrics(), settings=settings,
                     db_path=db_path, enabled=exchanges, source_factory=source, store=store,
-                    parse_errors=lambda: dict(errors))
+                    memory=open_memory(), parse_errors=lambda: dict(errors))
 
 
 def _exchanges_of(paths: Sequence[str]) -> list[str]:
@@ -188,7 +202,7 @@ def build_live_state(
 
     state = AppState(con=con, clock=LiveClock(), hub=BroadcastHub(), metrics=Metrics(), settings=settings,
                      db_path=db_path, enabled=list(agg.adapters), source_factory=source, store=store,
-                     aggregator=agg, parse_errors=parse_errors)
+                     aggregator=agg, memory=open_memory(), parse_errors=parse_errors)
     holder["state"] = state
     return state
 

@@ -117,17 +117,25 @@ def liquidation_cascades(
     min_usd: float = Query(250_000.0, ge=0),
     min_count: int = Query(5, ge=1),
 ):
-    """Bursts of liquidations: >= ``min_usd`` and >= ``min_count`` events of one underlying
-    within ``window_seconds`` (adjacent windows merged), newest first."""
+    """Liquidation cascades, newest first.
+
+    ``cascades``: bursts of >= ``min_usd`` and >= ``min_count`` events of one underlying
+    within ``window_seconds`` (adjacent windows merged), computed over the stored events.
+    ``detected``: cascades of the storage tier's streaming detector (``risk_score`` and
+    ``severity`` from ``liqmap.analytics.risk``, status active/ended), when the ``cascades`` table is filled.
+    """
     tf = parse_timeframe(timeframe)
     ex = parse_exchanges(state, exchanges)
     base = resolve_symbol(state, symbol, required=False)
     start, end = window(state, tf)
     with state.cursor() as cur:
         rows = queries.cascades(cur, base, start, end, ex, window_seconds * 1000, min_usd, min_count)
+        detected = queries.stored_cascades(cur, base, start, end)
+    if ex:
+        detected = [c for c in detected if set(c["exchanges"]) & set(ex)]
     meta = state.meta(symbol=symbol, underlying=base, timeframe=tf, window_seconds=window_seconds,
                       min_usd=min_usd, min_count=min_count)
-    return {"meta": meta, "cascades": rows}
+    return {"meta": meta, "cascades": rows, "detected": detected}
 
 
 @router.get("/symbols")

@@ -142,13 +142,16 @@
 
   function renderCascades(cs) {
     const ul = $("cascades"); ul.innerHTML = "";
-    if (!cs.cascades.length) { ul.innerHTML = '<li class="muted">no cascade in this window</li>'; return; }
-    for (const c of cs.cascades.slice(0, 30)) {
+    const rows = (cs.detected || []).map((c) => Object.assign({ tag: c.severity + (c.status === "active" ? " · ACTIVE" : "") }, c))
+      .concat(cs.detected && cs.detected.length ? [] : cs.cascades.map((c) => Object.assign({ tag: "burst" }, c)));
+    if (!rows.length) { ul.innerHTML = '<li class="muted">no cascade in this window</li>'; return; }
+    for (const c of rows.slice(0, 30)) {
       const li = document.createElement("li");
-      li.className = c.dominant_side;
+      li.className = "cascade " + c.dominant_side;
       li.style.color = c.dominant_side === "long" ? "var(--long)" : "var(--short)";
-      li.textContent = fmtTime(c.start_ms).slice(5) + " " + c.base + " " + fmtUsd(c.value_usd) + " in " + c.count
-        + " liqs, " + c.dominant_side + "s, " + fmtPrice(c.low) + "–" + fmtPrice(c.high) + " [" + c.exchanges.join(",") + "]";
+      li.textContent = "[" + c.tag + "] " + fmtTime(c.start_ms).slice(5) + " " + c.base + " " + fmtUsd(c.value_usd) + " in " + c.count
+        + " liqs, " + c.dominant_side + "s" + (c.low != null ? ", " + fmtPrice(c.low) + "–" + fmtPrice(c.high) : "")
+        + " [" + c.exchanges.join(",") + "]";
       ul.appendChild(li);
     }
   }
