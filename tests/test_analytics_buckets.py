@@ -62,9 +62,9 @@ def test_accumulator_equals_batch_and_prunes():
     for x in liqs:
         acc.update(x)
     batch = time_buckets(liqs, MINUTE_MS)
-    assert [(b.start, b.key, b.exchange, b.side, b.count) for b in acc.buckets()] == [
-        (b.start, b.key, b.exchange, b.side, b.count) for b in batch
-    ]
+    fields = lambda b: (b.start, b.key, b.exchange, b.side, b.count, round(b.value_usd, 6),  # noqa: E731
+                        round(b.quantity, 9), b.price_low, b.price_high, b.first_ts, b.last_ts)
+    assert [fields(b) for b in acc.buckets()] == [fields(b) for b in batch]
     small = BucketAccumulator(MINUTE_MS, retain_ms=5 * MINUTE_MS)
     for x in liqs:
         small.update(x)

@@ -135,13 +135,15 @@ class BucketAccumulator:
             return None
         k = (start, liq.base if self._by_base else liq.symbol, liq.exchange, liq.side)
         b = self._buckets.get(k)
+        ts = liq.timestamp
         if b is None:
-            b = self._buckets[k] = TimeBucket(start, w, k[1], liq.exchange, liq.side)
+            p = liq.price
+            b = self._buckets[k] = TimeBucket(
+                start, w, k[1], liq.exchange, liq.side, 1, liq.value_usd, liq.quantity, p, p, ts, ts
+            )
             self._order.append(k)
-            b.add(liq)
             return b
         # inline of TimeBucket.add for an existing bucket (hot path)
-        ts = liq.timestamp
         if ts < b.first_ts:
             b.first_ts = ts
         if ts > b.last_ts:
