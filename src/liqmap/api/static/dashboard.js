@@ -222,16 +222,17 @@
         state.timeframe = pick; $("timeframe").value = pick;
       }
       const common = { timeframe: state.timeframe, exchanges: exParam() };
+      const soft = (p) => p.catch((e) => { console.warn(e); return null; });  // one failing panel must not blank the others
       const [hm, st, cs, h] = await Promise.all([
-        sym ? getJSON("/liquidations/heatmap", Object.assign({ symbol: sym }, common)) : null,
-        getJSON("/liquidations/stats", Object.assign({ symbol: sym }, common)),
-        getJSON("/liquidations/cascades", Object.assign({ min_usd: 100000 }, common)),
-        getJSON("/exchanges/health"),
+        sym ? soft(getJSON("/liquidations/heatmap", Object.assign({ symbol: sym }, common))) : null,
+        soft(getJSON("/liquidations/stats", Object.assign({ symbol: sym }, common))),
+        soft(getJSON("/liquidations/cascades", Object.assign({ min_usd: 100000 }, common))),
+        soft(getJSON("/exchanges/health")),
       ]);
-      state.large = st.meta.large_usd; state.institutional = st.meta.institutional_usd;
-      applyMeta(st.meta);
+      if (st) { state.large = st.meta.large_usd; state.institutional = st.meta.institutional_usd; applyMeta(st.meta); renderStats(st); }
       if (hm) renderHeatmap(hm);
-      renderStats(st); renderCascades(cs); renderHealth(h);
+      if (cs) renderCascades(cs);
+      if (h) renderHealth(h);
     } catch (e) { console.error(e); }
     finally { busy = false; }
   }
