@@ -194,3 +194,18 @@ def test_net_closes_do_not_double_count_liquidated_quantity():
     left_plain, left_net = plain.snapshots[1, 0].sum() / 90, net.snapshots[1, 0].sum() / 90  # 10x longs left
     assert left_plain == pytest.approx(2.5 * (1 - 10 / 100), rel=2e-3)
     assert left_net == pytest.approx(2.5 * (1 - (10 - 2.5 * 99 / 98.5) / 100), rel=2e-3)
+
+
+def test_same_step_fraction_liquidates_part_of_the_new_levels_inside_the_range():
+    # HAND-BUILT: step 0 opens 10 contracts (β = 1, all long) at 100 on 10x (level 90) while its own
+    # range reaches 85: with φ = 0.5 half is liquidated in step 0, the rest waits for step 1
+    inp = _hand_built([10, 0], [1, 1], low=[85, 89], high=[101, 101])
+    r0 = simulate(inp, P10)
+    r = simulate(inp, ModelParams(ladder=((10, 1.0),), mmr=0.0, cell_frac=0.001, same_step_frac=0.5))
+    assert r0.consumed[0, 0] == 0 and r0.consumed[1, 0] == pytest.approx(900, rel=1e-3)
+    assert r.consumed[0, 0] == pytest.approx(450, rel=1e-3) and r.consumed[1, 0] == pytest.approx(450, rel=1e-3)
+    assert r.per_tier_consumed[0, 0, 0] == pytest.approx(450, rel=1e-3)
+    # a level outside the step's range (low 95 > 90) is not touched in its own step
+    r2 = simulate(_hand_built([10, 0], [1, 1], low=[95, 95], high=[101, 101]),
+                  ModelParams(ladder=((10, 1.0),), mmr=0.0, cell_frac=0.001, same_step_frac=0.5))
+    assert r2.consumed.sum() == 0 and r2.snapshots[1, 0].sum() == pytest.approx(900, rel=1e-3)

@@ -73,6 +73,11 @@ class ModelParams:
     half_life_steps: optional exponential decay of the book (None = none).
     net_closes: subtract the step's consumed quantity (≈ notional / price) from the closes
         (heatmap-model.md §3.6 step 2 refinement; breaks linearity in the weights).
+    same_step_frac: fraction φ in [0, 1] of the positions OPENED in step k whose liquidation
+        level lies inside step k's own range (long level ≥ low_k, short level ≤ high_k) that is
+        liquidated in step k itself (without the intra-step path, φ = 0.5 says "the extreme
+        came after the entry half of the time"). 0 = the §3.6 rule "first tested in step k+1".
+        Linear in the weights.
     """
 
     ladder: tuple[tuple[float, float], ...] = DEFAULT_LADDER
@@ -80,6 +85,7 @@ class ModelParams:
     cell_frac: float = 0.0005
     half_life_steps: float | None = None
     net_closes: bool = False
+    same_step_frac: float = 0.0
 
 
 @dataclass
@@ -159,6 +165,19 @@ def simulate(inp: StepInputs, params: ModelParams = ModelParams(), keep_snapshot
     bounds = np.searchsorted(es[order], np.arange(K + 1))
     flat_o = flat[:, order]
     add_o = wts[:, None] * n_entry[order][None, :]
+    same_step = np.zeros((K, 2, nS))
+    if params.same_step_frac > 0:
+        # levels of step-k entries inside step k's range: a fraction φ is liquidated in step k
+        lvl = lo + (flat_o % C + 0.5) * cell  # (nL, M) level price (cell centre)
+        es_o, side_o = es[order], side[order]
+        lo_e = np.asarray(inp.low, dtype=float)[es_o]
+        hi_e = np.asarray(inp.high, dtype=float)[es_o]
+        inside = np.where(side_o == 0, lvl >= lo_e, lvl <= hi_e) & np.isfinite(lo_e)
+        gone = params.same_step_frac * add_o * inside
+        tier_idx = np.broadcast_to((np.arange(nL) if per_tier else np.zeros(nL, np.int64))[:, None], gone.shape)
+        np.add.at(same_step, (np.broadcast_to(es_o, gone.shape), np.broadcast_to(side_o, gone.shape), tier_idx),
+                  gone * lvl)
+        add_o = add_o - gone
 
     A = np.zeros((2, nS, C))
     Af = A.reshape(-1)  # view
@@ -215,5 +234,6 @@ def simulate(inp: StepInputs, params: ModelParams = ModelParams(), keep_snapshot
         elif snaps is not None:
             snaps[k] = (A.sum(axis=1) if per_tier else A[:, 0]) * cell_price
         open_qty[k] = A.sum() / 2.0
+    tier_consumed += same_step
     consumed[:] = tier_consumed.sum(axis=2)
     return SimResult(lo, cell, snaps, consumed, tier_consumed, open_qty)

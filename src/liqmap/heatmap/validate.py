@@ -14,11 +14,15 @@ at hourly steps from price and OI alone:
   and ``"half"`` = 0.5 (every new contract has one long and one short holder).
 * Entries: 5 points spread uniformly over the hour's [low, high] (no traded price profile).
 * Prediction for hour k: the model notional whose levels that hour's range crossed
-  (``consumed``), per side, from positions opened in earlier hours.
+  (``consumed``), per side, from positions opened in earlier hours, plus (when the fit picks
+  φ > 0) the share φ of the levels opened IN hour k that lie inside hour k's own range
+  (``ModelParams.same_step_frac``: an hourly step hides the intra-hour path, so a 100x position
+  opened at the hour's high can be liquidated at that hour's low).
 
-Walk-forward: the first half of the hours fits (a) β mode, (b) decay half-life, (c) ladder
-weights (candidate ladders + NNLS of realized notional on per-tier flows), (d) the
-combined predictor (OLS on ranks of model and excursion). Everything is reported on the
+Walk-forward: :func:`fit_hourly` sees ONLY the first-half rows (it simulates them alone) and
+chooses (a) β mode, (b) decay half-life, (c) same-step fraction φ, (d) ladder weights
+(candidate ladders + NNLS of realized notional on per-tier flows); then (e) the combined
+predictor (OLS on ranks of model and excursion) is fitted on the first-half rows. Everything is reported on the
 later half only: Spearman, the naive baseline (downward excursion ``(open − low)/open`` for
 longs, upward ``(high − open)/open`` for shorts), partial Spearman of the model given the
 excursion, and day-block bootstrap 95 % intervals.
@@ -59,6 +63,7 @@ CANDIDATE_LADDERS: dict[str, tuple[tuple[float, float], ...]] = {
 ALL_TIERS = (5, 10, 25, 50, 100)
 HALF_LIVES_H = (None, 24.0, 72.0, 168.0)
 BETA_MODES = ("clv", "half")
+SAME_STEP_FRACS = (0.0, 0.25, 0.5)
 
 
 @dataclass
@@ -170,10 +175,11 @@ def day_block_bootstrap(ts: np.ndarray, stat, n_boot: int = 500, seed: int = 7) 
 
 # ---------------------------------------------------------------- hourly validation
 
-def _tier_flows(h: Hourly, beta_mode: str, half_life: float | None) -> np.ndarray:
+def _tier_flows(h: Hourly, beta_mode: str, half_life: float | None, same_step_frac: float = 0.0) -> np.ndarray:
     """(K, 2, 5) consumed notional per tier of ALL_TIERS with unit weights (linear in weights)."""
     inp = hourly_inputs(h, beta_mode)
-    params = ModelParams(ladder=tuple((L, 1.0) for L in ALL_TIERS), half_life_steps=half_life)
+    params = ModelParams(ladder=tuple((L, 1.0) for L in ALL_TIERS), half_life_steps=half_life,
+                         same_step_frac=same_step_frac)
     return simulate(inp, params, keep_snapshots=False).per_tier_consumed
 
 
@@ -182,42 +188,76 @@ def _ladder_vec(ladder) -> np.ndarray:
     return np.array([w.get(L, 0.0) for L in ALL_TIERS])
 
 
+def slice_hourly(h: Hourly, idx: np.ndarray) -> Hourly:
+    """Rows ``idx`` of every column (a new :class:`Hourly`)."""
+    return Hourly(**{f: getattr(h, f)[idx] for f in Hourly.__dataclass_fields__})
+
+
+def _excursion(h: Hourly) -> np.ndarray:
+    return np.stack([(h.open - h.low) / h.open, (h.high - h.open) / h.open], axis=1)  # (K, 2)
+
+
+def fit_hourly(h_train: Hourly) -> dict:
+    """Choose β mode, half-life, same-step fraction φ and ladder weights on TRAIN rows only.
+
+    ``h_train`` must hold only the fitting rows (the caller slices them off): the simulation
+    runs on those rows alone, so nothing from later hours can reach the choice. Scored rows are
+    1..end (row 0 has no ΔOI). Criterion: mean over sides of the partial Spearman of the model's
+    consumed notional with realized liquidations, controlling for the excursion baseline.
+    Returns ``{"beta_mode", "half_life_hours", "same_step_frac", "ladder", "weights" (5,),
+    "train_partial_spearman_mean"}``.
+    """
+    K = len(h_train.ts)
+    if K < 10:
+        raise ValueError(f"need at least 10 training hours, got {K}")
+    rows = np.arange(1, K)
+    exc = _excursion(h_train)
+    real = np.stack([h_train.liq_long, h_train.liq_short], axis=1)
+    best = None
+    for bm in BETA_MODES:
+        for hl in HALF_LIVES_H:
+            for phi in SAME_STEP_FRACS:
+                F = _tier_flows(h_train, bm, hl, phi)
+                cands = {name: _ladder_vec(lad) for name, lad in CANDIDATE_LADDERS.items()}
+                w_nnls = np.zeros(len(ALL_TIERS))
+                for s in (0, 1):
+                    ws, _ = nnls(F[rows, s, :] / 1e6, real[rows, s] / 1e6)
+                    w_nnls += ws
+                if w_nnls.sum() > 0:
+                    cands["nnls"] = w_nnls / w_nnls.sum()
+                for name, w in cands.items():
+                    pred = F @ w
+                    score = float(np.mean([partial_spearman(pred[rows, s], real[rows, s], exc[rows, s])
+                                           for s in (0, 1)]))
+                    if best is None or score > best["train_partial_spearman_mean"]:
+                        best = {"beta_mode": bm, "half_life_hours": hl, "same_step_frac": phi, "ladder": name,
+                                "weights": w, "train_partial_spearman_mean": score}
+    return best
+
+
 def validate_hourly(path: str | Path = DEFAULT_HOURLY, n_boot: int = 500) -> dict:
     """Walk-forward hourly validation; returns the ``hourly`` JSON object (see module docstring).
 
     Per side: spearman, baseline_spearman, partial_spearman, partial_ci95, spearman_ci95,
-    combined_spearman, combined_minus_baseline_ci95, n_hours; plus ``fit`` (what the first half chose).
+    combined_spearman, combined_minus_baseline_ci95, n_hours; plus ``fit`` (what the first half chose,
+    by :func:`fit_hourly` on the first-half rows alone).
     """
     h = load_hourly(path)
     K = len(h.ts)
     split = K // 2
     train, test = np.arange(1, split), np.arange(split, K)  # hour 0 has no ΔOI
-    exc = np.stack([(h.open - h.low) / h.open, (h.high - h.open) / h.open], axis=1)  # (K,2)
+    exc = _excursion(h)
     real = np.stack([h.liq_long, h.liq_short], axis=1)
 
-    # ---- fit on the first half: beta mode, half-life, ladder weights
-    best = None
-    for bm in BETA_MODES:
-        for hl in HALF_LIVES_H:
-            F = _tier_flows(h, bm, hl)
-            cands = {name: _ladder_vec(lad) for name, lad in CANDIDATE_LADDERS.items()}
-            w_nnls = np.zeros(len(ALL_TIERS))
-            for s in (0, 1):
-                ws, _ = nnls(F[train, s, :] / 1e6, real[train, s] / 1e6)
-                w_nnls += ws
-            if w_nnls.sum() > 0:
-                cands["nnls"] = w_nnls / w_nnls.sum()
-            for name, w in cands.items():
-                pred = F @ w
-                score = np.mean([partial_spearman(pred[train, s], real[train, s], exc[train, s]) for s in (0, 1)])
-                if best is None or score > best[0]:
-                    best = (score, bm, hl, name, w, pred)
-    score, bm, hl, lname, w, pred = best
+    fit = fit_hourly(slice_hourly(h, np.arange(split)))
+    bm, hl, phi, lname, w, score = (fit["beta_mode"], fit["half_life_hours"], fit["same_step_frac"], fit["ladder"],
+                                    fit["weights"], fit["train_partial_spearman_mean"])
+    pred = _tier_flows(h, bm, hl, phi) @ w  # causal: row k uses hours <= k only
 
     out: dict = {
         "n_hours_total": int(K), "train_hours": int(len(train)), "test_hours": int(len(test)),
         "train_start": int(h.ts[1]), "test_start": int(h.ts[split]), "test_end": int(h.ts[-1]),
-        "fit": {"beta_mode": bm, "half_life_hours": hl, "ladder": lname,
+        "fit": {"beta_mode": bm, "half_life_hours": hl, "same_step_frac": phi, "ladder": lname,
                 "weights": {str(L): round(float(x), 4) for L, x in zip(ALL_TIERS, w)},
                 "train_partial_spearman_mean": round(float(score), 4)},
         "baseline": "excursion: (open-low)/open for longs, (high-open)/open for shorts",

@@ -1,0 +1,65 @@
+"""Hourly walk-forward validation: the parameters chosen on the first half must not depend on
+anything in the later half (real rows of the shipped CoinGlass hourly file, tests/fixtures/PROVENANCE.md)."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+
+import numpy as np
+import pytest
+
+from liqmap.heatmap.validate import DEFAULT_HOURLY, fit_hourly, load_hourly, slice_hourly, validate_hourly
+
+N_ROWS = 1200  # first 50 days of the shipped file: keeps the test fast, the selection is the real one
+
+
+def _write(path, rows, header):
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(header)
+        w.writerows(rows)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    with gzip.open(DEFAULT_HOURLY, "rt", newline="") as fh:
+        r = csv.reader(fh)
+        header = next(r)
+        rows = [row for _, row in zip(range(N_ROWS), r)]
+    d = tmp_path_factory.mktemp("hourly")
+    _write(d / "orig.csv", rows, header)
+    half = N_ROWS // 2
+    rng = np.random.default_rng(3)
+    ll, ls = header.index("liquidation_long_usd"), header.index("liquidation_short_usd")
+    shuffled = [list(x) for x in rows]
+    perm = rng.permutation(np.arange(half, N_ROWS))
+    for i, j in zip(range(half, N_ROWS), perm):
+        shuffled[i][ll], shuffled[i][ls] = rows[j][ls], rows[j][ll]  # shuffled and sides swapped
+    zeroed = [list(x) for x in rows]
+    for i in range(half, N_ROWS):
+        zeroed[i][ll] = zeroed[i][ls] = "0"
+    _write(d / "shuffled.csv", shuffled, header)
+    _write(d / "zeroed.csv", zeroed, header)
+    return d
+
+
+def test_fit_uses_first_half_only(files):
+    fits = {}
+    for name in ("orig", "shuffled", "zeroed"):
+        out = validate_hourly(files / f"{name}.csv", n_boot=5)
+        assert out["train_hours"] + out["test_hours"] == N_ROWS - 1
+        fits[name] = out["fit"]
+    assert fits["orig"] == fits["shuffled"] == fits["zeroed"]
+    # and the fit is exactly what fit_hourly picks from the first-half rows alone
+    h = load_hourly(files / "orig.csv")
+    direct = fit_hourly(slice_hourly(h, np.arange(N_ROWS // 2)))
+    assert direct["beta_mode"] == fits["orig"]["beta_mode"]
+    assert direct["same_step_frac"] == fits["orig"]["same_step_frac"]
+    assert [round(float(x), 4) for x in direct["weights"]] == list(fits["orig"]["weights"].values())
+
+
+def test_fit_needs_rows():
+    h = load_hourly(DEFAULT_HOURLY)
+    with pytest.raises(ValueError):
+        fit_hourly(slice_hourly(h, np.arange(5)))
