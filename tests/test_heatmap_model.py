@@ -209,3 +209,30 @@ def test_same_step_fraction_liquidates_part_of_the_new_levels_inside_the_range()
     r2 = simulate(_hand_built([10, 0], [1, 1], low=[95, 95], high=[101, 101]),
                   ModelParams(ladder=((10, 1.0),), mmr=0.0, cell_frac=0.001, same_step_frac=0.5))
     assert r2.consumed.sum() == 0 and r2.snapshots[1, 0].sum() == pytest.approx(900, rel=1e-3)
+
+
+def test_gross_flows_close_then_open_in_one_step_and_same_step_uses_net_part_only():
+    # HAND-BUILT: step 0 opens 10 (β = 1, longs at level 90); step 1 (β = .5) has net ΔQ = +2 but
+    # gross 6 closed and 8 opened: the old longs lose 3/100 first, then 4 new longs are added
+    inp = _hand_built([10, 2, 0], [1, 0.5, 1], low=[95, 95, 95], high=[101, 101, 101])
+    inp.gross_open = np.array([10.0, 8.0, 0.0])
+    inp.gross_close = np.array([0.0, 6.0, 0.0])
+    r = simulate(inp, P10)
+    assert r.snapshots[1, 0].sum() / 90 == pytest.approx(10 * (1 - 3 / 100) + 4, rel=2e-3)
+    # φ = 1 with step 1's range reaching the level: only the net 2/8 of its 4 new longs count
+    inp.low = np.array([95.0, 89.0, 95.0])
+    r = simulate(inp, ModelParams(ladder=((10, 1.0),), mmr=0.0, cell_frac=0.001, same_step_frac=1.0))
+    assert r.consumed[1, 0] == pytest.approx((10 + 1) * 90, rel=2e-3)  # old 10 crossed + 1 same-step
+    assert r.snapshots[1, 0].sum() / 90 == pytest.approx(3, rel=2e-3)
+
+
+def test_gross_oi_flows_on_the_shipped_file():
+    from liqmap.heatmap.validate import DEFAULT_HOURLY, gross_oi_flows, load_hourly
+
+    h = load_hourly(DEFAULT_HOURLY)
+    up, down = gross_oi_flows(h)
+    q = h.oi_close / h.close
+    assert (up >= 0).all() and (down >= 0).all()
+    np.testing.assert_allclose((up - down)[1:], ((h.oi_close / h.close) - h.oi_open / h.open)[1:], rtol=1e-9)
+    # gross turnover exceeds the net change in most hours (intra-hour opens and closes)
+    assert np.mean(up[1:] + down[1:] > np.abs(np.diff(q)) * 1.01) > 0.5

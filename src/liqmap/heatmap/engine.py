@@ -46,6 +46,9 @@ class StepInputs:
         entry_price: (M,) USDT.
         entry_weight: (M,) weights; normalised per (step, side) inside :func:`simulate`.
         source: free text describing where the drivers came from (for meta).
+        gross_open, gross_close: optional (K,) contracts opened / closed inside the step (≥ 0,
+            e.g. from an OI high/low path); when given they replace ``max(ΔQ, 0)`` /
+            ``max(−ΔQ, 0)`` and a step may both close and open (close first, then open).
     """
 
     ts: np.ndarray
@@ -61,6 +64,8 @@ class StepInputs:
     entry_price: np.ndarray
     entry_weight: np.ndarray
     source: dict = field(default_factory=dict)
+    gross_open: np.ndarray | None = None
+    gross_close: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -77,7 +82,9 @@ class ModelParams:
         level lies inside step k's own range (long level ≥ low_k, short level ≤ high_k) that is
         liquidated in step k itself (without the intra-step path, φ = 0.5 says "the extreme
         came after the entry half of the time"). 0 = the §3.6 rule "first tested in step k+1".
-        Linear in the weights.
+        With gross flows (``StepInputs.gross_open``) only the net opening ``max(ΔQ, 0)`` of the
+        step is eligible (the OI high/low of a step include its own forced closes). Linear in
+        the weights.
     """
 
     ladder: tuple[tuple[float, float], ...] = DEFAULT_LADDER
@@ -159,8 +166,14 @@ def simulate(inp: StepInputs, params: ModelParams = ModelParams(), keep_snapshot
     # quantity each entry opens (known before the loop: depends only on ΔQ and β of its step)
     dq_all = np.asarray(inp.dq, dtype=float)
     b_all = np.where(np.isfinite(inp.beta), np.clip(inp.beta, 0.0, 1.0), 0.5)
-    opening = np.isfinite(dq_all) & (dq_all > 0)
-    n_entry = np.where(side == 0, b_all[es], 1.0 - b_all[es]) * np.where(opening[es], dq_all[es], 0.0) * share
+    if inp.gross_open is not None:
+        open_amt = np.nan_to_num(np.clip(np.asarray(inp.gross_open, dtype=float), 0.0, None))
+        close_amt = np.nan_to_num(np.clip(np.asarray(inp.gross_close, dtype=float), 0.0, None))
+    else:
+        open_amt = np.where(np.isfinite(dq_all) & (dq_all > 0), dq_all, 0.0)
+        close_amt = np.where(np.isfinite(dq_all) & (dq_all < 0), -dq_all, 0.0)
+    opening = open_amt > 0
+    n_entry = np.where(side == 0, b_all[es], 1.0 - b_all[es]) * open_amt[es] * share
     order = np.argsort(es, kind="stable")
     bounds = np.searchsorted(es[order], np.arange(K + 1))
     flat_o = flat[:, order]
@@ -173,7 +186,11 @@ def simulate(inp: StepInputs, params: ModelParams = ModelParams(), keep_snapshot
         lo_e = np.asarray(inp.low, dtype=float)[es_o]
         hi_e = np.asarray(inp.high, dtype=float)[es_o]
         inside = np.where(side_o == 0, lvl >= lo_e, lvl <= hi_e) & np.isfinite(lo_e)
-        gone = params.same_step_frac * add_o * inside
+        # with gross flows only the NET opening max(ΔQ, 0) is eligible: the intra-step OI range
+        # itself contains the step's forced closes, so using it for the same step would be circular
+        net_share = np.where(open_amt > 0, np.clip(np.nan_to_num(dq_all) / np.where(open_amt > 0, open_amt, 1.0),
+                                                   0.0, 1.0), 0.0)
+        gone = params.same_step_frac * add_o * inside * net_share[es_o][None, :]
         tier_idx = np.broadcast_to((np.arange(nL) if per_tier else np.zeros(nL, np.int64))[:, None], gone.shape)
         np.add.at(same_step, (np.broadcast_to(es_o, gone.shape), np.broadcast_to(side_o, gone.shape), tier_idx),
                   gone * lvl)
@@ -210,19 +227,19 @@ def simulate(inp: StepInputs, params: ModelParams = ModelParams(), keep_snapshot
             q = blk @ cell_price[:j]
             tier_consumed[k, 1] = q
             blk[:] = 0.0
-        dq = dq_all[k]
+        cq = close_amt[k]
         b = b_all[k]
-        if np.isfinite(dq) and dq < 0:
+        if cq > 0:
             # 2. close, side-specific, fraction of actual OI
             oi = inp.oi_prev[k]
             if np.isfinite(oi) and oi > 0:
-                c_long, c_short = -dq * (1.0 - b), -dq * b
+                c_long, c_short = cq * (1.0 - b), cq * b
                 if params.net_closes:  # liquidations are part of the OI drop: close only the rest
                     c_long = max(0.0, c_long - float(tier_consumed[k, 0].sum()) / max(lo_k, 1e-12))
                     c_short = max(0.0, c_short - float(tier_consumed[k, 1].sum()) / max(hi_k, 1e-12))
                 A[0] *= 1.0 - min(1.0, c_long / oi)
                 A[1] *= 1.0 - min(1.0, c_short / oi)
-        elif opening[k] and bounds[k + 1] > bounds[k]:
+        if opening[k] and bounds[k + 1] > bounds[k]:
             # 3. open: every (tier, entry) of this step in one scatter-add
             j0, j1 = bounds[k], bounds[k + 1]
             np.add.at(Af, flat_o[:, j0:j1].ravel(), add_o[:, j0:j1].ravel())

@@ -8,6 +8,10 @@ USD and realized long/short liquidation USD per hour, 2025-12-04 → 2026-06-02.
 at hourly steps from price and OI alone:
 
 * OI contracts ``Q_k = oi_close_usd / price_close`` (BTC); ΔQ = end minus start of the hour.
+  Option ``oi_path="hl"``: a net hourly ΔQ hides the contracts opened and closed inside the
+  hour, so gross opens/closes are estimated from the OI high/low (:func:`gross_oi_flows`);
+  they only shape the book for LATER hours -- the same hour's consumption never sees them
+  (its OI low contains its own forced closes).
 * No taker flow exists in this file, so the side split β uses a documented fallback, chosen
   on the first half only among: ``"clv"`` = close location in the range
   ``(close − low)/(high − low)`` (buying pressure proxy, continuous version of candle colour)
@@ -64,6 +68,7 @@ ALL_TIERS = (5, 10, 25, 50, 100)
 HALF_LIVES_H = (None, 24.0, 72.0, 168.0)
 BETA_MODES = ("clv", "half")
 SAME_STEP_FRACS = (0.0, 0.25, 0.5)
+OI_PATHS = ("net", "hl")
 
 
 @dataclass
@@ -78,10 +83,19 @@ class Hourly:
     oi_close: np.ndarray
     liq_long: np.ndarray
     liq_short: np.ndarray
+    oi_open: np.ndarray | None = None
+    oi_high: np.ndarray | None = None
+    oi_low: np.ndarray | None = None
+
+
+OPTIONAL_OI = ("oi_open", "oi_high", "oi_low")
 
 
 def load_hourly(path: str | Path = DEFAULT_HOURLY) -> Hourly:
-    """Read the CoinGlass hourly CSV (gz or plain). Raises ValueError naming file/line on a bad row."""
+    """Read the CoinGlass hourly CSV (gz or plain). Raises ValueError naming file/line on a bad row.
+
+    ``oi_open``/``oi_high``/``oi_low`` (USD) are read when the file has them (else None).
+    """
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
     cols: dict[str, list[float]] = {k: [] for k in ("timestamp", "price_open", "price_high", "price_low",
@@ -92,6 +106,8 @@ def load_hourly(path: str | Path = DEFAULT_HOURLY) -> Hourly:
         missing = [c for c in cols if c not in (reader.fieldnames or [])]
         if missing:
             raise ValueError(f"{path}: missing columns {missing}")
+        if all(c in (reader.fieldnames or []) for c in OPTIONAL_OI):
+            cols.update({c: [] for c in OPTIONAL_OI})
         for i, row in enumerate(reader, start=2):
             try:
                 for c in cols:
@@ -105,11 +121,37 @@ def load_hourly(path: str | Path = DEFAULT_HOURLY) -> Hourly:
         open=a["price_open"][order], high=a["price_high"][order], low=a["price_low"][order],
         close=a["price_close"][order], oi_close=a["oi_close"][order],
         liq_long=a["liquidation_long_usd"][order], liq_short=a["liquidation_short_usd"][order],
+        **{c: a[c][order] for c in OPTIONAL_OI if c in a},
     )
 
 
-def hourly_inputs(h: Hourly, beta_mode: str = "clv", n_entry: int = 5) -> StepInputs:
-    """Model drivers from price + OI only (module docstring). ``beta_mode`` in ``BETA_MODES``."""
+def gross_oi_flows(h: Hourly) -> tuple[np.ndarray, np.ndarray]:
+    """(opened, closed) contracts per hour from the OI OHLC path, each ≥ 0, opened − closed = ΔQ.
+
+    Contracts: open/close USD OI over the open/close price, high/low USD OI over the typical
+    price (H+L+C)/3 (when in the hour the OI extremes happened is unknown). The order of the
+    OI high and low inside the hour is unknown too, so the two paths open→high→low→close
+    (up = (H−O) + (C−L), down = H−L) and open→low→high→close (up = H−L, down = (O−L) + (H−C))
+    are averaged. Row 0 opens and closes nothing. Raises ValueError without OI high/low columns.
+    """
+    if h.oi_high is None or h.oi_low is None or h.oi_open is None:
+        raise ValueError("the hourly file has no oi_open/oi_high/oi_low columns")
+    tp = (h.high + h.low + h.close) / 3
+    qo, qc = h.oi_open / h.open, h.oi_close / h.close
+    qh = np.maximum.reduce([h.oi_high / tp, qo, qc])
+    ql = np.minimum.reduce([h.oi_low / tp, qo, qc])
+    up = ((qh - qo) + (qc - ql) + (qh - ql)) / 2
+    down = up - (qc - qo)
+    up[0] = down[0] = 0.0
+    return up, down
+
+
+def hourly_inputs(h: Hourly, beta_mode: str = "clv", n_entry: int = 5, oi_path: str = "net") -> StepInputs:
+    """Model drivers from price + OI only (module docstring). ``beta_mode`` in ``BETA_MODES``;
+    ``oi_path`` in ``OI_PATHS``: ``"net"`` = ΔQ of the closes only, ``"hl"`` = gross opens/closes
+    from the OI high/low (:func:`gross_oi_flows`)."""
+    if oi_path not in OI_PATHS:
+        raise ValueError(f"oi_path must be one of {OI_PATHS}")
     K = len(h.ts)
     q = h.oi_close / h.close  # contracts (BTC)
     dq = np.full(K, np.nan)
@@ -133,7 +175,9 @@ def hourly_inputs(h: Hourly, beta_mode: str = "clv", n_entry: int = 5) -> StepIn
         entry_side=np.concatenate([np.zeros(len(steps), int), np.ones(len(steps), int)]),
         entry_price=np.concatenate([prices, prices]),
         entry_weight=np.ones(2 * len(steps)),
-        source={"oi": "hourly oi_close USD / close", "beta": beta_mode, "entries": f"{n_entry} uniform in [low, high]"},
+        source={"oi": "hourly oi_close USD / close" + (" + OI high/low path" if oi_path == "hl" else ""),
+                "beta": beta_mode, "entries": f"{n_entry} uniform in [low, high]"},
+        **(dict(zip(("gross_open", "gross_close"), gross_oi_flows(h))) if oi_path == "hl" else {}),
     )
 
 
@@ -175,9 +219,10 @@ def day_block_bootstrap(ts: np.ndarray, stat, n_boot: int = 500, seed: int = 7) 
 
 # ---------------------------------------------------------------- hourly validation
 
-def _tier_flows(h: Hourly, beta_mode: str, half_life: float | None, same_step_frac: float = 0.0) -> np.ndarray:
+def _tier_flows(h: Hourly, beta_mode: str, half_life: float | None, same_step_frac: float = 0.0,
+                oi_path: str = "net") -> np.ndarray:
     """(K, 2, 5) consumed notional per tier of ALL_TIERS with unit weights (linear in weights)."""
-    inp = hourly_inputs(h, beta_mode)
+    inp = hourly_inputs(h, beta_mode, oi_path=oi_path)
     params = ModelParams(ladder=tuple((L, 1.0) for L in ALL_TIERS), half_life_steps=half_life,
                          same_step_frac=same_step_frac)
     return simulate(inp, params, keep_snapshots=False).per_tier_consumed
@@ -204,7 +249,7 @@ def fit_hourly(h_train: Hourly) -> dict:
     runs on those rows alone, so nothing from later hours can reach the choice. Scored rows are
     1..end (row 0 has no ΔOI). Criterion: mean over sides of the partial Spearman of the model's
     consumed notional with realized liquidations, controlling for the excursion baseline.
-    Returns ``{"beta_mode", "half_life_hours", "same_step_frac", "ladder", "weights" (5,),
+    Returns ``{"oi_path", "beta_mode", "half_life_hours", "same_step_frac", "ladder", "weights" (5,),
     "train_partial_spearman_mean"}``.
     """
     K = len(h_train.ts)
@@ -214,24 +259,24 @@ def fit_hourly(h_train: Hourly) -> dict:
     exc = _excursion(h_train)
     real = np.stack([h_train.liq_long, h_train.liq_short], axis=1)
     best = None
-    for bm in BETA_MODES:
-        for hl in HALF_LIVES_H:
-            for phi in SAME_STEP_FRACS:
-                F = _tier_flows(h_train, bm, hl, phi)
-                cands = {name: _ladder_vec(lad) for name, lad in CANDIDATE_LADDERS.items()}
-                w_nnls = np.zeros(len(ALL_TIERS))
-                for s in (0, 1):
-                    ws, _ = nnls(F[rows, s, :] / 1e6, real[rows, s] / 1e6)
-                    w_nnls += ws
-                if w_nnls.sum() > 0:
-                    cands["nnls"] = w_nnls / w_nnls.sum()
-                for name, w in cands.items():
-                    pred = F @ w
-                    score = float(np.mean([partial_spearman(pred[rows, s], real[rows, s], exc[rows, s])
-                                           for s in (0, 1)]))
-                    if best is None or score > best["train_partial_spearman_mean"]:
-                        best = {"beta_mode": bm, "half_life_hours": hl, "same_step_frac": phi, "ladder": name,
-                                "weights": w, "train_partial_spearman_mean": score}
+    paths = OI_PATHS if h_train.oi_high is not None else ("net",)
+    for path, bm, hl, phi in ((p, b, t, f) for p in paths for b in BETA_MODES for t in HALF_LIVES_H
+                              for f in SAME_STEP_FRACS):
+        F = _tier_flows(h_train, bm, hl, phi, path)
+        cands = {name: _ladder_vec(lad) for name, lad in CANDIDATE_LADDERS.items()}
+        w_nnls = np.zeros(len(ALL_TIERS))
+        for s in (0, 1):
+            ws, _ = nnls(F[rows, s, :] / 1e6, real[rows, s] / 1e6)
+            w_nnls += ws
+        if w_nnls.sum() > 0:
+            cands["nnls"] = w_nnls / w_nnls.sum()
+        for name, w in cands.items():
+            pred = F @ w
+            score = float(np.mean([partial_spearman(pred[rows, s], real[rows, s], exc[rows, s])
+                                   for s in (0, 1)]))
+            if best is None or score > best["train_partial_spearman_mean"]:
+                best = {"oi_path": path, "beta_mode": bm, "half_life_hours": hl, "same_step_frac": phi, "ladder": name,
+                        "weights": w, "train_partial_spearman_mean": score}
     return best
 
 
@@ -252,12 +297,12 @@ def validate_hourly(path: str | Path = DEFAULT_HOURLY, n_boot: int = 500) -> dic
     fit = fit_hourly(slice_hourly(h, np.arange(split)))
     bm, hl, phi, lname, w, score = (fit["beta_mode"], fit["half_life_hours"], fit["same_step_frac"], fit["ladder"],
                                     fit["weights"], fit["train_partial_spearman_mean"])
-    pred = _tier_flows(h, bm, hl, phi) @ w  # causal: row k uses hours <= k only
+    pred = _tier_flows(h, bm, hl, phi, fit["oi_path"]) @ w  # causal: row k uses hours <= k only
 
     out: dict = {
         "n_hours_total": int(K), "train_hours": int(len(train)), "test_hours": int(len(test)),
         "train_start": int(h.ts[1]), "test_start": int(h.ts[split]), "test_end": int(h.ts[-1]),
-        "fit": {"beta_mode": bm, "half_life_hours": hl, "same_step_frac": phi, "ladder": lname,
+        "fit": {"oi_path": fit["oi_path"], "beta_mode": bm, "half_life_hours": hl, "same_step_frac": phi, "ladder": lname,
                 "weights": {str(L): round(float(x), 4) for L, x in zip(ALL_TIERS, w)},
                 "train_partial_spearman_mean": round(float(score), 4)},
         "baseline": "excursion: (open-low)/open for longs, (high-open)/open for shorts",
