@@ -154,8 +154,10 @@ def heatmap_load(tmp: str, seconds: int, conns: int) -> dict:
             if time.monotonic() - t0 > 60:
                 raise SystemExit("replay did not finish")
             time.sleep(0.2)
-        r = httpx.get(url).json()
-        cells = len(r["cells"])
+        resp = httpx.get(url)
+        if resp.status_code != 200:
+            raise SystemExit(f"heatmap answered {resp.status_code}: {resp.text[:300]}")
+        cells = len(resp.json()["cells"])
         if shutil.which("wrk"):
             out = subprocess.run(["wrk", "-t2", f"-c{conns}", f"-d{seconds}s", "--latency", url],
                                  capture_output=True, text=True).stdout

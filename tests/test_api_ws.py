@@ -120,3 +120,17 @@ async def test_pipeline_drops_duplicates_and_advances_clock(evs):
     assert stats.duplicates == 10 and stats.liquidations == 42
     assert sub.queue.qsize() == sum(1 for e in evs if e.value_usd >= 1000)
     assert clock.now_ms() == max(e.timestamp for e in evs)
+
+
+def test_ws_batch_mode_keeps_order_and_completeness(tmp_path, evs):
+    state = gated_state(tmp_path, 1)
+    with TestClient(create_app(state)) as c:
+        with c.websocket_connect("/ws/liquidations?batch=true") as ws:
+            assert ws.receive_json()["type"] == "hello"
+            ids: list[str] = []
+            while len(ids) < len(evs):
+                m = ws.receive_json()
+                assert m["type"] in ("liquidation", "batch")
+                for x in (m["messages"] if m["type"] == "batch" else [m]):
+                    ids.append(x["data"]["id"])
+            assert ids == [e.id for e in evs]

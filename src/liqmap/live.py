@@ -297,7 +297,7 @@ class ServePipeline:
         store: Any | None = None,
         memory: Any | None = None,
         on_event: Callable[[Event], None] | None = None,
-        batch_ms: int = 100,
+        batch_ms: int = 25,
         batch_max: int = 2000,
         dedupe_window: int = 200_000,
     ) -> None:

@@ -190,15 +190,16 @@
   function connectWs() {
     if (state.ws) { state.ws.onclose = null; state.ws.close(); }
     const proto = location.protocol === "https:" ? "wss:" : "ws:";
-    const ws = new WebSocket(proto + "//" + location.host + "/ws/liquidations?" + query({ exchanges: exParam() }));
+    const ws = new WebSocket(proto + "//" + location.host + "/ws/liquidations?" + query({ exchanges: exParam(), batch: "true" }));
     state.ws = ws;
     ws.onopen = () => { $("ws-state").textContent = "live"; };
     ws.onmessage = (m) => {
       const msg = JSON.parse(m.data);
       if (msg.type === "hello") { applyMeta(msg.meta); return; }
-      if (msg.type === "liquidation") {
-        addFeedRow(msg.data, true);
-        if (state.mode === "replay" && msg.data.timestamp > (state.nowMs || 0)) applyMeta({ mode: "replay", now_ms: msg.data.timestamp });
+      const items = msg.type === "batch" ? msg.messages : msg.type === "liquidation" ? [msg] : [];
+      for (const it of items) {
+        addFeedRow(it.data, true);
+        if (state.mode === "replay" && it.data.timestamp > (state.nowMs || 0)) applyMeta({ mode: "replay", now_ms: it.data.timestamp });
         window.liqmapFeedCount = (window.liqmapFeedCount || 0) + 1;
       }
     };
