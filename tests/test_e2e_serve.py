@@ -90,7 +90,9 @@ def test_live_serve_pushes_every_venue_event_once_in_order(tmp_path):
     want = {"binance": expected_ids("binance", bn_frames), "bitmex": expected_ids("bitmex", bm_frames)}
     assert len(want["binance"]) == 42 and len(want["bitmex"]) > 100
     gate = threading.Event()
-    with VenueThread([[Send(GatedFrames(bn_frames, gate))]]) as bn, \
+    # one truncated frame mid-stream: counted as a parse error, the feed carries on
+    bn_sent = bn_frames[:10] + [bn_frames[10][:40]] + bn_frames[10:]
+    with VenueThread([[Send(GatedFrames(bn_sent, gate))]]) as bn, \
             VenueThread([[Send(GatedFrames(bm_frames, gate))]]) as bm:
         port = free_port()
         dead = free_port()  # nothing listens: BitMEX's REST instrument poll fails locally, never online
@@ -140,6 +142,7 @@ def test_live_serve_pushes_every_venue_event_once_in_order(tmp_path):
             assert per["okx"]["status"] == "disabled"
             metrics = httpx.get(base + "/metrics").text
             assert f'liqmap_events_ingested_total{{exchange="binance",type="liquidation"}} 42.0' in metrics
+            assert 'liqmap_parse_errors_total{exchange="binance"} 1.0' in metrics
         finally:
             proc.terminate()
             try:
