@@ -8,7 +8,7 @@ walk prices, random sizes, unique ids) -- load-test data, not market data.
 Measured:
 
 * DuckDB: ``DuckDBStore.write`` in batches of 5,000 (commit per batch, fresh
-  file, PRIMARY KEY on id + index on (exchange, timestamp)), events/s
+  file, PRIMARY KEY id_key = md5_number(id) + index on (exchange, timestamp)), events/s
   end-to-end (Liquidation objects -> committed rows). Target >= 200k/s.
 * DuckDB replay of the same events (all duplicates, skipped via the key).
 * TieredStore (DuckDB + cascade detection) events/s.

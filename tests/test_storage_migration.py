@@ -1,0 +1,106 @@
+"""Schema version 1 -> 2 migration (PRIMARY KEY moves from VARCHAR id to id_key = md5_number(id)).
+
+A file written by the previous liqmap version (schema 1: ``id VARCHAR PRIMARY KEY``) and a
+file whose ``liquidations`` table was created by a reader without any key (the API's
+``ensure_read_schema``) both open in :class:`DuckDBStore`, keep every row once, and stay
+idempotent against a replay of the same real events.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import duckdb
+
+from liqmap.storage.duckdb_store import LIQUIDATION_COLUMNS, MIGRATIONS_DIR, DuckDBStore
+
+from test_storage_loader import SQUEEZE, load_liquidations
+
+V1_SQL = (MIGRATIONS_DIR / "0001_init.sql").read_text()
+
+
+def _md5_key(s: str) -> int:
+    return int.from_bytes(hashlib.md5(s.encode()).digest(), "little")
+
+
+def _rows(events):
+    return [tuple(getattr(e, c) for c in LIQUIDATION_COLUMNS) for e in events]
+
+
+def _write_v1_file(path, events, keyed=True):
+    """A database as the previous version left it: schema 1 (or a keyless reader-made table)."""
+    con = duckdb.connect(str(path))
+    if keyed:
+        con.execute(V1_SQL)
+        con.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, name VARCHAR, applied_at BIGINT)")
+        con.execute("INSERT INTO schema_version VALUES (1, '0001_init.sql', 0)")
+    else:
+        from liqmap.api.queries import ensure_read_schema
+
+        ensure_read_schema(con)
+    con.executemany(f"INSERT INTO liquidations VALUES ({', '.join('?' * len(LIQUIDATION_COLUMNS))})", _rows(events))
+    con.close()
+
+
+def _table_shape(path):
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        cols = [r[0] for r in con.execute("DESCRIBE liquidations").fetchall()]
+        pk = con.execute(
+            "SELECT constraint_column_names FROM duckdb_constraints() "
+            "WHERE table_name = 'liquidations' AND constraint_type = 'PRIMARY KEY'"
+        ).fetchall()
+        idx = con.execute("SELECT expressions FROM duckdb_indexes() WHERE table_name = 'liquidations'").fetchall()
+        rows = con.execute(f"SELECT {', '.join(LIQUIDATION_COLUMNS)}, id_key FROM liquidations ORDER BY id").fetchall()
+        versions = [r[0] for r in con.execute("SELECT version FROM schema_version ORDER BY 1").fetchall()]
+    finally:
+        con.close()
+    return cols, pk, idx, rows, versions
+
+
+async def test_v1_file_migrates_once_and_stays_idempotent(tmp_path):
+    events = load_liquidations(SQUEEZE[0])
+    assert len(events) > 100
+    old, new = events[: len(events) // 2], events[len(events) // 2 :]
+    db = tmp_path / "v1.duckdb"
+    _write_v1_file(db, old)
+
+    store = DuckDBStore(db, batch_size=200, flush_interval_s=60)
+    assert store.schema_version == 2
+    await store.write(events)  # the old half again (all duplicates) + the new half
+    await store.close()
+    s = store.stats()
+    assert s["stored"] == len({e.id for e in new} - {e.id for e in old})
+    assert s["duplicates_skipped"] == len(events) - s["stored"]
+
+    cols, pk, idx, rows, versions = _table_shape(db)
+    assert cols == [*LIQUIDATION_COLUMNS, "id_key"]  # same names/order, key appended
+    assert pk == [(["id_key"],)]
+    assert any("exchange" in str(x) and "timestamp" in str(x) for x in idx)
+    assert versions == [1, 2]
+    ref = {e.id: e for e in events}
+    assert len(rows) == len(ref)
+    for r in rows:
+        assert r[:-1] == _rows([ref[r[10]]])[0]
+        assert r[-1] == _md5_key(r[10])
+
+    # reopening does not migrate again and keeps every row
+    again = DuckDBStore(db, batch_size=200, flush_interval_s=60)
+    await again.write(events)
+    await again.close()
+    assert again.stats()["stored"] == 0
+    assert _table_shape(db)[3] == rows
+
+
+async def test_keyless_reader_table_migrates_keeping_first_row_per_id(tmp_path):
+    events = load_liquidations(SQUEEZE[1])[:300]
+    db = tmp_path / "reader.duckdb"
+    _write_v1_file(db, events + events[:50], keyed=False)  # a keyless table may hold repeats
+    store = DuckDBStore(db, batch_size=100, flush_interval_s=60)
+    await store.write(events)
+    await store.close()
+    assert store.stats()["stored"] == 0
+    cols, pk, _idx, rows, versions = _table_shape(db)
+    assert pk == [(["id_key"],)]
+    assert versions == [1, 2]
+    assert sorted(r[10] for r in rows) == sorted({e.id for e in events})
