@@ -59,6 +59,8 @@ def test_monitor_once_from_db(db_file):
     assert r.exit_code == 0, r.output
     for needle in ("Latest liquidations", "Exchanges", "Long / short", "Cascades", "Health", "binance", "bitmex"):
         assert needle in r.output, needle
+    # the 2019-11-15 BitMEX squeeze shows up as a detected cascade ($54.5M of longs)
+    assert "Cascades (detector)" in r.output and "critical" in r.output
 
 
 def test_monitor_snapshot_from_api():

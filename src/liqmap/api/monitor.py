@@ -65,6 +65,7 @@ def _from_db(db: str, symbol: str | None, timeframe: str) -> dict[str, Any]:
             "recent": queries.recent(con, base, None, None, 25),
             "stats": queries.stats(con, base, start, now, None, s.large_usd, s.institutional_usd),
             "cascades": queries.cascades(con, base, start, now, None, min_usd=100_000)[:8],
+            "detected": queries.stored_cascades(con, base, start, now, 8),
             "health": None,
             "coverage": queries.coverage(con),
             "gaps": queries.gaps(con, 20),
@@ -100,6 +101,7 @@ def _from_api(api: str, symbol: str | None, timeframe: str, client: httpx.Client
         "recent": recent["liquidations"],
         "stats": stats,
         "cascades": casc["cascades"][:8],
+        "detected": casc.get("detected", [])[:8],
         "health": health["exchanges"],
         "coverage": None,
         "gaps": [g for e in health["exchanges"] for g in e.get("gaps", [])],
@@ -203,14 +205,16 @@ def render(snap: dict[str, Any]) -> Group:
     ls.append(f"\ntiers: retail {tiers['retail']['count']}  large {tiers['large']['count']}  "
               f"institutional {tiers['institutional']['count']}")
 
-    cas = Table(title="Cascades", box=box.SIMPLE, expand=True)
-    for c in ("start", "base", "value", "events", "side", "venues"):
+    detected = snap.get("detected") or []
+    cas = Table(title="Cascades" + (" (detector)" if detected else " (bursts)"), box=box.SIMPLE, expand=True)
+    for c in ("start", "base", "value", "events", "side", "venues", "severity"):
         cas.add_column(c)
-    for c in snap["cascades"]:
+    for c in detected or snap["cascades"]:
+        sev = (c.get("severity") or "") + (" ACTIVE" if c.get("status") == "active" else "") if detected else "burst"
         cas.add_row(_ts(c["start_ms"])[5:], c["base"], usd(c["value_usd"]), str(c["count"]), c["dominant_side"],
-                    ",".join(c["exchanges"]), style="red" if c["dominant_side"] == "long" else "green")
-    if not snap["cascades"]:
-        cas.add_row("none", "", "", "", "", "")
+                    ",".join(c["exchanges"]), sev, style="red" if c["dominant_side"] == "long" else "green")
+    if not (detected or snap["cascades"]):
+        cas.add_row("none", "", "", "", "", "", "")
 
     hl = Table(title="Health", box=box.SIMPLE, expand=True)
     for c in ("exchange", "status", "events", "last event age"):
