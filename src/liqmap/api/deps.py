@@ -27,12 +27,20 @@ def parse_timeframe(timeframe: str) -> str:
     return tf
 
 
+LIVE_SKEW_MS = 60_000
+
+
 def window(state: AppState, timeframe: str) -> tuple[int | None, int]:
-    """``(start_ms, end_ms)`` of a timeframe ending at the state's clock (start None for ``all``)."""
-    end = state.now_ms()
+    """``(start_ms, end_ms)`` of a timeframe ending at the state's clock (start None for ``all``).
+
+    Live mode keeps events up to 60 s ahead of the local clock (venue clocks run ahead
+    of ours by up to seconds; an event must not vanish until our clock catches up).
+    """
+    now = state.now_ms()
+    end = now + (LIVE_SKEW_MS if state.mode == "live" else 0)
     if timeframe == "all":
         return None, end
-    return end - queries.TIMEFRAMES_MS[timeframe], end
+    return now - queries.TIMEFRAMES_MS[timeframe], end
 
 
 def parse_exchanges(state: AppState, exchanges: str | None) -> list[str] | None:

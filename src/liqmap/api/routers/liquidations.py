@@ -77,7 +77,8 @@ def recent_liquidations(
     ex = parse_exchanges(state, exchanges)
     base = resolve_symbol(state, symbol, required=False)
     with state.cursor() as cur:
-        rows = queries.recent(cur, base, ex, min_value_usd, limit, state.now_ms())
+        rows = queries.recent(cur, base, ex, min_value_usd, limit,
+                              state.now_ms() if state.mode == "replay" else None)
     return {"meta": state.meta(symbol=symbol, underlying=base), "liquidations": rows}
 
 
