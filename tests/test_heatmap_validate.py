@@ -63,3 +63,11 @@ def test_fit_needs_rows():
     h = load_hourly(DEFAULT_HOURLY)
     with pytest.raises(ValueError):
         fit_hourly(slice_hourly(h, np.arange(5)))
+
+
+def test_multi_partial_equals_first_order_partial_for_one_control():
+    from liqmap.heatmap.validate import partial_spearman, partial_spearman_multi
+
+    h = load_hourly(DEFAULT_HOURLY)
+    x, y, z = h.high - h.low, h.liq_long, h.open - h.low
+    assert partial_spearman_multi(x, y, z[:, None]) == pytest.approx(partial_spearman(x, y, z), abs=1e-9)

@@ -198,6 +198,18 @@ def partial_spearman(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> float:
     return (rxy - rxz * ryz) / den
 
 
+def partial_spearman_multi(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> float:
+    """Partial Spearman of x and y given every column of z (N, m): Pearson of the rank residuals
+    after least squares on the ranks of z plus an intercept; NaN if degenerate."""
+    Z = np.column_stack([rankdata(c) for c in np.atleast_2d(z.T)] + [np.ones(len(x))])
+    rx, ry = rankdata(x), rankdata(y)
+    ex = rx - Z @ np.linalg.lstsq(Z, rx, rcond=None)[0]
+    ey = ry - Z @ np.linalg.lstsq(Z, ry, rcond=None)[0]
+    if ex.std() == 0 or ey.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(ex, ey)[0, 1])
+
+
 def day_block_bootstrap(ts: np.ndarray, stat, n_boot: int = 500, seed: int = 7) -> list[float]:
     """95 % percentile interval of ``stat(idx)`` resampling whole UTC days with replacement."""
     days = ts // DAY_MS
@@ -331,6 +343,38 @@ def validate_hourly(path: str | Path = DEFAULT_HOURLY, n_boot: int = 500) -> dic
             ts_t, lambda i: spearman(c_t[i], r_t[i]) - spearman(e_t[i], r_t[i]), n_boot)
         res["combined_beats_baseline"] = bool(res["combined_minus_baseline_ci95"][0] > 0)
         out[name] = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in res.items()}
+    out["context"] = _context(h, fit, test, exc, real)
+    return out
+
+
+def _context(h: Hourly, fit: dict, test: np.ndarray, exc: np.ndarray, real: np.ndarray) -> dict:
+    """Held-out partial Spearman (given the excursion) of ablations and naive signals, per side.
+
+    REPORTING ONLY -- nothing here feeds a choice. Ablations keep the fitted β mode, half-life and
+    weights and switch one refinement off; naive signals are previous-hour quantities (volatility
+    clustering), to show how much of the model's score such a signal alone reaches.
+    """
+    def ps(x: np.ndarray) -> dict:
+        return {side: round(float(partial_spearman(x[test, s], real[test, s], exc[test, s])), 4)
+                for s, side in ((0, "long"), (1, "short"))}
+
+    w, bm, hl = fit["weights"], fit["beta_mode"], fit["half_life_hours"]
+    out = {"note": "held-out partial Spearman given the excursion; reporting only, not used for any choice",
+           "ablation_net_oi_no_same_step": ps(_tier_flows(h, bm, hl, 0.0, "net") @ w)}
+    if fit["same_step_frac"] > 0:
+        out["ablation_no_same_step"] = ps(_tier_flows(h, bm, hl, 0.0, fit["oi_path"]) @ w)
+    if fit["oi_path"] != "net":
+        out["ablation_net_oi"] = ps(_tier_flows(h, bm, hl, fit["same_step_frac"], "net") @ w)
+    prev_liq = np.r_[np.nan, (h.liq_long + h.liq_short)[:-1]]
+    out["naive_prev_hour_liquidations"] = ps(np.stack([prev_liq, prev_liq], axis=1))
+    pred = _tier_flows(h, bm, hl, fit["same_step_frac"], fit["oi_path"]) @ w
+    t = test[np.isfinite(prev_liq[test])]
+    out["model_given_excursion_and_prev_hour_liquidations"] = {
+        side: round(float(partial_spearman_multi(pred[t, s], real[t, s], np.column_stack([exc[t, s], prev_liq[t]]))), 4)
+        for s, side in ((0, "long"), (1, "short"))}
+    if h.oi_high is not None:
+        prev_rng = np.r_[np.nan, ((h.oi_high - h.oi_low) / h.oi_close)[:-1]]
+        out["naive_prev_hour_oi_range"] = ps(np.stack([prev_rng, prev_rng], axis=1))
     return out
 
 
