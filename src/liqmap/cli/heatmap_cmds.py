@@ -195,6 +195,15 @@ def validate(hourly: Path = typer.Option(None, "--hourly", help="CoinGlass-forma
                   f"[{r['combined_minus_baseline_ci95'][0]:.3f}, {r['combined_minus_baseline_ci95'][1]:.3f}]")
     con.print(t)
     con.print(f"fit on first half: {res_h['fit']}")
+    ctx = res_h.get("context", {})
+    if ctx:
+        ct = Table(title="Held-out partial ρ | excursion: ablations and naive signals (reporting only)")
+        for c in ("variant", "long", "short"):
+            ct.add_column(c)
+        for k, v in ctx.items():
+            if isinstance(v, dict):
+                ct.add_row(k, f"{v['long']:.3f}", f"{v['short']:.3f}")
+        con.print(ct)
     et = Table(title="Event set (Binance forceOrder captures) -- " + res_e.get("variant", ""))
     for c in ("capture", "symbol", "events", "hit rate (notional)", "random-bin baseline", "status"):
         et.add_column(c)
