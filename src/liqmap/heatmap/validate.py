@@ -65,9 +65,9 @@ CANDIDATE_LADDERS: dict[str, tuple[tuple[float, float], ...]] = {
     "low_lev": ((5, 0.30), (10, 0.40), (25, 0.30)),
 }
 ALL_TIERS = (5, 10, 25, 50, 100)
-HALF_LIVES_H = (None, 24.0, 72.0, 168.0)
+HALF_LIVES_H = (None, 24.0, 72.0, 168.0, 336.0)
 BETA_MODES = ("clv", "half")
-SAME_STEP_FRACS = (0.0, 0.25, 0.5)
+SAME_STEP_FRACS = (0.0, 0.25, 0.5, 0.75, 1.0)
 OI_PATHS = ("net", "hl")
 
 
