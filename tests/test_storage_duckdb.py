@@ -296,3 +296,30 @@ def test_selloff_fixture_is_the_2025_01_27_selloff():
     longs = sum(e.value_usd for e in day if e.side == "long")
     shorts = sum(e.value_usd for e in day if e.side == "short")
     assert longs > 5 * shorts > 0
+
+
+async def test_partly_stored_batch_counts_only_new_rows_then_fast_path_resumes(tmp_path):
+    """A batch mixing stored and new ids (restart mid-replay) takes the INSERT OR IGNORE path:
+    only the new rows count, per exchange too; the next all-new batch is stored in full."""
+    events = load_liquidations(SQUEEZE[0])
+    a, b = events[:200], events[200:400]
+    c = load_liquidations(SQUEEZE[1])[:300]
+    new_b = {e.id for e in b} - {e.id for e in a}
+    new_c = {e.id for e in c} - {e.id for e in a} - {e.id for e in b}
+    assert len(new_b) > 100 and len(new_c) > 100 and len(c) == 300
+    store = DuckDBStore(tmp_path / "p.duckdb", batch_size=10_000, flush_interval_s=60)
+    await store.write(a)
+    await store.flush()
+    stored_a = store.stats()["stored"]
+    await store.write(a + b)  # one batch: a is stored already, b is new
+    await store.flush()
+    assert store.stats()["stored"] == stored_a + len(new_b)
+    assert store._expect_duplicates  # noqa: SLF001 - this batch met stored ids
+    await store.write(c)
+    await store.flush()
+    assert not store._expect_duplicates  # noqa: SLF001 - all-new batch: optimistic path again
+    s = store.stats()
+    assert s["stored"] == stored_a + len(new_b) + len(new_c) == store.count()
+    assert s["stored_by_exchange"] == {"binance": s["stored"]}
+    assert s["duplicates_skipped"] == 200 + 400 + 300 - s["stored"]
+    await store.close()
