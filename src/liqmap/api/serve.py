@@ -10,6 +10,7 @@ import errno
 import gc
 import logging
 import socket
+import sys
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -29,6 +30,13 @@ class ServeError(RuntimeError):
 
 
 def open_store(db_path: str, settings: Settings) -> Any:
+    """:func:`open_store_inline` run on its own thread (:class:`liqmap.live.ThreadedStore`)."""
+    from liqmap.live import ThreadedStore
+
+    return ThreadedStore(lambda: open_store_inline(db_path, settings))
+
+
+def open_store_inline(db_path: str, settings: Settings) -> Any:
     """Storage sink for ``db_path``: TieredStore (storage helper) when available,
     else the embedded DuckDBStore, else the minimal :class:`liqmap.live.DuckDBWriter`.
 
@@ -76,6 +84,7 @@ def open_memory() -> Any | None:
 
 def _read_connection(db_path: str, store: Any) -> duckdb.DuckDBPyConnection:
     """Connection for reads on the same in-process database the store writes."""
+    store = getattr(store, "inner", store)
     for obj in (store, getattr(store, "duckdb", None), getattr(store, "l1", None)):
         con = getattr(obj, "_con", None) if obj is not None else None
         if isinstance(con, duckdb.DuckDBPyConnection):
@@ -240,6 +249,7 @@ def run_server(state: AppState, host: str, port: int, log_level: str = "warning"
             # out of the cyclic GC so full collections do not pause the event path
             gc.collect()
             gc.freeze()
+            sys.setswitchinterval(0.0005)  # storage thread hands the GIL back quickly
             if on_ready is not None:
                 on_ready()
         await task
