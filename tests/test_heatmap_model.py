@@ -168,7 +168,12 @@ def test_validate_json_on_shipped_hourly_file():
         lo, hi = s["partial_ci95"]
         assert lo <= s["partial_spearman"] <= hi
         assert s["n_hours"] > 2000
+        # the target: held-out partial Spearman >= 0.45 given the excursion, both sides
+        assert s["partial_spearman"] >= 0.45, (side, s)
     assert out["hourly"]["test_start"] > out["hourly"]["train_start"]
+    fit = out["hourly"]["fit"]
+    assert set(fit) >= {"oi_path", "beta_mode", "half_life_hours", "same_step_frac", "weights"}
+    assert out["hourly"]["context"]["ablation_net_oi_no_same_step"]["long"] < out["hourly"]["long"]["partial_spearman"]
     ev = out["events"]
     assert "TRADES-ONLY" in ev["variant"]
     assert any(c["status"].startswith("not computable") for c in ev["captures"])
