@@ -104,3 +104,14 @@ def test_serve_port_in_use(tmp_path):
     assert f"port {port}" in r.output and "in use" in r.output
     r = runner.invoke(app, ["demo", "--port", str(port), "--speed", "0"])
     assert r.exit_code == 2 and "--speed" in r.output
+
+
+def test_replay_honours_exchange_and_symbol_filters(tmp_path):
+    state = build_replay_state([BITMEX, BINANCE], str(tmp_path / "f.duckdb"),
+                               only_exchanges=["bitmex"], only_bases=["ETH"])
+    with TestClient(create_app(state)) as c:
+        _wait(c)
+        st = c.get("/liquidations/stats", params={"timeframe": "all"}).json()
+    assert [e["exchange"] for e in st["by_exchange"]] == ["bitmex"]
+    assert [u["base"] for u in st["by_underlying"]] == ["ETH"]
+    assert st["count"] == 50  # the 50 real BitMEX ETHUSD rows (PROVENANCE.md)

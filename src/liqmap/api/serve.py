@@ -103,11 +103,14 @@ def build_replay_state(
     max_gap_s: float = 2.0,
     fmt: str = "auto",
     preload: Sequence[str] = (),
+    only_exchanges: Sequence[str] | None = None,
+    only_bases: Sequence[str] | None = None,
 ) -> AppState:
     """State that replays recorded files through the parsers into storage + websocket.
 
     ``speed`` None = as fast as possible; N = N x recorded time (gaps capped at
     ``max_gap_s``). ``preload`` files are replayed first, unpaced (demo backfill).
+    ``only_exchanges`` / ``only_bases`` keep just those venues / underlyings.
     Raises :class:`ServeError` for a missing/unreadable file.
     """
     settings = settings or get_settings()
@@ -127,11 +130,22 @@ def build_replay_state(
     queries.ensure_read_schema(con)
     clock = ReplayClock(queries.latest_timestamp(con))
 
+    ex_set = set(only_exchanges or ())
+    base_set = set(only_bases or ())
+
+    async def selected(events):
+        async for ev in events:
+            if ex_set and getattr(ev, "exchange", None) not in ex_set:
+                continue
+            if base_set and getattr(ev, "base", None) not in base_set:
+                continue
+            yield ev
+
     async def source():
         if preload:
-            async for ev in replay_source(preload, fmt, parse_errors=errors):
+            async for ev in selected(replay_source(preload, fmt, parse_errors=errors)):
                 yield ev
-        async for ev in paced(replay_source(paths, fmt, parse_errors=errors), speed, max_gap_s):
+        async for ev in paced(selected(replay_source(paths, fmt, parse_errors=errors)), speed, max_gap_s):
             yield ev
 
     exchanges = _exchanges_of([*preload, *paths])

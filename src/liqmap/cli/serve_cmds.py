@@ -95,18 +95,27 @@ def serve(
     ex = _split(exchanges)
     try:
         check_port(host, port)
+        from liqmap.exchanges.registry import VENUE_NAMES
+
+        bad = [e for e in ex or () if e not in VENUE_NAMES]
+        if bad:
+            raise ServeError(f"unknown exchange(s) {', '.join(bad)}; known: {', '.join(VENUE_NAMES)}")
+        syms = _split(symbols)
+        bases = None
+        if syms:
+            from liqmap.symbols import parse_symbol
+
+            try:
+                bases = [parse_symbol(x).base for x in syms]
+            except ValueError as exc:
+                raise ServeError(str(exc)) from exc
         if replay:
             if speed is not None and speed <= 0:
                 raise ServeError("--speed must be > 0")
-            state = build_replay_state(replay, db, speed, settings)
+            state = build_replay_state(replay, db, speed, settings, only_exchanges=ex, only_bases=bases)
             banner = f"[bold yellow]REPLAY[/] of {len(replay)} file(s) into {db}"
         else:
-            from liqmap.exchanges.registry import VENUE_NAMES
-
-            bad = [e for e in ex or () if e not in VENUE_NAMES]
-            if bad:
-                raise ServeError(f"unknown exchange(s) {', '.join(bad)}; known: {', '.join(VENUE_NAMES)}")
-            state = build_live_state(ex, _split(symbols), db, _parse_urls(ws_url), settings,
+            state = build_live_state(ex, syms, db, _parse_urls(ws_url), settings,
                                      _parse_urls(rest_url, "--rest-url", ("http://", "https://")))
             banner = f"[bold green]LIVE[/] {', '.join(state.enabled)} into {db}"
     except ServeError as exc:
