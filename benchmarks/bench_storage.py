@@ -10,7 +10,9 @@ Measured:
 * DuckDB: ``DuckDBStore.write`` in batches of 5,000 (commit per batch, fresh
   file, PRIMARY KEY id_key = md5_number(id) + index on (exchange, timestamp)), events/s
   end-to-end (Liquidation objects -> committed rows). Target >= 200k/s.
+  Batches grow to ``max_buffer`` (4 x 5,000) while a commit runs (group commit).
 * DuckDB replay of the same events (all duplicates, skipped via the key).
+* Variants: ``DuckDBStore(threads=1)``; without the (exchange, timestamp) index.
 * TieredStore (DuckDB + cascade detection) events/s.
 * Redis (127.0.0.1:6379) and PostgreSQL (127.0.0.1:5432, throwaway database)
   at batch sizes 500 and 5,000; Postgres with ``institutional_usd=0`` so every
@@ -59,12 +61,15 @@ def synthetic_liquidations(n: int, seed: int = 7, start_ms: int = 1_760_000_000_
     return out
 
 
-async def bench_duckdb(events: list[Liquidation], batch: int = 5_000, drop_ts_index: bool = False) -> None:
+async def bench_duckdb(events: list[Liquidation], batch: int = 5_000, drop_ts_index: bool = False,
+                       threads: int | None = None) -> None:
     from liqmap.storage.duckdb_store import DuckDBStore
 
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / "bench.duckdb"
-        store = DuckDBStore(path, batch_size=batch, flush_interval_s=3600)
+        store = DuckDBStore(path, batch_size=batch, flush_interval_s=3600, threads=threads)
+        if threads is not None:
+            print(f"-- variant: DuckDBStore(threads={threads}) (default: DuckDB's, one per core)")
         if drop_ts_index:  # comparison only: what the (exchange, timestamp) ART index costs
             store._con.execute("DROP INDEX liquidations_exchange_ts")
             print("-- variant: WITHOUT the (exchange, timestamp) ART index (DuckDB's planner does not use it "
@@ -180,6 +185,7 @@ async def main() -> None:
     events = synthetic_liquidations(args.n)
     print(f"SYNTHETIC events generated: {len(events):,} in {time.perf_counter() - t:.2f}s (load-test data, not market data)")
     await bench_duckdb(events)
+    await bench_duckdb(events, threads=1)
     await bench_duckdb(events, drop_ts_index=True)
     await bench_tiered(events[:200_000])
     remote = events[: args.n_remote]

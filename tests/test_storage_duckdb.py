@@ -191,6 +191,19 @@ async def test_errors_are_clear(tmp_path):
     await store.close()  # idempotent
     with pytest.raises(StorageError, match="after close"):
         await store.write([])
+    with pytest.raises(StorageError, match="threads must be >= 1"):
+        DuckDBStore(tmp_path / "t.duckdb", threads=0)
+
+
+async def test_threads_setting_applies_to_the_database(tmp_path):
+    events = load_liquidations(SQUEEZE[0])
+    store = DuckDBStore(tmp_path / "t1.duckdb", threads=1, batch_size=100)
+    cur = store.reader()
+    assert cur.execute("SELECT current_setting('threads')").fetchone()[0] == 1
+    cur.close()
+    await store.write(events)
+    await store.close()
+    assert store.stats()["stored"] == len({e.id for e in events})
 
 
 _READER = textwrap.dedent(

@@ -179,6 +179,11 @@ class DuckDBStore:
         flush_interval_s: commit when the oldest buffered event is this old (seconds).
         read_only: open without writing (no migrations); raises
             :class:`StorageError` if the file does not exist or a writer holds it.
+        threads: DuckDB worker threads for this database (``SET threads``; it applies to
+            every cursor of it, readers included). ``None`` keeps DuckDB's default (one per
+            core). ``1`` cut the CPU per inserted event by ~12-20% on the 2-core bench machine
+            (``benchmarks/bench_storage.py``; less thread hand-off for small batch inserts) --
+            a fit for a bulk backfill/replay process, at the cost of single-threaded reads.
 
     Raises:
         StorageError: the file cannot be opened (locked by another process, bad path).
@@ -192,6 +197,7 @@ class DuckDBStore:
         max_buffer: int | None = None,
         flush_interval_s: float = 1.0,
         read_only: bool = False,
+        threads: int | None = None,
     ) -> None:
         self.path = str(path if path is not None else default_db_path())
         self.batch_size = int(batch_size)
@@ -208,6 +214,11 @@ class DuckDBStore:
             self._con = duckdb.connect(self.path, read_only=read_only)
         except duckdb.Error as exc:
             raise StorageError(f"duckdb: cannot open {self.path}: {exc}") from exc
+        if threads is not None:
+            if int(threads) < 1:
+                self._con.close()
+                raise StorageError(f"duckdb: threads must be >= 1, got {threads}")
+            self._con.execute(f"SET threads = {int(threads)}")
         self.schema_version = 0 if read_only else apply_migrations(self._con)
         self._liq: list[Liquidation] = []
         self._gaps: list[Gap] = []
