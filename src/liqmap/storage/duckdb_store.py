@@ -11,10 +11,13 @@ the buffer holds ``batch_size`` (default 5,000) events, when the oldest
 buffered event is ``flush_interval_s`` (default 1 s) old (checked on every
 write and by a background timer task), on :meth:`flush` and on :meth:`close`.
 One batch = one DuckDB transaction, run in a worker thread: a columnar (numpy)
-relation inserted with ``INSERT OR IGNORE`` against the primary key, so
-replaying the same input twice stores each event once;
-``stats()["duplicates_skipped"]`` counts the skipped ones (in-batch repeats +
-rows already stored). At most one commit is in flight; while it runs the
+relation inserted against the primary key, so replaying the same input twice
+stores each event once; ``stats()["duplicates_skipped"]`` counts the skipped
+ones (in-batch repeats, dropped in Python, + rows already stored). The insert
+is first tried as a plain ``INSERT`` (cheapest; right whenever no id of the
+batch is stored yet); a duplicate key aborts it, the transaction is rolled
+back and the batch goes in with ``INSERT OR IGNORE ... RETURNING`` (and so do
+the following batches until one meets no stored id). At most one commit is in flight; while it runs the
 buffer keeps growing past ``batch_size`` up to ``max_buffer`` (default
 4 x ``batch_size``) -- group commit: under a fast producer (replay) batches
 grow and commits get fewer and larger, a slow live feed commits small batches
@@ -313,7 +316,7 @@ class DuckDBStore:
     async def _launch(self) -> None:
         """Hand the buffer to a background commit in a worker thread (at most one in flight).
 
-        The next batch is converted while DuckDB commits this one. Events count as
+        The next batch keeps buffering while DuckDB commits this one. Events count as
         stored only when their commit returned (``_commit`` updates the counters).
         """
         async with self._lock:
