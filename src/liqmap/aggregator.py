@@ -27,42 +27,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import OrderedDict
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from liqmap.adapters import ExchangeAdapter, _is_loopback, make_adapter
 from liqmap.feed.fanout import Subscription
 from liqmap.feed.health import HealthStatus
+from liqmap.dedupe import DEFAULT_DEDUPE_SIZE, Deduper
 from liqmap.models import Event, Gap, Liquidation
 from liqmap.symbols import SymbolQuery, parse_symbol, strict_symbols, symbol_filter
 
 log = logging.getLogger("liqmap.aggregator")
-
-DEFAULT_DEDUPE_SIZE = 200_000
-
-
-class Deduper:
-    """Bounded LRU set of seen keys. ``seen(key)`` -> True if already present (and refreshes it)."""
-
-    def __init__(self, size: int = DEFAULT_DEDUPE_SIZE) -> None:
-        if size < 1:
-            raise ValueError(f"dedupe size must be >= 1, got {size}")
-        self.size = size
-        self._keys: OrderedDict[Any, None] = OrderedDict()
-
-    def seen(self, key: Any) -> bool:
-        keys = self._keys
-        if key in keys:
-            keys.move_to_end(key)
-            return True
-        keys[key] = None
-        if len(keys) > self.size:
-            keys.popitem(last=False)
-        return False
-
-    def __len__(self) -> int:
-        return len(self._keys)
-
 
 class ExchangeAggregator:
     """Run several exchange adapters and merge their events.

@@ -22,13 +22,14 @@ import asyncio
 import inspect
 import logging
 import time
-from collections import OrderedDict
+
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Callable, Iterable, Sequence
 
 import duckdb
 import msgspec
 
+from liqmap.dedupe import Deduper
 from liqmap.models import Event, Gap, Liquidation, to_json
 
 log = logging.getLogger("liqmap.live")
@@ -367,7 +368,7 @@ class ServePipeline:
         self.batch_max = batch_max
         self.dedupe_window = dedupe_window
         self.stats = PipelineStats()
-        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._seen = Deduper(dedupe_window)
         self._buffer: list[Event] = []
         self._flush_lock = asyncio.Lock()
         self._mem_add = None
@@ -379,12 +380,9 @@ class ServePipeline:
         st = self.stats
         st.events += 1
         if isinstance(event, Liquidation):
-            if event.id in self._seen:
+            if self._seen.seen(event.id):
                 st.duplicates += 1
                 return False
-            self._seen[event.id] = None
-            if len(self._seen) > self.dedupe_window:
-                self._seen.popitem(last=False)
             st.liquidations += 1
             st.by_exchange[event.exchange] = st.by_exchange.get(event.exchange, 0) + 1
             st.last_event_ms[event.exchange] = event.timestamp
