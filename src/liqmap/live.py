@@ -8,7 +8,7 @@ One direction, one writer::
     ServePipeline.run()  ── dedupe by id, advance the clock
         ├─► MemoryStore (L1, optional)         in the event loop, O(1)
         ├─► BroadcastHub.publish()             non-blocking, bounded per-client queues
-        └─► storage writer (TieredStore or the embedded DuckDB writer), in batches,
+        └─► storage writer (TieredStore on its own thread), in batches,
             off the event loop (thread), so a slow disk never stalls ingestion.
 
 Clocks: in live mode "now" is the wall clock; in replay mode "now" is the
@@ -26,8 +26,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Callable, Iterable, Sequence
 
-import duckdb
-import msgspec
 
 from liqmap.dedupe import Deduper
 from liqmap.models import Event, Gap, Liquidation, to_json
@@ -193,64 +191,6 @@ def liquidation_filter(
 
 
 # --------------------------------------------------------------------------- storage writers
-
-
-class DuckDBWriter:
-    """Embedded single-writer sink used when ``liqmap.storage.tiered`` is unavailable.
-
-    Writes ``Liquidation`` rows into ``liquidations`` and ``Gap`` rows into
-    ``gaps``; duplicate ids are skipped (``id`` checked against the table).
-    """
-
-    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
-        from liqmap.api.queries import ensure_read_schema
-
-        self.con = con.cursor()
-        ensure_read_schema(self.con)
-
-    def write(self, events: Sequence[Event]) -> int:
-        liqs = [e for e in events if isinstance(e, Liquidation)]
-        gaps = [e for e in events if isinstance(e, Gap)]
-        if liqs:
-            rows = [msgspec.structs.astuple(e) for e in liqs]
-            self.con.execute("CREATE TEMP TABLE IF NOT EXISTS _incoming AS SELECT * FROM liquidations LIMIT 0")
-            self.con.execute("DELETE FROM _incoming")
-            self.con.executemany(
-                "INSERT INTO _incoming VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", rows
-            )
-            self.con.execute(
-                "INSERT INTO liquidations SELECT DISTINCT ON (id) * FROM _incoming "
-                "WHERE id NOT IN (SELECT id FROM liquidations)"
-            )
-        if gaps:
-            self.con.executemany(
-                "INSERT INTO gaps VALUES (?,?,?,?,?)", [msgspec.structs.astuple(g) for g in gaps]
-            )
-        return len(liqs) + len(gaps)
-
-    def flush(self) -> None:
-        return None
-
-    def close(self) -> None:
-        self.con.close()
-
-
-def open_store(db_path: str, redis_url: str | None = None, postgres_dsn: str | None = None):
-    """Open the storage sink for ``db_path``.
-
-    Uses ``liqmap.storage.tiered.TieredStore(db_path, redis_url, postgres_dsn)`` when
-    that module is installed, else :class:`DuckDBWriter`. Returns ``(store, kind)``.
-    """
-    try:
-        from liqmap.storage.tiered import TieredStore  # type: ignore
-    except ImportError:
-        TieredStore = None  # noqa: N806
-    if TieredStore is not None:
-        try:
-            return TieredStore(db_path, redis_url=redis_url, postgres_dsn=postgres_dsn), "tiered"
-        except TypeError:
-            return TieredStore(db_path), "tiered"
-    return DuckDBWriter(duckdb.connect(db_path)), "duckdb"
 
 
 class ThreadedStore:
@@ -485,27 +425,19 @@ def replay_source(
 ) -> AsyncIterator[Event]:
     """Unpaced async iterator of events from recorded files.
 
-    Uses ``liqmap.replay.runner.ReplayRunner`` (frames merged by receipt time) when
-    present; otherwise reads
-    frames with :func:`liqmap.replay.iter_frames` and parses each with the venue's
-    parser via :func:`liqmap.exchanges.base.safe_parse` (the live path).
+    Uses :class:`liqmap.replay.runner.ReplayRunner`: frames merged by receipt time,
+    each parsed by its venue's parser via :func:`liqmap.exchanges.base.safe_parse`
+    (the live path).
     ``parse_errors`` (if given) is filled with rejected-frame counts per exchange.
 
     Raises (before yielding): ``FileNotFoundError``, ``ValueError`` / ``UnknownFormatError``
     for unreadable inputs.
     """
-    errors = parse_errors if parse_errors is not None else {}
-    try:
-        from liqmap.replay.runner import ReplayRunner  # type: ignore
-    except ImportError:
-        ReplayRunner = None  # noqa: N806
-    if ReplayRunner is not None:
-        runner = ReplayRunner(list(paths), fmt, exchange)  # raises now for bad inputs
-        return _runner_events(runner, errors)
-    from liqmap.replay import iter_frames
+    from liqmap.replay.runner import ReplayRunner
 
-    frames = iter_frames(list(paths), fmt, exchange)  # raises now for bad inputs
-    return _parse_frames(frames, errors)
+    errors = parse_errors if parse_errors is not None else {}
+    runner = ReplayRunner(list(paths), fmt, exchange)  # raises now for bad inputs
+    return _runner_events(runner, errors)
 
 
 async def _runner_events(runner: Any, errors: dict[str, int]) -> AsyncIterator[Event]:
@@ -520,29 +452,3 @@ async def _runner_events(runner: Any, errors: dict[str, int]) -> AsyncIterator[E
     errors.update(runner.stats.parse_errors)
 
 
-async def _parse_frames(frames: Iterable[Any], errors: dict[str, int]) -> AsyncIterator[Event]:
-    from liqmap.exchanges.base import safe_parse
-    from liqmap.exchanges.registry import get_venue
-
-    venues: dict[str, Any] = {}
-    n = 0
-    for fr in frames:
-        v = venues.get(fr.exchange)
-        if v is None:
-            try:
-                v = venues[fr.exchange] = get_venue(fr.exchange)
-            except Exception as exc:
-                errors[fr.exchange] = errors.get(fr.exchange, 0) + 1
-                if errors[fr.exchange] == 1:
-                    log.warning("no parser for %s: %s", fr.exchange, exc)
-                continue
-        events, err = safe_parse(v, fr.data, fr.received_at, fr.connection)
-        if err is not None:
-            errors[fr.exchange] = errors.get(fr.exchange, 0) + 1
-            if errors[fr.exchange] <= 3:
-                log.warning("%s frame rejected: %s", fr.exchange, err[:200])
-        for ev in events:
-            yield ev
-        n += 1
-        if n % 500 == 0:
-            await asyncio.sleep(0)  # let the API answer while a large file loads

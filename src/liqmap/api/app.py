@@ -7,7 +7,6 @@ when installed. OpenAPI docs at ``/docs``.
 
 from __future__ import annotations
 
-import importlib
 import logging
 from contextlib import asynccontextmanager
 
@@ -16,7 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
-from liqmap.api.routers import dashboard, exchanges, health, liquidations, ws
+from liqmap.api.routers import dashboard, exchanges, health, heatmap, liquidations, ws
 from liqmap.api.state import AppState, open_readonly_state
 from liqmap.settings import Settings
 
@@ -65,25 +64,16 @@ def create_app(state: AppState | None = None, settings: Settings | None = None) 
 
     for r in (liquidations.router, exchanges.router, health.router, ws.router, dashboard.router):
         app.include_router(r)
-    try:  # heatmap helper's router (predicted liquidation levels), optional
-        mod = importlib.import_module("liqmap.api.routers.heatmap")
-        app.include_router(mod.router)
-        app.state.has_heatmap_page = True
-        dep = getattr(mod, "get_heatmap_db", None)
-        if dep is not None:  # answer from this process's database (the serve --db file)
+    app.include_router(heatmap.router)
+    app.state.has_heatmap_page = True
 
-            def _heatmap_db():
-                cur = state.cursor()
-                try:
-                    yield cur
-                finally:
-                    cur.close()
+    def _heatmap_db():  # answer from this process's database (the serve --db file)
+        cur = state.cursor()
+        try:
+            yield cur
+        finally:
+            cur.close()
 
-            app.dependency_overrides[dep] = _heatmap_db
-    except ImportError:
-        app.state.has_heatmap_page = False
-    except Exception:  # a broken optional router must not take the API down
-        log.exception("heatmap router failed to load")
-        app.state.has_heatmap_page = False
+    app.dependency_overrides[heatmap.get_heatmap_db] = _heatmap_db
     app.mount("/static", StaticFiles(directory=dashboard.STATIC_DIR), name="static")
     return app

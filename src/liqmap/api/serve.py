@@ -37,33 +37,18 @@ def open_store(db_path: str, settings: Settings) -> Any:
 
 
 def open_store_inline(db_path: str, settings: Settings) -> Any:
-    """Storage sink for ``db_path``: TieredStore (storage helper) when available,
-    else the embedded DuckDBStore, else the minimal :class:`liqmap.live.DuckDBWriter`.
+    """Storage sink for ``db_path``: :class:`liqmap.storage.tiered.TieredStore`
+    (DuckDB, plus Redis/PostgreSQL when configured, plus cascade detection).
 
     Raises :class:`ServeError` when the file cannot be opened (e.g. locked by another process).
     """
     if db_path != ":memory:":
         Path(db_path).parent.mkdir(parents=True, exist_ok=True)
-    try:
-        try:
-            from liqmap.storage.tiered import TieredStore  # type: ignore
-        except ImportError:
-            TieredStore = None  # noqa: N806
-        if TieredStore is not None:
-            try:
-                return TieredStore(db_path, settings.redis_url, settings.postgres_dsn,
-                                   institutional_usd=settings.institutional_usd, flush_interval_s=0.25)
-            except TypeError:  # older signature
-                return TieredStore(db_path, settings.redis_url, settings.postgres_dsn)
-        try:
-            from liqmap.storage.duckdb_store import DuckDBStore
-        except ImportError:
-            DuckDBStore = None  # noqa: N806
-        if DuckDBStore is not None:
-            return DuckDBStore(db_path, flush_interval_s=0.25)
-        from liqmap.live import DuckDBWriter
+    from liqmap.storage.tiered import TieredStore
 
-        return DuckDBWriter(duckdb.connect(db_path))
+    try:
+        return TieredStore(db_path, settings.redis_url, settings.postgres_dsn,
+                           institutional_usd=settings.institutional_usd, flush_interval_s=0.25)
     except (duckdb.Error, OSError) as exc:
         raise ServeError(f"cannot open database {db_path}: {str(exc).splitlines()[0]}") from exc
     except Exception as exc:
@@ -74,25 +59,19 @@ def open_store_inline(db_path: str, settings: Settings) -> Any:
 
 def open_memory() -> Any | None:
     """L1 in-memory store (``liqmap.storage.memory.MemoryStore``, 60 s windows per base), or None."""
-    try:
-        from liqmap.storage.memory import MemoryStore
+    from liqmap.storage.memory import MemoryStore
 
-        return MemoryStore(key_by="base")
-    except Exception:
-        return None
+    return MemoryStore(key_by="base")
 
 
 def _read_connection(db_path: str, store: Any) -> duckdb.DuckDBPyConnection:
-    """Connection for reads on the same in-process database the store writes."""
-    store = getattr(store, "inner", store)
-    for obj in (store, getattr(store, "duckdb", None), getattr(store, "l1", None)):
-        con = getattr(obj, "_con", None) if obj is not None else None
-        if isinstance(con, duckdb.DuckDBPyConnection):
-            return con
-    try:
-        return duckdb.connect(db_path)
-    except duckdb.Error as exc:
-        raise ServeError(f"cannot open database {db_path}: {str(exc).splitlines()[0]}") from exc
+    """Connection for reads on the same in-process database the store writes.
+
+    DuckDB allows one read-write process per file, so the serve process answers
+    every read through :meth:`liqmap.storage.duckdb_store.DuckDBStore.reader`
+    (committed data only; requests take their own ``cursor()`` from it).
+    """
+    return getattr(store, "inner", store).duckdb.reader()
 
 
 def build_replay_state(

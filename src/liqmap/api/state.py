@@ -18,31 +18,23 @@ import duckdb
 
 from liqmap.api import queries
 from liqmap.api.metrics import Metrics
+from liqmap.exchanges.registry import VENUE_NAMES
+from liqmap.exchanges.registry import get_venue as _registry_get_venue
 from liqmap.live import BroadcastHub, LiveClock, ReplayClock, ServePipeline
 from liqmap.settings import Settings, get_settings
 
 log = logging.getLogger("liqmap.api")
 
-FALLBACK_VENUES = ("binance", "binance_coinm", "bybit", "okx", "bitmex", "deribit", "hyperliquid")
-
-
 def venue_names() -> tuple[str, ...]:
-    """Supported venue ids (``liqmap.exchanges.registry.VENUE_NAMES`` when present)."""
-    try:
-        from liqmap.exchanges.registry import VENUE_NAMES  # type: ignore
-
-        return tuple(VENUE_NAMES)
-    except Exception:
-        return FALLBACK_VENUES
+    """Supported venue ids, in registry order."""
+    return tuple(VENUE_NAMES)
 
 
 def get_venue(name: str) -> Any | None:
-    """The venue spec object for ``name`` or None when the registry is unavailable."""
+    """The venue spec object for ``name``, or None for an unknown name."""
     try:
-        from liqmap.exchanges.registry import get_venue as _gv  # type: ignore
-
-        return _gv(name)
-    except Exception:
+        return _registry_get_venue(name)
+    except ValueError:
         return None
 
 
