@@ -33,34 +33,16 @@ Summary returned by :meth:`close` (JSON-ready)::
 from __future__ import annotations
 
 import logging
-from collections import Counter, OrderedDict
+from collections import Counter
 from typing import Any, Sequence
 
 from liqmap.analytics.cascades import CascadeConfig, CascadeDetector, CascadeEvent, cascade_row
+from liqmap.dedupe import Deduper
 from liqmap.models import Event, Liquidation
 from liqmap.storage.base import StorageError, redact_url
 from liqmap.storage.duckdb_store import DuckDBStore
 
 log = logging.getLogger(__name__)
-
-
-class RecentIds:
-    """Bounded memory of recently seen event ids (insertion order, LRU eviction).
-
-    ``add(id) -> bool`` is True for an id not among the last ``capacity`` ids.
-    """
-
-    def __init__(self, capacity: int = 200_000) -> None:
-        self.capacity = capacity
-        self._ids: OrderedDict[str, None] = OrderedDict()
-
-    def add(self, event_id: str) -> bool:
-        if event_id in self._ids:
-            return False
-        self._ids[event_id] = None
-        if len(self._ids) > self.capacity:
-            self._ids.popitem(last=False)
-        return True
 
 
 class TieredStore:
@@ -96,7 +78,7 @@ class TieredStore:
         self.duckdb = DuckDBStore(db_path, batch_size=batch_size, flush_interval_s=flush_interval_s)
         self.detector = CascadeDetector(cascade_config or CascadeConfig())
         self.strict = strict
-        self._recent = RecentIds()
+        self._recent = Deduper()
         self.events_seen: Counter[str] = Counter()
         self.liquidations_seen = 0
         self.cascade_events: Counter[str] = Counter({"start": 0, "update": 0, "end": 0})
@@ -187,7 +169,7 @@ class TieredStore:
                 self.events_seen[ex] += 1
             if isinstance(e, Liquidation):
                 self.liquidations_seen += 1
-                if self._recent.add(e.id):
+                if not self._recent.seen(e.id):
                     cev.extend(self.detector.update(e))
         await self.duckdb.write(events)
         if self.redis is not None:
