@@ -7,7 +7,9 @@
    frames are SYNTHETIC: the 42 real forceOrder events of
    tests/fixtures/binance_forceorder_arbitra cycled with a unique, increasing trade
    time ``T`` so every event has its own id (load test only, not market data).
-   Latency = client receive time - server send time (same process, perf_counter).
+   The venue server runs in its own process (as a real venue is remote), so the
+   client's JSON decoding does not delay the sender; latency = client receive time -
+   venue send time, both on the system-wide monotonic clock (time.monotonic_ns).
 
 2. ``GET /liquidations/heatmap`` throughput with ``wrk`` (if installed, else a bounded
    httpx load loop) against ``liqmap serve --replay`` of the real Binance 2025-01/02
@@ -88,56 +90,74 @@ def pct(xs: list[float], q: float) -> float:
     return xs[min(len(xs) - 1, int(q * len(xs)))]
 
 
+def _venue_process(n: int, rate: int, port_q, go, out_q) -> None:
+    """Child process: a local Binance-protocol websocket server sending ``n`` SYNTHETIC
+    frames at ``rate``/s after ``go`` is set; puts ``{ts: send monotonic_ns}`` on ``out_q``."""
+
+    async def main() -> None:
+        frames = synthetic_frames(n, 1_700_000_000_000)
+        sent_at: dict[int, int] = {}
+        finished = asyncio.Event()
+
+        async def handler(ws):
+            while not go.is_set():
+                await asyncio.sleep(0.005)
+            start = time.perf_counter()
+            i = 0
+            while i < n:
+                due = int((time.perf_counter() - start) * rate) + 1
+                while i < min(due, n):
+                    ts, text = frames[i]
+                    sent_at[ts] = time.monotonic_ns()
+                    await ws.send(text)
+                    i += 1
+                await asyncio.sleep(0.001)
+            finished.set()
+            await ws.wait_closed()
+
+        async with websockets.serve(handler, "127.0.0.1", 0, ping_interval=None) as server:
+            port_q.put(server.sockets[0].getsockname()[1])
+            await finished.wait()
+            out_q.put(sent_at)
+            await asyncio.sleep(0.5)
+
+    asyncio.run(main())
+
+
 async def latency_run(rate: int, seconds: float, tmp: str, batch: bool = False) -> dict:
+    import multiprocessing as mp
+
     n = int(rate * seconds)
-    t0 = 1_700_000_000_000
-    frames = synthetic_frames(n, t0)
-    sent_at: dict[int, float] = {}
-    go = asyncio.Event()
-    done_sending = asyncio.Event()
-
-    async def handler(ws):
-        await go.wait()
-        start = time.perf_counter()
-        i = 0
-        while i < n:
-            due = int((time.perf_counter() - start) * rate) + 1
-            while i < min(due, n):
-                ts, text = frames[i]
-                sent_at[ts] = time.perf_counter()
-                await ws.send(text)
-                i += 1
-            await asyncio.sleep(0.001)
-        done_sending.set()
-        await ws.wait_closed()
-
-    server = await websockets.serve(handler, "127.0.0.1", 0, ping_interval=None)
-    vport = server.sockets[0].getsockname()[1]
+    ctx = mp.get_context("spawn")
+    port_q, out_q, go = ctx.Queue(), ctx.Queue(), ctx.Event()
+    venue = ctx.Process(target=_venue_process, args=(n, rate, port_q, go, out_q), daemon=True)
+    venue.start()
+    vport = await asyncio.to_thread(port_q.get, True, 30)
     port = free_port()
     proc = await asyncio.to_thread(start_serve, ["--exchanges", "binance", "--db", os.path.join(tmp, f"lat{rate}.duckdb"),
                                                  "--ws-url", f"binance=ws://127.0.0.1:{vport}"], port)
-    lat: list[float] = []
+    recv_at: dict[int, int] = {}
     try:
         async with websockets.connect(f"ws://127.0.0.1:{port}/ws/liquidations?queue_size=100000&batch=" + ("true" if batch else "false"),
                                       max_queue=None) as client:
             json.loads(await client.recv())  # hello
             go.set()
-            while len(lat) < n:
+            while len(recv_at) < n:
                 try:
                     raw = await asyncio.wait_for(client.recv(), 10)
                 except asyncio.TimeoutError:
                     break
-                now = time.perf_counter()
+                now = time.monotonic_ns()
                 msg = json.loads(raw)
                 for m in (msg["messages"] if msg["type"] == "batch" else [msg]):
-                    ts = m["data"]["timestamp"]
-                    if ts in sent_at:
-                        lat.append((now - sent_at[ts]) * 1000)
+                    recv_at[m["data"]["timestamp"]] = now
+        sent_at = await asyncio.to_thread(out_q.get, True, 30)
         metrics = httpx.get(f"http://127.0.0.1:{port}/metrics").text
         dropped = re.search(r"^liqmap_ws_dropped_messages_total (\S+)$", metrics, re.M)
     finally:
         stop(proc)
-        server.close()
+        venue.terminate()
+    lat = [(recv_at[ts] - sent_at[ts]) / 1e6 for ts in recv_at if ts in sent_at]
     return {"batch": batch, "rate": rate, "sent": n, "received": len(lat), "p50_ms": pct(lat, 0.5) if lat else None,
             "p99_ms": pct(lat, 0.99) if lat else None, "max_ms": max(lat) if lat else None,
             "mean_ms": statistics.fmean(lat) if lat else None,
@@ -200,7 +220,7 @@ def main() -> None:
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         print("== end-to-end latency: local venue send -> liqmap serve (live) -> WS API client ==")
-        modes = (True,) if os.environ.get("BENCH_PROFILE") else (False, True)
+        modes = (os.environ.get("BENCH_PROFILE_BATCH", "1") == "1",) if os.environ.get("BENCH_PROFILE") else (False, True)
         for rate, batch in [(int(x), b) for x in a.rates.split(",") for b in modes]:
             r = asyncio.run(latency_run(rate, a.seconds, tmp, batch))
             print(f"  {r['rate']:>5}/s {'batch=true ' if batch else 'per-event  '} sent {r['sent']}  received {r['received']}  "
