@@ -239,6 +239,14 @@ class ThreadedStore:
     async def flush(self) -> Any:
         return await self._in_store("flush")
 
+    async def expire(self, now_ms: int) -> Any:
+        """Forward :meth:`liqmap.storage.tiered.TieredStore.expire` (end quiet cascades)."""
+        return await self._in_store("expire", now_ms)
+
+    async def maintenance(self) -> Any:
+        """Forward :meth:`liqmap.storage.tiered.TieredStore.maintenance` (rollups, retention)."""
+        return await self._in_store("maintenance")
+
     async def close(self) -> Any:
         if self._closed:
             return None

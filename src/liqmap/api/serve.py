@@ -11,6 +11,7 @@ import gc
 import logging
 import socket
 import sys
+import time
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -19,7 +20,7 @@ import duckdb
 from liqmap.api import queries
 from liqmap.api.metrics import Metrics
 from liqmap.api.state import AppState
-from liqmap.live import BroadcastHub, LiveClock, ReplayClock, paced, replay_source
+from liqmap.live import BroadcastHub, LiveClock, ReplayClock, now_ms, paced, replay_source
 from liqmap.settings import Settings, get_settings
 
 log = logging.getLogger("liqmap.serve")
@@ -189,8 +190,7 @@ def build_live_state(
         for adapter in agg.adapters.values():
             adapter.add_listener(pipe.handle)
         await agg.connect_all()
-        while True:  # runs until the app shuts down (task cancelled)
-            await asyncio.sleep(3600)
+        await live_housekeeping(store)  # runs until the app shuts down (task cancelled)
         yield  # pragma: no cover - makes this an async generator
 
     def parse_errors() -> dict[str, int]:
@@ -207,6 +207,28 @@ def build_live_state(
                      aggregator=agg, memory=open_memory(), parse_errors=parse_errors)
     holder["state"] = state
     return state
+
+
+async def live_housekeeping(store: Any, every_s: float = 5.0, maintenance_every_s: float = 3600.0) -> None:
+    """Wall-clock upkeep of a live store, until cancelled.
+
+    Cascade detection is event-time driven, so a cascade whose underlying goes
+    quiet would stay "active" until its next liquidation; every ``every_s``
+    seconds this ends cascades quiet at the current UTC time
+    (``store.expire(now_ms)``). Every ``maintenance_every_s`` seconds it runs
+    ``store.maintenance()`` (PostgreSQL rollup refresh and 90-day retention when
+    that tier is on). Errors are logged and retried next round, never raised.
+    """
+    last_maintenance = time.monotonic()
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            await store.expire(now_ms())
+            if time.monotonic() - last_maintenance >= maintenance_every_s:
+                last_maintenance = time.monotonic()
+                await store.maintenance()
+        except Exception:
+            log.exception("store housekeeping failed; retrying next round")
 
 
 def check_port(host: str, port: int) -> None:
