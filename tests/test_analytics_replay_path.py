@@ -10,9 +10,9 @@ from _liq_loader import ALEJANDRO, BANDS, BITMEX, NEOPARTH_1, NEOPARTH_2, PAULIU
 from liqmap.analytics.cascades import detect_cascades
 from liqmap.models import Liquidation
 
-replay = pytest.importorskip("liqmap.replay")
-registry = pytest.importorskip("liqmap.exchanges.registry")
-from liqmap.exchanges.base import safe_parse  # noqa: E402
+from liqmap import replay
+from liqmap.exchanges import registry
+from liqmap.exchanges.base import safe_parse
 
 
 def via_replay(*paths):

@@ -94,7 +94,10 @@ async def test_token_bucket_spaces_requests_per_venue_budget():
         await asyncio.sleep(0.55)
         n = len(http.requests)
         await adapter.disconnect()
-    assert 3 <= n <= 6, n  # ~5 at 10/s; without the bucket this loop would make hundreds
+    # ~5 at 10/s; without the bucket this loop would make hundreds. The upper bound is the
+    # property under test; the lower bound only proves the bucket refills, and is loose
+    # because a loaded 2-core machine may delay the poller's wake-ups (never speed them up).
+    assert 2 <= n <= 6, n
 
 
 async def test_token_bucket_wait_math():

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
+import zipfile
 from pathlib import Path
 
 import duckdb
@@ -16,8 +19,11 @@ from liqmap.heatmap.ingest import ingest
 VISION = Path(__file__).parent / "fixtures" / "heatmap" / "binance_vision"
 
 
-@pytest.fixture(scope="module")
-def client():
+KLINES_1H = VISION / "futures/um/daily/klines/BTCUSDT/1h"
+
+
+def _app_on_fixture_db() -> tuple[duckdb.DuckDBPyConnection, TestClient]:
+    """Fresh in-memory DB with the December 2025 BTCUSDT klines + metrics, and a client on it."""
     con = duckdb.connect()
     ingest(con, "klines", "BTCUSDT", dt.date(2025, 12, 1), dt.date(2025, 12, 31), VISION, interval="1h")
     ingest(con, "metrics", "BTCUSDT", dt.date(2025, 12, 1), dt.date(2025, 12, 31), VISION)
@@ -25,7 +31,25 @@ def client():
     app.include_router(heatmap.router)
     app.dependency_overrides[heatmap.get_heatmap_db] = lambda: con
     heatmap.clear_cache()
-    return TestClient(app)
+    return con, TestClient(app)
+
+
+def _fixture_hourly_rows() -> list[list[str]]:
+    """Every 1h kline row of the fixture CSVs (headerless Binance Vision layout), by open time."""
+    rows = []
+    for f in sorted(KLINES_1H.glob("BTCUSDT-1h-*")):
+        if f.suffix == ".zip":
+            with zipfile.ZipFile(f) as z:
+                text = z.read(z.namelist()[0]).decode()
+        else:
+            text = f.read_text()
+        rows.extend(r for r in csv.reader(io.StringIO(text)) if r and r[0].isdigit())
+    return sorted(rows, key=lambda r: int(r[0]))
+
+
+@pytest.fixture(scope="module")
+def client():
+    return _app_on_fixture_db()[1]
 
 
 def test_timeseries_shape_meta_and_cache(client):
@@ -76,24 +100,22 @@ def test_unknown_symbol_404_lists_known(client):
 def test_klines_and_date_range(client):
     r = client.get("/prices/klines", params={"symbol": "BTCUSDT", "interval": "1h", "limit": 3})
     c = r.json()["candles"]
-    assert [x["open_time"] for x in c] == [1765141200000, 1765144800000, 1765148400000]
-    assert c[-1]["close"] == 90395.31  # last row of BTCUSDT-1h-2025-12-07.csv
+    rows = _fixture_hourly_rows()  # independent reference: the CSV rows themselves
+    assert [x["open_time"] for x in c] == [int(x[0]) for x in rows[-3:]]
+    assert c[-1]["close"] == float(rows[-1][4])
     r = client.get("/prices/klines", params={"symbol": "BTCUSDT", "interval": "4h", "limit": 2})
-    assert r.json()["candles"][-1]["low"] == 88995.33  # min of the last 4 hourly lows
+    last_4h = int(rows[-1][0]) // 14_400_000 * 14_400_000  # UTC-aligned 4 h bucket of the last row
+    in_bucket = [x for x in rows if last_4h <= int(x[0]) < last_4h + 14_400_000]
+    assert len(in_bucket) == 4
+    assert r.json()["candles"][-1]["low"] == min(float(x[3]) for x in in_bucket)
     assert client.get("/prices/klines", params={"symbol": "BTCUSDT", "limit": 0}).status_code == 422
     d = client.get("/data/date-range", params={"symbol": "BTCUSDT"}).json()
-    assert d["tables"]["klines_1h_history"] == {"start": 1764892800000, "end": 1765148400000, "rows": 72}
+    assert d["tables"]["klines_1h_history"] == {"start": int(rows[0][0]), "end": int(rows[-1][0]), "rows": len(rows)}
     assert client.get("/data/symbols").json() == {"symbols": ["BTCUSDT"]}
 
 
 def test_new_rows_invalidate_cache():
-    con = duckdb.connect()
-    ingest(con, "klines", "BTCUSDT", dt.date(2025, 12, 1), dt.date(2025, 12, 31), VISION, interval="1h")
-    ingest(con, "metrics", "BTCUSDT", dt.date(2025, 12, 1), dt.date(2025, 12, 31), VISION)
-    app = FastAPI()
-    app.include_router(heatmap.router)
-    app.dependency_overrides[heatmap.get_heatmap_db] = lambda: con
-    c = TestClient(app)
+    con, c = _app_on_fixture_db()
     q = {"symbol": "BTCUSDT", "start_time": 1764979200000, "end_time": 1765065600000, "interval": "1h"}
     assert c.get("/liquidations/heatmap-timeseries", params=q).headers["x-cache"] == "miss"
     assert c.get("/liquidations/heatmap-timeseries", params=q).headers["x-cache"] == "hit"

@@ -125,7 +125,6 @@ def test_all_events_adds_type_key():
     ],
 )
 def test_cryptofeed_sessions_trades_no_liquidations(name, venue):
-    pytest.importorskip(f"liqmap.exchanges.{venue.split('_')[0]}")
     r = run(FIX / "cryptofeed_sample_data" / name, "--all-events")
     assert r.exit_code == 0, r.stderr
     out = lines(r)
@@ -136,7 +135,6 @@ def test_cryptofeed_sessions_trades_no_liquidations(name, venue):
 
 
 def test_bitmex_inserts_117_liquidations():
-    pytest.importorskip("liqmap.exchanges.bitmex")
     r = run(FIX / "bitmex_liquidations_ticktrades/bitmex_liquidation_inserts_2019-11.jsonl", "--print")
     assert r.exit_code == 0, r.stderr
     out = lines(r)
@@ -148,7 +146,6 @@ def test_bitmex_inserts_117_liquidations():
 
 
 def test_hyperliquid_csv_liquidations_from_joined_fills():
-    pytest.importorskip("liqmap.exchanges.hyperliquid")
     r = run(FIX / "hyperliquid_historical_data/liquidations.csv", "--print")
     assert r.exit_code == 0, r.stderr
     out = lines(r)
@@ -208,7 +205,6 @@ def test_same_event_from_jsonl_and_from_csv_row_gets_same_id(tmp_path):
 
 
 def test_store_into_duckdb(tmp_path):
-    pytest.importorskip("liqmap.storage.tiered")
     db = tmp_path / "liq.duckdb"
     path = DS / "PauliusMinialga_binance_liquidations_2025-01-26_2025-02-06.csv.gz"
     r = run(path, "--db", db)

@@ -372,7 +372,7 @@ def test_tiny_cut_recording_is_still_detected(tmp_path):
 
 
 def test_frames_written_by_the_live_recorder_replay_unchanged(tmp_path):
-    recorder = pytest.importorskip("liqmap.feed.recorder")
+    from liqmap.feed import recorder
     src, _ = frames_and_stats(CF / "BINANCE_FUTURES.ws.1.0.gz")
     path = tmp_path / "rec.jsonl.gz"
     w = recorder.RecordingWriter(path, ["binance"])

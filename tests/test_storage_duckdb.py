@@ -33,6 +33,13 @@ def all_events():
     return out
 
 
+async def _wait_until(cond, timeout_s: float = 30.0) -> None:
+    """Poll cond() until true or timeout; a loaded 2-core box may delay the commit thread."""
+    deadline = time.monotonic() + timeout_s
+    while not cond() and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+
+
 def python_dedupe(events):
     """Independent reference: first event per id."""
     seen = {}
@@ -105,10 +112,7 @@ async def test_size_trigger_commits_full_batches(tmp_path):
     # returns those events are pending (not acknowledged), never both or neither
     s = store.stats()
     assert s["stored"] + s["pending"] == 250
-    for _ in range(200):
-        if store.stats()["stored"] == 250:
-            break
-        await asyncio.sleep(0.01)
+    await _wait_until(lambda: store.stats()["stored"] == 250)
     assert store.stats()["batches"] == 1 and store.count() == 250 and store.pending == 0
     await store.write(events[250:300])
     assert store.pending == 50 and store.count() == 250  # below the size trigger: not yet acknowledged
@@ -135,10 +139,7 @@ async def test_time_trigger_commits_idle_buffer(tmp_path):
     store = DuckDBStore(tmp_path / "l.duckdb", batch_size=10_000, flush_interval_s=0.05)
     await store.write(events)
     assert store.count() == 0 and store.pending == 10
-    for _ in range(100):
-        await asyncio.sleep(0.02)
-        if store.pending == 0:
-            break
+    await _wait_until(lambda: store.pending == 0)
     assert store.count() == 10 and store.stats()["stored"] == 10
     await store.close()
 
