@@ -151,7 +151,7 @@ def heatmap_timeseries(
     start_time: int | None = Query(None, ge=0, description="ms UTC"),
     end_time: int | None = Query(None, ge=0, description="ms UTC; default = last data"),
     interval: str = Query("15m", description="model step and column width: 5m, 15m, 30m, 1h, 4h"),
-    bin_size: float | None = Query(None, gt=0, description="display price bin, USDT"),
+    bin_size: float | None = Query(None, gt=0, allow_inf_nan=False, description="display price bin, USDT"),
     band_pct: float = Query(10.0, gt=0, le=50, description="levels within ±band_pct % of the step close"),
     con: duckdb.DuckDBPyConnection = Depends(get_heatmap_db),
 ) -> Response:

@@ -37,7 +37,7 @@ async def liquidation_heatmap(
     symbol: str = Query("BTCUSDT", description="Symbol or underlying; BTCUSDT matches every BTC perpetual"),
     timeframe: str = Query("24h", description="1h, 4h, 12h, 24h, 7d, 30d or all"),
     exchanges: str | None = Query(None, description="Comma list of venue ids; default all"),
-    level_size: float | None = Query(None, gt=0, description="Price level size in quote units; default auto"),
+    level_size: float | None = Query(None, gt=0, allow_inf_nan=False, description="Price level size in quote units; default auto"),
 ):
     """Realized liquidations (USD) aggregated by price level x side, and by time bucket x level.
 
@@ -70,7 +70,7 @@ def recent_liquidations(
     state: State,
     symbol: str | None = Query(None, description="Symbol or underlying; default all"),
     exchanges: str | None = Query(None),
-    min_value_usd: float = Query(0.0, ge=0),
+    min_value_usd: float = Query(0.0, ge=0, allow_inf_nan=False),
     limit: int = Query(100, ge=1, le=1000),
 ):
     """Latest liquidations (newest first), each with the normalized Liquidation fields."""
@@ -115,7 +115,7 @@ def liquidation_cascades(
     timeframe: str = Query("24h"),
     exchanges: str | None = Query(None),
     window_seconds: int = Query(60, ge=1, le=3600),
-    min_usd: float = Query(250_000.0, ge=0),
+    min_usd: float = Query(250_000.0, ge=0, allow_inf_nan=False),
     min_count: int = Query(5, ge=1),
 ):
     """Liquidation cascades, newest first.

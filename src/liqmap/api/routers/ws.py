@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 
 from fastapi import APIRouter, HTTPException, WebSocket, WebSocketDisconnect
 
@@ -57,8 +58,8 @@ async def ws_liquidations(
     try:
         ex = parse_exchanges(state, exchanges)
         base = _live_base(state, symbol) if symbol else None
-        if min_value_usd < 0 or not (1 <= queue_size <= 100_000):
-            raise HTTPException(422, "min_value_usd must be >= 0 and queue_size in 1..100000")
+        if not (0 <= min_value_usd < math.inf) or not (1 <= queue_size <= 100_000):
+            raise HTTPException(422, "min_value_usd must be a finite number >= 0 and queue_size in 1..100000")
     except HTTPException as exc:
         await websocket.close(code=1008, reason=str(exc.detail)[:120])
         return
