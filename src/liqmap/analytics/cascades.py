@@ -173,6 +173,7 @@ class _Open:
         self.cross = False
 
     def add(self, ts: int, value: float, is_long: bool, price: float, exchange: str, symbol: str) -> None:
+        """Fold one liquidation into the cascade: ``ts`` ms UTC, ``value`` USD, ``price`` quote units."""
         if self.events == 0 or ts < self.start_ts:
             self.start_ts = ts
         if ts > self.end_ts:
@@ -249,6 +250,8 @@ class _Window:
         self.value = self.long = self.short = self.inst = 0.0
 
     def evict(self, cutoff_ts: int, inst_usd: float) -> None:
+        """Drop events with timestamp <= ``cutoff_ts`` (ms UTC) from the window sums;
+        ``inst_usd`` is the institutional-size threshold (USD) used when they were added."""
         if self.max_ts <= cutoff_ts:  # everything expired (typical after a quiet gap)
             self.clear()
             return

@@ -114,6 +114,7 @@ class HealthTracker:
         self._state[label] = state or ("connected" if connected else "reconnecting")
 
     def on_frame(self) -> None:
+        """Count one received frame (any kind, parsed or not) and stamp its monotonic time."""
         self.message_count += 1
         self.last_frame_mono = time.monotonic()
 
@@ -127,11 +128,13 @@ class HealthTracker:
                 self._latencies.append(rx - ts)
 
     def on_error(self, message: str) -> None:
+        """Count one connection/REST error; ``message`` becomes ``last_error``."""
         self.error_count += 1
         self.last_error = message
 
     # -- snapshot ------------------------------------------------------------
     def uptime_pct(self) -> float:
+        """Connected time since :meth:`start`, percent (0..100), averaged over connections."""
         if self.started_mono is None or not self._state:
             return 0.0
         t = time.monotonic()

@@ -53,6 +53,11 @@ async def ws_liquidations(
     queue_size: int = 1000,
     batch: bool = False,
 ):
+    """Live liquidations for one client (protocol in the module docstring).
+
+    ``min_value_usd`` must be finite and >= 0 (USD), ``queue_size`` 1..100000 messages;
+    anything else closes the socket with code 1008 and the reason.
+    """
     state = websocket.app.state.liqmap
     await websocket.accept()
     try:
