@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import random
 import time
+from types import SimpleNamespace
 
 import pytest
 
 from liqmap.exchanges.registry import get_venue
 from liqmap.feed.backoff import Backoff
 from liqmap.feed.dispatch import RateLimitedLog
+from liqmap.feed import dispatch as dispatch_mod
+from liqmap.feed import health as health_mod
 from liqmap.feed.health import HealthTracker
 from localvenue import binance_forceorder_frames
 
@@ -30,17 +33,20 @@ def test_full_jitter_windows_and_cap():
         Backoff(base=2, cap=1)
 
 
-def test_uptime_counts_only_connected_time():
+def test_uptime_counts_only_connected_time(monkeypatch):
+    # a fake monotonic clock: real sleeps oversleep on a loaded machine and skew the ratio
+    now = [1000.0]
+    monkeypatch.setattr(health_mod, "time", SimpleNamespace(monotonic=lambda: now[0], time_ns=time.time_ns))
     t = HealthTracker("binance")
     t.start()
     t.register("usdm")
-    time.sleep(0.1)  # connecting
+    now[0] += 10.0  # connecting
     t.set_connected("usdm", True)
-    time.sleep(0.1)
+    now[0] += 10.0
     t.set_connected("usdm", False)
-    time.sleep(0.1)
+    now[0] += 10.0
     s = t.status()
-    assert 20.0 < s.uptime_pct < 45.0  # ~1/3 of the time connected
+    assert s.uptime_pct == pytest.approx(100 / 3, abs=0.01)  # connected 10 s of 30 s
     assert s.is_connected is False and s.connections == {"usdm": "reconnecting"}
 
 
@@ -55,12 +61,16 @@ def test_latency_is_median_receipt_minus_exchange_time_on_real_events():
     assert t.status().latency_ms == 150.0 and t.status().event_count == 5
 
 
-def test_rate_limited_log_counts_suppressed(caplog):
+def test_rate_limited_log_counts_suppressed(caplog, monkeypatch):
+    # fake monotonic clock: a scheduler stall between the warn() calls must not change the result
+    now = [1000.0]
+    monkeypatch.setattr(dispatch_mod, "time", SimpleNamespace(monotonic=lambda: now[0]))
     log = RateLimitedLog(interval_s=0.05)
     with caplog.at_level("WARNING", logger="liqmap.feed"):
         assert log.warn("k", "a") is True
+        now[0] += 0.049
         assert log.warn("k", "b") is False and log.warn("k", "c") is False
-        time.sleep(0.06)
+        now[0] += 0.011
         assert log.warn("k", "d") is True
     msgs = [r.getMessage() for r in caplog.records]
     assert msgs == ["k: a", "k: d (+2 similar in the last 0.05 s)"]

@@ -8,6 +8,7 @@ websocket frame. The local HTTP venue serves real Binance forceOrder frames
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
 import pytest
@@ -34,24 +35,40 @@ def rest_adapter(url, **kw):
     return BinanceAdapter(RestOnlyBinance(), rest_url=url, symbols=["BTCUSDT"], backoff_base=0.05, backoff_cap=0.2, **kw)
 
 
+async def poll_until_liquidation(http, poll_interval, what):
+    """Run a REST-only adapter against ``http`` until its first Liquidation.
+
+    Returns (adapter, events, pollers); pollers as they were before disconnect() dropped them.
+    """
+    adapter = rest_adapter(http.url, poll_interval=poll_interval)
+    events = []
+    adapter.add_listener(events.append)
+    await adapter.connect()
+    try:
+        await wait_until(lambda: any(isinstance(e, Liquidation) for e in events), what=what)
+        pollers = list(adapter.pollers)
+    finally:
+        await adapter.disconnect()
+    return adapter, events, pollers
+
+
+def frame_order(frame: str) -> dict:
+    """The ``o`` object of a real forceOrder frame (read independently of the parser)."""
+    msg = json.loads(frame)
+    return msg.get("data", msg)["o"]
+
+
 async def test_429_with_retry_after_is_honoured_then_succeeds():
     replies = [Reply(429, '{"code":-1003,"msg":"Too many requests"}', {"Retry-After": "0.4"}), Reply(200, FRAMES[0])]
     async with LocalHttpVenue(replies) as http:
-        adapter = rest_adapter(http.url, poll_interval=0.05)
-        events = []
-        adapter.add_listener(events.append)
-        await adapter.connect()
-        try:
-            await wait_until(lambda: any(isinstance(e, Liquidation) for e in events), what="event after 429")
-            poller = adapter.pollers[0]
-        finally:
-            await adapter.disconnect()
+        adapter, events, (poller, *_) = await poll_until_liquidation(http, 0.05, "event after 429")
     (t0, path0), (t1, _) = http.requests[:2]
     assert path0 == "/fapi/v1/openInterest?symbol=BTCUSDT"  # venue path kept under the override host
     assert t1 - t0 >= 0.4  # waited at least Retry-After
     assert poller.rate_limited == 1 and poller.last_retry_after_s == pytest.approx(0.4)
     liq = next(e for e in events if isinstance(e, Liquidation))
-    assert (liq.symbol, liq.side, liq.quantity) == ("SOLUSDT", "long", pytest.approx(41.87))
+    o = frame_order(FRAMES[0])  # a SELL order closes a long position (Binance forceOrder)
+    assert (liq.symbol, liq.side, liq.quantity) == (o["s"], {"SELL": "long", "BUY": "short"}[o["S"]], float(o["q"]))
     h = adapter.health()
     assert h.error_count == 1 and h.message_count >= 1 and h.parse_errors == 0
 
@@ -59,30 +76,17 @@ async def test_429_with_retry_after_is_honoured_then_succeeds():
 async def test_418_without_retry_after_backs_off_and_recovers():
     replies = [Reply(418, '{"code":-1003,"msg":"banned"}'), Reply(500, "oops"), Reply(200, FRAMES[1])]
     async with LocalHttpVenue(replies) as http:
-        adapter = rest_adapter(http.url, poll_interval=0.05)
-        events = []
-        adapter.add_listener(events.append)
-        await adapter.connect()
-        try:
-            await wait_until(lambda: any(isinstance(e, Liquidation) for e in events), what="event after errors")
-        finally:
-            await adapter.disconnect()
-    assert [e.symbol for e in events if isinstance(e, Liquidation)][0] == "EIGENUSDT"
+        adapter, events, _ = await poll_until_liquidation(http, 0.05, "event after errors")
+    assert [e.symbol for e in events if isinstance(e, Liquidation)][0] == frame_order(FRAMES[1])["s"]
     assert adapter.health().error_count == 2
 
 
 async def test_unparseable_body_counts_parse_error_and_polling_continues():
     replies = [Reply(200, "<html>maintenance</html>"), Reply(200, FRAMES[2])]
     async with LocalHttpVenue(replies) as http:
-        adapter = rest_adapter(http.url, poll_interval=0.02)
-        events = []
-        adapter.add_listener(events.append)
-        await adapter.connect()
-        try:
-            await wait_until(lambda: any(isinstance(e, Liquidation) for e in events), what="event after bad body")
-        finally:
-            await adapter.disconnect()
-    assert adapter.health().parse_errors >= 1
+        adapter, events, _ = await poll_until_liquidation(http, 0.02, "event after bad body")
+    assert adapter.health().parse_errors == 1  # only the first reply was not JSON
+    assert [e.symbol for e in events if isinstance(e, Liquidation)][0] == frame_order(FRAMES[2])["s"]
 
 
 async def test_token_bucket_spaces_requests_per_venue_budget():
@@ -106,7 +110,8 @@ async def test_token_bucket_wait_math():
     await b.acquire()
     await b.acquire()
     waited = await b.acquire()  # empty: 1 token at 20/s = 50 ms
-    assert 0.04 <= time.monotonic() - t < 0.5 and waited > 0
+    # lower bound is the property; the upper one is loose (a loaded machine oversleeps)
+    assert 0.04 <= time.monotonic() - t < 2.0 and 0 < waited < 0.06  # ~1 token at 20/s
     with pytest.raises(ValueError):
         TokenBucket(0, 1)
 
