@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import math
 import logging
 import time
 from datetime import timezone
@@ -91,9 +92,11 @@ def retry_after_s(value: str | None, now: float | None = None) -> float | None:
         return None
     value = value.strip()
     try:
-        return max(0.0, float(value))
+        secs = float(value)
     except ValueError:
         pass
+    else:  # "inf"/"nan" would park the poller forever / be meaningless: treat as invalid
+        return max(0.0, secs) if math.isfinite(secs) else None
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
