@@ -145,8 +145,13 @@ def test_stats_consistent(client, events):
     d = client.get("/liquidations/stats", params={"timeframe": "all"}).json()
     assert d["count"] == len(events)
     assert math.isclose(d["total_usd"], sum(e.value_usd for e in events), rel_tol=1e-9)
-    assert math.isclose(d["long_usd"] + d["short_usd"], d["total_usd"], rel_tol=1e-9)
-    assert math.isclose(sum(x["share"] for x in d["by_exchange"]), 1.0, rel_tol=1e-9)
+    assert math.isclose(d["long_usd"], sum(e.value_usd for e in events if e.side == "long"), rel_tol=1e-9)
+    assert math.isclose(d["short_usd"], sum(e.value_usd for e in events if e.side == "short"), rel_tol=1e-9)
+    total = sum(e.value_usd for e in events)
+    for x in d["by_exchange"]:  # each share recomputed from that venue's own events
+        venue_usd = sum(e.value_usd for e in events if e.exchange == x["exchange"])
+        assert math.isclose(x["share"], venue_usd / total, rel_tol=1e-9), x
+    assert {x["exchange"] for x in d["by_exchange"]} == {e.exchange for e in events}
     assert sum(t["count"] for t in d["tiers"].values()) == len(events)
     assert d["tiers"]["institutional"]["count"] == sum(1 for e in events if e.value_usd >= 100_000)
     assert d["largest"]["value_usd"] == max(e.value_usd for e in events)
