@@ -53,7 +53,7 @@ async def test_level_and_bucket_aggregates_match_python(store):
     assert store.stats()["stored"] == len(uniq)
 
     ref_lvl = defaultdict(lambda: [0, 0.0, 0])
-    ref_bkt = defaultdict(lambda: [0, 0.0])
+    ref_bkt = defaultdict(lambda: [0, 0.0, 0, 0.0])  # count, usd, long count, long usd
     for e in uniq.values():
         r = ref_lvl[(e.base, price_level(e.base, e.price), e.side)]
         r[0] += 1
@@ -62,15 +62,19 @@ async def test_level_and_bucket_aggregates_match_python(store):
         b = ref_bkt[(e.base, bucket_start(e.timestamp, 60_000))]
         b[0] += 1
         b[1] += e.value_usd
+        if e.side == "long":
+            b[2] += 1
+            b[3] += e.value_usd
     (base, lvl, side), (n, usd, last) = max(ref_lvl.items(), key=lambda kv: kv[1][1])
     got = await store.level(base, lvl, side)
     assert got["count"] == n and got["last_ts"] == last
     assert got["value_usd"] == pytest.approx(usd, rel=1e-9)
-    (base, b0), (n, usd) = max(ref_bkt.items(), key=lambda kv: kv[1][1])
+    (base, b0), (n, usd, n_long, long_usd) = max(ref_bkt.items(), key=lambda kv: kv[1][1])
     got = await store.bucket(base, b0 + 59_999)
-    assert got["count"] == n == got.get("long_count", 0) + got.get("short_count", 0)
+    assert got["count"] == n and got.get("long_count", 0) == n_long and got.get("short_count", 0) == n - n_long
     assert got["value_usd"] == pytest.approx(usd, rel=1e-9)
-    assert got.get("long_usd", 0) + got.get("short_usd", 0) == pytest.approx(usd, rel=1e-9)
+    assert got.get("long_usd", 0) == pytest.approx(long_usd, rel=1e-9)
+    assert got.get("short_usd", 0) == pytest.approx(usd - long_usd, rel=1e-9)
     # number of keys = number of distinct levels + buckets + seen markers
     keys = await _all_keys(store)
     assert sum(k.startswith(f"{store.prefix}:levels:") for k in keys) == len(ref_lvl)
