@@ -4,6 +4,7 @@ real Bybit and OKX venue specs against local venues replaying real frames."""
 from __future__ import annotations
 
 import dataclasses
+import json
 
 from liqmap.adapters import BybitAdapter, ExchangeAdapter
 from liqmap.exchanges.base import Heartbeat
@@ -16,6 +17,15 @@ FAST = dict(ws_timeout=2.0, backoff_base=0.05, backoff_cap=0.2, rest=False, ping
 SYMBOLS = ["BTCUSDT", "GALAUSDT", "PIPPINUSDT"]  # linear only -> one connection
 # Bybit's documented pong reply (https://bybit-exchange.github.io/docs/v5/ws/connect)
 BYBIT_PONG = '{"success":true,"ret_msg":"pong","conn_id":"0970e817-426e-429a-a679-ff7f55e0b16a","op":"ping"}'
+
+
+def liquidation_rows(frames: list[str]) -> int:
+    """Rows in the ``data`` of real liquidation frames (a dict or a list of them), counted from JSON."""
+    n = 0
+    for f in frames:
+        data = json.loads(f)["data"]
+        n += len(data) if isinstance(data, list) else 1
+    return n
 
 
 def fast_heartbeat(venue, interval_s):
@@ -63,7 +73,7 @@ async def test_app_heartbeat_is_sent_and_pongs_are_not_parse_errors():
             h = adapter.health()
         finally:
             await adapter.disconnect()
-    assert h.parse_errors == 0 and h.event_count == 10
+    assert h.parse_errors == 0 and h.event_count == liquidation_rows(BYBIT) == 10
 
 
 async def test_okx_text_ping_heartbeat_and_pong():
@@ -78,7 +88,7 @@ async def test_okx_text_ping_heartbeat_and_pong():
             h = adapter.health()
         finally:
             await adapter.disconnect()
-    assert h.parse_errors == 0 and h.event_count == 2
+    assert h.parse_errors == 0 and h.event_count == liquidation_rows(okx) == 2
 
 
 async def test_auto_reply_answers_in_band_heartbeat_requests():
