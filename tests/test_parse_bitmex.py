@@ -105,3 +105,43 @@ def test_symbols_errors_pong():
         v.parse('{"status":400,"error":"Unknown table"}', 1)
     c = v.connections()[0]
     assert c.heartbeat.message == "ping" and "liquidation" in json.loads(c.subscribe[0])["args"]
+
+
+def _usdt_linear_instrument(symbol: str, utp: float, mark: float) -> bytes:
+    """A ``/api/v1/instrument/active`` row for a USDT-margined linear perpetual, with the
+    fields ``specs_from_bitmex`` reads (typ FFWCSX, not inverse/quanto,
+    underlyingToPositionMultiplier; https://www.bitmex.com/api/explorer/#/Instrument)."""
+    return json.dumps([{"symbol": symbol, "typ": "FFWCSX", "quoteCurrency": "USDT", "isInverse": False,
+                        "isQuanto": False, "multiplier": round(1e6 / utp),
+                        "underlyingToPositionMultiplier": utp, "markPrice": mark}]).encode()
+
+
+def test_usdt_linear_fallback_sizes_not_one_coin():
+    # The old fallback took 1 coin per XBTUSDT contract: 1e6 x too large. BitMEX's XBTUSDT is
+    # 0.000001 XBT per contract (underlyingToPositionMultiplier 1,000,000).
+    v = get_venue("bitmex", contracts=ContractSizes())
+    (liq,) = parse_ok(v, _insert({"orderID": "a1", "symbol": "XBTUSDT", "side": "Sell", "price": 60_000.0,
+                                  "leavesQty": 2_500_000}), 10)
+    assert liq.quantity == pytest.approx(2.5) and liq.value_usd == pytest.approx(150_000.0)
+    assert (liq.base, liq.quote, liq.side) == ("BTC", "USDT", "long")
+    (eth,) = parse_ok(v, _insert({"orderID": "a2", "symbol": "ETHUSDT", "side": "Buy", "price": 2_000.0,
+                                  "leavesQty": 300_000}), 11)
+    assert eth.quantity == pytest.approx(3.0) and eth.value_usd == pytest.approx(6_000.0)
+
+
+def test_unknown_usdt_contract_held_until_instruments_load():
+    cs = ContractSizes()
+    v = get_venue("bitmex", contracts=cs)
+    row = {"orderID": "p1", "symbol": "PEPEUSDT", "side": "Sell", "price": 0.00001, "leavesQty": 40}
+    assert parse_ok(v, _insert(row), 20) == []  # size unknown: held, not guessed
+    assert parse_ok(v, _insert(dict(row, orderID="p2")), 21) == []
+    # the 60 s instrument poll brings the spec (here: 1 contract = 1,000 PEPE)
+    events, err = safe_parse(v, _usdt_linear_instrument("PEPEUSDT", 0.001, 0.00001), 22, "instrument")
+    assert err is None
+    liqs = [e for e in events if e.__class__.__name__ == "Liquidation"]
+    assert [x.id for x in liqs] == ["bitmex:p1", "bitmex:p2"]  # held order kept
+    assert liqs[0].quantity == pytest.approx(40_000.0) and liqs[0].timestamp == 20
+    assert liqs[0].value_usd == pytest.approx(0.4)
+    # once known, new ones go straight through
+    (p3,) = parse_ok(v, _insert(dict(row, orderID="p3")), 23)
+    assert p3.quantity == pytest.approx(40_000.0)

@@ -33,6 +33,12 @@ known, such liquidations are HELD (not dropped, at most 10,000) and emitted
 with the first frame that brings an XBT price; trades of those contracts get
 ``value_usd = NaN`` in that window. ``connections()`` subscribes
 ``instrument:XBTUSD`` so a live feed has the price from its first frame.
+
+Unknown contract size: a USDT-margined linear contract that is neither loaded
+from ``/api/v1/instrument/active`` nor in the fallback table (sizes range from
+1e-6 to 1 coin, so no guess is safe) has size NaN; its liquidations are HELD
+the same way and released when the instruments load (``rest_polls`` refreshes
+them every 60 s; ``ContractSizes.version`` changes).
 """
 
 from __future__ import annotations
@@ -123,6 +129,7 @@ class BitMEX(GuardedVenue):
         self._xbt: float | None = None
         self._mark: dict[str, float] = {}
         self._pending: list[tuple[_LiqRow, int]] = []
+        self._pending_state: tuple[bool, int] | None = None  # (XBT price known, contracts.version) at last retry
         self._split_cache: dict[str, tuple[str, str]] = {}
 
     def native_symbols(self, base: str, quote: str | None = None) -> list[str]:
@@ -163,7 +170,10 @@ class BitMEX(GuardedVenue):
         return spec.mark_price if spec.source != "fallback" and spec.mark_price else None
 
     def _convert(self, spec: ContractSpec, contracts: float, price: float) -> tuple[float, float] | None:
-        """(quantity coins, value USD), or None when an XBT price is needed but unknown."""
+        """(quantity coins, value USD), or None when an XBT price is needed but
+        unknown, or the contract size is unknown (fallback NaN, see module docstring)."""
+        if not math.isfinite(spec.size):
+            return None
         if spec.kind == "inverse":
             value = contracts * spec.size
             return value / price, value
@@ -249,10 +259,15 @@ class BitMEX(GuardedVenue):
         return self._release(out)
 
     def _release(self, out: list[Event]) -> list[Event]:
-        """Prepend held liquidations once an XBT/USD price is known."""
-        if self._pending and self.xbt_usd():
-            held, self._pending = self._pending, []
-            out = [e for r, t in held if (e := self._liq(r, t, hold=False)) is not None] + out
+        """Prepend held liquidations that can now be valued: retried whenever an
+        XBT/USD price first becomes known or the contract specs change; the ones
+        still without a value stay held, in order."""
+        if self._pending:
+            state = (self.xbt_usd() is not None, self.contracts.version)
+            if state != self._pending_state:
+                self._pending_state = state
+                held, self._pending = self._pending, []
+                out = [e for r, t in held if (e := self._liq(r, t)) is not None] + out
         return out
 
     def _liq(self, row: _LiqRow, received_at: int, hold: bool = True) -> Liquidation | None:
@@ -277,7 +292,10 @@ class BitMEX(GuardedVenue):
             if hold and len(self._pending) < MAX_PENDING:
                 self._pending.append((row, received_at))
                 return None
-            raise FrameError(f"{sym}: no XBT/USD price known to value a {order_id} liquidation")
+            raise FrameError(
+                f"{sym}: liquidation {order_id} cannot be valued (no XBT/USD price or contract size "
+                f"known) and {MAX_PENDING} are already held"
+            )
         qty, value = conv
         return Liquidation(
             "bitmex", sym, base, quote, pside, price, qty, value, received_at, received_at,

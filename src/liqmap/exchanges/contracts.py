@@ -34,6 +34,7 @@ The loaded table is cached to a JSON file (:meth:`ContractSizes.save` /
 from __future__ import annotations
 
 import logging
+import math
 import re
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Iterable, Literal
@@ -88,14 +89,26 @@ FALLBACK_NOTES = {
         "Values from the recorded /api/v1/instrument/active response (cryptofeed "
         "sample_data/BITMEX.0, 2021-07-22): XBT*USD/EUR inverse 1 USD; ETHUSD quanto 100 sat, "
         "LTCUSD 200, XRPUSD 20000, BCHUSD 100; XBT-quoted futures (ADAZ19, XRPU21, ETHU21) "
-        "linear 1 coin (underlyingToPositionMultiplier 1). Unknown <X>USD: quanto 100 sat; "
-        "unknown <X>USDT: linear 1 coin."
+        "linear 1 coin (underlyingToPositionMultiplier 1). Unknown <X>USD: quanto 100 sat. "
+        "USDT-margined linear perpetuals (listed since 2021; in the 2021 recording <X>USDT were "
+        "still quanto): coins per contract = multiplier x 1e-6 = 1 / "
+        "underlyingToPositionMultiplier -- XBTUSDT 1e-6, ETHUSDT 1e-5, BCHUSDT 1e-5, SOL/BNB/"
+        "AVAX/LTC 1e-4, LINK/DOT 1e-3, XRP/DOGE/ADA 1e-2 (BitMEX contract specs, "
+        "https://www.bitmex.com/app/contract/XBTUSDT; the same multipliers appear in the "
+        "offline table of crypto-contract-value's bitmex.rs). Unknown <X>USDT: size UNKNOWN "
+        "(NaN): the BitMEX parser holds such liquidations until /instrument supplies it."
     ),
     "gate": "Unknown contracts: 1 coin (load /futures/usdt/contracts quanto_multiplier).",
 }
 
 _OKX_TABLE = {("BTC", "USDT"): 0.01, ("ETH", "USDT"): 0.1, ("BTC", "USD"): 100.0}
 _BITMEX_QUANTO = {"ETHUSD": 100.0, "LTCUSD": 200.0, "XRPUSD": 20000.0, "BCHUSD": 100.0}
+#: BitMEX USDT-margined linear perpetuals: coins per contract (see FALLBACK_NOTES["bitmex"]).
+_BITMEX_LINEAR_USDT = {
+    "XBTUSDT": 1e-6, "ETHUSDT": 1e-5, "BCHUSDT": 1e-5, "SOLUSDT": 1e-4, "BNBUSDT": 1e-4,
+    "AVAXUSDT": 1e-4, "LTCUSDT": 1e-4, "LINKUSDT": 1e-3, "DOTUSDT": 1e-3, "XRPUSDT": 1e-2,
+    "DOGEUSDT": 1e-2, "ADAUSDT": 1e-2,
+}
 _MONTH_CODE = re.compile(r"^([A-Z]+?)([FGHJKMNQUVXZ]\d\d)$")
 
 
@@ -124,8 +137,11 @@ def fallback_spec(exchange: str, symbol: str) -> ContractSpec:
             return ContractSpec(exchange, symbol, "quanto", _BITMEX_QUANTO[symbol] * 1e-8, "USD", "fallback")
         if _MONTH_CODE.match(symbol) and "USD" not in symbol:
             return ContractSpec(exchange, symbol, "linear", 1.0, "XBT", "fallback")
+        if symbol in _BITMEX_LINEAR_USDT:
+            return ContractSpec(exchange, symbol, "linear", _BITMEX_LINEAR_USDT[symbol], "USDT", "fallback")
         if symbol.endswith("USDT") or "USDT" in symbol:
-            return ContractSpec(exchange, symbol, "linear", 1.0, "USDT", "fallback")
+            # sizes range over 1e-6..1 coin: no safe guess; NaN = unknown until /instrument loads
+            return ContractSpec(exchange, symbol, "linear", math.nan, "USDT", "fallback")
         return ContractSpec(exchange, symbol, "quanto", 100e-8, "USD", "fallback")
     return ContractSpec(exchange, symbol, "linear", 1.0, "USD", "fallback")
 
