@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 
 INF = math.inf
-from typing import Any
+from typing import Any, Callable, Iterable
 
 import msgspec
 
@@ -72,6 +72,33 @@ class GuardedVenue(Venue):
     def native_symbols(self, base: str, quote: str | None = None) -> list[str]:
         """Venue perpetual symbol(s) for an underlying (``"BTC"`` -> ``["BTCUSDT"]``)."""
         raise NotImplementedError
+
+
+def rows_or_partial(rows: Iterable[Any], parse_row: Callable[[Any], Event | None]) -> list[Event]:
+    """``[parse_row(r) for r in rows]`` without the ``None`` results (rows held
+    back by the parser), except that bad rows do not sink good ones.
+
+    Raises:
+        FrameError: when any row raised one; its message names the first bad
+            row (and how many were bad) and ``partial`` holds the valid rows'
+            events, in order.
+    """
+    out: list[Event] = []
+    first: str | None = None
+    bad = 0
+    for i, r in enumerate(rows):
+        try:
+            ev = parse_row(r)
+        except _PARSE_ERRORS as exc:  # FrameError is a ValueError
+            bad += 1
+            if first is None:
+                first = f"row {i}: {exc if isinstance(exc, FrameError) else repr(exc)}"
+            continue
+        if ev is not None:
+            out.append(ev)
+    if bad:
+        raise FrameError(f"{bad} bad row(s), {len(out)} kept; first {first}", partial=out)
+    return out
 
 
 def decode(data: str | bytes) -> Any:

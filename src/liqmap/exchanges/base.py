@@ -21,7 +21,17 @@ from liqmap.models import Event
 
 
 class FrameError(ValueError):
-    """A frame is malformed or of an unknown shape. The message says why."""
+    """A frame is malformed or of an unknown shape. The message says why.
+
+    ``partial`` holds the events of the frame's valid rows when only some rows
+    were bad (one malformed liquidation in a batch of ten): the caller counts
+    the error AND keeps those events, so one bad row does not lose its
+    neighbours. Empty when nothing in the frame was usable.
+    """
+
+    def __init__(self, message: str, partial: "list[Event] | None" = None) -> None:
+        super().__init__(message)
+        self.partial: list[Event] = partial or []
 
 
 @dataclass(frozen=True)
@@ -122,11 +132,13 @@ def safe_parse(
     """Parse a frame and never raise: returns ``(events, error)``.
 
     ``error`` is ``None`` on success, otherwise a one-line reason (the frame is
-    counted as a parse error by the caller and the feed continues).
+    counted as a parse error by the caller and the feed continues). With an
+    error, ``events`` are the frame's valid rows (:attr:`FrameError.partial`),
+    usually ``[]``.
     """
     try:
         return venue.parse(data, received_at, connection), None
     except FrameError as exc:
-        return [], str(exc)
+        return exc.partial, str(exc)
     except Exception as exc:  # a parser bug must not kill a feed
         return [], f"{type(exc).__name__}: {exc}"

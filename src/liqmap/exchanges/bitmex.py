@@ -49,7 +49,7 @@ from typing import Sequence
 
 import msgspec
 
-from liqmap.exchanges._common import INF, GuardedVenue, check_pos, decode, iso_ms, num, pos, split_concat
+from liqmap.exchanges._common import INF, GuardedVenue, check_pos, decode, iso_ms, num, pos, split_concat, rows_or_partial
 from liqmap.exchanges.base import ConnectionSpec, FrameError, Heartbeat, RestPoll
 from liqmap.exchanges.contracts import ContractSizes, ContractSpec, default_contracts, specs_from_bitmex
 from liqmap.models import Event, Liquidation, OpenInterest, Ticker, Trade
@@ -210,12 +210,7 @@ class BitMEX(GuardedVenue):
                     if act == "update" or act == "delete":
                         return []
                     if act == "insert" or act == "partial":
-                        out = []
-                        for row in fast.data:
-                            ev = self._liq(row, received_at)
-                            if ev is not None:
-                                out.append(ev)
-                        return self._release(out)
+                        return self._release(rows_or_partial(fast.data, lambda row: self._liq(row, received_at)))
         msg = decode(data)
         if isinstance(msg, list):  # REST /instrument body: also refreshes contract specs
             specs = specs_from_bitmex(data)
@@ -241,11 +236,7 @@ class BitMEX(GuardedVenue):
                     return []
                 if action not in ("insert", "partial"):
                     raise FrameError(f"unknown action {action!r}")
-                out = []
-                for row in rows:
-                    ev = self._liq(_row(row), received_at)
-                    if ev is not None:
-                        out.append(ev)
+                out = rows_or_partial(rows, lambda row: self._liq(_row(row), received_at))
             elif table == "trade":
                 if action not in ("insert", "partial"):
                     return []

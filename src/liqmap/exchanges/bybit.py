@@ -35,11 +35,11 @@ v5, deprecated and recorded shapes of one event.
 from __future__ import annotations
 
 import re
-from typing import Sequence
+from typing import Any, Sequence
 
 import msgspec
 
-from liqmap.exchanges._common import INF, MAX_TS, GuardedVenue, check_pos, decode, iso_ms, ms, num, pos, split_concat
+from liqmap.exchanges._common import INF, MAX_TS, GuardedVenue, check_pos, decode, iso_ms, ms, num, pos, split_concat, rows_or_partial
 from liqmap.exchanges.base import ConnectionSpec, FrameError, Heartbeat
 from liqmap.exchanges.contracts import ContractSizes, default_contracts
 from liqmap.models import Event, Kline, Liquidation, OpenInterest, Ticker, Trade
@@ -230,7 +230,10 @@ class Bybit(GuardedVenue):
                 pass  # unusual layout: generic path below gives the precise error
             else:
                 if msg.topic.startswith("allLiquidation."):
-                    return [self._liq(d.s, d.S, d.v, d.p, d.T, received_at) for d in msg.data]
+                    try:
+                        return [self._liq(d.s, d.S, d.v, d.p, d.T, received_at) for d in msg.data]
+                    except FrameError:  # a bad row: keep the others (rare, so off the fast path)
+                        return rows_or_partial(msg.data, lambda d: self._liq(d.s, d.S, d.v, d.p, d.T, received_at))
         elif (b'"liquidation.' if is_bytes else '"liquidation.') in data:
             try:
                 old = _old_liq_dec.decode(data)
@@ -259,24 +262,21 @@ class Bybit(GuardedVenue):
         if kind == "allLiquidation":
             if not isinstance(data, list):
                 raise FrameError("allLiquidation data is not an array")
-            return [
-                self._liq(_s(d.get("s")), str(d.get("S")), num(d.get("v"), "v"), num(d.get("p"), "p"),
-                          ms(d.get("T"), "T"), received_at)
-                for d in data
-            ]  # fmt: skip
+            return rows_or_partial(data, lambda d: self._liq(
+                _s(d.get("s")), str(d.get("S")), num(d.get("v"), "v"), num(d.get("p"), "p"),
+                ms(d.get("T"), "T"), received_at))  # fmt: skip
         if kind == "liquidation":
             rows = data if isinstance(data, list) else [data]
-            out: list[Event] = []
-            for d in rows:
+
+            def legacy(d: Any) -> Liquidation:
                 if not isinstance(d, dict):
                     raise FrameError("liquidation row is not an object")
                 size = d.get("size", d.get("qty"))
                 ts = d.get("updatedTime", d.get("time", msg.get("ts")))
-                out.append(
-                    self._liq(_s(d.get("symbol")), str(d.get("side")), num(size, "size"), num(d.get("price"), "price"),
-                              ms(ts, "updatedTime"), received_at)
-                )  # fmt: skip
-            return out
+                return self._liq(_s(d.get("symbol")), str(d.get("side")), num(size, "size"),
+                                 num(d.get("price"), "price"), ms(ts, "updatedTime"), received_at)  # fmt: skip
+
+            return rows_or_partial(rows, legacy)
         if kind == "publicTrade":
             return [self._trade_v5(d, received_at) for d in _rows(data)]
         if kind == "trade":

@@ -33,11 +33,11 @@ id = ``okx:{instId}:{ts}:{side}:{sz}:{bkPx}`` (canonical numbers).
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import msgspec
 
-from liqmap.exchanges._common import INF, MAX_TS, GuardedVenue, decode, iso_ms, ms, num, pos
+from liqmap.exchanges._common import INF, MAX_TS, GuardedVenue, decode, iso_ms, ms, num, pos, rows_or_partial
 from liqmap.exchanges.base import ConnectionSpec, FrameError, Heartbeat, RestPoll
 from liqmap.exchanges.contracts import ContractSizes, default_contracts
 from liqmap.models import Event, Liquidation, OpenInterest, Ticker, Trade
@@ -219,11 +219,17 @@ class OKX(GuardedVenue):
                 pass
             else:
                 if msg.arg.channel == "liquidation-orders":
-                    return [
-                        self._liq(row.instId, d.side, d.posSide, d.sz, d.bkPx, d.ts, received_at)
-                        for row in msg.data
-                        for d in row.details
-                    ]
+                    try:
+                        return [
+                            self._liq(row.instId, d.side, d.posSide, d.sz, d.bkPx, d.ts, received_at)
+                            for row in msg.data
+                            for d in row.details
+                        ]
+                    except FrameError:  # a bad detail: keep the others (rare, so off the fast path)
+                        return rows_or_partial(
+                            [(row.instId, d) for row in msg.data for d in row.details],
+                            lambda p: self._liq(p[0], p[1].side, p[1].posSide, p[1].sz, p[1].bkPx, p[1].ts, received_at),
+                        )
         return self._generic(decode(data), received_at)
 
     def _generic(self, msg: object, received_at: int) -> list[Event]:
@@ -245,18 +251,18 @@ class OKX(GuardedVenue):
         if not isinstance(data, list) or not all(isinstance(d, dict) for d in data):
             raise FrameError(f"{ch}: data is not a list of objects")
         if ch == "liquidation-orders":
-            out: list[Event] = []
+            pairs: list[tuple[Any, Any]] = []
             for row in data:
-                inst = _s(row.get("instId"))
+                inst = row.get("instId")
                 details = row.get("details")
                 if not isinstance(details, list):
                     raise FrameError("liquidation-orders row without details")
-                for d in details:
-                    out.append(self._detail(inst, d, received_at))
-            return out
+                pairs += [(inst, d) for d in details]
+            # one bad detail (e.g. an empty bkPx) does not lose the frame's other liquidations
+            return rows_or_partial(pairs, lambda p: self._detail(_s(p[0]), p[1], received_at))
         if ch == "liquidations":  # REST-generated (tardis) replay shape, instId in arg
             inst = _s(arg.get("instId"))
-            return [self._detail(inst, d, received_at) for d in data]
+            return rows_or_partial(data, lambda d: self._detail(inst, d, received_at))
         if ch == "trades":
             return [self._trade(d, received_at) for d in data]
         if ch == "tickers":

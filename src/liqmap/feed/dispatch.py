@@ -95,7 +95,7 @@ class FrameHandler:
         events, error = safe_parse(self.venue, data, received_at, connection)
         if error is not None:
             self._parse_error(connection, f"{error} | frame: {data[:200]!r}")
-            return []
+            # events, if any, are the frame's valid rows (FrameError.partial): kept
         if events:
             self.tracker.on_events(events)
             for ev in events:

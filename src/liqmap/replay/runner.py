@@ -177,7 +177,7 @@ class ReplayRunner:
             if len(samples) < _MAX_ERROR_SAMPLES:
                 samples.append(error)
                 log.info("replay: %s frame rejected: %s", frame.exchange, error)
-            return []
+            # events = the frame's valid rows when only some were bad (FrameError.partial)
         for ev in events:
             st.events[(getattr(ev, "exchange", frame.exchange), event_type(ev))] += 1
         return events
