@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterable
 import msgspec
 
 from liqmap.exchanges.base import FrameError, Venue
-from liqmap.models import Event
+from liqmap.models import Event, Liquidation
 
 # Longest first, so "BTCUSDT" is not split as "BTCUSD" + "T".
 KNOWN_QUOTES: tuple[str, ...] = ("FDUSD", "USDT", "USDC", "BUSD", "USDE", "USD", "EUR", "BTC", "ETH")
@@ -50,6 +50,14 @@ class GuardedVenue(Venue):
     and the usual declarative methods.
     """
 
+    #: True for venues whose liquidation ids are built from the event's fields
+    #: (no venue id): identical rows inside ONE frame are then distinct
+    #: liquidations (two positions closed at the same price, size and ms) and the
+    #: 2nd, 3rd ... get ``#2``, ``#3`` appended (:func:`distinct_in_frame`), so
+    #: de-duplication by id does not merge them. The suffixes depend only on the
+    #: frame, so replaying the same frame again gives the same ids.
+    frame_repeats_are_distinct = False
+
     def parse(self, data: str | bytes, received_at: int, connection: str = "") -> list[Event]:
         """Parse one raw frame; see :meth:`liqmap.exchanges.base.Venue.parse`.
 
@@ -58,8 +66,13 @@ class GuardedVenue(Venue):
                 (message says which).
         """
         try:
-            return self._parse(data, received_at, connection)
-        except FrameError:
+            out = self._parse(data, received_at, connection)
+            if self.frame_repeats_are_distinct and len(out) > 1:
+                out = distinct_in_frame(out)
+            return out
+        except FrameError as exc:
+            if self.frame_repeats_are_distinct and len(exc.partial) > 1:
+                exc.partial = distinct_in_frame(exc.partial)
             raise
         except _PARSE_ERRORS as exc:
             raise FrameError(f"{self.name}: {type(exc).__name__}: {exc}") from exc
@@ -72,6 +85,26 @@ class GuardedVenue(Venue):
     def native_symbols(self, base: str, quote: str | None = None) -> list[str]:
         """Venue perpetual symbol(s) for an underlying (``"BTC"`` -> ``["BTCUSDT"]``)."""
         raise NotImplementedError
+
+
+def distinct_in_frame(events: list[Event]) -> list[Event]:
+    """Give repeated liquidation ids within one frame a ``#k`` suffix (k = 2, 3, ...).
+
+    Only :class:`~liqmap.models.Liquidation` ids are touched; the common case
+    (all ids distinct) returns ``events`` unchanged after one set check.
+    """
+    liqs = [e.id for e in events if type(e) is Liquidation]
+    if len(set(liqs)) == len(liqs):
+        return events
+    seen: dict[str, int] = {}
+    out: list[Event] = []
+    for e in events:
+        if type(e) is Liquidation:
+            k = seen[e.id] = seen.get(e.id, 0) + 1
+            if k > 1:
+                e = msgspec.structs.replace(e, id=f"{e.id}#{k}")
+        out.append(e)
+    return out
 
 
 def rows_or_partial(rows: Iterable[Any], parse_row: Callable[[Any], Event | None]) -> list[Event]:

@@ -29,7 +29,9 @@ Protocol facts (official docs, https://bybit-exchange.github.io/docs/v5/):
   retired in 2021): ``rest_liquidations = False``.
 
 id = ``bybit:{symbol}:{T}:{S}:{v}:{p}`` (canonical numbers) -- the same for
-v5, deprecated and recorded shapes of one event.
+v5, deprecated and recorded shapes of one event. Identical rows within one
+frame get ``#2``, ``#3`` ... (distinct liquidations, see
+``GuardedVenue.frame_repeats_are_distinct``).
 """
 
 from __future__ import annotations
@@ -132,6 +134,7 @@ class Bybit(GuardedVenue):
     """
 
     name = "bybit"
+    frame_repeats_are_distinct = True  # ids are built from the fields (see GuardedVenue)
     capabilities = ("liquidations", "trades", "open_interest", "klines", "tickers")
     rest_liquidations = False
 

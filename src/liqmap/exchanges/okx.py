@@ -28,7 +28,8 @@ Protocol facts (official docs, https://www.okx.com/docs-v5/en/):
 * The REST ``/api/v5/public/liquidation-orders`` history is absent from the
   2026 docs, so ``rest_liquidations = False``.
 
-id = ``okx:{instId}:{ts}:{side}:{sz}:{bkPx}`` (canonical numbers).
+id = ``okx:{instId}:{ts}:{side}:{sz}:{bkPx}`` (canonical numbers); identical details within one frame
+get ``#2``, ``#3`` ... (distinct liquidations, see ``GuardedVenue.frame_repeats_are_distinct``).
 """
 
 from __future__ import annotations
@@ -92,6 +93,7 @@ class OKX(GuardedVenue):
     """
 
     name = "okx"
+    frame_repeats_are_distinct = True  # ids are built from the fields (see GuardedVenue)
     capabilities = ("liquidations", "trades", "open_interest", "tickers")
     rest_liquidations = False
 
