@@ -1,4 +1,4 @@
-"""Review regressions for the API on real replayed Binance forceOrder frames (2025-10-02):
+"""Regressions for the API on real replayed Binance forceOrder frames (2025-10-02):
 
 * non-finite numeric query parameters (``inf``/``nan``) are rejected with 4xx instead of
   a 500 (``min_usd=inf`` broke JSON encoding of ``meta``) or a garbage 200

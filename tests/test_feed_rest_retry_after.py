@@ -1,4 +1,4 @@
-"""Review regression: a ``Retry-After: inf`` header (a broken proxy or venue) parked the REST
+"""Regression: a ``Retry-After: inf`` header (a broken proxy or venue) parked the REST
 poller forever (``asyncio.sleep(inf)``). Non-finite values are now invalid, so the poller
 falls back to its capped backoff and recovers. Bodies are real Binance forceOrder frames
 (tests/fixtures) served by the local HTTP venue."""
