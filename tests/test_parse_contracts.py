@@ -30,6 +30,11 @@ def test_fallback_table_documented_values():
     assert eth.kind == "quanto" and eth.size == pytest.approx(100e-8)
     assert fallback_spec("bitmex", "ADAZ19").quote == "XBT"
     assert fallback_spec("okx", "BTC-USDT-SWAP").source == "fallback"
+    # linear majors are not "1 coin": DOGE-USDT-SWAP is 1,000 DOGE a contract, XRP 100
+    assert fallback_spec("okx", "DOGE-USDT-SWAP").size == 1000.0
+    assert fallback_spec("okx", "XRP-USDT-SWAP").size == 100.0
+    assert fallback_spec("okx", "SOL-USDT-SWAP").size == 1.0
+    assert fallback_spec("bitmex", "XBTUSDT").size == pytest.approx(1e-6)
 
 
 def test_bitmex_recorded_instruments_match_fallback_for_majors():

@@ -78,8 +78,11 @@ FALLBACK_NOTES = {
         "BTC-USDT-SWAP ctVal 0.01 BTC, ETH-USDT-SWAP 0.1 ETH, BTC-USD-SWAP 100 USD, ETH-USD-SWAP "
         "10 USD (recorded OKX /api/v5/public/instruments response, cryptofeed sample_data/OKX.0, "
         "2022; same family rule for dated futures). Other inverse (-USD-) contracts 10 USD (OKX "
-        "inverse contract specs). Other linear contracts: UNKNOWN, 1 coin assumed -- wrong for "
-        "many coins, which is why the instruments endpoint is loaded at start-up."
+        "inverse contract specs). Linear majors: SOL/LTC/LINK/DOT/AVAX 1, BCH 0.1, XRP/ADA 100, "
+        "DOGE/TRX 1000, SHIB 1e6 coins (instruments ctVal as kept in crypto-contract-value's offline "
+        "okx.rs table, 2022). Other linear contracts: UNKNOWN, "
+        "1 coin assumed -- wrong for many coins, which is why the instruments endpoint is loaded "
+        "at start-up."
     ),
     "binance_coinm": (
         "BTCUSD_* 100 USD, every other COIN-M contract 10 USD (contractSize in "
@@ -101,7 +104,13 @@ FALLBACK_NOTES = {
     "gate": "Unknown contracts: 1 coin (load /futures/usdt/contracts quanto_multiplier).",
 }
 
-_OKX_TABLE = {("BTC", "USDT"): 0.01, ("ETH", "USDT"): 0.1, ("BTC", "USD"): 100.0}
+_OKX_TABLE = {
+    ("BTC", "USDT"): 0.01, ("ETH", "USDT"): 0.1, ("BTC", "USD"): 100.0,
+    # majors' linear ctVal (coins per contract) as OKX's /api/v5/public/instruments lists them
+    ("SOL", "USDT"): 1.0, ("XRP", "USDT"): 100.0, ("DOGE", "USDT"): 1000.0, ("LTC", "USDT"): 1.0,
+    ("ADA", "USDT"): 100.0, ("LINK", "USDT"): 1.0, ("DOT", "USDT"): 1.0, ("AVAX", "USDT"): 1.0,
+    ("BCH", "USDT"): 0.1, ("TRX", "USDT"): 1000.0, ("SHIB", "USDT"): 1_000_000.0,
+}
 _BITMEX_QUANTO = {"ETHUSD": 100.0, "LTCUSD": 200.0, "XRPUSD": 20000.0, "BCHUSD": 100.0}
 #: BitMEX USDT-margined linear perpetuals: coins per contract (see FALLBACK_NOTES["bitmex"]).
 _BITMEX_LINEAR_USDT = {
