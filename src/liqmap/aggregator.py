@@ -130,14 +130,36 @@ class ExchangeAggregator:
         to a real venue. Parsing starts at once on cached/fallback sizes; adapters
         pointed at loopback test servers never trigger it, so tests stay offline.
         """
-        if contracts_cache is not None and self._warmup is None and any(
-            a.rest_enabled and not _is_loopback(a.ws_url) for a in self.adapters.values()
-        ):
+        if contracts_cache is not None and self._warmup is None and self._talks_to_real_venue():
             from liqmap.exchanges.contracts import default_contracts
 
             self._warmup = asyncio.create_task(default_contracts().warm_up(contracts_cache))
         for adapter in self.adapters.values():
             await adapter.connect()
+
+    def _talks_to_real_venue(self) -> bool:
+        """True when some adapter may use the network (REST on, URL not loopback)."""
+        return any(a.rest_enabled and not _is_loopback(a.ws_url) for a in self.adapters.values())
+
+    async def load_contracts(self, contracts_cache: str | None = "data/contracts.json", timeout_s: float = 20.0) -> int:
+        """Load contract sizes NOW (cache, then the venues' instruments endpoints) and wait
+        for it, at most ``timeout_s`` seconds; ``connect_all`` then skips its background
+        warm-up. Used by ``liqmap record`` so the recording can carry the sizes. Like
+        ``connect_all``, it does nothing when every adapter points at loopback test servers.
+        Returns how many specs the shared registry holds; never raises.
+        """
+        from liqmap.exchanges.contracts import default_contracts
+
+        reg = default_contracts()
+        if self._warmup is None and self._talks_to_real_venue():
+            self._warmup = asyncio.ensure_future(reg.warm_up(contracts_cache))
+            try:
+                await asyncio.wait_for(asyncio.shield(self._warmup), timeout_s)
+            except asyncio.TimeoutError:
+                log.warning("contract sizes: instruments endpoints slower than %.0f s; continuing", timeout_s)
+            except Exception as exc:  # warm_up never raises; belt and braces
+                log.warning("contract sizes: %s", exc)
+        return len(reg)
 
     async def disconnect_all(self) -> None:
         """Stop every adapter and end every consumer iteration."""

@@ -1,8 +1,9 @@
 """``liqmap record``: capture live venue frames into a replayable recording.
 
 Writes the project recording format (see :mod:`liqmap.feed.recorder`): gzip
-JSON lines, header line then one RawFrame per line, exactly the text each
-venue sent. Frames are flushed every second, so a killed process loses at
+JSON lines, header line, the contract sizes loaded from the venues'
+instruments endpoints (one ``liqmap``/``contracts`` frame, when any loaded),
+then one RawFrame per line, exactly the text each venue sent. Frames are flushed every second, so a killed process loses at
 most ~1 s. Ctrl-C / SIGTERM / ``--duration`` end it cleanly (gzip trailer
 written, exit code 0). A live status line (rich) goes to stderr.
 
@@ -29,7 +30,8 @@ from rich.markup import escape
 from rich.text import Text
 
 from liqmap.cli import app
-from liqmap.feed.recorder import RecordingWriter
+from liqmap.exchanges.contracts import default_contracts
+from liqmap.feed.recorder import RecordingWriter, contracts_frame
 
 
 def _parse_ws_urls(items: list[str]) -> dict[str, str]:
@@ -78,6 +80,11 @@ async def _record(
             pass
     started = time.monotonic()
     try:
+        # sizes first, into the recording, so an offline replay values contracts as live did
+        n_specs = await agg.load_contracts()
+        if n_specs:
+            writer.write(contracts_frame(default_contracts().specs()))
+            console.print(f"contract sizes: {n_specs} specs stored in the recording")
         await agg.connect_all()
         with Live(_status(agg, writer, started), console=console, refresh_per_second=2, transient=False) as live:
             while not stop.is_set():

@@ -56,7 +56,8 @@ class ContractSpec(msgspec.Struct, frozen=True):
         size: linear: base coins per contract; inverse: quote units (USD) per
             contract; quanto: XBT per contract per unit of price.
         quote: currency the price is quoted in (``USDT``, ``USD``, ``XBT``).
-        source: ``instruments`` (venue endpoint), ``cache`` or ``fallback``.
+        source: ``instruments`` (venue endpoint), ``cache``, ``recording`` (a
+            recording's contract-sizes frame) or ``fallback``.
         mark_price: reference price from the instruments response, if given.
     """
 
@@ -304,6 +305,10 @@ class ContractSizes:
                 if len(self._fallback) < 50_000:
                     self._fallback[key] = spec
         return spec
+
+    def specs(self) -> list[ContractSpec]:
+        """Every loaded (not fallback) spec, e.g. to store beside a recording."""
+        return list(self._specs.values())
 
     def known(self, exchange: str, symbol: str) -> bool:
         """True when the spec came from the venue (or the cache), not the fallback."""

@@ -5,6 +5,10 @@ File format (fixed project-wide): gzip-compressed JSON lines.
 * line 1, header: ``{"liqmap_recording": 1, "created_at": <ms UTC>, "exchanges": [...]}``
 * every other line: one :class:`~liqmap.frames.RawFrame` encoded with msgspec:
   ``{"exchange": "binance", "connection": "usdm", "received_at": <ms>, "data": "<frame text>"}``
+* ``liqmap record`` writes, right after the header, one frame with exchange
+  ``liqmap`` and connection ``contracts`` (:func:`contracts_frame`): the
+  contract sizes loaded from the venues' instruments endpoints at start, so a
+  replay (offline) values contracts exactly as the live feed did.
 
 The writer flushes the gzip stream with ``Z_SYNC_FLUSH`` every ``flush_every_s``
 seconds or ``flush_every_n`` frames, so a killed process loses at most that
@@ -18,7 +22,7 @@ import gzip
 import os
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import msgspec
 
@@ -38,6 +42,18 @@ def header_line(exchanges: Sequence[str], created_at: int | None = None) -> byte
         "exchanges": list(exchanges),
     }
     return _encoder.encode(hdr) + b"\n"
+
+
+#: ``RawFrame.exchange`` / ``.connection`` of the contract-sizes frame (not a venue frame).
+META_EXCHANGE = "liqmap"
+CONTRACTS_CONNECTION = "contracts"
+
+
+def contracts_frame(specs: Sequence[Any], received_at: int | None = None) -> RawFrame:
+    """The contract-sizes frame: ``data`` = JSON list of
+    :class:`~liqmap.exchanges.contracts.ContractSpec` (see module doc)."""
+    return RawFrame(META_EXCHANGE, CONTRACTS_CONNECTION, now_ms() if received_at is None else received_at,
+                    _encoder.encode(list(specs)).decode())
 
 
 class RecordingWriter:

@@ -15,6 +15,7 @@ from typing import Iterator
 
 import msgspec
 
+from liqmap.feed.recorder import META_EXCHANGE
 from liqmap.frames import RawFrame
 from liqmap.replay._util import text_lines
 from liqmap.replay.stats import FileStats
@@ -26,7 +27,8 @@ def read_liqmap(path: str | Path, stats: FileStats, exchange: str | None = None)
     """Yield the RawFrames of a liqmap recording, in file order.
 
     ``exchange`` (optional) keeps only frames of that venue (others are
-    counted as skipped ``"other exchange"``).
+    counted as skipped ``"other exchange"``) and liqmap's own metadata frames
+    (the contract sizes, see :mod:`liqmap.feed.recorder`).
     """
     for n, line in text_lines(path, stats):
         if not line.strip():
@@ -46,7 +48,7 @@ def read_liqmap(path: str | Path, stats: FileStats, exchange: str | None = None)
         except msgspec.DecodeError:
             stats.skip("bad line")
             continue
-        if exchange is not None and frame.exchange != exchange:
+        if exchange is not None and frame.exchange != exchange and frame.exchange != META_EXCHANGE:
             stats.skip("other exchange")
             continue
         stats.frames += 1

@@ -33,7 +33,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import AsyncIterator, Callable, Iterable, Iterator
 
+import msgspec
+
 from liqmap.exchanges.base import Venue, safe_parse
+from liqmap.feed.recorder import CONTRACTS_CONNECTION, META_EXCHANGE
 from liqmap.frames import RawFrame
 from liqmap.models import Event, event_type
 from liqmap.replay.pacing import Pacer
@@ -67,6 +70,7 @@ class ReplayStats:
         no_parser: ``exchange -> frames`` dropped because no venue parser could be loaded.
         out_of_order: frames released later than a newer frame of the same
             file (displaced by more than the re-order window).
+        contract_specs: contract sizes loaded from the recordings' contract-sizes frames.
     """
 
     files: list[FileStats] = field(default_factory=list)
@@ -76,6 +80,7 @@ class ReplayStats:
     error_samples: dict[str, list[str]] = field(default_factory=dict)
     no_parser: Counter = field(default_factory=Counter)
     out_of_order: int = 0
+    contract_specs: int = 0
 
     def count(self, exchange: str, kind: str) -> int:
         """Events of type ``kind`` (``"liquidation"``...) parsed for ``exchange``."""
@@ -117,6 +122,7 @@ class ReplayRunner:
         self.stats = ReplayStats(files=[s.stats for s in self.sources])
         self._venue_factory = venue_factory
         self._venues: dict[str, Venue | None] = {}
+        self._specs: list = []  # contract sizes from the recording, applied to venues made later
 
     # ---------------------------------------------------------------- frames
     def frames(self) -> Iterator[RawFrame]:
@@ -156,15 +162,45 @@ class ReplayRunner:
         """The (cached) venue instance for ``name``, or None if no parser can be loaded."""
         if name not in self._venues:
             try:
-                self._venues[name] = self._venue_factory(name)
+                self._venues[name] = v = self._venue_factory(name)
+                if self._specs and getattr(v, "contracts", None) is not None:
+                    v.contracts.update(self._specs)
             except (ImportError, ValueError) as exc:
                 log.debug("replay: no parser for %s: %s", name, exc)
                 self._venues[name] = None
         return self._venues[name]
 
+    def _load_contracts(self, frame: RawFrame) -> None:
+        """A recording's contract-sizes frame (:func:`liqmap.feed.recorder.contracts_frame`):
+        load the sizes the live feed used into the venues' registries (with the default
+        venue factory: the shared default one), so contracts are valued as they were live."""
+        from liqmap.exchanges.contracts import ContractSpec, default_contracts
+
+        try:
+            specs = msgspec.json.decode(frame.data, type=list[ContractSpec])
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            self.stats.parse_errors[META_EXCHANGE] += 1
+            log.warning("replay: unreadable contract-sizes frame: %s", exc)
+            return
+        self._specs = [msgspec.structs.replace(s, source="recording") for s in specs]
+        registries = {}
+        if self._venue_factory is _default_venue_factory:  # its venues share the default registry
+            registries[id(default_contracts())] = default_contracts()
+        for v in self._venues.values():
+            reg = getattr(v, "contracts", None)
+            if reg is not None:
+                registries[id(reg)] = reg
+        for reg in registries.values():
+            reg.update(self._specs)
+        self.stats.contract_specs += len(self._specs)
+
     def parse(self, frame: RawFrame) -> list[Event]:
         """Parse one frame with its venue via ``safe_parse``, updating the counters."""
         st = self.stats
+        if frame.exchange == META_EXCHANGE:
+            if frame.connection == CONTRACTS_CONNECTION:
+                self._load_contracts(frame)
+            return []
         st.frames += 1
         venue = self.venue(frame.exchange)
         if venue is None:
