@@ -3,9 +3,10 @@
 Writes the project recording format (see :mod:`liqmap.feed.recorder`): gzip
 JSON lines, header line, the contract sizes loaded from the venues'
 instruments endpoints (one ``liqmap``/``contracts`` frame, when any loaded),
-then one RawFrame per line, exactly the text each venue sent. Frames are flushed every second, so a killed process loses at
-most ~1 s. Ctrl-C / SIGTERM / ``--duration`` end it cleanly (gzip trailer
-written, exit code 0). A live status line (rich) goes to stderr.
+then one RawFrame per line, exactly the text each venue sent. Frames are
+flushed every second, so a killed process loses at most ~1 s. Ctrl-C /
+SIGTERM / ``--duration`` end it cleanly (gzip trailer written, exit code 0).
+A live status line (rich) goes to stderr.
 
 Example::
 

@@ -90,9 +90,12 @@ class GuardedVenue(Venue):
 def distinct_in_frame(events: list[Event]) -> list[Event]:
     """Give repeated liquidation ids within one frame a ``#k`` suffix (k = 2, 3, ...).
 
-    Only :class:`~liqmap.models.Liquidation` ids are touched; the common case
-    (all ids distinct) returns ``events`` unchanged after one set check.
+    Only :class:`~liqmap.models.Liquidation` ids are touched; a frame of other
+    events (one channel per frame) returns at once, and the common case (all ids
+    distinct) returns ``events`` unchanged after one set check.
     """
+    if type(events[0]) is not Liquidation and type(events[-1]) is not Liquidation:
+        return events
     liqs = [e.id for e in events if type(e) is Liquidation]
     if len(set(liqs)) == len(liqs):
         return events

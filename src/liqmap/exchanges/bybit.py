@@ -235,8 +235,8 @@ class Bybit(GuardedVenue):
                 if msg.topic.startswith("allLiquidation."):
                     try:
                         return [self._liq(d.s, d.S, d.v, d.p, d.T, received_at) for d in msg.data]
-                    except FrameError:  # a bad row: keep the others (rare, so off the fast path)
-                        return rows_or_partial(msg.data, lambda d: self._liq(d.s, d.S, d.v, d.p, d.T, received_at))
+                    except FrameError:
+                        pass  # a bad row: the generic path below keeps the others (rare, off the fast path)
         elif (b'"liquidation.' if is_bytes else '"liquidation.') in data:
             try:
                 old = _old_liq_dec.decode(data)

@@ -227,11 +227,8 @@ class OKX(GuardedVenue):
                             for row in msg.data
                             for d in row.details
                         ]
-                    except FrameError:  # a bad detail: keep the others (rare, so off the fast path)
-                        return rows_or_partial(
-                            [(row.instId, d) for row in msg.data for d in row.details],
-                            lambda p: self._liq(p[0], p[1].side, p[1].posSide, p[1].sz, p[1].bkPx, p[1].ts, received_at),
-                        )
+                    except FrameError:
+                        pass  # a bad detail: the generic path below keeps the others (rare, off the fast path)
         return self._generic(decode(data), received_at)
 
     def _generic(self, msg: object, received_at: int) -> list[Event]:
