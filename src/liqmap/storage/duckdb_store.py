@@ -7,9 +7,25 @@ order, recorded in ``schema_version``.
 Writes
 ------
 :meth:`DuckDBStore.write` buffers events; a batch is handed to a commit when
-the buffer holds ``batch_size`` (default 5,000) events, when the oldest
-buffered event is ``flush_interval_s`` (default 1 s) old (checked on every
-write and by a background timer task), on :meth:`flush` and on :meth:`close`.
+the buffer holds ``batch_size`` events (default :data:`BULK_BATCH_ROWS` =
+122,880), when the oldest buffered event is ``flush_interval_s`` (default 1 s)
+old (checked on every write and by a background timer task), on :meth:`flush`
+and on :meth:`close`. A live feed therefore commits small batches on the time
+trigger; a replay or backfill producing more than ``batch_size`` events per
+``flush_interval_s`` commits full batches on the size trigger.
+
+Why 122,880: it is DuckDB's row-group size (the default ``ROW_GROUP_SIZE`` of
+its database format, https://duckdb.org/docs/current/guides/performance/how_to_tune_workloads).
+DuckDB writes a transaction's appended rows straight to the database file as
+compressed row groups once they fill one, and at COMMIT it merges a
+transaction that appended at least a full row group by moving those row groups
+over, where a smaller one is copied row by row into the table and logged in
+the WAL (``LocalStorage::Flush`` in DuckDB's ``src/storage/local_storage.cpp``).
+Measured on the 2-core machine (2026-12-01): COMMIT costs ~2.5 us per row for
+5,000-row batches and ~0.7 us per row for full row groups; under a fast
+producer ``benchmarks/bench_storage.py`` gives 332k events/s with these
+defaults and 218k with 5,000-row batches (medians of 3 runs).
+
 One batch = one DuckDB transaction, run in a worker thread: a columnar (numpy)
 relation inserted against the primary key, so replaying the same input twice
 stores each event once; ``stats()["duplicates_skipped"]`` counts the skipped
@@ -17,13 +33,13 @@ ones (in-batch repeats, dropped in Python, + rows already stored). The insert
 is first tried as a plain ``INSERT`` (cheapest; right whenever no id of the
 batch is stored yet); a duplicate key aborts it, the transaction is rolled
 back and the batch goes in with ``INSERT OR IGNORE ... RETURNING`` (and so do
-the following batches until one meets no stored id). At most one commit is in flight; while it runs the
-buffer keeps growing past ``batch_size`` up to ``max_buffer`` (default
-4 x ``batch_size``) -- group commit: under a fast producer (replay) batches
-grow and commits get fewer and larger, a slow live feed commits small batches
-on the time trigger -- and only a write beyond ``max_buffer`` waits for the
-running commit (back-pressure). A failed commit puts its batch back
-in front of the buffer and raises from the next ``write``/``flush``.
+the following batches until one meets no stored id). At most one commit is in
+flight; while it runs the buffer keeps growing past ``batch_size`` up to
+``max_buffer`` (default ``batch_size``) -- group commit: under a fast producer
+the next batch is ready when the running commit returns -- and only a write
+beyond ``max_buffer`` waits for the running commit (back-pressure). A failed
+commit puts its batch back in front of the buffer and raises from the next
+``write``/``flush``.
 
 Key (schema version 2, ``migrations/duckdb/0002_liquidations_id_key.sql``)
 ----------------------------------------------------------------------------
@@ -48,7 +64,14 @@ nothing acknowledged is lost. What a SIGKILL can lose is exactly the
 *unacknowledged* events, ``stats()["pending"]``: the buffer (below
 ``batch_size`` events / younger than ``flush_interval_s``, or up to
 ``max_buffer`` while a commit runs) plus the one batch whose commit was in
-flight (all-or-nothing) -- at most about ``2 * max_buffer`` events. Replaying the source (a recording) again restores them, idempotently.
+flight (all-or-nothing) -- at most ``2 * max_buffer`` events plus one
+``write`` call's worth (defaults: ~246k events, about 100-120 MB of buffered
+events, during a bulk replay; a live feed below ``batch_size`` events per
+``flush_interval_s`` holds at most two intervals' worth). Replaying the
+source (a recording) again restores them, idempotently. A full-row-group
+batch reaches the database file before its COMMIT returns (DuckDB writes
+those row groups first and logs only their location in the WAL), so it is
+acknowledged under the same rule.
 ``tests/test_storage_duckdb.py`` kills a writer with SIGKILL mid-replay and
 checks this.
 
@@ -107,6 +130,12 @@ _INSERT_LIQUIDATIONS = (
 )
 _INSERT_LIQUIDATIONS_PLAIN = _INSERT_LIQUIDATIONS.replace("INSERT OR IGNORE", "INSERT").replace(" RETURNING exchange", "")
 _INT_COLS = {"timestamp", "received_at"}
+
+#: Default commit size trigger, rows: DuckDB's row-group size (122,880, its default
+#: ``ROW_GROUP_SIZE``; https://duckdb.org/docs/current/guides/performance/how_to_tune_workloads).
+#: A transaction that appends at least this many rows is merged into the table by moving
+#: whole compressed row groups instead of row-by-row copy + WAL logging (module docstring).
+BULK_BATCH_ROWS = 122_880
 
 CASCADE_COLUMNS: tuple[str, ...] = (
     "id", "symbol", "start_ts", "end_ts", "n_events", "value_usd", "long_usd", "short_usd",
@@ -175,17 +204,20 @@ class DuckDBStore:
 
     Args:
         path: database file; ``None`` = settings ``LIQMAP_DB``. ``":memory:"`` works for tests.
-        batch_size: commit when this many events are buffered.
+        batch_size: commit when this many events are buffered (default
+            :data:`BULK_BATCH_ROWS`, DuckDB's row-group size: full batches take
+            DuckDB's bulk-append path).
         max_buffer: while a commit is running, keep buffering up to this many
-            events (group commit; default ``4 * batch_size``) before the writer waits.
+            events (group commit; default ``batch_size``) before the writer waits.
         flush_interval_s: commit when the oldest buffered event is this old (seconds).
         read_only: open without writing (no migrations); raises
             :class:`StorageError` if the file does not exist or a writer holds it.
         threads: DuckDB worker threads for this database (``SET threads``; it applies to
             every cursor of it, readers included). ``None`` keeps DuckDB's default (one per
-            core). ``1`` cut the CPU per inserted event by ~12-20% on the 2-core bench machine
-            (``benchmarks/bench_storage.py``; less thread hand-off for small batch inserts) --
-            a fit for a bulk backfill/replay process, at the cost of single-threaded reads.
+            core). ``1`` cut the CPU per inserted event by ~12-20% with small (5,000-row)
+            commits on the 2-core bench machine (less thread hand-off); with the default
+            row-group batches it makes no measurable difference (``benchmarks/bench_storage.py``:
+            327k vs 332k events/s), and it makes reads single-threaded.
 
     Raises:
         StorageError: the file cannot be opened (locked by another process, bad path).
@@ -195,7 +227,7 @@ class DuckDBStore:
         self,
         path: str | os.PathLike | None = None,
         *,
-        batch_size: int = 5_000,
+        batch_size: int = BULK_BATCH_ROWS,
         max_buffer: int | None = None,
         flush_interval_s: float = 1.0,
         read_only: bool = False,
@@ -203,7 +235,7 @@ class DuckDBStore:
     ) -> None:
         self.path = str(path if path is not None else default_db_path())
         self.batch_size = int(batch_size)
-        self.max_buffer = int(max_buffer) if max_buffer is not None else 4 * self.batch_size
+        self.max_buffer = int(max_buffer) if max_buffer is not None else self.batch_size
         self.flush_interval_s = float(flush_interval_s)
         self.read_only = read_only
         if self.path != ":memory:":

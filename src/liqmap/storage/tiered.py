@@ -40,7 +40,7 @@ from liqmap.analytics.cascades import CascadeConfig, CascadeDetector, CascadeEve
 from liqmap.dedupe import Deduper
 from liqmap.models import Event, Liquidation
 from liqmap.storage.base import StorageError, redact_url
-from liqmap.storage.duckdb_store import DuckDBStore
+from liqmap.storage.duckdb_store import BULK_BATCH_ROWS, DuckDBStore
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,9 @@ class TieredStore:
         postgres_dsn: enable the PostgreSQL tier; ``None`` = off.
         cascade_config: detector thresholds (default :class:`CascadeConfig`).
         institutional_usd: PostgreSQL ``liquidations_significant`` threshold, USD.
-        batch_size / flush_interval_s: DuckDB commit triggers (events / seconds).
+        batch_size / flush_interval_s: DuckDB commit triggers (events / seconds); the
+            default batch is DuckDB's row-group size (:data:`BULK_BATCH_ROWS`, 122,880),
+            so a replay commits full row groups.
         redis_prefix: Redis key prefix (default settings ``LIQMAP_REDIS_PREFIX``).
         strict: raise :class:`StorageError` when an optional tier fails instead
             of switching it off.
@@ -70,7 +72,7 @@ class TieredStore:
         cascade_config: CascadeConfig | None = None,
         institutional_usd: float = 100_000,
         *,
-        batch_size: int = 5_000,
+        batch_size: int = BULK_BATCH_ROWS,
         flush_interval_s: float = 1.0,
         redis_prefix: str | None = None,
         strict: bool = False,
