@@ -70,6 +70,15 @@ def synthetic_liquidations(n: int, seed: int = 7, start_ms: int = 1_760_000_000_
     return out
 
 
+async def _timed_write(store, events: list[Liquidation], chunk: int) -> tuple[float, float]:
+    """Write ``events`` ``chunk`` at a time, then flush; returns (wall seconds, process CPU seconds)."""
+    t, c = time.perf_counter(), time.process_time()
+    for i in range(0, len(events), chunk):
+        await store.write(events[i : i + chunk])
+    await store.flush()
+    return time.perf_counter() - t, time.process_time() - c
+
+
 async def bench_duckdb(events: list[Liquidation], label: str, write_chunk: int = 5_000, repeats: int = 3,
                        drop_ts_index: bool = False, **store_kwargs) -> None:
     """``repeats`` fresh-file runs of ``DuckDBStore(**store_kwargs)``; prints each run and the median.
@@ -87,24 +96,14 @@ async def bench_duckdb(events: list[Liquidation], label: str, write_chunk: int =
             store = DuckDBStore(path, flush_interval_s=3600, **store_kwargs)
             if drop_ts_index:  # comparison only: what the (exchange, timestamp) ART index costs
                 store._con.execute("DROP INDEX liquidations_exchange_ts")
-            t = time.perf_counter()
-            c0 = time.process_time()
-            for i in range(0, len(events), write_chunk):
-                await store.write(events[i : i + write_chunk])
-            await store.flush()
-            dt = time.perf_counter() - t
-            cpu = time.process_time() - c0
+            dt, cpu = await _timed_write(store, events, write_chunk)
             s = store.stats()
             rates.append(s["stored"] / dt)
             print(f"   insert run {run + 1}: {s['stored']:>8} events in {dt:5.2f}s = {s['stored'] / dt:>9,.0f} events/s wall, "
                   f"{s['stored'] / cpu:>9,.0f} per CPU-second; {s['batches']} commits "
                   f"(batch_size {store.batch_size:,}, max_buffer {store.max_buffer:,})")
             if run == repeats - 1:
-                t = time.perf_counter()
-                for i in range(0, len(events), write_chunk):
-                    await store.write(events[i : i + write_chunk])
-                await store.flush()
-                dt = time.perf_counter() - t
+                dt, _ = await _timed_write(store, events, write_chunk)
                 print(f"   replay of the same events: {len(events) / dt:,.0f} events/s (stored "
                       f"{store.stats()['stored'] - s['stored']}, skipped {store.stats()['duplicates_skipped']})")
             await store.close()
@@ -177,11 +176,7 @@ async def bench_postgres(events: list[Liquidation]) -> None:
             # fresh ids per batch size so both runs insert
             evs = [Liquidation(**{**{f: getattr(e, f) for f in e.__struct_fields__}, "id": f"{e.id}:{batch}"})
                    for e in events]
-            t = time.perf_counter()
-            for i in range(0, len(evs), batch):
-                await store.write(evs[i : i + batch])
-            await store.flush()
-            dt = time.perf_counter() - t
+            dt, _ = await _timed_write(store, evs, batch)
             print(f"postgres batch={batch:>5}: {store.stored:>8} events in {dt:6.2f}s = {store.stored / dt:>10,.0f} events/s "
                   f"(COPY + INSERT ON CONFLICT, monthly partitions)")
             await store.close()
