@@ -10,7 +10,7 @@ import asyncio
 
 import pytest
 
-from liqmap.aggregator import Deduper, ExchangeAggregator
+from liqmap.feed.aggregator import Deduper, ExchangeAggregator
 from liqmap.exchanges.registry import get_venue
 from liqmap.models import Gap, Liquidation
 from localvenue import Drop, LocalWsVenue, Send, WaitFor, binance_forceorder_frames, tardis_messages, wait_until

@@ -13,8 +13,8 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from liqmap.api.app import create_app
-from liqmap.api.monitor import fetch_snapshot, render
-from liqmap.api.serve import build_replay_state
+from liqmap.cli.monitor import fetch_snapshot, render
+from liqmap.serve.server import build_replay_state
 from liqmap.cli import app
 
 FIX = Path(__file__).parent / "fixtures"

@@ -19,8 +19,8 @@ from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from liqmap.api.app import create_app
-from liqmap.api.serve import build_replay_state
-from liqmap.live import replay_source
+from liqmap.serve.server import build_replay_state
+from liqmap.serve.pipeline import replay_source
 from liqmap.models import Liquidation
 
 FIX = Path(__file__).parent / "fixtures"

@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from liqmap.api.app import create_app
-from liqmap.api.serve import build_replay_state
-from liqmap.live import BroadcastHub, ServePipeline, ReplayClock, liquidation_filter, replay_source
+from liqmap.serve.server import build_replay_state
+from liqmap.serve.pipeline import BroadcastHub, ServePipeline, ReplayClock, liquidation_filter, replay_source
 from liqmap.models import Liquidation
 
 FIX = Path(__file__).parent / "fixtures"

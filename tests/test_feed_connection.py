@@ -13,7 +13,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from liqmap.adapters import BinanceAdapter, ExchangeAdapter, override_url
+from liqmap.feed.adapter import BinanceAdapter, ExchangeAdapter, override_url
 from liqmap.exchanges.registry import get_venue
 from liqmap.feed import health as health_mod
 from liqmap.models import Gap, Liquidation

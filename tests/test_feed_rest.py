@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from liqmap.adapters import BinanceAdapter
+from liqmap.feed.adapter import BinanceAdapter
 from liqmap.exchanges.registry import get_venue
 from liqmap.feed.rest import TokenBucket, retry_after_s
 from liqmap.models import Liquidation
@@ -139,7 +139,7 @@ async def test_poll_interval_applies_to_every_poll():
 
 
 async def test_local_ws_url_without_rest_url_never_polls_the_real_venue():
-    from liqmap.adapters import BitMEXAdapter
+    from liqmap.feed.adapter import BitMEXAdapter
 
     adapter = BitMEXAdapter(ws_url="ws://127.0.0.1:9", max_retries=1, backoff_base=0.05)
     assert adapter.venue.rest_polls(None)  # BitMEX does declare a REST poll...

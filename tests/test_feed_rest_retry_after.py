@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from liqmap.adapters import BinanceAdapter
+from liqmap.feed.adapter import BinanceAdapter
 from liqmap.exchanges.registry import get_venue
 from liqmap.feed.rest import retry_after_s
 from liqmap.models import Liquidation

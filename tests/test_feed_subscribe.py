@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
-from liqmap.adapters import BybitAdapter, ExchangeAdapter
+from liqmap.feed.adapter import BybitAdapter, ExchangeAdapter
 from liqmap.exchanges.base import Heartbeat
 from liqmap.exchanges.registry import get_venue
 from liqmap.models import Gap, Liquidation

@@ -3,7 +3,7 @@ normalized events out (BitMEX, Deribit incl. in-band heartbeat, Hyperliquid, Bin
 
 from __future__ import annotations
 
-from liqmap.adapters import BinanceCoinMAdapter, BitMEXAdapter, DeribitAdapter, HyperliquidAdapter
+from liqmap.feed.adapter import BinanceCoinMAdapter, BitMEXAdapter, DeribitAdapter, HyperliquidAdapter
 from liqmap.exchanges.registry import get_venue
 from liqmap.models import Liquidation, Trade
 from localvenue import (

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 
-from liqmap.api.serve import live_housekeeping
-from liqmap.live import ThreadedStore
+from liqmap.serve.server import live_housekeeping
+from liqmap.serve.pipeline import ThreadedStore
 from liqmap.storage.tiered import TieredStore
 
 from test_storage_loader import SELLOFF, load_liquidations

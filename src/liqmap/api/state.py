@@ -20,7 +20,7 @@ from liqmap.api import queries
 from liqmap.api.metrics import Metrics
 from liqmap.exchanges.registry import VENUE_NAMES
 from liqmap.exchanges.registry import get_venue as _registry_get_venue
-from liqmap.live import BroadcastHub, LiveClock, ReplayClock, ServePipeline
+from liqmap.serve.pipeline import BroadcastHub, LiveClock, ReplayClock, ServePipeline
 from liqmap.settings import Settings, get_settings
 
 log = logging.getLogger("liqmap.api")

@@ -2,9 +2,11 @@
 
 One module per command group registers its commands on :data:`app`:
 
-* ``cli.feed_cmds``     -- ``record``, ``replay`` (print / store), ``cascades``
-* ``cli.serve_cmds``    -- ``serve``, ``demo``, ``monitor``, ``check``
+* ``cli.record_cmd``    -- ``record``
+* ``cli.replay_cmd``    -- ``replay`` (print / store)
+* ``cli.serve_cmds``    -- ``serve``, ``demo``, ``monitor``, ``check`` (terminal UI in ``cli.monitor``)
 * ``cli.heatmap_cmds``  -- ``ingest``, ``validate``
+* ``cli.storage_cmds``  -- ``cascades``
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-from liqmap.cli import feed_cmds, heatmap_cmds, record_cmd, serve_cmds, storage_cmds  # noqa: E402,F401  (registers commands)
+from liqmap.cli import heatmap_cmds, record_cmd, replay_cmd, serve_cmds, storage_cmds  # noqa: E402,F401  (registers commands)
 
 
 def main() -> None:  # pragma: no cover - console entry

@@ -68,7 +68,7 @@ async def _record(
     rest: bool,
     console: Console,
 ) -> RecordingWriter:
-    from liqmap.aggregator import ExchangeAggregator
+    from liqmap.feed.aggregator import ExchangeAggregator
 
     writer = RecordingWriter(out, exchanges)
     agg = ExchangeAggregator(exchanges, symbols, ws_urls=ws_urls, adapter_kwargs={"recorder": writer.write, "rest": rest})

@@ -57,7 +57,7 @@ def _parse_urls(values: Optional[List[str]], opt: str = "--ws-url", schemes=("ws
 
 
 def _serve(state, host: str, port: int, banner: str) -> None:
-    from liqmap.api.serve import run_server
+    from liqmap.serve.server import run_server
 
     url = f"http://{host}:{port}/"
 
@@ -84,7 +84,7 @@ def serve(
     log_level: str = typer.Option("warning", help="Log level"),
 ) -> None:
     """Collect liquidations (live venues or --replay files), store them, serve the API + dashboard."""
-    from liqmap.api.serve import ServeError, build_live_state, build_replay_state, check_port
+    from liqmap.serve.server import ServeError, build_live_state, build_replay_state, check_port
     from liqmap.settings import get_settings
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -131,7 +131,7 @@ def demo(
     db: Optional[str] = typer.Option(None, help="DuckDB file (default: a new temporary file)"),
 ) -> None:
     """Run the dashboard on a replay of real 2019-2025 recordings (BitMEX, Hyperliquid, Binance), offline."""
-    from liqmap.api.serve import ServeError, build_replay_state, check_port
+    from liqmap.serve.server import ServeError, build_replay_state, check_port
 
     logging.basicConfig(level="WARNING")
     if speed <= 0:
@@ -164,7 +164,7 @@ def monitor(
     interval: float = typer.Option(2.0, help="Refresh seconds"),
 ) -> None:
     """Terminal dashboard: latest liquidations, 10-minute timeline, exchange bars, long/short, cascades, health."""
-    from liqmap.api.monitor import MonitorError, fetch_snapshot, render
+    from liqmap.cli.monitor import MonitorError, fetch_snapshot, render
 
     if api and db:
         _fail("use either --api or --db, not both")
@@ -203,7 +203,7 @@ def check(
     api: Optional[str] = typer.Option(None, help="Ask a running serve instead of opening the file"),
 ) -> None:
     """Coverage report: events per exchange/symbol, last event age, gaps."""
-    from liqmap.api.monitor import MonitorError, check_report
+    from liqmap.cli.monitor import MonitorError, check_report
 
     import os
 

@@ -37,7 +37,7 @@ from collections import Counter
 from typing import Any, Sequence
 
 from liqmap.analytics.cascades import CascadeConfig, CascadeDetector, CascadeEvent, cascade_row
-from liqmap.dedupe import Deduper
+from liqmap.feed.dedupe import Deduper
 from liqmap.models import Event, Liquidation
 from liqmap.storage.base import StorageError, redact_url
 from liqmap.storage.duckdb_store import BULK_BATCH_ROWS, DuckDBStore

@@ -20,7 +20,7 @@ import duckdb
 from liqmap.api import queries
 from liqmap.api.metrics import Metrics
 from liqmap.api.state import AppState
-from liqmap.live import BroadcastHub, LiveClock, ReplayClock, now_ms, paced, replay_source
+from liqmap.serve.pipeline import BroadcastHub, LiveClock, ReplayClock, now_ms, paced, replay_source
 from liqmap.settings import Settings, get_settings
 
 log = logging.getLogger("liqmap.serve")
@@ -31,8 +31,8 @@ class ServeError(RuntimeError):
 
 
 def open_store(db_path: str, settings: Settings) -> Any:
-    """:func:`open_store_inline` run on its own thread (:class:`liqmap.live.ThreadedStore`)."""
-    from liqmap.live import ThreadedStore
+    """:func:`open_store_inline` run on its own thread (:class:`liqmap.serve.pipeline.ThreadedStore`)."""
+    from liqmap.serve.pipeline import ThreadedStore
 
     return ThreadedStore(lambda: open_store_inline(db_path, settings))
 
@@ -157,13 +157,13 @@ def build_live_state(
     settings: Settings | None = None,
     rest_urls: dict[str, str] | None = None,
 ) -> AppState:
-    """State collecting live from venue websockets via ``liqmap.aggregator.ExchangeAggregator``.
+    """State collecting live from venue websockets via ``liqmap.feed.aggregator.ExchangeAggregator``.
 
     ``ws_urls`` / ``rest_urls``: ``{venue: url}`` overrides (local venue servers, proxies).
     Raises :class:`ServeError` for an unknown exchange or symbol.
     """
     settings = settings or get_settings()
-    from liqmap.aggregator import ExchangeAggregator
+    from liqmap.feed.aggregator import ExchangeAggregator
 
     if symbols:
         from liqmap.symbols import parse_symbol

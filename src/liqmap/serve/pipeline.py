@@ -27,10 +27,10 @@ from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Callable, Iterable, Sequence
 
 
-from liqmap.dedupe import Deduper
+from liqmap.feed.dedupe import Deduper
 from liqmap.models import Event, Gap, Liquidation, to_json
 
-log = logging.getLogger("liqmap.live")
+log = logging.getLogger("liqmap.serve.pipeline")
 
 
 def now_ms() -> int:

@@ -1,6 +1,6 @@
 """ExchangeAggregator: many adapters -> one deduplicated, fanned-out event stream.
 
-Flow: every :class:`~liqmap.adapters.ExchangeAdapter` calls :meth:`ExchangeAggregator.publish`
+Flow: every :class:`~liqmap.feed.adapter.ExchangeAdapter` calls :meth:`ExchangeAggregator.publish`
 (synchronously, in the event loop) for each event and :class:`~liqmap.models.Gap`.
 ``publish``:
 
@@ -29,14 +29,14 @@ import asyncio
 import logging
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from liqmap.adapters import ExchangeAdapter, _is_loopback, make_adapter
+from liqmap.feed.adapter import ExchangeAdapter, _is_loopback, make_adapter
 from liqmap.feed.fanout import Subscription
 from liqmap.feed.health import HealthStatus
-from liqmap.dedupe import DEFAULT_DEDUPE_SIZE, Deduper
+from liqmap.feed.dedupe import DEFAULT_DEDUPE_SIZE, Deduper
 from liqmap.models import Event, Gap, Liquidation
 from liqmap.symbols import SymbolQuery, parse_symbol, strict_symbols, symbol_filter
 
-log = logging.getLogger("liqmap.aggregator")
+log = logging.getLogger("liqmap.feed.aggregator")
 
 class ExchangeAggregator:
     """Run several exchange adapters and merge their events.
@@ -46,7 +46,7 @@ class ExchangeAggregator:
         symbols: symbol queries (``BTCUSDT``, ``ETH``...); each adapter subscribes
             every perpetual of those underlyings on its venue (USDT, USDC and USD
             families of the :mod:`liqmap.symbols` table); None = venue defaults.
-        ws_urls / rest_urls: ``{name: url}`` overrides (see :mod:`liqmap.adapters`).
+        ws_urls / rest_urls: ``{name: url}`` overrides (see :mod:`liqmap.feed.adapter`).
         adapter_overrides: ``{name: ExchangeAdapter}`` (used as is) or
             ``{name: {kwarg: value}}`` (extra constructor kwargs for that venue).
         adapter_kwargs: kwargs for every adapter (e.g. ``ws_timeout``, ``recorder``).
