@@ -12,7 +12,9 @@ from starlette.websockets import WebSocketDisconnect
 
 from liqmap.api.app import create_app
 from liqmap.serve.server import build_replay_state
-from liqmap.serve.pipeline import BroadcastHub, ServePipeline, ReplayClock, liquidation_filter, replay_source
+from liqmap.serve.clock import ReplayClock
+from liqmap.serve.hub import BroadcastHub, liquidation_filter
+from liqmap.serve.pipeline import ServePipeline, replay_source
 from liqmap.models import Liquidation
 
 FIX = Path(__file__).parent / "fixtures"

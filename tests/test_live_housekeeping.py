@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 
 from liqmap.serve.server import live_housekeeping
-from liqmap.serve.pipeline import ThreadedStore
+from liqmap.serve.store_thread import ThreadedStore
 from liqmap.storage.tiered import TieredStore
 
 from test_storage_loader import SELLOFF, load_liquidations

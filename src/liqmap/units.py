@@ -8,9 +8,12 @@ Times are milliseconds since the Unix epoch, UTC. Money is USD (USDT/USDC at par
   (``Settings.institutional_usd`` / ``large_usd`` override them at run time).
 * ``CASCADE_MIN_USD``: default total notional that makes a burst a cascade.
 * ``CONTRACTS_CACHE``: default path of the contract-size cache written at start-up.
+* :func:`now_ms`: the wall clock in these units.
 """
 
 from __future__ import annotations
+
+import time
 
 SECOND_MS = 1_000
 MINUTE_MS = 60 * SECOND_MS
@@ -33,3 +36,8 @@ LARGE_USD = 10_000.0
 CASCADE_MIN_USD = 100_000.0
 
 CONTRACTS_CACHE = "data/contracts.json"
+
+
+def now_ms() -> int:
+    """Wall-clock time in ms since the Unix epoch (UTC)."""
+    return time.time_ns() // 1_000_000

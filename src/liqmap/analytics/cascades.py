@@ -494,11 +494,6 @@ def detect_cascades(liqs: Iterable[Liquidation], config: CascadeConfig | None = 
     return out
 
 
-def severity_for(score: float) -> str:
-    """Alias of :func:`liqmap.analytics.risk.severity_of` for callers importing from here."""
-    return severity_of(score)
-
-
 def cascade_row(event: CascadeEvent) -> dict:
     """Row for the storage ``cascades`` table (upsert by ``id``).
 

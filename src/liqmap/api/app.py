@@ -65,7 +65,6 @@ def create_app(state: AppState | None = None, settings: Settings | None = None) 
     for r in (liquidations.router, exchanges.router, health.router, ws.router, dashboard.router):
         app.include_router(r)
     app.include_router(heatmap.router)
-    app.state.has_heatmap_page = True
 
     def _heatmap_db():  # answer from this process's database (the serve --db file)
         cur = state.cursor()

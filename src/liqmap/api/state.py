@@ -20,7 +20,9 @@ from liqmap.api import queries
 from liqmap.api.metrics import Metrics
 from liqmap.exchanges.registry import VENUE_NAMES
 from liqmap.exchanges.registry import get_venue as _registry_get_venue
-from liqmap.serve.pipeline import BroadcastHub, LiveClock, ReplayClock, ServePipeline
+from liqmap.serve.clock import LiveClock, ReplayClock
+from liqmap.serve.hub import BroadcastHub
+from liqmap.serve.pipeline import ServePipeline
 from liqmap.settings import Settings, get_settings
 
 log = logging.getLogger("liqmap.api")

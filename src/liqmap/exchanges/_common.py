@@ -238,8 +238,3 @@ def iso_ms(text: str) -> int:
 
         dt = dt.replace(tzinfo=timezone.utc)
     return int(dt.timestamp() * 1000)
-
-
-def chunks(items: list[str], size: int) -> list[list[str]]:
-    """Split ``items`` into lists of at most ``size`` (``size`` >= 1)."""
-    return [items[i : i + size] for i in range(0, len(items), size)] or [[]]

@@ -177,10 +177,6 @@ class ExchangeAdapter:
         if callback in self._listeners:
             self._listeners.remove(callback)
 
-    def set_recorder(self, recorder: Recorder | None) -> None:
-        """Install/remove the RawFrame hook (takes effect for the next frame)."""
-        self.handler.recorder = recorder
-
     def _emit(self, event: Event) -> None:
         for cb in tuple(self._listeners):
             try:

@@ -39,7 +39,8 @@ from websockets.exceptions import ConnectionClosed
 from liqmap.exchanges.base import ConnectionSpec, Venue
 from liqmap.feed.backoff import Backoff
 from liqmap.feed.dispatch import FrameHandler
-from liqmap.feed.health import HealthTracker, now_ms
+from liqmap.feed.health import HealthTracker
+from liqmap.units import now_ms
 from liqmap.models import Gap
 
 log = logging.getLogger("liqmap.feed")

@@ -16,7 +16,8 @@ import time
 from typing import Callable
 
 from liqmap.exchanges.base import Venue, safe_parse
-from liqmap.feed.health import HealthTracker, now_ms
+from liqmap.feed.health import HealthTracker
+from liqmap.units import now_ms
 from liqmap.frames import RawFrame
 from liqmap.models import Event
 

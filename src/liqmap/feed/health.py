@@ -15,11 +15,6 @@ from collections import deque
 import msgspec
 
 
-def now_ms() -> int:
-    """Wall-clock time in ms since the Unix epoch (UTC)."""
-    return time.time_ns() // 1_000_000
-
-
 class HealthStatus(msgspec.Struct, frozen=True):
     """Health snapshot of one exchange adapter.
 

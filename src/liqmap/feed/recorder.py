@@ -26,7 +26,7 @@ from typing import Any, Sequence
 
 import msgspec
 
-from liqmap.feed.health import now_ms
+from liqmap.units import now_ms
 from liqmap.frames import RawFrame
 
 RECORDING_VERSION = 1

@@ -14,13 +14,13 @@ Public API:
 """
 
 from liqmap.replay.formats import FORMATS, UnknownFormatError, detect_format
-from liqmap.replay.sources import SourceFile, iter_frames, plan
+from liqmap.replay.sources import RecordedFile, iter_frames, plan
 from liqmap.replay.stats import FileStats
 
 __all__ = [
     "FORMATS",
     "FileStats",
-    "SourceFile",
+    "RecordedFile",
     "UnknownFormatError",
     "detect_format",
     "iter_frames",

@@ -40,7 +40,7 @@ from liqmap.feed.recorder import CONTRACTS_CONNECTION, META_EXCHANGE
 from liqmap.frames import RawFrame
 from liqmap.models import Event, event_type
 from liqmap.replay.pacing import Pacer
-from liqmap.replay.sources import SourceFile, plan
+from liqmap.replay.sources import RecordedFile, plan
 from liqmap.replay.stats import FileStats
 
 log = logging.getLogger("liqmap.replay")
@@ -114,7 +114,7 @@ class ReplayRunner:
         ordered: bool = True,
         venue_factory: Callable[[str], Venue] = _default_venue_factory,
     ):
-        self.sources: list[SourceFile] = plan(paths, fmt)
+        self.sources: list[RecordedFile] = plan(paths, fmt)
         self.exchange = exchange
         self.speed = speed
         self.max_gap_s = max_gap_s

@@ -36,12 +36,12 @@ READERS: dict[str, Reader] = {
     "csv-aggtrades": read_csv_aggtrades,
     "bitmex-inserts": read_bitmex_inserts,
     "tardis": read_tardis,
-    # "hyperliquid-csv" is dispatched in SourceFile.frames (two file kinds)
+    # "hyperliquid-csv" is dispatched in RecordedFile.frames (two file kinds)
 }
 
 
 @dataclass
-class SourceFile:
+class RecordedFile:
     """One input file with its resolved format and reader state.
 
     ``companion`` is set for a Hyperliquid liquidations file paired with a
@@ -69,7 +69,7 @@ class SourceFile:
         return READERS[self.format](self.path, self.stats, exchange)
 
 
-def plan(paths: Iterable[str | Path], fmt: str = "auto") -> list[SourceFile]:
+def plan(paths: Iterable[str | Path], fmt: str = "auto") -> list[RecordedFile]:
     """Resolve the format of every path (``fmt="auto"`` sniffs each file).
 
     A directory stands for every file below it (sorted); there, files no
@@ -82,7 +82,7 @@ def plan(paths: Iterable[str | Path], fmt: str = "auto") -> list[SourceFile]:
     """
     if fmt != "auto" and fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; known formats: auto, {', '.join(FORMATS)}")
-    sources: list[SourceFile] = []
+    sources: list[RecordedFile] = []
     for p in _expand(paths, fmt, sources):
         path = str(p)
         if fmt == "auto":
@@ -91,7 +91,7 @@ def plan(paths: Iterable[str | Path], fmt: str = "auto") -> list[SourceFile]:
             if not Path(path).exists():
                 raise FileNotFoundError(f"{path}: no such file")
             f = fmt
-        sources.append(SourceFile(path, f, FileStats(path, f)))
+        sources.append(RecordedFile(path, f, FileStats(path, f)))
     hl = [s for s in sources if s.format == "hyperliquid-csv"]
     liqs = [s for s in hl if hyperliquid_kind(s.path) == "liquidations"]
     trades = [s for s in hl if hyperliquid_kind(s.path) == "trades"]
@@ -105,7 +105,7 @@ def plan(paths: Iterable[str | Path], fmt: str = "auto") -> list[SourceFile]:
     return sources
 
 
-def _expand(paths: Iterable[str | Path], fmt: str, sources: list[SourceFile]) -> Iterator[Path]:
+def _expand(paths: Iterable[str | Path], fmt: str, sources: list[RecordedFile]) -> Iterator[Path]:
     for p in paths:
         path = Path(p)
         if not path.is_dir():
@@ -120,7 +120,7 @@ def _expand(paths: Iterable[str | Path], fmt: str, sources: list[SourceFile]) ->
             except UnknownFormatError as exc:
                 st = FileStats(str(child), "unknown")
                 st.note(f"ignored: {exc.seen}")
-                sources.append(SourceFile(str(child), "unknown", st, role="ignored"))
+                sources.append(RecordedFile(str(child), "unknown", st, role="ignored"))
                 continue
             yield child
 
@@ -152,6 +152,6 @@ def iter_frames(
     return _chain(sources, exchange)
 
 
-def _chain(sources: list[SourceFile], exchange: str | None) -> Iterator[RawFrame]:
+def _chain(sources: list[RecordedFile], exchange: str | None) -> Iterator[RawFrame]:
     for s in sources:
         yield from s.frames(exchange)

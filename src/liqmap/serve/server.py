@@ -20,8 +20,11 @@ import duckdb
 from liqmap.api import queries
 from liqmap.api.metrics import Metrics
 from liqmap.api.state import AppState
-from liqmap.serve.pipeline import BroadcastHub, LiveClock, ReplayClock, now_ms, paced, replay_source
+from liqmap.serve.clock import LiveClock, ReplayClock
+from liqmap.serve.hub import BroadcastHub
+from liqmap.serve.pipeline import paced, replay_source
 from liqmap.settings import Settings, get_settings
+from liqmap.units import now_ms
 
 log = logging.getLogger("liqmap.serve")
 
@@ -31,8 +34,8 @@ class ServeError(RuntimeError):
 
 
 def open_store(db_path: str, settings: Settings) -> Any:
-    """:func:`open_store_inline` run on its own thread (:class:`liqmap.serve.pipeline.ThreadedStore`)."""
-    from liqmap.serve.pipeline import ThreadedStore
+    """:func:`open_store_inline` run on its own thread (:class:`liqmap.serve.store_thread.ThreadedStore`)."""
+    from liqmap.serve.store_thread import ThreadedStore
 
     return ThreadedStore(lambda: open_store_inline(db_path, settings))
 

@@ -21,7 +21,7 @@ import math
 from fastapi import APIRouter, HTTPException, WebSocket, WebSocketDisconnect
 
 from liqmap.api.deps import parse_exchanges, resolve_symbol
-from liqmap.serve.pipeline import liquidation_filter
+from liqmap.serve.hub import liquidation_filter
 
 router = APIRouter(tags=["websocket"])
 
