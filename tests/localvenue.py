@@ -34,13 +34,12 @@ import gzip
 import json
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable, Sequence
 
+from conftest import FIX as FIXTURES
 from aiohttp import web
 from websockets.asyncio.server import ServerConnection, serve
 
-FIXTURES = Path(__file__).parent / "fixtures"
 
 
 # ----------------------------------------------------------------------------- fixtures

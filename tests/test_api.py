@@ -5,59 +5,23 @@ plain Python, independent of the SQL aggregation under test."""
 
 from __future__ import annotations
 
-import asyncio
 import math
-import time
-from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
 
-from liqmap.api.app import create_app
-from liqmap.serve.server import build_replay_state
-from liqmap.serve.pipeline import replay_source
+from conftest import BINANCE_FRAMES, BITMEX_INSERTS, replay_client, replay_liquidations
 from liqmap.models import Liquidation
-
-FIX = Path(__file__).parent / "fixtures"
-BINANCE = str(FIX / "binance_forceorder_arbitra" / "binance_force_orders_ws.jsonl")
-BITMEX = str(FIX / "bitmex_liquidations_ticktrades" / "bitmex_liquidation_inserts_2019-11.jsonl")
-H24 = 24 * 3_600_000
-
-
-def parsed(paths) -> list[Liquidation]:
-    async def go():
-        return [e async for e in replay_source(paths) if isinstance(e, Liquidation)]
-
-    evs = asyncio.run(go())
-    seen, out = set(), []
-    for e in evs:
-        if e.id not in seen:
-            seen.add(e.id)
-            out.append(e)
-    return out
-
-
-def wait_finished(client: TestClient, timeout: float = 20.0) -> dict:
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout:
-        h = client.get("/health").json()
-        if h["pipeline"] and h["pipeline"]["source_finished"]:
-            return h
-        time.sleep(0.05)
-    raise AssertionError("replay did not finish")
+from liqmap.units import DAY_MS
 
 
 @pytest.fixture(scope="module")
 def events() -> list[Liquidation]:
-    return parsed([BITMEX, BINANCE])
+    return replay_liquidations([BITMEX_INSERTS, BINANCE_FRAMES])
 
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
-    db = str(tmp_path_factory.mktemp("api") / "api.duckdb")
-    state = build_replay_state([BITMEX, BINANCE], db, speed=None)
-    with TestClient(create_app(state)) as c:
-        wait_finished(c)
+    with replay_client([BITMEX_INSERTS, BINANCE_FRAMES], tmp_path_factory.mktemp("api") / "api.duckdb") as c:
         yield c
 
 
@@ -75,7 +39,7 @@ def test_heatmap_btc_24h_matches_events(client, events):
     assert r.status_code == 200, r.text
     d = r.json()
     now = max(e.timestamp for e in events)
-    sel = [e for e in events if e.base == "BTC" and now - H24 < e.timestamp <= now]
+    sel = [e for e in events if e.base == "BTC" and now - DAY_MS < e.timestamp <= now]
     assert sel, "fixture has BTC liquidations in the last 24 h of the recording"
     assert d["meta"]["mode"] == "replay" and d["meta"]["now_ms"] == now
     assert d["meta"]["underlying"] == "BTC"

@@ -4,30 +4,21 @@ one-line errors of ``serve``/``demo``/``monitor`` (exit code != 0)."""
 from __future__ import annotations
 
 import socket
-import time
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from rich.console import Console
 from typer.testing import CliRunner
 
+from conftest import BINANCE_FRAMES, BITMEX_INSERTS, FIX, wait_finished
 from liqmap.api.app import create_app
 from liqmap.cli.monitor import fetch_snapshot, render
 from liqmap.serve.server import build_replay_state
 from liqmap.cli import app
 
-FIX = Path(__file__).parent / "fixtures"
-BINANCE = str(FIX / "binance_forceorder_arbitra" / "binance_force_orders_ws.jsonl")
-BITMEX = str(FIX / "bitmex_liquidations_ticktrades" / "bitmex_liquidation_inserts_2019-11.jsonl")
+BINANCE = str(BINANCE_FRAMES)
+BITMEX = str(BITMEX_INSERTS)
 runner = CliRunner()
-
-
-def _wait(c: TestClient) -> None:
-    t0 = time.monotonic()
-    while not c.get("/health").json()["pipeline"]["source_finished"]:
-        assert time.monotonic() - t0 < 20
-        time.sleep(0.05)
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +27,7 @@ def db_file(tmp_path_factory) -> str:
     db = str(tmp_path_factory.mktemp("cli") / "cli.duckdb")
     state = build_replay_state([BITMEX, BINANCE], db)
     with TestClient(create_app(state)) as c:
-        _wait(c)
+        wait_finished(c)
     return db
 
 
@@ -66,7 +57,7 @@ def test_monitor_once_from_db(db_file):
 def test_monitor_snapshot_from_api():
     state = build_replay_state([BINANCE], ":memory:")
     with TestClient(create_app(state)) as c:
-        _wait(c)
+        wait_finished(c)
         snap = fetch_snapshot(api="http://testserver", symbol="BTCUSDT", timeframe="24h", client=c)
     assert snap["meta"]["mode"] == "replay"
     assert snap["stats"]["count"] == 2  # BTCUSDT liquidations of the 2025-10-02 session
@@ -110,7 +101,7 @@ def test_replay_honours_exchange_and_symbol_filters(tmp_path):
     state = build_replay_state([BITMEX, BINANCE], str(tmp_path / "f.duckdb"),
                                only_exchanges=["bitmex"], only_bases=["ETH"])
     with TestClient(create_app(state)) as c:
-        _wait(c)
+        wait_finished(c)
         st = c.get("/liquidations/stats", params={"timeframe": "all"}).json()
     assert [e["exchange"] for e in st["by_exchange"]] == ["bitmex"]
     assert [u["base"] for u in st["by_underlying"]] == ["ETH"]

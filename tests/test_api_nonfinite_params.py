@@ -10,46 +10,22 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
+from conftest import BINANCE_FRAMES, replay_client, replay_liquidations, wait_finished
 from liqmap.api.app import create_app
 from liqmap.serve.server import build_replay_state
-from liqmap.serve.pipeline import replay_source
-from liqmap.models import Liquidation
 
-FIX = Path(__file__).parent / "fixtures"
-BINANCE = str(FIX / "binance_forceorder_arbitra" / "binance_force_orders_ws.jsonl")
-
-
-def binance_events() -> list[Liquidation]:
-    async def go():
-        return [e async for e in replay_source([BINANCE]) if isinstance(e, Liquidation)]
-
-    return asyncio.run(go())
-
-
-def wait_finished(client: TestClient, timeout: float = 20.0) -> None:
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout:
-        h = client.get("/health").json()
-        if h["pipeline"] and h["pipeline"]["source_finished"]:
-            return
-        time.sleep(0.05)
-    raise AssertionError("replay did not finish")
+BINANCE = str(BINANCE_FRAMES)
 
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
-    db = str(tmp_path_factory.mktemp("review_api") / "api.duckdb")
-    state = build_replay_state([BINANCE], db, speed=None)
-    with TestClient(create_app(state), raise_server_exceptions=False) as c:
-        wait_finished(c)
+    db = tmp_path_factory.mktemp("review_api") / "api.duckdb"
+    with replay_client([BINANCE], db, raise_server_exceptions=False) as c:
         yield c
 
 
@@ -84,7 +60,7 @@ def test_ws_non_finite_min_value_closes_1008(tmp_path, value):
 
 @pytest.mark.timeout(30)
 def test_ws_batch_client_too_slow_is_closed(tmp_path):
-    evs = binance_events()
+    evs = replay_liquidations([BINANCE])
     assert len(evs) == 42
     state = build_replay_state([BINANCE], str(tmp_path / "slow.duckdb"), speed=None)
     with TestClient(create_app(state)) as c:

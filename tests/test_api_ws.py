@@ -4,28 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
+from conftest import BINANCE_FRAMES, replay_liquidations
 from liqmap.api.app import create_app
 from liqmap.serve.server import build_replay_state
 from liqmap.serve.clock import ReplayClock
 from liqmap.serve.hub import BroadcastHub, liquidation_filter
-from liqmap.serve.pipeline import ServePipeline, replay_source
+from liqmap.serve.pipeline import ServePipeline
 from liqmap.models import Liquidation
 
-FIX = Path(__file__).parent / "fixtures"
-BINANCE = str(FIX / "binance_forceorder_arbitra" / "binance_force_orders_ws.jsonl")
-
-
-def binance_events() -> list[Liquidation]:
-    async def go():
-        return [e async for e in replay_source([BINANCE]) if isinstance(e, Liquidation)]
-
-    return asyncio.run(go())
+BINANCE = str(BINANCE_FRAMES)
 
 
 def gated_state(tmp_path, n_clients: int):
@@ -44,7 +36,7 @@ def gated_state(tmp_path, n_clients: int):
 
 
 def test_ws_pushes_every_event_in_order_with_filters(tmp_path):
-    evs = binance_events()
+    evs = replay_liquidations([BINANCE])
     assert len(evs) == 42
     state = gated_state(tmp_path, 2)
     with TestClient(create_app(state)) as c:
@@ -81,7 +73,7 @@ def test_ws_bad_params_close_with_reason(tmp_path, query, reason):
 
 @pytest.fixture(scope="module")
 def evs() -> list[Liquidation]:
-    return binance_events()
+    return replay_liquidations([BINANCE])
 
 
 async def test_slow_client_is_dropped_not_blocking(evs):

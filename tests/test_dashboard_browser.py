@@ -8,37 +8,23 @@ Saves artifacts/dashboard.png.
 
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import httpx
 import pytest
 
+from conftest import BINANCE_FRAMES, ROOT, browser_page, free_port
+
 pytestmark = pytest.mark.browser
-
-ROOT = Path(__file__).resolve().parent.parent
-FIX = Path(__file__).parent / "fixtures"
-BINANCE = FIX / "binance_forceorder_arbitra" / "binance_force_orders_ws.jsonl"
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
 def served(tmp_path):
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "liqmap", "serve", "--replay", str(BINANCE), "--speed", "2",
+        [sys.executable, "-m", "liqmap", "serve", "--replay", str(BINANCE_FRAMES), "--speed", "2",
          "--port", str(port), "--db", str(tmp_path / "b.duckdb")],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
@@ -64,36 +50,24 @@ def served(tmp_path):
 
 
 def test_dashboard_renders_heatmap_and_live_feed(served):
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("!!! /usr/bin/chromium missing: install it with `apt-get install -y chromium` "
-                    "to run the dashboard browser test !!!")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1500, "height": 1000})
-            errors: list[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(served + "/")
-            page.wait_for_selector("#mode-badge:not(.hidden)", timeout=10_000)
-            assert page.inner_text("#mode-badge") == "REPLAY"
-            # live events pushed over the websocket appear at the top of the feed
-            page.wait_for_function("(window.liqmapFeedCount || 0) >= 3", timeout=30_000)
-            fresh = page.locator("#feed li.feed-row.fresh")
-            assert fresh.count() >= 3
-            first = fresh.first
-            assert first.get_attribute("data-exchange") == "binance"
-            assert "long" in first.get_attribute("class") or "short" in first.get_attribute("class")
-            # the heatmap has plotted cells (refreshes every 5 s)
-            page.wait_for_function(
-                "Number(document.getElementById('heatmap').dataset.rendered || 0) > 0", timeout=20_000)
-            assert page.locator("#heatmap .hm").count() + page.locator("#heatmap .heatmaplayer").count() > 0 \
-                or page.locator("#heatmap svg.main-svg").count() > 0
-            page.wait_for_function("document.querySelectorAll('#health tbody tr').length >= 7", timeout=10_000)
-            page.wait_for_timeout(1500)
-            (ROOT / "artifacts").mkdir(exist_ok=True)
-            page.screenshot(path=str(ROOT / "artifacts" / "dashboard.png"), full_page=True)
-            assert not errors, errors
-        finally:
-            browser.close()
+    with browser_page({"width": 1500, "height": 1000}) as (page, errors):
+        page.goto(served + "/")
+        page.wait_for_selector("#mode-badge:not(.hidden)", timeout=10_000)
+        assert page.inner_text("#mode-badge") == "REPLAY"
+        # live events pushed over the websocket appear at the top of the feed
+        page.wait_for_function("(window.liqmapFeedCount || 0) >= 3", timeout=30_000)
+        fresh = page.locator("#feed li.feed-row.fresh")
+        assert fresh.count() >= 3
+        first = fresh.first
+        assert first.get_attribute("data-exchange") == "binance"
+        assert "long" in first.get_attribute("class") or "short" in first.get_attribute("class")
+        # the heatmap has plotted cells (refreshes every 5 s)
+        page.wait_for_function(
+            "Number(document.getElementById('heatmap').dataset.rendered || 0) > 0", timeout=20_000)
+        assert page.locator("#heatmap .hm").count() + page.locator("#heatmap .heatmaplayer").count() > 0 \
+            or page.locator("#heatmap svg.main-svg").count() > 0
+        page.wait_for_function("document.querySelectorAll('#health tbody tr').length >= 7", timeout=10_000)
+        page.wait_for_timeout(1500)
+        (ROOT / "artifacts").mkdir(exist_ok=True)
+        page.screenshot(path=str(ROOT / "artifacts" / "dashboard.png"), full_page=True)
+        assert not errors, errors

@@ -3,21 +3,17 @@ recordings shipped inside the package, and show liquidations of several venues."
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import httpx
 
-ROOT = Path(__file__).resolve().parent.parent
+from conftest import free_port
 
 
 def test_demo_comes_up_with_several_venues(tmp_path):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     t0 = time.monotonic()
     proc = subprocess.Popen([sys.executable, "-m", "liqmap", "demo", "--port", str(port), "--db",
                              str(tmp_path / "demo.duckdb")], cwd=tmp_path,  # not the repo: package data only

@@ -8,24 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import httpx
-import pytest
 from websockets.sync.client import connect
 
 from liqmap.exchanges.registry import get_venue
 from liqmap.models import Liquidation
 
-sys.path.insert(0, str(Path(__file__).parent))
-from localvenue import LocalWsVenue, Send, binance_forceorder_frames, bitmex_insert_frames  # noqa: E402
-
-ROOT = Path(__file__).resolve().parent.parent
+from conftest import ROOT, free_port
+from localvenue import LocalWsVenue, Send, binance_forceorder_frames, bitmex_insert_frames
 
 
 class GatedFrames:
@@ -76,12 +71,6 @@ def expected_ids(venue_name: str, frames: list[str]) -> list[str]:
             if isinstance(ev, Liquidation) and ev.id not in ids:
                 ids.append(ev.id)
     return ids
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_live_serve_pushes_every_venue_event_once_in_order(tmp_path):

@@ -6,17 +6,16 @@ import csv
 import datetime as dt
 import io
 import zipfile
-from pathlib import Path
 
 import duckdb
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from conftest import VISION
 from liqmap.api.routers import heatmap
 from liqmap.heatmap.ingest import ingest
 
-VISION = Path(__file__).parent / "fixtures" / "heatmap" / "binance_vision"
 
 
 KLINES_1H = VISION / "futures/um/daily/klines/BTCUSDT/1h"

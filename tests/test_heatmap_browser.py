@@ -9,22 +9,15 @@ Saves artifacts/heatmap.png.
 from __future__ import annotations
 
 import datetime as dt
-import os
-import socket
 import threading
 import time
-from pathlib import Path
 
 import duckdb
 import pytest
 
-pytestmark = pytest.mark.browser
+from conftest import ROOT, VISION, browser_page, free_port
 
-ROOT = Path(__file__).resolve().parent.parent
-VISION = Path(__file__).parent / "fixtures" / "heatmap" / "binance_vision"
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
+pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
@@ -45,9 +38,7 @@ def served(tmp_path):
     app = create_app(state)
     app.dependency_overrides[heatmap.get_heatmap_db] = lambda: state.con
     heatmap.clear_cache()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     th = threading.Thread(target=server.run, daemon=True)
     th.start()
@@ -60,30 +51,19 @@ def served(tmp_path):
 
 
 def test_heatmap_page_renders(served):
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("!!! /usr/bin/chromium missing: install it with `apt-get install -y chromium` !!!")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 900})
-            errors: list[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(served + "/static/heatmap.html?symbol=BTCUSDT&window=3d&interval=1h")
-            page.wait_for_function("document.getElementById('status').textContent.endsWith('columns')", timeout=15_000)
-            info = page.evaluate("""() => {
-                const d = document.getElementById('chart').data;
-                const z = d[0].z.flat().filter((v) => v !== null && v > 0);
-                return {types: d.map((t) => t.type), cells: z.length, candles: d[1].x.length,
-                        note: document.getElementById('note').textContent};
-            }""")
-            assert info["types"] == ["heatmap", "candlestick"]
-            assert info["cells"] > 100 and info["candles"] >= 48
-            assert "ESTIMATE" in info["note"]
-            assert page.inner_text("#symbol") == "BTCUSDT"
-            (ROOT / "artifacts").mkdir(exist_ok=True)
-            page.screenshot(path=str(ROOT / "artifacts" / "heatmap.png"))
-            assert not errors, errors
-        finally:
-            browser.close()
+    with browser_page({"width": 1400, "height": 900}) as (page, errors):
+        page.goto(served + "/static/heatmap.html?symbol=BTCUSDT&window=3d&interval=1h")
+        page.wait_for_function("document.getElementById('status').textContent.endsWith('columns')", timeout=15_000)
+        info = page.evaluate("""() => {
+            const d = document.getElementById('chart').data;
+            const z = d[0].z.flat().filter((v) => v !== null && v > 0);
+            return {types: d.map((t) => t.type), cells: z.length, candles: d[1].x.length,
+                    note: document.getElementById('note').textContent};
+        }""")
+        assert info["types"] == ["heatmap", "candlestick"]
+        assert info["cells"] > 100 and info["candles"] >= 48
+        assert "ESTIMATE" in info["note"]
+        assert page.inner_text("#symbol") == "BTCUSDT"
+        (ROOT / "artifacts").mkdir(exist_ok=True)
+        page.screenshot(path=str(ROOT / "artifacts" / "heatmap.png"))
+        assert not errors, errors

@@ -7,19 +7,18 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-from pathlib import Path
 
 import duckdb
 import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from conftest import VISION
 from liqmap.heatmap.brackets import BRACKETS, Bracket, brackets_for, liq_price_ladder, liquidation_price
 from liqmap.heatmap.engine import ModelParams, StepInputs, simulate
 from liqmap.heatmap.ingest import ingest
 from liqmap.heatmap.model import UnknownSymbol, get_heatmap_timeseries, load_step_inputs
 
-VISION = Path(__file__).parent / "fixtures" / "heatmap" / "binance_vision"
 
 
 # ---------------------------------------------------------------- maths

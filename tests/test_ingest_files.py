@@ -17,10 +17,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from conftest import FIX, VISION
 from liqmap.heatmap.ingest import IngestError, discover, ingest
 
-FIX = Path(__file__).parent / "fixtures"
-VISION = FIX / "heatmap" / "binance_vision"
 SRC = FIX / "binance_forceorder_datastreams" / "PauliusMinialga_binance_large_aggtrades_2025-01-26_2025-02-06.csv.gz"
 D0, D1 = dt.date(2025, 1, 1), dt.date(2025, 2, 28)
 

@@ -10,16 +10,16 @@ import gzip
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import duckdb
 import pytest
 from typer.testing import CliRunner
 
+from conftest import FIX
 from liqmap.heatmap.collect import RestError, fetch_klines, fetch_open_interest
 
-HOURLY = Path(__file__).parent / "fixtures" / "coinglass_btc_hourly" / "coinglass_BTC_regime_1h_2025-12-04_2026-06-02.csv.gz"
+HOURLY = FIX / "coinglass_btc_hourly" / "coinglass_BTC_regime_1h_2025-12-04_2026-06-02.csv.gz"
 
 
 def _rows(n=30):

@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import gzip
 import json
-from pathlib import Path
 from typing import Iterator
 
 import pytest
 
+from conftest import FIX
 from liqmap.exchanges.base import Venue
 from liqmap.exchanges.registry import VENUE_NAMES, get_venue
 
-FIX = Path(__file__).parent / "fixtures"
 CF = FIX / "cryptofeed_sample_data"
 
 

@@ -6,16 +6,15 @@ import csv
 import gzip
 import io
 import json
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from conftest import FIX
 from liqmap.cli import app
 from liqmap.models import Liquidation
 from liqmap.replay._util import iso_to_ms
 
-FIX = Path(__file__).parent / "fixtures"
 ARBITRA = FIX / "binance_forceorder_arbitra/binance_force_orders_ws.jsonl"
 DS = FIX / "binance_forceorder_datastreams"
 LIQ_FIELDS = list(Liquidation.__struct_fields__)

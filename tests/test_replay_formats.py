@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from conftest import FIX
 from liqmap.replay import FORMATS, UnknownFormatError, detect_format, iter_frames
 from liqmap.replay.binance_csv import restore_symbol
 
-FIX = Path(__file__).parent / "fixtures"
 DS = FIX / "binance_forceorder_datastreams"
 CF = FIX / "cryptofeed_sample_data"
 HL = FIX / "hyperliquid_historical_data"

@@ -5,15 +5,14 @@ from __future__ import annotations
 import gzip
 import json
 import time
-from pathlib import Path
 
 import pytest
 
+from conftest import FIX
 from liqmap.models import Liquidation, Trade
 from liqmap.replay.pacing import Pacer
 from liqmap.replay.runner import ReplayRunner, replay_events
 
-FIX = Path(__file__).parent / "fixtures"
 ARBITRA = FIX / "binance_forceorder_arbitra/binance_force_orders_ws.jsonl"
 CSV = FIX / "binance_forceorder_datastreams/AlejandroME01_binance_liquidations_2024-06-20.csv"
 AGG = FIX / "binance_forceorder_datastreams/AlejandroME01_binance_large_aggtrades_2024-06-19_2024-06-20.csv"

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from conftest import DATASTREAMS as FIXTURES
 from liqmap.models import Liquidation
 
-FIXTURES = Path(__file__).parent / "fixtures" / "binance_forceorder_datastreams"
 SELLOFF = FIXTURES / "PauliusMinialga_binance_liquidations_2025-01-26_2025-02-06.csv.gz"
 SQUEEZE = [
     FIXTURES / "NeoParth_binance_liquidations_2025-06-23_2059-2122.csv",

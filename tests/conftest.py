@@ -1,0 +1,107 @@
+"""Shared test helpers: fixture paths, ports, replay clients, the headless browser.
+
+Test modules import the plain helpers (``from conftest import FIX, free_port``); pytest
+loads this file first, so the import finds it. Everything here works on the real
+recorded data under ``tests/fixtures/`` (provenance in ``tests/fixtures/PROVENANCE.md``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FIX = Path(__file__).parent / "fixtures"
+#: 42 real Binance USD-M forceOrder frames (2025-10-02), liqmap recording format.
+BINANCE_FRAMES = FIX / "binance_forceorder_arbitra" / "binance_force_orders_ws.jsonl"
+#: 117 real BitMEX ``liquidation`` table inserts (2019-11).
+BITMEX_INSERTS = FIX / "bitmex_liquidations_ticktrades" / "bitmex_liquidation_inserts_2019-11.jsonl"
+#: Binance "data streams" forceOrder CSV captures (PROVENANCE.md, ``binance_forceorder_datastreams``).
+DATASTREAMS = FIX / "binance_forceorder_datastreams"
+PAULIUS = DATASTREAMS / "PauliusMinialga_binance_liquidations_2025-01-26_2025-02-06.csv.gz"
+#: data.binance.vision archive layout with real rows (klines, metrics, aggTrades, snapshots).
+VISION = FIX / "heatmap" / "binance_vision"
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def replay_liquidations(paths: Sequence[str | Path], dedupe: bool = True) -> list:
+    """Liquidations of recorded files through the real replay path (venue parsers), in replay
+    order; ``dedupe`` keeps the first event per id, as the serve pipeline and DuckDB do."""
+    from liqmap.models import Liquidation
+    from liqmap.serve.pipeline import replay_source
+
+    async def go():
+        return [e async for e in replay_source([str(p) for p in paths]) if isinstance(e, Liquidation)]
+
+    events = asyncio.run(go())
+    if not dedupe:
+        return events
+    seen: set[str] = set()
+    out = []
+    for e in events:
+        if e.id not in seen:
+            seen.add(e.id)
+            out.append(e)
+    return out
+
+
+def wait_finished(client, timeout: float = 20.0) -> dict:
+    """Poll ``/health`` of a replaying app until its source finished; returns that body."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        h = client.get("/health").json()
+        if h["pipeline"] and h["pipeline"]["source_finished"]:
+            return h
+        time.sleep(0.05)
+    raise AssertionError("replay did not finish")
+
+
+@contextmanager
+def replay_client(paths: Sequence[str | Path], db: str | Path, **client_kw) -> Iterator:
+    """A TestClient on ``create_app(build_replay_state(paths, db))`` once the replay is stored."""
+    from fastapi.testclient import TestClient
+
+    from liqmap.api.app import create_app
+    from liqmap.serve.server import build_replay_state
+
+    state = build_replay_state([str(p) for p in paths], str(db), speed=None)
+    with TestClient(create_app(state), **client_kw) as c:
+        wait_finished(c)
+        yield c
+
+
+@contextmanager
+def browser_page(viewport: dict[str, int]) -> Iterator[tuple]:
+    """``(page, errors)`` in headless Debian Chromium (skips loudly when it is missing);
+    ``errors`` collects the page's uncaught JavaScript errors."""
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"!!! {CHROMIUM} missing: install it with `apt-get install -y chromium` "
+                    "to run the browser tests !!!")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport=viewport)
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            yield page, errors
+        finally:
+            browser.close()
