@@ -273,28 +273,20 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-class LocalHttpVenue:
-    """aiohttp server: each GET gets the next scripted :class:`Reply` (last repeats)."""
+class LocalHttpServer:
+    """aiohttp server on 127.0.0.1 (random port) routing every GET to ``self._handle(request)``."""
 
-    def __init__(self, replies: Sequence[Reply]) -> None:
-        if not replies:
-            raise ValueError("need at least one reply")
-        self.replies = list(replies)
-        self.requests: list[tuple[float, str]] = []  # (monotonic time, path_qs)
-        self._runner: web.AppRunner | None = None
-        self.port = 0
+    port = 0
+    _runner: web.AppRunner | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    async def _handle(self, request: web.Request) -> web.Response:
-        n = len(self.requests)
-        self.requests.append((time.monotonic(), request.path_qs))
-        r = self.replies[min(n, len(self.replies) - 1)]
-        return web.Response(status=r.status, text=r.body, headers=r.headers, content_type="application/json")
+    async def _handle(self, request: web.Request) -> web.StreamResponse:  # pragma: no cover - abstract
+        raise NotImplementedError
 
-    async def __aenter__(self) -> "LocalHttpVenue":
+    async def __aenter__(self):
         app = web.Application()
         app.router.add_route("GET", "/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, access_log=None)
@@ -306,6 +298,22 @@ class LocalHttpVenue:
 
     async def __aexit__(self, *exc) -> None:
         await self._runner.cleanup()
+
+
+class LocalHttpVenue(LocalHttpServer):
+    """aiohttp server: each GET gets the next scripted :class:`Reply` (last repeats)."""
+
+    def __init__(self, replies: Sequence[Reply]) -> None:
+        if not replies:
+            raise ValueError("need at least one reply")
+        self.replies = list(replies)
+        self.requests: list[tuple[float, str]] = []  # (monotonic time, path_qs)
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        n = len(self.requests)
+        self.requests.append((time.monotonic(), request.path_qs))
+        r = self.replies[min(n, len(self.replies) - 1)]
+        return web.Response(status=r.status, text=r.body, headers=r.headers, content_type="application/json")
 
 
 async def wait_until(pred: Callable[[], bool], timeout_s: float = 5.0, what: str = "condition") -> None:

@@ -12,9 +12,13 @@ import hashlib
 
 import duckdb
 
-from liqmap.storage.duckdb_store import LIQUIDATION_COLUMNS, MIGRATIONS_DIR, DuckDBStore
+from liqmap.storage.duckdb_store import LIQUIDATION_COLUMNS, MIGRATIONS_DIR, DuckDBStore, _migrations
 
 from test_storage_loader import SQUEEZE, load_liquidations
+
+#: every migration file's version, in order (later migrations add tables; liquidations is v2)
+ALL_VERSIONS = [v for v, _name, _sql in _migrations()]
+LATEST = ALL_VERSIONS[-1]
 
 V1_SQL = (MIGRATIONS_DIR / "0001_init.sql").read_text()
 
@@ -66,7 +70,7 @@ async def test_v1_file_migrates_once_and_stays_idempotent(tmp_path):
     _write_v1_file(db, old)
 
     store = DuckDBStore(db, batch_size=200, flush_interval_s=60)
-    assert store.schema_version == 2
+    assert store.schema_version == LATEST
     await store.write(events)  # the old half again (all duplicates) + the new half
     await store.close()
     s = store.stats()
@@ -77,7 +81,7 @@ async def test_v1_file_migrates_once_and_stays_idempotent(tmp_path):
     assert cols == [*LIQUIDATION_COLUMNS, "id_key"]  # same names/order, key appended
     assert pk == [(["id_key"],)]
     assert any("exchange" in str(x) and "timestamp" in str(x) for x in idx)
-    assert versions == [1, 2]
+    assert versions == ALL_VERSIONS
     ref = {e.id: e for e in events}
     assert len(rows) == len(ref)
     for r in rows:
@@ -102,5 +106,5 @@ async def test_keyless_reader_table_migrates_keeping_first_row_per_id(tmp_path):
     assert store.stats()["stored"] == 0
     cols, pk, _idx, rows, versions = _table_shape(db)
     assert pk == [(["id_key"],)]
-    assert versions == [1, 2]
+    assert versions == ALL_VERSIONS
     assert sorted(r[10] for r in rows) == sorted({e.id for e in events})

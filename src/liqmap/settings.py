@@ -4,6 +4,8 @@ Every setting has a documented default that runs on the embedded tier alone
 (no Redis, no PostgreSQL). Environment variables (case-insensitive):
 
 * ``LIQMAP_DB`` -- DuckDB file, default ``data/liquidations.duckdb``.
+* ``LIQMAP_DOWNLOAD_DIR`` -- where ``liqmap download`` mirrors data.binance.vision archives,
+  default ``data/binance-vision``.
 * ``LIQMAP_REDIS_URL`` -- e.g. ``redis://127.0.0.1:6379/0``; unset = Redis tier off.
 * ``LIQMAP_REDIS_PREFIX`` -- key prefix, default ``liq``.
 * ``LIQMAP_POSTGRES_DSN`` -- e.g. ``postgresql://postgres@127.0.0.1:5432/liqmap``; unset = off.
@@ -30,6 +32,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LIQMAP_", extra="ignore", case_sensitive=False)
 
     db: str = "data/liquidations.duckdb"
+    download_dir: str = "data/binance-vision"
     redis_url: str | None = None
     redis_prefix: str = "liq"
     postgres_dsn: str | None = None

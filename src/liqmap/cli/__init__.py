@@ -7,6 +7,7 @@ One module per command group registers its commands on :data:`app`:
 * ``cli.serve_cmds``    -- ``serve``, ``demo``, ``monitor``, ``check`` (terminal UI in ``cli.monitor``)
 * ``cli.heatmap_cmds``  -- ``ingest``, ``validate``
 * ``cli.storage_cmds``  -- ``cascades``
+* ``cli.history_cmds``  -- ``download`` (archives), ``backfill`` (venue REST history)
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-from liqmap.cli import heatmap_cmds, record_cmd, replay_cmd, serve_cmds, storage_cmds  # noqa: E402,F401  (registers commands)
+from liqmap.cli import heatmap_cmds, history_cmds, record_cmd, replay_cmd, serve_cmds, storage_cmds  # noqa: E402,F401  (registers commands)
 
 
 def main() -> None:  # pragma: no cover - console entry

@@ -1,12 +1,12 @@
-"""``liqmap ingest ...`` (historical files and REST collectors) and ``liqmap validate``.
+"""``liqmap ingest ...`` (local data.binance.vision files) and ``liqmap validate``.
+
+Fetching files and venue REST history: ``liqmap download`` / ``liqmap backfill`` (cli.history_cmds).
 
 Commands register on liqmap.cli.app (see liqmap/cli/__init__.py)::
 
     liqmap ingest aggtrades --symbol ETHUSDT --start-date 2024-11-01 --end-date 2024-11-30 --data-dir DIR [--db PATH] [--dry-run] [--force]
     liqmap ingest klines    --symbol ETHUSDT --start-date ... --end-date ... --data-dir DIR --interval 15m
-    liqmap ingest klines    --symbol ETHUSDT --rest [--interval 15m] [--limit 1500] [--base-url URL]
     liqmap ingest metrics | liquidation-snapshot  (same options as aggtrades)
-    liqmap ingest oi        --symbol ETHUSDT [--period 5m] [--base-url URL]
     liqmap validate [--hourly FILE] [--events-dir DIR] [--json]
 """
 
@@ -24,7 +24,7 @@ from rich.table import Table
 
 from liqmap.cli import app
 
-ingest_app = typer.Typer(help="Load Binance history (data.binance.vision files or REST) into DuckDB.",
+ingest_app = typer.Typer(help="Load local data.binance.vision files into DuckDB (fetch them: liqmap download).",
                          no_args_is_help=True)
 app.add_typer(ingest_app, name="ingest")
 
@@ -134,36 +134,10 @@ def ingest_liq_snapshot(symbol: str = _SYMBOL, start_date: str = _START, end_dat
 @ingest_app.command("klines")
 def ingest_klines(symbol: str = _SYMBOL, start_date: str = _START, end_date: str = _END,
                   data_dir: Path = _DIR, db: str = _DBO, interval: str = typer.Option("15m", "--interval"),
-                  dry_run: bool = _DRY, force: bool = _FORCE,
-                  rest: bool = typer.Option(False, "--rest", help="fetch recent klines from GET /fapi/v1/klines"),
-                  limit: int = typer.Option(1500, "--limit", help="REST: candles to fetch (<= 1500 per request)"),
-                  base_url: str = typer.Option(None, "--base-url", help="REST base URL (default LIQMAP_BINANCE_FAPI_URL or https://fapi.binance.com)")) -> None:
-    """klines files (or --rest) -> klines_<interval>_history."""
-    if rest:
-        import duckdb
-
-        from liqmap.heatmap.collect import fetch_klines
-
-        con = duckdb.connect(_db(db))
-        n = fetch_klines(con, symbol, interval, limit=limit, base_url=base_url)
-        _console.print(f"stored {n} {interval} klines for {symbol.upper()} into {_db(db)}")
-        return
+                  dry_run: bool = _DRY, force: bool = _FORCE) -> None:
+    """klines files -> klines_<interval>_history."""
     _need(start_date, end_date, data_dir)
     _run_files("klines", symbol, start_date, end_date, data_dir, db, interval, dry_run, force)
-
-
-@ingest_app.command("oi")
-def ingest_oi(symbol: str = _SYMBOL, db: str = _DBO, period: str = typer.Option("5m", "--period"),
-              limit: int = typer.Option(500, "--limit"),
-              base_url: str = typer.Option(None, "--base-url", help="REST base URL (default LIQMAP_BINANCE_FAPI_URL or https://fapi.binance.com)")) -> None:
-    """Open interest from REST: /futures/data/openInterestHist (last 30 days) + /fapi/v1/openInterest (now)."""
-    import duckdb
-
-    from liqmap.heatmap.collect import fetch_open_interest
-
-    con = duckdb.connect(_db(db))
-    n = fetch_open_interest(con, symbol, period=period, limit=limit, base_url=base_url)
-    _console.print(f"stored {n} open-interest rows for {symbol.upper()} into {_db(db)}")
 
 
 @app.command("validate")

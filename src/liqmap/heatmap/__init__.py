@@ -3,8 +3,8 @@
 Modules:
 
 * ``ingest``   -- data.binance.vision files (aggTrades, klines, metrics, liquidationSnapshot;
-  zip/csv, header or not, ms/µs) → DuckDB, one transaction per file/day, resumable.
-* ``collect``  -- REST collectors: open interest (``openInterestHist`` + ``openInterest``), klines.
+  zip/csv, header or not, ms/µs) → DuckDB, one transaction per file/day, resumable
+  (fetching the files and venue REST history: ``liqmap.history``).
 * ``brackets`` -- dated Binance maintenance-margin brackets and liquidation-price maths.
 * ``engine``   -- dense-array simulation (open on OI rises by taker side and leverage ladder,
   side-specific closes, consumption when price crosses a level; optional gross intra-step
