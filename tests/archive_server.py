@@ -21,6 +21,7 @@ checksum, a transfer cut after K bytes (connection dropped), scripted statuses (
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import hashlib
 import io
 import os
@@ -30,10 +31,8 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
+from conftest import ROOT, VISION
 from localvenue import LocalHttpServer
-
-ROOT = Path(__file__).resolve().parent.parent
-FIXTURE_VISION = ROOT / "tests" / "fixtures" / "heatmap" / "binance_vision"
 
 
 def shared_data() -> Path:
@@ -68,7 +67,6 @@ def kline_archives() -> dict[str, bytes]:
     out = {"data/futures/um/monthly/klines/BTCUSDT/5m/BTCUSDT-5m-2025-12.zip":
            zip_bytes("BTCUSDT-5m-2025-12.csv", text.encode())}
     days: dict[str, list[str]] = {}
-    import datetime as dt
     for line in lines:
         day = dt.datetime.fromtimestamp(int(line.split(",", 1)[0]) / 1000, dt.timezone.utc).date().isoformat()
         days.setdefault(day, []).append(line)
@@ -81,7 +79,7 @@ def kline_archives() -> dict[str, bytes]:
 def fixture_archives(dataset: str) -> dict[str, bytes]:
     """The fixture files of ``dataset`` (metrics / aggTrades) as archive zips."""
     out = {}
-    folder = FIXTURE_VISION / "futures" / "um" / "daily" / dataset / "BTCUSDT"
+    folder = VISION / "futures" / "um" / "daily" / dataset / "BTCUSDT"
     for p in sorted(folder.iterdir()):
         stem = p.name.rsplit(".", 1)[0]
         data = p.read_bytes() if p.suffix == ".zip" else zip_bytes(stem + ".csv", p.read_bytes())

@@ -13,6 +13,7 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
+from conftest import free_port
 from liqmap.cli import app
 from liqmap.history.backfill import backfill, backfill_many, native_symbol
 from liqmap.history.rest import VenueError
@@ -169,12 +170,7 @@ async def test_backfill_alone_gives_the_heatmap_a_map():
 
 
 async def test_cli_backfill_reports_each_venue_and_fails_loudly_on_an_unreachable_one(tmp_path):
-    import socket
-
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    dead = s.getsockname()[1]
-    s.close()
+    dead = free_port()
     db = tmp_path / "b.duckdb"
     async with RestVenues(now_ms=NOW + 60_000) as srv:  # every December candle closed
         r = await asyncio.to_thread(CliRunner().invoke, app, [

@@ -19,6 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from archive_server import ArchiveServer, csv_rows, fixture_archives, kline_archives
+from conftest import free_port
 from liqmap.cli import app
 from liqmap.history.fetch import fetch_file
 from liqmap.history.vision import ArchiveFile, plan
@@ -189,12 +190,7 @@ async def test_429_retry_after_is_honoured_with_a_floor(tmp_path):
 
 
 async def test_unreachable_host_is_named_without_traceback(tmp_path):
-    import socket
-
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()  # nothing listens there now
+    port = free_port()  # nothing listens there
     r = await _cli("download", "--symbol", "BTCUSDT", "--start-date", "2025-12-05", "--end-date", "2025-12-05",
                    "--data", "metrics", "--base-url", f"http://127.0.0.1:{port}", "--db", str(tmp_path / "x.duckdb"),
                    "--dest", str(tmp_path / "v"), "--retries", "0")
