@@ -4,6 +4,8 @@ one-line errors of ``serve``/``demo``/``monitor`` (exit code != 0)."""
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 
 import pytest
 from fastapi.testclient import TestClient
@@ -95,6 +97,23 @@ def test_serve_port_in_use(tmp_path):
     assert f"port {port}" in r.output and "in use" in r.output
     r = runner.invoke(app, ["demo", "--port", str(port), "--speed", "0"])
     assert r.exit_code == 2 and "--speed" in r.output
+
+
+def test_serve_on_a_database_another_process_holds(tmp_path):
+    """DuckDB's file lock (StorageError from the store) becomes a one-line error, exit 2."""
+    db = tmp_path / "held.duckdb"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, sys; c = duckdb.connect(sys.argv[1]); print('ready', flush=True); "
+         "sys.stdin.read()", str(db)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        r = runner.invoke(app, ["serve", "--replay", BINANCE, "--port", "0", "--db", str(db)])
+    finally:
+        holder.stdin.close()
+        holder.wait(10)
+    assert r.exit_code == 2, r.output
+    lines = [ln for ln in r.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "cannot open" in lines[0] and str(db) in lines[0], r.output
 
 
 def test_replay_honours_exchange_and_symbol_filters(tmp_path):

@@ -48,6 +48,7 @@ def open_store_inline(db_path: str, settings: Settings) -> Any:
     """
     if db_path != ":memory:":
         Path(db_path).parent.mkdir(parents=True, exist_ok=True)
+    from liqmap.storage.base import StorageError
     from liqmap.storage.tiered import TieredStore
 
     try:
@@ -55,10 +56,8 @@ def open_store_inline(db_path: str, settings: Settings) -> Any:
                            institutional_usd=settings.institutional_usd, flush_interval_s=0.25)
     except (duckdb.Error, OSError) as exc:
         raise ServeError(f"cannot open database {db_path}: {str(exc).splitlines()[0]}") from exc
-    except Exception as exc:
-        if type(exc).__name__ == "StorageError":
-            raise ServeError(str(exc).splitlines()[0]) from exc
-        raise
+    except StorageError as exc:
+        raise ServeError(str(exc).splitlines()[0]) from exc
 
 
 def open_memory() -> Any | None:
