@@ -32,6 +32,9 @@ def test_replay_stored_every_parsed_event(client, events):
     assert {e.exchange for e in events} == {"binance", "bitmex"}
     # the replay clock is the newest replayed event, not the wall clock
     assert h["meta"]["now_ms"] == max(e.timestamp for e in events)
+    # the thresholds clients (the dashboard) use come from the server
+    assert (h["meta"]["large_usd"], h["meta"]["institutional_usd"], h["meta"]["cascade_min_usd"]) == (
+        10_000, 100_000, 100_000)
 
 
 def test_heatmap_btc_24h_matches_events(client, events):

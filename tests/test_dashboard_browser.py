@@ -61,6 +61,12 @@ def test_dashboard_renders_heatmap_and_live_feed(served):
         first = fresh.first
         assert first.get_attribute("data-exchange") == "binance"
         assert "long" in first.get_attribute("class") or "short" in first.get_attribute("class")
+        # size tiers use the server's thresholds (/health meta), not copies in the page
+        tiers = page.eval_on_selector_all("#feed li.feed-row", "els => els.map(e => [Number(e.dataset.usd), e.className])")
+        assert any(usd >= 10_000 for usd, _ in tiers), "the capture has large-size events"
+        for usd, cls in tiers:
+            want = "tier-institutional" if usd >= 100_000 else "tier-large" if usd >= 10_000 else "tier-retail"
+            assert want in cls.split(), (usd, cls)
         # the heatmap has plotted cells (refreshes every 5 s)
         page.wait_for_function(
             "Number(document.getElementById('heatmap').dataset.rendered || 0) > 0", timeout=20_000)

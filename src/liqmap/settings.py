@@ -13,7 +13,9 @@ Every setting has a documented default that runs on the embedded tier alone
 * ``LIQMAP_LARGE_USD`` -- large size threshold, default 10,000 USD.
 * ``LIQMAP_HOST`` / ``LIQMAP_PORT`` -- API bind address, default 127.0.0.1:8000.
 * ``BINANCE_POLL_INTERVAL`` -- seconds between REST polls of Binance fallbacks, default 10.
-* ``WS_TIMEOUT`` -- seconds without a frame before the watchdog reconnects, default 60.
+* ``WS_TIMEOUT`` -- seconds without a received event after which ``/exchanges/health`` calls an
+  enabled venue ``stale``, default 60 (each connection's reconnect watchdog is its venue's
+  ``ConnectionSpec.stale_after_s``, not this setting).
 * ``MAX_RETRIES`` -- consecutive failed connects before an adapter gives up
   (0 = retry forever with capped backoff), default 0.
 """
@@ -24,6 +26,8 @@ from functools import lru_cache
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from liqmap.units import INSTITUTIONAL_USD, LARGE_USD
 
 
 class Settings(BaseSettings):
@@ -36,8 +40,8 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     redis_prefix: str = "liq"
     postgres_dsn: str | None = None
-    institutional_usd: float = 100_000.0
-    large_usd: float = 10_000.0
+    institutional_usd: float = INSTITUTIONAL_USD
+    large_usd: float = LARGE_USD
     host: str = "127.0.0.1"
     port: int = 8000
 

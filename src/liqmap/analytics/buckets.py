@@ -14,9 +14,7 @@ from typing import Iterable, Literal
 import msgspec
 
 from liqmap.models import Liquidation
-
-MINUTE_MS = 60_000
-HOUR_MS = 3_600_000
+from liqmap.units import HOUR_MS, MINUTE_MS  # noqa: F401 - HOUR_MS re-exported by liqmap.analytics
 
 KeyBy = Literal["base", "symbol"]
 

@@ -64,6 +64,7 @@ from liqmap.analytics.risk import (
     severity_rank,
 )
 from liqmap.models import Liquidation
+from liqmap.units import CASCADE_MIN_USD, INSTITUTIONAL_USD, MINUTE_MS
 
 CascadeKind = Literal["start", "update", "end"]
 
@@ -79,12 +80,12 @@ class CascadeConfig(msgspec.Struct, frozen=True):
     """
 
     min_events: int = 5
-    window_ms: int = 60_000
-    min_value_usd: float = 100_000.0
+    window_ms: int = MINUTE_MS
+    min_value_usd: float = CASCADE_MIN_USD
     end_after_ms: int | None = None
     cross_exchange_min_venues: int = 2
     update_every_events: int = 50
-    institutional_usd: float = 100_000.0
+    institutional_usd: float = INSTITUTIONAL_USD
 
     def __post_init__(self) -> None:
         if self.min_events < 1 or self.window_ms <= 0 or self.min_value_usd < 0:

@@ -36,6 +36,7 @@ from typing import Iterable, Literal
 import msgspec
 
 from liqmap.models import Liquidation
+from liqmap.units import INSTITUTIONAL_USD
 
 Severity = Literal["low", "medium", "high", "critical"]
 
@@ -55,7 +56,6 @@ SEVERITY_BANDS: tuple[tuple[float, Severity], ...] = (
 )
 _SEV_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
 
-INSTITUTIONAL_USD = 100_000.0
 VOLUME_FLOOR_USD = 10_000.0
 RATE_SATURATION_PER_MIN = 60.0
 MIN_SPAN_MS = 5_000

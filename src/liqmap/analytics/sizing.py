@@ -14,11 +14,9 @@ import logging
 from typing import Literal
 
 from liqmap.models import Liquidation
+from liqmap.units import INSTITUTIONAL_USD, LARGE_USD
 
 Tier = Literal["institutional", "large", "small"]
-
-INSTITUTIONAL_USD = 100_000.0
-LARGE_USD = 10_000.0
 
 
 def size_tier(

@@ -10,6 +10,7 @@ from fastapi import HTTPException, Request
 
 from liqmap.api import queries
 from liqmap.api.state import AppState, venue_names
+from liqmap.units import MINUTE_MS
 
 TIMEFRAMES = tuple(queries.TIMEFRAMES_MS) + ("all",)
 
@@ -27,7 +28,7 @@ def parse_timeframe(timeframe: str) -> str:
     return tf
 
 
-LIVE_SKEW_MS = 60_000
+LIVE_SKEW_MS = MINUTE_MS
 
 
 def window(state: AppState, timeframe: str) -> tuple[int | None, int]:

@@ -15,6 +15,8 @@ from typing import Any, Sequence
 
 import duckdb
 
+from liqmap.units import CASCADE_MIN_USD, DAY_MS, HOUR_MS, MINUTE_MS
+
 LIQUIDATIONS_DDL = """
 CREATE TABLE IF NOT EXISTS liquidations (
     exchange VARCHAR, symbol VARCHAR, base VARCHAR, quote VARCHAR, side VARCHAR,
@@ -30,20 +32,11 @@ CREATE TABLE IF NOT EXISTS gaps (
 
 # Time bucket per timeframe for the heatmap's time axis (about 48-96 columns).
 TIMEFRAMES_MS: dict[str, int] = {
-    "1h": 3_600_000,
-    "4h": 4 * 3_600_000,
-    "12h": 12 * 3_600_000,
-    "24h": 24 * 3_600_000,
-    "7d": 7 * 86_400_000,
-    "30d": 30 * 86_400_000,
+    "1h": HOUR_MS, "4h": 4 * HOUR_MS, "12h": 12 * HOUR_MS, "24h": DAY_MS, "7d": 7 * DAY_MS, "30d": 30 * DAY_MS,
 }
 BUCKET_MS: dict[str, int] = {
-    "1h": 60_000,
-    "4h": 5 * 60_000,
-    "12h": 15 * 60_000,
-    "24h": 30 * 60_000,
-    "7d": 4 * 3_600_000,
-    "30d": 12 * 3_600_000,
+    "1h": MINUTE_MS, "4h": 5 * MINUTE_MS, "12h": 15 * MINUTE_MS, "24h": 30 * MINUTE_MS, "7d": 4 * HOUR_MS,
+    "30d": 12 * HOUR_MS,
     "all": 0,  # chosen from the data span
 }
 
@@ -207,7 +200,7 @@ def heatmap(
         ).fetchone()
         level_size = level_size_for(float(q[0]), float(q[1]))
     if not bucket_ms:
-        bucket_ms = max(60_000, nice_step(max(t1 - t0, 1) / 60 / 60_000) * 60_000)
+        bucket_ms = max(MINUTE_MS, nice_step(max(t1 - t0, 1) / 60 / MINUTE_MS) * MINUTE_MS)
     bucket_ms = int(bucket_ms)
     levels = cur.execute(
         f"""SELECT floor(price / ?) * ? AS lvl,
@@ -362,8 +355,8 @@ def cascades(
     start_ms: int | None,
     end_ms: int,
     exchanges: Sequence[str] | None,
-    window_ms: int = 60_000,
-    min_usd: float = 250_000.0,
+    window_ms: int = MINUTE_MS,
+    min_usd: float = CASCADE_MIN_USD,
     min_count: int = 5,
 ) -> list[dict[str, Any]]:
     """Liquidation cascades: bursts where liquidations of one underlying within

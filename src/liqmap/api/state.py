@@ -24,6 +24,7 @@ from liqmap.serve.clock import LiveClock, ReplayClock
 from liqmap.serve.hub import BroadcastHub
 from liqmap.serve.pipeline import ServePipeline
 from liqmap.settings import Settings, get_settings
+from liqmap.units import now_ms
 
 log = logging.getLogger("liqmap.api")
 
@@ -70,7 +71,7 @@ class AppState:
     memory: Any | None = None
     parse_errors: Callable[[], dict[str, int]] | None = None
     pipeline: ServePipeline | None = None
-    started_ms: int = field(default_factory=lambda: int(time.time() * 1000))
+    started_ms: int = field(default_factory=now_ms)
     _task: asyncio.Task | None = None
     _health_cache: tuple[float, Any] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -134,7 +135,7 @@ class AppState:
         live = self.mode == "live"
 
         def on_event(ev):  # metrics per event; cheap
-            self.metrics.observe_event(ev, live, int(time.time() * 1000) if live else None)
+            self.metrics.observe_event(ev, live, now_ms() if live else None)
 
         self.pipeline = ServePipeline(self.hub, self.clock, self.store, self.memory, on_event)
         self._task = asyncio.create_task(self._run())

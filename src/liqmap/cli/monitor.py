@@ -22,6 +22,7 @@ from rich.text import Text
 
 from liqmap.api import queries
 from liqmap.settings import get_settings
+from liqmap.units import CASCADE_MIN_USD, HOUR_MS, INSTITUTIONAL_USD, now_ms
 
 
 class MonitorError(RuntimeError):
@@ -52,7 +53,7 @@ def _from_db(db: str, symbol: str | None, timeframe: str) -> dict[str, Any]:
         if not queries.table_exists(con, "liquidations"):
             raise MonitorError(f"{db} has no liquidations table (not a liqmap database)")
         s = get_settings()
-        now = queries.latest_timestamp(con) or int(time.time() * 1000)
+        now = queries.latest_timestamp(con) or now_ms()
         base = None
         if symbol:
             base = queries.resolve_underlying(symbol, queries.known_underlyings(con))
@@ -64,7 +65,7 @@ def _from_db(db: str, symbol: str | None, timeframe: str) -> dict[str, Any]:
             "meta": meta,
             "recent": queries.recent(con, base, None, None, 25),
             "stats": queries.stats(con, base, start, now, None, s.large_usd, s.institutional_usd),
-            "cascades": queries.cascades(con, base, start, now, None, min_usd=100_000)[:8],
+            "cascades": queries.cascades(con, base, start, now, None, min_usd=CASCADE_MIN_USD)[:8],
             "detected": queries.stored_cascades(con, base, start, now, 8),
             "health": None,
             "coverage": queries.coverage(con),
@@ -92,7 +93,7 @@ def _from_api(api: str, symbol: str | None, timeframe: str, client: httpx.Client
 
             stats = get("/liquidations/stats", p)
             recent = get("/liquidations/recent", {"limit": 25, **({"symbol": symbol} if symbol else {})})
-            casc = get("/liquidations/cascades", {**p, "min_usd": 100_000})
+            casc = get("/liquidations/cascades", {**p, "min_usd": CASCADE_MIN_USD})
             health = get("/exchanges/health")
     except httpx.HTTPError as exc:
         raise MonitorError(f"cannot reach liqmap API at {base}: {exc}") from exc
@@ -106,7 +107,7 @@ def _from_api(api: str, symbol: str | None, timeframe: str, client: httpx.Client
         "coverage": None,
         "gaps": [g for e in health["exchanges"] for g in e.get("gaps", [])],
         "large_usd": stats["meta"].get("large_usd", 10_000),
-        "institutional_usd": stats["meta"].get("institutional_usd", 100_000),
+        "institutional_usd": stats["meta"].get("institutional_usd", INSTITUTIONAL_USD),
     }
 
 
@@ -261,8 +262,8 @@ def check_report(db: str | None = None, api: str | None = None) -> Group:
     db = db or get_settings().db
     snap = _from_db(db, None, "all")
     now = snap["meta"]["now_ms"]
-    wall = int(time.time() * 1000)
-    t = Table(title=f"Coverage of {db} (newest event {_ts(now)} UTC, {(wall - now) / 3_600_000:.1f} h ago)",
+    wall = now_ms()
+    t = Table(title=f"Coverage of {db} (newest event {_ts(now)} UTC, {(wall - now) / HOUR_MS:.1f} h ago)",
               box=box.SIMPLE)
     for c in ("exchange", "symbol", "events", "value", "first", "last", "age vs newest"):
         t.add_column(c, justify="right" if c in ("events", "value") else "left")

@@ -55,11 +55,12 @@ from typing import Callable
 
 import duckdb
 
+from liqmap.units import DAY_MS, now_ms
+
 KINDS = ("aggtrades", "klines", "metrics", "liquidation-snapshot")
 DIR_NAME = {"aggtrades": "aggTrades", "klines": "klines", "metrics": "metrics",
             "liquidation-snapshot": "liquidationSnapshot"}
 INTERVALS = ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d")
-DAY_MS = 86_400_000
 US_THRESHOLD = 100_000_000_000_000  # > 1e14 => microseconds
 FLOW_STEP_MS = 300_000
 FLOW_CELL = 0.0005  # log-cell width of aggtrades_flow_5m (5 bps)
@@ -375,7 +376,7 @@ def load_file(con: duckdb.DuckDBPyConnection, f: SourceFile, *, dry_run: bool = 
                         [f.kind, f.symbol, f.interval or "", f.start, f.end])
             con.execute("INSERT INTO ingest_log VALUES (?,?,?,?,?,?,?,?,?,?)",
                         [f.kind, f.symbol, f.interval, f.path.name, size, digest, n, f.start, f.end,
-                         int(time.time() * 1000)])
+                         now_ms()])
             con.execute("COMMIT")
         except duckdb.Error as exc:
             con.execute("ROLLBACK")

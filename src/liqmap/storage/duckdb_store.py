@@ -110,6 +110,7 @@ import numpy as np
 
 from liqmap.models import Event, Gap, Liquidation
 from liqmap.storage.base import StorageError
+from liqmap.units import HOUR_MS, now_ms
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +172,7 @@ def apply_migrations(con: duckdb.DuckDBPyConnection) -> int:
         con.execute("BEGIN TRANSACTION")
         try:
             con.execute(sql)
-            con.execute("INSERT INTO schema_version VALUES (?, ?, ?)", [v, name, int(time.time() * 1000)])
+            con.execute("INSERT INTO schema_version VALUES (?, ?, ?)", [v, name, now_ms()])
             con.execute("COMMIT")
         except Exception:
             con.execute("ROLLBACK")
@@ -569,8 +570,6 @@ class DuckDBStore:
         """
         return coverage_seconds(self.reader(), exchange, hour, close=True)
 
-
-HOUR_MS = 3_600_000
 
 
 def coverage_seconds(cur: duckdb.DuckDBPyConnection, exchange: str, hour: int, close: bool = False) -> float:

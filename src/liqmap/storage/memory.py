@@ -47,6 +47,7 @@ from typing import Literal
 import msgspec
 
 from liqmap.models import Liquidation
+from liqmap.units import MINUTE_MS
 
 KeyBy = Literal["symbol", "base"]
 
@@ -154,7 +155,7 @@ class MemoryStore:
 
     def __init__(
         self,
-        window_ms: int = 60_000,
+        window_ms: int = MINUTE_MS,
         *,
         key_by: KeyBy = "symbol",
         max_events: int = 10_000,

@@ -40,6 +40,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from liqmap.models import Event, Liquidation
 from liqmap.storage.base import StorageError, redact_url
+from liqmap.units import INSTITUTIONAL_USD
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +92,7 @@ class PostgresStore:
         self,
         dsn: str,
         *,
-        institutional_usd: float = 100_000.0,
+        institutional_usd: float = INSTITUTIONAL_USD,
         batch_size: int = 5_000,
         flush_interval_s: float = 1.0,
     ) -> None:

@@ -41,10 +41,11 @@ from liqmap.analytics.buckets import bucket_start
 from liqmap.analytics.levels import price_level
 from liqmap.models import Event, Liquidation
 from liqmap.storage.base import StorageError, redact_url
+from liqmap.units import MINUTE_MS
 
 log = logging.getLogger(__name__)
 
-BUCKET_MS = 60_000
+BUCKET_MS = MINUTE_MS
 KEY_TYPES: dict[str, str] = {"levels": "hash", "agg": "hash", "cascade": "string", "seen": "string"}
 
 # One call applies up to CHUNK events atomically. ARGV[1] = ttl seconds, then 6 values per

@@ -41,6 +41,7 @@ from liqmap.feed.dedupe import Deduper
 from liqmap.models import Event, Liquidation
 from liqmap.storage.base import StorageError, redact_url
 from liqmap.storage.duckdb_store import BULK_BATCH_ROWS, DuckDBStore
+from liqmap.units import INSTITUTIONAL_USD
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,7 @@ class TieredStore:
         redis_url: str | None = None,
         postgres_dsn: str | None = None,
         cascade_config: CascadeConfig | None = None,
-        institutional_usd: float = 100_000,
+        institutional_usd: float = INSTITUTIONAL_USD,
         *,
         batch_size: int = BULK_BATCH_ROWS,
         flush_interval_s: float = 1.0,

@@ -13,6 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 from liqmap.api import queries
 from liqmap.api.deps import get_state
 from liqmap.api.state import AppState, get_venue, venue_names
+from liqmap.units import now_ms
 
 router = APIRouter(prefix="/exchanges", tags=["exchanges"])
 State = Annotated[AppState, Depends(get_state)]
@@ -72,7 +73,7 @@ async def compute_health(state: AppState) -> dict[str, Any]:
 
     cov, gaps = await run_in_threadpool(db_part)
     now = state.now_ms()
-    wall = int(time.time() * 1000)
+    wall = now_ms()
     pstats = state.pipeline.stats if state.pipeline else None
     out = []
     names = list(dict.fromkeys([*venue_names(), *(c["exchange"] for c in cov)]))

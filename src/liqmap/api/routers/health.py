@@ -11,6 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from liqmap.api.deps import get_state
 from liqmap.api.state import AppState
+from liqmap.units import CASCADE_MIN_USD
 
 router = APIRouter(tags=["health"])
 State = Annotated[AppState, Depends(get_state)]
@@ -18,7 +19,12 @@ State = Annotated[AppState, Depends(get_state)]
 
 @router.get("/health")
 def health(state: State):
-    """``{"status": "ok", meta, pipeline counters, ws_clients}``."""
+    """``{"status": "ok", meta, pipeline counters, ws_clients}``.
+
+    ``meta`` carries the size tiers (``large_usd``, ``institutional_usd``: settings) and the
+    streaming cascade detector's threshold (``cascade_min_usd``), all USD, so clients such as
+    the dashboard use the server's thresholds instead of their own copies.
+    """
     p = state.pipeline
     pipe = None
     if p is not None:
@@ -28,7 +34,8 @@ def health(state: State):
                 "source_finished": s.finished, "by_exchange": s.by_exchange}
     return {
         "status": "ok",
-        "meta": state.meta(),
+        "meta": state.meta(large_usd=state.settings.large_usd, institutional_usd=state.settings.institutional_usd,
+                           cascade_min_usd=CASCADE_MIN_USD),
         "db": state.db_path,
         "uptime_s": round(time.time() - state.started_ms / 1000, 1),
         "enabled": state.enabled,

@@ -47,6 +47,7 @@ from liqmap.heatmap.model import (
     latest_price_time,
 )
 from liqmap.settings import get_settings
+from liqmap.units import UNIT_MS
 
 router = APIRouter(tags=["heatmap"])
 
@@ -58,7 +59,6 @@ _SYMBOLS: dict[tuple, list[str]] = {}
 _DEFAULT_CON: dict[str, duckdb.DuckDBPyConnection] = {}
 HEATMAP_INTERVALS = ("5m", "15m", "30m", "1h", "4h")
 _WINDOW_RE = re.compile(r"^(\d{1,4})([mhdw])$")
-_UNIT_MS = {"m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 7 * 86_400_000}
 MAX_STEPS = 20_000
 
 
@@ -91,7 +91,7 @@ def parse_window(text: str) -> int:
     m = _WINDOW_RE.match(text.strip().lower())
     if not m or int(m[1]) == 0:
         raise ValueError(f"time_window must look like 30m, 12h, 7d or 2w, got {text!r}")
-    return int(m[1]) * _UNIT_MS[m[2]]
+    return int(m[1]) * UNIT_MS[m[2]]
 
 
 def _data_version(cur) -> tuple:

@@ -16,6 +16,7 @@ from fastapi.responses import Response
 from liqmap.api import queries
 from liqmap.api.deps import get_state, parse_exchanges, parse_timeframe, resolve_symbol, window
 from liqmap.api.state import AppState
+from liqmap.units import MINUTE_MS, SECOND_MS
 
 router = APIRouter(prefix="/liquidations", tags=["liquidations"])
 
@@ -100,7 +101,7 @@ def liquidation_stats(
     def compute():
         with state.cursor() as cur:
             return queries.stats(cur, base, start, end, ex, s.large_usd, s.institutional_usd,
-                                 bucket_minutes * 60_000)
+                                 bucket_minutes * MINUTE_MS)
 
     data = state.cached(("stats", base, tf, tuple(ex or ()), bucket_minutes), compute)
     meta = state.meta(symbol=symbol, underlying=base, timeframe=tf, start_ms=start, end_ms=end,
@@ -130,7 +131,7 @@ def liquidation_cascades(
     base = resolve_symbol(state, symbol, required=False)
     start, end = window(state, tf)
     with state.cursor() as cur:
-        rows = queries.cascades(cur, base, start, end, ex, window_seconds * 1000, min_usd, min_count)
+        rows = queries.cascades(cur, base, start, end, ex, window_seconds * SECOND_MS, min_usd, min_count)
         detected = queries.stored_cascades(cur, base, start, end)
     if ex:
         detected = [c for c in detected if set(c["exchanges"]) & set(ex)]

@@ -4,7 +4,7 @@
 (function () {
   const $ = (id) => document.getElementById(id);
   const state = { mode: null, nowMs: null, symbol: null, timeframe: "24h", exchanges: null,
-                  large: 10000, institutional: 100000, ws: null, feedIds: new Set(), known: {} };
+                  large: null, institutional: null, cascadeMinUsd: null, ws: null, feedIds: new Set(), known: {} };
   const MAX_FEED = 200;
   const EX_COLORS = { binance: "#f0b90b", binance_coinm: "#c99a06", bybit: "#f7a600", okx: "#8c8c8c", bitmex: "#e0443a",
                       deribit: "#14c4b3", hyperliquid: "#97fce4" };
@@ -31,6 +31,10 @@
   function applyMeta(meta) {
     if (!meta) return;
     state.mode = meta.mode; state.nowMs = meta.now_ms;
+    // size tiers and the cascade threshold come from the server (/health and /liquidations/stats meta)
+    if (meta.large_usd != null) state.large = meta.large_usd;
+    if (meta.institutional_usd != null) state.institutional = meta.institutional_usd;
+    if (meta.cascade_min_usd != null) state.cascadeMinUsd = meta.cascade_min_usd;
     const replay = meta.mode === "replay";
     $("mode-badge").classList.toggle("hidden", !replay);
     $("replay-note").classList.toggle("hidden", !replay);
@@ -171,9 +175,10 @@
     if (state.feedIds.has(ev.id)) return;
     state.feedIds.add(ev.id);
     const li = document.createElement("li");
-    const tier = ev.value_usd >= state.institutional ? "tier-institutional" : ev.value_usd >= state.large ? "tier-large" : "tier-retail";
+    const tier = state.institutional != null && ev.value_usd >= state.institutional ? "tier-institutional"
+      : state.large != null && ev.value_usd >= state.large ? "tier-large" : "tier-retail";
     li.className = "feed-row " + ev.side + " " + tier + (fresh ? " fresh" : "");
-    li.dataset.id = ev.id; li.dataset.exchange = ev.exchange;
+    li.dataset.id = ev.id; li.dataset.exchange = ev.exchange; li.dataset.usd = ev.value_usd;
     li.innerHTML = "<span>" + fmtTime(ev.timestamp).slice(11) + "</span><span>" + ev.exchange + "</span><span>" + ev.symbol
       + "</span><span>" + ev.side + "</span><span>" + fmtPrice(ev.price) + "</span><span>" + fmtUsd(ev.value_usd) + "</span>";
     const feed = $("feed");
@@ -227,10 +232,10 @@
       const [hm, st, cs, h] = await Promise.all([
         sym ? soft(getJSON("/liquidations/heatmap", Object.assign({ symbol: sym }, common))) : null,
         soft(getJSON("/liquidations/stats", Object.assign({ symbol: sym }, common))),
-        soft(getJSON("/liquidations/cascades", Object.assign({ min_usd: 100000 }, common))),
+        soft(getJSON("/liquidations/cascades", Object.assign({ min_usd: state.cascadeMinUsd }, common))),
         soft(getJSON("/exchanges/health")),
       ]);
-      if (st) { state.large = st.meta.large_usd; state.institutional = st.meta.institutional_usd; applyMeta(st.meta); renderStats(st); }
+      if (st) { applyMeta(st.meta); renderStats(st); }
       if (hm) renderHeatmap(hm);
       if (cs) renderCascades(cs);
       if (h) renderHealth(h);
