@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Callable
+from typing import Any, Callable
 
 import duckdb
 
@@ -52,10 +52,10 @@ class AppState:
         metrics: Prometheus metrics.
         settings: liqmap settings.
         enabled: venue ids this process collects (live) or replays.
-        source_factory: called at startup to get the async event source (or None).
+        aggregator: the :class:`~liqmap.feed.aggregator.ExchangeAggregator` whose stream the
+            pipeline consumes (live venues or replays), or None for a read-only state.
         store: storage sink the pipeline writes to (closed at shutdown).
-        aggregator: live ExchangeAggregator (health), or None.
-        parse_errors: callable returning ``{exchange: count}`` from the source, or None.
+        memory: L1 in-memory store the pipeline appends to, or None.
     """
 
     con: duckdb.DuckDBPyConnection
@@ -65,11 +65,9 @@ class AppState:
     settings: Settings
     db_path: str = ":memory:"
     enabled: list[str] = field(default_factory=list)
-    source_factory: Callable[[], AsyncIterator] | None = None
-    store: Any | None = None
     aggregator: Any | None = None
+    store: Any | None = None
     memory: Any | None = None
-    parse_errors: Callable[[], dict[str, int]] | None = None
     pipeline: ServePipeline | None = None
     started_ms: int = field(default_factory=now_ms)
     _task: asyncio.Task | None = None
@@ -129,8 +127,8 @@ class AppState:
         return {"mode": self.mode, "now_ms": self.now_ms(), **extra}
 
     async def start(self) -> None:
-        """Start the pipeline task (if a source is configured)."""
-        if self.source_factory is None:
+        """Start the pipeline on the aggregator's stream (when this state ingests)."""
+        if self.aggregator is None:
             return
         live = self.mode == "live"
 
@@ -142,12 +140,10 @@ class AppState:
 
     async def _run(self) -> None:
         try:
-            source = self.source_factory()
-            if asyncio.iscoroutine(source):
-                source = await source
-            stats = await self.pipeline.run(source)
+            stats = await self.pipeline.consume(self.aggregator)
+            await self.aggregator.wait_replays()
             log.info("source finished: %d liquidations (%d duplicates dropped)",
-                     stats.liquidations, stats.duplicates)
+                     stats.liquidations, self.aggregator.duplicates)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -163,9 +159,7 @@ class AppState:
                 pass
         if self.aggregator is not None:
             try:
-                res = self.aggregator.disconnect_all()
-                if asyncio.iscoroutine(res):
-                    await res
+                await self.aggregator.disconnect_all()
             except Exception:
                 log.exception("disconnect failed")
         if self.store is not None and hasattr(self.store, "close"):
@@ -177,11 +171,12 @@ class AppState:
                 log.exception("storage close failed")
 
     def sync_parse_errors(self) -> None:
-        if self.parse_errors is not None:
+        """Copy the feeds' parse-error counts into the metrics."""
+        if self.aggregator is not None:
             try:
-                self.metrics.set_parse_errors(self.parse_errors())
+                self.metrics.set_parse_errors(self.aggregator.parse_errors())
             except Exception:
-                pass
+                log.exception("parse-error counts unavailable")
 
 
 def open_readonly_state(db_path: str | None = None, settings: Settings | None = None) -> AppState:

@@ -1,8 +1,9 @@
 """``liqmap replay``: recorded files -> live venue parsers -> print and/or store.
 
-Registers on :data:`liqmap.cli.app`. The work is done by
-:class:`liqmap.replay.runner.ReplayRunner`; this module only parses options,
-prints events (stdout, JSON lines) and the summary (stderr, rich).
+Registers on :data:`liqmap.cli.app`. The files become a replay feed of an
+:class:`~liqmap.feed.aggregator.ExchangeAggregator` (the one ingestion path); this module
+only parses options, taps the parsed events for printing (stdout, JSON lines), writes the
+aggregator's stream to storage, and prints the summary (stderr, rich).
 
 Exit codes: 0 done (parse errors are counted, not fatal); 2 bad usage, missing
 file or unrecognized file format (one-line message on stderr).
@@ -13,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import msgspec
 import typer
@@ -24,10 +25,9 @@ from rich.table import Table
 from liqmap.cli import app
 from liqmap.models import Event, Liquidation, event_type, to_dict, to_json
 from liqmap.replay.formats import FORMATS, UnknownFormatError
-from liqmap.replay.runner import ReplayRunner, ReplayStats
+from liqmap.replay.runner import ReplayStats
 
 _encoder = msgspec.json.Encoder()
-_STORE_BATCH = 1000
 _KIND_LABELS = {
     "liquidation": "liquidations", "trade": "trades", "openinterest": "oi",
     "ticker": "tickers", "kline": "klines", "gap": "gaps",
@@ -128,36 +128,82 @@ def print_store_summary(console: Console, summary: Any) -> None:
 
 
 def _open_store(db: Path | None, redis_url: str | None, postgres_dsn: str | None) -> Any:
-    from liqmap.storage.tiered import TieredStore  # storage helper's interface
+    from liqmap.storage.tiered import TieredStore
 
     return TieredStore(
         db_path=str(db) if db else None, redis_url=redis_url, postgres_dsn=postgres_dsn
     )
 
 
-async def _run(
-    runner: ReplayRunner,
-    print_events: bool,
-    all_events: bool,
-    store: Any,
-    console: Console,
-) -> Any:
+def _printer(all_events: bool) -> Callable[[Event], None]:
+    """Tap writing each parsed event to stdout as a JSON line (liquidations, or every kind)."""
     out = sys.stdout.buffer
-    batch: list[Event] = []
-    async for ev in runner.events():
-        if print_events and (all_events or type(ev) is Liquidation):
+
+    def print_event(ev: Event) -> None:
+        if all_events or type(ev) is Liquidation:
             out.write(_event_line(ev, all_events))
-        if store is not None:
-            batch.append(ev)
-            if len(batch) >= _STORE_BATCH:
+
+    return print_event
+
+
+async def _run(agg: Any, store: Any) -> Any:
+    """Run the aggregator's replays to the end; with a store, write its lossless stream there.
+
+    Returns the store's summary (None without a store). Raises what ended the replay
+    (``BrokenPipeError`` from the printer, a ``StorageError`` from the store).
+    """
+    stream = agg.subscribe(queue_size=None) if store is not None else None
+    await agg.connect_all()
+    try:
+        if stream is not None:
+            async for batch in stream.batches():
                 await store.write(batch)
-                batch = []
-    out.flush()
+        await agg.wait_replays()
+    finally:
+        await agg.disconnect_all()
+        sys.stdout.buffer.flush()
     if store is None:
         return None
-    if batch:
-        await store.write(batch)
-    return await store.close()
+    summary = await store.close()
+    if isinstance(summary, dict):  # the store sees the deduplicated stream: say what it never saw
+        summary["stream_duplicates_dropped"] = agg.duplicates
+    return summary
+
+
+def _check_options(console: Console, fmt: str, exchange: str | None, speed: float | None, afap: bool) -> None:
+    """Exit 2 with one line for an unknown format / exchange or contradicting pacing options."""
+    if fmt != "auto" and fmt not in FORMATS:
+        _fail(console, f"unknown --format {fmt!r}; choose auto, {', '.join(FORMATS)}")
+    if exchange is not None:
+        from liqmap.exchanges.registry import VENUE_NAMES
+
+        if exchange not in VENUE_NAMES:
+            _fail(console, f"unknown --exchange {exchange!r}; known: {', '.join(VENUE_NAMES)}")
+    if speed is not None and afap:
+        _fail(console, "--speed and --as-fast-as-possible are mutually exclusive")
+    if speed is not None and speed <= 0:
+        _fail(console, f"--speed must be > 0 (got {speed})")
+
+
+def _replay_session(console: Console, files: list[Path], db: Path | None, redis: str | None,
+                    postgres: str | None, **replay: Any) -> tuple[Any, Any, Any]:
+    """``(aggregator, replay feed, store or None)``; exits 2 for unreadable inputs or storage."""
+    from liqmap.feed.aggregator import ExchangeAggregator
+
+    agg = ExchangeAggregator(exchanges=[])
+    try:
+        feed = agg.add_replay(files, **replay)
+    except (UnknownFormatError, FileNotFoundError, ValueError) as exc:
+        _fail(console, str(exc))
+    store = None
+    if db or redis or postgres:
+        try:
+            store = _open_store(db, redis, postgres)
+        except ImportError as exc:
+            _fail(console, f"storage is not available in this build ({exc})")
+        except (RuntimeError, OSError, ValueError) as exc:  # StorageError is a RuntimeError
+            _fail(console, f"cannot open storage: {exc}")
+    return agg, feed, store
 
 
 @app.command()
@@ -196,54 +242,34 @@ def replay(
     """Replay recorded market data through the same venue parsers as live.
 
     Frames are sorted by receive time within each file and merged across files.
-    Events go to stdout (--print / --all-events) and/or storage (--db/--redis/
-    --postgres); a summary of frames, events, parse errors and skipped lines goes
-    to stderr.
+    Events go to stdout (--print / --all-events: every parsed event, duplicates
+    included) and/or storage (--db/--redis/--postgres: the deduplicated stream of
+    the aggregator, as `serve` stores it); a summary of frames, events, parse
+    errors and skipped lines goes to stderr.
     """
     console = Console(stderr=True)
     if not console.is_terminal:  # logs / CI: do not squeeze the tables to 80 columns
         console.width = max(console.width, 120)
-    if fmt != "auto" and fmt not in FORMATS:
-        _fail(console, f"unknown --format {fmt!r}; choose auto, {', '.join(FORMATS)}")
-    if exchange is not None:
-        from liqmap.exchanges.registry import VENUE_NAMES
-
-        if exchange not in VENUE_NAMES:
-            _fail(console, f"unknown --exchange {exchange!r}; known: {', '.join(VENUE_NAMES)}")
-    if speed is not None and as_fast_as_possible:
-        _fail(console, "--speed and --as-fast-as-possible are mutually exclusive")
-    if speed is not None and speed <= 0:
-        _fail(console, f"--speed must be > 0 (got {speed})")
-    try:
-        runner = ReplayRunner(
-            files, fmt=fmt, exchange=exchange, speed=None if as_fast_as_possible else speed,
-            max_gap_s=max_gap, ordered=not unordered,
-        )
-    except (UnknownFormatError, FileNotFoundError, ValueError) as exc:
-        _fail(console, str(exc))
-    store = None
-    if db or redis or postgres:
-        try:
-            store = _open_store(db, redis, postgres)
-        except ImportError as exc:
-            _fail(console, f"storage is not available in this build ({exc})")
-        except (RuntimeError, OSError, ValueError) as exc:  # StorageError is a RuntimeError
-            _fail(console, f"cannot open storage: {exc}")
-    print_events = print_ or all_events
+    _check_options(console, fmt, exchange, speed, as_fast_as_possible)
+    agg, feed, store = _replay_session(
+        console, files, db, redis, postgres, fmt=fmt, exchange=exchange, ordered=not unordered,
+        speed=None if as_fast_as_possible else speed, max_gap_s=max_gap)
+    if print_ or all_events:
+        feed.add_listener(_printer(all_events))
     try:
         if console.is_terminal:
             names = ", ".join(Path(f).name for f in files[:3]) + (" ..." if len(files) > 3 else "")
             with console.status(f"replaying {names}"):
-                summary = asyncio.run(_run(runner, print_events, all_events, store, console))
+                summary = asyncio.run(_run(agg, store))
         else:
-            summary = asyncio.run(_run(runner, print_events, all_events, store, console))
+            summary = asyncio.run(_run(agg, store))
     except BrokenPipeError:  # e.g. `liqmap replay ... --print | head`
         sys.stderr.close()
         raise typer.Exit(0)
     except RuntimeError as exc:  # StorageError while writing: say so, keep the counts
-        print_summary(console, runner.stats)
+        print_summary(console, feed.runner.stats)
         console.print(f"[red]error:[/red] storage failed: {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(1)
-    print_summary(console, runner.stats)
+    print_summary(console, feed.runner.stats)
     if summary is not None:
         print_store_summary(console, summary)

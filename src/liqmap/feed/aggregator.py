@@ -1,26 +1,38 @@
-"""ExchangeAggregator: many adapters -> one deduplicated, fanned-out event stream.
+"""ExchangeAggregator: every feed -> ONE deduplicated, fanned-out event stream.
 
-Flow: every :class:`~liqmap.feed.adapter.ExchangeAdapter` calls :meth:`ExchangeAggregator.publish`
-(synchronously, in the event loop) for each event and :class:`~liqmap.models.Gap`.
-``publish``:
+This is the single ingestion path. ``liqmap serve`` (live and ``--replay``), ``liqmap record``,
+``liqmap replay`` and library users all consume it::
 
-1. de-duplicates events that carry an ``id`` (Liquidation, Trade) by
-   ``(type, exchange, id)`` in a bounded LRU set of ``dedupe_size`` keys
-   (default 200,000, about 40 MB worst case; at a cascade peak of ~2,000
-   events/s across venues that is more than a minute and a half of history,
-   far beyond any reconnect/rotation overlap or replay resend window).
-   Duplicates are counted in ``stats()["duplicates"]`` and not delivered;
-2. passes everything else through (Gap, OpenInterest, Kline, Ticker have no
-   id and are never deduped);
+    live venues: ExchangeAdapter ──┐  (websocket + REST, parsed by the venue module)
+    recordings:  ReplayFeed ───────┤  (recorded frames, the same parsers, paced)
+                                   ▼
+                 ExchangeAggregator.publish()   dedupe by id (the one in-memory dedupe)
+                                   │
+                 ┌─────────────────┼──────────────────────────┐
+                 ▼                 ▼                          ▼
+       subscribe(None)       stream_aggregated("BTC")   subscribe(kinds=...)
+       lossless: the storing side   drop-oldest: live views
+       (serve pipeline, replay --db)
+
+Every event kind travels on the stream (Liquidation, Trade, OpenInterest, Kline, Ticker, Gap);
+consumers pick with ``kinds=`` / ``filter=``. Flow: every feed calls :meth:`publish`
+(synchronously, in the event loop) for each event. ``publish``:
+
+1. de-duplicates events that carry an ``id`` (Liquidation, Trade) by ``(type, exchange, id)``
+   in a bounded LRU set of ``dedupe_size`` keys (:class:`~liqmap.feed.dedupe.Deduper`: venues
+   resend after reconnects, overlapping connections during rotation, captures hold lines
+   twice). Duplicates are counted in ``stats()["duplicates"]`` and not delivered. Downstream
+   nothing de-duplicates in memory again; the storage key is the durable guarantee;
+2. passes everything else through (Gap, OpenInterest, Kline, Ticker have no id);
 3. offers the event to every consumer :class:`~liqmap.feed.fanout.Subscription`.
 
-Back-pressure policy: each consumer has its own bounded queue; ``offer`` never
-blocks, and when a queue is full its OLDEST event is dropped and that
-consumer's ``dropped`` counter incremented. A slow consumer therefore never
-stalls the adapters or the other consumers.
+Back-pressure: ``offer`` never blocks. A bounded consumer loses its OLDEST event when full
+(counted in its ``dropped``), so a slow view never stalls the feeds or the other consumers.
+A lossless consumer (``queue_size=None``) loses nothing; recorded-file replays wait for it
+(:meth:`wait_for_room`), live venues cannot.
 
-Consumers: :meth:`subscribe` (generic: storage writers, API websocket) and
-:meth:`stream_aggregated` (symbol + type filtered convenience).
+The stream ends (every subscription closes) when :meth:`disconnect_all` is called, or when the
+aggregator has no live venue and every replay has been read.
 """
 
 from __future__ import annotations
@@ -30,19 +42,26 @@ import logging
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from liqmap.feed.adapter import ExchangeAdapter, _is_loopback, make_adapter
+from liqmap.feed.dedupe import DEFAULT_DEDUPE_SIZE, Deduper
 from liqmap.feed.fanout import Subscription
 from liqmap.feed.health import HealthStatus
-from liqmap.feed.dedupe import DEFAULT_DEDUPE_SIZE, Deduper
+from liqmap.feed.replay import ReplayFeed
 from liqmap.models import Event, Gap, Liquidation
+from liqmap.units import CONTRACTS_CACHE
 from liqmap.symbols import SymbolQuery, parse_symbol, strict_symbols, symbol_filter
 
 log = logging.getLogger("liqmap.feed.aggregator")
 
+#: Backlog (events) of a lossless consumer above which replays wait for it.
+HIGH_WATER = 20_000
+
+
 class ExchangeAggregator:
-    """Run several exchange adapters and merge their events.
+    """Run several feeds (live exchange adapters, recorded-file replays) and merge their events.
 
     Args:
-        exchanges: venue names (default: all of ``registry.VENUE_NAMES``).
+        exchanges: live venue names (None: all of ``registry.VENUE_NAMES``; ``[]``: none, for
+            an aggregator of replays only, see :meth:`add_replay`).
         symbols: symbol queries (``BTCUSDT``, ``ETH``...); each adapter subscribes
             every perpetual of those underlyings on its venue (USDT, USDC and USD
             families of the :mod:`liqmap.symbols` table); None = venue defaults.
@@ -69,7 +88,7 @@ class ExchangeAggregator:
     ) -> None:
         from liqmap.exchanges.registry import VENUE_NAMES
 
-        names = list(exchanges) if exchanges else list(VENUE_NAMES)
+        names = list(VENUE_NAMES) if exchanges is None else list(exchanges)
         overrides = dict(adapter_overrides or {})
         unknown = [n for n in names if n not in VENUE_NAMES and not isinstance(overrides.get(n), ExchangeAdapter)]
         if unknown:
@@ -77,7 +96,10 @@ class ExchangeAggregator:
         self.symbols = list(symbols) if symbols else None
         self.deduper = Deduper(dedupe_size)
         self.adapters: dict[str, ExchangeAdapter] = {}
+        self.replays: list[ReplayFeed] = []
         self.unavailable: dict[str, str] = {}
+        self._replaying: asyncio.Task | None = None
+        self.replay_error: Exception | None = None
         self._subs: list[Subscription] = []
         self.published = 0
         self._warmup: asyncio.Task | None = None
@@ -120,9 +142,69 @@ class ExchangeAggregator:
                         out.append(sym)
         return out
 
+    # -- replays ----------------------------------------------------------------
+    def add_replay(
+        self,
+        paths: Iterable[Any],
+        fmt: str = "auto",
+        exchange: str | None = None,
+        *,
+        speed: float | None = None,
+        max_gap_s: float | None = None,
+        ordered: bool = True,
+        only_exchanges: Iterable[str] | None = None,
+        only_bases: Iterable[str] | None = None,
+    ) -> ReplayFeed:
+        """Add recorded files as a feed: their frames go through the venues' live parsers into
+        this stream (:class:`~liqmap.feed.replay.ReplayFeed`). Replays run one after another,
+        in the order added, from :meth:`connect_all`.
+
+        Args:
+            paths: recorded files or directories (any format of :data:`liqmap.replay.FORMATS`).
+            fmt / exchange / ordered: see :class:`~liqmap.replay.runner.ReplayRunner`.
+            speed: N x recorded time (None = as fast as the consumers take it);
+            max_gap_s: cap on one idle gap while paced, seconds.
+            only_exchanges / only_bases: keep just those venues / underlyings.
+
+        Raises (now, before anything runs): ``FileNotFoundError``, ``ValueError``,
+        :class:`~liqmap.replay.formats.UnknownFormatError` for unreadable inputs.
+        """
+        feed = ReplayFeed.of_files(paths, fmt, exchange, speed=speed, max_gap_s=max_gap_s, ordered=ordered,
+                                   only_exchanges=only_exchanges, only_bases=only_bases)
+        feed.add_listener(self.publish)
+        self.replays.append(feed)
+        return feed
+
+    async def _run_replays(self) -> None:
+        try:
+            for feed in self.replays:
+                await feed.run(self.wait_for_room)
+        except Exception as exc:  # kept for wait_replays(): the consumer decides how to report it
+            self.replay_error = exc
+        finally:
+            if not self.adapters:  # nothing live: the stream ends with the recordings
+                self._close_subscriptions()
+
+    async def wait_for_room(self) -> None:
+        """Yield to the event loop, then wait while a lossless consumer's backlog is above
+        :data:`HIGH_WATER` (the back-pressure of producers that can wait)."""
+        await asyncio.sleep(0)
+        for sub in tuple(self._subs):
+            if sub.lossless:
+                await sub.wait_room(HIGH_WATER)
+
+    async def wait_replays(self) -> None:
+        """Wait until every replay has been read (after :meth:`connect_all`); re-raises the
+        error that ended one (an unreadable file, a listener's error). Returns at once when
+        nothing replays."""
+        if self._replaying is not None:
+            await asyncio.shield(self._replaying)
+        if self.replay_error is not None:
+            raise self.replay_error
+
     # -- lifecycle -------------------------------------------------------------
-    async def connect_all(self, contracts_cache: str | None = "data/contracts.json") -> None:
-        """Start every adapter (returns once all tasks are started, not connected).
+    async def connect_all(self, contracts_cache: str | None = CONTRACTS_CACHE) -> None:
+        """Start every adapter and the replays (returns once all tasks are started, not connected).
 
         Also starts, in the background, the contract-size warm-up
         (:meth:`liqmap.exchanges.contracts.ContractSizes.warm_up`: cache first, then
@@ -136,12 +218,14 @@ class ExchangeAggregator:
             self._warmup = asyncio.create_task(default_contracts().warm_up(contracts_cache))
         for adapter in self.adapters.values():
             await adapter.connect()
+        if self.replays and self._replaying is None:
+            self._replaying = asyncio.create_task(self._run_replays(), name="liqmap-replay")
 
     def _talks_to_real_venue(self) -> bool:
         """True when some adapter may use the network (REST on, URL not loopback)."""
         return any(a.rest_enabled and not _is_loopback(a.ws_url) for a in self.adapters.values())
 
-    async def load_contracts(self, contracts_cache: str | None = "data/contracts.json", timeout_s: float = 20.0) -> int:
+    async def load_contracts(self, contracts_cache: str | None = CONTRACTS_CACHE, timeout_s: float = 20.0) -> int:
         """Load contract sizes NOW (cache, then the venues' instruments endpoints) and wait
         for it, at most ``timeout_s`` seconds; ``connect_all`` then skips its background
         warm-up. Used by ``liqmap record`` so the recording can carry the sizes. Like
@@ -162,9 +246,15 @@ class ExchangeAggregator:
         return len(reg)
 
     async def disconnect_all(self) -> None:
-        """Stop every adapter and end every consumer iteration."""
+        """Stop every adapter and replay, and end every consumer iteration."""
         for adapter in self.adapters.values():
             await adapter.disconnect()
+        if self._replaying is not None and not self._replaying.done():
+            self._replaying.cancel()
+            await asyncio.gather(self._replaying, return_exceptions=True)
+        self._close_subscriptions()
+
+    def _close_subscriptions(self) -> None:
         for sub in list(self._subs):
             sub.close()
 
@@ -194,14 +284,15 @@ class ExchangeAggregator:
 
     def subscribe(
         self,
-        queue_size: int = 10_000,
+        queue_size: int | None = 10_000,
         filter: Callable[[Event], bool] | None = None,
         kinds: Iterable[type] | None = None,
     ) -> Subscription:
         """A new consumer queue (async-iterable), receiving every later event incl. Gaps.
 
         Args:
-            queue_size: bound of this consumer's queue (drop-oldest when full).
+            queue_size: bound of this consumer's queue (drop-oldest when full), or None for a
+                lossless queue (the storing side; replays wait for it, module doc).
             filter: optional predicate on events.
             kinds: optional event classes to keep (e.g. ``(Liquidation, Gap)``).
         Call ``sub.close()`` when done (``disconnect_all`` closes all).
@@ -251,6 +342,23 @@ class ExchangeAggregator:
         """Names of adapters whose websocket connections are all open right now."""
         return [name for name, a in self.adapters.items() if a.health().is_connected]
 
+    def exchanges(self) -> list[str]:
+        """Venues this stream carries: the live adapters, then the replayed files' venues."""
+        out = list(self.adapters)
+        for feed in self.replays:
+            out += [x for x in feed.exchanges() if x not in out]
+        return out
+
+    def parse_errors(self) -> dict[str, int]:
+        """``{exchange: frames its parser rejected}`` over every feed (counted, never fatal)."""
+        out: dict[str, int] = {}
+        for name, a in self.adapters.items():
+            out[name] = a.health().parse_errors
+        for feed in self.replays:
+            for name, n in feed.parse_errors().items():
+                out[name] = out.get(name, 0) + n
+        return out
+
     def stats(self) -> dict[str, Any]:
         """Counters: published, duplicates, gaps, dedupe set size, per-consumer dropped."""
         return {
@@ -259,5 +367,6 @@ class ExchangeAggregator:
             "gaps": self.gaps,
             "dedupe_keys": len(self.deduper),
             "consumers": [{"queued": s.qsize(), "dropped": s.dropped, "delivered": s.delivered} for s in self._subs],
+            "replays": [{"events": f.replayed, "done": f.done} for f in self.replays],
             "unavailable": dict(self.unavailable),
         }

@@ -1,19 +1,19 @@
-"""The serve pipeline: event sources -> L1 memory + storage + websocket broadcast.
+"""The serve pipeline: the aggregator's stream -> L1 memory + websocket broadcast + storage.
 
 One direction, one writer::
 
-    source (live ExchangeAggregator | recorded-file replay)
-        │ normalized events (Liquidation, Gap, ...)
+    ExchangeAggregator (live venues | recorded-file replays; merged, deduplicated)
+        │ subscribe(None): lossless, every event kind (Liquidation, Gap, OI, trades, ...)
         ▼
-    ServePipeline.run()  ── dedupe by id, advance the clock
+    ServePipeline.consume()  ── advance the clock, count
         ├─► MemoryStore (L1, optional)         in the event loop, O(1)
         ├─► BroadcastHub.publish()             non-blocking, bounded per-client queues
         └─► storage writer (TieredStore on its own thread), in batches,
             off the event loop (thread), so a slow disk never stalls ingestion.
 
-Clocks: in live mode "now" is the wall clock; in replay mode "now" is the
-:class:`ReplayClock` -- the latest replayed event time -- so a 24 h window on a 2025
-recording means the last 24 h of that recording.
+The pipeline does not de-duplicate: the aggregator is the one in-memory dedupe point, and the
+storage key is the durable one. Its input is any async stream of events (or lists of events):
+today the aggregator's, later a NATS JetStream consumer's -- the collecting/storing boundary.
 """
 
 from __future__ import annotations
@@ -21,13 +21,14 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import time
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Callable, Iterable, Sequence
+from typing import Any, AsyncIterator, Callable
 
-from liqmap.feed.dedupe import Deduper
 from liqmap.models import Event, Gap, Liquidation
 from liqmap.serve.clock import LiveClock, ReplayClock
 from liqmap.serve.hub import BroadcastHub
+from liqmap.units import now_ms
 
 log = logging.getLogger("liqmap.serve.pipeline")
 
@@ -47,7 +48,6 @@ class PipelineStats:
 
     events: int = 0
     liquidations: int = 0
-    duplicates: int = 0
     gaps: int = 0
     stored: int = 0
     store_errors: int = 0
@@ -58,7 +58,7 @@ class PipelineStats:
 
 
 class ServePipeline:
-    """Consume an async source of events and fan them out (see module docstring).
+    """Consume a stream of events and fan them out (see module docstring).
 
     Args:
         hub: broadcast hub for websocket clients.
@@ -67,7 +67,6 @@ class ServePipeline:
         memory: optional L1 store with ``add(event)`` or ``append(event)``.
         on_event: optional callback ``(event) -> None`` (metrics).
         batch_ms / batch_max: storage write batching (time and size bound).
-        dedupe_window: how many recent ids are remembered to drop duplicates.
     """
 
     def __init__(
@@ -79,7 +78,6 @@ class ServePipeline:
         on_event: Callable[[Event], None] | None = None,
         batch_ms: int = 25,
         batch_max: int = 2000,
-        dedupe_window: int = 200_000,
     ) -> None:
         self.hub = hub
         self.clock = clock
@@ -88,23 +86,18 @@ class ServePipeline:
         self.on_event = on_event
         self.batch_ms = batch_ms
         self.batch_max = batch_max
-        self.dedupe_window = dedupe_window
         self.stats = PipelineStats()
-        self._seen = Deduper(dedupe_window)
         self._buffer: list[Event] = []
         self._flush_lock = asyncio.Lock()
         self._mem_add = None
         if memory is not None:
             self._mem_add = getattr(memory, "add", None) or getattr(memory, "append", None)
 
-    def handle(self, event: Event) -> bool:
-        """Process one event synchronously (no I/O); returns False for a duplicate."""
+    def handle(self, event: Event) -> None:
+        """Process one event synchronously (no I/O)."""
         st = self.stats
         st.events += 1
         if isinstance(event, Liquidation):
-            if self._seen.seen(event.id):
-                st.duplicates += 1
-                return False
             st.liquidations += 1
             st.by_exchange[event.exchange] = st.by_exchange.get(event.exchange, 0) + 1
             st.last_event_ms[event.exchange] = event.timestamp
@@ -122,7 +115,6 @@ class ServePipeline:
             self.on_event(event)
         if self.store is not None:
             self._buffer.append(event)
-        return True
 
     async def flush(self) -> None:
         """Write buffered events to storage (in a thread for sync stores)."""
@@ -142,8 +134,26 @@ class ServePipeline:
             await asyncio.sleep(self.batch_ms / 1000)
             await self.flush()
 
-    async def run(self, source: AsyncIterator[Event]) -> PipelineStats:
-        """Consume ``source`` to its end (or cancellation), flushing storage as it goes."""
+    async def consume(self, aggregator: Any) -> PipelineStats:
+        """Subscribe losslessly to ``aggregator`` (an :class:`~liqmap.feed.aggregator.ExchangeAggregator`),
+        start its feeds and :meth:`run` until its stream ends (replays read) or cancellation.
+        A live clock also runs :func:`live_housekeeping` on the store meanwhile."""
+        stream = aggregator.subscribe(queue_size=None)
+        upkeep = None
+        if self.clock.mode == "live" and hasattr(self.store, "expire"):
+            upkeep = asyncio.create_task(live_housekeeping(self.store), name="liqmap-store-upkeep")
+        try:
+            await aggregator.connect_all()
+            return await self.run(stream.batches())
+        finally:
+            stream.close()
+            if upkeep is not None:
+                upkeep.cancel()
+                await asyncio.gather(upkeep, return_exceptions=True)
+
+    async def run(self, source: AsyncIterator[Any]) -> PipelineStats:
+        """Consume ``source`` (events or lists of events) to its end (or cancellation),
+        flushing storage as it goes."""
         flusher = asyncio.create_task(self._flusher())
         try:
             async for item in source:
@@ -168,67 +178,23 @@ class ServePipeline:
         return self.stats
 
 
-# --------------------------------------------------------------------------- sources
+async def live_housekeeping(store: Any, every_s: float = 5.0, maintenance_every_s: float = 3600.0) -> None:
+    """Wall-clock upkeep of a live store, until cancelled.
 
-
-async def paced(
-    events: AsyncIterator[Event] | Iterable[Event],
-    speed: float | None,
-    max_gap_s: float = 2.0,
-) -> AsyncIterator[Event]:
-    """Re-time a stream of events by their ``timestamp`` at ``speed`` x real time.
-
-    ``speed`` None or <= 0 yields as fast as possible. A gap between consecutive
-    events never waits longer than ``max_gap_s`` seconds (recordings from different
-    years would otherwise wait forever); events going back in time wait 0.
+    Cascade detection is event-time driven, so a cascade whose underlying goes
+    quiet would stay "active" until its next liquidation; every ``every_s``
+    seconds this ends cascades quiet at the current UTC time
+    (``store.expire(now_ms)``). Every ``maintenance_every_s`` seconds it runs
+    ``store.maintenance()`` (PostgreSQL rollup refresh and 90-day retention when
+    that tier is on). Errors are logged and retried next round, never raised.
     """
-    last_ts: int | None = None
-    if hasattr(events, "__aiter__"):
-        it = events
-    else:
-        async def _gen():
-            for e in events:  # type: ignore[union-attr]
-                yield e
-        it = _gen()
-    async for ev in it:  # type: ignore[union-attr]
-        ts = getattr(ev, "timestamp", None)
-        if speed and speed > 0 and ts is not None:
-            if last_ts is not None and ts > last_ts:
-                await asyncio.sleep(min((ts - last_ts) / 1000 / speed, max_gap_s))
-            last_ts = ts if last_ts is None else max(last_ts, ts)
-        yield ev
-
-
-def replay_source(
-    paths: Sequence[str],
-    fmt: str = "auto",
-    exchange: str | None = None,
-    parse_errors: dict[str, int] | None = None,
-) -> AsyncIterator[Event]:
-    """Unpaced async iterator of events from recorded files.
-
-    Uses :class:`liqmap.replay.runner.ReplayRunner`: frames merged by receipt time,
-    each parsed by its venue's parser via :func:`liqmap.exchanges.base.safe_parse`
-    (the live path).
-    ``parse_errors`` (if given) is filled with rejected-frame counts per exchange.
-
-    Raises (before yielding): ``FileNotFoundError``, ``ValueError`` / ``UnknownFormatError``
-    for unreadable inputs.
-    """
-    from liqmap.replay.runner import ReplayRunner
-
-    errors = parse_errors if parse_errors is not None else {}
-    runner = ReplayRunner(list(paths), fmt, exchange)  # raises now for bad inputs
-    return _runner_events(runner, errors)
-
-
-async def _runner_events(runner: Any, errors: dict[str, int]) -> AsyncIterator[Event]:
-    """Events of a ``ReplayRunner`` (sync parse), yielding to the loop every 500 events."""
-    n = 0
-    for ev in runner.iter_events():
-        yield ev
-        n += 1
-        if n % 500 == 0:
-            errors.update(runner.stats.parse_errors)
-            await asyncio.sleep(0)
-    errors.update(runner.stats.parse_errors)
+    last_maintenance = time.monotonic()
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            await store.expire(now_ms())
+            if time.monotonic() - last_maintenance >= maintenance_every_s:
+                last_maintenance = time.monotonic()
+                await store.maintenance()
+        except Exception:
+            log.exception("store housekeeping failed; retrying next round")

@@ -11,7 +11,6 @@ import gc
 import logging
 import socket
 import sys
-import time
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -22,9 +21,7 @@ from liqmap.api.metrics import Metrics
 from liqmap.api.state import AppState
 from liqmap.serve.clock import LiveClock, ReplayClock
 from liqmap.serve.hub import BroadcastHub
-from liqmap.serve.pipeline import paced, replay_source
 from liqmap.settings import Settings, get_settings
-from liqmap.units import now_ms
 
 log = logging.getLogger("liqmap.serve")
 
@@ -90,6 +87,8 @@ def build_replay_state(
 ) -> AppState:
     """State that replays recorded files through the parsers into storage + websocket.
 
+    The files become replay feeds of an :class:`~liqmap.feed.aggregator.ExchangeAggregator`
+    with no live venue, so a replay takes the live path from the merge on.
     ``speed`` None = as fast as possible; N = N x recorded time (gaps capped at
     ``max_gap_s``). ``preload`` files are replayed first, unpaced (demo backfill).
     ``only_exchanges`` / ``only_bases`` keep just those venues / underlyings.
@@ -99,56 +98,22 @@ def build_replay_state(
     for p in [*preload, *paths]:
         if not Path(p).is_file():
             raise ServeError(f"replay file not found or not a file: {p}")
-    # validate formats before opening anything (clear one-line error)
-    errors: dict[str, int] = {}
-    try:
-        for group in (preload, paths):
-            if group:
-                replay_source(group, fmt, parse_errors=errors)  # sniffs every file; nothing consumed
+    from liqmap.feed.aggregator import ExchangeAggregator
+
+    agg = ExchangeAggregator(exchanges=[])
+    select = {"only_exchanges": only_exchanges, "only_bases": only_bases}
+    try:  # sniffs every file now: a clear one-line error before anything is opened
+        if preload:
+            agg.add_replay(preload, fmt, **select)
+        agg.add_replay(paths, fmt, speed=speed, max_gap_s=max_gap_s, **select)
     except (OSError, ValueError) as exc:
         raise ServeError(f"cannot replay: {str(exc).splitlines()[0]}") from exc
     store = open_store(db_path, settings)
     con = _read_connection(db_path, store)
     queries.ensure_read_schema(con)
-    clock = ReplayClock(queries.latest_timestamp(con))
-
-    ex_set = set(only_exchanges or ())
-    base_set = set(only_bases or ())
-
-    async def selected(events):
-        async for ev in events:
-            if ex_set and getattr(ev, "exchange", None) not in ex_set:
-                continue
-            if base_set and getattr(ev, "base", None) not in base_set:
-                continue
-            yield ev
-
-    async def source():
-        if preload:
-            async for ev in selected(replay_source(preload, fmt, parse_errors=errors)):
-                yield ev
-        async for ev in paced(selected(replay_source(paths, fmt, parse_errors=errors)), speed, max_gap_s):
-            yield ev
-
-    exchanges = _exchanges_of([*preload, *paths])
-    return AppState(con=con, clock=clock, hub=BroadcastHub(), metrics=Metrics(), settings=settings,
-                    db_path=db_path, enabled=exchanges, source_factory=source, store=store,
-                    memory=open_memory(), parse_errors=lambda: dict(errors))
-
-
-def _exchanges_of(paths: Sequence[str]) -> list[str]:
-    out: list[str] = []
-    try:
-        from liqmap.replay import iter_frames
-
-        for p in paths:
-            for fr in iter_frames([p]):
-                if fr.exchange not in out:
-                    out.append(fr.exchange)
-                break
-    except Exception:
-        pass
-    return out
+    return AppState(con=con, clock=ReplayClock(queries.latest_timestamp(con)), hub=BroadcastHub(),
+                    metrics=Metrics(), settings=settings, db_path=db_path, enabled=agg.exchanges(),
+                    aggregator=agg, store=store, memory=open_memory())
 
 
 def build_live_state(
@@ -159,7 +124,7 @@ def build_live_state(
     settings: Settings | None = None,
     rest_urls: dict[str, str] | None = None,
 ) -> AppState:
-    """State collecting live from venue websockets via ``liqmap.feed.aggregator.ExchangeAggregator``.
+    """State collecting live from venue websockets via :class:`~liqmap.feed.aggregator.ExchangeAggregator`.
 
     ``ws_urls`` / ``rest_urls``: ``{venue: url}`` overrides (local venue servers, proxies).
     Raises :class:`ServeError` for an unknown exchange or symbol.
@@ -183,54 +148,9 @@ def build_live_state(
     store = open_store(db_path, settings)
     con = _read_connection(db_path, store)
     queries.ensure_read_schema(con)
-    holder: dict[str, AppState] = {}
-
-    async def source():
-        # Events are handed to the pipeline synchronously by each adapter's listener hook
-        # (no queue hop: lowest latency); the aggregator still dedupes for its own consumers.
-        pipe = holder["state"].pipeline
-        for adapter in agg.adapters.values():
-            adapter.add_listener(pipe.handle)
-        await agg.connect_all()
-        await live_housekeeping(store)  # runs until the app shuts down (task cancelled)
-        yield  # pragma: no cover - makes this an async generator
-
-    def parse_errors() -> dict[str, int]:
-        out = {}
-        for name, a in agg.adapters.items():
-            try:
-                out[name] = a.health().parse_errors
-            except Exception:
-                pass
-        return out
-
-    state = AppState(con=con, clock=LiveClock(), hub=BroadcastHub(), metrics=Metrics(), settings=settings,
-                     db_path=db_path, enabled=list(agg.adapters), source_factory=source, store=store,
-                     aggregator=agg, memory=open_memory(), parse_errors=parse_errors)
-    holder["state"] = state
-    return state
-
-
-async def live_housekeeping(store: Any, every_s: float = 5.0, maintenance_every_s: float = 3600.0) -> None:
-    """Wall-clock upkeep of a live store, until cancelled.
-
-    Cascade detection is event-time driven, so a cascade whose underlying goes
-    quiet would stay "active" until its next liquidation; every ``every_s``
-    seconds this ends cascades quiet at the current UTC time
-    (``store.expire(now_ms)``). Every ``maintenance_every_s`` seconds it runs
-    ``store.maintenance()`` (PostgreSQL rollup refresh and 90-day retention when
-    that tier is on). Errors are logged and retried next round, never raised.
-    """
-    last_maintenance = time.monotonic()
-    while True:
-        await asyncio.sleep(every_s)
-        try:
-            await store.expire(now_ms())
-            if time.monotonic() - last_maintenance >= maintenance_every_s:
-                last_maintenance = time.monotonic()
-                await store.maintenance()
-        except Exception:
-            log.exception("store housekeeping failed; retrying next round")
+    return AppState(con=con, clock=LiveClock(), hub=BroadcastHub(), metrics=Metrics(), settings=settings,
+                    db_path=db_path, enabled=list(agg.adapters), aggregator=agg, store=store,
+                    memory=open_memory())
 
 
 def check_port(host: str, port: int) -> None:

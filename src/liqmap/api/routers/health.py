@@ -29,7 +29,8 @@ def health(state: State):
     pipe = None
     if p is not None:
         s = p.stats
-        pipe = {"events": s.events, "liquidations": s.liquidations, "duplicates": s.duplicates,
+        dups = state.aggregator.duplicates if state.aggregator is not None else 0
+        pipe = {"events": s.events, "liquidations": s.liquidations, "duplicates": dups,
                 "gaps": s.gaps, "stored": s.stored, "store_errors": s.store_errors,
                 "source_finished": s.finished, "by_exchange": s.by_exchange}
     return {
