@@ -7,7 +7,6 @@ recorded data under ``tests/fixtures/`` (provenance in ``tests/fixtures/PROVENAN
 
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
 import time
@@ -43,14 +42,11 @@ def free_port() -> int:
 
 def replay_liquidations(paths: Sequence[str | Path], dedupe: bool = True) -> list:
     """Liquidations of recorded files through the real replay path (venue parsers), in replay
-    order; ``dedupe`` keeps the first event per id, as the serve pipeline and DuckDB do."""
+    order; ``dedupe`` keeps the first event per id, as the aggregator and DuckDB do."""
     from liqmap.models import Liquidation
-    from liqmap.serve.pipeline import replay_source
+    from liqmap.replay.runner import ReplayRunner
 
-    async def go():
-        return [e async for e in replay_source([str(p) for p in paths]) if isinstance(e, Liquidation)]
-
-    events = asyncio.run(go())
+    events = [e for e in ReplayRunner([str(p) for p in paths]).iter_events() if isinstance(e, Liquidation)]
     if not dedupe:
         return events
     seen: set[str] = set()

@@ -198,3 +198,63 @@ def test_symbol_queries_become_every_native_perpetual_per_venue():
     assert agg.adapters["bitmex"].symbols == ["XBTUSDT", "XBTUSD"]
     assert agg.adapters["deribit"].symbols == ["BTC_USDC-PERPETUAL", "BTC-PERPETUAL"]
     assert agg.adapters["hyperliquid"].symbols == ["BTC"]
+
+
+async def test_lossless_consumer_gets_everything_and_a_replay_waits_for_it(monkeypatch):
+    """The storing side's queue (queue_size=None) never drops: a replay of a real capture
+    (3,510 rows, 1,837 ids) holds back while that consumer lags, while a bounded view loses
+    its oldest events and the replay does not wait for it."""
+    import liqmap.feed.aggregator as aggregator_module
+    from conftest import PAULIUS
+    from liqmap.feed.replay import YIELD_EVERY
+
+    monkeypatch.setattr(aggregator_module, "HIGH_WATER", 100)
+    agg = ExchangeAggregator(exchanges=[])
+    feed = agg.add_replay([PAULIUS])
+    store_side = agg.subscribe(queue_size=None)
+    view = agg.subscribe(queue_size=50)
+    await agg.connect_all()
+    got, peak = [], 0
+    async for batch in store_side.batches():
+        peak = max(peak, len(batch))
+        got += batch
+        await asyncio.sleep(0.002)  # a slow writer
+    await agg.wait_replays()
+    assert feed.done and feed.replayed == 3510
+    assert [e.id for e in got] == list(dict.fromkeys(e.id for e in liqs(got)))  # each id once
+    assert len(got) == 1837 and agg.duplicates == 3510 - 1837 and store_side.dropped == 0
+    assert peak <= 100 + YIELD_EVERY  # back-pressure: the replay never ran far ahead
+    assert view.dropped == 1837 - 50 and view.qsize() == 50  # the view kept only the newest
+
+
+async def test_replay_error_ends_the_stream_and_is_raised_to_the_caller():
+    from conftest import PAULIUS
+
+    agg = ExchangeAggregator(exchanges=[])
+    feed = agg.add_replay([PAULIUS])
+    stream = agg.subscribe(queue_size=None)
+    seen = []
+
+    def broken_tap(ev):
+        seen.append(ev)
+        if len(seen) == 10:
+            raise BrokenPipeError("stdout closed")
+
+    feed.add_listener(broken_tap)
+    await agg.connect_all()
+    got = [e async for e in stream]  # ends: nothing live, the replay stopped
+    with pytest.raises(BrokenPipeError):
+        await agg.wait_replays()
+    assert len(seen) == 10 and 1 <= len(got) <= 10 and not feed.done
+
+
+def test_an_aggregator_of_replays_only_has_no_live_venue():
+    from conftest import BINANCE_FRAMES, BITMEX_INSERTS
+
+    agg = ExchangeAggregator(exchanges=[])
+    assert agg.adapters == {} and agg.exchanges() == []
+    agg.add_replay([BITMEX_INSERTS])
+    agg.add_replay([BINANCE_FRAMES], only_exchanges=["binance"])
+    assert agg.exchanges() == ["bitmex", "binance"]
+    with pytest.raises(FileNotFoundError):
+        agg.add_replay(["/nonexistent/capture.jsonl"])

@@ -9,7 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from conftest import BINANCE_FRAMES, replay_liquidations
+from conftest import BINANCE_FRAMES, PAULIUS, replay_liquidations
+from liqmap.feed.aggregator import ExchangeAggregator
 from liqmap.api.app import create_app
 from liqmap.serve.server import build_replay_state
 from liqmap.serve.clock import ReplayClock
@@ -21,17 +22,16 @@ BINANCE = str(BINANCE_FRAMES)
 
 
 def gated_state(tmp_path, n_clients: int):
-    """Replay state whose source starts once ``n_clients`` websocket clients are subscribed."""
+    """Replay state whose feeds start once ``n_clients`` websocket clients are subscribed."""
     state = build_replay_state([BINANCE], str(tmp_path / "ws.duckdb"))
-    inner = state.source_factory
+    start_feeds = state.aggregator.connect_all
 
-    async def gated():
+    async def gated(*args, **kw):
         while len(state.hub.subscribers) < n_clients:
             await asyncio.sleep(0.01)
-        async for ev in inner():
-            yield ev
+        await start_feeds(*args, **kw)
 
-    state.source_factory = gated
+    state.aggregator.connect_all = gated
     return state
 
 
@@ -100,20 +100,38 @@ async def test_slow_client_is_dropped_not_blocking(evs):
     assert first["data"]["id"] == evs[0].id
 
 
-async def test_pipeline_drops_duplicates_and_advances_clock(evs):
+async def test_aggregator_drops_duplicates_before_the_pipeline_and_clock_advances(evs):
     hub = BroadcastHub()
     sub = hub.subscribe(liquidation_filter(exchanges={"binance"}, min_value_usd=1000))
     clock = ReplayClock()
     pipe = ServePipeline(hub, clock)
-
-    async def src():
-        for e in evs + evs[:10]:  # a resend overlap, as after a reconnect
-            yield e
-
-    stats = await pipe.run(src())
-    assert stats.duplicates == 10 and stats.liquidations == 42
+    agg = ExchangeAggregator(exchanges=[])
+    stream = agg.subscribe(queue_size=None)
+    accepted = [agg.publish(e) for e in evs + evs[:10]]  # a resend overlap, as after a reconnect
+    await agg.disconnect_all()  # the stream ends after what is queued
+    stats = await pipe.run(stream.batches())
+    assert accepted == [True] * 42 + [False] * 10 and agg.duplicates == 10
+    assert stats.liquidations == 42
     assert sub.queue.qsize() == sum(1 for e in evs if e.value_usd >= 1000)
     assert clock.now_ms() == max(e.timestamp for e in evs)
+
+
+async def test_replay_with_duplicate_lines_reaches_the_pipeline_once_per_id():
+    """The real Binance capture holds most events twice (two listeners): through the one path
+    (replay feed -> aggregator -> lossless stream -> pipeline) each id arrives once, in replay order."""
+    want = replay_liquidations([PAULIUS])
+    raw = replay_liquidations([PAULIUS], dedupe=False)
+    assert len(raw) == 3510 and len(want) == 1837
+    hub = BroadcastHub()
+    client = hub.subscribe(queue_size=5000)
+    agg = ExchangeAggregator(exchanges=[])
+    agg.add_replay([PAULIUS])
+    stats = await ServePipeline(hub, ReplayClock()).consume(agg)
+    await agg.wait_replays()
+    assert stats.liquidations == 1837 and stats.finished
+    assert agg.duplicates == 3510 - 1837
+    got = [json.loads(client.queue.get_nowait())["data"]["id"] for _ in range(client.queue.qsize())]
+    assert got == [e.id for e in want]
 
 
 def test_ws_batch_mode_keeps_order_and_completeness(tmp_path, evs):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 
-from liqmap.serve.server import live_housekeeping
+from liqmap.serve.pipeline import live_housekeeping
 from liqmap.serve.store_thread import ThreadedStore
 from liqmap.storage.tiered import TieredStore
 

@@ -6,6 +6,7 @@ import csv
 import gzip
 import io
 import json
+import re
 
 import pytest
 from typer.testing import CliRunner
@@ -210,6 +211,8 @@ def test_store_into_duckdb(tmp_path):
     assert r.exit_code == 0, r.stderr
     assert r.stdout == ""
     assert "stored" in r.stderr and "duplicates_skipped" in r.stderr
+    # the capture's 1,673 repeated lines are dropped by the aggregator before storage
+    assert re.search(r"stream\.duplicates_dropped\s*│\s*1673\b", r.stderr), r.stderr
     import duckdb
 
     con = duckdb.connect(str(db), read_only=True)

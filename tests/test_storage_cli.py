@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from liqmap.cli import app
+from liqmap.feed.aggregator import ExchangeAggregator
 from liqmap.storage.duckdb_store import DuckDBStore
 from liqmap.storage.tiered import TieredStore
 
@@ -23,7 +24,8 @@ def db(tmp_path_factory):
 
     async def fill():
         store = TieredStore(db_path=str(path))
-        await store.write(load_liquidations(SELLOFF))
+        agg = ExchangeAggregator(exchanges=[])  # storage gets the stream deduplicated, as in serve
+        await store.write([e for e in load_liquidations(SELLOFF) if agg.publish(e)])
         return await store.close()
 
     summary = asyncio.run(fill())

@@ -8,6 +8,7 @@ import uuid
 import duckdb
 import pytest
 
+from liqmap.feed.aggregator import ExchangeAggregator
 from liqmap.storage.tiered import TieredStore
 
 from test_storage_loader import ALL_FILES, SELLOFF, SQUEEZE, load_liquidations
@@ -16,6 +17,12 @@ from test_storage_loader import ALL_FILES, SELLOFF, SQUEEZE, load_liquidations
 @pytest.fixture(scope="module")
 def selloff():
     return load_liquidations(SELLOFF)
+
+
+def deduplicated(events):
+    """The capture as the aggregator streams it to storage: each id once (the first)."""
+    agg = ExchangeAggregator(exchanges=[])
+    return [e for e in events if agg.publish(e)]
 
 
 async def replay(store: TieredStore, events, chunk=250):
@@ -30,11 +37,12 @@ def _utc(ms: int) -> str:
 
 async def test_selloff_summary_and_cascades(tmp_path, selloff):
     db = tmp_path / "liq.duckdb"
-    summary = await replay(TieredStore(db_path=str(db)), selloff)
-    uniq = {e.id: e for e in selloff}
-    assert summary["events_seen"] == {"binance": len(selloff)}
-    assert summary["stored"] == len(uniq) == 1837
-    assert summary["duplicates_skipped"] == len(selloff) - len(uniq)
+    stream = deduplicated(selloff)
+    assert len(selloff) == 3510 and len(stream) == len({e.id for e in selloff}) == 1837
+    summary = await replay(TieredStore(db_path=str(db)), stream)
+    assert summary["events_seen"] == {"binance": len(stream)}
+    assert summary["stored"] == 1837
+    assert summary["duplicates_skipped"] == 0
     assert summary["pending"] == 0
     assert summary["tiers"]["redis"] == {"status": "off"} and summary["tiers"]["postgres"] == {"status": "off"}
     assert summary["cascades_found"] >= 1
@@ -48,7 +56,7 @@ async def test_selloff_summary_and_cascades(tmp_path, selloff):
     assert len(rows) == summary["cascades_found"]
     assert all(r[8] == "ended" for r in rows)  # close() ends open cascades
     # each cascade's totals are exactly the stored liquidations of its base in [start, end]
-    # (input is time-ordered; duplicates were dropped before detection)
+    # (input is time-ordered; the aggregator dropped the duplicates before detection)
     for cid, base, s, e, n, usd, long_usd, short_usd, _st, _sev in rows:
         m, v = con.execute(
             "SELECT count(*), sum(value_usd) FROM liquidations WHERE base = ? AND timestamp BETWEEN ? AND ?",
@@ -65,12 +73,13 @@ async def test_selloff_summary_and_cascades(tmp_path, selloff):
 
 async def test_replaying_twice_is_idempotent_for_rows_and_cascades(tmp_path, selloff):
     db = str(tmp_path / "liq.duckdb")
-    first = await replay(TieredStore(db_path=db), selloff)
+    stream = deduplicated(selloff)
+    first = await replay(TieredStore(db_path=db), stream)
     con = duckdb.connect(db, read_only=True)
     before = con.execute("SELECT * FROM cascades ORDER BY id").fetchall()
     con.close()
-    second = await replay(TieredStore(db_path=db), selloff, chunk=1000)
-    assert second["stored"] == 0 and second["duplicates_skipped"] == len(selloff)
+    second = await replay(TieredStore(db_path=db), stream, chunk=1000)
+    assert second["stored"] == 0 and second["duplicates_skipped"] == len(stream)
     assert second["cascades_found"] == first["cascades_found"]
     con = duckdb.connect(db, read_only=True)
     assert con.execute("SELECT count(*) FROM liquidations").fetchone()[0] == first["stored"]
@@ -129,7 +138,7 @@ async def test_all_tiers_together(tmp_path, selloff):
     try:
         store = TieredStore(db_path=str(tmp_path / "l.duckdb"), redis_url="redis://127.0.0.1:6379/0",
                             postgres_dsn=f"postgresql://postgres@127.0.0.1:5432/{name}", redis_prefix=prefix)
-        summary = await replay(store, selloff)
+        summary = await replay(store, deduplicated(selloff))
         t = summary["tiers"]
         assert t["redis"]["status"] == "ok" and t["postgres"]["status"] == "ok", t
         uniq = {e.id: e for e in selloff}

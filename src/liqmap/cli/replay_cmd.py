@@ -166,7 +166,7 @@ async def _run(agg: Any, store: Any) -> Any:
         return None
     summary = await store.close()
     if isinstance(summary, dict):  # the store sees the deduplicated stream: say what it never saw
-        summary["stream_duplicates_dropped"] = agg.duplicates
+        summary = {"stream": {"events": agg.published, "duplicates_dropped": agg.duplicates}, **summary}
     return summary
 
 

@@ -1,10 +1,11 @@
-"""Bounded de-duplication by event id, shared by the aggregator, the serve
-pipeline and the tiered store.
+"""Bounded de-duplication by event id: the one in-memory dedupe of the event stream.
 
-Venues resend (reconnect snapshots, OKX's first push, overlapping connections
-during rotation, duplicate lines in captures); every consumer that must see an
-event once keeps the last ``size`` ids in insertion/LRU order. Memory is about
-100 bytes per remembered id (200,000 ids ~ 20 MB).
+Used by :meth:`liqmap.feed.aggregator.ExchangeAggregator.publish` only; every consumer of the
+aggregator's stream (serve pipeline, storage, views) sees each event once. Venues resend
+(reconnect snapshots, OKX's first push, overlapping connections during rotation, duplicate
+lines in captures), so the last ``size`` ids are kept in insertion/LRU order. The storage key
+(DuckDB, Redis, PostgreSQL) is the durable guarantee beyond that window.
+Memory: about 100 bytes per remembered id.
 """
 
 from __future__ import annotations

@@ -11,9 +11,10 @@ What it does per batch:
 1. DuckDB (source of truth) buffers/commits every liquidation and gap
    (idempotent on ``id``; see :mod:`liqmap.storage.duckdb_store`).
 2. Cascade detection (:class:`liqmap.analytics.cascades.CascadeDetector`) runs
-   over the batch's liquidations after dropping ids seen recently (the
-   Binance captures hold the same event written twice by two listeners; a
-   live feed can resend). Every start/update/end is upserted into DuckDB
+   over the batch's liquidations. The store expects the deduplicated stream of
+   :class:`liqmap.feed.aggregator.ExchangeAggregator` (the one in-memory dedupe
+   point; ``serve`` and ``replay --db`` write that stream): a resent event is
+   still stored once (DuckDB key) but would count twice in a cascade. Every start/update/end is upserted into DuckDB
    ``cascades`` (and PostgreSQL ``liquidation_cascades``, Redis
    ``{p}:cascade:status:{BASE}``). Cascade ids are ``{base}-{start_ts}``, so a
    replay of the same input upserts the same rows.
@@ -37,7 +38,6 @@ from collections import Counter
 from typing import Any, Sequence
 
 from liqmap.analytics.cascades import CascadeConfig, CascadeDetector, CascadeEvent, cascade_row
-from liqmap.feed.dedupe import Deduper
 from liqmap.models import Event, Liquidation
 from liqmap.storage.base import StorageError, redact_url
 from liqmap.storage.duckdb_store import BULK_BATCH_ROWS, DuckDBStore
@@ -81,7 +81,6 @@ class TieredStore:
         self.duckdb = DuckDBStore(db_path, batch_size=batch_size, flush_interval_s=flush_interval_s)
         self.detector = CascadeDetector(cascade_config or CascadeConfig())
         self.strict = strict
-        self._recent = Deduper()
         self.events_seen: Counter[str] = Counter()
         self.liquidations_seen = 0
         self.cascade_events: Counter[str] = Counter({"start": 0, "update": 0, "end": 0})
@@ -172,8 +171,7 @@ class TieredStore:
                 self.events_seen[ex] += 1
             if isinstance(e, Liquidation):
                 self.liquidations_seen += 1
-                if not self._recent.seen(e.id):
-                    cev.extend(self.detector.update(e))
+                cev.extend(self.detector.update(e))
         await self.duckdb.write(events)
         if self.redis is not None:
             await self._mirror("redis", self.redis.write(events))
