@@ -1,8 +1,10 @@
 """Parser throughput on REAL fixture frames, single core.
 
-For each venue, the recorded liquidation frames in tests/fixtures are parsed in a
-loop for ~1 s through ``safe_parse`` (the production entry point); prints
-frames/s and events/s. Target: >= 300k liquidation frames/s per core.
+Every registered venue (``liqmap.exchanges.registry``) is measured on the real
+liquidation frames its test module gives (``liquidation_frames()`` in
+``tests/test_parse_<module>.py``), then on each of its cryptofeed sample sessions
+(all channels); frames are parsed in a loop for ~1 s through ``Venue.parse``;
+prints frames/s and events/s. Target: >= 300k liquidation frames/s per core.
 
 Optional comparison: if ``/tmp/cfvenv`` holds a cryptofeed install (a throwaway
 venv, not a project dependency), the same Binance and Bybit frames go through
@@ -25,45 +27,28 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from liqmap.exchanges.base import safe_parse  # noqa: E402
-from liqmap.exchanges.registry import get_venue  # noqa: E402
-from test_parse_fixtures import arbitra_frames, bitmex_insert_rows, cryptofeed_frames, tardis_messages  # noqa: E402
-
-HL_FILLS = Path(ROOT / "tests/fixtures/hyperliquid_historical_data/non_mm_trades.csv.gz")
+from liqmap.exchanges.registry import VENUE_NAMES, get_venue  # noqa: E402
+from test_parse_fixtures import cryptofeed_frames, tardis_messages, venue_liquidation_frames, venue_sessions  # noqa: E402
 
 
 def liquidation_frames() -> dict[str, list[str]]:
-    """Real liquidation frames per venue, as the text a websocket delivers."""
-    binance = [json.dumps({"stream": "!forceOrder@arr", "data": r["msg"]}, separators=(",", ":")) for r in arbitra_frames()]
-    bybit = [json.dumps(r["message"], separators=(",", ":")) for r in tardis_messages("bybit")
-             if r["message"]["topic"].startswith("allLiquidation")]
-    # The one v5 allLiquidation frame plus the other real Bybit liquidation shapes.
-    bybit_all = [json.dumps(r["message"], separators=(",", ":")) for r in tardis_messages("bybit")]
-    okx = [json.dumps(r["message"], separators=(",", ":")) for r in tardis_messages("okex-futures", "okex-swap")
-           if r["message"].get("arg", {}).get("channel") == "liquidation-orders"]
-    bitmex = [json.dumps({"table": "liquidation", "action": "insert",
-                          "data": [{k: r[k] for k in ("orderID", "symbol", "side", "price", "leavesQty")}]},
-                         separators=(",", ":")) for r in bitmex_insert_rows()]
-    deribit = [json.dumps(r["message"], separators=(",", ":")) for r in tardis_messages("deribit")]
-    # Hyperliquid has no recorded WsFill with a liquidation object: frames are rebuilt from
-    # Hyperliquid's own published fills of liquidated users (see tests/test_parse_hyperliquid.py).
-    from test_parse_hyperliquid import _frame, _liquidation_fills
-
-    hyper = [_frame(liq["user"], fill, liq["user"], "A" if fill["side"] == "Ask" else "B")
-             for liq, fill in _liquidation_fills()]
-    return {
-        "binance": binance,
-        "binance_coinm": [json.dumps(r["message"], separators=(",", ":")) for r in tardis_messages("binance-delivery")],
-        "bybit (allLiquidation)": bybit,
-        "bybit (all shapes)": bybit_all,
-        "okx": okx,
-        "bitmex": bitmex,
-        "deribit": deribit,
-        "hyperliquid (rebuilt fills)": hyper,
-    }
+    """Real liquidation frames per venue (and variants, ``"bybit (all shapes)"``), as
+    the text a websocket delivers, from each venue's test module."""
+    out: dict[str, list[str]] = {}
+    for name in VENUE_NAMES:
+        out.update(venue_liquidation_frames(name))
+    return out
 
 
-def session_frames(name: str) -> list[str]:
-    return [t for _, t in cryptofeed_frames(name)]
+def session_frames(venue_name: str, session: str) -> list[str]:
+    """Frames of a recorded session that the venue parses without error (a frame it
+    rejects, e.g. a venue error reply, would stop the timed loop)."""
+    venue = get_venue(venue_name)
+    out = []
+    for _, text in cryptofeed_frames(session):
+        if safe_parse(venue, text, 1)[1] is None:
+            out.append(text)
+    return out
 
 
 ROUNDS = 5
@@ -168,11 +153,12 @@ def main() -> None:
         fps, eps, med = bench(venue, fr, args.seconds)
         results[label] = fps
         print(f"{label + ' liquidations':40} {len(fr):>5} {fps:>11,.0f} {eps:>11,.0f} {med:>11,.0f}")
-    for venue, name in (("binance", "BINANCE_FUTURES.ws.1.0.gz"), ("bybit", "BYBIT.ws.26.0.gz"),
-                        ("okx", "OKX.ws.1.0.gz"), ("bitmex", "BITMEX.ws.1.0.gz"), ("deribit", "DERIBIT.ws.1.0.gz")):
-        fr = session_frames(name)
-        fps, eps, med = bench(venue, fr, args.seconds)
-        print(f"{venue + ' session (all channels)':40} {len(fr):>5} {fps:>11,.0f} {eps:>11,.0f} {med:>11,.0f}")
+    for venue in VENUE_NAMES:
+        for session in venue_sessions(venue):
+            fr = session_frames(venue, session)
+            fps, eps, med = bench(venue, fr, args.seconds)
+            label = f"{venue} session {session.removesuffix('.gz')}"
+            print(f"{label:40} {len(fr):>5} {fps:>11,.0f} {eps:>11,.0f} {med:>11,.0f}")
     if not args.no_cryptofeed:
         # cryptofeed 2.4 handles Bybit's deprecated ``liquidation.`` topic only (not
         # allLiquidation), so the Bybit comparison uses the real v5 GALAUSDT frame of that topic.

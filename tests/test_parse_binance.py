@@ -12,7 +12,17 @@ from liqmap.exchanges.base import FrameError, safe_parse
 from liqmap.exchanges.contracts import ContractSizes, ContractSpec
 from liqmap.exchanges.registry import get_venue
 from liqmap.models import Kline, Liquidation, Trade
-from test_parse_fixtures import arbitra_frames, cryptofeed_frames, parse_ok, tardis_messages
+from test_parse_fixtures import arbitra_frames, compact, cryptofeed_frames, parse_ok, tardis_messages
+
+
+def liquidation_frames() -> dict[str, list[str]]:
+    """Real liquidation frames per venue, as the websocket delivers them (read by the
+    venue contract test and benchmarks/bench_parsers.py): the 42 arbitra
+    ``!forceOrder@arr`` events in their combined-stream wrapper, and the COIN-M one."""
+    return {
+        "binance": [compact({"stream": "!forceOrder@arr", "data": r["msg"]}) for r in arbitra_frames()],
+        "binance_coinm": [compact(r["message"]) for r in tardis_messages("binance-delivery")],
+    }
 
 
 def _recv(rec: dict) -> int:
@@ -228,3 +238,9 @@ def test_quarterly_symbols_and_recorded_exchange_info():
     from test_parse_fixtures import cryptofeed_rest
 
     assert v.parse(cryptofeed_rest("BINANCE_FUTURES.0.gz"), 1, "rest") == []
+
+
+def test_native_symbols():
+    assert get_venue("binance").native_symbols("BTC") == ["BTCUSDT"]
+    assert get_venue("binance").native_symbols("ETH", "USDC") == ["ETHUSDC"]
+    assert get_venue("binance_coinm").native_symbols("BTC") == ["BTCUSD_PERP"]

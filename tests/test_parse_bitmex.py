@@ -9,11 +9,19 @@ from collections import Counter
 import pytest
 
 from liqmap.exchanges.base import FrameError, safe_parse
-from liqmap.exchanges.bitmex import split_symbol
 from liqmap.exchanges.contracts import ContractSizes
 from liqmap.exchanges.registry import get_venue
 from liqmap.models import OpenInterest, Trade
-from test_parse_fixtures import bitmex_insert_rows, cryptofeed_frames, cryptofeed_rest, parse_ok, tardis_messages
+from liqmap.symbols import split_symbol
+from test_parse_fixtures import bitmex_insert_rows, compact, cryptofeed_frames, cryptofeed_rest, parse_ok, tardis_messages
+
+
+def liquidation_frames() -> dict[str, list[str]]:
+    """The 117 recorded ``liquidation`` rows, each as the insert frame the websocket
+    sends (venue contract test, bench_parsers.py)."""
+    keys = ("orderID", "symbol", "side", "price", "leavesQty")
+    return {"bitmex": [compact({"table": "liquidation", "action": "insert", "data": [{k: r[k] for k in keys}]})
+                       for r in bitmex_insert_rows()]}
 
 
 def _insert(row: dict) -> dict:
@@ -93,10 +101,10 @@ def test_cryptofeed_session_and_instruments():
 
 
 def test_symbols_errors_pong():
-    assert split_symbol("XBTUSD") == ("BTC", "USD")
-    assert split_symbol("ADAZ19") == ("ADA", "BTC")
-    assert split_symbol("XBTZ19") == ("BTC", "USD")
-    assert split_symbol("ETHUSDU21") == ("ETH", "USD")
+    assert split_symbol("bitmex", "XBTUSD") == ("BTC", "USD")
+    assert split_symbol("bitmex", "ADAZ19") == ("ADA", "BTC")
+    assert split_symbol("bitmex", "XBTZ19") == ("BTC", "USD")
+    assert split_symbol("bitmex", "ETHUSDU21") == ("ETH", "USD")
     v = get_venue("bitmex", contracts=ContractSizes())
     assert v.parse("pong", 1) == []
     with pytest.raises(FrameError):
@@ -109,7 +117,7 @@ def test_symbols_errors_pong():
 
 def _usdt_linear_instrument(symbol: str, utp: float, mark: float) -> bytes:
     """A ``/api/v1/instrument/active`` row for a USDT-margined linear perpetual, with the
-    fields ``specs_from_bitmex`` reads (typ FFWCSX, not inverse/quanto,
+    fields ``BitMEX.contract_specs`` reads (typ FFWCSX, not inverse/quanto,
     underlyingToPositionMultiplier; https://www.bitmex.com/api/explorer/#/Instrument)."""
     return json.dumps([{"symbol": symbol, "typ": "FFWCSX", "quoteCurrency": "USDT", "isInverse": False,
                         "isQuanto": False, "multiplier": round(1e6 / utp),
@@ -145,3 +153,7 @@ def test_unknown_usdt_contract_held_until_instruments_load():
     # once known, new ones go straight through
     (p3,) = parse_ok(v, _insert(dict(row, orderID="p3")), 23)
     assert p3.quantity == pytest.approx(40_000.0)
+
+
+def test_native_symbols():
+    assert get_venue("bitmex").native_symbols("BTC") == ["XBTUSD", "XBTUSDT"]

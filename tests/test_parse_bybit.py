@@ -9,10 +9,21 @@ from collections import Counter
 import pytest
 
 from liqmap.exchanges.base import FrameError, safe_parse
-from liqmap.exchanges.bybit import is_inverse, split_symbol
+from liqmap.exchanges.bybit import is_inverse
 from liqmap.exchanges.registry import get_venue
+from liqmap.symbols import split_symbol
 from liqmap.models import Liquidation, Trade
-from test_parse_fixtures import cryptofeed_frames, parse_ok, tardis_messages
+from test_parse_fixtures import compact, cryptofeed_frames, parse_ok, tardis_messages
+
+
+def liquidation_frames() -> dict[str, list[str]]:
+    """Real liquidation frames as the websocket delivers them (venue contract test,
+    bench_parsers.py): the v5 ``allLiquidation`` frame, and every recorded Bybit shape."""
+    msgs = [r["message"] for r in tardis_messages("bybit")]
+    return {
+        "bybit": [compact(m) for m in msgs if m["topic"].startswith("allLiquidation")],
+        "bybit (all shapes)": [compact(m) for m in msgs],
+    }
 
 
 def _all_bybit_liqs():
@@ -112,8 +123,8 @@ def test_ticker_and_public_trade_shapes_and_errors():
 
 def test_symbols_and_connections():
     assert is_inverse("BTCUSD") and is_inverse("BTCUSDH25") and not is_inverse("BTCUSDT")
-    assert split_symbol("1000PEPEUSDT") == ("1000PEPE", "USDT")
-    assert split_symbol("BTCPERP") == ("BTC", "USDC")
+    assert split_symbol("bybit", "1000PEPEUSDT") == ("1000PEPE", "USDT")
+    assert split_symbol("bybit", "BTCPERP") == ("BTC", "USDC")
     v = get_venue("bybit")
     conns = {c.label: c for c in v.connections(["BTCUSDT", "XRPUSD"])}
     assert conns["linear"].url == "wss://stream.bybit.com/v5/public/linear"
@@ -139,3 +150,8 @@ def test_v5_public_trade_and_kline_documented_shapes():
          "volume": "10", "turnover": "15", "confirm": True, "timestamp": 5}]}
     (k,) = v.parse(json.dumps(kline), 6)
     assert (k.volume, k.quote_volume, k.closed) == (10.0, 15.0, True)
+
+
+def test_native_symbols():
+    assert get_venue("bybit").native_symbols("BTC") == ["BTCUSDT", "BTCUSD"]
+    assert get_venue("bybit").native_symbols("BTC", "USDC") == ["BTCPERP"]

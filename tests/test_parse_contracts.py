@@ -8,12 +8,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from liqmap.exchanges.contracts import (
-    ContractSizes,
-    fallback_spec,
-    specs_from_binance_coinm,
-    specs_from_okx,
-)
+from liqmap.exchanges.contracts import ContractSizes, fallback_spec
+from liqmap.exchanges.registry import venue_class
 from test_parse_fixtures import cryptofeed_rest
 
 
@@ -53,11 +49,11 @@ def test_okx_and_coinm_response_parsers_on_documented_shapes():
     okx = ('{"code":"0","data":[{"instId":"BTC-USD-SWAP","ctVal":"100","ctMult":"1","ctType":"inverse",'
            '"settleCcy":"BTC"},{"instId":"BTC-USDT-SWAP","ctVal":"0.01","ctMult":"1","ctType":"linear",'
            '"settleCcy":"USDT"},{"instId":"BTC-USDT","ctVal":"","ctType":""}]}')
-    specs = {s.symbol: s for s in specs_from_okx(okx)}
+    specs = {s.symbol: s for s in venue_class("okx").contract_specs(okx)}
     assert specs["BTC-USD-SWAP"].kind == "inverse" and specs["BTC-USDT-SWAP"].size == 0.01
     assert "BTC-USDT" not in specs
     cm = '{"symbols":[{"symbol":"BTCUSD_PERP","contractSize":100},{"symbol":"ETHUSD_PERP","contractSize":10}]}'
-    assert [s.size for s in specs_from_binance_coinm(cm)] == [100.0, 10.0]
+    assert [s.size for s in venue_class("binance_coinm").contract_specs(cm)] == [100.0, 10.0]
 
 
 class _Handler(BaseHTTPRequestHandler):

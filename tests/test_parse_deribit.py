@@ -10,7 +10,12 @@ import pytest
 from liqmap.exchanges.base import FrameError, safe_parse
 from liqmap.exchanges.registry import get_venue
 from liqmap.models import Liquidation, OpenInterest, Trade
-from test_parse_fixtures import cryptofeed_frames, parse_ok, tardis_messages
+from test_parse_fixtures import compact, cryptofeed_frames, parse_ok, tardis_messages
+
+
+def liquidation_frames() -> dict[str, list[str]]:
+    """Real trade frames carrying liquidation flags (venue contract test, bench_parsers.py)."""
+    return {"deribit": [compact(r["message"]) for r in tardis_messages("deribit")]}
 
 
 def test_tardis_T_and_M():
@@ -77,3 +82,7 @@ def test_cryptofeed_deribit_session():
                 assert 32_000 < e.open_interest_usd / e.open_interest < 32_500  # valued at index
     assert not errors, errors[:3]
     assert counts["Ticker"] == 89 and counts["OpenInterest"] == 89
+
+
+def test_native_symbols():
+    assert get_venue("deribit").native_symbols("BTC") == ["BTC-PERPETUAL"]

@@ -51,6 +51,15 @@ def _frame(user: str, fill: dict, liquidated: str, side: str) -> str:
         "liquidation": {"liquidatedUser": liquidated, "markPx": fill["px"], "method": "market"}}]}})
 
 
+def liquidation_frames() -> dict[str, list[str]]:
+    """``userFills`` frames rebuilt from the 62 real liquidation fills (no recorded
+    WsFill with a liquidation object exists; see the module docstring) -- venue
+    contract test, bench_parsers.py."""
+    frames = [_frame(liq["user"], fill, liq["user"], "A" if fill["side"] == "Ask" else "B")
+              for liq, fill in _liquidation_fills()]
+    return {"hyperliquid (rebuilt fills)": frames}
+
+
 def test_62_real_liquidation_fills_both_perspectives():
     v = get_venue("hyperliquid")
     pairs = _liquidation_fills()
@@ -96,3 +105,7 @@ def test_plain_fill_snapshot_trades_ctx_and_errors():
         v.parse('{"channel":"error","data":"bad subscription"}', 1)
     subs = [json.loads(s) for s in v.connections()[0].subscribe]
     assert {"method": "subscribe", "subscription": {"type": "userFills", "user": LIQUIDATOR}} in subs
+
+
+def test_native_symbols():
+    assert get_venue("hyperliquid").native_symbols("BTC") == ["BTC"]

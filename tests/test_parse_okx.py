@@ -12,9 +12,15 @@ from liqmap.exchanges.base import FrameError, safe_parse
 from liqmap.exchanges.contracts import ContractSizes, ContractSpec
 from liqmap.exchanges.registry import get_venue
 from liqmap.models import Liquidation, Ticker, Trade
-from test_parse_fixtures import cryptofeed_frames, parse_ok, tardis_messages
+from test_parse_fixtures import compact, cryptofeed_frames, parse_ok, tardis_messages
 
 OKX_IDS = ("okex-futures", "okex-swap")
+
+
+def liquidation_frames() -> dict[str, list[str]]:
+    """Real ``liquidation-orders`` frames (venue contract test, bench_parsers.py)."""
+    msgs = [r["message"] for r in tardis_messages(*OKX_IDS)]
+    return {"okx": [compact(m) for m in msgs if m.get("arg", {}).get("channel") == "liquidation-orders"]}
 
 
 def test_every_tardis_okx_liquidation():
@@ -116,3 +122,7 @@ def test_contract_update_after_start_is_used():
     assert parse_ok(v, rec["message"])[0].value_usd == 390.0  # fallback 10 USD
     cs.update([ContractSpec("okx", "XRP-USD-230929", "inverse", 100.0, "USD")])
     assert parse_ok(v, rec["message"])[0].value_usd == 3900.0
+
+
+def test_native_symbols():
+    assert get_venue("okx").native_symbols("BTC") == ["BTC-USDT-SWAP", "BTC-USD-SWAP"]

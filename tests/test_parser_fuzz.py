@@ -16,34 +16,25 @@ from liqmap.exchanges.base import FrameError, safe_parse
 from liqmap.exchanges.contracts import ContractSizes
 from liqmap.exchanges.registry import VENUE_NAMES, get_venue
 from liqmap.models import Liquidation
-from test_parse_fixtures import arbitra_frames, bitmex_insert_rows, cryptofeed_frames, tardis_messages
+from test_parse_fixtures import cryptofeed_frames, venue_liquidation_frames, venue_sessions, venue_tardis_messages
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @lru_cache(maxsize=None)
 def real_frames() -> dict[str, list]:
-    """A few real frames per venue (decoded to Python values for mutation)."""
-    cf = lambda name, n: [json.loads(t) for _, t in itertools.islice(cryptofeed_frames(name), 0, 400)
-                          if t.startswith("{")][:n]  # noqa: E731
-    bitmex = [{"table": "liquidation", "action": "insert",
-               "data": [{k: r[k] for k in ("orderID", "symbol", "side", "price", "leavesQty")}]}
-              for r in bitmex_insert_rows()[:20]]
-    return {
-        "binance": [r["msg"] for r in arbitra_frames()] + cf("BINANCE_FUTURES.ws.1.0.gz", 30),
-        "binance_coinm": [r["message"] for r in tardis_messages("binance-delivery")] + cf("BINANCE_DELIVERY.ws.1.0.gz", 30),
-        "bybit": [r["message"] for r in tardis_messages("bybit")] + cf("BYBIT.ws.26.0.gz", 20),
-        "okx": [r["message"] for r in tardis_messages("okex-futures", "okex-swap")] + cf("OKX.ws.1.0.gz", 20),
-        "bitmex": bitmex + [r["message"] for r in tardis_messages("bitmex")] + cf("BITMEX.ws.1.0.gz", 20),
-        "deribit": [r["message"] for r in tardis_messages("deribit")] + cf("DERIBIT.ws.1.0.gz", 10),
-        "hyperliquid": [
-            {"channel": "userFills", "data": {"user": "0x2e3d94f0562703b25c83308a05046ddaf9a8dd14", "fills": [
-                {"coin": "ETH", "px": "1655.5", "sz": "0.0452", "side": "A", "time": 1677510146000, "hash": "0xab",
-                 "tid": 7, "liquidation": {"liquidatedUser": "0x3b69", "markPx": "1655", "method": "market"}}]}},
-            {"channel": "trades", "data": [{"coin": "ETH", "side": "B", "px": "1658.8", "sz": "0.0452",
-                                            "time": 1677510252000, "tid": 42, "hash": "0x1"}]},
-        ],
-    }
+    """Real frames per venue, decoded for mutation: the venue's liquidation frames
+    (its test module), its tardis-node messages and the start of its cryptofeed
+    sample sessions -- all derived from the registry, so a new venue is fuzzed too."""
+    out: dict[str, list] = {}
+    for name in VENUE_NAMES:
+        frames = [json.loads(f) for fr in venue_liquidation_frames(name).values() for f in fr[:40]]
+        frames += venue_tardis_messages(name)
+        for session in venue_sessions(name):
+            frames += [json.loads(t) for _, t in itertools.islice(cryptofeed_frames(session), 0, 400)
+                       if t.startswith("{")][:30]
+        out[name] = frames
+    return out
 
 
 def _check(name: str, text: str | bytes) -> None:

@@ -15,8 +15,8 @@ import sys
 
 import pytest
 
-from liqmap.exchanges.contracts import ContractSizes, fallback_spec, specs_from_bitmex
-from liqmap.exchanges.registry import get_venue
+from liqmap.exchanges.contracts import ContractSizes, fallback_spec
+from liqmap.exchanges.registry import get_venue, venue_class
 from liqmap.feed.recorder import RecordingWriter, contracts_frame
 from liqmap.frames import RawFrame
 from liqmap.replay.runner import ReplayRunner
@@ -28,7 +28,7 @@ XBT_MARK = 32184.89  # XBTUSD markPrice in the same instruments response
 
 
 def _recording(path, with_contracts: bool):
-    specs = specs_from_bitmex(cryptofeed_rest("BITMEX.0.gz"))
+    specs = venue_class("bitmex").contract_specs(cryptofeed_rest("BITMEX.0.gz"))
     with RecordingWriter(path, ["bitmex"]) as w:
         if with_contracts:
             w.write(contracts_frame(specs, RECV - 1_000))

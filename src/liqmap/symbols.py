@@ -10,6 +10,7 @@ is pure (no I/O).
   ``SWAP``, ``PERP``, ``PERPETUAL`` or expiry dates are ignored;
 * a concatenated token is split on the longest known stablecoin/fiat quote
   suffix (:data:`QUOTES`): ``BTCUSDT`` -> (BTC, USDT), ``BTCUSD_PERP`` -> (BTC, USD);
+  a concatenated ``PERP`` suffix names a USDC perpetual (Bybit ``BTCPERP`` -> (BTC, USDC));
 * ``XBT`` is BitMEX's name for BTC and is normalized to ``BTC``;
 * numeric lot prefixes are kept: ``1000PEPEUSDT`` -> (1000PEPE, USDT), because
   venues quote price and size per 1000-unit lot and events carry
@@ -22,54 +23,35 @@ Matching (:func:`symbol_filter`):
 
 * default (non-strict): an event matches when ``normalize_base(event.base)``
   equals the query's base -- every venue, every quote, linear and inverse;
-* ``strict=True``: only the venue-native perpetual symbols of that underlying
-  in the query's quote family (a bare base means the USDT family), per
-  :data:`STRICT_TABLE` (``{B}`` = base, ``{X}`` = BitMEX base, XBT for BTC):
+* ``strict=True``: only the venue-native perpetuals of that underlying in the
+  query's quote family (:data:`QUOTE_FAMILY`; a bare base means the USDT
+  family): each venue module declares which of its quotes serves a family
+  (``Venue.quote_families``; Deribit and Hyperliquid list USDC perpetuals for
+  the USDT family, their only stablecoin-margined ones) and names the symbols
+  (``Venue.native_symbols``). The symbol grammars and their sources are in the
+  venue modules.
 
-  ==============  =====================  =================  ===================
-  venue           USDT query (linear)    USDC query         USD query (inverse)
-  ==============  =====================  =================  ===================
-  binance         {B}USDT                {B}USDC            --
-  binance_coinm   --                     --                 {B}USD_PERP
-  bybit           {B}USDT                {B}PERP            {B}USD
-  okx             {B}-USDT-SWAP          {B}-USDC-SWAP      {B}-USD-SWAP
-  bitmex          {X}USDT                --                 {X}USD
-  deribit         {B}_USDC-PERPETUAL     {B}_USDC-PERPETUAL {B}-PERPETUAL
-  hyperliquid     {B}                    {B}                --
-  ==============  =====================  =================  ===================
-
-  Deribit's and Hyperliquid's only stablecoin-margined perpetuals settle in
-  USDC, so they stand in for the USDT family ("linear stablecoin perpetual").
-  Venues not in the table are asked through ``Venue.native_symbols(base, quote)``.
-  Symbol names: Binance https://developers.binance.com/docs/derivatives/usds-margined-futures/market-data/rest-api/Exchange-Information ,
-  Bybit https://bybit-exchange.github.io/docs/v5/market/instrument ,
-  OKX https://www.okx.com/docs-v5/en/#public-data-rest-api-get-instruments ,
-  BitMEX https://www.bitmex.com/api/explorer/#/Instrument ,
-  Deribit https://docs.deribit.com/#public-get_instruments ,
-  Hyperliquid https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/info-endpoint/perpetuals .
+This is the one quote table of the code base: :data:`QUOTES` for queries,
+:data:`VENUE_QUOTES` (plus EUR, BTC, ETH) for venue symbols. :func:`base_of`
+is the never-raising "which underlying is this" used by analytics, API and
+storage; :func:`split_symbol` splits a venue symbol with that venue's grammar.
 """
 
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any, Callable, Iterable, NamedTuple
 
-#: Quote suffixes recognised when splitting a concatenated symbol, longest first.
+#: Stablecoin/fiat quote suffixes of symbol queries, longest first.
 QUOTES: tuple[str, ...] = ("FDUSD", "USDT", "USDC", "BUSD", "USDE", "USD")
-#: Query quote -> family key of :data:`STRICT_TABLE`.
+#: Quote suffixes of venue symbols: :data:`QUOTES` plus fiat and crypto quotes
+#: (BitMEX ``XBTEUR``, ``ETHBTC``-style pairs), longest first within each group.
+VENUE_QUOTES: tuple[str, ...] = QUOTES + ("EUR", "BTC", "ETH")
+#: Query quote -> quote family (the key of ``Venue.quote_families``).
 QUOTE_FAMILY: dict[str, str] = {"USDT": "USDT", "FDUSD": "USDT", "BUSD": "USDT", "USDE": "USDT", "USDC": "USDC", "USD": "USD"}
 BASE_ALIASES: dict[str, str] = {"XBT": "BTC"}
 _SUFFIXES = {"SWAP", "PERP", "PERPETUAL", "FUTURES", "SPOT", "LINEAR", "INVERSE"}
-
-STRICT_TABLE: dict[str, dict[str, tuple[str, ...]]] = {
-    "binance": {"USDT": ("{B}USDT",), "USDC": ("{B}USDC",)},
-    "binance_coinm": {"USD": ("{B}USD_PERP",)},
-    "bybit": {"USDT": ("{B}USDT",), "USDC": ("{B}PERP",), "USD": ("{B}USD",)},
-    "okx": {"USDT": ("{B}-USDT-SWAP",), "USDC": ("{B}-USDC-SWAP",), "USD": ("{B}-USD-SWAP",)},
-    "bitmex": {"USDT": ("{X}USDT",), "USD": ("{X}USD",)},
-    "deribit": {"USDT": ("{B}_USDC-PERPETUAL",), "USDC": ("{B}_USDC-PERPETUAL",), "USD": ("{B}-PERPETUAL",)},
-    "hyperliquid": {"USDT": ("{B}",), "USDC": ("{B}",)},
-}
 
 
 class SymbolQuery(NamedTuple):
@@ -86,8 +68,10 @@ def normalize_base(base: str) -> str:
     return BASE_ALIASES.get(b, b)
 
 
-def _split_concat(token: str) -> tuple[str, str | None]:
-    for q in QUOTES:
+def split_quote(token: str, quotes: tuple[str, ...] = QUOTES) -> tuple[str, str | None]:
+    """``(base, quote)`` of a concatenated token by the first matching suffix of
+    ``quotes`` (``BTCUSDT`` -> (BTC, USDT)); ``(token, None)`` when none matches."""
+    for q in quotes:
         if token.endswith(q) and len(token) > len(q):
             return token[: -len(q)], q
     return token, None
@@ -111,39 +95,56 @@ def parse_symbol(query: str) -> SymbolQuery:
     if len(tokens) >= 2 and tokens[1] in QUOTE_FAMILY:
         base, quote = tokens[0], tokens[1]
     else:
-        base, quote = _split_concat(tokens[0])
-        if quote is None and "PERPETUAL" in all_tokens:
+        base, quote = split_quote(tokens[0])
+        if quote is None and base.endswith("PERP") and len(base) > 4:
+            base, quote = base[:-4], "USDC"  # Bybit BTCPERP: USDC perpetual
+        elif quote is None and "PERPETUAL" in all_tokens:
             quote = "USD"  # Deribit BTC-PERPETUAL: inverse, USD contracts
     return SymbolQuery(normalize_base(base), quote, raw)
 
 
-def _venue_base(exchange: str, base: str) -> str:
-    return "XBT" if exchange == "bitmex" and base == "BTC" else base
-
-
 def strict_symbols(query: str | SymbolQuery, exchanges: Iterable[str] | None = None) -> set[tuple[str, str]]:
-    """``{(exchange, native_symbol)}`` matched in strict mode (see module table).
+    """``{(exchange, native_symbol)}`` matched in strict mode (see module docstring).
 
-    ``exchanges`` defaults to the table's venues; an unknown venue is asked via
-    ``registry.get_venue(name).native_symbols(base, quote)`` when available.
+    ``exchanges`` defaults to every registered venue; names that are not
+    registered venues match nothing.
     """
+    from liqmap.exchanges.registry import VENUES
+
     q = parse_symbol(query) if isinstance(query, str) else query
     family = QUOTE_FAMILY.get(q.quote or "USDT", "USDT")
     out: set[tuple[str, str]] = set()
-    for ex in exchanges if exchanges is not None else STRICT_TABLE:
-        table = STRICT_TABLE.get(ex)
-        if table is not None:
-            for pat in table.get(family, ()):
-                out.add((ex, pat.format(B=q.base, X=_venue_base(ex, q.base))))
-            continue
-        try:
-            from liqmap.exchanges.registry import get_venue
-
-            for sym in get_venue(ex).native_symbols(q.base, q.quote):
-                out.add((ex, sym.upper()))
-        except Exception:
-            pass  # venue without native_symbols: nothing matches strictly
+    for ex in exchanges if exchanges is not None else VENUES:
+        cls = VENUES.get(ex)
+        quote = cls.quote_families.get(family) if cls is not None else None
+        if quote is not None:
+            out.update((ex, sym.upper()) for sym in cls.native_symbols(q.base, quote))
     return out
+
+
+def split_symbol(exchange: str, symbol: str) -> tuple[str, str]:
+    """``(base, quote)`` of a venue symbol by that venue's grammar
+    (``("bitmex", "XBTUSD")`` -> (BTC, USD); ``("bybit", "BTCPERP")`` -> (BTC, USDC)).
+
+    Raises:
+        ValueError: unknown venue, or a symbol the venue's grammar cannot split.
+    """
+    from liqmap.exchanges.registry import venue_class
+
+    return venue_class(exchange).base_quote(symbol)
+
+
+@lru_cache(maxsize=8192)
+def base_of(symbol_or_base: str) -> str:
+    """Underlying of a venue symbol, a query or a bare base, upper case; never raises.
+
+    ``BTCUSDT``, ``BTC-USDT-SWAP``, ``XBTUSD``, ``BTC-PERPETUAL``, ``BTCPERP`` -> ``BTC``;
+    ``1000PEPEUSDT`` -> ``1000PEPE``; text that is no symbol comes back upper-cased.
+    """
+    try:
+        return parse_symbol(symbol_or_base).base
+    except ValueError:
+        return symbol_or_base.strip().upper()
 
 
 def symbol_filter(

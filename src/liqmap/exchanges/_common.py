@@ -1,113 +1,31 @@
 """Small helpers shared by the venue parsers (pure functions, no I/O).
 
-* :class:`GuardedVenue` -- a :class:`~liqmap.exchanges.base.Venue` whose
-  ``parse`` converts any decoding/shape error raised by the venue's ``_parse``
-  into :class:`~liqmap.exchanges.base.FrameError`, so the public contract
-  "``parse`` raises only ``FrameError``" holds even for frames nobody foresaw.
 * :func:`decode` -- generic ``msgspec.json.decode`` raising ``FrameError``.
-* :func:`num` / :func:`pos` -- tolerant number readers (venues send numbers as
-  JSON numbers or as strings).
-* :func:`fkey` -- canonical text of a number for de-duplication ids, so
-  ``"41.870"`` (CSV) and ``"41.87"`` (JSON) give the same id.
-* :func:`split_concat` -- ``BTCUSDT`` -> ``("BTC", "USDT")``.
+* :func:`num` / :func:`pos` / :func:`opt` -- tolerant number readers (venues send
+  numbers as JSON numbers or as strings; ``opt`` maps missing/empty to None).
+* :func:`text` -- a required non-empty string field (symbol, instId).
+* :func:`ms` / :func:`check_ts` / :func:`iso_ms` -- millisecond timestamps.
+* :func:`rows_or_partial` -- parse rows so that bad rows do not sink good ones.
+* :func:`split_concat` -- ``BTCUSDT`` -> ``("BTC", "USDT")`` with the one quote
+  table of :mod:`liqmap.symbols`.
+* :func:`subscribe_batches` -- split subscribe arguments per ``Limits.args_per_subscribe``.
 """
 
 from __future__ import annotations
 
 import math
-
-INF = math.inf
-from typing import Any, Callable, Iterable
+from datetime import datetime, timezone
+from typing import Any, Callable, Iterable, Sequence
 
 import msgspec
 
-from liqmap.exchanges.base import FrameError, Venue
-from liqmap.models import Event, Liquidation
+from liqmap.exchanges.base import PARSE_ERRORS, FrameError
+from liqmap.models import Event
+from liqmap.symbols import VENUE_QUOTES, split_quote
 
-# Longest first, so "BTCUSDT" is not split as "BTCUSD" + "T".
-KNOWN_QUOTES: tuple[str, ...] = ("FDUSD", "USDT", "USDC", "BUSD", "USDE", "USD", "EUR", "BTC", "ETH")
+INF = math.inf
 
 _generic = msgspec.json.Decoder()
-
-_PARSE_ERRORS = (
-    msgspec.DecodeError,
-    msgspec.ValidationError,
-    KeyError,
-    TypeError,
-    ValueError,
-    AttributeError,
-    IndexError,
-    ZeroDivisionError,
-    OverflowError,
-    UnicodeDecodeError,
-)
-
-
-class GuardedVenue(Venue):
-    """Venue base whose :meth:`parse` raises only :class:`FrameError`.
-
-    Subclasses implement ``_parse(data, received_at, connection) -> list[Event]``
-    and the usual declarative methods.
-    """
-
-    #: True for venues whose liquidation ids are built from the event's fields
-    #: (no venue id): identical rows inside ONE frame are then distinct
-    #: liquidations (two positions closed at the same price, size and ms) and the
-    #: 2nd, 3rd ... get ``#2``, ``#3`` appended (:func:`distinct_in_frame`), so
-    #: de-duplication by id does not merge them. The suffixes depend only on the
-    #: frame, so replaying the same frame again gives the same ids.
-    frame_repeats_are_distinct = False
-
-    def parse(self, data: str | bytes, received_at: int, connection: str = "") -> list[Event]:
-        """Parse one raw frame; see :meth:`liqmap.exchanges.base.Venue.parse`.
-
-        Raises:
-            FrameError: malformed JSON, unknown shape, or invalid values
-                (message says which).
-        """
-        try:
-            out = self._parse(data, received_at, connection)
-            if self.frame_repeats_are_distinct and len(out) > 1:
-                out = distinct_in_frame(out)
-            return out
-        except FrameError as exc:
-            if self.frame_repeats_are_distinct and len(exc.partial) > 1:
-                exc.partial = distinct_in_frame(exc.partial)
-            raise
-        except _PARSE_ERRORS as exc:
-            raise FrameError(f"{self.name}: {type(exc).__name__}: {exc}") from exc
-        except RecursionError as exc:  # absurdly nested input
-            raise FrameError(f"{self.name}: frame nested too deeply") from exc
-
-    def _parse(self, data: str | bytes, received_at: int, connection: str) -> list[Event]:
-        raise NotImplementedError
-
-    def native_symbols(self, base: str, quote: str | None = None) -> list[str]:
-        """Venue perpetual symbol(s) for an underlying (``"BTC"`` -> ``["BTCUSDT"]``)."""
-        raise NotImplementedError
-
-
-def distinct_in_frame(events: list[Event]) -> list[Event]:
-    """Give repeated liquidation ids within one frame a ``#k`` suffix (k = 2, 3, ...).
-
-    Only :class:`~liqmap.models.Liquidation` ids are touched; a frame of other
-    events (one channel per frame) returns at once, and the common case (all ids
-    distinct) returns ``events`` unchanged after one set check.
-    """
-    if type(events[0]) is not Liquidation and type(events[-1]) is not Liquidation:
-        return events
-    liqs = [e.id for e in events if type(e) is Liquidation]
-    if len(set(liqs)) == len(liqs):
-        return events
-    seen: dict[str, int] = {}
-    out: list[Event] = []
-    for e in events:
-        if type(e) is Liquidation:
-            k = seen[e.id] = seen.get(e.id, 0) + 1
-            if k > 1:
-                e = msgspec.structs.replace(e, id=f"{e.id}#{k}")
-        out.append(e)
-    return out
 
 
 def rows_or_partial(rows: Iterable[Any], parse_row: Callable[[Any], Event | None]) -> list[Event]:
@@ -125,7 +43,7 @@ def rows_or_partial(rows: Iterable[Any], parse_row: Callable[[Any], Event | None
     for i, r in enumerate(rows):
         try:
             ev = parse_row(r)
-        except _PARSE_ERRORS as exc:  # FrameError is a ValueError
+        except PARSE_ERRORS as exc:  # FrameError is a ValueError
             bad += 1
             if first is None:
                 first = f"row {i}: {exc if isinstance(exc, FrameError) else repr(exc)}"
@@ -202,39 +120,67 @@ def check_ts(value: int, field: str = "timestamp") -> int:
     return value
 
 
-def fkey(value: float | int | str) -> str:
-    """Canonical text of a number for ids: the shortest round-trip repr of the
-    float, so ``"41.870"``, ``"41.87"`` and ``41.87`` all give ``"41.87"`` and
-    ``"50"`` / ``50`` give ``"50.0"``. Parsers holding a float already inline
-    ``f"{x!r}"`` (identical result)."""
-    return repr(float(value))
-
-
 def split_concat(symbol: str) -> tuple[str, str]:
-    """Split a concatenated symbol into (base, quote) by known quote suffixes.
+    """Split a concatenated symbol into (base, quote) by the known quote suffixes
+    (:data:`liqmap.symbols.VENUE_QUOTES`, longest first).
 
     ``BTCUSDT`` -> (BTC, USDT); ``1000PEPEUSDT`` -> (1000PEPE, USDT);
-    ``ETHUSDC`` -> (ETH, USDC); ``BTCUSD`` -> (BTC, USD). Unknown suffix ->
-    (symbol, "USD") is never guessed: raises :class:`FrameError`.
+    ``ETHUSDC`` -> (ETH, USDC); ``BTCUSD`` -> (BTC, USD). An unknown suffix is
+    never guessed: raises :class:`FrameError`.
     """
-    for q in KNOWN_QUOTES:
-        if symbol.endswith(q) and len(symbol) > len(q):
-            return symbol[: -len(q)], q
-    raise FrameError(f"cannot split symbol into base/quote: {symbol!r}")
+    base, quote = split_quote(symbol, VENUE_QUOTES)
+    if quote is None:
+        raise FrameError(f"cannot split symbol into base/quote: {symbol!r}")
+    return base, quote
 
 
-def iso_ms(text: str) -> int:
-    """ISO-8601 UTC text (``2021-07-22T22:00:00.000Z``) -> ms since epoch."""
-    from datetime import datetime
+def iso_ms(value: Any) -> int:
+    """ISO-8601 UTC text (``2021-07-22T22:00:00.000Z``) -> ms since epoch (naive = UTC).
 
-    if not isinstance(text, str):
-        raise FrameError(f"timestamp not a string: {text!r}")
+    Raises:
+        FrameError: not a string, or not ISO-8601.
+    """
+    if not isinstance(value, str):
+        raise FrameError(f"timestamp not a string: {value!r}")
     try:
-        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError as exc:
-        raise FrameError(f"bad ISO timestamp {text!r}") from exc
+        raise FrameError(f"bad ISO timestamp {value!r}") from exc
     if dt.tzinfo is None:
-        from datetime import timezone
-
         dt = dt.replace(tzinfo=timezone.utc)
     return int(dt.timestamp() * 1000)
+
+
+def opt(value: Any) -> float | None:
+    """An optional number: ``None`` for a missing or empty field, else :func:`num`."""
+    if value is None or value == "":
+        return None
+    return num(value)
+
+
+def text(value: Any, field: str = "symbol") -> str:
+    """A required non-empty string field; raises :class:`FrameError` naming ``field``."""
+    if not isinstance(value, str) or not value:
+        raise FrameError(f"{field} missing: {value!r}")
+    return value
+
+
+def dict_rows(data: Any) -> list[dict]:
+    """``data`` as a list of objects (one object becomes a list of one).
+
+    Raises:
+        FrameError: anything else.
+    """
+    if isinstance(data, dict):
+        data = [data]
+    if not isinstance(data, list) or not all(isinstance(d, dict) for d in data):
+        raise FrameError("data is not a list of objects")
+    return data
+
+
+def subscribe_batches(args: Sequence[Any], per_request: int | None, message: Callable[[list, int], dict]) -> list[str]:
+    """Subscribe requests as JSON text: ``message(chunk, offset)`` for each chunk of
+    at most ``per_request`` args (all in one when None); ``offset`` is the index of
+    the chunk's first arg. No args, no requests."""
+    n = per_request or max(len(args), 1)
+    return [msgspec.json.encode(message(list(args[i : i + n]), i)).decode() for i in range(0, len(args), n)]

@@ -1,23 +1,54 @@
-"""Venue protocol seam: declarative connection specs and the parser contract.
+"""The venue contract: what one venue module declares, and the parser entry point.
 
-Each venue module under ``liqmap.exchanges`` exposes one :class:`Venue`
-subclass instance. A venue is *declarative* about I/O (URLs, subscribe
-messages, heartbeat, connection lifetime, REST fallbacks) and *pure* about
-parsing: :meth:`Venue.parse` turns one raw frame into normalized events and
-does no I/O. All network code lives in ``liqmap.feed`` and knows nothing about
-any venue beyond these specs.
+A venue module under ``liqmap.exchanges`` is the ONE place that knows a venue.
+It defines a :class:`Venue` subclass per venue it serves and registers them
+with a module-level ``VENUES = (MyVenue,)`` tuple; :mod:`liqmap.exchanges.registry`
+discovers the modules, so nothing else names a venue. A subclass declares:
 
-Error contract: ``Venue.parse`` raises :class:`FrameError` (only) for a frame
+* identity and coverage -- ``name``, ``capabilities`` (the event kinds its public
+  feeds carry, from :data:`CAPABILITIES`), ``sampling`` (``complete`` or
+  ``lower_bound``, from :data:`SAMPLINGS`), ``rest_liquidations`` (a public REST
+  liquidation history exists);
+* endpoints and limits -- ``default_ws`` / ``default_rest`` (overridable per
+  instance: ``ws_url=`` / ``rest_url=``), ``limits`` (:class:`Limits`), and
+  ``poll_interval_s`` (a venue-wide REST poll interval, or None for each
+  :class:`RestPoll`'s own);
+* symbol grammar -- ``quote_families`` (quote family -> the venue's quote),
+  :meth:`Venue.native_symbols` (underlying -> venue symbols) and
+  :meth:`Venue.base_quote` (venue symbol -> base, quote);
+* contract sizes -- ``instruments`` (public instruments endpoints, paths under
+  ``default_rest``), :meth:`Venue.contract_specs` (their response -> specs) and
+  :meth:`Venue.contract_fallback` (the documented rule used until they load);
+* display -- ``color`` (the venue's brand colour on the dashboard);
+* replay -- ``label`` (the live connection label), ``recordings``
+  (:class:`RecordingNames`: how third-party recordings name the venue) and
+  :meth:`Venue.connection_label` (which live connection a recorded frame came on);
+* I/O as data -- :meth:`Venue.connections` (websocket :class:`ConnectionSpec`),
+  :meth:`Venue.rest_polls` (:class:`RestPoll`), :meth:`Venue.auto_reply`;
+* the pure parser -- ``_parse(data, received_at, connection) -> list[Event]``.
+
+Error contract: :meth:`Venue.parse` raises :class:`FrameError` (only) for a frame
 it cannot understand; :func:`safe_parse` is the entry point used by feeds and
-replay and never raises.
+replay and never raises. All network code lives in ``liqmap.feed``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping, Sequence
 
-from liqmap.models import Event
+import msgspec
+
+from liqmap.models import Event, Liquidation
+
+if TYPE_CHECKING:
+    from liqmap.exchanges.contracts import ContractSizes, ContractSpec
+
+#: Event kinds a venue's public feeds can carry (``Venue.capabilities``).
+CAPABILITIES: tuple[str, ...] = ("liquidations", "trades", "open_interest", "mark_price", "klines", "tickers")
+#: ``complete``: the venue says its feed carries every liquidation; ``lower_bound``:
+#: throttled or partial (e.g. one per symbol per second), totals undercount.
+SAMPLINGS: tuple[str, ...] = ("complete", "lower_bound")
 
 
 class FrameError(ValueError):
@@ -32,6 +63,21 @@ class FrameError(ValueError):
     def __init__(self, message: str, partial: "list[Event] | None" = None) -> None:
         super().__init__(message)
         self.partial: list[Event] = partial or []
+
+
+#: Exceptions a parser may hit on hostile input; :meth:`Venue.parse` turns them into FrameError.
+PARSE_ERRORS = (
+    msgspec.DecodeError,
+    msgspec.ValidationError,
+    KeyError,
+    TypeError,
+    ValueError,
+    AttributeError,
+    IndexError,
+    ZeroDivisionError,
+    OverflowError,
+    UnicodeDecodeError,
+)
 
 
 @dataclass(frozen=True)
@@ -87,19 +133,87 @@ class RestPoll:
     limit_per_min: int | None = None
 
 
-class Venue:
-    """Base class of a venue adapter spec + parser.
+@dataclass(frozen=True)
+class Limits:
+    """Venue-imposed (or venue-advised) connection limits, as data.
 
-    Subclasses set ``name`` and implement :meth:`connections` and :meth:`parse`.
-    ``capabilities`` lists what the venue's public feeds carry
-    (``"liquidations"``, ``"trades"``, ``"open_interest"``, ``"klines"``, ``"tickers"``).
-    ``rest_liquidations`` is False where no public REST liquidation history exists.
+    Fields (``None`` = no limit applied):
+        args_per_subscribe: topics per subscribe request; requests are split
+            accordingly (:func:`liqmap.exchanges._common.subscribe_batches`).
+        topics_per_connection: streams/topics one connection carries; more open
+            further connections.
+        max_lifetime_s: connection lifetime; the feed rotates before it ends.
     """
 
-    name: str = ""
-    capabilities: tuple[str, ...] = ("liquidations",)
-    rest_liquidations: bool = False
+    args_per_subscribe: int | None = None
+    topics_per_connection: int | None = None
+    max_lifetime_s: float | None = None
 
+
+@dataclass(frozen=True)
+class RecordingNames:
+    """How third-party recordings name a venue (the replay readers read this).
+
+    Fields:
+        cryptofeed: cryptofeed exchange ids (a sample file's name prefix, ``BINANCE_FUTURES``).
+        tardis: tardis-node exchange ids; a trailing ``*`` matches a prefix (``bybit*``).
+        hosts: URL hosts of old recordings besides the hosts of the venue's own
+            endpoints (which are always recognised).
+    """
+
+    cryptofeed: tuple[str, ...] = ()
+    tardis: tuple[str, ...] = ()
+    hosts: tuple[str, ...] = ()
+
+
+class Venue:
+    """Base class of every venue: declarations (module docstring) + the guarded parser.
+
+    Args:
+        contracts: contract-size registry (default: the process-wide one).
+        ws_url: websocket URL/base replacing ``default_ws`` (e.g. a 127.0.0.1 test server).
+        rest_url: REST base replacing ``default_rest``.
+    """
+
+    name: ClassVar[str] = ""
+    capabilities: ClassVar[tuple[str, ...]] = ("liquidations",)
+    sampling: ClassVar[str] = "complete"
+    rest_liquidations: ClassVar[bool] = False
+    default_ws: ClassVar[str] = ""
+    default_rest: ClassVar[str] = ""
+    limits: ClassVar[Limits] = Limits()
+    #: Seconds between REST polls for every poll of this venue; None = each RestPoll's own.
+    poll_interval_s: ClassVar[float | None] = None
+    #: Quote family of a query (``USDT``, ``USDC``, ``USD``) -> the quote this venue
+    #: lists perpetuals in for it; a family absent here has no strict match on the venue.
+    quote_families: ClassVar[Mapping[str, str]] = {}
+    #: Public instruments endpoints (paths under ``default_rest``) read by :meth:`contract_specs`.
+    instruments: ClassVar[tuple[str, ...]] = ()
+    label: ClassVar[str] = "public"
+    recordings: ClassVar[RecordingNames] = RecordingNames()
+    #: Dashboard colour (CSS hex), the venue's brand colour; None = a neutral grey.
+    color: ClassVar[str | None] = None
+    #: True for venues whose liquidation ids are built from the event's fields
+    #: (no venue id): identical rows inside ONE frame are then distinct
+    #: liquidations (two positions closed at the same price, size and ms) and the
+    #: 2nd, 3rd ... get ``#2``, ``#3`` appended (:func:`distinct_in_frame`), so
+    #: de-duplication by id does not merge them. The suffixes depend only on the
+    #: frame, so replaying the same frame again gives the same ids.
+    frame_repeats_are_distinct: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        contracts: "ContractSizes | None" = None,
+        ws_url: str | None = None,
+        rest_url: str | None = None,
+    ) -> None:
+        from liqmap.exchanges.contracts import default_contracts
+
+        self.contracts = contracts if contracts is not None else default_contracts()
+        self.ws_url = (ws_url or self.default_ws).rstrip("/")
+        self.rest_url = (rest_url or self.default_rest).rstrip("/")
+
+    # ------------------------------------------------------------------ I/O as data
     def connections(self, symbols: Sequence[str] | None = None) -> list[ConnectionSpec]:
         """Websocket connections to open (all-market when ``symbols`` is None)."""
         raise NotImplementedError
@@ -117,13 +231,94 @@ class Venue:
         """
         return None
 
-    def parse(self, data: str | bytes, received_at: int, connection: str = "") -> list[Event]:
-        """Parse one raw frame into normalized events.
+    # ------------------------------------------------------------------ symbol grammar
+    @classmethod
+    def native_symbols(cls, base: str, quote: str | None = None) -> list[str]:
+        """Venue perpetual symbol(s) of an underlying (``"BTC"`` -> ``["BTCUSDT"]``);
+        with ``quote`` (one of ``quote_families`` values) the one in that quote."""
+        raise NotImplementedError
 
-        Returns ``[]`` for frames that carry no events (acks, pongs).
-        Raises :class:`FrameError` for malformed or unknown frames.
+    @classmethod
+    def base_quote(cls, symbol: str) -> tuple[str, str]:
+        """``(base, quote)`` of a venue symbol, base normalised as events carry it.
+
+        Raises:
+            FrameError: a symbol this venue's grammar cannot split.
         """
         raise NotImplementedError
+
+    # ------------------------------------------------------------------ contract sizes
+    @classmethod
+    def contract_specs(cls, body: str | bytes) -> "list[ContractSpec]":
+        """Contract specs from one ``instruments`` response body ([] for none)."""
+        return []
+
+    @classmethod
+    def contract_fallback(cls, symbol: str) -> "ContractSpec":
+        """Documented spec used until (or if never) the instruments endpoint loads.
+
+        Default: one contract is one base coin (venues quoting sizes in coins).
+        """
+        from liqmap.exchanges.contracts import ContractSpec
+
+        return ContractSpec(cls.name, symbol, "linear", 1.0, "USD", "fallback")
+
+    # ------------------------------------------------------------------ replay
+    @classmethod
+    def connection_label(cls, url: str | None = None, message: Any = None) -> str:
+        """Label of the live connection that carries a recorded frame, from the
+        recording's connection ``url`` or the decoded ``message`` (replayed frames
+        report health and gaps under the live names). Default: ``label``."""
+        return cls.label
+
+    # ------------------------------------------------------------------ parsing
+    def parse(self, data: str | bytes, received_at: int, connection: str = "") -> list[Event]:
+        """Parse one raw frame into normalized events (``[]`` for acks, pongs).
+
+        Raises:
+            FrameError: malformed JSON, unknown shape, or invalid values
+                (message says which; ``partial`` holds the valid rows' events).
+        """
+        try:
+            out = self._parse(data, received_at, connection)
+            if self.frame_repeats_are_distinct and len(out) > 1:
+                out = distinct_in_frame(out)
+            return out
+        except FrameError as exc:
+            if self.frame_repeats_are_distinct and len(exc.partial) > 1:
+                exc.partial = distinct_in_frame(exc.partial)
+            raise
+        except PARSE_ERRORS as exc:
+            raise FrameError(f"{self.name}: {type(exc).__name__}: {exc}") from exc
+        except RecursionError as exc:  # absurdly nested input
+            raise FrameError(f"{self.name}: frame nested too deeply") from exc
+
+    def _parse(self, data: str | bytes, received_at: int, connection: str) -> list[Event]:
+        """The venue's parser (pure, no I/O); may raise anything in :data:`PARSE_ERRORS`."""
+        raise NotImplementedError
+
+
+def distinct_in_frame(events: list[Event]) -> list[Event]:
+    """Give repeated liquidation ids within one frame a ``#k`` suffix (k = 2, 3, ...).
+
+    Only :class:`~liqmap.models.Liquidation` ids are touched; a frame of other
+    events (one channel per frame) returns at once, and the common case (all ids
+    distinct) returns ``events`` unchanged after one set check.
+    """
+    if type(events[0]) is not Liquidation and type(events[-1]) is not Liquidation:
+        return events
+    liqs = [e.id for e in events if type(e) is Liquidation]
+    if len(set(liqs)) == len(liqs):
+        return events
+    seen: dict[str, int] = {}
+    out: list[Event] = []
+    for e in events:
+        if type(e) is Liquidation:
+            k = seen[e.id] = seen.get(e.id, 0) + 1
+            if k > 1:
+                e = msgspec.structs.replace(e, id=f"{e.id}#{k}")
+        out.append(e)
+    return out
 
 
 def safe_parse(

@@ -35,7 +35,8 @@ Normalisation:
 * timestamp = ``o.T`` (order trade time), else ``E``.
 * id = ``{venue}:{symbol}:{T}:{S}:{filled}:{p}`` -- only fields that every
   recording format keeps (the forceOrder CSV captures keep s,S,q,p,ap,X,l,z,T
-  but not E), numbers in canonical form (:func:`fkey`).
+  but not E), numbers in canonical form (``repr`` of the float, so ``"41.870"``
+  and ``"41.87"`` give the same id).
 """
 
 from __future__ import annotations
@@ -44,10 +45,11 @@ from typing import Sequence, Union
 
 import msgspec
 
-from liqmap.exchanges._common import MAX_TS, GuardedVenue, check_pos, check_ts, decode, ms, num, pos, split_concat
-from liqmap.exchanges.base import ConnectionSpec, FrameError, Heartbeat, RestPoll
-from liqmap.exchanges.contracts import ContractSizes, default_contracts, specs_from_binance_coinm
+from liqmap.exchanges._common import MAX_TS, check_pos, check_ts, decode, ms, num, opt, pos, split_concat, text
+from liqmap.exchanges.base import ConnectionSpec, FrameError, Heartbeat, Limits, RecordingNames, RestPoll, Venue
+from liqmap.exchanges.contracts import ContractSizes, ContractSpec, parse_number
 from liqmap.models import Event, Kline, Liquidation, OpenInterest, Ticker, Trade
+from liqmap.settings import get_settings
 
 # ---------------------------------------------------------------- fast-path typed decoding
 
@@ -99,6 +101,8 @@ _raw_dec = msgspec.json.Decoder(_Ev, strict=False)
 
 _INF = float("inf")
 _POSITION = {"SELL": "long", "BUY": "short"}  # forced ORDER side -> position liquidated
+#: event type -> method parsing it on the generic (dict) path
+_HANDLERS = {"forceOrder": "_force_order", "aggTrade": "_agg_trade", "markPriceUpdate": "_mark_price", "kline": "_kline"}
 _IGNORED_EVENTS = frozenset({"bookTicker", "depthUpdate", "24hrTicker", "24hrMiniTicker", "contractInfo"})
 
 USDM_WS = "wss://fstream.binance.com/market"
@@ -106,11 +110,8 @@ USDM_REST = "https://fapi.binance.com"
 COINM_WS = "wss://dstream.binance.com"
 COINM_REST = "https://dapi.binance.com"
 
-#: Streams per combined connection (Binance allows 1024; fewer keeps URLs short).
-STREAMS_PER_CONNECTION = 200
 
-
-class BinanceUSDM(GuardedVenue):
+class BinanceUSDM(Venue):
     """Binance USD-M futures: ``!forceOrder@arr`` (+ aggTrade/markPrice/kline per symbol).
 
     Args:
@@ -122,11 +123,19 @@ class BinanceUSDM(GuardedVenue):
     """
 
     name = "binance"
-    capabilities = ("liquidations", "trades", "open_interest", "klines", "tickers")
+    color = "#f0b90b"
+    capabilities = ("liquidations", "trades", "open_interest", "mark_price", "klines", "tickers")
+    sampling = "lower_bound"  # at most the latest liquidation per symbol per 1000 ms
     rest_liquidations = False
-    inverse = False
     default_ws = USDM_WS
     default_rest = USDM_REST
+    #: 200 streams per combined connection (Binance allows 1024; fewer keeps URLs
+    #: short); connections are valid 24 h, rotated after 23.5 h.
+    limits = Limits(topics_per_connection=200, max_lifetime_s=23.5 * 3600)
+    quote_families = {"USDT": "USDT", "USDC": "USDC"}
+    label = "usdm"
+    recordings = RecordingNames(cryptofeed=("BINANCE_FUTURES",), tardis=("binance-futures",))
+    inverse = False
     oi_path = "/fapi/v1/openInterest"
 
     def __init__(
@@ -136,18 +145,24 @@ class BinanceUSDM(GuardedVenue):
         rest_url: str | None = None,
         kline_interval: str = "1m",
     ) -> None:
-        self.contracts = contracts if contracts is not None else default_contracts()
-        self.ws_url = (ws_url or self.default_ws).rstrip("/")
-        self.rest_url = (rest_url or self.default_rest).rstrip("/")
+        super().__init__(contracts, ws_url, rest_url)
         self.kline_interval = kline_interval
         self._split_cache: dict[str, tuple[str, str]] = {}
         self._last_price: dict[str, float] = {}
 
-    # ------------------------------------------------------------ declarative I/O
-    def native_symbols(self, base: str, quote: str | None = None) -> list[str]:
+    # ------------------------------------------------------------ symbols
+    @classmethod
+    def native_symbols(cls, base: str, quote: str | None = None) -> list[str]:
         """``BTC`` -> ``["BTCUSDT"]``; ``("BTC", "USDC")`` -> ``["BTCUSDC"]``."""
         return [f"{base.upper()}{(quote or 'USDT').upper()}"]
 
+    @classmethod
+    def base_quote(cls, symbol: str) -> tuple[str, str]:
+        """``BTCUSDT`` -> (BTC, USDT); COIN-M ``BTCUSD_PERP`` / ``BTCUSD_200925`` and
+        USD-M quarterlies ``BTCUSDT_250627``: the part before ``_`` is the pair."""
+        return split_concat(symbol.split("_", 1)[0])
+
+    # ------------------------------------------------------------ declarative I/O
     def _streams(self, symbols: Sequence[str] | None) -> list[str]:
         streams = ["!forceOrder@arr"]
         for s in symbols or ():
@@ -156,19 +171,20 @@ class BinanceUSDM(GuardedVenue):
         return streams
 
     def connections(self, symbols: Sequence[str] | None = None) -> list[ConnectionSpec]:
-        """One combined-stream connection per 200 streams; the first carries
-        ``!forceOrder@arr``. Protocol-level pings; rotated after 23.5 h."""
+        """One combined-stream connection per ``limits.topics_per_connection``
+        streams; the first carries ``!forceOrder@arr``. Protocol-level pings;
+        rotated before the 24 h lifetime."""
         streams = self._streams(symbols)
-        label = "coinm" if self.inverse else "usdm"
+        per = self.limits.topics_per_connection or len(streams)
         out = []
-        for i in range(0, len(streams), STREAMS_PER_CONNECTION):
-            part = streams[i : i + STREAMS_PER_CONNECTION]
+        for i in range(0, len(streams), per):
+            part = streams[i : i + per]
             out.append(
                 ConnectionSpec(
-                    label=label if i == 0 else f"{label}-{i // STREAMS_PER_CONNECTION + 1}",
+                    label=self.label if i == 0 else f"{self.label}-{i // per + 1}",
                     url=f"{self.ws_url}/stream?streams={'/'.join(part)}",
                     heartbeat=Heartbeat(None),
-                    max_lifetime_s=23.5 * 3600,
+                    max_lifetime_s=self.limits.max_lifetime_s,
                     # forceOrder-only connections can be quiet for minutes in calm markets.
                     stale_after_s=60.0 if len(part) > 1 else 300.0,
                 )
@@ -176,13 +192,14 @@ class BinanceUSDM(GuardedVenue):
         return out
 
     def rest_polls(self, symbols: Sequence[str] | None = None) -> list[RestPoll]:
-        """Open interest per symbol every 60 s (weight 1, limit 2400/min). No
-        public liquidation REST exists, so nothing else is polled."""
+        """Open interest per symbol every ``BINANCE_POLL_INTERVAL`` seconds (weight 1,
+        limit 2400/min). No public liquidation REST exists, so nothing else is polled."""
+        interval = get_settings().binance_poll_interval
         return [
             RestPoll(
                 label=f"oi:{s.upper()}",
                 url=f"{self.rest_url}{self.oi_path}?symbol={s.upper()}",
-                interval_s=60.0,
+                interval_s=interval,
                 weight=1,
                 limit_per_min=2400,
             )
@@ -193,9 +210,7 @@ class BinanceUSDM(GuardedVenue):
     def _split(self, symbol: str, pair: str | None = None) -> tuple[str, str]:
         bq = self._split_cache.get(symbol)
         if bq is None:
-            # COIN-M BTCUSD_PERP / BTCUSD_200925 and USD-M quarterlies BTCUSDT_250627:
-            # the part before "_" is the pair.
-            bq = split_concat(pair or symbol.split("_", 1)[0])
+            bq = self.base_quote(pair or symbol)
             if len(self._split_cache) < 10_000:
                 self._split_cache[symbol] = bq
         return bq
@@ -296,75 +311,9 @@ class BinanceUSDM(GuardedVenue):
         if not isinstance(msg, dict):
             raise FrameError(f"expected a JSON object, got {type(msg).__name__}")
         e = msg.get("e")
-        if e == "forceOrder":
-            o = msg.get("o")
-            if not isinstance(o, dict):
-                raise FrameError("forceOrder without 'o' object")
-            order = _Order(
-                s=_sym(o.get("s")),
-                S=str(o.get("S")),
-                p=num(o.get("p"), "p"),
-                q=num(o.get("q", 0), "q"),
-                ap=num(o.get("ap"), "ap") if o.get("ap") not in (None, "") else 0.0,
-                X=o.get("X"),
-                z=num(o["z"], "z") if o.get("z") not in (None, "") else None,
-                T=ms(o.get("T", 0), "T"),
-            )
-            return self._liq(order, ms(msg.get("E", 0), "E"), received_at)
-        if e == "aggTrade":
-            t = _AggTrade(
-                s=_sym(msg.get("s")),
-                a=int(msg["a"]),
-                p=pos(msg.get("p"), "p"),
-                q=pos(msg.get("q"), "q"),
-                T=ms(msg.get("T"), "T"),
-                m=bool(msg.get("m")),
-                E=ms(msg.get("E", 0), "E"),
-            )
-            return self._trade(t, received_at)
-        if e == "markPriceUpdate":
-            sym = _sym(msg.get("s"))
-            mark = pos(msg.get("p"), "p")
-            self._last_price[sym] = mark
-            return [
-                Ticker(
-                    self.name,
-                    sym,
-                    ms(msg.get("E"), "E"),
-                    received_at,
-                    mark_price=mark,
-                    index_price=_opt(msg.get("i")),
-                    funding_rate=_opt(msg.get("r")),
-                )
-            ]
-        if e == "kline":
-            k = msg.get("k")
-            if not isinstance(k, dict):
-                raise FrameError("kline without 'k' object")
-            sym = _sym(k.get("s") or msg.get("s"))
-            if self.inverse:  # COIN-M: v, V are contracts; q, Q are base-coin volumes
-                volume, qv, tbv, tbq = num(k["q"], "q"), None, num(k["Q"], "Q"), None
-            else:
-                volume, qv, tbv, tbq = num(k["v"], "v"), num(k["q"], "q"), num(k["V"], "V"), num(k["Q"], "Q")
-            return [
-                Kline(
-                    self.name,
-                    sym,
-                    str(k["i"]),
-                    ms(k["t"], "t"),
-                    ms(k["T"], "T"),
-                    pos(k["o"], "o"),
-                    pos(k["h"], "h"),
-                    pos(k["l"], "l"),
-                    pos(k["c"], "c"),
-                    volume,
-                    qv,
-                    tbv,
-                    tbq,
-                    int(k.get("n") or 0),
-                    bool(k.get("x")),
-                )
-            ]
+        handler = _HANDLERS.get(e) if isinstance(e, str) else None
+        if handler is not None:
+            return getattr(self, handler)(msg, received_at)
         if e in _IGNORED_EVENTS:
             return []
         if e is None:
@@ -377,12 +326,63 @@ class BinanceUSDM(GuardedVenue):
             if "symbols" in msg and "serverTime" in msg:
                 # REST exchangeInfo (e.g. a recorded one): no events; COIN-M sizes are learnt.
                 if self.inverse:
-                    self.contracts.update(specs_from_binance_coinm(msgspec.json.encode(msg)))
+                    self.contracts.update(self.contract_specs(msgspec.json.encode(msg)))
                 return []
         raise FrameError(f"unknown Binance event {e!r}")
 
+    def _force_order(self, msg: dict, received_at: int) -> list[Event]:
+        o = msg.get("o")
+        if not isinstance(o, dict):
+            raise FrameError("forceOrder without 'o' object")
+        order = _Order(
+            s=text(o.get("s")),
+            S=str(o.get("S")),
+            p=num(o.get("p"), "p"),
+            q=num(o.get("q", 0), "q"),
+            ap=num(o.get("ap"), "ap") if o.get("ap") not in (None, "") else 0.0,
+            X=o.get("X"),
+            z=num(o["z"], "z") if o.get("z") not in (None, "") else None,
+            T=ms(o.get("T", 0), "T"),
+        )
+        return self._liq(order, ms(msg.get("E", 0), "E"), received_at)
+
+    def _agg_trade(self, msg: dict, received_at: int) -> list[Event]:
+        t = _AggTrade(
+            s=text(msg.get("s")),
+            a=int(msg["a"]),
+            p=pos(msg.get("p"), "p"),
+            q=pos(msg.get("q"), "q"),
+            T=ms(msg.get("T"), "T"),
+            m=bool(msg.get("m")),
+            E=ms(msg.get("E", 0), "E"),
+        )
+        return self._trade(t, received_at)
+
+    def _mark_price(self, msg: dict, received_at: int) -> list[Event]:
+        sym = text(msg.get("s"))
+        mark = pos(msg.get("p"), "p")
+        self._last_price[sym] = mark
+        return [
+            Ticker(self.name, sym, ms(msg.get("E"), "E"), received_at, mark_price=mark,
+                   index_price=opt(msg.get("i")), funding_rate=opt(msg.get("r")))
+        ]  # fmt: skip
+
+    def _kline(self, msg: dict, received_at: int) -> list[Event]:
+        k = msg.get("k")
+        if not isinstance(k, dict):
+            raise FrameError("kline without 'k' object")
+        sym = text(k.get("s") or msg.get("s"))
+        if self.inverse:  # COIN-M: v, V are contracts; q, Q are base-coin volumes
+            volume, qv, tbv, tbq = num(k["q"], "q"), None, num(k["Q"], "Q"), None
+        else:
+            volume, qv, tbv, tbq = num(k["v"], "v"), num(k["q"], "q"), num(k["V"], "V"), num(k["Q"], "Q")
+        return [
+            Kline(self.name, sym, str(k["i"]), ms(k["t"], "t"), ms(k["T"], "T"), pos(k["o"], "o"), pos(k["h"], "h"),
+                  pos(k["l"], "l"), pos(k["c"], "c"), volume, qv, tbv, tbq, int(k.get("n") or 0), bool(k.get("x")))
+        ]  # fmt: skip
+
     def _open_interest(self, msg: dict, received_at: int) -> list[Event]:
-        sym = _sym(msg.get("symbol"))
+        sym = text(msg.get("symbol"))
         base, quote = self._split(sym, msg.get("pair"))
         oi = num(msg.get("openInterest"), "openInterest")
         ts = ms(msg.get("time") or received_at, "time")
@@ -403,23 +403,39 @@ class BinanceCoinM(BinanceUSDM):
     """
 
     name = "binance_coinm"
+    color = "#c99a06"
     inverse = True
     default_ws = COINM_WS
     default_rest = COINM_REST
+    quote_families = {"USD": "USD"}
+    label = "coinm"
+    recordings = RecordingNames(cryptofeed=("BINANCE_DELIVERY",), tardis=("binance-delivery",))
     oi_path = "/dapi/v1/openInterest"
+    #: ``contractSize`` (USD) per symbol.
+    #: https://developers.binance.com/docs/derivatives/coin-margined-futures/market-data/rest-api/Exchange-Information
+    instruments = ("/dapi/v1/exchangeInfo",)
 
-    def native_symbols(self, base: str, quote: str | None = None) -> list[str]:
+    @classmethod
+    def native_symbols(cls, base: str, quote: str | None = None) -> list[str]:
         """``BTC`` -> ``["BTCUSD_PERP"]`` (COIN-M perpetuals are quoted in USD)."""
         return [f"{base.upper()}{(quote or 'USD').upper()}_PERP"]
 
+    @classmethod
+    def contract_specs(cls, body: str | bytes) -> list[ContractSpec]:
+        """Specs from ``/dapi/v1/exchangeInfo`` (``symbols[].contractSize``, USD, inverse)."""
+        out = []
+        for row in msgspec.json.decode(body).get("symbols") or []:
+            cs = parse_number(row.get("contractSize"))
+            if cs:
+                out.append(ContractSpec(cls.name, row["symbol"], "inverse", cs, "USD"))
+        return out
 
-def _sym(v: object) -> str:
-    if not isinstance(v, str) or not v:
-        raise FrameError(f"symbol missing: {v!r}")
-    return v
+    @classmethod
+    def contract_fallback(cls, symbol: str) -> ContractSpec:
+        """``BTCUSD_*`` 100 USD, every other COIN-M contract 10 USD (``contractSize``
+        in /dapi/v1/exchangeInfo; recorded 100 for BTCUSD_PERP, 10 for ETHUSD_PERP)."""
+        size = 100.0 if symbol.startswith("BTCUSD") else 10.0
+        return ContractSpec(cls.name, symbol, "inverse", size, "USD", "fallback")
 
 
-def _opt(v: object) -> float | None:
-    if v in (None, ""):
-        return None
-    return num(v)
+VENUES = (BinanceUSDM, BinanceCoinM)

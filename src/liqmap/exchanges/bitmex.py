@@ -49,9 +49,9 @@ from typing import Sequence
 
 import msgspec
 
-from liqmap.exchanges._common import INF, GuardedVenue, check_pos, decode, iso_ms, num, pos, split_concat, rows_or_partial
-from liqmap.exchanges.base import ConnectionSpec, FrameError, Heartbeat, RestPoll
-from liqmap.exchanges.contracts import ContractSizes, ContractSpec, default_contracts, specs_from_bitmex
+from liqmap.exchanges._common import INF, check_pos, decode, iso_ms, num, opt, pos, rows_or_partial, split_concat
+from liqmap.exchanges.base import ConnectionSpec, FrameError, Heartbeat, RecordingNames, RestPoll, Venue
+from liqmap.exchanges.contracts import ContractSizes, ContractSpec, parse_number
 from liqmap.models import Event, Liquidation, OpenInterest, Ticker, Trade
 
 WS_URL = "wss://ws.bitmex.com/realtime"
@@ -85,26 +85,17 @@ def _asset(code: str) -> str:
     return "BTC" if code in ("XBT", "XBt") else code
 
 
-def split_symbol(symbol: str) -> tuple[str, str]:
-    """BitMEX symbol -> (base, quote) with XBT reported as BTC.
-
-    ``XBTUSD`` -> (BTC, USD); ``ETHUSD`` -> (ETH, USD); ``XBTZ19`` -> (BTC, USD);
-    ``ADAZ19`` -> (ADA, BTC) (XBT-quoted future); ``UNIUSDT`` -> (UNI, USDT).
-    """
-    m = _MONTH.match(symbol)
-    root = m.group(1) if m else symbol
-    if root == "XBT":
-        return "BTC", "USD"
-    try:
-        base, quote = split_concat(root)
-    except FrameError:
-        if m:
-            return _asset(root), "BTC"
-        raise
-    return _asset(base), _asset(quote)
+#: Fallback quanto multipliers (satoshi per contract per USD of price), see :meth:`BitMEX.contract_fallback`.
+_FALLBACK_QUANTO = {"ETHUSD": 100.0, "LTCUSD": 200.0, "XRPUSD": 20000.0, "BCHUSD": 100.0}
+#: Fallback coins per contract of USDT-margined linear perpetuals, see :meth:`BitMEX.contract_fallback`.
+_FALLBACK_LINEAR_USDT = {
+    "XBTUSDT": 1e-6, "ETHUSDT": 1e-5, "BCHUSDT": 1e-5, "SOLUSDT": 1e-4, "BNBUSDT": 1e-4,
+    "AVAXUSDT": 1e-4, "LTCUSDT": 1e-4, "LINKUSDT": 1e-3, "DOTUSDT": 1e-3, "XRPUSDT": 1e-2,
+    "DOGEUSDT": 1e-2, "ADAUSDT": 1e-2,
+}  # fmt: skip
 
 
-class BitMEX(GuardedVenue):
+class BitMEX(Venue):
     """BitMEX (see module docstring).
 
     Args:
@@ -114,8 +105,18 @@ class BitMEX(GuardedVenue):
     """
 
     name = "bitmex"
-    capabilities = ("liquidations", "trades", "open_interest", "tickers")
+    color = "#e0443a"
+    capabilities = ("liquidations", "trades", "open_interest", "mark_price", "tickers")
+    sampling = "complete"  # every liquidation order is inserted
     rest_liquidations = False  # GET /api/v1/liquidation lists only orders still open
+    default_ws = WS_URL
+    default_rest = REST_BASE
+    quote_families = {"USDT": "USDT", "USD": "USD"}
+    #: ``isInverse``, ``isQuanto``, ``multiplier``, ``underlyingToPositionMultiplier``,
+    #: ``quoteCurrency``, ``markPrice``. https://www.bitmex.com/api/explorer/#!/Instrument/Instrument_getActive
+    instruments = ("/api/v1/instrument/active",)
+    label = "realtime"
+    recordings = RecordingNames(cryptofeed=("BITMEX",), tardis=("bitmex",))
 
     def __init__(
         self,
@@ -123,22 +124,106 @@ class BitMEX(GuardedVenue):
         ws_url: str | None = None,
         rest_url: str | None = None,
     ) -> None:
-        self.contracts = contracts if contracts is not None else default_contracts()
-        self.ws_url = ws_url or WS_URL
-        self.rest_url = (rest_url or REST_BASE).rstrip("/")
+        super().__init__(contracts, ws_url, rest_url)
         self._xbt: float | None = None
         self._mark: dict[str, float] = {}
         self._pending: list[tuple[_LiqRow, int]] = []
         self._pending_state: tuple[bool, int] | None = None  # (XBT price known, contracts.version) at last retry
         self._split_cache: dict[str, tuple[str, str]] = {}
 
-    def native_symbols(self, base: str, quote: str | None = None) -> list[str]:
+    # ------------------------------------------------------------ symbols and contracts
+    @classmethod
+    def native_symbols(cls, base: str, quote: str | None = None) -> list[str]:
         """``BTC`` -> ``["XBTUSD", "XBTUSDT"]``; ``ETH`` -> ``["ETHUSD", "ETHUSDT"]``."""
         b = "XBT" if base.upper() in ("BTC", "XBT") else base.upper()
         if quote:
             return [f"{b}{quote.upper()}"]
         return [f"{b}USD", f"{b}USDT"]
 
+    @classmethod
+    def base_quote(cls, symbol: str) -> tuple[str, str]:
+        """BitMEX symbol -> (base, quote) with XBT reported as BTC.
+
+        ``XBTUSD`` -> (BTC, USD); ``ETHUSD`` -> (ETH, USD); ``XBTZ19`` -> (BTC, USD);
+        ``ADAZ19`` -> (ADA, BTC) (XBT-quoted future); ``UNIUSDT`` -> (UNI, USDT).
+        """
+        m = _MONTH.match(symbol)
+        root = m.group(1) if m else symbol
+        if root == "XBT":
+            return "BTC", "USD"
+        try:
+            base, quote = split_concat(root)
+        except FrameError:
+            if m:
+                return _asset(root), "BTC"
+            raise
+        return _asset(base), _asset(quote)
+
+    @classmethod
+    def contract_specs(cls, body: str | bytes) -> list[ContractSpec]:
+        """Specs from ``/api/v1/instrument[/active]`` rows.
+
+        ``isInverse`` -> inverse, 1 quote unit (USD/EUR) per contract;
+        ``isQuanto`` -> quanto, ``multiplier`` satoshi per contract per price unit;
+        otherwise linear, ``1 / underlyingToPositionMultiplier`` coins per contract
+        (1 when absent), price quoted in ``quoteCurrency``.
+        """
+        out = []
+        for row in msgspec.json.decode(body):
+            sym = row.get("symbol")
+            # perpetual (FFWCSX), future (FFCCSX), perpetual-FX (FFWCSF); rows without a
+            # type or multiplier are not instrument definitions and are ignored
+            if not isinstance(sym, str) or not sym or row.get("typ") not in ("FFWCSX", "FFCCSX", "FFWCSF"):
+                continue
+            if parse_number(row.get("multiplier")) is None:
+                continue
+            mark = parse_number(row.get("markPrice"))
+            quote = (row.get("quoteCurrency") or "USD").upper()
+            if row.get("isInverse"):
+                out.append(ContractSpec(cls.name, sym, "inverse", 1.0, quote, mark_price=mark))
+            elif row.get("isQuanto"):
+                mult = parse_number(row.get("multiplier")) or 100.0
+                out.append(ContractSpec(cls.name, sym, "quanto", abs(mult) * 1e-8, quote, mark_price=mark))
+            else:
+                utp = parse_number(row.get("underlyingToPositionMultiplier")) or 1.0
+                out.append(ContractSpec(cls.name, sym, "linear", 1.0 / utp, quote, mark_price=mark))
+        return out
+
+    @classmethod
+    def contract_fallback(cls, symbol: str) -> ContractSpec:
+        """Documented spec until ``/api/v1/instrument/active`` loads.
+
+        Values from the recorded /api/v1/instrument/active response (cryptofeed
+        sample_data/BITMEX.0, 2021-07-22): XBT*USD/EUR inverse 1 USD; ETHUSD quanto
+        100 sat, LTCUSD 200, XRPUSD 20000, BCHUSD 100; XBT-quoted futures (ADAZ19,
+        XRPU21, ETHU21) linear 1 coin (underlyingToPositionMultiplier 1). Unknown
+        <X>USD: quanto 100 sat. USDT-margined linear perpetuals (listed since 2021; in
+        the 2021 recording <X>USDT were still quanto): coins per contract =
+        multiplier x 1e-6 = 1 / underlyingToPositionMultiplier -- XBTUSDT 1e-6,
+        ETHUSDT 1e-5, BCHUSDT 1e-5, SOL/BNB/AVAX/LTC 1e-4, LINK/DOT 1e-3,
+        XRP/DOGE/ADA 1e-2 (BitMEX contract specs, https://www.bitmex.com/app/contract/XBTUSDT;
+        the same multipliers appear in the offline table of crypto-contract-value's
+        bitmex.rs). Unknown <X>USDT: size UNKNOWN (NaN): the parser holds such
+        liquidations until /instrument supplies it.
+        """
+        name = cls.name
+        if symbol.startswith("XBT"):
+            rest = symbol[3:]
+            if rest.startswith(("USD", "EUR")) and not rest.startswith("USDT") or _MONTH.match(symbol):
+                quote = "EUR" if rest.startswith("EUR") else "USD"
+                return ContractSpec(name, symbol, "inverse", 1.0, quote, "fallback")
+        if symbol in _FALLBACK_QUANTO:
+            return ContractSpec(name, symbol, "quanto", _FALLBACK_QUANTO[symbol] * 1e-8, "USD", "fallback")
+        if _MONTH.match(symbol) and "USD" not in symbol:
+            return ContractSpec(name, symbol, "linear", 1.0, "XBT", "fallback")
+        if symbol in _FALLBACK_LINEAR_USDT:
+            return ContractSpec(name, symbol, "linear", _FALLBACK_LINEAR_USDT[symbol], "USDT", "fallback")
+        if "USDT" in symbol:
+            # sizes range over 1e-6..1 coin: no safe guess; NaN = unknown until /instrument loads
+            return ContractSpec(name, symbol, "linear", math.nan, "USDT", "fallback")
+        return ContractSpec(name, symbol, "quanto", 100e-8, "USD", "fallback")
+
+    # ------------------------------------------------------------ declarative I/O
     def connections(self, symbols: Sequence[str] | None = None) -> list[ConnectionSpec]:
         """One connection: ``liquidation`` (all symbols) + ``instrument:XBTUSD``
         (XBT price for conversions) + ``trade``/``instrument`` per symbol; text
@@ -148,7 +233,7 @@ class BitMEX(GuardedVenue):
             args += [f"trade:{s}", f"instrument:{s}"] if s != "XBTUSD" else [f"trade:{s}"]
         return [
             ConnectionSpec(
-                label="realtime",
+                label=self.label,
                 url=self.ws_url,
                 subscribe=[msgspec.json.encode({"op": "subscribe", "args": args}).decode()],
                 heartbeat=Heartbeat(15.0, "ping", is_pong=lambda t: t == "pong"),
@@ -213,7 +298,7 @@ class BitMEX(GuardedVenue):
                         return self._release(rows_or_partial(fast.data, lambda row: self._liq(row, received_at)))
         msg = decode(data)
         if isinstance(msg, list):  # REST /instrument body: also refreshes contract specs
-            specs = specs_from_bitmex(data)
+            specs = self.contract_specs(data)
             if specs:
                 self.contracts.update(specs)
             out = self._instrument(msg, received_at)
@@ -273,7 +358,7 @@ class BitMEX(GuardedVenue):
             raise FrameError(f"invalid price/leavesQty {price!r}/{contracts!r}")
         bq = self._split_cache.get(sym)
         if bq is None:
-            bq = split_symbol(sym)
+            bq = self.base_quote(sym)
             if len(self._split_cache) < 10_000:
                 self._split_cache[sym] = bq
         base, quote = bq
@@ -303,7 +388,7 @@ class BitMEX(GuardedVenue):
         if side not in ("Buy", "Sell"):
             raise FrameError(f"unknown trade side {side!r}")
         self._see_xbt(sym, price)
-        base, quote = split_symbol(sym)
+        base, quote = self.base_quote(sym)
         home, foreign = r.get("homeNotional"), r.get("foreignNotional")
         if home is not None and foreign is not None:  # venue-computed coins / quote value
             qty, value = check_pos(num(home, "homeNotional"), "homeNotional"), num(foreign, "foreignNotional")
@@ -320,23 +405,23 @@ class BitMEX(GuardedVenue):
         out: list[Event] = []
         for r in rows:  # XBT price first: the other rows are valued with it
             if isinstance(r, dict) and r.get("symbol") == "XBTUSD":
-                self._see_xbt("XBTUSD", _opt(r.get("markPrice")) or _opt(r.get("lastPrice")))
+                self._see_xbt("XBTUSD", opt(r.get("markPrice")) or opt(r.get("lastPrice")))
         for r in rows:
             if not isinstance(r, dict) or not isinstance(r.get("symbol"), str):
                 raise FrameError("instrument row without symbol")
             sym = r["symbol"]
-            mark = _opt(r.get("markPrice"))
-            last = _opt(r.get("lastPrice"))
+            mark = opt(r.get("markPrice"))
+            last = opt(r.get("lastPrice"))
             if mark:
                 self._mark[sym] = mark
             self._see_xbt(sym, mark or last)
             ts = iso_ms(r["timestamp"]) if r.get("timestamp") else received_at
-            oi = _opt(r.get("openInterest"))
+            oi = opt(r.get("openInterest"))
             oi_base = None
             if oi is not None and oi >= 0:
                 ref = self._mark.get(sym) or last
                 try:
-                    base, quote = split_symbol(sym)
+                    base, quote = self.base_quote(sym)
                 except FrameError:
                     base = quote = ""
                 if ref and base:
@@ -347,8 +432,8 @@ class BitMEX(GuardedVenue):
             if mark or last or oi_base is not None or r.get("fundingRate") is not None:
                 out.append(
                     Ticker("bitmex", sym, ts, received_at, last_price=last, mark_price=mark,
-                           index_price=_opt(r.get("indicativeSettlePrice")),
-                           funding_rate=_opt(r.get("fundingRate")), open_interest=oi_base)
+                           index_price=opt(r.get("indicativeSettlePrice")),
+                           funding_rate=opt(r.get("fundingRate")), open_interest=oi_base)
                 )  # fmt: skip
         return out
 
@@ -361,7 +446,4 @@ def _row(r: dict) -> _LiqRow:
     return _LiqRow(oid, sym, str(r.get("side")), pos(r.get("price"), "price"), pos(r.get("leavesQty"), "leavesQty"))
 
 
-def _opt(v: object) -> float | None:
-    if v is None or v == "":
-        return None
-    return num(v)
+VENUES = (BitMEX,)

@@ -31,19 +31,23 @@ Protocol facts (official docs, https://bybit-exchange.github.io/docs/v5/):
 id = ``bybit:{symbol}:{T}:{S}:{v}:{p}`` (canonical numbers) -- the same for
 v5, deprecated and recorded shapes of one event. Identical rows within one
 frame get ``#2``, ``#3`` ... (distinct liquidations, see
-``GuardedVenue.frame_repeats_are_distinct``).
+``Venue.frame_repeats_are_distinct``).
 """
 
 from __future__ import annotations
 
 import re
 from typing import Any, Sequence
+from urllib.parse import urlsplit
 
 import msgspec
 
-from liqmap.exchanges._common import INF, MAX_TS, GuardedVenue, check_pos, decode, iso_ms, ms, num, pos, split_concat, rows_or_partial
-from liqmap.exchanges.base import ConnectionSpec, FrameError, Heartbeat
-from liqmap.exchanges.contracts import ContractSizes, default_contracts
+from liqmap.exchanges._common import (
+    INF, MAX_TS, check_pos, decode, dict_rows, iso_ms, ms, num, opt, pos, rows_or_partial, split_concat,
+    subscribe_batches, text,
+)  # fmt: skip
+from liqmap.exchanges.base import ConnectionSpec, FrameError, Heartbeat, Limits, RecordingNames, Venue
+from liqmap.exchanges.contracts import ContractSizes
 from liqmap.models import Event, Kline, Liquidation, OpenInterest, Ticker, Trade
 
 WS_BASE = "wss://stream.bybit.com/v5/public"
@@ -60,9 +64,6 @@ DEFAULT_LINEAR: tuple[str, ...] = (
 #: Inverse defaults kept to the long-standing majors: a request naming a delisted
 #: symbol can be rejected as a whole (requests carry 10 topics).
 DEFAULT_INVERSE: tuple[str, ...] = ("BTCUSD", "ETHUSD", "XRPUSD")
-
-#: Topics per subscribe request (a bad symbol only fails its own request).
-ARGS_PER_REQUEST = 10
 
 _INVERSE = re.compile(r"^([A-Z0-9]+?)USD([FGHJKMNQUVXZ]\d\d)?$")
 _POSITION = {"Buy": "long", "Sell": "short"}  # Bybit sends the POSITION side
@@ -110,20 +111,7 @@ def is_inverse(symbol: str) -> bool:
     return _INVERSE.match(symbol) is not None
 
 
-def split_symbol(symbol: str) -> tuple[str, str]:
-    """``BTCUSDT`` -> (BTC, USDT); ``BTCPERP`` -> (BTC, USDC); ``BTCUSDH25`` -> (BTC, USD);
-    ``BTC-26DEC25`` -> (BTC, USDC)."""
-    m = _INVERSE.match(symbol)
-    if m:
-        return m.group(1), "USD"
-    if symbol.endswith("PERP") and len(symbol) > 4:
-        return symbol[:-4], "USDC"
-    if "-" in symbol:
-        return symbol.split("-", 1)[0], "USDC"
-    return split_concat(symbol)
-
-
-class Bybit(GuardedVenue):
+class Bybit(Venue):
     """Bybit v5 linear + inverse (see module docstring).
 
     Args:
@@ -134,9 +122,18 @@ class Bybit(GuardedVenue):
     """
 
     name = "bybit"
-    frame_repeats_are_distinct = True  # ids are built from the fields (see GuardedVenue)
-    capabilities = ("liquidations", "trades", "open_interest", "klines", "tickers")
+    color = "#f7a600"
+    frame_repeats_are_distinct = True  # ids are built from the fields (see Venue)
+    capabilities = ("liquidations", "trades", "open_interest", "mark_price", "klines", "tickers")
+    sampling = "complete"  # allLiquidation: "all liquidations that occur on Bybit"
     rest_liquidations = False
+    default_ws = WS_BASE
+    default_rest = REST_BASE
+    #: 10 topics per subscribe request: a bad symbol only fails its own request.
+    limits = Limits(args_per_subscribe=10)
+    quote_families = {"USDT": "USDT", "USDC": "USDC", "USD": "USD"}
+    label = "linear"
+    recordings = RecordingNames(cryptofeed=("BYBIT",), tardis=("bybit*",))
 
     def __init__(
         self,
@@ -144,24 +141,51 @@ class Bybit(GuardedVenue):
         ws_url: str | None = None,
         rest_url: str | None = None,
     ) -> None:
-        self.contracts = contracts if contracts is not None else default_contracts()
-        self.ws_url = (ws_url or WS_BASE).rstrip("/")
-        self.rest_url = (rest_url or REST_BASE).rstrip("/")
+        super().__init__(contracts, ws_url, rest_url)
         self._split_cache: dict[str, tuple[str, str, bool]] = {}
         self._mark: dict[str, float] = {}
 
-    def native_symbols(self, base: str, quote: str | None = None) -> list[str]:
-        """``BTC`` -> ``["BTCUSDT", "BTCUSD"]`` (linear first, then inverse)."""
+    @classmethod
+    def native_symbols(cls, base: str, quote: str | None = None) -> list[str]:
+        """``BTC`` -> ``["BTCUSDT", "BTCUSD"]`` (linear first, then inverse);
+        ``("BTC", "USDC")`` -> ``["BTCPERP"]``."""
         b = base.upper()
         if quote:
             q = quote.upper()
             return [f"{b}PERP" if q == "USDC" else f"{b}{q}"]
         return [f"{b}USDT", f"{b}USD"]
 
+    @classmethod
+    def base_quote(cls, symbol: str) -> tuple[str, str]:
+        """``BTCUSDT`` -> (BTC, USDT); ``BTCPERP`` -> (BTC, USDC); ``BTCUSDH25`` -> (BTC, USD);
+        ``BTC-26DEC25`` -> (BTC, USDC)."""
+        m = _INVERSE.match(symbol)
+        if m:
+            return m.group(1), "USD"
+        if symbol.endswith("PERP") and len(symbol) > 4:
+            return symbol[:-4], "USDC"
+        if "-" in symbol:
+            return symbol.split("-", 1)[0], "USDC"
+        return split_concat(symbol)
+
+    @classmethod
+    def connection_label(cls, url: str | None = None, message: Any = None) -> str:
+        """``linear`` or ``inverse``: from the URL path (v5 ``/linear``, ``/inverse``;
+        legacy ``/realtime_public`` was USDT-linear, ``/realtime`` inverse) or from
+        the symbol of the message's topic."""
+        if url is not None:
+            path = urlsplit(url).path
+            if "linear" in path or "realtime_public" in path:
+                return "linear"
+            return "inverse" if "inverse" in path or path.rstrip("/").endswith("realtime") else "linear"
+        topic = message.get("topic") if isinstance(message, dict) else None
+        symbol = topic.rsplit(".", 1)[-1] if isinstance(topic, str) else ""
+        return "inverse" if is_inverse(symbol) else "linear"
+
     def connections(self, symbols: Sequence[str] | None = None) -> list[ConnectionSpec]:
         """``linear`` and ``inverse`` connections; per symbol ``allLiquidation``
         (+ ``publicTrade`` when symbols are given) + ``tickers``, subscribed in
-        requests of 10 topics; ping every 20 s."""
+        requests of ``limits.args_per_subscribe`` topics; ping every 20 s."""
         if symbols is None:
             groups = {"linear": list(DEFAULT_LINEAR), "inverse": list(DEFAULT_INVERSE)}
             with_trades = False
@@ -180,10 +204,10 @@ class Bybit(GuardedVenue):
                 if with_trades:
                     topics.append(f"publicTrade.{s}")
                 topics.append(f"tickers.{s}")
-            subs = [
-                msgspec.json.encode({"op": "subscribe", "req_id": f"{label}-{i}", "args": topics[i : i + ARGS_PER_REQUEST]}).decode()
-                for i in range(0, len(topics), ARGS_PER_REQUEST)
-            ]
+            subs = subscribe_batches(
+                topics, self.limits.args_per_subscribe,
+                lambda args, i, label=label: {"op": "subscribe", "req_id": f"{label}-{i}", "args": args},
+            )  # fmt: skip
             out.append(
                 ConnectionSpec(
                     label=label,
@@ -200,7 +224,7 @@ class Bybit(GuardedVenue):
     def _split(self, symbol: str) -> tuple[str, str, bool]:
         r = self._split_cache.get(symbol)
         if r is None:
-            base, quote = split_symbol(symbol)
+            base, quote = self.base_quote(symbol)
             r = (base, quote, quote == "USD")
             if len(self._split_cache) < 10_000:
                 self._split_cache[symbol] = r
@@ -266,7 +290,7 @@ class Bybit(GuardedVenue):
             if not isinstance(data, list):
                 raise FrameError("allLiquidation data is not an array")
             return rows_or_partial(data, lambda d: self._liq(
-                _s(d.get("s")), str(d.get("S")), num(d.get("v"), "v"), num(d.get("p"), "p"),
+                text(d.get("s")), str(d.get("S")), num(d.get("v"), "v"), num(d.get("p"), "p"),
                 ms(d.get("T"), "T"), received_at))  # fmt: skip
         if kind == "liquidation":
             rows = data if isinstance(data, list) else [data]
@@ -276,18 +300,18 @@ class Bybit(GuardedVenue):
                     raise FrameError("liquidation row is not an object")
                 size = d.get("size", d.get("qty"))
                 ts = d.get("updatedTime", d.get("time", msg.get("ts")))
-                return self._liq(_s(d.get("symbol")), str(d.get("side")), num(size, "size"),
+                return self._liq(text(d.get("symbol")), str(d.get("side")), num(size, "size"),
                                  num(d.get("price"), "price"), ms(ts, "updatedTime"), received_at)  # fmt: skip
 
             return rows_or_partial(rows, legacy)
         if kind == "publicTrade":
-            return [self._trade_v5(d, received_at) for d in _rows(data)]
+            return [self._trade_v5(d, received_at) for d in dict_rows(data)]
         if kind == "trade":
-            return [self._trade_legacy(d, received_at) for d in _rows(data)]
+            return [self._trade_legacy(d, received_at) for d in dict_rows(data)]
         if kind == "tickers":
             return self._ticker(data, msg, received_at)
         if kind == "kline":
-            return [self._kline(topic, d) for d in _rows(data)]
+            return [self._kline(topic, d) for d in dict_rows(data)]
         if topic.startswith(_IGNORED_PREFIXES):
             return []
         raise FrameError(f"unsupported topic {topic!r}")
@@ -303,26 +327,26 @@ class Bybit(GuardedVenue):
                      received_at, f"bybit:{sym}:{tid}")  # fmt: skip
 
     def _trade_v5(self, d: dict, received_at: int) -> Trade:
-        return self._trade(_s(d.get("s")), str(d.get("S")), num(d.get("v"), "v"), num(d.get("p"), "p"),
+        return self._trade(text(d.get("s")), str(d.get("S")), num(d.get("v"), "v"), num(d.get("p"), "p"),
                            ms(d.get("T"), "T"), str(d.get("i")), received_at)  # fmt: skip
 
     def _trade_legacy(self, d: dict, received_at: int) -> Trade:
         ts = d.get("trade_time_ms")
         t = ms(ts, "trade_time_ms") if ts is not None else iso_ms(d.get("timestamp"))
-        return self._trade(_s(d.get("symbol")), str(d.get("side")), num(d.get("size"), "size"),
+        return self._trade(text(d.get("symbol")), str(d.get("side")), num(d.get("size"), "size"),
                            num(d.get("price"), "price"), t, str(d.get("trade_id")), received_at)  # fmt: skip
 
     def _ticker(self, data: object, msg: dict, received_at: int) -> list[Event]:
         if not isinstance(data, dict):
             raise FrameError("tickers data is not an object")
-        sym = _s(data.get("symbol"))
+        sym = text(data.get("symbol"))
         ts = ms(msg.get("ts", received_at), "ts")
-        mark = _opt(data.get("markPrice"))
+        mark = opt(data.get("markPrice"))
         if mark:
             self._mark[sym] = mark
-        last = _opt(data.get("lastPrice"))
+        last = opt(data.get("lastPrice"))
         base, quote, inverse = self._split(sym)
-        oi_raw = _opt(data.get("openInterest"))
+        oi_raw = opt(data.get("openInterest"))
         oi_base = None
         out: list[Event] = []
         ref = mark or self._mark.get(sym) or last
@@ -332,13 +356,13 @@ class Bybit(GuardedVenue):
                 oi_usd = oi_raw
             else:
                 oi_base = oi_raw
-                oi_val = _opt(data.get("openInterestValue"))
+                oi_val = opt(data.get("openInterestValue"))
                 oi_usd = oi_val if oi_val is not None else (oi_raw * ref if ref else None)
             if oi_base is not None:
                 out.append(OpenInterest("bybit", sym, base, quote, oi_base, oi_usd, ts, received_at))
         out.append(
             Ticker("bybit", sym, ts, received_at, last_price=last, mark_price=mark,
-                   index_price=_opt(data.get("indexPrice")), funding_rate=_opt(data.get("fundingRate")),
+                   index_price=opt(data.get("indexPrice")), funding_rate=opt(data.get("fundingRate")),
                    open_interest=oi_base)
         )  # fmt: skip
         return out
@@ -356,25 +380,8 @@ class Bybit(GuardedVenue):
         )  # fmt: skip
 
 
-def _is_pong(text: str) -> bool:
-    return '"pong"' in text or '"op":"ping"' in text or '"op":"pong"' in text
+def _is_pong(frame: str) -> bool:
+    return '"pong"' in frame or '"op":"ping"' in frame or '"op":"pong"' in frame
 
 
-def _s(v: object) -> str:
-    if not isinstance(v, str) or not v:
-        raise FrameError(f"symbol missing: {v!r}")
-    return v
-
-
-def _rows(data: object) -> list[dict]:
-    if isinstance(data, dict):
-        data = [data]
-    if not isinstance(data, list) or not all(isinstance(d, dict) for d in data):
-        raise FrameError("data is not a list of objects")
-    return data
-
-
-def _opt(v: object) -> float | None:
-    if v in (None, ""):
-        return None
-    return num(v)
+VENUES = (Bybit,)

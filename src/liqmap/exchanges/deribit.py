@@ -40,9 +40,9 @@ from typing import Sequence
 
 import msgspec
 
-from liqmap.exchanges._common import INF, MAX_TS, GuardedVenue, decode, ms, num
-from liqmap.exchanges.base import ConnectionSpec, FrameError, Heartbeat, RestPoll
-from liqmap.exchanges.contracts import ContractSizes, default_contracts
+from liqmap.exchanges._common import INF, MAX_TS, decode, ms, num, opt
+from liqmap.exchanges.base import ConnectionSpec, FrameError, Heartbeat, RecordingNames, RestPoll, Venue
+from liqmap.exchanges.contracts import ContractSizes
 from liqmap.models import Event, Liquidation, OpenInterest, Ticker, Trade
 
 WS_URL = "wss://www.deribit.com/ws/api/v2"
@@ -89,18 +89,7 @@ def instrument_kind(name: str) -> str:
     return "inverse"
 
 
-def split_symbol(name: str) -> tuple[str, str]:
-    """``BTC-PERPETUAL`` -> (BTC, USD); ``SOL_USDC-PERPETUAL`` -> (SOL, USDC)."""
-    head = name.split("-", 1)[0]
-    if not head:
-        raise FrameError(f"bad instrument name {name!r}")
-    if "_" in head:
-        base, quote = head.split("_", 1)
-        return base, quote
-    return head, "USD"
-
-
-class Deribit(GuardedVenue):
+class Deribit(Venue):
     """Deribit (see module docstring).
 
     Args:
@@ -110,8 +99,16 @@ class Deribit(GuardedVenue):
     """
 
     name = "deribit"
-    capabilities = ("liquidations", "trades", "open_interest", "tickers")
+    color = "#14c4b3"
+    capabilities = ("liquidations", "trades", "open_interest", "mark_price", "tickers")
+    sampling = "complete"  # every public trade carries its liquidation flag
     rest_liquidations = True
+    default_ws = WS_URL
+    default_rest = REST_BASE
+    #: The only stablecoin-margined perpetuals settle in USDC: they serve the USDT family too.
+    quote_families = {"USDT": "USDC", "USDC": "USDC", "USD": "USD"}
+    label = "ws"
+    recordings = RecordingNames(cryptofeed=("DERIBIT",), tardis=("deribit",), hosts=("streams.deribit.com",))
 
     def __init__(
         self,
@@ -119,18 +116,28 @@ class Deribit(GuardedVenue):
         ws_url: str | None = None,
         rest_url: str | None = None,
     ) -> None:
-        self.contracts = contracts if contracts is not None else default_contracts()
-        self.ws_url = ws_url or WS_URL
-        self.rest_url = (rest_url or REST_BASE).rstrip("/")
+        super().__init__(contracts, ws_url, rest_url)
         self._split_cache: dict[str, tuple[str, str, str]] = {}
         self._mark: dict[str, float] = {}
 
-    def native_symbols(self, base: str, quote: str | None = None) -> list[str]:
+    @classmethod
+    def native_symbols(cls, base: str, quote: str | None = None) -> list[str]:
         """``BTC`` -> ``["BTC-PERPETUAL"]``; ``("SOL", "USDC")`` -> ``["SOL_USDC-PERPETUAL"]``."""
         b = base.upper()
         if quote and quote.upper() != "USD":
             return [f"{b}_{quote.upper()}-PERPETUAL"]
         return [f"{b}-PERPETUAL"]
+
+    @classmethod
+    def base_quote(cls, symbol: str) -> tuple[str, str]:
+        """``BTC-PERPETUAL`` -> (BTC, USD); ``SOL_USDC-PERPETUAL`` -> (SOL, USDC)."""
+        head = symbol.split("-", 1)[0]
+        if not head:
+            raise FrameError(f"bad instrument name {symbol!r}")
+        if "_" in head:
+            base, quote = head.split("_", 1)
+            return base, quote
+        return head, "USD"
 
     def connections(self, symbols: Sequence[str] | None = None) -> list[ConnectionSpec]:
         """One connection. Sends ``public/set_heartbeat`` (30 s) then subscribes
@@ -144,7 +151,7 @@ class Deribit(GuardedVenue):
         ]
         return [
             ConnectionSpec(
-                label="ws",
+                label=self.label,
                 url=self.ws_url,
                 subscribe=subs,
                 heartbeat=Heartbeat(None),  # server-driven: see auto_reply
@@ -178,7 +185,7 @@ class Deribit(GuardedVenue):
     def _info(self, name: str) -> tuple[str, str, str]:
         r = self._split_cache.get(name)
         if r is None:
-            base, quote = split_symbol(name)
+            base, quote = self.base_quote(name)
             r = (base, quote, instrument_kind(name))
             if len(self._split_cache) < 20_000:
                 self._split_cache[name] = r
@@ -302,9 +309,9 @@ class Deribit(GuardedVenue):
             raise FrameError("ticker without instrument_name")
         base, quote, kind = self._info(name)
         ts = ms(d.get("timestamp"), "timestamp")
-        mark = _opt(d.get("mark_price"))
-        index = _opt(d.get("index_price"))
-        oi = _opt(d.get("open_interest"))
+        mark = opt(d.get("mark_price"))
+        index = opt(d.get("index_price"))
+        oi = opt(d.get("open_interest"))
         out: list[Event] = []
         oi_base = None
         if oi is not None and oi >= 0:
@@ -318,13 +325,10 @@ class Deribit(GuardedVenue):
                 out.append(OpenInterest("deribit", name, base, quote, oi, oi * ref if ref else None, ts, received_at))
         funding = d.get("current_funding")
         out.append(
-            Ticker("deribit", name, ts, received_at, last_price=_opt(d.get("last_price")), mark_price=mark,
-                   index_price=index, funding_rate=_opt(funding), open_interest=oi_base)
+            Ticker("deribit", name, ts, received_at, last_price=opt(d.get("last_price")), mark_price=mark,
+                   index_price=index, funding_rate=opt(funding), open_interest=oi_base)
         )  # fmt: skip
         return out
 
 
-def _opt(v: object) -> float | None:
-    if v is None or v == "":
-        return None
-    return num(v)
+VENUES = (Deribit,)

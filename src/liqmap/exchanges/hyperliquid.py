@@ -46,9 +46,9 @@ from typing import Sequence
 
 import msgspec
 
-from liqmap.exchanges._common import INF, MAX_TS, GuardedVenue, check_pos, check_ts, decode, ms, num
-from liqmap.exchanges.base import ConnectionSpec, FrameError, Heartbeat
-from liqmap.exchanges.contracts import ContractSizes, default_contracts
+from liqmap.exchanges._common import INF, MAX_TS, check_pos, check_ts, decode, ms, num, opt
+from liqmap.exchanges.base import ConnectionSpec, FrameError, Heartbeat, RecordingNames, Venue
+from liqmap.exchanges.contracts import ContractSizes
 from liqmap.models import Event, Liquidation, OpenInterest, Ticker, Trade
 
 WS_URL = "wss://api.hyperliquid.xyz/ws"
@@ -105,7 +105,7 @@ class _UserFills(msgspec.Struct, gc=False):
 _fills_dec = msgspec.json.Decoder(_UserFills, strict=False)
 
 
-class Hyperliquid(GuardedVenue):
+class Hyperliquid(Venue):
     """Hyperliquid (see module docstring for what is and is not visible).
 
     Args:
@@ -116,8 +116,16 @@ class Hyperliquid(GuardedVenue):
     """
 
     name = "hyperliquid"
-    capabilities = ("liquidations", "trades", "open_interest", "tickers")
+    color = "#97fce4"
+    capabilities = ("liquidations", "trades", "open_interest", "mark_price", "tickers")
+    sampling = "lower_bound"  # backstop liquidations only (module docstring)
     rest_liquidations = False
+    default_ws = WS_URL
+    default_rest = REST_BASE
+    #: Perpetuals are named by coin and margined in USDC, which serves the USDT family too.
+    quote_families = {"USDT": "USDC", "USDC": "USDC"}
+    label = "ws"
+    recordings = RecordingNames(cryptofeed=("HYPERLIQUID",), tardis=("hyperliquid",))
 
     def __init__(
         self,
@@ -126,14 +134,20 @@ class Hyperliquid(GuardedVenue):
         rest_url: str | None = None,
         liquidator: str = LIQUIDATOR,
     ) -> None:
-        self.contracts = contracts if contracts is not None else default_contracts()
-        self.ws_url = ws_url or WS_URL
-        self.rest_url = (rest_url or REST_BASE).rstrip("/")
+        super().__init__(contracts, ws_url, rest_url)
         self.liquidator = liquidator.lower()
 
-    def native_symbols(self, base: str, quote: str | None = None) -> list[str]:
+    @classmethod
+    def native_symbols(cls, base: str, quote: str | None = None) -> list[str]:
         """``BTC`` -> ``["BTC"]`` (perpetuals are named by coin, quoted in USDC)."""
         return [base.upper()]
+
+    @classmethod
+    def base_quote(cls, symbol: str) -> tuple[str, str]:
+        """``BTC`` -> (BTC, USDC): a perpetual is named by its coin."""
+        if not symbol:
+            raise FrameError("empty Hyperliquid coin")
+        return symbol, "USDC"
 
     def connections(self, symbols: Sequence[str] | None = None) -> list[ConnectionSpec]:
         """One connection: ``userFills`` of the liquidator, ``trades`` and
@@ -145,7 +159,7 @@ class Hyperliquid(GuardedVenue):
             subs.append(_sub({"type": "activeAssetCtx", "coin": c}))
         return [
             ConnectionSpec(
-                label="ws",
+                label=self.label,
                 url=self.ws_url,
                 subscribe=subs,
                 heartbeat=Heartbeat(50.0, '{"method":"ping"}', is_pong=lambda t: '"pong"' in t),
@@ -271,14 +285,14 @@ class Hyperliquid(GuardedVenue):
         if not isinstance(coin, str) or not coin:
             raise FrameError("activeAssetCtx without coin")
         ctx = data["ctx"]
-        mark = _opt(ctx.get("markPx"))
-        oi = _opt(ctx.get("openInterest"))
+        mark = opt(ctx.get("markPx"))
+        oi = opt(ctx.get("openInterest"))
         out: list[Event] = []
         if oi is not None:
             out.append(OpenInterest("hyperliquid", coin, coin, "USDC", oi, oi * mark if mark else None, received_at, received_at))
         out.append(
-            Ticker("hyperliquid", coin, received_at, received_at, mark_price=mark, index_price=_opt(ctx.get("oraclePx")),
-                   funding_rate=_opt(ctx.get("funding")), open_interest=oi)
+            Ticker("hyperliquid", coin, received_at, received_at, mark_price=mark, index_price=opt(ctx.get("oraclePx")),
+                   funding_rate=opt(ctx.get("funding")), open_interest=oi)
         )  # fmt: skip
         return out
 
@@ -287,7 +301,4 @@ def _sub(subscription: dict) -> str:
     return msgspec.json.encode({"method": "subscribe", "subscription": subscription}).decode()
 
 
-def _opt(v: object) -> float | None:
-    if v is None or v == "":
-        return None
-    return num(v)
+VENUES = (Hyperliquid,)

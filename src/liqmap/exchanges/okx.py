@@ -29,7 +29,7 @@ Protocol facts (official docs, https://www.okx.com/docs-v5/en/):
   2026 docs, so ``rest_liquidations = False``.
 
 id = ``okx:{instId}:{ts}:{side}:{sz}:{bkPx}`` (canonical numbers); identical details within one frame
-get ``#2``, ``#3`` ... (distinct liquidations, see ``GuardedVenue.frame_repeats_are_distinct``).
+get ``#2``, ``#3`` ... (distinct liquidations, see ``Venue.frame_repeats_are_distinct``).
 """
 
 from __future__ import annotations
@@ -38,14 +38,13 @@ from typing import Any, Sequence
 
 import msgspec
 
-from liqmap.exchanges._common import INF, MAX_TS, GuardedVenue, decode, iso_ms, ms, num, pos, rows_or_partial
-from liqmap.exchanges.base import ConnectionSpec, FrameError, Heartbeat, RestPoll
-from liqmap.exchanges.contracts import ContractSizes, default_contracts
+from liqmap.exchanges._common import INF, MAX_TS, decode, iso_ms, ms, num, opt, pos, rows_or_partial, subscribe_batches, text
+from liqmap.exchanges.base import ConnectionSpec, FrameError, Heartbeat, Limits, RecordingNames, RestPoll, Venue
+from liqmap.exchanges.contracts import ContractSizes, ContractSpec, parse_number
 from liqmap.models import Event, Liquidation, OpenInterest, Ticker, Trade
 
 WS_URL = "wss://ws.okx.com:8443/ws/v5/public"
 REST_BASE = "https://www.okx.com"
-ARGS_PER_REQUEST = 20
 _IGNORED_CHANNELS = frozenset(
     {"books", "books5", "books-l2-tbt", "books50-l2-tbt", "bbo-tbt", "funding-rate", "price-limit", "index-tickers",
      "estimated-price", "instruments", "status"}
@@ -82,7 +81,17 @@ class _LiqMsg(msgspec.Struct, gc=False):
 _liq_dec = msgspec.json.Decoder(_LiqMsg, strict=False)
 
 
-class OKX(GuardedVenue):
+#: Fallback ctVal (see :meth:`OKX.contract_fallback`): (base, quote) -> coins (linear) or USD (inverse).
+_FALLBACK_CTVAL = {
+    ("BTC", "USDT"): 0.01, ("ETH", "USDT"): 0.1, ("BTC", "USD"): 100.0,
+    # majors' linear ctVal (coins per contract) as OKX's /api/v5/public/instruments lists them
+    ("SOL", "USDT"): 1.0, ("XRP", "USDT"): 100.0, ("DOGE", "USDT"): 1000.0, ("LTC", "USDT"): 1.0,
+    ("ADA", "USDT"): 100.0, ("LINK", "USDT"): 1.0, ("DOT", "USDT"): 1.0, ("AVAX", "USDT"): 1.0,
+    ("BCH", "USDT"): 0.1, ("TRX", "USDT"): 1000.0, ("SHIB", "USDT"): 1_000_000.0,
+}  # fmt: skip
+
+
+class OKX(Venue):
     """OKX v5 (see module docstring).
 
     Args:
@@ -93,9 +102,20 @@ class OKX(GuardedVenue):
     """
 
     name = "okx"
-    frame_repeats_are_distinct = True  # ids are built from the fields (see GuardedVenue)
-    capabilities = ("liquidations", "trades", "open_interest", "tickers")
+    color = "#8c8c8c"
+    frame_repeats_are_distinct = True  # ids are built from the fields (see Venue)
+    capabilities = ("liquidations", "trades", "open_interest", "mark_price", "tickers")
+    sampling = "lower_bound"  # OKX: the channel does not carry every liquidation
     rest_liquidations = False
+    default_ws = WS_URL
+    default_rest = REST_BASE
+    limits = Limits(args_per_subscribe=20)
+    quote_families = {"USDT": "USDT", "USDC": "USDC", "USD": "USD"}
+    #: ``ctVal`` x ``ctMult``, ``ctType`` linear/inverse per instrument.
+    #: https://www.okx.com/docs-v5/en/#public-data-rest-api-get-instruments
+    instruments = ("/api/v5/public/instruments?instType=SWAP", "/api/v5/public/instruments?instType=FUTURES")
+    label = "public"
+    recordings = RecordingNames(cryptofeed=("OKX", "OKEX"), tardis=("okex*", "okx*"), hosts=("ws.okex.com",))
 
     def __init__(
         self,
@@ -104,21 +124,73 @@ class OKX(GuardedVenue):
         rest_url: str | None = None,
         inst_types: Sequence[str] = ("SWAP", "FUTURES"),
     ) -> None:
-        self.contracts = contracts if contracts is not None else default_contracts()
-        self.ws_url = ws_url or WS_URL
-        self.rest_url = (rest_url or REST_BASE).rstrip("/")
+        super().__init__(contracts, ws_url, rest_url)
         self.inst_types = tuple(inst_types)
         self._split_cache: dict[str, tuple[str, str]] = {}
         # instId -> (contracts.version, base, quote, inverse, coins-or-USD per contract)
         self._inst: dict[str, tuple[int, str, str, bool, float]] = {}
 
-    def native_symbols(self, base: str, quote: str | None = None) -> list[str]:
+    # ------------------------------------------------------------ symbols and contracts
+    @classmethod
+    def native_symbols(cls, base: str, quote: str | None = None) -> list[str]:
         """``BTC`` -> ``["BTC-USDT-SWAP", "BTC-USD-SWAP"]`` (linear, inverse)."""
         b = base.upper()
         if quote:
             return [f"{b}-{quote.upper()}-SWAP"]
         return [f"{b}-USDT-SWAP", f"{b}-USD-SWAP"]
 
+    @classmethod
+    def base_quote(cls, symbol: str) -> tuple[str, str]:
+        """``BTC-USDT-SWAP`` -> (BTC, USDT); ``BTC-USD-250627`` -> (BTC, USD); ``BTC-USDT`` -> (BTC, USDT)."""
+        parts = symbol.split("-")
+        if len(parts) < 2 or not parts[0] or not parts[1]:
+            raise FrameError(f"cannot split OKX instId {symbol!r}")
+        return parts[0], parts[1]
+
+    @classmethod
+    def contract_specs(cls, body: str | bytes) -> list[ContractSpec]:
+        """Specs from an ``/api/v5/public/instruments`` body (``data[]`` rows).
+
+        linear: size = ctVal x ctMult coins; inverse: size = ctVal x ctMult USD.
+        Rows without ``ctVal`` (spot, margin) are skipped.
+        """
+        out = []
+        for row in msgspec.json.decode(body).get("data") or []:
+            ct, mult = parse_number(row.get("ctVal")), parse_number(row.get("ctMult")) or 1.0
+            kind = row.get("ctType")
+            if not ct or kind not in ("linear", "inverse"):
+                continue
+            inst = row["instId"]
+            quote = row.get("settleCcy") if kind == "linear" else "USD"
+            parts = inst.split("-")
+            if kind == "linear" and len(parts) >= 2:
+                quote = parts[1]
+            out.append(ContractSpec(cls.name, inst, kind, ct * mult, quote or "USD"))
+        return out
+
+    @classmethod
+    def contract_fallback(cls, symbol: str) -> ContractSpec:
+        """Documented ctVal until the instruments load.
+
+        BTC-USDT-SWAP 0.01 BTC, ETH-USDT-SWAP 0.1 ETH, BTC-USD-SWAP 100 USD, ETH-USD-SWAP
+        10 USD (recorded OKX /api/v5/public/instruments response, cryptofeed
+        sample_data/OKX.0, 2022; same family rule for dated futures). Other inverse
+        (-USD-) contracts 10 USD (OKX inverse contract specs). Linear majors:
+        SOL/LTC/LINK/DOT/AVAX 1, BCH 0.1, XRP/ADA 100, DOGE/TRX 1000, SHIB 1e6 coins
+        (instruments ctVal as kept in crypto-contract-value's offline okx.rs table,
+        2022). Other linear contracts: UNKNOWN, 1 coin assumed -- wrong for many
+        coins, which is why the instruments endpoint is loaded at start-up.
+        """
+        parts = symbol.split("-")
+        base = parts[0]
+        if len(parts) >= 2 and parts[1] == "USD":
+            size = _FALLBACK_CTVAL.get((base, "USD"), 10.0)
+            return ContractSpec(cls.name, symbol, "inverse", size, "USD", "fallback")
+        quote = parts[1] if len(parts) >= 2 else "USDT"
+        size = _FALLBACK_CTVAL.get((base, quote), 1.0)
+        return ContractSpec(cls.name, symbol, "linear", size, quote, "fallback")
+
+    # ------------------------------------------------------------ declarative I/O
     def connections(self, symbols: Sequence[str] | None = None) -> list[ConnectionSpec]:
         """One ``public`` connection: ``liquidation-orders`` per instType, plus
         ``trades``/``tickers``/``mark-price``/``open-interest`` per given instrument; text
@@ -127,13 +199,10 @@ class OKX(GuardedVenue):
         for s in symbols or ():
             for ch in ("trades", "tickers", "mark-price", "open-interest"):
                 args.append({"channel": ch, "instId": s.upper()})
-        subs = [
-            msgspec.json.encode({"op": "subscribe", "args": args[i : i + ARGS_PER_REQUEST]}).decode()
-            for i in range(0, len(args), ARGS_PER_REQUEST)
-        ]
+        subs = subscribe_batches(args, self.limits.args_per_subscribe, lambda chunk, _: {"op": "subscribe", "args": chunk})
         return [
             ConnectionSpec(
-                label="public",
+                label=self.label,
                 url=self.ws_url,
                 subscribe=subs,
                 heartbeat=Heartbeat(25.0, "ping", is_pong=lambda t: t == "pong"),
@@ -159,10 +228,7 @@ class OKX(GuardedVenue):
     def _split(self, inst: str) -> tuple[str, str]:
         r = self._split_cache.get(inst)
         if r is None:
-            parts = inst.split("-")
-            if len(parts) < 2 or not parts[0] or not parts[1]:
-                raise FrameError(f"cannot split OKX instId {inst!r}")
-            r = (parts[0], parts[1])
+            r = self.base_quote(inst)
             if len(self._split_cache) < 10_000:
                 self._split_cache[inst] = r
         return r
@@ -258,20 +324,20 @@ class OKX(GuardedVenue):
                     raise FrameError("liquidation-orders row without details")
                 pairs += [(inst, d) for d in details]
             # one bad detail (e.g. an empty bkPx) does not lose the frame's other liquidations
-            return rows_or_partial(pairs, lambda p: self._detail(_s(p[0]), p[1], received_at))
+            return rows_or_partial(pairs, lambda p: self._detail(text(p[0], "instId"), p[1], received_at))
         if ch == "liquidations":  # REST-generated (tardis) replay shape, instId in arg
-            inst = _s(arg.get("instId"))
+            inst = text(arg.get("instId"), "instId")
             return rows_or_partial(data, lambda d: self._detail(inst, d, received_at))
         if ch == "trades":
             return [self._trade(d, received_at) for d in data]
         if ch == "tickers":
             return [
-                Ticker("okx", _s(d.get("instId")), ms(d.get("ts"), "ts"), received_at, last_price=_opt(d.get("last")))
+                Ticker("okx", text(d.get("instId"), "instId"), ms(d.get("ts"), "ts"), received_at, last_price=opt(d.get("last")))
                 for d in data
             ]
         if ch == "mark-price":
             return [
-                Ticker("okx", _s(d.get("instId")), ms(d.get("ts"), "ts"), received_at, mark_price=pos(d.get("markPx"), "markPx"))
+                Ticker("okx", text(d.get("instId"), "instId"), ms(d.get("ts"), "ts"), received_at, mark_price=pos(d.get("markPx"), "markPx"))
                 for d in data
             ]
         if ch == "open-interest":
@@ -301,13 +367,13 @@ class OKX(GuardedVenue):
             if side is None:
                 raise FrameError(f"unknown v3 liquidation type {t!r}")
             out.append(
-                self._liq(_s(d.get("instrument_id")), side, "", num(d.get("size"), "size"), num(d.get("price"), "price"),
+                self._liq(text(d.get("instrument_id"), "instId"), side, "", num(d.get("size"), "size"), num(d.get("price"), "price"),
                           iso_ms(d.get("created_at")), received_at)
             )  # fmt: skip
         return out
 
     def _trade(self, d: dict, received_at: int) -> Trade:
-        inst = _s(d.get("instId"))
+        inst = text(d.get("instId"), "instId")
         px, sz = pos(d.get("px"), "px"), pos(d.get("sz"), "sz")
         side = d.get("side")
         if side not in ("buy", "sell"):
@@ -318,7 +384,7 @@ class OKX(GuardedVenue):
                      f"okx:{inst}:{d.get('tradeId')}")  # fmt: skip
 
     def _oi(self, d: dict, received_at: int) -> OpenInterest:
-        inst = _s(d.get("instId"))
+        inst = text(d.get("instId"), "instId")
         base, quote = self._split(inst)
         oi_ccy = d.get("oiCcy")
         if oi_ccy not in (None, ""):
@@ -328,7 +394,7 @@ class OKX(GuardedVenue):
             if spec.kind != "linear":
                 raise FrameError(f"open interest of {inst} without oiCcy")
             oi = num(d.get("oi"), "oi") * spec.size
-        return OpenInterest("okx", inst, base, quote, oi, _opt(d.get("oiUsd")), ms(d.get("ts"), "ts"), received_at)
+        return OpenInterest("okx", inst, base, quote, oi, opt(d.get("oiUsd")), ms(d.get("ts"), "ts"), received_at)
 
     def _rest_open_interest(self, msg: dict, data: list, received_at: int) -> list[Event]:
         if str(msg.get("code")) != "0":
@@ -336,13 +402,4 @@ class OKX(GuardedVenue):
         return [self._oi(d, received_at) for d in data if isinstance(d, dict)]
 
 
-def _s(v: object) -> str:
-    if not isinstance(v, str) or not v:
-        raise FrameError(f"instId missing: {v!r}")
-    return v
-
-
-def _opt(v: object) -> float | None:
-    if v in (None, ""):
-        return None
-    return num(v)
+VENUES = (OKX,)

@@ -1,4 +1,5 @@
-"""Small helpers shared by the replay readers (no venue knowledge here)."""
+"""Small helpers shared by the replay readers (no venue knowledge here: venue
+facts come from the venue modules through :mod:`liqmap.exchanges.registry`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Iterator
 
 import msgspec
 
+from liqmap.exchanges.registry import VENUES
 from liqmap.replay.formats import open_text
 
 _json_encoder = msgspec.json.Encoder()
@@ -57,22 +59,12 @@ def seconds_to_ms(text: str) -> int:
     return round(float(text) * 1000)
 
 
-#: Connection label the live feed uses for a venue's single public socket
-#: (``ConnectionSpec.label`` in each ``liqmap.exchanges.<venue>`` module), so
-#: replayed frames report health/gaps under the same names as live ones.
-LIVE_LABELS: dict[str, str] = {
-    "binance": "usdm",
-    "binance_coinm": "coinm",
-    "okx": "public",
-    "bitmex": "realtime",
-    "deribit": "ws",
-    "hyperliquid": "ws",
-}
-
-
 def live_label(venue: str, default: str = "public") -> str:
-    """Live connection label of ``venue`` (Bybit needs linear/inverse: decided by the caller)."""
-    return LIVE_LABELS.get(venue, default)
+    """Label of ``venue``'s live connection (``Venue.label`` in its module), so
+    replayed frames report health/gaps under the live names; ``default`` for a
+    name that is not a registered venue."""
+    cls = VENUES.get(venue)
+    return cls.label if cls is not None else default
 
 
 def single_venue(exchange: str | None, default: str, allowed: tuple[str, ...], stats) -> str | None:

@@ -12,12 +12,10 @@ cryptofeed's raw-data recorder writes one text line per event
 ``<ts>`` is the local receive time in seconds (float) -> ``received_at`` in
 ms (rounded). Frame text is passed on exactly as recorded.
 
-Venue: from the file name prefix (``BINANCE_FUTURES.ws.1.0.gz``), else the
-URL host. ``BINANCE_FUTURES`` -> ``binance``, ``BINANCE_DELIVERY`` ->
-``binance_coinm``, ``BYBIT`` -> ``bybit``, ``OKX``/``OKEX`` -> ``okx``,
-``BITMEX`` -> ``bitmex``, ``DERIBIT`` -> ``deribit``, ``HYPERLIQUID`` ->
-``hyperliquid``. Venues liqmap has no parser for (Gate.io, Bitget, dYdX,
-Kraken Futures, ...) are skipped with the note ``"<name>: no liqmap venue yet"``.
+Venue: from the file name prefix (``BINANCE_FUTURES.ws.1.0.gz``), else the URL
+host, as each venue module declares them (``Venue.recordings``: cryptofeed ids and
+old hosts; the hosts of the venue's own endpoints always count). Files of venues
+liqmap has no module for are skipped with the note ``"<name>: no liqmap venue yet"``.
 """
 
 from __future__ import annotations
@@ -26,8 +24,9 @@ from pathlib import Path
 from typing import Iterator
 from urllib.parse import urlsplit
 
+from liqmap.exchanges.registry import VENUES, venue_class
 from liqmap.frames import RawFrame
-from liqmap.replay._util import live_label, seconds_to_ms, text_lines
+from liqmap.replay._util import seconds_to_ms, text_lines
 from liqmap.replay.formats import (
     CRYPTOFEED_OPEN,
     CRYPTOFEED_RECV,
@@ -36,35 +35,16 @@ from liqmap.replay.formats import (
 )
 from liqmap.replay.stats import FileStats
 
-#: cryptofeed exchange id (file name prefix) -> liqmap venue
-CRYPTOFEED_VENUES: dict[str, str] = {
-    "BINANCE_FUTURES": "binance",
-    "BINANCE_DELIVERY": "binance_coinm",
-    "BYBIT": "bybit",
-    "OKX": "okx",
-    "OKEX": "okx",
-    "BITMEX": "bitmex",
-    "DERIBIT": "deribit",
-    "HYPERLIQUID": "hyperliquid",
-}
 
-#: URL host -> liqmap venue (used when the file name says nothing)
-_HOST_VENUES: dict[str, str] = {
-    "fstream.binance.com": "binance",
-    "fapi.binance.com": "binance",
-    "dstream.binance.com": "binance_coinm",
-    "dapi.binance.com": "binance_coinm",
-    "stream.bybit.com": "bybit",
-    "api.bybit.com": "bybit",
-    "ws.okx.com": "okx",
-    "www.okx.com": "okx",
-    "ws.okex.com": "okx",
-    "www.bitmex.com": "bitmex",
-    "ws.bitmex.com": "bitmex",
-    "www.deribit.com": "deribit",
-    "streams.deribit.com": "deribit",
-    "api.hyperliquid.xyz": "hyperliquid",
-}
+def _names() -> tuple[dict[str, str], dict[str, str]]:
+    """``({cryptofeed id: venue}, {URL host: venue})`` from the venue modules."""
+    ids: dict[str, str] = {}
+    hosts: dict[str, str] = {}
+    for name, cls in VENUES.items():
+        ids.update((cid.upper(), name) for cid in cls.recordings.cryptofeed)
+        own = (urlsplit(u).hostname for u in (cls.default_ws, cls.default_rest) if u)
+        hosts.update((h, name) for h in (*own, *cls.recordings.hosts) if h)
+    return ids, hosts
 
 
 def venue_for(path: str | Path, first_url: str | None) -> tuple[str | None, str]:
@@ -73,30 +53,14 @@ def venue_for(path: str | Path, first_url: str | None) -> tuple[str | None, str]
     The cryptofeed name is the file-name prefix before the first ``.``
     (``BINANCE_FUTURES``), or the URL host when the name is not a cryptofeed id.
     """
+    ids, hosts = _names()
     name = Path(path).name.split(".", 1)[0].upper()
-    if name in CRYPTOFEED_VENUES:
-        return CRYPTOFEED_VENUES[name], name
+    if name in ids:
+        return ids[name], name
     host = urlsplit(first_url).hostname if first_url else None
-    if host and host in _HOST_VENUES:
-        return _HOST_VENUES[host], name
+    if host and host in hosts:
+        return hosts[host], name
     return None, name if name else (host or "?")
-
-
-def connection_label(venue: str, url: str) -> str:
-    """Connection label a live feed of ``venue`` would use for ``url``.
-
-    Bybit's legacy ``/realtime_public`` was the USDT-linear endpoint and
-    ``/realtime`` the inverse one; other venues use the label of their live
-    connection (``usdm``, ``coinm``, ``public``, ``realtime``, ``ws``).
-    """
-    path = urlsplit(url).path
-    if venue == "bybit":
-        if "linear" in path or "realtime_public" in path:
-            return "linear"
-        if "inverse" in path or path.rstrip("/").endswith("realtime"):
-            return "inverse"
-        return "linear"
-    return live_label(venue)
 
 
 def _first_url(path: str | Path) -> str | None:
@@ -128,6 +92,7 @@ def read_cryptofeed(
     if exchange is not None and exchange != venue:
         stats.note(f"{name} is {venue}, not {exchange} (file skipped)")
         return
+    venue_cls = venue_class(venue)
     connection = "public"
     for _, line in text_lines(path, stats):
         if not line.strip():
@@ -140,7 +105,7 @@ def read_cryptofeed(
             continue
         m = CRYPTOFEED_OPEN.match(line)
         if m:
-            connection = connection_label(venue, m.group("url"))
+            connection = venue_cls.connection_label(url=m.group("url"))
             stats.control["connection opened"] += 1
             continue
         m = CRYPTOFEED_SENT.match(line)

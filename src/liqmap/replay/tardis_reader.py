@@ -8,11 +8,11 @@ Line shape (tests/fixtures/tardis_node_fixtures, see PROVENANCE.md)::
 tardis authors, some ``generated`` from REST polling: schema tests only). It is
 re-encoded as compact JSON and handed to the venue parser.
 
-Venue mapping (tardis ids: https://docs.tardis.dev/api/http#exchanges):
-``binance-futures`` -> ``binance``, ``binance-delivery`` -> ``binance_coinm``,
-``bybit*`` -> ``bybit``, ``okex*``/``okx*`` -> ``okx``, ``bitmex`` ->
-``bitmex``, ``deribit`` -> ``deribit``, ``hyperliquid`` -> ``hyperliquid``.
-Any other id is skipped and counted as ``"<id>: no liqmap venue"``.
+Venue mapping: each venue module declares its tardis exchange ids
+(``Venue.recordings.tardis``, https://docs.tardis.dev/api/http#exchanges; a
+trailing ``*`` matches a prefix, e.g. ``bybit*``) and which live connection a
+message belongs to (``Venue.connection_label``). Any other id is skipped and
+counted as ``"<id>: no liqmap venue"``.
 
 ``received_at``: the message's own event time, looked up in this order --
 top-level ``ts``/``E``, then the first ``E``, ``T``, ``ts``, ``timestamp``,
@@ -29,8 +29,9 @@ from typing import Any, Iterator
 
 import msgspec
 
+from liqmap.exchanges.registry import VENUES, venue_class
 from liqmap.frames import RawFrame
-from liqmap.replay._util import dumps, iso_to_ms, live_label, text_lines
+from liqmap.replay._util import dumps, iso_to_ms, text_lines
 from liqmap.replay.stats import FileStats
 
 NO_TIME_RECEIVED_AT = 0
@@ -40,16 +41,10 @@ _TIME_KEYS = ("E", "T", "ts", "timestamp", "time", "updatedTime", "created_at")
 def tardis_venue(tardis_id: str) -> str | None:
     """liqmap venue for a tardis exchange id, or ``None`` when liqmap has none."""
     t = tardis_id.strip().lower()
-    if t == "binance-futures":
-        return "binance"
-    if t == "binance-delivery":
-        return "binance_coinm"
-    if t.startswith("bybit"):
-        return "bybit"
-    if t.startswith(("okex", "okx")):
-        return "okx"
-    if t in ("bitmex", "deribit", "hyperliquid"):
-        return t
+    for name, cls in VENUES.items():
+        for pattern in cls.recordings.tardis:
+            if t == pattern or (pattern.endswith("*") and t.startswith(pattern[:-1])):
+                return name
     return None
 
 
@@ -107,14 +102,6 @@ def message_time(message: Any) -> int | None:
     return _find_time(message)
 
 
-def _connection(venue: str, message: Any) -> str:
-    if venue == "bybit":
-        topic = message.get("topic", "") if isinstance(message, dict) else ""
-        symbol = topic.rsplit(".", 1)[-1]
-        return "linear" if symbol.endswith(("USDT", "USDC", "PERP")) else "inverse"
-    return live_label(venue)
-
-
 def read_tardis(
     path: str | Path, stats: FileStats, exchange: str | None = None
 ) -> Iterator[RawFrame]:
@@ -146,4 +133,4 @@ def read_tardis(
             stats.note(f"{tid}: message without a time -> received_at = {NO_TIME_RECEIVED_AT}")
         data = message if isinstance(message, str) else dumps(message)
         stats.frames += 1
-        yield RawFrame(venue, _connection(venue, message), ms, data)
+        yield RawFrame(venue, venue_class(venue).connection_label(message=message), ms, data)
