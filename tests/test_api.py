@@ -153,6 +153,11 @@ def test_exchanges_and_health(client, events):
     assert names[:2] == ["binance", "binance_coinm"] and "hyperliquid" in names
     b = next(x for x in d["exchanges"] if x["name"] == "binance")
     assert b["enabled"] and b["liquidations"]
+    assert b["sampling"] == "lower_bound" and b["color"] == "#f0b90b" and b["transport"] == ["ws"]
+    from liqmap.exchanges.registry import VENUE_NAMES
+
+    assert names == list(VENUE_NAMES)  # the API lists what the registry discovered
+    assert all(x["sampling"] in ("complete", "lower_bound") and x["color"] for x in d["exchanges"])
     h1 = client.get("/exchanges/health").json()
     per = {x["exchange"]: x for x in h1["exchanges"]}
     assert per["binance"]["status"] == "replay"

@@ -13,9 +13,10 @@ Every setting has a documented default that runs on the embedded tier alone
 * ``LIQMAP_LARGE_USD`` -- large size threshold, default 10,000 USD.
 * ``LIQMAP_HOST`` / ``LIQMAP_PORT`` -- API bind address, default 127.0.0.1:8000.
 * ``BINANCE_POLL_INTERVAL`` -- seconds between REST polls of Binance fallbacks, default 10.
-* ``WS_TIMEOUT`` -- seconds without a received event after which ``/exchanges/health`` calls an
-  enabled venue ``stale``, default 60 (each connection's reconnect watchdog is its venue's
-  ``ConnectionSpec.stale_after_s``, not this setting).
+* ``WS_TIMEOUT`` -- seconds without a frame before the watchdog reconnects (and
+  before ``/exchanges/health`` calls a venue stale); unset = each connection's own
+  ``ConnectionSpec.stale_after_s`` from its venue module (60 s for most streams,
+  300 s for a Binance liquidation-only stream, which is quiet in calm markets).
 * ``MAX_RETRIES`` -- consecutive failed connects before an adapter gives up
   (0 = retry forever with capped backoff), default 0.
 """
@@ -48,7 +49,7 @@ class Settings(BaseSettings):
     binance_poll_interval: float = Field(
         10.0, validation_alias=AliasChoices("BINANCE_POLL_INTERVAL", "LIQMAP_BINANCE_POLL_INTERVAL")
     )
-    ws_timeout: float = Field(60.0, validation_alias=AliasChoices("WS_TIMEOUT", "LIQMAP_WS_TIMEOUT"))
+    ws_timeout: float | None = Field(None, validation_alias=AliasChoices("WS_TIMEOUT", "LIQMAP_WS_TIMEOUT"))
     max_retries: int = Field(0, validation_alias=AliasChoices("MAX_RETRIES", "LIQMAP_MAX_RETRIES"))
 
 

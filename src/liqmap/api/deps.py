@@ -9,7 +9,8 @@ from __future__ import annotations
 from fastapi import HTTPException, Request
 
 from liqmap.api import queries
-from liqmap.api.state import AppState, venue_names
+from liqmap.api.state import AppState
+from liqmap.exchanges.registry import VENUE_NAMES
 from liqmap.units import MINUTE_MS
 
 TIMEFRAMES = tuple(queries.TIMEFRAMES_MS) + ("all",)
@@ -49,7 +50,7 @@ def parse_exchanges(state: AppState, exchanges: str | None) -> list[str] | None:
     if exchanges is None or not exchanges.strip():
         return None
     names = [x.strip().lower() for x in exchanges.split(",") if x.strip()]
-    known = set(venue_names())
+    known = set(VENUE_NAMES)
 
     def stored():
         with state.cursor() as cur:

@@ -18,8 +18,6 @@ import duckdb
 
 from liqmap.api import queries
 from liqmap.api.metrics import Metrics
-from liqmap.exchanges.registry import VENUE_NAMES
-from liqmap.exchanges.registry import get_venue as _registry_get_venue
 from liqmap.serve.clock import LiveClock, ReplayClock
 from liqmap.serve.hub import BroadcastHub
 from liqmap.serve.pipeline import ServePipeline
@@ -27,18 +25,6 @@ from liqmap.settings import Settings, get_settings
 from liqmap.units import now_ms
 
 log = logging.getLogger("liqmap.api")
-
-def venue_names() -> tuple[str, ...]:
-    """Supported venue ids, in registry order."""
-    return tuple(VENUE_NAMES)
-
-
-def get_venue(name: str) -> Any | None:
-    """The venue spec object for ``name``, or None for an unknown name."""
-    try:
-        return _registry_get_venue(name)
-    except ValueError:
-        return None
 
 
 @dataclass

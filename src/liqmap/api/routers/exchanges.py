@@ -1,4 +1,4 @@
-"""``/exchanges``: supported venues and their capabilities; ``/exchanges/health``."""
+"""``/exchanges``: the registered venues and what their modules declare; ``/exchanges/health``."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from fastapi.concurrency import run_in_threadpool
 
 from liqmap.api import queries
 from liqmap.api.deps import get_state
-from liqmap.api.state import AppState, get_venue, venue_names
+from liqmap.api.state import AppState
+from liqmap.exchanges.registry import VENUE_NAMES, get_venue
 from liqmap.units import now_ms
 
 router = APIRouter(prefix="/exchanges", tags=["exchanges"])
@@ -21,21 +22,10 @@ HEALTH_TTL_S = 10.0
 
 
 def venue_info(name: str, enabled: bool) -> dict[str, Any]:
-    """Capabilities of one venue from its spec: liquidations/trades/open interest, WS or REST."""
+    """What the venue module declares: capabilities, sampling, transports, colour."""
     v = get_venue(name)
-    caps = tuple(getattr(v, "capabilities", ("liquidations",))) if v else ("liquidations",)
-    transport: list[str] = []
-    if v is not None:
-        try:
-            if v.connections(None):
-                transport.append("ws")
-        except Exception:
-            pass
-        try:
-            if v.rest_polls(None):
-                transport.append("rest")
-        except Exception:
-            pass
+    caps = v.capabilities
+    transport = [t for t, specs in (("ws", v.connections(None)), ("rest", v.rest_polls(None))) if specs]
     return {
         "name": name,
         "enabled": enabled,
@@ -43,8 +33,10 @@ def venue_info(name: str, enabled: bool) -> dict[str, Any]:
         "trades": "trades" in caps,
         "open_interest": "open_interest" in caps,
         "capabilities": list(caps),
-        "transport": transport or ["ws"],
-        "rest_liquidations": bool(getattr(v, "rest_liquidations", False)),
+        "sampling": v.sampling,
+        "transport": transport,
+        "rest_liquidations": v.rest_liquidations,
+        "color": v.color,
     }
 
 
@@ -52,7 +44,15 @@ def venue_info(name: str, enabled: bool) -> dict[str, Any]:
 def list_exchanges(state: State):
     """Supported venues, whether this process collects them, and what their feeds carry."""
     enabled = set(state.enabled)
-    return {"meta": state.meta(), "exchanges": [venue_info(n, n in enabled) for n in venue_names()]}
+    return {"meta": state.meta(), "exchanges": [venue_info(n, n in enabled) for n in VENUE_NAMES]}
+
+
+def stale_after_s(name: str, ws_timeout: float | None) -> float:
+    """Seconds without a received frame before a venue counts as stale: ``WS_TIMEOUT``
+    when set, else the longest watchdog of the venue's own connections."""
+    if ws_timeout is not None:
+        return ws_timeout
+    return max(c.stale_after_s for c in get_venue(name).connections(None))
 
 
 async def compute_health(state: AppState) -> dict[str, Any]:
@@ -76,7 +76,7 @@ async def compute_health(state: AppState) -> dict[str, Any]:
     wall = now_ms()
     pstats = state.pipeline.stats if state.pipeline else None
     out = []
-    names = list(dict.fromkeys([*venue_names(), *(c["exchange"] for c in cov)]))
+    names = list(dict.fromkeys([*VENUE_NAMES, *(c["exchange"] for c in cov)]))
     for name in names:
         rows = [c for c in cov if c["exchange"] == name]
         last = max((r["last_ms"] for r in rows), default=None)
@@ -90,7 +90,7 @@ async def compute_health(state: AppState) -> dict[str, Any]:
             status = "disabled"
         elif isinstance(h, dict) and (h.get("is_connected") is False or h.get("connected") is False):
             status = "down"
-        elif last_recv is not None and wall - last_recv > state.settings.ws_timeout * 1000:
+        elif last_recv is not None and wall - last_recv > stale_after_s(name, state.settings.ws_timeout) * 1000:
             status = "stale"
         else:
             status = "ok"

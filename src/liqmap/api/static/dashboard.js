@@ -4,10 +4,9 @@
 (function () {
   const $ = (id) => document.getElementById(id);
   const state = { mode: null, nowMs: null, symbol: null, timeframe: "24h", exchanges: null,
-                  large: null, institutional: null, cascadeMinUsd: null, ws: null, feedIds: new Set(), known: {} };
+                  large: null, institutional: null, cascadeMinUsd: null, ws: null, feedIds: new Set(), known: {},
+                  colors: {} };
   const MAX_FEED = 200;
-  const EX_COLORS = { binance: "#f0b90b", binance_coinm: "#c99a06", bybit: "#f7a600", okx: "#8c8c8c", bitmex: "#e0443a",
-                      deribit: "#14c4b3", hyperliquid: "#97fce4" };
   const DARK = { paper_bgcolor: "#161b22", plot_bgcolor: "#161b22", font: { color: "#d6dde6", size: 11 },
                  margin: { l: 60, r: 10, t: 10, b: 40 } };
 
@@ -65,9 +64,11 @@
     const box = $("exchange-picker");
     if (!box.dataset.built) {
       box.dataset.built = "1";
-      for (const e of exs.exchanges) {
+      for (const e of exs.exchanges) {  // venues and their colours come from the venue modules via /exchanges
+        if (e.color) state.colors[e.name] = e.color;
         const l = document.createElement("label");
-        l.innerHTML = '<input type="checkbox" value="' + e.name + '" checked> ' + e.name;
+        l.innerHTML = '<input type="checkbox" value="' + e.name + '" checked> '
+          + '<span class="swatch" style="background:' + (e.color || "#888") + '"></span>' + e.name;
         box.appendChild(l);
       }
       box.addEventListener("change", () => {
@@ -138,7 +139,7 @@
       xaxis2: { anchor: "y2", type: "date" }, yaxis2: { domain: [0, 0.62], anchor: "x2", title: "10-min" } }),
       { displayModeBar: false, responsive: true });
     Plotly.react($("share"), [{ type: "pie", hole: 0.45, labels: st.by_exchange.map((e) => e.exchange),
-      marker: { colors: st.by_exchange.map((e) => EX_COLORS[e.exchange] || "#888") }, sort: false,
+      marker: { colors: st.by_exchange.map((e) => state.colors[e.exchange] || "#888") }, sort: false,
       values: st.by_exchange.map((e) => e.value_usd), textinfo: "label+percent" }],
       Object.assign({}, DARK, { showlegend: false, margin: { l: 10, r: 10, t: 10, b: 10 } }),
       { displayModeBar: false, responsive: true });
