@@ -39,7 +39,7 @@ def _write_v1_file(path, events, keyed=True):
         con.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, name VARCHAR, applied_at BIGINT)")
         con.execute("INSERT INTO schema_version VALUES (1, '0001_init.sql', 0)")
     else:
-        from liqmap.api.queries import ensure_read_schema
+        from liqmap.storage.duckdb_reads import ensure_read_schema
 
         ensure_read_schema(con)
     con.executemany(f"INSERT INTO liquidations VALUES ({', '.join('?' * len(LIQUIDATION_COLUMNS))})", _rows(events))

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from fastapi import HTTPException, Request
 
-from liqmap.api import queries
 from liqmap.api.state import AppState
 from liqmap.exchanges.registry import VENUE_NAMES
+from liqmap.storage import duckdb_reads
 from liqmap.units import MINUTE_MS
 
-TIMEFRAMES = tuple(queries.TIMEFRAMES_MS) + ("all",)
+TIMEFRAMES = tuple(duckdb_reads.TIMEFRAMES_MS) + ("all",)
 
 
 def get_state(request: Request) -> AppState:
@@ -42,7 +42,7 @@ def window(state: AppState, timeframe: str) -> tuple[int | None, int]:
     end = now + (LIVE_SKEW_MS if state.mode == "live" else 0)
     if timeframe == "all":
         return None, end
-    return now - queries.TIMEFRAMES_MS[timeframe], end
+    return now - duckdb_reads.TIMEFRAMES_MS[timeframe], end
 
 
 def parse_exchanges(state: AppState, exchanges: str | None) -> list[str] | None:
@@ -75,13 +75,13 @@ def resolve_symbol(state: AppState, symbol: str | None, required: bool = True) -
         return None
     def load():
         with state.cursor() as cur:
-            return queries.known_underlyings(cur)
+            return duckdb_reads.known_underlyings(cur)
 
     known = state.cached(("underlyings",), load)
-    base = queries.resolve_underlying(symbol, known)
+    base = duckdb_reads.resolve_underlying(symbol, known)
     if base is None:  # maybe new since the cached list
         known = load()
-        base = queries.resolve_underlying(symbol, known)
+        base = duckdb_reads.resolve_underlying(symbol, known)
     if base is None:
         raise HTTPException(
             404,

@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 import duckdb
 
-from liqmap.api import queries
+from liqmap.storage import duckdb_reads
 from liqmap.api.metrics import Metrics
 from liqmap.serve.clock import LiveClock, ReplayClock
 from liqmap.serve.hub import BroadcastHub
@@ -172,7 +172,7 @@ def open_readonly_state(db_path: str | None = None, settings: Settings | None = 
     settings = settings or get_settings()
     path = db_path or settings.db
     con = duckdb.connect(path)
-    queries.ensure_read_schema(con)
-    latest = queries.latest_timestamp(con)
+    duckdb_reads.ensure_read_schema(con)
+    latest = duckdb_reads.latest_timestamp(con)
     return AppState(con=con, clock=ReplayClock(latest), hub=BroadcastHub(), metrics=Metrics(),
                     settings=settings, db_path=path)

@@ -20,7 +20,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from liqmap.api import queries
+from liqmap.storage import duckdb_reads
 from liqmap.settings import get_settings
 from liqmap.units import CASCADE_MIN_USD, HOUR_MS, INSTITUTIONAL_USD, now_ms
 
@@ -32,9 +32,9 @@ class MonitorError(RuntimeError):
 def _window(now: int, timeframe: str) -> int | None:
     if timeframe == "all":
         return None
-    if timeframe not in queries.TIMEFRAMES_MS:
-        raise MonitorError(f"timeframe must be one of {', '.join(queries.TIMEFRAMES_MS)}, all")
-    return now - queries.TIMEFRAMES_MS[timeframe]
+    if timeframe not in duckdb_reads.TIMEFRAMES_MS:
+        raise MonitorError(f"timeframe must be one of {', '.join(duckdb_reads.TIMEFRAMES_MS)}, all")
+    return now - duckdb_reads.TIMEFRAMES_MS[timeframe]
 
 
 def _from_db(db: str, symbol: str | None, timeframe: str) -> dict[str, Any]:
@@ -50,26 +50,26 @@ def _from_db(db: str, symbol: str | None, timeframe: str) -> dict[str, Any]:
             raise MonitorError(f"{db} is held by a running liqmap serve; use --api URL instead") from exc
         raise MonitorError(f"cannot read {db}: {msg}") from exc
     try:
-        if not queries.table_exists(con, "liquidations"):
+        if not duckdb_reads.table_exists(con, "liquidations"):
             raise MonitorError(f"{db} has no liquidations table (not a liqmap database)")
         s = get_settings()
-        now = queries.latest_timestamp(con) or now_ms()
+        now = duckdb_reads.latest_timestamp(con) or now_ms()
         base = None
         if symbol:
-            base = queries.resolve_underlying(symbol, queries.known_underlyings(con))
+            base = duckdb_reads.resolve_underlying(symbol, duckdb_reads.known_underlyings(con))
             if base is None:
-                raise MonitorError(f"unknown symbol {symbol!r}; known: {', '.join(queries.known_underlyings(con))}")
+                raise MonitorError(f"unknown symbol {symbol!r}; known: {', '.join(duckdb_reads.known_underlyings(con))}")
         start = _window(now, timeframe)
         meta = {"mode": "file", "now_ms": now, "source": db}
         return {
             "meta": meta,
-            "recent": queries.recent(con, base, None, None, 25),
-            "stats": queries.stats(con, base, start, now, None, s.large_usd, s.institutional_usd),
-            "cascades": queries.cascades(con, base, start, now, None, min_usd=CASCADE_MIN_USD)[:8],
-            "detected": queries.stored_cascades(con, base, start, now, 8),
+            "recent": duckdb_reads.recent(con, base, None, None, 25),
+            "stats": duckdb_reads.stats(con, base, start, now, None, s.large_usd, s.institutional_usd),
+            "cascades": duckdb_reads.cascades(con, base, start, now, None, min_usd=CASCADE_MIN_USD)[:8],
+            "detected": duckdb_reads.stored_cascades(con, base, start, now, 8),
             "health": None,
-            "coverage": queries.coverage(con),
-            "gaps": queries.gaps(con, 20),
+            "coverage": duckdb_reads.coverage(con),
+            "gaps": duckdb_reads.gaps(con, 20),
             "large_usd": s.large_usd,
             "institutional_usd": s.institutional_usd,
         }

@@ -16,7 +16,7 @@ from typing import Any, Sequence
 
 import duckdb
 
-from liqmap.api import queries
+from liqmap.storage import duckdb_reads
 from liqmap.api.metrics import Metrics
 from liqmap.api.state import AppState
 from liqmap.serve.clock import LiveClock, ReplayClock
@@ -110,8 +110,8 @@ def build_replay_state(
         raise ServeError(f"cannot replay: {str(exc).splitlines()[0]}") from exc
     store = open_store(db_path, settings)
     con = _read_connection(db_path, store)
-    queries.ensure_read_schema(con)
-    return AppState(con=con, clock=ReplayClock(queries.latest_timestamp(con)), hub=BroadcastHub(),
+    duckdb_reads.ensure_read_schema(con)
+    return AppState(con=con, clock=ReplayClock(duckdb_reads.latest_timestamp(con)), hub=BroadcastHub(),
                     metrics=Metrics(), settings=settings, db_path=db_path, enabled=agg.exchanges(),
                     aggregator=agg, store=store, memory=open_memory())
 
@@ -147,7 +147,7 @@ def build_live_state(
         raise ServeError(str(exc).splitlines()[0]) from exc
     store = open_store(db_path, settings)
     con = _read_connection(db_path, store)
-    queries.ensure_read_schema(con)
+    duckdb_reads.ensure_read_schema(con)
     return AppState(con=con, clock=LiveClock(), hub=BroadcastHub(), metrics=Metrics(), settings=settings,
                     db_path=db_path, enabled=list(agg.adapters), aggregator=agg, store=store,
                     memory=open_memory())

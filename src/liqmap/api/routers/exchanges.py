@@ -10,7 +10,7 @@ import msgspec
 from fastapi import APIRouter, Depends
 from fastapi.concurrency import run_in_threadpool
 
-from liqmap.api import queries
+from liqmap.storage import duckdb_reads
 from liqmap.api.deps import get_state
 from liqmap.api.state import AppState
 from liqmap.exchanges.registry import VENUE_NAMES, get_venue
@@ -69,7 +69,7 @@ async def compute_health(state: AppState) -> dict[str, Any]:
 
     def db_part():
         with state.cursor() as cur:
-            return queries.coverage(cur), queries.gaps(cur, 20)
+            return duckdb_reads.coverage(cur), duckdb_reads.gaps(cur, 20)
 
     cov, gaps = await run_in_threadpool(db_part)
     now = state.now_ms()

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
-from liqmap.api import queries
+from liqmap.storage import duckdb_reads
 from liqmap.api.deps import get_state, parse_exchanges, parse_timeframe, resolve_symbol, window
 from liqmap.api.state import AppState
 from liqmap.units import MINUTE_MS, SECOND_MS
@@ -57,7 +57,7 @@ async def liquidation_heatmap(
         base = resolve_symbol(state, symbol)
         start, end = window(state, tf)
         with state.cursor() as cur:
-            data = queries.heatmap(cur, base, start, end, ex, queries.BUCKET_MS[tf], level_size)
+            data = duckdb_reads.heatmap(cur, base, start, end, ex, duckdb_reads.BUCKET_MS[tf], level_size)
         meta = state.meta(symbol=symbol, underlying=base, timeframe=tf, start_ms=start, end_ms=end,
                           exchanges=ex or "all", note=SAMPLED_NOTE)
         return _enc.encode({"meta": meta, **data})
@@ -78,7 +78,7 @@ def recent_liquidations(
     ex = parse_exchanges(state, exchanges)
     base = resolve_symbol(state, symbol, required=False)
     with state.cursor() as cur:
-        rows = queries.recent(cur, base, ex, min_value_usd, limit,
+        rows = duckdb_reads.recent(cur, base, ex, min_value_usd, limit,
                               state.now_ms() if state.mode == "replay" else None)
     return {"meta": state.meta(symbol=symbol, underlying=base), "liquidations": rows}
 
@@ -100,7 +100,7 @@ def liquidation_stats(
 
     def compute():
         with state.cursor() as cur:
-            return queries.stats(cur, base, start, end, ex, s.large_usd, s.institutional_usd,
+            return duckdb_reads.stats(cur, base, start, end, ex, s.large_usd, s.institutional_usd,
                                  bucket_minutes * MINUTE_MS)
 
     data = state.cached(("stats", base, tf, tuple(ex or ()), bucket_minutes), compute)
@@ -131,8 +131,8 @@ def liquidation_cascades(
     base = resolve_symbol(state, symbol, required=False)
     start, end = window(state, tf)
     with state.cursor() as cur:
-        rows = queries.cascades(cur, base, start, end, ex, window_seconds * SECOND_MS, min_usd, min_count)
-        detected = queries.stored_cascades(cur, base, start, end)
+        rows = duckdb_reads.cascades(cur, base, start, end, ex, window_seconds * SECOND_MS, min_usd, min_count)
+        detected = duckdb_reads.stored_cascades(cur, base, start, end)
     if ex:
         detected = [c for c in detected if set(c["exchanges"]) & set(ex)]
     meta = state.meta(symbol=symbol, underlying=base, timeframe=tf, window_seconds=window_seconds,
@@ -144,7 +144,7 @@ def liquidation_cascades(
 def liquidation_symbols(state: State):
     """Underlyings with stored liquidations and their venue symbols."""
     with state.cursor() as cur:
-        known = queries.known_underlyings(cur)
+        known = duckdb_reads.known_underlyings(cur)
     if known is None:
         raise HTTPException(500, "no data")
     return {"meta": state.meta(), "underlyings": known}

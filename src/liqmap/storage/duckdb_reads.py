@@ -1,4 +1,4 @@
-"""Read queries over the DuckDB ``liquidations`` / ``gaps`` / ``cascades`` tables.
+"""Read queries over the DuckDB tier's ``liquidations`` / ``gaps`` / ``cascades`` tables (the API reads through these).
 
 Pure functions of a DuckDB cursor plus plain arguments, returning JSON-ready
 builtins. Every value filter is a bound parameter (no string-built SQL values);
