@@ -11,6 +11,7 @@ import asyncio
 import pytest
 
 from liqmap.feed.aggregator import Deduper, ExchangeAggregator
+from liqmap.feed.replay import ReplayFeed
 from liqmap.exchanges.registry import get_venue
 from liqmap.models import Gap, Liquidation
 from localvenue import Drop, LocalWsVenue, Send, WaitFor, binance_forceorder_frames, tardis_messages, wait_until
@@ -210,7 +211,7 @@ async def test_lossless_consumer_gets_everything_and_a_replay_waits_for_it(monke
 
     monkeypatch.setattr(aggregator_module, "HIGH_WATER", 100)
     agg = ExchangeAggregator(exchanges=[])
-    feed = agg.add_replay([PAULIUS])
+    feed = agg.add_replay(ReplayFeed([PAULIUS]))
     store_side = agg.subscribe(queue_size=None)
     view = agg.subscribe(queue_size=50)
     await agg.connect_all()
@@ -231,7 +232,7 @@ async def test_replay_error_ends_the_stream_and_is_raised_to_the_caller():
     from conftest import PAULIUS
 
     agg = ExchangeAggregator(exchanges=[])
-    feed = agg.add_replay([PAULIUS])
+    feed = agg.add_replay(ReplayFeed([PAULIUS]))
     stream = agg.subscribe(queue_size=None)
     seen = []
 
@@ -253,8 +254,8 @@ def test_an_aggregator_of_replays_only_has_no_live_venue():
 
     agg = ExchangeAggregator(exchanges=[])
     assert agg.adapters == {} and agg.exchanges() == []
-    agg.add_replay([BITMEX_INSERTS])
-    agg.add_replay([BINANCE_FRAMES], only_exchanges=["binance"])
+    agg.add_replay(ReplayFeed([BITMEX_INSERTS]))
+    agg.add_replay(ReplayFeed([BINANCE_FRAMES], only_exchanges=["binance"]))
     assert agg.exchanges() == ["bitmex", "binance"]
     with pytest.raises(FileNotFoundError):
-        agg.add_replay(["/nonexistent/capture.jsonl"])
+        agg.add_replay(ReplayFeed(["/nonexistent/capture.jsonl"]))

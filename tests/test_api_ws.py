@@ -11,6 +11,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from conftest import BINANCE_FRAMES, PAULIUS, replay_liquidations
 from liqmap.feed.aggregator import ExchangeAggregator
+from liqmap.feed.replay import ReplayFeed
 from liqmap.api.app import create_app
 from liqmap.serve.server import build_replay_state
 from liqmap.serve.clock import ReplayClock
@@ -125,7 +126,7 @@ async def test_replay_with_duplicate_lines_reaches_the_pipeline_once_per_id():
     hub = BroadcastHub()
     client = hub.subscribe(queue_size=5000)
     agg = ExchangeAggregator(exchanges=[])
-    agg.add_replay([PAULIUS])
+    agg.add_replay(ReplayFeed([PAULIUS]))
     stats = await ServePipeline(hub, ReplayClock()).consume(agg)
     await agg.wait_replays()
     assert stats.liquidations == 1837 and stats.finished

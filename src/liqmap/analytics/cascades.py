@@ -221,8 +221,7 @@ class _Open:
 class _Window:
     """Rolling window of one base with running sums (O(1) amortized).
 
-    Appends are inlined in :meth:`CascadeDetector.update` (hot path); this
-    class holds the state, eviction and the RiskInputs view.
+    Holds the state, the O(1) append and eviction, and the RiskInputs view.
     """
 
     __slots__ = (
@@ -249,6 +248,32 @@ class _Window:
         self.venues.clear()
         self.count = 0
         self.value = self.long = self.short = self.inst = 0.0
+
+    def push(self, seq: int, ts: int, value: float, is_long: bool, price: float, exchange: str,
+             symbol: str, inst_usd: float) -> None:
+        """Add one event (``ts`` ms UTC, ``value`` USD, ``price`` quote units) to the sums and the
+        monotonic min/max price deques; ``inst_usd`` is the institutional-size threshold (USD)."""
+        self.q.append((seq, ts, value, is_long, price, exchange, symbol))
+        if ts > self.max_ts:
+            self.max_ts = ts
+        self.count += 1
+        self.value += value
+        if is_long:
+            self.long += value
+        else:
+            self.short += value
+        if value >= inst_usd:
+            self.inst += value
+        venues = self.venues
+        venues[exchange] = venues.get(exchange, 0) + 1
+        minq = self.minq
+        while minq and minq[-1][1] >= price:
+            minq.pop()
+        minq.append((seq, price))
+        maxq = self.maxq
+        while maxq and maxq[-1][1] <= price:
+            maxq.pop()
+        maxq.append((seq, price))
 
     def evict(self, cutoff_ts: int, inst_usd: float) -> None:
         """Drop events with timestamp <= ``cutoff_ts`` (ms UTC) from the window sums;
@@ -333,7 +358,6 @@ class CascadeDetector:
         Ends of quiet cascades (any base) come first, then this base's
         start/update.
         """
-        cfg = self.config
         ts = liq.timestamp
         out: list[CascadeEvent] = []
         self.events_seen += 1
@@ -354,36 +378,12 @@ class CascadeDetector:
         q = w.q
         if q and q[0][1] <= cutoff:
             w.evict(cutoff, inst_usd)
-        c = w.cascade
         if ts > cutoff:
-            # inline of _Window.push (hot path)
-            value = liq.value_usd
-            price = liq.price
-            exchange = liq.exchange
-            q.append((seq, ts, value, is_long, price, exchange, liq.symbol))
-            if ts > w.max_ts:
-                w.max_ts = ts
-            w.count += 1
-            w.value += value
-            if is_long:
-                w.long += value
-            else:
-                w.short += value
-            if value >= inst_usd:
-                w.inst += value
-            venues = w.venues
-            venues[exchange] = venues.get(exchange, 0) + 1
-            minq = w.minq
-            while minq and minq[-1][1] >= price:
-                minq.pop()
-            minq.append((seq, price))
-            maxq = w.maxq
-            while maxq and maxq[-1][1] <= price:
-                maxq.pop()
-            maxq.append((seq, price))
+            w.push(seq, ts, liq.value_usd, is_long, liq.price, liq.exchange, liq.symbol, inst_usd)
         else:
             self.late_events += 1
         hot = w.count >= self._min_events and w.value >= self._min_value
+        c = w.cascade
         if c is None:
             if hot and ts > cutoff:  # only an event that entered the window can start one
                 self._start(w, base, wm, out)
@@ -391,6 +391,13 @@ class CascadeDetector:
         # open cascade: fold the event in
         c.add(ts, liq.value_usd, is_long, liq.price, liq.exchange, liq.symbol)
         w.consumed_seq = seq
+        self._advance(c, w, ts, wm, hot, out)
+        return out
+
+    def _advance(self, c: "_Open", w: "_Window", ts: int, wm: int, hot: bool, out: list[CascadeEvent]) -> None:
+        """After an event joined open cascade ``c``: move its quiet deadline, rescore it from
+        the window, and emit an ``update`` when a rule of the module docstring says so."""
+        cfg = self.config
         if hot:
             c.last_hot_ts = max(c.last_hot_ts, ts)
             deadline = c.last_hot_ts + cfg.quiet_ms
@@ -417,7 +424,6 @@ class CascadeDetector:
         if reason:
             c.emitted_value, c.emitted_events = c.value, c.events
             out.append(CascadeEvent("update", c.snapshot(True), wm))
-        return out
 
     def expire(self, now_ms: int) -> list[CascadeEvent]:
         """End cascades quiet at ``now_ms`` (ms UTC) without new input.

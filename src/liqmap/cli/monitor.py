@@ -156,11 +156,8 @@ def _bar(frac: float, width: int = 24) -> str:
     return "█" * n + "·" * (width - n)
 
 
-def render(snap: dict[str, Any]) -> Group:
-    """Rich renderable of a snapshot (latest feed, timeline, exchanges, long/short, cascades, health)."""
-    meta = snap["meta"]
-    st = snap["stats"]
-    large, inst = snap["large_usd"], snap["institutional_usd"]
+def _head(snap: dict[str, Any]) -> Text:
+    meta, st = snap["meta"], snap["stats"]
     mode = meta.get("mode", "?").upper()
     head = Text.assemble(
         ("liqmap monitor  ", "bold"), (f" {mode} ", "black on yellow" if mode != "LIVE" else "black on green"),
@@ -169,7 +166,11 @@ def render(snap: dict[str, Any]) -> Group:
     )
     if snap.get("error"):
         head.append(f"   ! {snap['error']}", style="red")
+    return head
 
+
+def _latest(snap: dict[str, Any]) -> Table:
+    large, inst = snap["large_usd"], snap["institutional_usd"]
     feed = Table(title="Latest liquidations", box=box.SIMPLE, expand=True)
     for c in ("time (UTC)", "exchange", "symbol", "side", "price", "value"):
         feed.add_column(c, justify="right" if c in ("price", "value") else "left")
@@ -178,7 +179,10 @@ def render(snap: dict[str, Any]) -> Group:
         style = f"{color} {tier_style(ev['value_usd'], large, inst)}".strip()
         feed.add_row(_ts(ev["timestamp"])[5:], ev["exchange"], ev["symbol"], ev["side"],
                      f"{ev['price']:.6g}", usd(ev["value_usd"]), style=style)
+    return feed
 
+
+def _timeline(st: dict[str, Any]) -> Table:
     tl = Table(title=f"{st['bucket_ms'] // 60000}-minute buckets (last 12)", box=box.SIMPLE, expand=True)
     tl.add_column("bucket")
     tl.add_column("long", style="red")
@@ -188,7 +192,10 @@ def render(snap: dict[str, Any]) -> Group:
     for b in buckets:
         tl.add_row(_ts(b["t"])[5:16], f"{_bar(b['long_usd'] / peak, 16)} {usd(b['long_usd'])}",
                    f"{_bar(b['short_usd'] / peak, 16)} {usd(b['short_usd'])}")
+    return tl
 
+
+def _exchanges(st: dict[str, Any]) -> Table:
     ex = Table(title="Exchanges", box=box.SIMPLE, expand=True)
     ex.add_column("exchange")
     ex.add_column("share")
@@ -196,16 +203,23 @@ def render(snap: dict[str, Any]) -> Group:
     ex.add_column("events", justify="right")
     for e in st["by_exchange"]:
         ex.add_row(e["exchange"], _bar(e["share"] or 0, 20), usd(e["value_usd"]), str(e["count"]))
+    return ex
 
+
+def _long_short(st: dict[str, Any]) -> Text:
     ls = Text()
     total = st["total_usd"] or 1
     lf = st["long_usd"] / total
+    sf = 1 - lf if st["total_usd"] else 0
     ls.append("long  " + _bar(lf, 30) + f" {usd(st['long_usd'])} ({lf:.0%})\n", style="red")
-    ls.append("short " + _bar(1 - lf if st["total_usd"] else 0, 30) + f" {usd(st['short_usd'])} ({1 - lf if st['total_usd'] else 0:.0%})", style="green")
+    ls.append("short " + _bar(sf, 30) + f" {usd(st['short_usd'])} ({sf:.0%})", style="green")
     tiers = st["tiers"]
     ls.append(f"\ntiers: retail {tiers['retail']['count']}  large {tiers['large']['count']}  "
               f"institutional {tiers['institutional']['count']}")
+    return ls
 
+
+def _cascades(snap: dict[str, Any]) -> Table:
     detected = snap.get("detected") or []
     cas = Table(title="Cascades" + (" (detector)" if detected else " (bursts)"), box=box.SIMPLE, expand=True)
     for c in ("start", "base", "value", "events", "side", "venues", "severity"):
@@ -216,7 +230,10 @@ def render(snap: dict[str, Any]) -> Group:
                     ",".join(c["exchanges"]), sev, style="red" if c["dominant_side"] == "long" else "green")
     if not (detected or snap["cascades"]):
         cas.add_row("none", "", "", "", "", "", "")
+    return cas
 
+
+def _health(snap: dict[str, Any]) -> Table:
     hl = Table(title="Health", box=box.SIMPLE, expand=True)
     for c in ("exchange", "status", "events", "last event age"):
         hl.add_column(c)
@@ -226,25 +243,30 @@ def render(snap: dict[str, Any]) -> Group:
                 age = h.get("last_event_age_s")
                 hl.add_row(h["exchange"], h["status"], str(h["events"]), f"{age:.0f}s" if age is not None else "-",
                            style="green" if h["status"] in ("ok", "replay") else "yellow")
-    else:
-        now = meta.get("now_ms") or 0
-        per: dict[str, list] = {}
-        for r in snap.get("coverage") or []:
-            per.setdefault(r["exchange"], []).append(r)
-        for name, rows in per.items():
-            last = max(r["last_ms"] for r in rows)
-            hl.add_row(name, "stored", str(sum(r["count"] for r in rows)), f"{(now - last) / 1000:.0f}s")
+        return hl
+    now = snap["meta"].get("now_ms") or 0
+    per: dict[str, list] = {}
+    for r in snap.get("coverage") or []:
+        per.setdefault(r["exchange"], []).append(r)
+    for name, rows in per.items():
+        last = max(r["last_ms"] for r in rows)
+        hl.add_row(name, "stored", str(sum(r["count"] for r in rows)), f"{(now - last) / 1000:.0f}s")
+    return hl
 
+
+def render(snap: dict[str, Any]) -> Group:
+    """Rich renderable of a snapshot (latest feed, timeline, exchanges, long/short, cascades, health)."""
+    st = snap["stats"]
     top = Table.grid(expand=True)
     top.add_column(ratio=3)
     top.add_column(ratio=2)
-    right = Group(Panel(ls, title="Long / short", box=box.ROUNDED), ex, hl)
-    top.add_row(feed, right)
+    right = Group(Panel(_long_short(st), title="Long / short", box=box.ROUNDED), _exchanges(st), _health(snap))
+    top.add_row(_latest(snap), right)
     bottom = Table.grid(expand=True)
     bottom.add_column(ratio=1)
     bottom.add_column(ratio=1)
-    bottom.add_row(tl, cas)
-    return Group(head, top, bottom)
+    bottom.add_row(_timeline(st), _cascades(snap))
+    return Group(_head(snap), top, bottom)
 
 
 def check_report(db: str | None = None, api: str | None = None) -> Group:

@@ -189,10 +189,11 @@ def _replay_session(console: Console, files: list[Path], db: Path | None, redis:
                     postgres: str | None, **replay: Any) -> tuple[Any, Any, Any]:
     """``(aggregator, replay feed, store or None)``; exits 2 for unreadable inputs or storage."""
     from liqmap.feed.aggregator import ExchangeAggregator
+    from liqmap.feed.replay import ReplayFeed
 
     agg = ExchangeAggregator(exchanges=[])
     try:
-        feed = agg.add_replay(files, **replay)
+        feed = agg.add_replay(ReplayFeed(files, **replay))
     except (UnknownFormatError, FileNotFoundError, ValueError) as exc:
         _fail(console, str(exc))
     store = None

@@ -143,34 +143,14 @@ class ExchangeAggregator:
         return out
 
     # -- replays ----------------------------------------------------------------
-    def add_replay(
-        self,
-        paths: Iterable[Any],
-        fmt: str = "auto",
-        exchange: str | None = None,
-        *,
-        speed: float | None = None,
-        max_gap_s: float | None = None,
-        ordered: bool = True,
-        only_exchanges: Iterable[str] | None = None,
-        only_bases: Iterable[str] | None = None,
-    ) -> ReplayFeed:
-        """Add recorded files as a feed: their frames go through the venues' live parsers into
-        this stream (:class:`~liqmap.feed.replay.ReplayFeed`). Replays run one after another,
-        in the order added, from :meth:`connect_all`.
+    def add_replay(self, feed: ReplayFeed) -> ReplayFeed:
+        """Add recorded files as a feed (:class:`~liqmap.feed.replay.ReplayFeed`: frames through
+        the venues' live parsers, paced or not) and return it. Replays run one after another,
+        in the order added, from :meth:`connect_all`::
 
-        Args:
-            paths: recorded files or directories (any format of :data:`liqmap.replay.FORMATS`).
-            fmt / exchange / ordered: see :class:`~liqmap.replay.runner.ReplayRunner`.
-            speed: N x recorded time (None = as fast as the consumers take it);
-            max_gap_s: cap on one idle gap while paced, seconds.
-            only_exchanges / only_bases: keep just those venues / underlyings.
-
-        Raises (now, before anything runs): ``FileNotFoundError``, ``ValueError``,
-        :class:`~liqmap.replay.formats.UnknownFormatError` for unreadable inputs.
+            agg = ExchangeAggregator(exchanges=[])
+            agg.add_replay(ReplayFeed(["rec.jsonl.gz"], speed=10))
         """
-        feed = ReplayFeed.of_files(paths, fmt, exchange, speed=speed, max_gap_s=max_gap_s, ordered=ordered,
-                                   only_exchanges=only_exchanges, only_bases=only_bases)
         feed.add_listener(self.publish)
         self.replays.append(feed)
         return feed

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass, field
 from typing import Callable
 
 from liqmap.exchanges.base import Venue, safe_parse
@@ -52,29 +53,23 @@ class RateLimitedLog:
         return True
 
 
+@dataclass(eq=False)
 class FrameHandler:
     """Receipt stamp -> recorder -> parse -> emit, for one venue.
 
-    Args:
+    Fields:
         venue: the venue parser (:class:`liqmap.exchanges.base.Venue`).
         tracker: health counters updated per frame / event / parse error.
         emit: called synchronously with every parsed event (must not block).
         recorder: optional hook called with every :class:`RawFrame` before parsing.
+        error_log: rate limiter of the parse-error log lines.
     """
 
-    def __init__(
-        self,
-        venue: Venue,
-        tracker: HealthTracker,
-        emit: Emit,
-        recorder: Recorder | None = None,
-        error_log: RateLimitedLog | None = None,
-    ) -> None:
-        self.venue = venue
-        self.tracker = tracker
-        self.emit = emit
-        self.recorder = recorder
-        self.error_log = error_log or RateLimitedLog()
+    venue: Venue
+    tracker: HealthTracker
+    emit: Emit
+    recorder: Recorder | None = None
+    error_log: RateLimitedLog = field(default_factory=RateLimitedLog)
 
     def handle(self, connection: str, data: str | bytes, parse: bool = True) -> list[Event]:
         """Process one frame; returns the events emitted (``[]`` on parse error)."""

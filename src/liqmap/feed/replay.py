@@ -15,12 +15,9 @@ pipe or a failed store must stop it, not be logged and skipped).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable
+from typing import Any, Awaitable, Callable, Iterable
 
 from liqmap.models import Event
-
-if TYPE_CHECKING:
-    from liqmap.replay.runner import ReplayRunner
 
 #: Events handed over between two yields to the event loop / back-pressure checks.
 YIELD_EVERY = 500
@@ -30,29 +27,18 @@ class ReplayFeed:
     """Replay recorded files through the venue parsers into listeners.
 
     Args:
-        runner: the files, already planned (bad inputs raise when the runner is built:
-            ``FileNotFoundError``, ``ValueError``, ``UnknownFormatError``); its ``speed`` /
-            ``max_gap_s`` pace the replay (None = as fast as possible).
+        paths: recorded files or directories (any format of :data:`liqmap.replay.FORMATS`).
+        fmt / exchange / ordered: see :class:`~liqmap.replay.runner.ReplayRunner`.
+        speed: N x recorded time (None = as fast as the consumers take it);
+        max_gap_s: cap on one idle gap while paced, seconds.
         only_exchanges / only_bases: keep just those venues / underlyings (None = all).
+
+    Raises (at construction, nothing read yet): ``FileNotFoundError``, ``ValueError``,
+    :class:`~liqmap.replay.formats.UnknownFormatError` for unreadable inputs.
     """
 
     def __init__(
         self,
-        runner: "ReplayRunner",
-        *,
-        only_exchanges: Iterable[str] | None = None,
-        only_bases: Iterable[str] | None = None,
-    ) -> None:
-        self.runner = runner
-        self.only_exchanges = frozenset(only_exchanges or ())
-        self.only_bases = frozenset(only_bases or ())
-        self._listeners: list[Callable[[Event], None]] = []
-        self.replayed = 0
-        self.done = False
-
-    @classmethod
-    def of_files(
-        cls,
         paths: Iterable[Any],
         fmt: str = "auto",
         exchange: str | None = None,
@@ -60,14 +46,17 @@ class ReplayFeed:
         speed: float | None = None,
         max_gap_s: float | None = None,
         ordered: bool = True,
-        **kw: Any,
-    ) -> "ReplayFeed":
-        """A feed of ``paths`` (see :class:`~liqmap.replay.runner.ReplayRunner` for ``fmt``,
-        ``exchange``, ``ordered`` and the errors raised for bad inputs)."""
+        only_exchanges: Iterable[str] | None = None,
+        only_bases: Iterable[str] | None = None,
+    ) -> None:
         from liqmap.replay.runner import ReplayRunner
 
-        runner = ReplayRunner(list(paths), fmt, exchange, speed=speed, max_gap_s=max_gap_s, ordered=ordered)
-        return cls(runner, **kw)
+        self.runner = ReplayRunner(list(paths), fmt, exchange, speed=speed, max_gap_s=max_gap_s, ordered=ordered)
+        self.only_exchanges = frozenset(only_exchanges or ())
+        self.only_bases = frozenset(only_bases or ())
+        self._listeners: list[Callable[[Event], None]] = []
+        self.replayed = 0
+        self.done = False
 
     def add_listener(self, callback: Callable[[Event], None]) -> None:
         """Call ``callback(event)`` for every replayed event (sync; an exception ends the replay)."""

@@ -57,41 +57,34 @@ class PipelineStats:
     finished: bool = False
 
 
+@dataclass(eq=False)
 class ServePipeline:
     """Consume a stream of events and fan them out (see module docstring).
 
-    Args:
+    Fields:
         hub: broadcast hub for websocket clients.
         clock: :class:`LiveClock` or :class:`ReplayClock` (advanced on every event).
         store: object with ``write(events)`` (sync or async) and optional ``flush``/``close``.
         memory: optional L1 store with ``add(event)`` or ``append(event)``.
         on_event: optional callback ``(event) -> None`` (metrics).
-        batch_ms / batch_max: storage write batching (time and size bound).
+        batch_ms / batch_max: storage write batching (time in ms and size bound in events).
+        stats: the run's :class:`PipelineStats`.
     """
 
-    def __init__(
-        self,
-        hub: BroadcastHub,
-        clock: LiveClock | ReplayClock,
-        store: Any | None = None,
-        memory: Any | None = None,
-        on_event: Callable[[Event], None] | None = None,
-        batch_ms: int = 25,
-        batch_max: int = 2000,
-    ) -> None:
-        self.hub = hub
-        self.clock = clock
-        self.store = store
-        self.memory = memory
-        self.on_event = on_event
-        self.batch_ms = batch_ms
-        self.batch_max = batch_max
-        self.stats = PipelineStats()
+    hub: BroadcastHub
+    clock: LiveClock | ReplayClock
+    store: Any | None = None
+    memory: Any | None = None
+    on_event: Callable[[Event], None] | None = None
+    batch_ms: int = 25
+    batch_max: int = 2000
+    stats: PipelineStats = field(default_factory=PipelineStats, init=False)
+
+    def __post_init__(self) -> None:
         self._buffer: list[Event] = []
         self._flush_lock = asyncio.Lock()
-        self._mem_add = None
-        if memory is not None:
-            self._mem_add = getattr(memory, "add", None) or getattr(memory, "append", None)
+        mem = self.memory
+        self._mem_add = None if mem is None else (getattr(mem, "add", None) or getattr(mem, "append", None))
 
     def handle(self, event: Event) -> None:
         """Process one event synchronously (no I/O)."""

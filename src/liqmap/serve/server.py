@@ -99,13 +99,14 @@ def build_replay_state(
         if not Path(p).is_file():
             raise ServeError(f"replay file not found or not a file: {p}")
     from liqmap.feed.aggregator import ExchangeAggregator
+    from liqmap.feed.replay import ReplayFeed
 
     agg = ExchangeAggregator(exchanges=[])
     select = {"only_exchanges": only_exchanges, "only_bases": only_bases}
     try:  # sniffs every file now: a clear one-line error before anything is opened
         if preload:
-            agg.add_replay(preload, fmt, **select)
-        agg.add_replay(paths, fmt, speed=speed, max_gap_s=max_gap_s, **select)
+            agg.add_replay(ReplayFeed(preload, fmt, **select))
+        agg.add_replay(ReplayFeed(paths, fmt, speed=speed, max_gap_s=max_gap_s, **select))
     except (OSError, ValueError) as exc:
         raise ServeError(f"cannot replay: {str(exc).splitlines()[0]}") from exc
     store = open_store(db_path, settings)
