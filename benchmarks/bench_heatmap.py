@@ -93,9 +93,9 @@ def main() -> None:
         print(f"resume re-run (all files skipped by checksum): {time.perf_counter() - t:.2f} s, "
               f"statuses {sorted({f.status for f in s2.files})}")
         # SYNTHETIC 15m klines from the synthetic trades, SYNTHETIC 5-minute OI random walk (contracts)
-        from liqmap.heatmap.ingest import ensure_schema
+        from liqmap.storage.duckdb_store import apply_migrations
 
-        ensure_schema(con)
+        apply_migrations(con)
         con.execute("""INSERT INTO klines_15m_history
             SELECT symbol, (timestamp // 900000) * 900000, arg_min(price, timestamp), max(price), min(price),
                    arg_max(price, timestamp), sum(quantity), (timestamp // 900000) * 900000 + 899999,

@@ -2,17 +2,21 @@
 
 A file written by the previous liqmap version (schema 1: ``id VARCHAR PRIMARY KEY``) and a
 file whose ``liquidations`` table was created by a reader without any key (the API's
-``ensure_read_schema``) both open in :class:`DuckDBStore`, keep every row once, and stay
+``ensure_read_schema`` before schema 4 removed it) both open in :class:`DuckDBStore`, keep every row once, and stay
 idempotent against a replay of the same real events.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 
 import duckdb
 
+from conftest import VISION
+from liqmap.heatmap.ingest import ingest
 from liqmap.storage.duckdb_store import LIQUIDATION_COLUMNS, MIGRATIONS_DIR, DuckDBStore, _migrations
+from liqmap.units import INTERVAL_MS
 
 from test_storage_loader import SQUEEZE, load_liquidations
 
@@ -21,6 +25,10 @@ ALL_VERSIONS = [v for v, _name, _sql in _migrations()]
 LATEST = ALL_VERSIONS[-1]
 
 V1_SQL = (MIGRATIONS_DIR / "0001_init.sql").read_text()
+#: the keyless table the API's read path created in a fresh file before schema version 2
+KEYLESS_READER_SQL = """CREATE TABLE liquidations (
+    exchange VARCHAR, symbol VARCHAR, base VARCHAR, quote VARCHAR, side VARCHAR, price DOUBLE, quantity DOUBLE,
+    value_usd DOUBLE, "timestamp" BIGINT, received_at BIGINT, id VARCHAR, order_side VARCHAR, status VARCHAR)"""
 
 
 def _md5_key(s: str) -> int:
@@ -39,9 +47,7 @@ def _write_v1_file(path, events, keyed=True):
         con.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, name VARCHAR, applied_at BIGINT)")
         con.execute("INSERT INTO schema_version VALUES (1, '0001_init.sql', 0)")
     else:
-        from liqmap.storage.duckdb_reads import ensure_read_schema
-
-        ensure_read_schema(con)
+        con.execute(KEYLESS_READER_SQL)
     con.executemany(f"INSERT INTO liquidations VALUES ({', '.join('?' * len(LIQUIDATION_COLUMNS))})", _rows(events))
     con.close()
 
@@ -108,3 +114,37 @@ async def test_keyless_reader_table_migrates_keeping_first_row_per_id(tmp_path):
     assert pk == [(["id_key"],)]
     assert versions == ALL_VERSIONS
     assert sorted(r[10] for r in rows) == sorted({e.id for e in events})
+
+
+ARCHIVE_TABLES = {"ingest_log", "aggtrades_history", "aggtrades_flow_5m", "open_interest_history",
+                  "liquidation_snapshot_history", *(f"klines_{iv}_history" for iv in INTERVAL_MS)}
+
+
+def _tables(con) -> set[str]:
+    return {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+
+
+async def test_archive_history_tables_come_from_the_migrations(tmp_path):
+    """Every table the heatmap ingest loads exists once the store opens a new file (schema 4)."""
+    db = tmp_path / "fresh.duckdb"
+    await DuckDBStore(db).close()
+    con = duckdb.connect(str(db), read_only=True)
+    assert ARCHIVE_TABLES <= _tables(con)
+    con.close()
+
+
+def test_ad_hoc_archive_tables_keep_their_rows_through_schema_4(tmp_path):
+    """A file whose archive tables ingest created on demand (before schema 4) keeps its rows."""
+    db = str(tmp_path / "adhoc.duckdb")
+    con = duckdb.connect(db)
+    summary = ingest(con, "klines", "BTCUSDT", dt.date(2025, 12, 5), dt.date(2025, 12, 7), VISION, interval="1h")
+    assert summary.rows == 72  # three real daily files of 24 hourly candles
+    before = con.execute("SELECT * FROM klines_1h_history ORDER BY open_time").fetchall()
+    con.execute("DELETE FROM schema_version WHERE version = 4")  # as if 0004 had never run
+    con.close()
+    store = DuckDBStore(db)
+    assert store.schema_version == LATEST
+    cur = store.reader()
+    assert cur.execute("SELECT * FROM klines_1h_history ORDER BY open_time").fetchall() == before
+    assert ARCHIVE_TABLES <= _tables(cur)
+    cur.close()

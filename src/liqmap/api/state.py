@@ -17,6 +17,7 @@ from typing import Any, Callable
 import duckdb
 
 from liqmap.storage import duckdb_reads
+from liqmap.storage.duckdb_store import apply_migrations
 from liqmap.api.metrics import Metrics
 from liqmap.serve.clock import LiveClock, ReplayClock
 from liqmap.serve.hub import BroadcastHub
@@ -167,12 +168,13 @@ class AppState:
 
 def open_readonly_state(db_path: str | None = None, settings: Settings | None = None) -> AppState:
     """State reading an existing DuckDB file, no ingestion (``mode == "replay"``,
-    "now" = newest stored event). Raises ``duckdb.IOException`` when the file is
-    locked by another process."""
+    "now" = newest stored event). The file gets the storage migrations, so a new or older
+    file reads like a current one. Raises ``duckdb.IOException`` when the file is locked by
+    another process."""
     settings = settings or get_settings()
     path = db_path or settings.db
     con = duckdb.connect(path)
-    duckdb_reads.ensure_read_schema(con)
+    apply_migrations(con)
     latest = duckdb_reads.latest_timestamp(con)
     return AppState(con=con, clock=ReplayClock(latest), hub=BroadcastHub(), metrics=Metrics(),
                     settings=settings, db_path=path)

@@ -13,7 +13,9 @@ stream-unzipped to a temp file) or ``.csv``; with or without a header row (detec
 the first line); timestamps in ms or µs (values > 1e14 are µs and divided by 1000).
 Columns are parsed **by position** with explicit types.
 
-Tables (all with a ``symbol`` column; times BIGINT ms UTC; prices USDT; quantities base units):
+Tables (created by the storage migrations, ``storage/migrations/duckdb/0004_archive_history.sql``,
+applied by :func:`ingest`; all with a ``symbol`` column; times BIGINT ms UTC; prices USDT;
+quantities base units):
 
 * ``aggtrades_history(symbol, agg_trade_id, price, quantity, first_trade_id, last_trade_id,
   timestamp, is_buyer_maker)`` -- no PRIMARY KEY (heatmap-model.md §5.1).
@@ -55,12 +57,13 @@ from typing import Callable
 
 import duckdb
 
-from liqmap.units import DAY_MS, now_ms
+from liqmap.storage.duckdb_store import apply_migrations
+from liqmap.units import DAY_MS, INTERVAL_MS, now_ms
 
 KINDS = ("aggtrades", "klines", "metrics", "liquidation-snapshot")
 DIR_NAME = {"aggtrades": "aggTrades", "klines": "klines", "metrics": "metrics",
             "liquidation-snapshot": "liquidationSnapshot"}
-INTERVALS = ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d")
+INTERVALS = tuple(INTERVAL_MS)  # every interval has its klines_<interval>_history table
 US_THRESHOLD = 100_000_000_000_000  # > 1e14 => microseconds
 FLOW_STEP_MS = 300_000
 FLOW_CELL = 0.0005  # log-cell width of aggtrades_flow_5m (5 bps)
@@ -138,35 +141,6 @@ def table_for(kind: str, interval: str | None = None) -> str:
     if kind == "liquidation-snapshot":
         return "liquidation_snapshot_history"
     raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
-
-
-def ensure_schema(con: duckdb.DuckDBPyConnection, kind: str | None = None, interval: str | None = None) -> None:
-    """Create the ingest tables if missing (idempotent)."""
-    con.execute("""CREATE TABLE IF NOT EXISTS ingest_log(kind VARCHAR, symbol VARCHAR, interval VARCHAR,
-        file_name VARCHAR, size BIGINT, sha256 VARCHAR, rows BIGINT, range_start BIGINT, range_end BIGINT,
-        loaded_at BIGINT)""")
-    con.execute("""CREATE TABLE IF NOT EXISTS aggtrades_history(symbol VARCHAR, agg_trade_id BIGINT, price DOUBLE,
-        quantity DOUBLE, first_trade_id BIGINT, last_trade_id BIGINT, timestamp BIGINT, is_buyer_maker BOOLEAN)""")
-    con.execute("""CREATE TABLE IF NOT EXISTS aggtrades_flow_5m(symbol VARCHAR, step_end BIGINT, taker_sell BOOLEAN,
-        cell INTEGER, qty DOUBLE, notional DOUBLE)""")
-    con.execute("""CREATE TABLE IF NOT EXISTS open_interest_history(symbol VARCHAR, timestamp BIGINT,
-        sum_open_interest DOUBLE, sum_open_interest_value DOUBLE, count_toptrader_long_short_ratio DOUBLE,
-        sum_toptrader_long_short_ratio DOUBLE, count_long_short_ratio DOUBLE, sum_taker_long_short_vol_ratio DOUBLE,
-        source VARCHAR)""")
-    con.execute("""CREATE TABLE IF NOT EXISTS liquidation_snapshot_history(symbol VARCHAR, time BIGINT, side VARCHAR,
-        order_type VARCHAR, time_in_force VARCHAR, original_quantity DOUBLE, price DOUBLE, average_price DOUBLE,
-        order_status VARCHAR, last_fill_quantity DOUBLE, accumulated_fill_quantity DOUBLE)""")
-    for iv in {"5m", "15m", interval} - {None}:
-        ensure_klines_table(con, iv)
-
-
-def ensure_klines_table(con: duckdb.DuckDBPyConnection, interval: str) -> str:
-    """Create ``klines_<interval>_history`` if missing; returns its name."""
-    t = table_for("klines", interval)
-    con.execute(f"""CREATE TABLE IF NOT EXISTS {t}(symbol VARCHAR, open_time BIGINT, open DOUBLE, high DOUBLE,
-        low DOUBLE, close DOUBLE, volume DOUBLE, close_time BIGINT, quote_volume DOUBLE, count BIGINT,
-        taker_buy_volume DOUBLE, taker_buy_quote_volume DOUBLE)""")
-    return t
 
 
 # ---------------------------------------------------------------- discovery
@@ -418,7 +392,7 @@ def ingest(con: duckdb.DuckDBPyConnection, kind: str, symbol: str, start: dt.dat
         raise FileNotFoundError(
             f"no {kind} files for {symbol} {start}..{end} under {data_dir} "
             f"(expected futures/um/daily/{DIR_NAME[kind]}/{symbol}/...)")
-    ensure_schema(con, kind, interval)
+    apply_migrations(con)  # the tables: storage/migrations/duckdb/0004_archive_history.sql
     summary = IngestSummary()
     for f in files:
         if on_file:

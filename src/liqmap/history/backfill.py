@@ -42,7 +42,6 @@ from typing import Awaitable, Callable
 import duckdb
 import httpx
 
-from liqmap.heatmap.ingest import ensure_schema
 from liqmap.history import binance, bybit, okx
 from liqmap.history.rest import RestClient, VenueError
 from liqmap.models import Kline
@@ -170,7 +169,6 @@ async def backfill(venue: str, symbol: str, start_ms: int, end_ms: int, con: duc
     res.kline_rows = store_klines(con, kl, f"rest:{venue}")
     res.oi_rows = store_open_interest(con, oi, f"rest:{venue}")
     if venue == "binance":
-        ensure_schema(con, "klines", interval)
         mirror_binance_to_heatmap_tables(con, native, interval, start_ms, end_ms)
     return res
 

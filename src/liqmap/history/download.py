@@ -23,7 +23,8 @@ from typing import Callable
 import duckdb
 import httpx
 
-from liqmap.heatmap.ingest import FileReport, IngestError, SourceFile, ensure_schema, load_file
+from liqmap.heatmap.ingest import FileReport, IngestError, SourceFile, load_file
+from liqmap.storage.duckdb_store import apply_migrations
 from liqmap.history.fetch import FetchResult, fetch_file
 from liqmap.history.vision import BASE_URL, ArchiveFile, plan
 
@@ -109,9 +110,7 @@ async def download(symbol: str, datasets: list[str], intervals: list[str], start
         raise ValueError(f"--parallel must be >= 1, got {parallel}")
     today = today or dt.datetime.now(dt.timezone.utc).date()
     files = plan(symbol.upper(), datasets, intervals, start, end, today)
-    for iv in (intervals if "klines" in datasets else []):
-        ensure_schema(con, "klines", iv)
-    ensure_schema(con)
+    apply_migrations(con)
     report = DownloadReport()
     progress("planned", None, len(files))
     sem = asyncio.Semaphore(parallel)

@@ -111,7 +111,6 @@ def build_replay_state(
         raise ServeError(f"cannot replay: {str(exc).splitlines()[0]}") from exc
     store = open_store(db_path, settings)
     con = _read_connection(db_path, store)
-    duckdb_reads.ensure_read_schema(con)
     return AppState(con=con, clock=ReplayClock(duckdb_reads.latest_timestamp(con)), hub=BroadcastHub(),
                     metrics=Metrics(), settings=settings, db_path=db_path, enabled=agg.exchanges(),
                     aggregator=agg, store=store, memory=open_memory())
@@ -148,7 +147,6 @@ def build_live_state(
         raise ServeError(str(exc).splitlines()[0]) from exc
     store = open_store(db_path, settings)
     con = _read_connection(db_path, store)
-    duckdb_reads.ensure_read_schema(con)
     return AppState(con=con, clock=LiveClock(), hub=BroadcastHub(), metrics=Metrics(), settings=settings,
                     db_path=db_path, enabled=list(agg.adapters), aggregator=agg, store=store,
                     memory=open_memory())

@@ -5,7 +5,8 @@ builtins. Every value filter is a bound parameter (no string-built SQL values);
 only the ``IN (?, ?, ...)`` placeholder count is generated.
 
 Units: prices in quote units, ``value_usd`` in USD (stablecoins at par), times in
-ms since the Unix epoch UTC. Table schema: see the project brief / ``liqmap.storage``.
+ms since the Unix epoch UTC. Table schema: ``migrations/duckdb/`` (applied by
+:func:`liqmap.storage.duckdb_store.apply_migrations`).
 """
 
 from __future__ import annotations
@@ -16,19 +17,6 @@ from typing import Any, Sequence
 import duckdb
 
 from liqmap.units import CASCADE_MIN_USD, DAY_MS, HOUR_MS, MINUTE_MS
-
-LIQUIDATIONS_DDL = """
-CREATE TABLE IF NOT EXISTS liquidations (
-    exchange VARCHAR, symbol VARCHAR, base VARCHAR, quote VARCHAR, side VARCHAR,
-    price DOUBLE, quantity DOUBLE, value_usd DOUBLE, "timestamp" BIGINT,
-    received_at BIGINT, id VARCHAR, order_side VARCHAR, status VARCHAR
-)
-"""
-GAPS_DDL = """
-CREATE TABLE IF NOT EXISTS gaps (
-    exchange VARCHAR, connection VARCHAR, start BIGINT, "end" BIGINT, reason VARCHAR
-)
-"""
 
 # Time bucket per timeframe for the heatmap's time axis (about 48-96 columns).
 TIMEFRAMES_MS: dict[str, int] = {
@@ -53,16 +41,6 @@ def table_exists(cur: duckdb.DuckDBPyConnection, name: str) -> bool:
         "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]
     ).fetchone()
     return bool(row and row[0])
-
-
-def ensure_read_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create empty ``liquidations``/``gaps`` tables if the file has none yet.
-
-    Only used so reads on a fresh file return empty results instead of errors;
-    the storage layer owns the schema and creates the same columns.
-    """
-    con.execute(LIQUIDATIONS_DDL)
-    con.execute(GAPS_DDL)
 
 
 def _in(column: str, values: Sequence[str] | None) -> tuple[str, list]:

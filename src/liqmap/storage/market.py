@@ -97,7 +97,7 @@ def mirror_binance_to_heatmap_tables(con: duckdb.DuckDBPyConnection, symbol: str
     ``klines_<interval>_history``), where no row exists yet at that time (an archive row is
     never replaced: it carries more columns). Returns (OI rows, kline rows) inserted.
 
-    The heatmap tables must exist (``liqmap.heatmap.ingest.ensure_schema``).
+    The heatmap tables come from the storage migrations (``0004_archive_history.sql``).
     """
     from liqmap.heatmap.ingest import table_for
 
