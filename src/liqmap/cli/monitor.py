@@ -22,7 +22,7 @@ from rich.text import Text
 
 from liqmap.storage import duckdb_reads
 from liqmap.settings import get_settings
-from liqmap.units import CASCADE_MIN_USD, HOUR_MS, INSTITUTIONAL_USD, now_ms
+from liqmap.units import CASCADE_MIN_USD, HOUR_MS, INSTITUTIONAL_USD, LARGE_USD, MINUTE_MS, SECOND_MS, now_ms
 
 
 class MonitorError(RuntimeError):
@@ -106,7 +106,7 @@ def _from_api(api: str, symbol: str | None, timeframe: str, client: httpx.Client
         "health": health["exchanges"],
         "coverage": None,
         "gaps": [g for e in health["exchanges"] for g in e.get("gaps", [])],
-        "large_usd": stats["meta"].get("large_usd", 10_000),
+        "large_usd": stats["meta"].get("large_usd", LARGE_USD),
         "institutional_usd": stats["meta"].get("institutional_usd", INSTITUTIONAL_USD),
     }
 
@@ -139,7 +139,7 @@ def usd(v: float | None) -> str:
 
 
 def _ts(ms: int | None) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ms / 1000)) if ms else "-"
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ms / SECOND_MS)) if ms else "-"
 
 
 def tier_style(value_usd: float, large: float, institutional: float) -> str:
@@ -183,7 +183,7 @@ def _latest(snap: dict[str, Any]) -> Table:
 
 
 def _timeline(st: dict[str, Any]) -> Table:
-    tl = Table(title=f"{st['bucket_ms'] // 60000}-minute buckets (last 12)", box=box.SIMPLE, expand=True)
+    tl = Table(title=f"{st['bucket_ms'] // MINUTE_MS}-minute buckets (last 12)", box=box.SIMPLE, expand=True)
     tl.add_column("bucket")
     tl.add_column("long", style="red")
     tl.add_column("short", style="green")
@@ -250,7 +250,7 @@ def _health(snap: dict[str, Any]) -> Table:
         per.setdefault(r["exchange"], []).append(r)
     for name, rows in per.items():
         last = max(r["last_ms"] for r in rows)
-        hl.add_row(name, "stored", str(sum(r["count"] for r in rows)), f"{(now - last) / 1000:.0f}s")
+        hl.add_row(name, "stored", str(sum(r["count"] for r in rows)), f"{(now - last) / SECOND_MS:.0f}s")
     return hl
 
 
@@ -293,7 +293,7 @@ def check_report(db: str | None = None, api: str | None = None) -> Group:
     for r in snap["coverage"]:
         total += r["count"]
         t.add_row(r["exchange"], r["symbol"], str(r["count"]), usd(r["value_usd"]), _ts(r["first_ms"]),
-                  _ts(r["last_ms"]), f"{(now - r['last_ms']) / 1000:.0f}s")
+                  _ts(r["last_ms"]), f"{(now - r['last_ms']) / SECOND_MS:.0f}s")
     summary = Text(f"{total} liquidations, {len({r['exchange'] for r in snap['coverage']})} exchanges, "
                    f"{len(snap['coverage'])} symbols, {len(snap['gaps'])} gaps")
     return Group(t, _gaps_table(snap["gaps"]), summary)
@@ -305,7 +305,7 @@ def _gaps_table(gaps: list[dict]) -> Table:
         g.add_column(c)
     for x in gaps[:20]:
         g.add_row(x["exchange"], x["connection"], _ts(x["start"]), _ts(x["end"]),
-                  f"{(x['end'] - x['start']) / 1000:.1f}", x["reason"])
+                  f"{(x['end'] - x['start']) / SECOND_MS:.1f}", x["reason"])
     if not gaps:
         g.add_row("none", "", "", "", "", "")
     return g

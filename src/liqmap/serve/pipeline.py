@@ -28,7 +28,7 @@ from typing import Any, AsyncIterator, Callable
 from liqmap.models import Event, Gap, Liquidation
 from liqmap.serve.clock import LiveClock, ReplayClock
 from liqmap.serve.hub import BroadcastHub
-from liqmap.units import now_ms
+from liqmap.units import SECOND_MS, now_ms
 
 log = logging.getLogger("liqmap.serve.pipeline")
 
@@ -124,7 +124,7 @@ class ServePipeline:
 
     async def _flusher(self) -> None:
         while True:
-            await asyncio.sleep(self.batch_ms / 1000)
+            await asyncio.sleep(self.batch_ms / SECOND_MS)
             await self.flush()
 
     async def consume(self, aggregator: Any) -> PipelineStats:

@@ -172,8 +172,8 @@ def run_server(state: AppState, host: str, port: int, log_level: str = "warning"
     from liqmap.api.app import create_app
 
     app = create_app(state)
-    # No per-message deflate on the API's websockets: messages are small JSON events
-    # (a few hundred bytes) and compressing each one cost ~10% of serve CPU at 5k events/s.
+    # No per-message deflate on the API's websockets: messages are small JSON events (a few
+    # hundred bytes) and compressing each one costs serve CPU (benchmarks/RESULTS.md, bench_api).
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on",
                             ws_ping_interval=20, ws_ping_timeout=20, ws_per_message_deflate=False)
     server = uvicorn.Server(config)

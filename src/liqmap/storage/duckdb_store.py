@@ -21,10 +21,8 @@ compressed row groups once they fill one, and at COMMIT it merges a
 transaction that appended at least a full row group by moving those row groups
 over, where a smaller one is copied row by row into the table and logged in
 the WAL (``LocalStorage::Flush`` in DuckDB's ``src/storage/local_storage.cpp``).
-Measured on the 2-core machine (2026-12-01): COMMIT costs ~2.5 us per row for
-5,000-row batches and ~0.7 us per row for full row groups; under a fast
-producer ``benchmarks/bench_storage.py`` gives 332k events/s with these
-defaults and 218k with 5,000-row batches (medians of 3 runs).
+A full row group therefore costs several times less per row to commit than a
+5,000-row batch (``benchmarks/bench_storage.py``; figures in ``benchmarks/RESULTS.md``).
 
 One batch = one DuckDB transaction, run in a worker thread: a columnar (numpy)
 relation inserted against the primary key, so replaying the same input twice
@@ -65,8 +63,8 @@ nothing acknowledged is lost. What a SIGKILL can lose is exactly the
 ``batch_size`` events / younger than ``flush_interval_s``, or up to
 ``max_buffer`` while a commit runs) plus the one batch whose commit was in
 flight (all-or-nothing) -- at most ``2 * max_buffer`` events plus one
-``write`` call's worth (defaults: ~246k events during a bulk replay, ~100 MB
-at the ~400 B per event tracemalloc measured on the benchmark's events; a live feed below ``batch_size`` events per
+``write`` call's worth (defaults: ~246k events during a bulk replay, about 100 MB
+at the per-event size in ``benchmarks/RESULTS.md``; a live feed below ``batch_size`` events per
 ``flush_interval_s`` holds at most two intervals' worth). Replaying the
 source (a recording) again restores them, idempotently. A full-row-group
 batch reaches the database file before its COMMIT returns (DuckDB writes
@@ -215,10 +213,10 @@ class DuckDBStore:
             :class:`StorageError` if the file does not exist or a writer holds it.
         threads: DuckDB worker threads for this database (``SET threads``; it applies to
             every cursor of it, readers included). ``None`` keeps DuckDB's default (one per
-            core). ``1`` cut the CPU per inserted event by ~12-20% with small (5,000-row)
-            commits on the 2-core bench machine (less thread hand-off); with the default
-            row-group batches it makes no measurable difference (``benchmarks/bench_storage.py``:
-            327k vs 332k events/s), and it makes reads single-threaded.
+            core). ``1`` saves CPU per inserted event with small (5,000-row) commits (less
+            thread hand-off); with the default row-group batches it makes no measurable
+            difference (``benchmarks/bench_storage.py``, ``benchmarks/RESULTS.md``), and it
+            makes reads single-threaded.
 
     Raises:
         StorageError: the file cannot be opened (locked by another process, bad path).

@@ -30,12 +30,9 @@ reachable from one ring -- the ring object, its deque, each Liquidation struct
 and each of its field values, and the per-exchange counters -- each object
 counted once per call. Strings shared with other rings (``"binance"``) are
 counted in each ring that holds them, so the figure is an upper bound of that
-ring's own share. Measured on the real Binance fixtures
-(``benchmarks/bench_hot_path.py``): about 590 B per event; the busiest 60 s
-ring (BRUSDT, 26 events) is about 18 KB, of which the ring structures
-themselves (deque, counters; tracemalloc with the Liquidation structs
-pre-built) are about 2.7 KB -- the rest is the events, which are shared with
-the other tiers in a live process.
+ring's own share. ``benchmarks/bench_hot_path.py`` measures it on the real
+Binance fixtures (figures in ``benchmarks/RESULTS.md``); most of a ring's bytes
+are the events themselves, which are shared with the other tiers in a live process.
 """
 
 from __future__ import annotations
