@@ -109,16 +109,14 @@ def main() -> None:
         con.execute("CHECKPOINT")
         con.close()
 
-        from fastapi import FastAPI
         from fastapi.testclient import TestClient
 
+        from liqmap.api.app import create_app
         from liqmap.api.routers import heatmap
+        from liqmap.api.state import reading_state
 
         ro = duckdb.connect(str(db), read_only=True)
-        app = FastAPI()
-        app.include_router(heatmap.router)
-        app.dependency_overrides[heatmap.get_heatmap_db] = lambda: ro
-        client = TestClient(app)
+        client = TestClient(create_app(reading_state(ro)))
         q = {"symbol": "SYNTHUSDT", "time_window": "30d", "interval": "15m"}
         colds, warms = [], []
         url = "/liquidations/heatmap-timeseries"

@@ -1,4 +1,4 @@
-"""Heatmap router on the real-row archive fixtures, with the DB dependency overridden."""
+"""Heatmap router on the real-row archive fixtures, in the API app reading the test's database."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ import zipfile
 
 import duckdb
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from conftest import VISION
+from liqmap.api.app import create_app
 from liqmap.api.routers import heatmap
+from liqmap.api.state import reading_state
 from liqmap.heatmap.ingest import ingest
-
 
 
 KLINES_1H = VISION / "futures/um/daily/klines/BTCUSDT/1h"
@@ -26,11 +26,8 @@ def _app_on_fixture_db() -> tuple[duckdb.DuckDBPyConnection, TestClient]:
     con = duckdb.connect()
     ingest(con, "klines", "BTCUSDT", dt.date(2025, 12, 1), dt.date(2025, 12, 31), VISION, interval="1h")
     ingest(con, "metrics", "BTCUSDT", dt.date(2025, 12, 1), dt.date(2025, 12, 31), VISION)
-    app = FastAPI()
-    app.include_router(heatmap.router)
-    app.dependency_overrides[heatmap.get_heatmap_db] = lambda: con
     heatmap.clear_cache()
-    return con, TestClient(app)
+    return con, TestClient(create_app(reading_state(con)))
 
 
 def _fixture_hourly_rows() -> list[list[str]]:

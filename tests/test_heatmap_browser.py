@@ -36,7 +36,6 @@ def served(tmp_path):
     con.close()
     state = open_readonly_state(db)  # the api app's own state on the same DuckDB file
     app = create_app(state)
-    app.dependency_overrides[heatmap.get_heatmap_db] = lambda: state.con
     heatmap.clear_cache()
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))

@@ -65,14 +65,5 @@ def create_app(state: AppState | None = None, settings: Settings | None = None) 
     for r in (liquidations.router, exchanges.router, health.router, ws.router, dashboard.router):
         app.include_router(r)
     app.include_router(heatmap.router)
-
-    def _heatmap_db():  # answer from this process's database (the serve --db file)
-        cur = state.cursor()
-        try:
-            yield cur
-        finally:
-            cur.close()
-
-    app.dependency_overrides[heatmap.get_heatmap_db] = _heatmap_db
     app.mount("/static", StaticFiles(directory=dashboard.STATIC_DIR), name="static")
     return app

@@ -6,7 +6,10 @@ symbol raises 404 listing the known symbols.
 
 from __future__ import annotations
 
-from fastapi import HTTPException, Request
+from typing import Annotated, Iterator
+
+import duckdb
+from fastapi import Depends, HTTPException, Request
 
 from liqmap.api.state import AppState
 from liqmap.exchanges.registry import VENUE_NAMES
@@ -19,6 +22,19 @@ TIMEFRAMES = tuple(duckdb_reads.TIMEFRAMES_MS) + ("all",)
 def get_state(request: Request) -> AppState:
     """The :class:`AppState` of the app serving ``request``."""
     return request.app.state.liqmap
+
+
+def db_cursor(request: Request) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A cursor on the app's database for one request (closed after the response)."""
+    cur = get_state(request).cursor()
+    try:
+        yield cur
+    finally:
+        cur.close()
+
+
+#: endpoint parameter type: ``cur: Cursor`` gets :func:`db_cursor`.
+Cursor = Annotated[duckdb.DuckDBPyConnection, Depends(db_cursor)]
 
 
 def parse_timeframe(timeframe: str) -> str:

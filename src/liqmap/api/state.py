@@ -175,6 +175,12 @@ def open_readonly_state(db_path: str | None = None, settings: Settings | None = 
     path = db_path or settings.db
     con = duckdb.connect(path)
     apply_migrations(con)
-    latest = duckdb_reads.latest_timestamp(con)
-    return AppState(con=con, clock=ReplayClock(latest), hub=BroadcastHub(), metrics=Metrics(),
-                    settings=settings, db_path=path)
+    return reading_state(con, settings, path)
+
+
+def reading_state(con: duckdb.DuckDBPyConnection, settings: Settings | None = None,
+                  db_path: str = ":memory:") -> AppState:
+    """State answering from the open connection ``con`` (migrated), no ingestion; the replay
+    clock starts at the newest stored liquidation."""
+    return AppState(con=con, clock=ReplayClock(duckdb_reads.latest_timestamp(con)), hub=BroadcastHub(),
+                    metrics=Metrics(), settings=settings or get_settings(), db_path=db_path)

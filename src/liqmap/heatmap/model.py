@@ -35,6 +35,9 @@ import numpy as np
 from liqmap.heatmap.brackets import BRACKETS_AS_OF, brackets_for
 from liqmap.heatmap.engine import ModelParams, SimResult, StepInputs, simulate
 from liqmap.heatmap.ingest import FLOW_CELL, FLOW_STEP_MS
+from liqmap.storage.archive_reads import history_tables as _tables
+from liqmap.storage.archive_reads import known_symbols
+from liqmap.storage.archive_reads import price_steps as _price_steps
 
 _ENCODER = msgspec.json.Encoder()
 INTERVAL_MS = {"1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000,
@@ -51,78 +54,6 @@ class UnknownSymbol(LookupError):
 
 class NoData(LookupError):
     """No price rows in the requested window."""
-
-
-def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
-    return {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-
-
-def known_symbols(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """Symbols with any price history (klines or aggTrades), sorted."""
-    tabs = _tables(con)
-    trades = "aggtrades_flow_5m" if "aggtrades_flow_5m" in tabs else "aggtrades_history"  # small table first
-    parts = [f"SELECT DISTINCT symbol FROM {t}" for t in sorted(tabs)
-             if (t.startswith("klines_") and t.endswith("_history")) or t == trades]
-    if not parts:
-        return []
-    return sorted(r[0] for r in con.execute(" UNION ".join(parts)).fetchall())
-
-
-def latest_price_time(con: duckdb.DuckDBPyConnection, symbol: str) -> int | None:
-    """Last price time (ms) of ``symbol`` from klines (open time) or the flow table (step end); cheap."""
-    tabs = _tables(con)
-    parts = [f"SELECT max(open_time) AS t FROM {t} WHERE symbol = $1" for t in sorted(tabs)
-             if t.startswith("klines_") and t.endswith("_history")]
-    if "aggtrades_flow_5m" in tabs:
-        parts.append("SELECT max(step_end) - 1 AS t FROM aggtrades_flow_5m WHERE symbol = $1")
-    elif "aggtrades_history" in tabs:
-        parts.append("SELECT max(timestamp) AS t FROM aggtrades_history WHERE symbol = $1")
-    if not parts:
-        return None
-    r = con.execute(f"SELECT max(t) FROM ({' UNION ALL '.join(parts)})", [symbol]).fetchone()[0]
-    return None if r is None else int(r)
-
-
-def date_range(con: duckdb.DuckDBPyConnection, symbol: str) -> dict:
-    """Per-table first/last timestamps (ms) and row counts for ``symbol``."""
-    tabs = _tables(con)
-    out = {}
-    for t in sorted(tabs):
-        col = {"aggtrades_history": "timestamp", "open_interest_history": "timestamp",
-               "liquidation_snapshot_history": "time"}.get(t)
-        if t.startswith("klines_") and t.endswith("_history"):
-            col = "open_time"
-        if col is None:
-            continue
-        lo, hi, n = con.execute(f"SELECT min({col}), max({col}), count(*) FROM {t} WHERE symbol = ?", [symbol]).fetchone()
-        if n:
-            out[t] = {"start": int(lo), "end": int(hi), "rows": int(n)}
-    return out
-
-
-def _price_steps(con, symbol: str, lo: int, hi: int, step: int):
-    """(ts_end, open, high, low, close, quote_volume, taker_buy_quote) per step from the finest usable source."""
-    tabs = _tables(con)
-    cands = sorted(((INTERVAL_MS[t[7:-8]], t) for t in tabs if t.startswith("klines_") and t.endswith("_history")
-                    and t[7:-8] in INTERVAL_MS and step % INTERVAL_MS[t[7:-8]] == 0), reverse=True)
-    for iv, t in cands:
-        rows = con.execute(
-            f"""SELECT (open_time // {step}) * {step} + {step} AS te, arg_min(open, open_time), max(high), min(low),
-                       arg_max(close, open_time), sum(quote_volume), sum(taker_buy_quote_volume)
-                FROM {t} WHERE symbol = ? AND open_time >= ? AND open_time < ? GROUP BY te ORDER BY te""",
-            [symbol, lo, hi]).fetchnumpy()
-        if len(rows["te"]):
-            return rows, f"{t} (resampled to {step // 60000}m)" if iv != step else t
-    if "aggtrades_history" in tabs:
-        rows = con.execute(
-            f"""SELECT (timestamp // {step}) * {step} + {step} AS te, arg_min(price, timestamp), max(price),
-                       min(price), arg_max(price, timestamp), sum(price*quantity),
-                       sum(price*quantity) FILTER (NOT is_buyer_maker)
-                FROM aggtrades_history WHERE symbol = ? AND timestamp >= ? AND timestamp < ?
-                GROUP BY te ORDER BY te""", [symbol, lo, hi]).fetchnumpy()
-        if len(rows["te"]):
-            return rows, "aggtrades_history"
-    return None, None
 
 
 def load_step_inputs(con: duckdb.DuckDBPyConnection, symbol: str, start: int, end: int, interval: str = "15m",

@@ -12,16 +12,11 @@ Endpoints (all JSON; times ms UTC; prices/notional USDT):
 * ``GET /data/symbols`` → ``{symbols: [...]}``.
 
 Errors: 422 with a reason for bad parameters, 404 for an unknown symbol (the body lists the
-known ones) or an empty window, 503 when the database file is missing.
+known ones) or an empty window.
 
-**Database dependency.** Every endpoint gets its DuckDB connection from
-:func:`get_heatmap_db`. The default opens ``Settings.db`` (``LIQMAP_DB``) read-only once per
-process. An app that already holds a connection overrides it::
-
-    app.include_router(heatmap.router)
-    app.dependency_overrides[heatmap.get_heatmap_db] = lambda: my_duckdb_connection
-
-Each request works on ``con.cursor()`` (DuckDB connections are not shared across threads).
+**Database.** Every endpoint reads the app's own database (:class:`liqmap.api.state.AppState`,
+a cursor per request from :func:`liqmap.api.deps.db_cursor`) through
+:mod:`liqmap.storage.archive_reads` and the model; no second connection.
 Heatmap bodies are sent gzip-compressed when the client accepts gzip (a 30-day 15-minute
 series is ~10 MB of JSON, ~1.5 MB gzipped). Results are cached in-process (LRU, 16 entries,
 stored gzipped) keyed by the parameters and the ingest
@@ -35,18 +30,14 @@ import gzip
 import re
 import threading
 from collections import OrderedDict
-from pathlib import Path
 
-import duckdb
 import msgspec
 import numpy as np
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 
-from liqmap.heatmap.model import (
-    INTERVAL_MS, NoData, UnknownSymbol, _price_steps, _tables, date_range, get_heatmap_timeseries_json, known_symbols,
-    latest_price_time,
-)
-from liqmap.settings import get_settings
+from liqmap.api.deps import Cursor
+from liqmap.heatmap.model import INTERVAL_MS, NoData, UnknownSymbol, get_heatmap_timeseries_json
+from liqmap.storage.archive_reads import data_version, date_range, known_symbols, latest_price_time, price_steps
 from liqmap.units import UNIT_MS
 
 router = APIRouter(tags=["heatmap"])
@@ -56,27 +47,9 @@ _CACHE: "OrderedDict[tuple, bytes]" = OrderedDict()
 _CACHE_MAX = 16
 _LOCK = threading.Lock()
 _SYMBOLS: dict[tuple, list[str]] = {}
-_DEFAULT_CON: dict[str, duckdb.DuckDBPyConnection] = {}
 HEATMAP_INTERVALS = ("5m", "15m", "30m", "1h", "4h")
 _WINDOW_RE = re.compile(r"^(\d{1,4})([mhdw])$")
 MAX_STEPS = 20_000
-
-
-def get_heatmap_db() -> duckdb.DuckDBPyConnection:
-    """Default DuckDB connection: ``Settings.db`` opened read-only, once per process (503 if missing)."""
-    path = get_settings().db
-    con = _DEFAULT_CON.get(path)
-    if con is None:
-        if not Path(path).exists():
-            raise HTTPException(503, f"database {path} not found; run `liqmap ingest ...` first or set LIQMAP_DB")
-        try:
-            con = duckdb.connect(path, read_only=True)
-        except duckdb.ConnectionException:
-            con = duckdb.connect(path)  # this process already holds it read-write: share that instance
-        except duckdb.IOException as exc:
-            raise HTTPException(503, f"database {path} cannot be opened: {exc}") from None
-        _DEFAULT_CON[path] = con
-    return con
 
 
 def clear_cache() -> None:
@@ -92,18 +65,6 @@ def parse_window(text: str) -> int:
     if not m or int(m[1]) == 0:
         raise ValueError(f"time_window must look like 30m, 12h, 7d or 2w, got {text!r}")
     return int(m[1]) * UNIT_MS[m[2]]
-
-
-def _data_version(cur) -> tuple:
-    """Changes whenever a file ingest or a REST collector adds rows (cache key part)."""
-    tabs = _tables(cur)
-    parts = [f"SELECT count(*) FROM {t}" for t in sorted(tabs)
-             if t == "open_interest_history" or (t.startswith("klines_") and t.endswith("_history"))]
-    if "ingest_log" in tabs:
-        parts.append("SELECT coalesce(max(loaded_at), 0) FROM ingest_log")
-    if not parts:
-        return ()
-    return tuple(r[0] for r in cur.execute(" UNION ALL ".join(parts)).fetchall())
 
 
 def _json(body: bytes | dict, cache: str = "miss") -> Response:
@@ -123,7 +84,7 @@ def _symbol_or_404(cur, symbol: str) -> str:
     sym = symbol.strip().upper()
     if not re.fullmatch(r"[A-Z0-9_\-]{2,40}", sym):
         raise HTTPException(422, f"symbol must be letters/digits (e.g. ETHUSDT), got {symbol!r}")
-    ver = _data_version(cur)
+    ver = data_version(cur)
     with _LOCK:
         known = _SYMBOLS.get(ver)
     if known is None:
@@ -146,6 +107,7 @@ def _latest_end(cur, symbol: str) -> int:
 @router.get("/liquidations/heatmap-timeseries")
 def heatmap_timeseries(
     request: Request,
+    cur: Cursor,
     symbol: str = Query(..., description="e.g. ETHUSDT"),
     time_window: str | None = Query(None, description="30m..52w, e.g. 7d; default 7d when no start_time"),
     start_time: int | None = Query(None, ge=0, description="ms UTC"),
@@ -153,12 +115,10 @@ def heatmap_timeseries(
     interval: str = Query("15m", description="model step and column width: 5m, 15m, 30m, 1h, 4h"),
     bin_size: float | None = Query(None, gt=0, allow_inf_nan=False, description="display price bin, USDT"),
     band_pct: float = Query(10.0, gt=0, le=50, description="levels within ±band_pct % of the step close"),
-    con: duckdb.DuckDBPyConnection = Depends(get_heatmap_db),
 ) -> Response:
     """Estimated liquidation levels per time step (see module docstring)."""
     if interval not in HEATMAP_INTERVALS:
         raise HTTPException(422, f"interval must be one of {list(HEATMAP_INTERVALS)}, got {interval!r}")
-    cur = con.cursor()
     sym = _symbol_or_404(cur, symbol)
     end = end_time if end_time is not None else _latest_end(cur, sym) + INTERVAL_MS[interval]
     if start_time is not None:
@@ -174,7 +134,7 @@ def heatmap_timeseries(
         raise HTTPException(422, f"end_time ({end}) must be after start_time ({start})")
     if (end - start) // INTERVAL_MS[interval] > MAX_STEPS:
         raise HTTPException(422, f"too many steps (> {MAX_STEPS}); use a larger interval or a shorter window")
-    key = (sym, start, end, interval, bin_size, band_pct, _data_version(cur))
+    key = (sym, start, end, interval, bin_size, band_pct, data_version(cur))
     with _LOCK:
         hit = _CACHE.get(key)
         if hit is not None:
@@ -198,20 +158,19 @@ def heatmap_timeseries(
 
 @router.get("/prices/klines")
 def prices_klines(
+    cur: Cursor,
     symbol: str = Query(...),
     interval: str = Query("15m"),
     limit: int = Query(100, ge=1, le=5000),
     end_time: int | None = Query(None, ge=0, description="ms UTC; default = last data"),
-    con: duckdb.DuckDBPyConnection = Depends(get_heatmap_db),
 ) -> Response:
     """Most recent ``limit`` OHLC candles of ``interval`` (resampled from finer klines or aggTrades)."""
     if interval not in INTERVAL_MS:
         raise HTTPException(422, f"interval must be one of {list(INTERVAL_MS)}, got {interval!r}")
-    cur = con.cursor()
     sym = _symbol_or_404(cur, symbol)
     step = INTERVAL_MS[interval]
     end = end_time if end_time is not None else _latest_end(cur, sym) + step
-    rows, src = _price_steps(cur, sym, end - limit * step, end, step)
+    rows, src = price_steps(cur, sym, end - limit * step, end, step)
     if rows is None:
         raise HTTPException(404, f"no candles for {sym} before {end}")
     cols = list(rows.keys())
@@ -224,17 +183,16 @@ def prices_klines(
 
 
 @router.get("/data/date-range")
-def data_date_range(symbol: str = Query(...), con: duckdb.DuckDBPyConnection = Depends(get_heatmap_db)) -> Response:
+def data_date_range(cur: Cursor, symbol: str = Query(...)) -> Response:
     """First/last timestamp (ms UTC) and row count per history table for ``symbol``."""
-    cur = con.cursor()
     sym = _symbol_or_404(cur, symbol)
     return _json({"symbol": sym, "tables": date_range(cur, sym)})
 
 
 @router.get("/data/symbols")
-def data_symbols(con: duckdb.DuckDBPyConnection = Depends(get_heatmap_db)) -> Response:
+def data_symbols(cur: Cursor) -> Response:
     """Symbols with price history."""
-    return _json({"symbols": known_symbols(con.cursor())})
+    return _json({"symbols": known_symbols(cur)})
 
 
-__all__ = ["router", "get_heatmap_db", "clear_cache", "parse_window"]
+__all__ = ["router", "clear_cache", "parse_window"]
