@@ -19,6 +19,7 @@ import pytest
 from liqmap.exchanges.base import CAPABILITIES, SAMPLINGS, Venue
 from liqmap.exchanges.contracts import ContractSizes, ContractSpec, fallback_spec
 from liqmap.exchanges.registry import VENUE_NAMES, VENUES, get_venue, venue_class
+from liqmap.feed.subscriptions import SubscriptionTracker
 from liqmap.models import Liquidation
 from liqmap.replay._util import live_label
 from liqmap.replay.cryptofeed_reader import venue_for
@@ -72,6 +73,22 @@ def test_limits_are_applied(name):
             args = json.loads(text).get("args")
             if lim.args_per_subscribe and isinstance(args, list):
                 assert len(args) <= lim.args_per_subscribe, (name, text)
+        assert {t.kind for t in c.topics} <= set(v.capabilities), name
+        assert len({t.key for t in c.topics}) == len(c.topics), name
+        for req in SubscriptionTracker(c.topics, lim).plan(0.0):
+            kinds = {t.kind for t in req.topics}
+            assert "liquidations" not in kinds or kinds == {"liquidations"}, (name, req)
+            assert not lim.args_per_subscribe or len(req.topics) <= lim.args_per_subscribe, (name, req)
+            json.loads(v.subscribe_request(list(req.topics), req.id))  # valid JSON text
+
+
+@names
+def test_control_ignores_data_frames(name):
+    """The venue's real liquidation frames are data, never acks, rejections or notices."""
+    v = get_venue(name, contracts=ContractSizes())
+    for frames in venue_liquidation_frames(name).values():
+        for frame in frames:
+            assert v.control(frame) is None, (name, frame[:120])
 
 
 @names

@@ -17,6 +17,9 @@ class Metrics:
     * ``liqmap_ws_dropped_messages_total`` -- messages dropped for slow websocket clients.
     * ``liqmap_ingest_latency_seconds`` -- local receipt (``received_at``) to fan-out, live mode.
     * ``liqmap_http_requests_total{route,status}``.
+    * ``liqmap_subscriptions_requested{exchange}`` / ``liqmap_subscriptions_subscribed{exchange}``
+      -- topics requested from the live venues / acknowledged by them;
+      ``liqmap_subscriptions_failed{exchange}`` -- rejected or never acknowledged now.
     """
 
     def __init__(self) -> None:
@@ -34,6 +37,12 @@ class Metrics:
             "liqmap_ingest_latency_seconds", "received_at -> broadcast latency (live mode)",
             buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0), registry=r)
         self.http = Counter("liqmap_http_requests_total", "HTTP requests", ["route", "status"], registry=r)
+        self.sub_requested = Gauge("liqmap_subscriptions_requested", "Topics requested from the venue",
+                                   ["exchange"], registry=r)
+        self.sub_subscribed = Gauge("liqmap_subscriptions_subscribed", "Topics the venue acknowledged",
+                                    ["exchange"], registry=r)
+        self.sub_failed = Gauge("liqmap_subscriptions_failed", "Topics rejected or never acknowledged",
+                                ["exchange"], registry=r)
         self._parse_seen: dict[str, float] = {}
         self._ev_children: dict[tuple[str, str], object] = {}
 
@@ -59,6 +68,13 @@ class Metrics:
             if n > prev:
                 self.parse_errors.labels(ex).inc(n - prev)
                 self._parse_seen[ex] = n
+
+    def set_subscriptions(self, per_exchange: dict[str, tuple[int, int, int]]) -> None:
+        """Set ``(requested, subscribed, failed)`` topic counts per live venue."""
+        for ex, (req, sub, failed) in per_exchange.items():
+            self.sub_requested.labels(ex).set(req)
+            self.sub_subscribed.labels(ex).set(sub)
+            self.sub_failed.labels(ex).set(failed)
 
     def render(self) -> bytes:
         """Prometheus text exposition."""

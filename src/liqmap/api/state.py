@@ -158,10 +158,12 @@ class AppState:
                 log.exception("storage close failed")
 
     def sync_parse_errors(self) -> None:
-        """Copy the feeds' parse-error counts into the metrics."""
+        """Copy the feeds' parse-error counts and subscription counts into the metrics."""
         if self.aggregator is not None:
             try:
                 self.metrics.set_parse_errors(self.aggregator.parse_errors())
+                if hasattr(self.aggregator, "subscriptions"):
+                    self.metrics.set_subscriptions(self.aggregator.subscriptions())
             except Exception:
                 log.exception("parse-error counts unavailable")
 

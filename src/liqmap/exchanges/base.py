@@ -23,8 +23,15 @@ discovers the modules, so nothing else names a venue. A subclass declares:
 * replay -- ``label`` (the live connection label), ``recordings``
   (:class:`RecordingNames`: how third-party recordings name the venue) and
   :meth:`Venue.connection_label` (which live connection a recorded frame came on);
-* I/O as data -- :meth:`Venue.connections` (websocket :class:`ConnectionSpec`),
-  :meth:`Venue.rest_polls` (:class:`RestPoll`), :meth:`Venue.auto_reply`;
+* I/O as data -- :meth:`Venue.connections` (websocket :class:`ConnectionSpec`
+  carrying :class:`Topic` s), :meth:`Venue.rest_polls` (:class:`RestPoll`),
+  :meth:`Venue.auto_reply`;
+* the subscription protocol -- :meth:`Venue.subscribe_request` (topics -> one
+  request text), :meth:`Venue.control` (an ack / rejection / restart notice ->
+  :class:`Control`), ``ack_timeout_s``, ``silence_s`` (per stream kind),
+  ``rejection_silences``; and the listing -- :meth:`Venue.listed_symbols` /
+  :meth:`Venue.next_page` over the ``instruments`` responses, refreshed every
+  ``listing_refresh_s`` (``self.listing`` holds the last one);
 * the pure parser -- ``_parse(data, received_at, connection) -> list[Event]``.
 
 Error contract: :meth:`Venue.parse` raises :class:`FrameError` (only) for a frame
@@ -96,17 +103,81 @@ class Heartbeat:
 
 
 @dataclass(frozen=True)
+class Topic:
+    """One subscription the venue acknowledges or rejects on its own.
+
+    Fields:
+        key: the venue's own name of the topic, as its acks and errors name it
+            (``allLiquidation.BTCUSDT``, ``liquidation``, ``liquidation-orders:SWAP``);
+            :meth:`Venue.control` reports keys in this form.
+        kind: stream kind, one of :data:`CAPABILITIES` (``liquidations``,
+            ``trades``...): picks the silence threshold (``Venue.silence_s``), and
+            a connection whose ``liquidations`` topics are not acknowledged is not ok.
+        arg: what a subscribe request carries for it (a string or an object);
+            None = ``key``.
+    """
+
+    key: str
+    kind: str = "liquidations"
+    arg: Any = None
+
+    @property
+    def request_arg(self) -> Any:
+        """The request argument (``arg``, else ``key``)."""
+        return self.key if self.arg is None else self.arg
+
+
+#: ``Control.kind`` values: the venue acknowledged topics, rejected them, or announced
+#: that it will close the connection soon (service restart).
+CONTROL_KINDS: tuple[str, ...] = ("ack", "reject", "restart")
+
+
+@dataclass(frozen=True)
+class Control:
+    """What one control frame says (:meth:`Venue.control`).
+
+    Fields:
+        kind: ``ack``, ``reject`` or ``restart`` (:data:`CONTROL_KINDS`).
+        keys: topic keys the frame names (an ack per topic; the bad topic of a
+            rejection, when the venue names it).
+        request: the request id the venue echoed (as text), when it echoes one;
+            an ack with a request id and no keys acknowledges every topic of that
+            request, a rejection rejects the request as a whole.
+        reason: the venue's own words (error code and message), for logs and health.
+    """
+
+    kind: str
+    keys: tuple[str, ...] = ()
+    request: str | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True)
 class ConnectionSpec:
     """One websocket connection to open for a venue.
 
     Fields:
         label: short name (``"usdm"``, ``"linear"``, ``"swap"``).
         url: full websocket URL (may already carry stream names).
-        subscribe: messages to send after every (re)connect, in order.
+        subscribe: messages to send after every (re)connect, before the topics'
+            requests, in order (not tracked: ``public/set_heartbeat``...).
         heartbeat: keep-alive rule.
         max_lifetime_s: venue-imposed connection lifetime; the feed rotates the
             connection before it ends (``None`` = no limit).
-        stale_after_s: watchdog: reconnect when no frame arrives for this long.
+        stale_after_s: liveness watchdog: reconnect (a Gap) when no frame at all,
+            heartbeat replies included, arrives for this long.
+        topics: the subscriptions, tracked until acknowledged; the feed sends them
+            with :meth:`Venue.subscribe_request` in requests within ``Venue.limits``
+            (liquidation topics in requests of their own) and spreads them over
+            several connections when ``limits.topics_per_connection`` /
+            ``chars_per_connection`` require it.
+        topics_in_url: the topics are named in ``url`` (Binance combined streams):
+            nothing is sent for them; an ack comes from the venue's answer to
+            ``ack_probe`` (or, without one, from the first data frame).
+        ack_probe: a message sent after subscribing whose answer acknowledges the
+            topics (Binance ``LIST_SUBSCRIPTIONS``), or None.
+        fallback_urls: tried in order when ``url`` cannot be connected to
+            (OKX port 8443 -> 443).
     """
 
     label: str
@@ -115,6 +186,10 @@ class ConnectionSpec:
     heartbeat: Heartbeat = field(default_factory=lambda: Heartbeat(None))
     max_lifetime_s: float | None = None
     stale_after_s: float = 60.0
+    topics: Sequence[Topic] = ()
+    topics_in_url: bool = False
+    ack_probe: str | None = None
+    fallback_urls: Sequence[str] = ()
 
 
 @dataclass(frozen=True)
@@ -139,15 +214,30 @@ class Limits:
 
     Fields (``None`` = no limit applied):
         args_per_subscribe: topics per subscribe request; requests are split
-            accordingly (:func:`liqmap.exchanges._common.subscribe_batches`).
+            accordingly (the feed does it for :class:`Topic` s;
+            :func:`liqmap.exchanges._common.subscribe_batches` for raw messages).
         topics_per_connection: streams/topics one connection carries; more open
             further connections.
         max_lifetime_s: connection lifetime; the feed rotates before it ends.
+        chars_per_connection: total characters of the request args one connection
+            may carry (Bybit: 21,000); more open further connections.
+        subscribes_per_s: subscribe requests (any client message) per second on
+            one connection; the feed paces its requests under it.
+        subscribes_per_hour: subscribe requests per connection per hour (OKX 480):
+            the feed stops retrying before it.
+        connections_per_s: new connections per second (per IP); the feed spaces
+            the opening of a venue's connections accordingly.
+        users: user-specific subscriptions per IP (Hyperliquid: 10).
     """
 
     args_per_subscribe: int | None = None
     topics_per_connection: int | None = None
     max_lifetime_s: float | None = None
+    chars_per_connection: int | None = None
+    subscribes_per_s: float | None = None
+    subscribes_per_hour: int | None = None
+    connections_per_s: float | None = None
+    users: int | None = None
 
 
 @dataclass(frozen=True)
@@ -193,6 +283,23 @@ class Venue:
     recordings: ClassVar[RecordingNames] = RecordingNames()
     #: Dashboard colour (CSS hex), the venue's brand colour; None = a neutral grey.
     color: ClassVar[str | None] = None
+    #: Seconds a subscription may stay unanswered before it is sent again on its own.
+    ack_timeout_s: ClassVar[float] = 10.0
+    #: Seconds without a DATA frame (heartbeat replies and acks do not count) after
+    #: which a connection is rotated make-before-break (no Gap), per stream kind; a
+    #: connection uses the smallest value over the kinds of its topics. Liquidation-only
+    #: streams are quiet for long stretches in calm markets, so theirs is long.
+    silence_s: ClassVar[Mapping[str, float]] = {
+        "liquidations": 3600.0, "trades": 300.0, "open_interest": 600.0,
+        "mark_price": 300.0, "klines": 600.0, "tickers": 300.0,
+    }  # fmt: skip
+    #: True where one rejected topic can silence the other topics of its connection
+    #: (Bybit, third-party report): a rejection then rotates the connection
+    #: make-before-break, subscribing only the topics not rejected.
+    rejection_silences: ClassVar[bool] = False
+    #: Seconds between re-reads of the ``instruments`` listing (new listings are
+    #: subscribed without a restart); None = read once at start.
+    listing_refresh_s: ClassVar[float | None] = 3600.0
     #: True for venues whose liquidation ids are built from the event's fields
     #: (no venue id): identical rows inside ONE frame are then distinct
     #: liquidations (two positions closed at the same price, size and ms) and the
@@ -212,6 +319,9 @@ class Venue:
         self.contracts = contracts if contracts is not None else default_contracts()
         self.ws_url = (ws_url or self.default_ws).rstrip("/")
         self.rest_url = (rest_url or self.default_rest).rstrip("/")
+        #: Symbols the venue lists (from ``instruments``, :meth:`set_listing`); None = not loaded.
+        self.listing: frozenset[str] | None = None
+        self._folded: dict[str, str] = {}
 
     # ------------------------------------------------------------------ I/O as data
     def connections(self, symbols: Sequence[str] | None = None) -> list[ConnectionSpec]:
@@ -221,6 +331,46 @@ class Venue:
     def rest_polls(self, symbols: Sequence[str] | None = None) -> list[RestPoll]:
         """REST endpoints to poll (may be empty)."""
         return []
+
+    def subscribe_request(self, topics: Sequence[Topic], request_id: int) -> str:
+        """Text of ONE subscribe request for ``topics`` (already within ``limits``).
+
+        ``request_id`` is unique per connection; venues that echo an id in their
+        answer put it in the request (Bybit ``req_id``, OKX ``id``, Deribit ``id``)
+        and report it back in :attr:`Control.request` as text. Default: the common
+        ``{"op":"subscribe","args":[...]}`` shape without an id.
+        """
+        return msgspec.json.encode({"op": "subscribe", "args": [t.request_arg for t in topics]}).decode()
+
+    def control(self, data: str) -> Control | None:
+        """What a control frame says (ack, rejection, restart notice), or None for
+        any other frame. Called by the feed for every text frame before parsing, so
+        it must be cheap (a substring check first) and must not raise."""
+        return None
+
+    @classmethod
+    def listed_symbols(cls, body: str | bytes) -> list[str]:
+        """Symbols a venue ``instruments`` response lists as tradable (what may be
+        subscribed). Default: the symbols of :meth:`contract_specs`."""
+        return [s.symbol for s in cls.contract_specs(body)]
+
+    @classmethod
+    def next_page(cls, body: str | bytes, url: str) -> str | None:
+        """URL of the next page of a paginated ``instruments`` response, or None."""
+        return None
+
+    def set_listing(self, symbols: Sequence[str]) -> None:
+        """Record the venue's listing (the feed calls it after reading ``instruments``)."""
+        self.listing = frozenset(symbols)
+        self._folded = {s.upper(): s for s in self.listing}
+
+    def listed(self, symbol: str) -> str | None:
+        """``symbol`` as the listing spells it (case-insensitive match: Hyperliquid
+        lists ``kPEPE``), None when the venue does not list it; every symbol passes
+        while no listing is loaded."""
+        if self.listing is None or symbol in self.listing:
+            return symbol
+        return self._folded.get(symbol.upper())
 
     def auto_reply(self, data: str) -> str | None:
         """Protocol message to send in answer to a received frame, or ``None``.

@@ -22,8 +22,18 @@ path and query (``ws://127.0.0.1:9000`` + ``wss://fstream.binance.com/market/str
 is used verbatim.
 
 Safety rule: when ``ws_url`` points at a loopback host (127.x, localhost, ::1)
-and no ``rest_url`` is given, REST polls are switched off (health note says
-so), so a test against a local venue can never reach the real venue's REST API.
+and no ``rest_url`` is given, REST polls and the listing are switched off (health
+note says so), so a test against a local venue can never reach the real venue's
+REST API.
+
+Listing (:mod:`liqmap.feed.listing`): before subscribing, the adapter reads the
+venue's ``instruments`` endpoints; requested symbols the venue does not list are
+not subscribed (named in health ``not_listed``), all-market subscriptions come
+from the listing (``Venue.connections`` reads ``venue.listing``), and a spec's
+topics are spread over connections within ``venue.limits``. The listing is read
+again every ``listing_refresh_s``: new listings are subscribed on the running
+connections (or new ones when those are full), delisted topics are dropped --
+no restart. A failed read keeps the previous listing (or the venue's defaults).
 
 Settings (``liqmap.settings``): the watchdog of a connection is ``ws_timeout=``
 when passed, else ``WS_TIMEOUT`` when that variable is set explicitly, else the
@@ -37,6 +47,7 @@ default ``max_retries`` (0 = forever); ``BINANCE_POLL_INTERVAL`` the default
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from typing import Any, Callable, Sequence
 from urllib.parse import urlsplit, urlunsplit
@@ -49,6 +60,7 @@ from liqmap.feed.connection import WsConnection
 from liqmap.feed.dispatch import FrameHandler, Recorder
 from liqmap.feed.fanout import Subscription
 from liqmap.feed.health import HealthStatus, HealthTracker
+from liqmap.feed.listing import fetch_listing, fill, split_spec
 from liqmap.feed.rest import RestPoller, TokenBucket
 from liqmap.models import Event
 from liqmap.settings import get_settings
@@ -110,6 +122,11 @@ class ExchangeAdapter:
         rest_limit_per_min: override the venue's REST budget (weight units / minute).
         recorder: hook called with every RawFrame (``liqmap record``).
         http_transport: httpx transport (tests: ``httpx.MockTransport`` or a local server).
+        listing: read the venue's ``instruments`` listing before subscribing and
+            every ``listing_refresh_s`` (default: when REST may be used, see the
+            loopback rule in the module doc).
+        listing_refresh_s: seconds between listing re-reads (default the venue's
+            ``listing_refresh_s``).
     """
 
     venue_name: str | None = None
@@ -134,6 +151,8 @@ class ExchangeAdapter:
         rest_limit_per_min: float | None = None,
         recorder: Recorder | None = None,
         http_transport: httpx.AsyncBaseTransport | None = None,
+        listing: bool | None = None,
+        listing_refresh_s: float | None = None,
     ) -> None:
         venue = venue if venue is not None else self.venue_name
         if venue is None:
@@ -158,6 +177,9 @@ class ExchangeAdapter:
         self.rest_enabled = rest
         self.rest_limit_per_min = rest_limit_per_min
         self.http_transport = http_transport
+        local_only = self.rest_url is None and _is_loopback(self.ws_url)
+        self.listing_enabled = bool(self.venue.instruments) and (listing if listing is not None else rest and not local_only)
+        self.listing_refresh_s = listing_refresh_s if listing_refresh_s is not None else self.venue.listing_refresh_s
         rest_liq = bool(getattr(self.venue, "rest_liquidations", False))
         self.tracker = HealthTracker(self.name, rest_liquidations=rest_liq, note="" if rest_liq else NO_REST_LIQUIDATIONS)
         self._listeners: list[Callable[[Event], None]] = []
@@ -207,24 +229,13 @@ class ExchangeAdapter:
             return
         self.running = True
         self.tracker.start()
-        for spec in self.venue.connections(self.symbols):
-            conn = WsConnection(
-                self.venue,
-                spec,
-                self.handler,
-                self.tracker,
-                self._emit,
-                url=override_url(spec.url, self.ws_url),
-                stale_after_s=self._stale_after(spec.stale_after_s),
-                backoff=self._backoff(),
-                max_retries=self.max_retries,
-                rotate_margin_s=self.rotate_margin_s,
-                overlap_s=self.overlap_s,
-                open_timeout_s=self.open_timeout_s,
-                ping_interval_s=self.ping_interval_s,
-            )
-            self.connections.append(conn)
-            self._tasks.append(asyncio.create_task(conn.run(), name=f"liqmap-ws-{self.name}-{spec.label}"))
+        if self.listing_enabled:
+            await self._load_listing()
+        for spec in self.venue.connections(self._valid_symbols()):
+            for part in split_spec(spec, self.venue.limits):
+                self._start_connection(part)
+        if self.listing_enabled and self.listing_refresh_s:
+            self._tasks.append(asyncio.create_task(self._refresh_listing(), name=f"liqmap-listing-{self.name}"))
         polls = self.venue.rest_polls(self.symbols) if self.rest_enabled else []
         if polls and self.rest_url is None and _is_loopback(self.ws_url):
             # a local test venue has no REST side: never let a test reach the real venue
@@ -249,6 +260,99 @@ class ExchangeAdapter:
                 )
                 self.pollers.append(poller)
                 self._tasks.append(asyncio.create_task(poller.run(), name=f"liqmap-rest-{self.name}-{poll.label}"))
+
+    # -- listing ---------------------------------------------------------------
+    def _rest_base(self) -> str:
+        return override_url(self.venue.rest_url, self.rest_url)
+
+    async def _load_listing(self) -> bool:
+        """Read the venue's listing (and contract sizes); False on failure (kept as it was)."""
+        try:
+            async with httpx.AsyncClient(transport=self.http_transport, timeout=10.0) as client:
+                symbols, specs = await asyncio.wait_for(fetch_listing(self.venue, client, self._rest_base()), 30.0)
+        except Exception as exc:  # network, HTTP, JSON: keep the defaults / previous listing
+            self.tracker.on_error(f"listing: {type(exc).__name__}: {exc}")
+            log.warning("%s: instruments listing unavailable (%s); subscribing without it", self.name, exc)
+            return False
+        if not symbols:
+            log.warning("%s: instruments listing is empty; subscribing without it", self.name)
+            return False
+        self.venue.set_listing(symbols)
+        self.tracker.listed = len(symbols)
+        if specs:
+            self.venue.contracts.update(specs)
+        return True
+
+    def _valid_symbols(self) -> list[str] | None:
+        """The requested symbols the listing holds, spelled as it spells them (all
+        of them while no listing is loaded); the others are named in health."""
+        if self.symbols is None:
+            return None
+        out, missing = [], []
+        for s in self.symbols:
+            got = self.venue.listed(s)
+            (out if got is not None else missing).append(got or s)
+        if missing and missing != self.tracker.not_listed:
+            log.info("%s: not listed by the venue, not subscribed: %s", self.name, ", ".join(missing))
+        self.tracker.not_listed = missing
+        return list(dict.fromkeys(out))
+
+    async def _refresh_listing(self) -> None:
+        """Re-read the listing every ``listing_refresh_s``; subscribe new listings, drop delisted."""
+        while True:
+            await asyncio.sleep(self.listing_refresh_s or 3600.0)
+            if await self._load_listing():
+                self._apply(self.venue.connections(self._valid_symbols()))
+
+    def _apply(self, specs: list) -> None:
+        """Bring the running connections to ``specs`` (topics added/removed per URL)."""
+        for spec in specs:
+            if spec.topics_in_url:
+                continue
+            conns = [c for c in self.connections if c.spec.url == spec.url]
+            if not conns:
+                for part in split_spec(spec, self.venue.limits):
+                    self._start_connection(part)
+                continue
+            wanted = {t.key: t for t in spec.topics}
+            have = {k for c in conns for k in c.subs.states}
+            for c in conns:
+                c.remove_topics([k for k in c.subs.states if k not in wanted])
+            new = [t for k, t in wanted.items() if k not in have]
+            for c in conns:
+                fits, new = fill(self.venue.limits, c.subs.topics, new)
+                if fits:
+                    c.add_topics(fits)
+            if new:
+                n = len(conns)
+                for part in split_spec(dataclasses.replace(spec, topics=tuple(new)), self.venue.limits):
+                    n += 1
+                    self._start_connection(dataclasses.replace(part, label=f"{spec.label}-{n}"))
+            if new or wanted.keys() != have:
+                log.info("%s: listing refresh: %d topics on %s", self.name, len(wanted), spec.label)
+
+    def _start_connection(self, spec) -> WsConnection:
+        rate = self.venue.limits.connections_per_s
+        conn = WsConnection(
+            self.venue,
+            spec,
+            self.handler,
+            self.tracker,
+            self._emit,
+            url=override_url(spec.url, self.ws_url),
+            fallback_urls=[override_url(u, self.ws_url) for u in spec.fallback_urls],
+            stale_after_s=self._stale_after(spec.stale_after_s),
+            backoff=self._backoff(),
+            max_retries=self.max_retries,
+            rotate_margin_s=self.rotate_margin_s,
+            overlap_s=self.overlap_s,
+            open_timeout_s=self.open_timeout_s,
+            ping_interval_s=self.ping_interval_s,
+            start_delay_s=len(self.connections) / rate if rate else 0.0,
+        )
+        self.connections.append(conn)
+        self._tasks.append(asyncio.create_task(conn.run(), name=f"liqmap-ws-{self.name}-{spec.label}"))
+        return conn
 
     async def disconnect(self) -> None:
         """Stop all tasks and close sockets/clients. Idempotent; no Gap is emitted."""

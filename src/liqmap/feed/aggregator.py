@@ -339,6 +339,14 @@ class ExchangeAggregator:
                 out[name] = out.get(name, 0) + n
         return out
 
+    def subscriptions(self) -> dict[str, tuple[int, int, int]]:
+        """``{exchange: (topics requested, acknowledged, rejected or unacknowledged)}`` per live venue."""
+        out: dict[str, tuple[int, int, int]] = {}
+        for name, a in self.adapters.items():
+            h = a.health()
+            out[name] = (h.requested, h.subscribed, len(h.rejected))
+        return out
+
     def stats(self) -> dict[str, Any]:
         """Counters: published, duplicates, gaps, dedupe set size, per-consumer dropped."""
         return {

@@ -35,11 +35,25 @@ class HealthStatus(msgspec.Struct, frozen=True):
             averaged over the adapter's websocket connections.
         latency_ms: median of (receipt - exchange timestamp) over the last
             256 events that carry an exchange timestamp, ``None`` if none.
-        connections: per-connection state, label -> ``"connected"`` /
-            ``"reconnecting"`` / ``"stopped"`` / ``"gave_up"``.
+        connections: per-connection state, label -> ``"connected"`` (open, its
+            liquidation topics acknowledged) / ``"subscribing"`` (open, waiting for
+            the venue's answer) / ``"unsubscribed"`` (open, a liquidation topic
+            rejected or never acknowledged: NOT ok) / ``"reconnecting"`` /
+            ``"stopped"`` / ``"gave_up"``.
         rest_liquidations: False where the venue has no public REST
             liquidation history (REST fallback cannot backfill liquidations).
         note: human-readable remark (e.g. why REST cannot backfill, last error).
+        requested: topics requested over all connections.
+        subscribed: topics the venue acknowledged (``subscribed / requested``).
+        rejected: ``{topic: the venue's reason}`` of topics rejected or never
+            acknowledged (at most 50 per connection).
+        rejections: rejection answers received (counter).
+        not_listed: requested symbols the venue's listing does not hold (not subscribed).
+        listed: symbols in the venue's last listing (0 = not loaded).
+        last_data_age_s: seconds since the last DATA frame (heartbeat replies and
+            acks do not count), ``None`` if none yet.
+        rotations: make-before-break rotations by cause (``lifetime``, ``restart``
+            notice, ``silent`` stream, ``rejection``) -- none records a gap.
     """
 
     exchange: str
@@ -56,6 +70,14 @@ class HealthStatus(msgspec.Struct, frozen=True):
     connections: dict[str, str] = {}
     rest_liquidations: bool = False
     note: str = ""
+    requested: int = 0
+    subscribed: int = 0
+    rejected: dict[str, str] = {}
+    rejections: int = 0
+    not_listed: list[str] = []
+    listed: int = 0
+    last_data_age_s: float | None = None
+    rotations: dict[str, int] = {}
 
 
 class HealthTracker:
@@ -78,6 +100,13 @@ class HealthTracker:
         self.reconnects = 0
         self.gaps = 0
         self.last_frame_mono: float | None = None
+        self.last_data_mono: float | None = None
+        self.rejections = 0
+        self.not_listed: list[str] = []
+        self.listed = 0
+        self.rotations: dict[str, int] = {}
+        # per websocket connection: (requested, subscribed, {topic: reason})
+        self._subs: dict[str, tuple[int, int, dict[str, str]]] = {}
         self.started_mono: float | None = None
         self._latencies: deque[int] = deque(maxlen=self.LATENCY_WINDOW)
         # per websocket connection: state, connected-since (mono) and accumulated seconds
@@ -113,6 +142,23 @@ class HealthTracker:
         self.message_count += 1
         self.last_frame_mono = time.monotonic()
 
+    def on_data(self) -> None:
+        """Stamp a DATA frame (not a heartbeat reply, ack or notice)."""
+        self.last_data_mono = time.monotonic()
+
+    def set_subscriptions(self, label: str, requested: int, subscribed: int, failed: dict[str, str]) -> None:
+        """Record one connection's ``subscribed / requested`` and its failed topics."""
+        self._subs[label] = (requested, subscribed, dict(failed))
+
+    def forget(self, label: str) -> None:
+        """Drop a connection that no longer exists (a listing refresh removed it)."""
+        for d in (self._state, self._since, self._accum, self._subs):
+            d.pop(label, None)
+
+    def on_rotation(self, cause: str) -> None:
+        """Count one make-before-break rotation (``lifetime``, ``restart``, ``silent``, ``rejection``)."""
+        self.rotations[cause] = self.rotations.get(cause, 0) + 1
+
     def on_events(self, events) -> None:
         """Count events and sample latency (only events with a real exchange time)."""
         for ev in events:
@@ -142,9 +188,12 @@ class HealthTracker:
 
     def status(self) -> HealthStatus:
         """Frozen snapshot of the counters."""
-        age = None
-        if self.last_frame_mono is not None:
-            age = round(time.monotonic() - self.last_frame_mono, 3)
+        now = time.monotonic()
+        age = round(now - self.last_frame_mono, 3) if self.last_frame_mono is not None else None
+        data_age = round(now - self.last_data_mono, 3) if self.last_data_mono is not None else None
+        rejected: dict[str, str] = {}
+        for _req, _sub, failed in self._subs.values():
+            rejected.update(failed)
         latency = float(statistics.median(self._latencies)) if self._latencies else None
         connected = bool(self._state) and all(s == "connected" for s in self._state.values())
         note = self.base_note
@@ -165,4 +214,12 @@ class HealthTracker:
             connections=dict(self._state),
             rest_liquidations=self.rest_liquidations,
             note=note,
+            requested=sum(r for r, _s, _f in self._subs.values()),
+            subscribed=sum(s for _r, s, _f in self._subs.values()),
+            rejected=rejected,
+            rejections=self.rejections,
+            not_listed=list(self.not_listed),
+            listed=self.listed,
+            last_data_age_s=data_age,
+            rotations=dict(self.rotations),
         )

@@ -55,8 +55,27 @@ def stale_after_s(name: str, ws_timeout: float | None) -> float:
     return max(c.stale_after_s for c in get_venue(name).connections(None))
 
 
+def connection_status(h: dict[str, Any]) -> str:
+    """Status of a venue that is not fully connected: ``down`` while a connection is
+    closed or reconnecting, else ``unsubscribed`` (a liquidation topic rejected or never
+    acknowledged) or ``subscribing`` (waiting for the venue's answer)."""
+    states = set((h.get("connections") or {}).values())
+    if not states or states - {"connected", "subscribing", "unsubscribed"}:
+        return "down"
+    return "unsubscribed" if "unsubscribed" in states else "subscribing"
+
+
+def subscriptions_text(h: Any) -> str | None:
+    """``"subscribed/requested"`` topics of a live venue, None without a feed."""
+    if not isinstance(h, dict) or not h.get("requested"):
+        return None
+    return f"{h.get('subscribed', 0)}/{h['requested']}"
+
+
 async def compute_health(state: AppState) -> dict[str, Any]:
-    """Per-venue health: connection state (live aggregator), events, last event/receipt age."""
+    """Per-venue health: connection state (live aggregator), subscriptions
+    (``subscribed/requested``; ``degraded`` when some topic is not subscribed,
+    ``unsubscribed`` when a liquidation topic is not), events, last event/receipt age."""
     agg_health: dict[str, Any] = {}
     if state.aggregator is not None and hasattr(state.aggregator, "health_check_all"):
         try:
@@ -89,7 +108,9 @@ async def compute_health(state: AppState) -> dict[str, Any]:
         elif name not in state.enabled:
             status = "disabled"
         elif isinstance(h, dict) and (h.get("is_connected") is False or h.get("connected") is False):
-            status = "down"
+            status = connection_status(h)
+        elif isinstance(h, dict) and h.get("subscribed", 0) < h.get("requested", 0):
+            status = "degraded"
         elif last_recv is not None and wall - last_recv > stale_after_s(name, state.settings.ws_timeout) * 1000:
             status = "stale"
         else:
@@ -103,6 +124,7 @@ async def compute_health(state: AppState) -> dict[str, Any]:
             "last_event_ms": last,
             "last_event_age_s": (now - last) / 1000 if last is not None else None,
             "last_received_ms": last_recv,
+            "subscriptions": subscriptions_text(h),
             "connection": h,
             "gaps": [g for g in gaps if g["exchange"] == name][:5],
         })

@@ -166,7 +166,7 @@
     for (const e of h.exchanges) {
       const tr = document.createElement("tr");
       const st = e.status.split(" ")[0];
-      tr.innerHTML = "<td>" + e.exchange + '</td><td class="st-' + st + '">' + e.status + "</td><td>" + e.events
+      tr.innerHTML = "<td>" + e.exchange + '</td><td class="st-' + st + '">' + e.status + (e.subscriptions ? " " + e.subscriptions : "") + "</td><td>" + e.events
         + "</td><td>" + (e.last_event_ms ? fmtTime(e.last_event_ms) : "–") + "</td>";
       tb.appendChild(tr);
     }
