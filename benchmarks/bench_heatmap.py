@@ -2,7 +2,7 @@
 
 1. Ingest throughput: a SYNTHETIC aggTrades CSV in the exact Binance layout
    (``agg_trade_id,price,quantity,first_trade_id,last_trade_id,transact_time,is_buyer_maker``,
-   header row, ms timestamps) spanning 37 days is written by DuckDB's COPY (random-walk
+   header row, ms timestamps) spanning 37 days is written by ``synthetic_aggtrades.py`` (random-walk
    price, lognormal quantity), placed as a monthly archive file of the made-up symbol
    ``SYNTHUSDT`` and loaded through the real ``liqmap.heatmap.ingest.ingest`` path
    (delete+insert transaction, 5-minute flow pre-aggregation, ingest log). Target ≥ 1 M rows/s.
@@ -28,31 +28,11 @@ from pathlib import Path
 
 import duckdb
 
+from synthetic_aggtrades import write_synthetic_aggtrades  # benchmarks/ is on sys.path when run as a script
+
 DAY = 86_400_000
 T0 = int(dt.datetime(2024, 11, 1, tzinfo=dt.timezone.utc).timestamp() * 1000)
 DAYS = 37
-
-
-def write_synthetic_aggtrades(path: Path, rows: int) -> float:
-    """SYNTHETIC trades -> CSV (Binance aggTrades layout). Returns seconds."""
-    t = time.perf_counter()
-    con = duckdb.connect()
-    span = DAYS * DAY
-    con.execute(f"""
-        COPY (
-          -- random walk with ~10 % standard deviation over the whole span (a plausible month)
-          WITH r AS (SELECT range AS i, random() AS u1, random() AS u2, random() AS u3 FROM range({rows})),
-          w AS (SELECT i, u2, u3, sum((u1 - 0.5) * {3.4641 * 0.10 / rows ** 0.5}) OVER (ORDER BY i ROWS UNBOUNDED PRECEDING) AS lr FROM r)
-          SELECT 2000000000 + i AS agg_trade_id,
-                 round(90000 * exp(lr), 1) AS price,
-                 round(exp(ln(0.01) + 3.0 * u2), 3) AS quantity,
-                 5000000000 + 3 * i AS first_trade_id,
-                 5000000000 + 3 * i + 2 AS last_trade_id,
-                 {T0} + CAST(i * {span} // {rows} AS BIGINT) AS transact_time,
-                 u3 < 0.5 AS is_buyer_maker
-          FROM w ORDER BY i)
-        TO '{path}' (HEADER, DELIMITER ',')""")
-    return time.perf_counter() - t
 
 
 def main() -> None:
@@ -69,7 +49,7 @@ def main() -> None:
         d.mkdir(parents=True)
         csv = d / "SYNTHUSDT-aggTrades-2024-11.csv"
         # the synthetic span is 37 days: split into two monthly files so every row is in range
-        gen_s = write_synthetic_aggtrades(tmp / "all.csv", a.rows)
+        gen_s = write_synthetic_aggtrades(tmp / "all.csv", a.rows, T0, DAYS * DAY)
         con = duckdb.connect()
         nov_end = int(dt.datetime(2024, 12, 1, tzinfo=dt.timezone.utc).timestamp() * 1000)
         con.execute(f"COPY (SELECT * FROM read_csv('{tmp / 'all.csv'}', header=true) WHERE transact_time < {nov_end} "

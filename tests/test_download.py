@@ -206,3 +206,28 @@ async def test_bad_arguments_exit_2(tmp_path):
         r = await _cli("download", "--symbol", "BTCUSDT", "--db", str(tmp_path / "x.duckdb"), *extra)
         assert r.exit_code == 2, (extra, r.output)
         assert "error:" in r.output and "Traceback" not in r.output
+
+
+@pytest.mark.parametrize("method", ["deflated", "stored"])
+def test_zip_members_load_the_same_rows_whether_deflated_or_stored(tmp_path, method):
+    """A deflated member is handed to DuckDB as gzip without inflating it; a stored one is copied."""
+    import io
+    import zipfile
+
+    from liqmap.heatmap.ingest import SourceFile, ensure_schema, load_file
+
+    text = kline_archives()["data/futures/um/daily/klines/BTCUSDT/5m/BTCUSDT-5m-2025-12-27.zip"]
+    with zipfile.ZipFile(io.BytesIO(text)) as zf:
+        csv_bytes = zf.read(zf.namelist()[0])
+    path = tmp_path / "BTCUSDT-5m-2025-12-27.zip"
+    comp = zipfile.ZIP_DEFLATED if method == "deflated" else zipfile.ZIP_STORED
+    with zipfile.ZipFile(path, "w", comp) as zf:
+        zf.writestr("BTCUSDT-5m-2025-12-27.csv", csv_bytes)
+    con = duckdb.connect()
+    ensure_schema(con, "klines", "5m")
+    day = ArchiveFile("klines", "BTCUSDT", "5m", dt.date(2025, 12, 27))
+    rep = load_file(con, SourceFile(path, "klines", "BTCUSDT", "5m", day.start_ms, day.end_ms))
+    rows = [r for r in csv_bytes.decode().splitlines() if r[:1].isdigit()]
+    assert rep.status == "loaded" and rep.rows == len(rows) == 288
+    got = con.execute("SELECT open_time, high, volume FROM klines_5m_history ORDER BY 1").fetchall()
+    assert got == [(int(r.split(",")[0]), float(r.split(",")[2]), float(r.split(",")[5])) for r in rows]

@@ -8,8 +8,9 @@ Layout read (exchanges.md §11; https://github.com/binance/binance-public-data R
 * ``futures/um/daily/metrics/<SYM>/<SYM>-metrics-YYYY-MM-DD.zip``
 * ``futures/um/daily/liquidationSnapshot/<SYM>/<SYM>-liquidationSnapshot-YYYY-MM-DD.zip``
 
-Each file may be ``.zip`` (one CSV inside; DuckDB's read_csv cannot read zip, so it is
-stream-unzipped to a temp file) or ``.csv``; with or without a header row (detected from
+Each file may be ``.zip`` (one CSV inside; DuckDB's read_csv cannot read zip, so the member's
+deflate stream is copied, still compressed, into a temp gzip file that DuckDB inflates while it
+parses) or ``.csv``; with or without a header row (detected from
 the first line); timestamps in ms or µs (values > 1e14 are µs and divided by 1000).
 Columns are parsed **by position** with explicit types.
 
@@ -44,13 +45,16 @@ half-loaded. A file whose name, size and sha256 are already in ``ingest_log`` is
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import hashlib
 import os
 import re
 import shutil
+import struct
 import tempfile
 import time
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -224,8 +228,34 @@ def _verify_checksum(path: Path, digest: str) -> None:
             raise IngestError(f"{path}: sha256 {digest} does not match {ck.name} ({want})")
 
 
+_GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"  # deflate, no mtime/name, OS unknown (RFC 1952)
+
+
+def _zip_member_as_gzip(zpath: Path, zi: zipfile.ZipInfo, out: Path) -> None:
+    """Copy a deflated zip member's compressed bytes into a gzip file (header + same deflate
+    stream + CRC-32 + size, RFC 1952): no inflate, no recompression, so DuckDB can read the CSV
+    with ``compression='gzip'`` while it parses, instead of us inflating it to disk first."""
+    with open(zpath, "rb") as fh, open(out, "wb") as dst:
+        fh.seek(zi.header_offset)
+        local = fh.read(30)  # local file header; name/extra lengths may differ from the central dir
+        if local[:4] != b"PK\x03\x04":
+            raise IngestError(f"{zpath}: bad local header for {zi.filename}")
+        n_name, n_extra = struct.unpack("<HH", local[26:30])
+        fh.seek(zi.header_offset + 30 + n_name + n_extra)
+        dst.write(_GZIP_HEADER)
+        left = zi.compress_size
+        while left:
+            chunk = fh.read(min(left, 1 << 22))
+            if not chunk:
+                raise IngestError(f"{zpath}: truncated zip member {zi.filename}")
+            dst.write(chunk)
+            left -= len(chunk)
+        dst.write(struct.pack("<II", zi.CRC, zi.file_size & 0xFFFFFFFF))
+
+
 class _Extracted:
-    """Context manager yielding a plain CSV path for a .zip (temp file) or .csv (as is)."""
+    """Context manager yielding a CSV path DuckDB reads: a .csv as is, a .zip's deflated member
+    re-wrapped as a temp ``.csv.gz`` (:func:`_zip_member_as_gzip`), other members inflated."""
 
     def __init__(self, path: Path):
         self.path, self.tmp = path, None
@@ -235,13 +265,19 @@ class _Extracted:
             return self.path
         try:
             with zipfile.ZipFile(self.path) as zf:
-                names = [n for n in zf.namelist() if not n.endswith("/")]
-                if len(names) != 1:
-                    raise IngestError(f"{self.path}: expected one CSV inside the zip, found {names}")
-                fd, tmp = tempfile.mkstemp(suffix=".csv", prefix="liqmap-ingest-")
+                members = [zi for zi in zf.infolist() if not zi.filename.endswith("/")]
+                if len(members) != 1:
+                    raise IngestError(f"{self.path}: expected one CSV inside the zip, found {[m.filename for m in members]}")
+                zi = members[0]
+                gz = zi.compress_type == zipfile.ZIP_DEFLATED
+                fd, tmp = tempfile.mkstemp(suffix=".csv.gz" if gz else ".csv", prefix="liqmap-ingest-")
+                os.close(fd)
                 self.tmp = Path(tmp)
-                with zf.open(names[0]) as src, os.fdopen(fd, "wb") as dst:
-                    shutil.copyfileobj(src, dst, 1 << 22)
+                if gz:
+                    _zip_member_as_gzip(self.path, zi, self.tmp)
+                else:
+                    with zf.open(zi) as src, open(self.tmp, "wb") as dst:
+                        shutil.copyfileobj(src, dst, 1 << 22)
         except zipfile.BadZipFile as exc:
             raise IngestError(f"{self.path}: not a valid zip ({exc})") from None
         return self.tmp
@@ -252,8 +288,12 @@ class _Extracted:
 
 
 def _has_header(csv_path: Path) -> bool:
-    with open(csv_path, "rb") as fh:
-        first = fh.readline().decode("utf-8", "replace").strip()
+    opener = gzip.open if csv_path.suffix == ".gz" else open
+    try:
+        with opener(csv_path, "rb") as fh:
+            first = fh.readline().decode("utf-8", "replace").strip()
+    except (OSError, EOFError, zlib.error) as exc:
+        raise IngestError(f"{csv_path}: cannot read ({exc})") from None
     if not first:
         return False
     cell = first.split(",")[0].strip().strip('"')
@@ -267,8 +307,9 @@ def _has_header(csv_path: Path) -> bool:
 def _read_csv_sql(csv_path: Path, kind: str, header: bool) -> str:
     cols = ", ".join(f"'{k}': '{v}'" for k, v in _LEN_COLS[kind].items())
     p = str(csv_path).replace("'", "''")
+    comp = "gzip" if csv_path.suffix == ".gz" else "none"
     return (f"read_csv('{p}', header={str(header).lower()}, delim=',', quote='\"', auto_detect=false, "
-            f"columns={{{cols}}}, null_padding=false)")
+            f"columns={{{cols}}}, null_padding=false, compression='{comp}')")
 
 
 def _ts(col: str) -> str:
@@ -308,15 +349,17 @@ def _friendly(exc: Exception, f: SourceFile) -> IngestError:
 
 
 def load_file(con: duckdb.DuckDBPyConnection, f: SourceFile, *, dry_run: bool = False,
-              force: bool = False) -> FileReport:
+              force: bool = False, sha256: str | None = None) -> FileReport:
     """Load one file in one transaction (delete its range, insert, log). See module docstring.
 
-    Returns a FileReport; raises IngestError (file + line) on a bad file, with nothing loaded.
+    ``sha256``: the file's hex SHA-256 when the caller has just computed it (``liqmap download``
+    verified it on arrival), saving one read of the file. Returns a FileReport; raises
+    IngestError (file + line) on a bad file, with nothing loaded.
     """
     t0 = time.perf_counter()
     table = table_for(f.kind, f.interval)
     size = f.path.stat().st_size
-    digest = sha256_of(f.path)
+    digest = sha256 or sha256_of(f.path)
     _verify_checksum(f.path, digest)
     if not dry_run and not force:
         done = con.execute("SELECT 1 FROM ingest_log WHERE file_name=? AND size=? AND sha256=? AND kind=? "

@@ -78,7 +78,7 @@ async def _ingest_worker(con: duckdb.DuckDBPyConnection, queue: asyncio.Queue, r
                          progress: Progress) -> None:
     while (r := await queue.get()) is not None:
         try:
-            rep = await asyncio.to_thread(load_file, con, _source(r))
+            rep = await asyncio.to_thread(load_file, con, _source(r), sha256=r.sha256)
         except IngestError as exc:
             rep = FileReport(str(r.path), "error", message=str(exc))
         report.ingested.append(rep)

@@ -9,7 +9,7 @@ For each :class:`~liqmap.history.vision.ArchiveFile` (:func:`fetch_file`):
 3. Otherwise the zip is streamed to ``<name>.part``; an existing ``.part`` is continued with
    ``Range: bytes=<size>-`` (RFC 9110 §14.2). 206 appends; 200 (range ignored) starts over;
    416 means the ``.part`` already holds the whole file.
-4. The SHA-256 of the bytes on disk must equal the published one. On a mismatch after a resume
+4. The SHA-256 of the bytes on disk (hashed as they arrive) must equal the published one. On a mismatch after a resume
    the file is fetched once more from byte 0; a second mismatch is an error (``.part`` deleted,
    nothing ingested). A verified file is renamed into place and its ``.CHECKSUM`` saved beside
    it (so :mod:`liqmap.heatmap.ingest` re-verifies it at load time).
@@ -71,13 +71,17 @@ def parse_checksum(text: str, name: str) -> str:
     return digest
 
 
-def sha256_file(path: Path) -> str:
-    """Hex SHA-256 of a file (streamed)."""
+def _hash_of(path: Path) -> "hashlib._Hash":
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(CHUNK), b""):
             h.update(chunk)
-    return h.hexdigest()
+    return h
+
+
+def sha256_file(path: Path) -> str:
+    """Hex SHA-256 of a file (streamed)."""
+    return _hash_of(path).hexdigest()
 
 
 class _Transient(Exception):
@@ -108,29 +112,34 @@ async def _get_checksum(client: httpx.AsyncClient, url: str, name: str) -> str:
 
 
 async def _stream_to_part(client: httpx.AsyncClient, url: str, part: Path, name: str,
-                          on_bytes: Callable[[int], None]) -> tuple[int, bool]:
-    """Stream ``url`` into ``part`` (continuing it when present). Returns (bytes received, resumed)."""
+                          on_bytes: Callable[[int], None]) -> tuple[int, bool, str]:
+    """Stream ``url`` into ``part`` (continuing it when present), hashing as the bytes arrive.
+
+    Returns (bytes received, resumed, hex SHA-256 of the whole ``part``).
+    """
     offset = part.stat().st_size if part.exists() else 0
     headers = {"Range": f"bytes={offset}-"} if offset else {}
     got = 0
     async with client.stream("GET", url, headers=headers) as r:
         if r.status_code == 416 and offset:
-            return 0, True  # the .part already holds every byte
+            return 0, True, (await asyncio.to_thread(_hash_of, part)).hexdigest()  # .part holds every byte
         if r.status_code not in (200, 206):
             await r.aread()
             raise _status_error(r, name)
         resumed = r.status_code == 206 and offset > 0
         if r.status_code == 206 and not r.headers.get("Content-Range", "").startswith(f"bytes {offset}-"):
             raise _Transient(f"{name}: unexpected Content-Range {r.headers.get('Content-Range')!r}")
+        h = await asyncio.to_thread(_hash_of, part) if resumed else hashlib.sha256()
         with open(part, "ab" if resumed else "wb") as fh:
             try:
                 async for chunk in r.aiter_bytes():  # as received: a cut keeps every byte
                     fh.write(chunk)
+                    h.update(chunk)
                     got += len(chunk)
                     on_bytes(len(chunk))
             except (httpx.TransportError, httpx.DecodingError) as exc:  # cut mid-stream: keep the .part
                 raise _Transient(f"{name}: transfer interrupted after {offset + got} bytes ({exc})") from None
-    return got, resumed
+    return got, resumed, h.hexdigest()
 
 
 async def _download_verified(client: httpx.AsyncClient, url: str, local: Path, want: str,
@@ -139,9 +148,8 @@ async def _download_verified(client: httpx.AsyncClient, url: str, local: Path, w
     part = local.with_name(local.name + ".part")
     total = 0
     for attempt in range(2):
-        got, resumed = await _stream_to_part(client, url, part, local.name, on_bytes)
+        got, resumed, digest = await _stream_to_part(client, url, part, local.name, on_bytes)
         total += got
-        digest = await asyncio.to_thread(sha256_file, part)
         if digest == want:
             os.replace(part, local)
             return ("resumed" if resumed else "downloaded"), total
