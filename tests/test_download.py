@@ -214,7 +214,8 @@ def test_zip_members_load_the_same_rows_whether_deflated_or_stored(tmp_path, met
     import io
     import zipfile
 
-    from liqmap.heatmap.ingest import SourceFile, ensure_schema, load_file
+    from liqmap.heatmap.ingest import SourceFile, load_file
+    from liqmap.storage.duckdb_store import apply_migrations
 
     text = kline_archives()["data/futures/um/daily/klines/BTCUSDT/5m/BTCUSDT-5m-2025-12-27.zip"]
     with zipfile.ZipFile(io.BytesIO(text)) as zf:
@@ -224,7 +225,7 @@ def test_zip_members_load_the_same_rows_whether_deflated_or_stored(tmp_path, met
     with zipfile.ZipFile(path, "w", comp) as zf:
         zf.writestr("BTCUSDT-5m-2025-12-27.csv", csv_bytes)
     con = duckdb.connect()
-    ensure_schema(con, "klines", "5m")
+    apply_migrations(con)
     day = ArchiveFile("klines", "BTCUSDT", "5m", dt.date(2025, 12, 27))
     rep = load_file(con, SourceFile(path, "klines", "BTCUSDT", "5m", day.start_ms, day.end_ms))
     rows = [r for r in csv_bytes.decode().splitlines() if r[:1].isdigit()]
