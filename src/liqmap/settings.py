@@ -19,6 +19,13 @@ Every setting has a documented default that runs on the embedded tier alone
   300 s for a Binance liquidation-only stream, which is quiet in calm markets).
 * ``MAX_RETRIES`` -- consecutive failed connects before an adapter gives up
   (0 = retry forever with capped backoff), default 0.
+
+Alerts (:mod:`liqmap.alerts.config`): ``LIQMAP_ALERTS_CONFIG`` -- a TOML/YAML/JSON file of
+rules and sinks; without it, sinks from ``LIQMAP_ALERT_WEBHOOK_URL``,
+``LIQMAP_ALERT_TELEGRAM_TOKEN`` + ``LIQMAP_ALERT_TELEGRAM_CHAT_ID``,
+``LIQMAP_ALERT_DISCORD_URL``, ``LIQMAP_ALERT_SLACK_URL`` and rules from
+``LIQMAP_ALERT_LIQUIDATION_USD`` / ``_WHALE_USD`` / ``_ARBITRAGE_BPS`` / ``_CASCADE_SEVERITY`` /
+``_VENUE`` / ``_COOLDOWN_S`` (each threshold ``off`` disables its rule; unset = default).
 """
 
 from __future__ import annotations
@@ -51,6 +58,20 @@ class Settings(BaseSettings):
     )
     ws_timeout: float | None = Field(None, validation_alias=AliasChoices("WS_TIMEOUT", "LIQMAP_WS_TIMEOUT"))
     max_retries: int = Field(0, validation_alias=AliasChoices("MAX_RETRIES", "LIQMAP_MAX_RETRIES"))
+
+    # alerts: kept as text here, parsed with one clear error per variable by liqmap.alerts.config
+    alerts_config: str | None = None
+    alert_webhook_url: str | None = None
+    alert_telegram_token: str | None = None
+    alert_telegram_chat_id: str | None = None
+    alert_discord_url: str | None = None
+    alert_slack_url: str | None = None
+    alert_liquidation_usd: str | None = None
+    alert_whale_usd: str | None = None
+    alert_arbitrage_bps: str | None = None
+    alert_cascade_severity: str | None = None
+    alert_venue: str | None = None
+    alert_cooldown_s: str | None = None
 
 
 @lru_cache(maxsize=1)

@@ -7,6 +7,8 @@ Times are milliseconds since the Unix epoch, UTC. Money is USD (USDT/USDC at par
 * ``INSTITUTIONAL_USD`` / ``LARGE_USD``: default size tiers of one liquidation's notional
   (``Settings.institutional_usd`` / ``large_usd`` override them at run time).
 * ``CASCADE_MIN_USD``: default total notional that makes a burst a cascade.
+* ``WHALE_TRADE_USD``: default notional of one trade that makes it a "whale" (tape, alerts).
+* ``ALERT_LIQUIDATION_USD``: default notional of one liquidation worth an alert.
 * ``CONTRACTS_CACHE``: default path of the contract-size cache written at start-up.
 * :func:`now_ms`: the wall clock in these units.
 """
@@ -34,6 +36,8 @@ UNIT_MS: dict[str, int] = {"s": SECOND_MS, "m": MINUTE_MS, "h": HOUR_MS, "d": DA
 INSTITUTIONAL_USD = 100_000.0
 LARGE_USD = 10_000.0
 CASCADE_MIN_USD = 100_000.0
+WHALE_TRADE_USD = 1_000_000.0
+ALERT_LIQUIDATION_USD = 1_000_000.0
 
 CONTRACTS_CACHE = "data/contracts.json"
 

@@ -8,6 +8,7 @@ One module per command group registers its commands on :data:`app`:
 * ``cli.heatmap_cmds``  -- ``ingest``, ``validate``
 * ``cli.storage_cmds``  -- ``cascades``
 * ``cli.history_cmds``  -- ``download`` (archives), ``backfill`` (venue REST history)
+* ``cli.alerts_cmds``   -- ``alerts test``, ``alerts show``
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ app = typer.Typer(
 )
 
 from liqmap.cli import heatmap_cmds, history_cmds, record_cmd, replay_cmd, serve_cmds, storage_cmds  # noqa: E402,F401  (registers commands)
+from liqmap.cli import alerts_cmds  # noqa: E402,F401
 
 
 def main() -> None:  # pragma: no cover - console entry

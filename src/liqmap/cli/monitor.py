@@ -20,6 +20,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from liqmap.fmt import usd
 from liqmap.storage import duckdb_reads
 from liqmap.settings import get_settings
 from liqmap.units import CASCADE_MIN_USD, HOUR_MS, INSTITUTIONAL_USD, LARGE_USD, MINUTE_MS, SECOND_MS, now_ms
@@ -122,20 +123,6 @@ def fetch_snapshot(api: str | None = None, db: str | None = None, symbol: str | 
     if not api:
         raise MonitorError("give --api URL or --db PATH")
     return _from_api(api, symbol, timeframe, client)
-
-
-def usd(v: float | None) -> str:
-    """Compact USD: $1.23M, $45.6K."""
-    if v is None:
-        return "-"
-    a = abs(v)
-    if a >= 1e9:
-        return f"${v / 1e9:.2f}B"
-    if a >= 1e6:
-        return f"${v / 1e6:.2f}M"
-    if a >= 1e3:
-        return f"${v / 1e3:.1f}K"
-    return f"${v:.0f}"
 
 
 def _ts(ms: int | None) -> str:

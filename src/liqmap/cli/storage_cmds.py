@@ -21,20 +21,11 @@ from rich.console import Console
 from rich.table import Table
 
 from liqmap.cli import app
+from liqmap.fmt import usd
 
 
 def _utc(ms: int) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ms / 1000))
-
-
-def _usd(x: float | None) -> str:
-    if x is None:
-        return "-"
-    if x >= 1e6:
-        return f"${x / 1e6:,.2f}M"
-    if x >= 1e3:
-        return f"${x / 1e3:,.1f}k"
-    return f"${x:,.0f}"
 
 
 @app.command()
@@ -82,8 +73,8 @@ def cascades(
     for r in rows:
         sev = r["severity"] or "-"
         table.add_row(
-            _utc(r["start_ts"]), r["symbol"], str(r["n_events"]), _usd(r["value_usd"]),
-            f"{_usd(r['long_usd'])} / {_usd(r['short_usd'])}",
+            _utc(r["start_ts"]), r["symbol"], str(r["n_events"]), usd(r["value_usd"]),
+            f"{usd(r['long_usd'])} / {usd(r['short_usd'])}",
             ",".join(r["exchanges"]) + (" (x)" if r["cross_exchange"] else ""),
             "-" if r["risk_score"] is None else f"{r['risk_score']:.2f}",
             f"[{colors.get(sev, 'white')}]{sev}[/]", r["status"],

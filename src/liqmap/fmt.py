@@ -1,0 +1,43 @@
+"""Human-readable numbers and times for terminal tables and alert messages (one copy each).
+
+* :func:`usd` -- compact USD (``$1.23M``, ``$45.6K``, ``$950``; None -> ``-``).
+* :func:`price` -- a price with digits that suit its size.
+* :func:`utc` / :func:`iso` -- ms since the epoch as ``2025-01-31 12:00:05 UTC`` / ISO 8601.
+"""
+
+from __future__ import annotations
+
+import time
+
+
+def usd(v: float | None) -> str:
+    """Compact USD: ``$1.23B``, ``$1.23M``, ``$45.6K``, ``$950``; ``None`` -> ``-``."""
+    if v is None:
+        return "-"
+    a = abs(v)
+    if a >= 1e9:
+        return f"${v / 1e9:.2f}B"
+    if a >= 1e6:
+        return f"${v / 1e6:.2f}M"
+    if a >= 1e3:
+        return f"${v / 1e3:.1f}K"
+    return f"${v:.0f}"
+
+
+def price(x: float) -> str:
+    """A price in quote units: ``64,123.5``; ``2.3415``; ``0.000012345`` (8 significant digits)."""
+    if x >= 1000:
+        return f"{x:,.1f}"
+    if x >= 1:
+        return f"{x:,.4f}".rstrip("0").rstrip(".")
+    return f"{x:.8g}"
+
+
+def utc(ms: int) -> str:
+    """``ms`` (since the epoch, UTC) as ``2025-01-31 12:00:05 UTC``."""
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ms / 1000))
+
+
+def iso(ms: int) -> str:
+    """``ms`` (since the epoch, UTC) as ISO 8601 with milliseconds: ``2025-01-31T12:00:05.123Z``."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms / 1000)) + f".{ms % 1000:03d}Z"
