@@ -6,7 +6,6 @@ injected by tests/localvenue.py; timeouts are tiny (watchdog 0.3 s, backoff base
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from types import SimpleNamespace
@@ -203,26 +202,21 @@ async def test_planned_rotation_opens_new_connection_before_closing_old():
     assert h.parse_errors == 0
 
 
-async def test_events_iterator_and_uptime(monkeypatch):
+async def test_listener_gets_events_and_uptime(monkeypatch):
     # uptime on a fake monotonic clock (health module only): the handshake takes 0 fake seconds,
     # then 30 connected seconds pass, so the ratio cannot drift with the machine's load
     now = [1000.0]
     monkeypatch.setattr(health_mod, "time", SimpleNamespace(monotonic=lambda: now[0], time_ns=time.time_ns))
     async with LocalWsVenue([[Send(FRAMES[:4])]]) as venue:
         adapter = BinanceAdapter(ws_url=venue.url, **FAST)
-        stream = adapter.events(queue_size=100)
-        await adapter.connect()
         got = []
+        adapter.add_listener(got.append)
+        await adapter.connect()
         try:
-            async with asyncio.timeout(5):
-                async for ev in stream:
-                    got.append(ev)
-                    if len(got) == 4:
-                        break
+            await wait_until(lambda: len(got) >= 4, what="4 liquidations")
             now[0] += 30.0
             h = adapter.health()
         finally:
-            stream.close()
             await adapter.disconnect()
     assert [e.id for e in got] == expected_ids(FRAMES[:4])
     assert h.is_connected and h.uptime_pct == 100.0

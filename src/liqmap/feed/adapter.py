@@ -6,13 +6,11 @@ into running I/O: one :class:`~liqmap.feed.connection.WsConnection` task per
 task per ``venue.rest_polls(symbols)`` spec. It knows nothing venue-specific;
 the named subclasses below only pick the venue and document its feed limits.
 
-Outputs (normalized :mod:`liqmap.models` events, plus :class:`~liqmap.models.Gap`
-for every disconnect -> resume):
-
-* listeners: ``adapter.add_listener(callback)`` -- synchronous callbacks, called
-  in the event loop for every event (the aggregator uses this);
-* ``async for ev in adapter.events()`` -- a bounded drop-oldest queue
-  (:class:`~liqmap.feed.fanout.Subscription`).
+Output (normalized :mod:`liqmap.models` events, plus :class:`~liqmap.models.Gap`
+for every disconnect -> resume): listeners, ``adapter.add_listener(callback)`` --
+synchronous callbacks, called in the event loop for every event. The
+:class:`~liqmap.feed.aggregator.ExchangeAggregator` is the listener; consumers read
+its stream (merged, deduplicated), not an adapter's.
 
 URL overrides (local venues in tests, proxies, testnets): ``ws_url`` replaces
 the URL of ALL the venue's websocket connections; ``rest_url`` the URL of all
@@ -58,7 +56,6 @@ from liqmap.exchanges.base import Venue
 from liqmap.feed.backoff import Backoff
 from liqmap.feed.connection import WsConnection
 from liqmap.feed.dispatch import FrameHandler, Recorder
-from liqmap.feed.fanout import Subscription
 from liqmap.feed.health import HealthStatus, HealthTracker
 from liqmap.feed.listing import fetch_listing, fill, split_spec
 from liqmap.feed.rest import RestPoller, TokenBucket
@@ -205,12 +202,6 @@ class ExchangeAdapter:
                 cb(event)
             except Exception as exc:  # a consumer bug must not kill the feed
                 self.handler.error_log.warn(f"{self.name}/listener", f"listener failed: {exc!r}")
-
-    def events(self, queue_size: int = 10_000) -> Subscription:
-        """Async iterator over this adapter's events (bounded, drop-oldest)."""
-        sub = Subscription(queue_size, on_close=lambda s: self.remove_listener(s.offer))
-        self.add_listener(sub.offer)
-        return sub
 
     # -- lifecycle -------------------------------------------------------------
     def _backoff(self) -> Backoff:
