@@ -11,7 +11,7 @@ import pytest
 from conftest import FIX
 from liqmap.models import Liquidation, Trade
 from liqmap.replay.pacing import Pacer
-from liqmap.replay.runner import ReplayRunner, replay_events
+from liqmap.replay.runner import ReplayRunner
 
 ARBITRA = FIX / "binance_forceorder_arbitra/binance_force_orders_ws.jsonl"
 CSV = FIX / "binance_forceorder_datastreams/AlejandroME01_binance_liquidations_2024-06-20.csv"
@@ -104,12 +104,11 @@ async def test_paced_replay_takes_recorded_time_over_speed():
     assert rec == sorted(rec)
 
 
-async def test_replay_events_wrapper_and_batches():
-    stats = []
-    evs = [e async for e in replay_events([CSV], stats=stats)]
-    assert len(evs) == 101 and stats[0].count("binance", "liquidation") == 101
-    sizes = [len(b) async for b in ReplayRunner([CSV]).batches(size=40)]
-    assert sizes == [40, 40, 21]
+async def test_unpaced_events_equal_the_sync_iteration_and_count():
+    r = ReplayRunner([CSV])
+    evs = [e async for e in r.events()]
+    assert len(evs) == 101 and r.stats.count("binance", "liquidation") == 101
+    assert [e.id for e in evs] == [e.id for e in ReplayRunner([CSV]).iter_events()]
 
 
 def test_reorder_window_sorts_nearly_sorted_input_and_counts_the_rest():

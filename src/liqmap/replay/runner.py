@@ -1,6 +1,8 @@
 """Replay core: files -> RawFrames -> ``safe_parse`` -> events, with counters.
 
-Reused by ``liqmap replay``, ``liqmap serve --replay`` and the storage CLI::
+Every replay goes through it: :class:`liqmap.feed.replay.ReplayFeed` wraps a runner to put
+recorded files into the aggregator's stream (``liqmap replay``, ``liqmap serve --replay``,
+``liqmap demo``); tests and tools also read it directly::
 
     runner = ReplayRunner(["rec.jsonl.gz"], speed=10)
     async for event in runner.events():
@@ -230,33 +232,3 @@ class ReplayRunner:
             await pacer.wait(frame.received_at)
             for ev in self.parse(frame):
                 yield ev
-
-    async def batches(self, size: int = 1000) -> AsyncIterator[list[Event]]:
-        """Events grouped per frame-batch of at most ``size`` events (for storage writes)."""
-        batch: list[Event] = []
-        async for ev in self.events():
-            batch.append(ev)
-            if len(batch) >= size:
-                yield batch
-                batch = []
-        if batch:
-            yield batch
-
-
-async def replay_events(
-    paths: Iterable[str | Path],
-    fmt: str = "auto",
-    exchange: str | None = None,
-    speed: float | None = None,
-    stats: list[ReplayStats] | None = None,
-) -> AsyncIterator[Event]:
-    """Convenience wrapper: ``ReplayRunner(...).events()``.
-
-    ``stats`` (optional) receives the run's :class:`ReplayStats` before the
-    first event. Raises like :class:`ReplayRunner`.
-    """
-    runner = ReplayRunner(paths, fmt, exchange, speed)
-    if stats is not None:
-        stats.append(runner.stats)
-    async for ev in runner.events():
-        yield ev
