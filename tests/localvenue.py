@@ -18,7 +18,9 @@ Websocket (:class:`LocalWsVenue`): the n-th accepted connection runs
 After the script ends, the connection stays open (silent) until the client
 leaves. Every message the client sends is recorded in ``received[n]`` and
 every request path in ``paths``; ``responder(text) -> reply | None`` answers
-client messages (pongs, acks).
+client messages (pongs, acks); ``answer(n, text) -> [replies]`` does the same
+knowing the connection (a venue that answers each subscribe arg on its own, or
+behaves differently on a later connection: ``tests/venue_answers.py``).
 
 REST (:class:`LocalHttpVenue`): aiohttp server answering each GET with the next
 :class:`Reply` of its script (the last reply repeats); request times (monotonic)
@@ -75,6 +77,12 @@ def bitmex_insert_frames() -> list[str]:
         json.dumps({"table": "liquidation", "action": "insert", "data": [r]}, separators=(",", ":"))
         for r in bitmex_liquidation_rows()
     ]
+
+
+def protocol_frame(path: str) -> str:
+    """A venue's real (or documented, ``DOC_``) protocol frame from ``tests/fixtures/<path>``,
+    re-encoded compactly (key order kept)."""
+    return json.dumps(json.loads((FIXTURES / path).read_text()), separators=(",", ":"))
 
 
 def tardis_messages(exchange: str) -> list[str]:
@@ -172,11 +180,13 @@ class LocalWsVenue:
         self,
         scripts: Sequence[Sequence[object]],
         responder: Callable[[str], str | None] | None = None,
+        answer: Callable[[int, str], Sequence[str]] | None = None,
     ) -> None:
         if not scripts:
             raise ValueError("need at least one script")
         self.scripts = [list(s) for s in scripts]
         self.responder = responder
+        self.answer = answer
         self.received: list[list[str]] = []
         self.paths: list[str] = []
         self.sent: list[int] = []  # frames sent per connection
@@ -207,6 +217,9 @@ class LocalWsVenue:
                 if self.responder is not None:
                     reply = self.responder(text)
                     if reply is not None:
+                        await ws.send(reply)
+                if self.answer is not None:
+                    for reply in self.answer(idx, text):
                         await ws.send(reply)
         except Exception:
             pass

@@ -116,11 +116,11 @@ async def test_many_subscribe_messages_are_paced():
     from liqmap.feed.connection import SUBSCRIBE_BURST, SUBSCRIBE_PACE_S
 
     base = get_venue("okx")
-    one = base.connections(None)[0].subscribe[0]
+    one = base.subscribe_request(base.connections(None)[0].topics[:1], 1)
 
     class Many(type(base)):
         def connections(self, symbols=None):
-            return [dataclasses.replace(s, subscribe=[one] * (SUBSCRIBE_BURST + 2)) for s in super().connections(symbols)]
+            return [dataclasses.replace(s, subscribe=[one] * (SUBSCRIBE_BURST + 2), topics=()) for s in super().connections(symbols)]
 
     async with LocalWsVenue([[WaitFor(SUBSCRIBE_BURST + 2)]]) as venue:
         adapter = ExchangeAdapter(Many(), ws_url=venue.url, **FAST)

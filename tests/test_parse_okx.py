@@ -109,7 +109,7 @@ def test_okx_errors_pong_and_rest_oi():
     c = v.connections(["BTC-USDT-SWAP"])[0]
     assert c.url == "wss://ws.okx.com:8443/ws/v5/public" and c.heartbeat.message == "ping"
     assert c.heartbeat.interval_s < 30 and c.heartbeat.is_pong("pong")
-    args = [a for s in c.subscribe for a in json.loads(s)["args"]]
+    args = [t.request_arg for t in c.topics]
     assert {"channel": "liquidation-orders", "instType": "SWAP"} in args
     assert {"channel": "liquidation-orders", "instType": "FUTURES"} in args
 

@@ -199,6 +199,7 @@ class RestPoll:
     ``url`` is requested every ``interval_s`` seconds; the response body is
     handed to ``Venue.parse`` like a websocket frame with connection label
     ``label``. ``weight``/``limit_per_min`` describe the venue's rate limit.
+    ``fallback_urls`` are used in turn when ``url`` cannot be reached.
     """
 
     label: str
@@ -206,6 +207,7 @@ class RestPoll:
     interval_s: float
     weight: int = 1
     limit_per_min: int | None = None
+    fallback_urls: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -277,8 +279,12 @@ class Venue:
     #: Quote family of a query (``USDT``, ``USDC``, ``USD``) -> the quote this venue
     #: lists perpetuals in for it; a family absent here has no strict match on the venue.
     quote_families: ClassVar[Mapping[str, str]] = {}
-    #: Public instruments endpoints (paths under ``default_rest``) read by :meth:`contract_specs`.
-    instruments: ClassVar[tuple[str, ...]] = ()
+    #: Public instruments endpoints (paths under ``default_rest``; a ``(path, json_body)``
+    #: pair is POSTed): the venue's listing (:meth:`listed_symbols`) and contract sizes
+    #: (:meth:`contract_specs`).
+    instruments: ClassVar[tuple[str | tuple[str, Any], ...]] = ()
+    #: Other REST bases serving the same API, tried in order when ``default_rest`` fails.
+    rest_fallbacks: ClassVar[tuple[str, ...]] = ()
     label: ClassVar[str] = "public"
     recordings: ClassVar[RecordingNames] = RecordingNames()
     #: Dashboard colour (CSS hex), the venue's brand colour; None = a neutral grey.
@@ -297,6 +303,10 @@ class Venue:
     #: (Bybit, third-party report): a rejection then rotates the connection
     #: make-before-break, subscribing only the topics not rejected.
     rejection_silences: ClassVar[bool] = False
+    #: True where a rejection refuses its whole request (Bybit, BitMEX): the request's
+    #: other topics are then sent again one by one. False where the venue answers each
+    #: topic on its own (OKX: one answer per arg).
+    rejects_whole_request: ClassVar[bool] = True
     #: Seconds between re-reads of the ``instruments`` listing (new listings are
     #: subscribed without a restart); None = read once at start.
     listing_refresh_s: ClassVar[float | None] = 3600.0

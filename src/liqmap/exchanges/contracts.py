@@ -81,11 +81,22 @@ def instrument_sources() -> dict[str, tuple[tuple[str, ...], Callable[[str | byt
     declaring instruments endpoints."""
     from liqmap.exchanges.registry import VENUES
 
-    return {
-        name: (tuple(cls.default_rest + path for path in cls.instruments), cls.contract_specs)
-        for name, cls in VENUES.items()
-        if cls.instruments
-    }
+    out = {}
+    for name, cls in VENUES.items():
+        paths = [p for p in cls.instruments if isinstance(p, str)]  # POSTed listings carry no sizes
+        if paths:
+            out[name] = (tuple(cls.default_rest + p for p in paths), cls.contract_specs)
+    return out
+
+
+def fallback_urls(exchange: str, url: str) -> list[str]:
+    """``url`` on the venue's ``rest_fallbacks`` hosts (same path), when it is under ``default_rest``."""
+    from liqmap.exchanges.registry import VENUES
+
+    cls = VENUES.get(exchange)
+    if cls is None or not url.startswith(cls.default_rest):
+        return []
+    return [base + url[len(cls.default_rest):] for base in cls.rest_fallbacks]
 
 
 def parse_number(x: Any) -> float | None:
@@ -230,11 +241,13 @@ class ContractSizes:
             default_urls, parser = sources[ex]
             total = 0
             for url in (urls or {}).get(ex, default_urls):
-                try:
-                    total += self.update(parser(await fetch(url)))
-                except Exception as exc:  # network, HTTP, JSON: keep the fallback
-                    self.errors[ex] = f"{url}: {type(exc).__name__}: {exc}"
-                    log.warning("contract sizes from %s failed: %s", url, exc)
+                for u in [url, *fallback_urls(ex, url)]:
+                    try:
+                        total += self.update(parser(await fetch(u)))
+                        break
+                    except Exception as exc:  # network, HTTP, JSON: next host, else keep the fallback
+                        self.errors[ex] = f"{u}: {type(exc).__name__}: {exc}"
+                        log.warning("contract sizes from %s failed: %s", u, exc)
             loaded[ex] = total
         if cache_path is not None and any(loaded.values()):
             self.save(cache_path)

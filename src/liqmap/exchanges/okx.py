@@ -17,8 +17,33 @@ Protocol facts (official docs, https://www.okx.com/docs-v5/en/):
   :class:`~liqmap.exchanges.contracts.ContractSizes` (instruments endpoint, or
   its documented fallback). https://www.okx.com/docs-v5/en/#public-data-rest-api-get-instruments
 * price = ``bkPx`` (bankruptcy price).
-* Keep-alive: the server drops connections idle for 30 s; send the text
-  ``ping`` every 25 s, expect ``pong``. https://www.okx.com/docs-v5/en/#overview-websocket
+* Keep-alive: "The connection will break automatically if the subscription is
+  not established or data has not been pushed for more than 30 seconds"; send
+  the text ``ping`` every 25 s, expect ``pong``. Limits on the same page:
+  connection 3 requests/s per IP; 480 subscribe/unsubscribe/login requests per
+  connection per hour; the args of one request up to 64 KB.
+  https://www.okx.com/docs-v5/en/#overview-websocket-connect (crawl 2026-09-08)
+* Endpoints (official "Production Trading Services", crawl 2026-09-08,
+  https://www.okx.com/docs-v5/en/#overview-production-trading-services): REST
+  ``https://openapi.okx.com`` (was ``www.okx.com`` until 2026; kept as the REST
+  fallback), public WS ``wss://ws.okx.com:8443/ws/v5/public``. The port-443 form
+  ``wss://ws.okx.com/ws/v5/public`` is the fallback: third-party clients use it
+  where 8443 is refused; a third-party report that 8443 stopped on 2026-10-31 was
+  NOT found in any source (official or not), so the documented form stays first.
+  Checked 2026-12.
+* Subscribe / acks (https://www.okx.com/docs-v5/en/#overview-websocket-subscribe):
+  a request may carry ``id`` (up to 32 alphanumerics), echoed in the answer; one
+  answer per arg: ``{"id","event":"subscribe","arg":{...},"connId"}``; failure
+  ``{"id","event":"error","code","msg","connId"}`` -- e.g. 60018 "Wrong URL or
+  channel:..., instId:... doesn't exist" (real frame of 2026-10-02 in
+  tests/fixtures/okx_protocol). Whether the other args of a failing request
+  survive is not documented: ``liquidation-orders`` travels in a request of its
+  own and the feed retries the rest one by one.
+* Restart notice (https://www.okx.com/docs-v5/en/#overview-websocket-notification):
+  ``{"event":"notice","code":"64008","msg":"The connection will soon be closed
+  for a service upgrade. Please reconnect.","connId"}``, 60 s before the close:
+  :meth:`OKX.control` reports it as ``restart`` and the feed rotates
+  make-before-break.
 * Also parsed: ``trades`` (taker side, sz contracts or spot coins), ``tickers``,
   ``mark-price``, ``open-interest`` (``oiCcy`` coins); REST
   ``/api/v5/public/open-interest?instType=SWAP`` bodies (all swaps in one call).
@@ -34,17 +59,24 @@ get ``#2``, ``#3`` ... (distinct liquidations, see ``Venue.frame_repeats_are_dis
 
 from __future__ import annotations
 
+import re
 from typing import Any, Sequence
 
 import msgspec
 
 from liqmap.exchanges._common import INF, MAX_TS, decode, iso_ms, ms, num, opt, pos, rows_or_partial, subscribe_batches, text
-from liqmap.exchanges.base import ConnectionSpec, FrameError, Heartbeat, Limits, RecordingNames, RestPoll, Venue
+from liqmap.exchanges.base import (
+    ConnectionSpec, Control, FrameError, Heartbeat, Limits, RecordingNames, RestPoll, Topic, Venue,
+)  # fmt: skip
 from liqmap.exchanges.contracts import ContractSizes, ContractSpec, parse_number
 from liqmap.models import Event, Liquidation, OpenInterest, Ticker, Trade
 
 WS_URL = "wss://ws.okx.com:8443/ws/v5/public"
-REST_BASE = "https://www.okx.com"
+#: Port-443 form of the public websocket (third-party use; fallback, module docstring).
+WS_URL_443 = "wss://ws.okx.com/ws/v5/public"
+REST_BASE = "https://openapi.okx.com"
+#: The REST host of the docs before 2026 (fallback).
+REST_FALLBACK = "https://www.okx.com"
 _IGNORED_CHANNELS = frozenset(
     {"books", "books5", "books-l2-tbt", "books50-l2-tbt", "bbo-tbt", "funding-rate", "price-limit", "index-tickers",
      "estimated-price", "instruments", "status"}
@@ -96,8 +128,10 @@ class OKX(Venue):
 
     Args:
         contracts: contract sizes (``ctVal``) registry.
-        ws_url: full websocket URL, default ``wss://ws.okx.com:8443/ws/v5/public``.
-        rest_url: REST base, default ``https://www.okx.com``.
+        ws_url: full websocket URL, default ``wss://ws.okx.com:8443/ws/v5/public``
+            (falling back to the port-443 form).
+        rest_url: REST base, default ``https://openapi.okx.com`` (falling back to
+            ``https://www.okx.com``).
         inst_types: instrument types for ``liquidation-orders`` (``SWAP``, ``FUTURES``).
     """
 
@@ -109,7 +143,11 @@ class OKX(Venue):
     rest_liquidations = False
     default_ws = WS_URL
     default_rest = REST_BASE
-    limits = Limits(args_per_subscribe=20)
+    #: 20 args a request (our choice, far under the 64 KB limit), 480 requests per
+    #: connection per hour, 3 connections per second per IP (module docstring).
+    limits = Limits(args_per_subscribe=20, subscribes_per_hour=480, connections_per_s=3.0)
+    rest_fallbacks = (REST_FALLBACK,)
+    rejects_whole_request = False  # one answer per arg
     quote_families = {"USDT": "USDT", "USDC": "USDC", "USD": "USD"}
     #: ``ctVal`` x ``ctMult``, ``ctType`` linear/inverse per instrument.
     #: https://www.okx.com/docs-v5/en/#public-data-rest-api-get-instruments
@@ -192,25 +230,58 @@ class OKX(Venue):
 
     # ------------------------------------------------------------ declarative I/O
     def connections(self, symbols: Sequence[str] | None = None) -> list[ConnectionSpec]:
-        """One ``public`` connection: ``liquidation-orders`` per instType, plus
-        ``trades``/``tickers``/``mark-price``/``open-interest`` per given instrument; text
-        ``ping`` every 25 s."""
-        args: list[dict] = [{"channel": "liquidation-orders", "instType": t} for t in self.inst_types]
+        """One ``public`` connection: ``liquidation-orders`` per instType (SWAP and
+        FUTURES: every contract), plus ``trades``/``tickers``/``mark-price``/``open-interest``
+        per given instrument; text ``ping`` every 25 s; the port-443 URL as fallback."""
+        topics = [Topic(f"liquidation-orders:{t}", "liquidations", {"channel": "liquidation-orders", "instType": t})
+                  for t in self.inst_types]  # fmt: skip
         for s in symbols or ():
-            for ch in ("trades", "tickers", "mark-price", "open-interest"):
-                args.append({"channel": ch, "instId": s.upper()})
-        subs = subscribe_batches(args, self.limits.args_per_subscribe, lambda chunk, _: {"op": "subscribe", "args": chunk})
+            for ch, kind in (("trades", "trades"), ("tickers", "tickers"), ("mark-price", "mark_price"),
+                             ("open-interest", "open_interest")):  # fmt: skip
+                topics.append(Topic(f"{ch}:{s}", kind, {"channel": ch, "instId": s}))
         return [
             ConnectionSpec(
                 label=self.label,
                 url=self.ws_url,
-                subscribe=subs,
+                topics=topics,
                 heartbeat=Heartbeat(25.0, "ping", is_pong=lambda t: t == "pong"),
                 max_lifetime_s=None,
-                # liquidation-orders can be silent for minutes; pongs keep the socket alive.
-                stale_after_s=120.0,
+                stale_after_s=75.0,  # pongs answer every 25 s ping: three missed = dead
+                fallback_urls=(WS_URL_443,) if self.ws_url == WS_URL else (),
             )
         ]
+
+    def subscribe_request(self, topics: Sequence[Topic], request_id: int) -> str:
+        """``{"id":"<n>","op":"subscribe","args":[...]}``: OKX echoes ``id`` in its answers."""
+        return msgspec.json.encode({"id": str(request_id), "op": "subscribe", "args": [t.request_arg for t in topics]}).decode()
+
+    def control(self, data: str) -> Control | None:
+        """Subscribe ack (per arg), error (60018 ...) or the 64008 restart notice."""
+        if '"event"' not in data[:120]:
+            return None
+        try:
+            msg = msgspec.json.decode(data)
+        except msgspec.DecodeError:
+            return None
+        if not isinstance(msg, dict):
+            return None
+        event, rid = msg.get("event"), msg.get("id")
+        rid = str(rid) if rid not in (None, "") else None
+        reason = f"{msg.get('code')}: {msg.get('msg')}"
+        if event == "subscribe":
+            return Control("ack", (_arg_key(msg.get("arg")),), rid)
+        if event == "error":
+            m = _ERROR_ARG.search(str(msg.get("msg") or ""))
+            return Control("reject", (f"{m.group(1)}:{m.group(2)}",) if m else (), rid, reason)
+        if event == "notice" and str(msg.get("code")) == "64008":
+            return Control("restart", reason=reason)
+        return None
+
+    @classmethod
+    def listed_symbols(cls, body: str | bytes) -> list[str]:
+        """``instId`` of every live SWAP/FUTURES instrument (``state == "live"``)."""
+        rows = msgspec.json.decode(body).get("data") or []
+        return [r["instId"] for r in rows if isinstance(r, dict) and r.get("instId") and r.get("state", "live") == "live"]
 
     def rest_polls(self, symbols: Sequence[str] | None = None) -> list[RestPoll]:
         """Open interest of every swap in one call, every 60 s (20 req / 2 s limit)."""
@@ -221,6 +292,8 @@ class OKX(Venue):
                 interval_s=60.0,
                 weight=1,
                 limit_per_min=600,
+                fallback_urls=(f"{REST_FALLBACK}/api/v5/public/open-interest?instType=SWAP",)
+                if self.rest_url == REST_BASE else (),
             )
         ]
 
@@ -400,6 +473,17 @@ class OKX(Venue):
         if str(msg.get("code")) != "0":
             raise FrameError(f"venue error {msg.get('code')}: {msg.get('msg')}")
         return [self._oi(d, received_at) for d in data if isinstance(d, dict)]
+
+
+#: The arg an OKX subscribe error names: "... channel:trades,instId:BTC-USDT-SWAP doesn't exist ..."
+_ERROR_ARG = re.compile(r"channel:([\w-]+),\s*(?:instId|instType|instFamily):([\w.-]+)")
+
+
+def _arg_key(arg: object) -> str:
+    """Topic key of an OKX ``arg`` object: ``channel:instType`` or ``channel:instId``."""
+    if not isinstance(arg, dict):
+        return ""
+    return f"{arg.get('channel')}:{arg.get('instId') or arg.get('instType') or arg.get('instFamily') or ''}"
 
 
 VENUES = (OKX,)

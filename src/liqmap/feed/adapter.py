@@ -258,12 +258,18 @@ class ExchangeAdapter:
 
     async def _load_listing(self) -> bool:
         """Read the venue's listing (and contract sizes); False on failure (kept as it was)."""
-        try:
-            async with httpx.AsyncClient(transport=self.http_transport, timeout=10.0) as client:
-                symbols, specs = await asyncio.wait_for(fetch_listing(self.venue, client, self._rest_base()), 30.0)
-        except Exception as exc:  # network, HTTP, JSON: keep the defaults / previous listing
-            self.tracker.on_error(f"listing: {type(exc).__name__}: {exc}")
-            log.warning("%s: instruments listing unavailable (%s); subscribing without it", self.name, exc)
+        bases = [self._rest_base()]
+        if self.rest_url is None and self.venue.rest_url == self.venue.default_rest:
+            bases += list(self.venue.rest_fallbacks)
+        for base in bases:
+            try:
+                async with httpx.AsyncClient(transport=self.http_transport, timeout=10.0) as client:
+                    symbols, specs = await asyncio.wait_for(fetch_listing(self.venue, client, base), 30.0)
+                break
+            except Exception as exc:  # network, HTTP, JSON: next host, else keep the defaults / previous listing
+                self.tracker.on_error(f"listing: {base}: {type(exc).__name__}: {exc}")
+                log.warning("%s: instruments listing from %s unavailable (%s)", self.name, base, exc)
+        else:
             return False
         if not symbols:
             log.warning("%s: instruments listing is empty; subscribing without it", self.name)

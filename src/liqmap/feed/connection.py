@@ -122,7 +122,8 @@ class WsConnection:
         self.tracker = tracker
         self.emit_gap = emit_gap
         self.stale_after_s = stale_after_s if stale_after_s is not None else spec.stale_after_s
-        self.subs = SubscriptionTracker(list(spec.topics), venue.limits, venue.ack_timeout_s)
+        self.subs = SubscriptionTracker(list(spec.topics), venue.limits, venue.ack_timeout_s,
+                                        whole_request=venue.rejects_whole_request)  # fmt: skip
         self.silence_after_s = silence_after_s if silence_after_s is not None else self._silence_threshold()
         self.backoff = backoff or Backoff()
         self.max_retries = max_retries
@@ -144,7 +145,7 @@ class WsConnection:
         self._stopping = False
         self.gave_up = False
         self._ws: ClientConnection | None = None
-        self._outbox: asyncio.Queue[str] | None = None
+        self._outbox: asyncio.Queue[tuple[str, Request | None]] | None = None
         self._rotate_cause: str | None = None
         self._rejected_here = False
         self._liq_acked = asyncio.Event()
@@ -207,7 +208,7 @@ class WsConnection:
         new = self.subs.add(topics)
         if new and self._outbox is not None:
             for req in self.subs.plan(time.monotonic()):
-                self._outbox.put_nowait(self._request_text(req))
+                self._outbox.put_nowait((self._request_text(req), req))
         if new and self.silence_after_s is None:
             self.silence_after_s = self._silence_threshold()
         self._report()
@@ -281,23 +282,32 @@ class WsConnection:
         return out
 
     async def _sender(self, ws: ClientConnection, first: list[tuple[str, Request | None]]) -> None:
-        """Send the socket's subscribe requests and later retries, paced; stamps send times."""
+        """Send the socket's subscribe requests, then later retries and additions, paced
+        (``subscribes_per_s``, ``subscribes_per_hour``); stamps each request's send time."""
         assert self._outbox is not None
-        sent = 0
+        for item in first:
+            self._outbox.put_nowait(item)
+        hourly = self.venue.limits.subscribes_per_hour
+        sent_times: list[float] = []
         try:
-            for text, req in first:
-                if sent >= SUBSCRIBE_BURST or self.venue.limits.subscribes_per_s:
-                    await asyncio.sleep(self.pace_s)
-                await ws.send(text)
-                sent += 1
-                if req is not None:
-                    now = time.monotonic()
-                    for t in req.topics:
-                        self.subs.states[t.key].sent_at = now
             while True:
-                text = await self._outbox.get()
-                await asyncio.sleep(self.pace_s)
+                text, req = await self._outbox.get()
+                if len(sent_times) >= SUBSCRIBE_BURST or self.venue.limits.subscribes_per_s:
+                    await asyncio.sleep(self.pace_s)
+                if hourly and req is not None:
+                    sent_times = [t for t in sent_times if time.monotonic() - t < 3600.0]
+                    if len(sent_times) >= hourly - 1:  # keep one for the next reconnect's first request
+                        log.warning("%s/%s: %d subscribe requests this hour: holding the rest", self.venue.name,
+                                    self.label, len(sent_times))  # fmt: skip
+                        await asyncio.sleep(3600.0 - (time.monotonic() - sent_times[0]))
                 await ws.send(text)
+                now = time.monotonic()
+                sent_times.append(now)
+                if req is not None:
+                    for t in req.topics:
+                        st = self.subs.states.get(t.key)
+                        if st is not None:
+                            st.sent_at = now
         except (ConnectionClosed, OSError):
             return
 
@@ -386,7 +396,7 @@ class WsConnection:
     def _resend(self, reqs: list[Request]) -> None:
         for req in reqs:
             if self._outbox is not None:
-                self._outbox.put_nowait(self._request_text(req))
+                self._outbox.put_nowait((self._request_text(req), req))
         self._after_answer()
 
     async def _on_frame(self, ws: ClientConnection, data: str | bytes, draining: bool = False) -> None:

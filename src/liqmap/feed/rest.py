@@ -14,7 +14,8 @@ label = ``poll.label``). Rules:
   section 10.2.3) when present, else the backoff delay; then retry. Binance
   documents both codes: https://developers.binance.com/docs/derivatives/usds-margined-futures/general-info
 * Other HTTP errors (>= 400) and transport errors back off with capped
-  exponential full jitter (:class:`~liqmap.feed.backoff.Backoff`).
+  exponential full jitter (:class:`~liqmap.feed.backoff.Backoff`); an
+  unreachable URL switches to the poll's next ``fallback_urls`` entry.
 """
 
 from __future__ import annotations
@@ -139,6 +140,7 @@ class RestPoller:
         self.client = client
         self.bucket = bucket
         self.url = url or poll.url
+        self.urls = list(dict.fromkeys([self.url, *(poll.fallback_urls if url is None else ())]))
         self.interval_s = poll.interval_s if interval_s is None else interval_s
         self.backoff = backoff or Backoff()
         self.requests = 0
@@ -155,6 +157,9 @@ class RestPoller:
             resp = await self.client.get(self.url)
         except httpx.HTTPError as exc:
             self.tracker.on_error(f"{self.poll.label}: {type(exc).__name__}: {exc}")
+            if isinstance(exc, httpx.TransportError) and len(self.urls) > 1:  # unreachable: next URL
+                self.url = self.urls[(self.urls.index(self.url) + 1) % len(self.urls)]
+                log.warning("%s/%s: switching to %s", self.handler.venue.name, self.poll.label, self.url)
             return self.backoff.next_delay()
         if resp.status_code in (429, 418):
             self.rate_limited += 1

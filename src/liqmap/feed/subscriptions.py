@@ -13,8 +13,9 @@ to send again. Rules:
 * an ack naming keys acknowledges those topics; an ack naming only a request id
   acknowledges every topic of that request;
 * a rejection of a request rejects the topics it names (the venue's reason is
-  kept); the other topics of that request were collateral damage and are sent
-  again ONE PER REQUEST. A rejected request of one topic rejects that topic. A
+  kept); where the venue refuses whole requests (``whole_request``) the other
+  topics of that request were collateral damage and are sent again ONE PER
+  REQUEST. A rejected request of one topic rejects that topic. A
   rejection naming neither a request nor a known key is attributed to the
   oldest request still waiting (venues answer in order);
 * a topic without an answer after ``ack_timeout_s`` is sent again on its own, at
@@ -72,12 +73,15 @@ class SubscriptionTracker:
         limits: the venue's limits (``args_per_subscribe``).
         ack_timeout_s: seconds before an unanswered topic is sent again alone.
         max_attempts: attempts before a topic counts as unacknowledged.
+        whole_request: a rejection refuses its whole request (``Venue.rejects_whole_request``);
+            when False only the topics it names are refused (per-topic answers).
     """
 
     topics: Sequence[Topic]
     limits: Limits = field(default_factory=Limits)
     ack_timeout_s: float = 10.0
     max_attempts: int = MAX_ATTEMPTS
+    whole_request: bool = True
     states: dict[str, TopicState] = field(init=False)
     rejections: int = field(init=False, default=0)
     _ids: "itertools.count[int]" = field(init=False, repr=False)
@@ -110,7 +114,7 @@ class SubscriptionTracker:
             st = self.states[t.key]
             st.attempts += 1
             st.request = rid
-            st.sent_at = now
+            st.sent_at = now  # the sender stamps the real send time when it goes out
         return req
 
     def add(self, topics: Iterable[Topic]) -> list[Topic]:
@@ -154,9 +158,13 @@ class SubscriptionTracker:
     def _reject(self, ctrl: Control, now: float) -> list[Request]:
         self.rejections += 1
         rid = ctrl.request
+        named_known = [k for k in ctrl.keys if k in self.states]
+        if not self.whole_request and named_known:
+            for k in named_known:
+                self.states[k].status, self.states[k].reason = "rejected", ctrl.reason or "rejected"
+            return []
         if rid is None or rid not in self._requests:
-            named = [k for k in ctrl.keys if k in self.states]
-            rid = self.states[named[0]].request if named else self._oldest_waiting()
+            rid = self.states[named_known[0]].request if named_known else self._oldest_waiting()
         in_request = [k for k in self._requests.get(rid or "", ()) if k in self.states] if rid else []
         named = {k for k in ctrl.keys if k in self.states}
         if len(in_request) == 1:
