@@ -287,7 +287,7 @@ class Reply:
 
 
 class LocalHttpServer:
-    """aiohttp server on 127.0.0.1 (random port) routing every GET to ``self._handle(request)``."""
+    """aiohttp server on 127.0.0.1 (random port) routing every request (GET, POST) to ``self._handle(request)``."""
 
     port = 0
     _runner: web.AppRunner | None = None
@@ -301,7 +301,7 @@ class LocalHttpServer:
 
     async def __aenter__(self):
         app = web.Application()
-        app.router.add_route("GET", "/{tail:.*}", self._handle)
+        app.router.add_route("*", "/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)

@@ -7,6 +7,7 @@ gap pass-through, symbol filters and health.
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 
@@ -15,6 +16,7 @@ from liqmap.feed.replay import ReplayFeed
 from liqmap.exchanges.registry import get_venue
 from liqmap.models import Gap, Liquidation
 from localvenue import Drop, LocalWsVenue, Send, WaitFor, binance_forceorder_frames, tardis_messages, wait_until
+from venue_answers import BybitAnswers, OkxAnswers
 
 BINANCE = binance_forceorder_frames()  # 42 frames -> 42 liquidations
 BYBIT = tardis_messages("bybit")  # 8 frames -> 10 liquidations
@@ -47,8 +49,8 @@ class ThreeVenues:
     def __init__(self, binance_scripts=None, **kw):
         self.kw = {**FAST, **kw}
         self.binance = LocalWsVenue(binance_scripts or [[Send(BINANCE)]])
-        self.bybit = LocalWsVenue([[WaitFor(1), Send(BYBIT)]])
-        self.okx = LocalWsVenue([[WaitFor(1), Send(OKX)]])
+        self.bybit = LocalWsVenue([[WaitFor(1), Send(BYBIT)]], answer=BybitAnswers())  # acks like Bybit
+        self.okx = LocalWsVenue([[WaitFor(1), Send(OKX)]], answer=OkxAnswers())
 
     async def __aenter__(self):
         for v in (self.binance, self.bybit, self.okx):
@@ -79,14 +81,15 @@ async def test_merges_three_venues_and_resubscribes_per_venue_spec():
         await wait_until(lambda: len(t.agg.get_active_exchanges()) == 3, what="3 active exchanges")
         health = await t.agg.health_check_all()
         active = sorted(t.agg.get_active_exchanges())
-        bybit_subscribe = t.agg.adapters["bybit"].venue.connections(["BTCUSDT", "GALAUSDT", "PIPPINUSDT"])[0].subscribe
+        bybit_topics = t.agg.adapters["bybit"].venue.connections(["BTCUSDT", "GALAUSDT", "PIPPINUSDT"])[0].topics
     by_ex = {}
     for e in liqs(got):
         by_ex.setdefault(e.exchange, []).append(e.id)
     assert by_ex["binance"] == ids("binance", BINANCE)
     assert by_ex["bybit"] == ids("bybit", BYBIT)
     assert by_ex["okx"] == ids("okx", OKX)
-    assert t.bybit.received[0][: len(bybit_subscribe)] == list(bybit_subscribe)
+    sent = [a for m in t.bybit.received[0] if '"subscribe"' in m for a in json.loads(m)["args"]]
+    assert sorted(sent) == sorted(x.key for x in bybit_topics)
     assert '"liquidation-orders"' in t.okx.received[0][0]
     assert set(health) == {"binance", "bybit", "okx"}
     assert health["bybit"].event_count == 10 and health["okx"].parse_errors == 0

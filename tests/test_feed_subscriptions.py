@@ -31,7 +31,7 @@ def test_ack_by_request_id_then_rejection_of_a_whole_request_retries_the_others_
     for r in retry:
         t.on_control(Control("ack", request=str(r.id)), 2.0)
     assert t.subscribed == 2 and t.requested == 3
-    assert not t.liquidations_ok and not t.liquidations_waiting  # one liquidation topic is refused
+    assert t.liquidations_ok and not t.liquidations_waiting  # answered: two acked, one refused (health: degraded)
 
 
 def test_rejection_echoing_only_the_args_pins_the_bad_topic_by_single_retries():

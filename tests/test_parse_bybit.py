@@ -130,12 +130,12 @@ def test_symbols_and_connections():
     assert conns["linear"].url == "wss://stream.bybit.com/v5/public/linear"
     assert conns["inverse"].url == "wss://stream.bybit.com/v5/public/inverse"
     assert conns["linear"].heartbeat.interval_s == 20 and conns["linear"].heartbeat.message == '{"op":"ping"}'
-    sub = json.loads(conns["inverse"].subscribe[0])
-    assert "allLiquidation.XRPUSD" in sub["args"]
+    assert "allLiquidation.XRPUSD" in [t.key for t in conns["inverse"].topics]
     default = v.connections()
-    args = [a for c in default for s in c.subscribe for a in json.loads(s)["args"]]
+    args = [t.key for c in default for t in c.topics]
     assert "allLiquidation.BTCUSDT" in args and "allLiquidation.BTCUSD" in args
-    assert all(len(json.loads(s)["args"]) <= 10 for c in default for s in c.subscribe)
+    sub = json.loads(v.subscribe_request(default[0].topics[:2], 7))
+    assert sub == {"req_id": "7", "op": "subscribe", "args": ["allLiquidation.BTCUSDT", "allLiquidation.ETHUSDT"]}
 
 
 def test_v5_public_trade_and_kline_documented_shapes():

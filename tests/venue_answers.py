@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 
-from localvenue import protocol_frame
+from localvenue import LocalHttpServer, protocol_frame
 
 
 def compact(obj) -> str:
@@ -68,3 +68,57 @@ class OkxAnswers(Answers):
 
 #: OKX's documented restart notice (a documentation example: no recording exists).
 OKX_NOTICE = protocol_frame("okx/DOC_notice_64008.json")
+
+
+#: Bybit's documented pong (https://bybit-exchange.github.io/docs/v5/ws/connect).
+BYBIT_PONG = '{"success":true,"ret_msg":"pong","conn_id":"0970e817-426e-429a-a679-ff7f55e0b16a","req_id":"","op":"ping"}'
+
+
+class BybitAnswers(Answers):
+    """Bybit v5 linear/inverse: the documented pong; ONE answer per subscribe request
+    echoing ``req_id`` (https://bybit-exchange.github.io/docs/v5/ws/connect); a request
+    naming an unlisted symbol is refused as a whole with the real testnet rejection
+    shape (``bybit/reject_handler_not_found_testnet.json``: ``ret_msg`` names the first
+    bad topic, ``req_id`` echoed)."""
+
+    def reply(self, idx: int, text: str) -> list[str]:
+        msg = json.loads(text)
+        if msg.get("op") == "ping":
+            return [BYBIT_PONG]
+        if msg.get("op") != "subscribe":
+            return []
+        bad = [a for a in msg["args"] if not self.known(a.split(".")[-1])]
+        if not bad:
+            return [compact({"success": True, "ret_msg": "", "conn_id": f"c{idx}", "req_id": msg.get("req_id", ""), "op": "subscribe"})]
+        err = json.loads(protocol_frame("bybit/reject_handler_not_found_testnet.json"))
+        err.update(ret_msg=f"error:handler not found,topic:{bad[0]}", req_id=msg.get("req_id", ""))
+        return [compact(err)]
+
+
+def bybit_instruments(category: str, symbols: list[str], cursor: str = "") -> str:
+    """A ``/v5/market/instruments-info`` page in the DOCUMENTED response shape
+    (https://bybit-exchange.github.io/docs/v5/market/instrument), listing ``symbols``
+    (taken from recorded frames by the tests): not a recorded response."""
+    rows = [{"symbol": s, "contractType": "InversePerpetual" if category == "inverse" else "LinearPerpetual",
+             "status": "Trading", "baseCoin": s[:3], "quoteCoin": "USD" if category == "inverse" else "USDT"} for s in symbols]
+    return compact({"retCode": 0, "retMsg": "OK", "result": {"category": category, "list": rows, "nextPageCursor": cursor},
+                    "retExtInfo": {}, "time": 1740480207578})
+
+
+class LocalListing(LocalHttpServer):
+    """REST listing server: ``routes`` maps a request's path+query PREFIX to a body
+    (or a zero-argument callable giving it, so a test can change the listing)."""
+
+    def __init__(self, routes: dict) -> None:
+        self.routes = routes
+        self.requests: list[str] = []
+
+    async def _handle(self, request):
+        from aiohttp import web
+
+        self.requests.append(request.path_qs)
+        for prefix in sorted(self.routes, key=len, reverse=True):
+            if request.path_qs.startswith(prefix):
+                body = self.routes[prefix]
+                return web.Response(text=body() if callable(body) else body, content_type="application/json")
+        return web.Response(status=404, text="{}")

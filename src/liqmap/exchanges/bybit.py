@@ -27,6 +27,21 @@ Protocol facts (official docs, https://bybit-exchange.github.io/docs/v5/):
   https://bybit-exchange.github.io/docs/v5/ws/connect
 * No public REST liquidation history in v5 (``/v2/public/liq-records`` was
   retired in 2021): ``rest_liquidations = False``.
+* Subscriptions (https://bybit-exchange.github.io/docs/v5/ws/connect, crawl
+  2026-08-22): for linear/inverse the args of ONE connection may total 21,000
+  characters, with no per-request arg limit (spot: 10 args); at most 500 new
+  connections per 5 minutes per domain. One answer per request, echoing
+  ``req_id``: ``{"success":true,"ret_msg":"","conn_id","req_id","op":"subscribe"}``;
+  a failure is ``success:false`` with ``ret_msg`` naming the first bad topic
+  (``error:handler not found,topic:...``, real testnet capture in
+  tests/fixtures/bybit). Third-party reports (2026-04) say one invalid topic
+  rejects the whole request AND can silence the connection's other topics while
+  pings still get pongs: requests carry 10 topics, liquidation topics alone, and a
+  rejection rotates the connection (``rejection_silences``) subscribing only what
+  was not rejected. Only listed symbols are requested: the listing is
+  ``/v5/market/instruments-info?category=linear|inverse&status=Trading&limit=1000``,
+  paged with ``nextPageCursor`` (https://bybit-exchange.github.io/docs/v5/market/instrument);
+  all-market mode subscribes every listed linear and inverse contract.
 
 id = ``bybit:{symbol}:{T}:{S}:{v}:{p}`` (canonical numbers) -- the same for
 v5, deprecated and recorded shapes of one event. Identical rows within one
@@ -38,23 +53,24 @@ from __future__ import annotations
 
 import re
 from typing import Any, Sequence
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import msgspec
 
 from liqmap.exchanges._common import (
     INF, MAX_TS, check_pos, decode, dict_rows, iso_ms, ms, num, opt, pos, rows_or_partial, split_concat,
-    subscribe_batches, text,
+    text,
 )  # fmt: skip
-from liqmap.exchanges.base import ConnectionSpec, FrameError, Heartbeat, Limits, RecordingNames, Venue
+from liqmap.exchanges.base import ConnectionSpec, Control, FrameError, Heartbeat, Limits, RecordingNames, Topic, Venue
 from liqmap.exchanges.contracts import ContractSizes
 from liqmap.models import Event, Kline, Liquidation, OpenInterest, Ticker, Trade
 
 WS_BASE = "wss://stream.bybit.com/v5/public"
 REST_BASE = "https://api.bybit.com"
 
-#: Used when no symbols are given (major perpetuals; the feed may replace this
-#: list from ``/v5/market/instruments-info``). Bybit has no wildcard topic.
+#: Used when no symbols are given and the listing could not be read (major
+#: perpetuals; normally every symbol of ``/v5/market/instruments-info``). Bybit has
+#: no wildcard topic.
 DEFAULT_LINEAR: tuple[str, ...] = (
     "BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT", "DOGEUSDT", "BNBUSDT", "ADAUSDT", "AVAXUSDT",
     "LINKUSDT", "LTCUSDT", "DOTUSDT", "TRXUSDT", "SUIUSDT", "1000PEPEUSDT", "WIFUSDT", "ARBUSDT",
@@ -129,8 +145,14 @@ class Bybit(Venue):
     rest_liquidations = False
     default_ws = WS_BASE
     default_rest = REST_BASE
-    #: 10 topics per subscribe request: a bad symbol only fails its own request.
-    limits = Limits(args_per_subscribe=10)
+    #: 10 topics per subscribe request (a bad symbol only fails its own request);
+    #: 21,000 characters of args per connection; 500 connections / 5 min.
+    limits = Limits(args_per_subscribe=10, chars_per_connection=21_000, connections_per_s=500 / 300)
+    rejection_silences = True  # third-party report, module docstring
+    instruments = (
+        "/v5/market/instruments-info?category=linear&status=Trading&limit=1000",
+        "/v5/market/instruments-info?category=inverse&status=Trading&limit=1000",
+    )
     quote_families = {"USDT": "USDT", "USDC": "USDC", "USD": "USD"}
     label = "linear"
     recordings = RecordingNames(cryptofeed=("BYBIT",), tardis=("bybit*",))
@@ -184,41 +206,74 @@ class Bybit(Venue):
 
     def connections(self, symbols: Sequence[str] | None = None) -> list[ConnectionSpec]:
         """``linear`` and ``inverse`` connections; per symbol ``allLiquidation``
-        (+ ``publicTrade`` when symbols are given) + ``tickers``, subscribed in
-        requests of ``limits.args_per_subscribe`` topics; ping every 20 s."""
+        (+ ``publicTrade`` when symbols are given) + ``tickers``; all-market = every
+        listed symbol (the defaults while no listing is loaded); ping every 20 s.
+        The feed spreads the topics over connections within ``limits``."""
         if symbols is None:
-            groups = {"linear": list(DEFAULT_LINEAR), "inverse": list(DEFAULT_INVERSE)}
-            with_trades = False
+            listed = sorted(self.listing) if self.listing else list(DEFAULT_LINEAR) + list(DEFAULT_INVERSE)
+            symbols, with_trades = listed, False
         else:
-            groups = {"linear": [], "inverse": []}
-            for s in symbols:
-                groups["inverse" if is_inverse(s.upper()) else "linear"].append(s.upper())
             with_trades = True
+        groups: dict[str, list[str]] = {"linear": [], "inverse": []}
+        for s in symbols:
+            groups["inverse" if is_inverse(s.upper()) else "linear"].append(s.upper())
         out = []
         for label, syms in groups.items():
             if not syms:
                 continue
-            topics = []
+            topics = [Topic(f"allLiquidation.{s}", "liquidations") for s in syms]
             for s in syms:
-                topics.append(f"allLiquidation.{s}")
                 if with_trades:
-                    topics.append(f"publicTrade.{s}")
-                topics.append(f"tickers.{s}")
-            subs = subscribe_batches(
-                topics, self.limits.args_per_subscribe,
-                lambda args, i, label=label: {"op": "subscribe", "req_id": f"{label}-{i}", "args": args},
-            )  # fmt: skip
+                    topics.append(Topic(f"publicTrade.{s}", "trades"))
+                topics.append(Topic(f"tickers.{s}", "tickers"))
             out.append(
                 ConnectionSpec(
                     label=label,
                     url=f"{self.ws_url}/{label}",
-                    subscribe=subs,
+                    topics=topics,
                     heartbeat=Heartbeat(20.0, '{"op":"ping"}', is_pong=_is_pong),
                     max_lifetime_s=None,
-                    stale_after_s=60.0,
+                    stale_after_s=60.0,  # a pong every 20 s
                 )
             )
         return out
+
+    def subscribe_request(self, topics: Sequence[Topic], request_id: int) -> str:
+        """``{"req_id":"<n>","op":"subscribe","args":[...]}`` (Bybit echoes ``req_id``)."""
+        return msgspec.json.encode({"req_id": str(request_id), "op": "subscribe", "args": [t.key for t in topics]}).decode()
+
+    def control(self, data: str) -> Control | None:
+        """The answer to a subscribe request (``op: subscribe``): ack or rejection."""
+        if '"op":"subscribe"' not in data.replace(" ", "") or '"success"' not in data:
+            return None
+        try:
+            msg = msgspec.json.decode(data)
+        except msgspec.DecodeError:
+            return None
+        if not isinstance(msg, dict) or msg.get("op") != "subscribe":
+            return None
+        rid = str(msg.get("req_id") or "") or None
+        if msg.get("success"):
+            return Control("ack", (), rid)
+        reason = str(msg.get("ret_msg") or "rejected")
+        named = reason.split("topic:", 1)[1].split(",")[0].strip() if "topic:" in reason else ""
+        keys = (named, named.replace(":", ".", 1)) if named else ()
+        return Control("reject", keys, rid, reason)
+
+    @classmethod
+    def listed_symbols(cls, body: str | bytes) -> list[str]:
+        """``result.list[].symbol`` of an instruments-info page (status Trading)."""
+        res = msgspec.json.decode(body).get("result") or {}
+        return [r["symbol"] for r in res.get("list") or () if r.get("symbol") and r.get("status", "Trading") == "Trading"]
+
+    @classmethod
+    def next_page(cls, body: str | bytes, url: str) -> str | None:
+        """The same request with ``cursor=<nextPageCursor>`` while the page says there is one."""
+        cursor = (msgspec.json.decode(body).get("result") or {}).get("nextPageCursor")
+        if not cursor:
+            return None
+        base = url.split("&cursor=", 1)[0]
+        return f"{base}&cursor={quote(cursor, safe='')}"
 
     # ------------------------------------------------------------ parsing
     def _split(self, symbol: str) -> tuple[str, str, bool]:
@@ -381,7 +436,7 @@ class Bybit(Venue):
 
 
 def _is_pong(frame: str) -> bool:
-    return '"pong"' in frame or '"op":"ping"' in frame or '"op":"pong"' in frame
+    return ('"pong"' in frame or '"op":"ping"' in frame or '"op":"pong"' in frame) and '"topic"' not in frame
 
 
 VENUES = (Bybit,)

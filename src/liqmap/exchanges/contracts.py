@@ -81,10 +81,12 @@ def instrument_sources() -> dict[str, tuple[tuple[str, ...], Callable[[str | byt
     declaring instruments endpoints."""
     from liqmap.exchanges.registry import VENUES
 
+    from liqmap.exchanges.base import Venue
+
     out = {}
     for name, cls in VENUES.items():
         paths = [p for p in cls.instruments if isinstance(p, str)]  # POSTed listings carry no sizes
-        if paths:
+        if paths and cls.contract_specs.__func__ is not Venue.contract_specs.__func__:  # listing only: no sizes
             out[name] = (tuple(cls.default_rest + p for p in paths), cls.contract_specs)
     return out
 

@@ -503,22 +503,17 @@ class WsConnection:
     async def _drain(self, ws: ClientConnection) -> None:
         """Keep reading the old socket (data only) until the replacement's liquidation
         topics are acknowledged (bounded), then ``overlap_s`` more; then close it."""
-        cap = self.venue.ack_timeout_s * MAX_ATTEMPTS
+        reader = asyncio.create_task(self._read_old(ws))
         try:
-            async with asyncio.timeout(cap):
-                reader = asyncio.create_task(self._read_old(ws))
-                try:
+            try:
+                async with asyncio.timeout(self.venue.ack_timeout_s * MAX_ATTEMPTS):
                     await self._liq_acked.wait()
-                finally:
-                    reader.cancel()
-        except TimeoutError:
-            pass
-        try:
-            async with asyncio.timeout(self.overlap_s):
-                await self._read_old(ws)
-        except TimeoutError:
-            pass
+            except TimeoutError:
+                pass
+            await asyncio.sleep(self.overlap_s)
         finally:
+            reader.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
             await self._close(ws)
 
     async def _read_old(self, ws: ClientConnection) -> None:

@@ -25,7 +25,8 @@ to send again. Rules:
 States: ``pending`` (sent or to be sent), ``acked``, ``rejected`` (the venue
 refused it; not sent again on this connection), ``unacked`` (no answer after
 every attempt). ``liquidations_ok`` is True when every liquidation topic is
-acknowledged: a connection that is not is not "ok" in health.
+acknowledged or explicitly refused, and one at least acknowledged: a connection
+that is not is not "ok" in health.
 """
 
 from __future__ import annotations
@@ -224,8 +225,12 @@ class SubscriptionTracker:
 
     @property
     def liquidations_ok(self) -> bool:
-        """Every liquidation topic acknowledged (True when the connection has none)."""
-        return all(s.status == "acked" for s in self.states.values() if s.topic.kind == "liquidations")
+        """The connection's liquidation topics are all answered -- acknowledged, or refused
+        by the venue (shown in health, the venue is then ``degraded``) -- and at least one
+        is acknowledged. True when the connection carries none. A topic still waiting or
+        never answered makes it False: no silent "ok"."""
+        liq = [s.status for s in self.states.values() if s.topic.kind == "liquidations"]
+        return not liq or ("acked" in liq and all(st in ("acked", "rejected") for st in liq))
 
     @property
     def liquidations_waiting(self) -> bool:
