@@ -1,16 +1,15 @@
 """Per-event in-process hot path: L1 append + price level + 1-min bucket + cascade update.
 
 Input: every real liquidation in tests/fixtures/binance_forceorder_datastreams
-(*liquidations* files, loaded by the test loader) plus the BitMEX XBTUSD rows,
-sorted by time and looped ``--loops`` times with timestamps shifted forward by
-the input's span per loop (so event time keeps advancing and windows evict
+(*liquidations* files) plus the BitMEX inserts, read by the replay path (``liqmap.replay``,
+the venue parsers), one per id, sorted by time and looped ``--loops`` times with timestamps
+shifted forward by the input's span per loop (so event time keeps advancing and L1 evicts
 normally). Nothing is synthetic except that time shift.
 
 Reports p50/p90/p99/p99.9/max of per-event time (``time.perf_counter_ns``
 around the four calls; includes ~50-100 ns of timer overhead), the batched
-average (one timer around the whole loop), and memory: ``MemoryStore.memory_bytes``
-for the busiest ring at its fullest, and tracemalloc's net allocation for a
-store holding that ring alone.
+average (one timer around the whole loop), and memory: tracemalloc's net allocation of
+an L1 ``MemoryStore`` holding every real event (its own copies), per event.
 
 Target: p99 <= 20 us per event.
 
@@ -33,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "src"))
 
-from _liq_loader import FIXTURES, load, load_bitmex_xbtusd  # noqa: E402
+from conftest import BITMEX_INSERTS, DATASTREAMS, replay_liquidations  # noqa: E402
 
 from liqmap.analytics.buckets import MINUTE_MS, BucketAccumulator  # noqa: E402
 from liqmap.analytics.cascades import CascadeDetector  # noqa: E402
@@ -42,8 +41,7 @@ from liqmap.storage.memory import MemoryStore  # noqa: E402
 
 
 def real_events():
-    files = sorted(FIXTURES.glob("*liquidations*"))
-    liqs = load(*files) + load_bitmex_xbtusd()
+    liqs = replay_liquidations(sorted(DATASTREAMS.glob("*liquidations*")) + [BITMEX_INSERTS])
     liqs.sort(key=lambda x: (x.timestamp, x.id))
     return liqs
 
@@ -77,7 +75,7 @@ def main() -> None:
     print(f"events: {len(base)} real x {args.loops} loops = {len(events)}")
 
     def fresh():
-        return MemoryStore(60_000), BucketAccumulator(MINUTE_MS), CascadeDetector()
+        return MemoryStore(), BucketAccumulator(MINUTE_MS), CascadeDetector()
 
     # warm-up
     mem, acc, det = fresh()
@@ -127,34 +125,19 @@ def main() -> None:
     dt = time.perf_counter_ns() - t0
     print(f"batched: {dt / len(events) / 1000:.2f} us/event, {len(events) / (dt / 1e9):,.0f} events/s")
 
-    # memory: busiest ring at its fullest over one pass of the real data
-    mem = MemoryStore(60_000)
-    best = (0, "", 0)
-    for x in base:
-        mem.add(x)
-        n = mem.window_stats(x.symbol).count
-        if n > best[0]:
-            best = (n, x.symbol, mem.memory_bytes(x.symbol))
-    n, sym, nbytes = best
-    print(f"memory_bytes: busiest ring {sym} {n} events in 60 s -> {nbytes:,} B ({nbytes / n:.0f} B/event)")
-    ring_events = [x for x in base if x.symbol == sym]
-    # find the 60 s slice with n events and measure with tracemalloc
-    for i in range(len(ring_events)):
-        sl = [y for y in ring_events[i:i + n] if y.timestamp > ring_events[i].timestamp - 1 and
-              y.timestamp < ring_events[i].timestamp + 60_000]
-        if len(sl) == n:
-            break
-    copies = [msgspec.json.decode(msgspec.json.encode(y), type=type(y)) for y in sl]  # own objects
+    # memory: an L1 store holding every real event (its own copies of the structs)
+    copies = [msgspec.json.decode(msgspec.json.encode(y), type=type(y)) for y in base]
     tracemalloc.start()
     s0 = tracemalloc.take_snapshot()
-    store = MemoryStore(60_000, recent_all_max=1)
+    store = MemoryStore(retention_ms=10**13, max_events=len(copies))
     for y in copies:
         store.add(y)
     s1 = tracemalloc.take_snapshot()
     tracemalloc.stop()
     net = sum(st.size_diff for st in s1.compare_to(s0, "filename"))
-    print(f"tracemalloc: store + ring structures for {len(copies)} {sym} events (structs pre-built) -> {net:,} B")
-    print(f"memory_bytes of that ring (structs included): {store.memory_bytes(sym):,} B")
+    structs = sum(sys.getsizeof(y) + sum(sys.getsizeof(getattr(y, f)) for f in y.__struct_fields__) for y in copies)
+    print(f"L1 memory: {len(store):,} real events held -> {net:,} B of store structures ({net / len(store):.0f} B/event) "
+          f"+ ~{structs / len(copies):.0f} B/event of structs and field values (shared with the other tiers)")
 
 
 if __name__ == "__main__":

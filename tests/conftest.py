@@ -25,6 +25,11 @@ BITMEX_INSERTS = FIX / "bitmex_liquidations_ticktrades" / "bitmex_liquidation_in
 #: Binance "data streams" forceOrder CSV captures (PROVENANCE.md, ``binance_forceorder_datastreams``).
 DATASTREAMS = FIX / "binance_forceorder_datastreams"
 PAULIUS = DATASTREAMS / "PauliusMinialga_binance_liquidations_2025-01-26_2025-02-06.csv.gz"
+NEOPARTH_1 = DATASTREAMS / "NeoParth_binance_liquidations_2025-06-23_2059-2122.csv"
+NEOPARTH_2 = DATASTREAMS / "NeoParth_binance_liquidations_2025-06-23_2122-2156.csv"
+ALEJANDRO = DATASTREAMS / "AlejandroME01_binance_liquidations_2024-06-20.csv"
+BANDS = DATASTREAMS / "BandsThoBaby_binance_liquidations_2024-08-17.csv"
+RIFTFERN = DATASTREAMS / "riftfern_binance_liquidations_2025-12-27_2025-12-28.csv.gz"
 #: data.binance.vision archive layout with real rows (klines, metrics, aggTrades, snapshots).
 VISION = FIX / "heatmap" / "binance_vision"
 
@@ -56,6 +61,18 @@ def replay_liquidations(paths: Sequence[str | Path], dedupe: bool = True) -> lis
             seen.add(e.id)
             out.append(e)
     return out
+
+
+def load_liquidations(*paths: str | Path) -> list:
+    """Liquidations of real captures through the real reader and venue parsers, one per id,
+    in ``(timestamp, id)`` order -- the order a merged live feed approximately delivers."""
+    return sorted(replay_liquidations(paths), key=lambda e: (e.timestamp, e.id))
+
+
+def bitmex_xbtusd() -> list:
+    """The BitMEX XBTUSD liquidations of the 2019-11 inserts (inverse: ``value_usd`` = contracts,
+    1 USD each), through the real BitMEX parser, in ``(timestamp, id)`` order."""
+    return [e for e in load_liquidations(BITMEX_INSERTS) if e.symbol == "XBTUSD"]
 
 
 def wait_finished(client, timeout: float = 20.0) -> dict:

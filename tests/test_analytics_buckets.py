@@ -7,7 +7,7 @@ from collections import defaultdict
 
 import pytest
 
-from _liq_loader import NEOPARTH_1, NEOPARTH_2, PAULIUS, load
+from conftest import NEOPARTH_1, NEOPARTH_2, PAULIUS, load_liquidations
 from liqmap.analytics.buckets import HOUR_MS, MINUTE_MS, BucketAccumulator, bucket_start, time_buckets
 
 UTC = dt.timezone.utc
@@ -32,7 +32,7 @@ def test_bucket_start_examples():
 
 @pytest.mark.parametrize("width,unit", [(MINUTE_MS, "m"), (HOUR_MS, "h")])
 def test_time_buckets_match_datetime_regroup(width, unit):
-    liqs = load(NEOPARTH_1, NEOPARTH_2)
+    liqs = load_liquidations(NEOPARTH_1, NEOPARTH_2)
     exp = defaultdict(lambda: [0, 0.0])
     for x in liqs:
         a = exp[(_trunc(x.timestamp, unit), x.base, x.exchange, x.side)]
@@ -51,13 +51,13 @@ def test_time_buckets_match_datetime_regroup(width, unit):
 
 
 def test_key_by_symbol():
-    liqs = load(NEOPARTH_1)
+    liqs = load_liquidations(NEOPARTH_1)
     got = time_buckets(liqs, MINUTE_MS, key_by="symbol")
     assert {b.key for b in got} == {x.symbol for x in liqs}
 
 
 def test_accumulator_equals_batch_and_prunes():
-    liqs = load(PAULIUS)
+    liqs = load_liquidations(PAULIUS)
     acc = BucketAccumulator(MINUTE_MS, retain_ms=10**12)
     for x in liqs:
         acc.update(x)

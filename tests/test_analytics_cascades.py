@@ -11,7 +11,7 @@ from collections import defaultdict
 
 import pytest
 
-from _liq_loader import ALEJANDRO, BANDS, NEOPARTH_1, NEOPARTH_2, PAULIUS, load, load_bitmex_xbtusd
+from conftest import ALEJANDRO, BANDS, NEOPARTH_1, NEOPARTH_2, PAULIUS, bitmex_xbtusd, load_liquidations
 from liqmap.analytics.cascades import (
     CascadeConfig,
     CascadeDetector,
@@ -59,12 +59,12 @@ def ended(events):
 
 @pytest.fixture(scope="module")
 def paulius():
-    return load(PAULIUS)
+    return load_liquidations(PAULIUS)
 
 
 @pytest.fixture(scope="module")
 def neoparth():
-    return load(NEOPARTH_1, NEOPARTH_2)
+    return load_liquidations(NEOPARTH_1, NEOPARTH_2)
 
 
 def test_selloff_2025_01_27_finds_btc_eth_doge_bursts(paulius):
@@ -149,7 +149,7 @@ def test_start_update_end_ordering_and_not_one_alert_per_event(paulius, neoparth
 
 @pytest.mark.parametrize("path", [BANDS, ALEJANDRO], ids=["bandsthobaby-2024-08-17", "alejandro-2024-06-20"])
 def test_quiet_files_have_no_cascade(path):
-    liqs = load(path)
+    liqs = load_liquidations(path)
     assert len(liqs) > 50
     assert qualifying_windows(liqs) == []  # independent: nothing crosses the thresholds
     det = CascadeDetector()
@@ -160,7 +160,7 @@ def test_quiet_files_have_no_cascade(path):
 def test_lower_thresholds_do_find_bursts_in_quiet_file():
     """Guard against a detector that never fires: the same quiet file with a
     10k USD threshold yields cascades wherever the brute force qualifies."""
-    liqs = load(BANDS)
+    liqs = load_liquidations(BANDS)
     cfg = CascadeConfig(min_value_usd=10_000)
     hits = qualifying_windows(liqs, min_usd=10_000)
     cascades = ended(detect_cascades(liqs, cfg))
@@ -230,7 +230,7 @@ def test_start_factors_equal_batch_risk_over_the_window(neoparth):
 
 def test_bitmex_real_cascade_single_venue_not_cross_exchange():
     """BitMEX XBTUSD 2019-11-15 ~14:30 UTC: a real burst on one venue."""
-    liqs = load_bitmex_xbtusd()
+    liqs = bitmex_xbtusd()
     cascades = ended(detect_cascades(liqs))
     hits = qualifying_windows(liqs)
     assert hits and {c.base for c in cascades} == {"BTC"}

@@ -7,7 +7,7 @@ from collections import defaultdict
 
 import pytest
 
-from _liq_loader import ALEJANDRO, NEOPARTH_1, NEOPARTH_2, PAULIUS, RIFTFERN, load
+from conftest import ALEJANDRO, NEOPARTH_1, NEOPARTH_2, PAULIUS, RIFTFERN, load_liquidations
 from liqmap.analytics.levels import base_of, clusters, level_size, levels_in_window, price_level
 
 
@@ -44,7 +44,7 @@ def test_generic_rule_on_every_real_price():
     """For every non-seeded price in the fixtures: step is the largest 1-2-5
     value <= price/500, giving 100..250 levels per +-10 % window, and flooring
     is exact (level <= price < level + step, level a multiple of step)."""
-    liqs = load(PAULIUS, NEOPARTH_1, NEOPARTH_2, RIFTFERN, ALEJANDRO)
+    liqs = load_liquidations(PAULIUS, NEOPARTH_1, NEOPARTH_2, RIFTFERN, ALEJANDRO)
     prices = {(x.base, x.price) for x in liqs if base_of(x.base) not in ("BTC", "ETH")}
     assert len(prices) > 1000
     for base, p in prices:
@@ -66,7 +66,7 @@ def test_bad_price_raises(bad):
 
 
 def test_clusters_btc_equal_plain_grouping():
-    liqs = load(PAULIUS)
+    liqs = load_liquidations(PAULIUS)
     btc = [x for x in liqs if x.base == "BTC"]
     exp = defaultdict(lambda: [0, 0.0, 0.0, None, None])
     for x in btc:  # independent: integer floor to $100
@@ -88,7 +88,7 @@ def test_clusters_btc_equal_plain_grouping():
 
 
 def test_clusters_fixed_sizes_and_min_value():
-    liqs = load(NEOPARTH_1)
+    liqs = load_liquidations(NEOPARTH_1)
     eth = [c for c in clusters(liqs, sizes={"ETH": 50.0}) if c.base == "ETH"]
     assert eth and all(c.level % 50 == 0 for c in eth)
     big = clusters(liqs, min_value_usd=50_000)
@@ -107,7 +107,7 @@ def test_size_follows_price_across_bands_for_one_symbol():
 def test_fast_grid_path_equals_explicit_size_path():
     """The memoized integer-ratio path gives exactly the float of the decimal
     level (same as round()), for every real price."""
-    liqs = load(PAULIUS, NEOPARTH_1, NEOPARTH_2, RIFTFERN, ALEJANDRO)
+    liqs = load_liquidations(PAULIUS, NEOPARTH_1, NEOPARTH_2, RIFTFERN, ALEJANDRO)
     for x in liqs:
         s = level_size(x.base, x.price)
         lvl = price_level(x.base, x.price)

@@ -7,7 +7,7 @@ import math
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from _liq_loader import NEOPARTH_1, load
+from conftest import NEOPARTH_1, load_liquidations
 from liqmap.analytics.risk import (
     MAX_SCORE,
     WEIGHTS,
@@ -35,7 +35,7 @@ def test_empty_window_is_zero_low():
 def test_formulas_on_real_btc_window():
     """BTC rows of 2025-06-23 21:15:00-21:16:00 UTC, factors recomputed by hand
     from the docstring formulas."""
-    liqs = [x for x in load(NEOPARTH_1) if x.base == "BTC" and 1750713300000 <= x.timestamp < 1750713360000]
+    liqs = [x for x in load_liquidations(NEOPARTH_1) if x.base == "BTC" and 1750713300000 <= x.timestamp < 1750713360000]
     assert len(liqs) >= 10
     V = sum(x.value_usd for x in liqs)
     n = len(liqs)

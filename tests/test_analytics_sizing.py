@@ -1,19 +1,17 @@
-"""Size tiers and tiered logging, on real events."""
+"""Size tiers: edges, settings, and the tiers of real events against their notional."""
 
 from __future__ import annotations
 
-import logging
-
 import pytest
 
-from _liq_loader import PAULIUS, load
-from liqmap.analytics.sizing import log_liquidation, size_tier
+from conftest import PAULIUS, load_liquidations
+from liqmap.analytics.sizing import TIERS, size_tier
 from liqmap.settings import Settings
 
 
 @pytest.mark.parametrize(
     "usd,tier",
-    [(100_000, "institutional"), (99_999.99, "large"), (10_000, "large"), (9_999.99, "small"), (0, "small")],
+    [(100_000, "institutional"), (99_999.99, "large"), (10_000, "large"), (9_999.99, "retail"), (0, "retail")],
 )
 def test_edges(usd, tier):
     assert size_tier(usd) == tier
@@ -27,18 +25,12 @@ def test_settings_and_overrides():
         size_tier(1, large_usd=10, institutional_usd=5)
 
 
-def test_log_levels_on_real_events(caplog):
-    liqs = load(PAULIUS)
+def test_real_events_fall_in_every_tier():
+    """The 2025-01-27 sell-off capture: each event's tier follows from its own notional."""
+    liqs = load_liquidations(PAULIUS)
+    tiers = [size_tier(x.value_usd) for x in liqs]
+    assert set(tiers) == set(TIERS)
+    for x, t in zip(liqs, tiers):
+        assert t == ("institutional" if x.value_usd >= 100_000 else "large" if x.value_usd >= 10_000 else "retail")
     biggest = max(liqs, key=lambda x: x.value_usd)
-    mid = next(x for x in liqs if 10_000 <= x.value_usd < 100_000)
-    small = next(x for x in liqs if x.value_usd < 10_000)
-    assert biggest.value_usd >= 100_000
-    log = logging.getLogger("liqmap.test.sizing")
-    with caplog.at_level(logging.DEBUG, logger="liqmap.test.sizing"):
-        assert log_liquidation(biggest, log) == "institutional"
-        assert log_liquidation(mid, log) == "large"
-        assert log_liquidation(small, log) == "small"
-    levels = [r.levelname for r in caplog.records]
-    assert levels == ["WARNING", "INFO", "DEBUG"]
-    assert biggest.id in caplog.records[0].getMessage()  # full detail
-    assert f"{biggest.value_usd:.2f}" in caplog.records[0].getMessage()
+    assert size_tier(biggest.value_usd) == "institutional"

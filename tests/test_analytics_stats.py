@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from _liq_loader import PAULIUS, load, load_bitmex_xbtusd
+from conftest import PAULIUS, bitmex_xbtusd, load_liquidations
 from liqmap.analytics.stats import liquidation_stats
 
 
 def test_stats_binance_file():
-    liqs = load(PAULIUS)
+    liqs = load_liquidations(PAULIUS)
     st = liquidation_stats(liqs, top_n=5)
     total = 0.0
     longs = shorts = 0
@@ -32,8 +32,8 @@ def test_stats_binance_file():
 
 
 def test_stats_two_real_venues():
-    bn = load(PAULIUS)
-    bm = load_bitmex_xbtusd()
+    bn = load_liquidations(PAULIUS)
+    bm = bitmex_xbtusd()
     st = liquidation_stats(bn + bm)
     assert set(st.by_exchange) == {"binance", "bitmex"}
     assert st.by_exchange["bitmex"].count == len(bm)
@@ -51,3 +51,26 @@ def test_empty_and_bad_args():
     assert st.count == 0 and st.value_usd == 0.0 and st.largest == [] and st.first_ts is None
     with pytest.raises(ValueError):
         liquidation_stats([], top_n=-1)
+
+
+def test_tiers_bases_timeline_and_venue_last_time():
+    """The groups the stats endpoint needs, recomputed from the real events."""
+    liqs = load_liquidations(PAULIUS) + bitmex_xbtusd()
+    st = liquidation_stats(liqs, top_n=1, large_usd=10_000, institutional_usd=100_000, bucket_ms=3_600_000)
+    for tier, lo, hi in (("retail", 0, 10_000), ("large", 10_000, 100_000), ("institutional", 100_000, float("inf"))):
+        sel = [x.value_usd for x in liqs if lo <= x.value_usd < hi]
+        assert st.tiers[tier].count == len(sel) > 0
+        assert st.tiers[tier].value_usd == pytest.approx(sum(sel))
+    assert {b: t.count for b, t in st.by_base.items()} == {b: sum(x.base == b for x in liqs) for b in {x.base for x in liqs}}
+    hours = {}
+    for x in liqs:
+        h = hours.setdefault(x.timestamp // 3_600_000 * 3_600_000, [0, 0.0, 0.0])
+        h[0] += 1
+        h[1 if x.side == "long" else 2] += x.value_usd
+    assert [b.t for b in st.timeline] == sorted(hours)
+    for b in st.timeline:
+        assert (b.count, b.long_usd, b.short_usd) == (hours[b.t][0], pytest.approx(hours[b.t][1]),
+                                                      pytest.approx(hours[b.t][2]))
+    assert st.by_exchange["bitmex"].last_ts == max(x.timestamp for x in liqs if x.exchange == "bitmex")
+    with pytest.raises(ValueError):
+        liquidation_stats(liqs, bucket_ms=0)

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from rich.console import Console
 from typer.testing import CliRunner
 
-from conftest import BINANCE_FRAMES, BITMEX_INSERTS, FIX, wait_finished
+from conftest import BINANCE_FRAMES, BITMEX_INSERTS, FIX, replay_liquidations, wait_finished
 from liqmap.api.app import create_app
 from liqmap.cli.monitor import fetch_snapshot, render
 from liqmap.serve.server import build_replay_state
@@ -62,7 +62,10 @@ def test_monitor_snapshot_from_api():
         wait_finished(c)
         snap = fetch_snapshot(api="http://testserver", symbol="BTCUSDT", timeframe="24h", client=c)
     assert snap["meta"]["mode"] == "replay"
-    assert snap["stats"]["count"] == 2  # BTCUSDT liquidations of the 2025-10-02 session
+    btc = [e for e in replay_liquidations([BINANCE]) if e.base == "BTC"]
+    assert snap["stats"]["count"] == len(btc) == 2  # BTCUSDT liquidations of the 2025-10-02 session
+    assert snap["stats"]["total_usd"] == pytest.approx(sum(e.value_usd for e in btc), rel=1e-12)
+    assert snap["stats"]["long_usd"] == pytest.approx(sum(e.value_usd for e in btc if e.side == "long"), rel=1e-12)
     assert [h["status"] for h in snap["health"] if h["exchange"] == "binance"] == ["replay"]
     out = text_of(render(snap))
     assert "REPLAY" in out and "BTCUSDT" in out and "AIAUSDT" not in out

@@ -1,168 +1,168 @@
-"""L1 MemoryStore: window eviction and running-sum stats vs brute force on real data."""
+"""L1 MemoryStore on real events: order, repeats, eviction by age and by cap, the floor
+(what L1 may answer for), late events, out-of-order arrival, cascades, concurrent reads.
+
+Every expectation is recomputed here from the events with plain Python (a reference list
+following the documented rules), never read back from the store under test.
+"""
 
 from __future__ import annotations
 
+import random
+import threading
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from _liq_loader import NEOPARTH_1, NEOPARTH_2, PAULIUS, load, load_bitmex_xbtusd
+from conftest import BITMEX_INSERTS, DATASTREAMS, PAULIUS, replay_liquidations
 from liqmap.storage.memory import MemoryStore
+from liqmap.units import MINUTE_MS
 
-WIN = 60_000
-
-
-def brute(seen, key, clock, key_by="symbol"):
-    sel = [x for x in seen if (x.symbol if key_by == "symbol" else x.base) == key and x.timestamp > clock - WIN]
-    by_ex = {}
-    for x in sel:
-        a = by_ex.setdefault(x.exchange, [0, 0.0])
-        a[0] += 1
-        a[1] += x.value_usd
-    return sel, by_ex
+NEOPARTH = [DATASTREAMS / "NeoParth_binance_liquidations_2025-06-23_2059-2122.csv",
+            DATASTREAMS / "NeoParth_binance_liquidations_2025-06-23_2122-2156.csv"]
+_SQUEEZE = replay_liquidations(NEOPARTH)  # 2025-06-23 short squeeze, ~1 h of Binance events
+_KEY = lambda e: (e.timestamp, e.id)  # noqa: E731
 
 
-def check(store, seen, key, clock, key_by="symbol"):
-    sel, by_ex = brute(seen, key, clock, key_by)
-    st = store.window_stats(key)
-    assert st.count == len(sel)
-    assert st.value_usd == pytest.approx(sum(x.value_usd for x in sel), rel=1e-9, abs=1e-6)
-    assert st.quantity == pytest.approx(sum(x.quantity for x in sel), rel=1e-9, abs=1e-9)
-    assert st.long_count == sum(1 for x in sel if x.side == "long")
-    assert st.short_count == sum(1 for x in sel if x.side == "short")
-    assert st.long_usd == pytest.approx(sum(x.value_usd for x in sel if x.side == "long"), rel=1e-9, abs=1e-6)
-    assert st.short_usd == pytest.approx(sum(x.value_usd for x in sel if x.side == "short"), rel=1e-9, abs=1e-6)
-    assert {k: v.count for k, v in st.by_exchange.items()} == {k: v[0] for k, v in by_ex.items()}
-    for k, v in st.by_exchange.items():
-        assert v.value_usd == pytest.approx(by_ex[k][1], rel=1e-9, abs=1e-6)
-    assert [x.id for x in store.recent(key, 5)] == [x.id for x in reversed(sel)][:5]
+def held(store: MemoryStore):
+    return store.window(None, None) if store.floor_ms is None else store.window(store.floor_ms, None)
 
 
-def test_window_stats_equal_brute_force_every_step():
-    liqs = load(NEOPARTH_1, NEOPARTH_2)
-    store = MemoryStore(WIN)
-    seen = []
-    keys = ["BTCUSDT", "ETHUSDT", "SOLUSDT", "BRUSDT"]
-    for liq in liqs:
-        store.add(liq)
-        seen.append(liq)
-        clock = store.watermark
-        for k in keys + [liq.symbol]:
-            check(store, seen, k, clock)
-    # at the end every symbol matches
-    for k in {x.symbol for x in liqs}:
-        check(store, seen, k, store.watermark)
+def test_holds_real_events_in_time_order_once():
+    evs = replay_liquidations([PAULIUS], dedupe=False)  # the capture holds each line twice
+    store = MemoryStore(retention_ms=30 * 24 * 60 * MINUTE_MS)
+    kept = [store.add(e) for e in evs]
+    uniq = {}
+    for e in evs:
+        uniq.setdefault(e.id, e)
+    assert sum(kept) == len(uniq) == len(store) and store.duplicates == len(evs) - len(uniq)
+    assert [_KEY(e) for e in held(store)] == sorted(_KEY(e) for e in uniq.values())
+    assert store.floor_ms is None and store.covers(None)
 
 
-def test_key_by_base_two_real_venues():
-    """Binance BTC and BitMEX XBTUSD rows share the BTC ring (times are years
-    apart, so only the newest venue's events survive the window)."""
-    liqs = sorted(load(PAULIUS) + load_bitmex_xbtusd(), key=lambda x: (x.timestamp, x.id))
-    store = MemoryStore(WIN, key_by="base")
-    seen = []
-    for liq in liqs:
-        store.add(liq)
-        seen.append(liq)
-        if liq.base == "BTC":
-            check(store, seen, "BTC", store.watermark, key_by="base")
+def test_age_eviction_raises_the_floor_and_keeps_the_newest():
+    window = 10 * MINUTE_MS
+    store = MemoryStore(retention_ms=window, min_keep=20)
+    for e in _SQUEEZE:
+        store.add(e)
+    wm = max(e.timestamp for e in _SQUEEZE)
+    ordered = sorted(_SQUEEZE, key=_KEY)
+    young = [e for e in ordered if e.timestamp > wm - window]
+    assert len(young) > 20
+    assert [e.id for e in held(store)] == [e.id for e in young]
+    gone = ordered[: len(ordered) - len(young)]
+    assert store.floor_ms == max(e.timestamp for e in gone) and store.evicted == len(gone)
+    assert store.covers(wm - window) and not store.covers(store.floor_ms - 1)
+    assert store.window(store.floor_ms - 1, None) is None  # L1 cannot answer below its floor
+    late = next(e for e in gone)
+    fresh = type(late)(**{**{f: getattr(late, f) for f in late.__struct_fields__}, "id": "late-copy"})
+    assert not store.add(fresh) and store.late_dropped == 1  # at/below the floor: DuckDB's
 
 
-def test_eviction_to_empty_resets_sums_exactly():
-    liqs = load(NEOPARTH_1)
-    store = MemoryStore(WIN)
-    for liq in liqs:
-        store.add(liq)
-    last = store.watermark
-    sym = liqs[-1].symbol
-    assert store.window_stats(sym, now_ms=last).count > 0
-    st = store.window_stats(sym, now_ms=last + WIN)
-    assert st.count == 0 and st.value_usd == 0.0 and st.long_usd == 0.0 and st.by_exchange == {}
-    assert store.recent(sym, 10) == []
-    n_before = len(store)
-    assert n_before > 0
-    assert store.evict(last + WIN) == n_before
-    assert len(store) == 0 and store.keys() == []
-    assert store.evicted == store.added - store.late_dropped
+def test_min_keep_holds_the_newest_of_a_quiet_market():
+    store = MemoryStore(retention_ms=MINUTE_MS, min_keep=50)
+    for e in _SQUEEZE:
+        store.add(e)
+    ordered = sorted(_SQUEEZE, key=_KEY)
+    wm = ordered[-1].timestamp
+    in_retention = [e for e in ordered if e.timestamp > wm - MINUTE_MS]
+    assert len(in_retention) < 50 <= len(store)
+    assert [e.id for e in store.newest(50)] == [e.id for e in reversed(ordered)][:50]
 
 
-def test_now_ms_never_moves_clock_back_and_unknown_key():
-    liqs = load(NEOPARTH_1)[:50]
-    store = MemoryStore(WIN)
-    for liq in liqs:
-        store.add(liq)
-    a = store.window_stats(liqs[-1].symbol)
-    b = store.window_stats(liqs[-1].symbol, now_ms=0)
-    assert a.count == b.count and b.as_of == store.watermark
-    assert store.window_stats("NOPE").count == 0 and store.recent("NOPE") == [] and store.memory_bytes("NOPE") == 0
+def test_cap_evicts_the_oldest():
+    store = MemoryStore(retention_ms=10**12, max_events=100, min_keep=10)
+    for e in _SQUEEZE:
+        store.add(e)
+    ordered = sorted(_SQUEEZE, key=_KEY)
+    assert [e.id for e in held(store)] == [e.id for e in ordered[-100:]]
+    assert store.floor_ms == ordered[-101].timestamp
 
 
-def test_recent_all_bounded_and_late_events():
-    liqs = load(NEOPARTH_1)
-    store = MemoryStore(WIN, recent_all_max=20)
-    for liq in liqs:
-        store.add(liq)
-    assert [x.id for x in store.recent_all(100)] == [x.id for x in reversed(liqs[-20:])]
-    assert store.recent_all(0) == [] and len(store.recent_all(3)) == 3
-    old = liqs[0]  # far older than the window now
-    store.add(old)
-    assert store.late_dropped == 1 and store.recent_all(1)[0].id == old.id
-    assert old.id not in [x.id for x in store.recent(old.symbol, 100)]
+def test_newest_filters_and_proves_completeness():
+    store = MemoryStore(retention_ms=10 * MINUTE_MS, min_keep=0)
+    for e in _SQUEEZE:
+        store.add(e)
+    ordered = sorted(_SQUEEZE, key=_KEY, reverse=True)
+    btc = [e for e in ordered if e.base == "BTC"]
+    young_btc = [e for e in btc if e.timestamp > store.floor_ms]
+    assert 0 < len(young_btc) < len(btc)
+    got = store.newest(len(young_btc), lambda e: e.base == "BTC")
+    assert [e.id for e in got] == [e.id for e in young_btc]
+    assert store.newest(len(young_btc) + 1, lambda e: e.base == "BTC") is None  # more would be below the floor
+    end = ordered[len(ordered) // 10].timestamp
+    assert [e.id for e in store.newest(5, end_ms=end)] == [e.id for e in ordered if e.timestamp <= end][:5]
 
 
-def test_max_events_cap():
-    liqs = [x for x in load(PAULIUS) if x.symbol == "ETHUSDT"]
-    store = MemoryStore(10**12, max_events=7)
-    for liq in liqs:
-        store.add(liq)
-    st = store.window_stats("ETHUSDT")
-    assert st.count == 7 and store.overflow_evicted == len(liqs) - 7
-    assert st.value_usd == pytest.approx(sum(x.value_usd for x in liqs[-7:]))
+@settings(max_examples=20, deadline=None)
+@given(st.lists(st.integers(0, 20_000), min_size=len(_SQUEEZE), max_size=len(_SQUEEZE)), st.integers(1, 30))
+def test_out_of_order_arrival_matches_a_reference(jitter, minutes):
+    """Real events delivered up to 20 s out of order (hypothesis picks the jitter and the
+    retention): L1 holds exactly the reference's events, in (timestamp, id) order."""
+    retention = minutes * MINUTE_MS
+    order = [x for _, x in sorted(zip((x.timestamp + j for x, j in zip(_SQUEEZE, jitter)), _SQUEEZE),
+                                  key=lambda t: t[0])]
+    store = MemoryStore(retention_ms=retention, min_keep=0)
+    ref: list = []
+    floor = wm = None
+    for e in order:
+        if floor is not None and e.timestamp <= floor:
+            continue
+        ref.append(e)
+        if wm is None or e.timestamp > wm:
+            wm = e.timestamp
+            ref.sort(key=_KEY)
+            gone = [x for x in ref if x.timestamp <= wm - retention]
+            if gone:
+                floor = max([floor or gone[-1].timestamp, gone[-1].timestamp])
+                ref = ref[len(gone):]
+        store.add(e)
+    assert store.floor_ms == floor
+    assert [x.id for x in held(store)] == [x.id for x in sorted(ref, key=_KEY)]
 
 
-def test_memory_bytes_grows_per_event():
-    liqs = [x for x in load(NEOPARTH_1) if x.symbol == "BTCUSDT"]
-    store = MemoryStore(10**12)
-    sizes = []
-    for liq in liqs[:30]:
-        store.add(liq)
-        sizes.append(store.memory_bytes("BTCUSDT"))
-    assert sizes == sorted(sizes)
-    per_event = (sizes[-1] - sizes[0]) / 29
-    assert 200 < per_event < 2_000  # a Liquidation + its field objects
+def test_cascade_rows_latest_state_and_floor():
+    store = MemoryStore(retention_ms=MINUTE_MS, min_keep=0)
+    bm = replay_liquidations([BITMEX_INSERTS])
+    row = {"id": "BTC-1", "symbol": "BTC", "start_ts": 100, "end_ts": 200, "status": "active"}
+    store.upsert_cascades([row, {**row, "end_ts": 300}])
+    assert store.cascades(None, 10**15) == [{**row, "end_ts": 300}]
+    store.upsert_cascades([{**row, "end_ts": 300, "status": "ended"}])
+    for e in bm:  # two days of events: the floor passes the cascade's end
+        store.add(e)
+    assert store.floor_ms > 300 and store.cascades(store.floor_ms, 10**15) == []
+
+
+def test_reads_while_the_feed_adds():
+    """The API reads from threads while the pipeline adds: every read sees a consistent order."""
+    store = MemoryStore(retention_ms=5 * MINUTE_MS, min_keep=0)
+    evs = list(_SQUEEZE)
+    random.Random(7).shuffle(evs)
+    errors: list[str] = []
+    done = threading.Event()
+
+    def reader():
+        while not done.is_set():
+            got = store.newest(200)
+            if got is not None and [_KEY(e) for e in got] != sorted((_KEY(e) for e in got), reverse=True):
+                errors.append("unordered")
+
+    threads = [threading.Thread(target=reader) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for e in evs:
+        store.add(e)
+    done.set()
+    for t in threads:
+        t.join()
+    assert not errors
 
 
 def test_bad_args():
+    for kw in ({"retention_ms": 0}, {"max_events": 0}, {"max_events": 10, "min_keep": 11}, {"min_keep": -1}):
+        with pytest.raises(ValueError):
+            MemoryStore(**kw)
+    store = MemoryStore()
+    store.add(_SQUEEZE[0])
     with pytest.raises(ValueError):
-        MemoryStore(0)
-    with pytest.raises(ValueError):
-        MemoryStore(key_by="exchange")  # type: ignore[arg-type]
-    m = MemoryStore()
-    m.append(load(NEOPARTH_1)[0])  # alias used by the serve pipeline
-    assert len(m) == 1
-
-
-from hypothesis import given, settings, strategies as st  # noqa: E402
-
-_REAL = load(NEOPARTH_1)[:300]
-
-
-@settings(max_examples=25, deadline=None)
-@given(st.lists(st.integers(0, 5_000), min_size=len(_REAL), max_size=len(_REAL)), st.integers(5_000, 90_000))
-def test_out_of_order_running_sums_match_reference(jitter, window_ms):
-    """Real events delivered up to 5 s out of order (hypothesis picks the
-    jitter and window): running sums equal a recompute over a reference list
-    that follows the documented arrival-order eviction rule."""
-    order = [x for _, x in sorted(zip((x.timestamp + j for x, j in zip(_REAL, jitter)), _REAL), key=lambda t: t[0])]
-    store = MemoryStore(window_ms)
-    ref: dict[str, list] = {}
-    wm = None
-    for liq in order:
-        store.add(liq)
-        wm = liq.timestamp if wm is None else max(wm, liq.timestamp)
-        r = ref.setdefault(liq.symbol, [])
-        while r and r[0].timestamp <= wm - window_ms:
-            r.pop(0)
-        if liq.timestamp > wm - window_ms:
-            r.append(liq)
-        s = store.window_stats(liq.symbol)
-        assert s.count == len(r)
-        assert s.value_usd == pytest.approx(sum(x.value_usd for x in r), rel=1e-9, abs=1e-6)
-        assert s.long_count == sum(1 for x in r if x.side == "long")
+        store.warm([], None)

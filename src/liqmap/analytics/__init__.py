@@ -6,7 +6,7 @@ Modules:
 * :mod:`~liqmap.analytics.levels` -- ``level_size``, ``price_level``, ``clusters``.
 * :mod:`~liqmap.analytics.buckets` -- ``bucket_start``, ``time_buckets``, ``BucketAccumulator``.
 * :mod:`~liqmap.analytics.stats` -- ``liquidation_stats``.
-* :mod:`~liqmap.analytics.sizing` -- ``size_tier``, ``log_liquidation``.
+* :mod:`~liqmap.analytics.sizing` -- ``size_tier``, ``TIERS``.
 * :mod:`~liqmap.analytics.risk` -- ``risk_score`` (six factors, severity bands).
 * :mod:`~liqmap.analytics.cascades` -- ``CascadeConfig``, ``CascadeDetector``, ``cascade_row``.
 
@@ -24,13 +24,13 @@ from liqmap.analytics.cascades import (
 )
 from liqmap.analytics.levels import LevelCluster, base_of, clusters, level_size, price_level
 from liqmap.analytics.risk import RiskInputs, RiskScore, risk_score, severity_of
-from liqmap.analytics.sizing import log_liquidation, size_tier
+from liqmap.analytics.sizing import TIERS, size_tier
 from liqmap.analytics.stats import ExchangeStats, Stats, liquidation_stats
 
 __all__ = [
     "HOUR_MS", "MINUTE_MS", "BucketAccumulator", "Cascade", "CascadeConfig", "CascadeDetector",
-    "CascadeEvent", "ExchangeStats", "LevelCluster", "RiskInputs", "RiskScore", "Stats", "TimeBucket",
+    "CascadeEvent", "ExchangeStats", "LevelCluster", "RiskInputs", "RiskScore", "Stats", "TIERS", "TimeBucket",
     "base_of", "bucket_start", "cascade_row", "clusters", "detect_cascades", "level_size",
-    "liquidation_stats", "log_liquidation", "price_level", "risk_score", "severity_of", "size_tier",
+    "liquidation_stats", "price_level", "risk_score", "severity_of", "size_tier",
     "time_buckets",
 ]

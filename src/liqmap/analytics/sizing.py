@@ -1,22 +1,25 @@
-"""Size tiers and tiered logging of liquidations.
+"""Size tiers of liquidations by notional (USD).
 
-Tiers by notional (USD), thresholds from :class:`liqmap.settings.Settings`
-(``LIQMAP_INSTITUTIONAL_USD`` default 100,000; ``LIQMAP_LARGE_USD`` default 10,000):
+Thresholds from :class:`liqmap.settings.Settings` (``LIQMAP_INSTITUTIONAL_USD`` default
+100,000; ``LIQMAP_LARGE_USD`` default 10,000; defaults in :mod:`liqmap.units`):
 
-* ``institutional``: value_usd >= institutional_usd -> logged at WARNING with every field;
-* ``large``: value_usd >= large_usd -> INFO, one short line;
-* ``small``: below -> DEBUG.
+* ``institutional``: value_usd >= institutional_usd;
+* ``large``: value_usd >= large_usd;
+* ``retail``: below.
+
+The same names are the keys of ``tiers`` in ``GET /liquidations/stats`` and the dashboard's
+feed classes.
 """
 
 from __future__ import annotations
 
-import logging
 from typing import Literal
 
-from liqmap.models import Liquidation
 from liqmap.units import INSTITUTIONAL_USD, LARGE_USD
 
-Tier = Literal["institutional", "large", "small"]
+Tier = Literal["retail", "large", "institutional"]
+#: every tier, smallest first
+TIERS: tuple[Tier, ...] = ("retail", "large", "institutional")
 
 
 def size_tier(
@@ -41,27 +44,4 @@ def size_tier(
         return "institutional"
     if value_usd >= large:
         return "large"
-    return "small"
-
-
-def log_liquidation(liq: Liquidation, logger: logging.Logger, settings: object | None = None) -> Tier:
-    """Log one liquidation at its tier's level and return the tier.
-
-    institutional -> WARNING with all fields; large -> INFO; small -> DEBUG
-    (formatting is skipped when the level is disabled).
-    """
-    tier = size_tier(liq.value_usd, settings)
-    if tier == "institutional":
-        if logger.isEnabledFor(logging.WARNING):
-            logger.warning(
-                "INSTITUTIONAL liquidation %s %s %s %s qty=%s price=%s value_usd=%.2f ts=%d recv=%d id=%s order_side=%s status=%s",
-                liq.exchange, liq.symbol, liq.base, liq.side, liq.quantity, liq.price,
-                liq.value_usd, liq.timestamp, liq.received_at, liq.id, liq.order_side, liq.status,
-            )
-    elif tier == "large":
-        if logger.isEnabledFor(logging.INFO):
-            logger.info("large liquidation %s %s %s value_usd=%.0f price=%s",
-                        liq.exchange, liq.symbol, liq.side, liq.value_usd, liq.price)
-    elif logger.isEnabledFor(logging.DEBUG):
-        logger.debug("liquidation %s %s %s value_usd=%.0f", liq.exchange, liq.symbol, liq.side, liq.value_usd)
-    return tier
+    return "retail"

@@ -18,6 +18,7 @@ import duckdb
 
 from liqmap.storage import duckdb_reads
 from liqmap.storage.duckdb_store import apply_migrations
+from liqmap.storage.reads import TieredReads
 from liqmap.api.metrics import Metrics
 from liqmap.serve.clock import LiveClock, ReplayClock
 from liqmap.serve.hub import BroadcastHub
@@ -43,6 +44,8 @@ class AppState:
             pipeline consumes (live venues or replays), or None for a read-only state.
         store: storage sink the pipeline writes to (closed at shutdown).
         memory: L1 in-memory store the pipeline appends to, or None.
+        reads: the routers' read side over L1 and DuckDB (:class:`~liqmap.storage.reads.TieredReads`,
+            built from ``cursor`` and ``memory``; warmed from DuckDB at :meth:`start`).
     """
 
     con: duckdb.DuckDBPyConnection
@@ -63,6 +66,10 @@ class AppState:
     _cache: dict = field(default_factory=dict)
     _computing: set = field(default_factory=set)
     cache_ttl_s: float = 1.0
+    reads: TieredReads = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.reads = TieredReads(self.cursor, self.memory)
 
     @property
     def mode(self) -> str:
@@ -114,9 +121,13 @@ class AppState:
         return {"mode": self.mode, "now_ms": self.now_ms(), **extra}
 
     async def start(self) -> None:
-        """Start the pipeline on the aggregator's stream (when this state ingests)."""
+        """Warm L1 from DuckDB, then start the pipeline on the aggregator's stream (when this
+        state ingests)."""
         if self.aggregator is None:
             return
+        if self.memory is not None:
+            n = await asyncio.to_thread(self.reads.warm)
+            log.info("L1 warmed with %d stored liquidations", n)
         live = self.mode == "live"
 
         def on_event(ev):  # metrics per event; cheap

@@ -17,6 +17,7 @@ from typing import Any, Sequence
 import duckdb
 
 from liqmap.storage import duckdb_reads
+from liqmap.storage.memory import MemoryStore
 from liqmap.api.metrics import Metrics
 from liqmap.api.state import AppState
 from liqmap.serve.clock import LiveClock, ReplayClock
@@ -30,16 +31,17 @@ class ServeError(RuntimeError):
     """A user-facing startup error (bad argument, unreadable file, port in use); one line."""
 
 
-def open_store(db_path: str, settings: Settings) -> Any:
+def open_store(db_path: str, settings: Settings, memory: MemoryStore | None = None) -> Any:
     """:func:`open_store_inline` run on its own thread (:class:`liqmap.serve.store_thread.ThreadedStore`)."""
     from liqmap.serve.store_thread import ThreadedStore
 
-    return ThreadedStore(lambda: open_store_inline(db_path, settings))
+    return ThreadedStore(lambda: open_store_inline(db_path, settings, memory))
 
 
-def open_store_inline(db_path: str, settings: Settings) -> Any:
+def open_store_inline(db_path: str, settings: Settings, memory: MemoryStore | None = None) -> Any:
     """Storage sink for ``db_path``: :class:`liqmap.storage.tiered.TieredStore`
-    (DuckDB, plus Redis/PostgreSQL when configured, plus cascade detection).
+    (DuckDB, plus Redis/PostgreSQL when configured, plus cascade detection, whose cascade
+    rows also go to the L1 ``memory`` when given).
 
     Raises :class:`ServeError` when the file cannot be opened (e.g. locked by another process).
     """
@@ -50,18 +52,12 @@ def open_store_inline(db_path: str, settings: Settings) -> Any:
 
     try:
         return TieredStore(db_path, settings.redis_url, settings.postgres_dsn,
-                           institutional_usd=settings.institutional_usd, flush_interval_s=0.25)
+                           institutional_usd=settings.institutional_usd, flush_interval_s=0.25,
+                           on_cascades=memory.upsert_cascades if memory is not None else None)
     except (duckdb.Error, OSError) as exc:
         raise ServeError(f"cannot open database {db_path}: {str(exc).splitlines()[0]}") from exc
     except StorageError as exc:
         raise ServeError(str(exc).splitlines()[0]) from exc
-
-
-def open_memory() -> Any | None:
-    """L1 in-memory store (``liqmap.storage.memory.MemoryStore``, 60 s windows per base), or None."""
-    from liqmap.storage.memory import MemoryStore
-
-    return MemoryStore(key_by="base")
 
 
 def _read_connection(db_path: str, store: Any) -> duckdb.DuckDBPyConnection:
@@ -109,11 +105,12 @@ def build_replay_state(
         agg.add_replay(ReplayFeed(paths, fmt, speed=speed, max_gap_s=max_gap_s, **select))
     except (OSError, ValueError) as exc:
         raise ServeError(f"cannot replay: {str(exc).splitlines()[0]}") from exc
-    store = open_store(db_path, settings)
+    memory = MemoryStore()
+    store = open_store(db_path, settings, memory)
     con = _read_connection(db_path, store)
     return AppState(con=con, clock=ReplayClock(duckdb_reads.latest_timestamp(con)), hub=BroadcastHub(),
                     metrics=Metrics(), settings=settings, db_path=db_path, enabled=agg.exchanges(),
-                    aggregator=agg, store=store, memory=open_memory())
+                    aggregator=agg, store=store, memory=memory)
 
 
 def build_live_state(
@@ -145,11 +142,11 @@ def build_live_state(
                                  ws_urls=ws_urls or {}, rest_urls=rest_urls or {})
     except ValueError as exc:
         raise ServeError(str(exc).splitlines()[0]) from exc
-    store = open_store(db_path, settings)
+    memory = MemoryStore()
+    store = open_store(db_path, settings, memory)
     con = _read_connection(db_path, store)
     return AppState(con=con, clock=LiveClock(), hub=BroadcastHub(), metrics=Metrics(), settings=settings,
-                    db_path=db_path, enabled=list(agg.adapters), aggregator=agg, store=store,
-                    memory=open_memory())
+                    db_path=db_path, enabled=list(agg.adapters), aggregator=agg, store=store, memory=memory)
 
 
 def check_port(host: str, port: int) -> None:

@@ -16,6 +16,9 @@ from typing import Any, Sequence
 
 import duckdb
 
+from liqmap.analytics.stats import TOP_BASES, ExchangeStats, Stats, TimelineBucket, Totals, stats_body
+from liqmap.models import Liquidation
+from liqmap.storage.duckdb_store import CASCADE_COLUMNS
 from liqmap.units import CASCADE_MIN_USD, DAY_MS, HOUR_MS, MINUTE_MS
 
 # Time bucket per timeframe for the heatmap's time axis (about 48-96 columns).
@@ -161,12 +164,11 @@ def heatmap(
     only price series stored); ``price`` of a level is its lower edge.
     """
     where, params = _where(base, start_ms, end_ms, exchanges)
-    row = cur.execute(
+    _lo, _hi, t0, t1, n = cur.execute(
         f"SELECT min(price), max(price), min(\"timestamp\"), max(\"timestamp\"), count(*) "
         f"FROM liquidations {where}",
         params,
     ).fetchone()
-    lo, hi, t0, t1, n = row
     if not n:
         return {"level_size": level_size, "bucket_ms": bucket_ms, "levels": [], "cells": [],
                 "price": [], "by_exchange": []}
@@ -179,7 +181,13 @@ def heatmap(
         level_size = level_size_for(float(q[0]), float(q[1]))
     if not bucket_ms:
         bucket_ms = max(MINUTE_MS, nice_step(max(t1 - t0, 1) / 60 / MINUTE_MS) * MINUTE_MS)
-    bucket_ms = int(bucket_ms)
+    return {"level_size": level_size, "bucket_ms": int(bucket_ms),
+            **_heatmap_rows(cur, where, params, level_size, int(bucket_ms))}
+
+
+def _heatmap_rows(cur: duckdb.DuckDBPyConnection, where: str, params: list, level_size: float,
+                  bucket_ms: int) -> dict[str, list[dict[str, Any]]]:
+    """The ``levels``, ``cells``, ``price`` and ``by_exchange`` lists of :func:`heatmap`."""
     levels = cur.execute(
         f"""SELECT floor(price / ?) * ? AS lvl,
                    sum(value_usd) FILTER (WHERE side = 'long'),
@@ -209,8 +217,6 @@ def heatmap(
         params,
     ).fetchall()
     return {
-        "level_size": level_size,
-        "bucket_ms": bucket_ms,
         "levels": [
             {"price": round(p, 10), "long_usd": lu or 0.0, "short_usd": su or 0.0,
              "long_count": lc, "short_count": sc}
@@ -252,13 +258,15 @@ def stats(
     exchanges: Sequence[str] | None,
     large_usd: float,
     institutional_usd: float,
-    bucket_ms: int = 600_000,
+    bucket_ms: int = 10 * MINUTE_MS,
 ) -> dict[str, Any]:
     """Totals over a window: long/short USD and counts, per exchange, per size tier,
     largest event, top 20 underlyings by USD, and a timeline of ``bucket_ms`` buckets
-    (default 10 minutes).
+    (default 10 minutes); the body shape is :func:`liqmap.analytics.stats.stats_body`.
 
-    Size tiers: ``retail`` < ``large_usd`` <= ``large`` < ``institutional_usd`` <= ``institutional``.
+    Size tiers (:func:`liqmap.analytics.sizing.size_tier`): ``retail`` < ``large_usd`` <=
+    ``large`` < ``institutional_usd`` <= ``institutional``. Ties: ``largest`` is the earliest
+    (then smallest id) of equal values; equal sums order by name.
     """
     where, params = _where(base, start_ms, end_ms, exchanges)
     tot = cur.execute(
@@ -270,61 +278,42 @@ def stats(
             FROM liquidations {where}""",
         params,
     ).fetchone()
-    by_ex = cur.execute(
+    out = Stats(count=tot[0], value_usd=float(tot[1]), long_usd=float(tot[2]), short_usd=float(tot[3]),
+                long_count=tot[4], short_count=tot[5], first_ts=tot[6], last_ts=tot[7])
+    for e, c, v, lu, su, last in cur.execute(
         f"""SELECT exchange, count(*), sum(value_usd),
                    coalesce(sum(value_usd) FILTER (WHERE side = 'long'), 0),
                    coalesce(sum(value_usd) FILTER (WHERE side = 'short'), 0), max("timestamp")
-            FROM liquidations {where} GROUP BY exchange ORDER BY sum(value_usd) DESC""",
+            FROM liquidations {where} GROUP BY exchange""",
         params,
-    ).fetchall()
-    tiers = cur.execute(
+    ).fetchall():
+        out.by_exchange[e] = ExchangeStats(count=c, value_usd=v, long_usd=lu, short_usd=su, last_ts=last)
+    for t, c, v in cur.execute(
         f"""SELECT CASE WHEN value_usd >= ? THEN 'institutional'
                         WHEN value_usd >= ? THEN 'large' ELSE 'retail' END AS tier,
                    count(*), sum(value_usd)
             FROM liquidations {where} GROUP BY tier""",
         [institutional_usd, large_usd, *params],
-    ).fetchall()
+    ).fetchall():
+        out.tiers[t] = Totals(c, v)
     largest = cur.execute(
-        f'SELECT {_COLS} FROM liquidations {where} ORDER BY value_usd DESC LIMIT 1', params
+        f'SELECT {_COLS} FROM liquidations {where} ORDER BY value_usd DESC, "timestamp", id LIMIT 1', params
     ).fetchone()
-    by_base = cur.execute(
+    out.largest = [Liquidation(**dict(zip(_COL_NAMES, largest)))] if largest else []
+    for b, c, v in cur.execute(
         f"""SELECT base, count(*), sum(value_usd) FROM liquidations {where}
-            GROUP BY base ORDER BY sum(value_usd) DESC LIMIT 20""",
+            GROUP BY base ORDER BY sum(value_usd) DESC, base LIMIT {TOP_BASES}""",
         params,
-    ).fetchall()
-    timeline = cur.execute(
+    ).fetchall():
+        out.by_base[b] = Totals(c, v)
+    out.timeline = [TimelineBucket(int(t), lu, su, c) for t, lu, su, c in cur.execute(
         f"""SELECT ("timestamp" // ?) * ? AS t,
                    coalesce(sum(value_usd) FILTER (WHERE side = 'long'), 0),
                    coalesce(sum(value_usd) FILTER (WHERE side = 'short'), 0), count(*)
             FROM liquidations {where} GROUP BY t ORDER BY t""",
         [bucket_ms, bucket_ms, *params],
-    ).fetchall()
-    total_usd = float(tot[1])
-    tier_map = {t: {"count": c, "value_usd": v} for t, c, v in tiers}
-    return {
-        "count": tot[0],
-        "total_usd": total_usd,
-        "long_usd": float(tot[2]),
-        "short_usd": float(tot[3]),
-        "long_count": tot[4],
-        "short_count": tot[5],
-        "long_share": (float(tot[2]) / total_usd) if total_usd else None,
-        "first_ms": tot[6],
-        "last_ms": tot[7],
-        "by_exchange": [
-            {"exchange": e, "count": c, "value_usd": v, "long_usd": lu, "short_usd": su,
-             "share": (v / total_usd) if total_usd else None, "last_ms": last}
-            for e, c, v, lu, su, last in by_ex
-        ],
-        "tiers": {t: tier_map.get(t, {"count": 0, "value_usd": 0.0})
-                  for t in ("retail", "large", "institutional")},
-        "largest": dict(zip(_COL_NAMES, largest)) if largest else None,
-        "by_underlying": [{"base": b, "count": c, "value_usd": v} for b, c, v in by_base],
-        "bucket_ms": bucket_ms,
-        "timeline": [
-            {"t": int(t), "long_usd": lu, "short_usd": su, "count": c} for t, lu, su, c in timeline
-        ],
-    }
+    ).fetchall()]
+    return stats_body(out, bucket_ms)
 
 
 def cascades(
@@ -419,14 +408,43 @@ def stored_cascades(
     if base:
         sql += " AND upper(symbol) = upper(?)"
         params.append(base)
-    sql += " ORDER BY end_ts DESC LIMIT ?"
+    sql += " ORDER BY end_ts DESC, id LIMIT ?"
     params.append(limit)
-    keys = ("id", "base", "start_ms", "end_ms", "count", "value_usd", "long_usd", "short_usd", "exchanges",
-            "risk_score", "severity", "cross_exchange", "status")
-    out = []
-    for r in cur.execute(sql, params).fetchall():
-        d = dict(zip(keys, r))
-        d["exchanges"] = list(d["exchanges"] or [])
-        d["dominant_side"] = "long" if d["long_usd"] >= d["short_usd"] else "short"
-        out.append(d)
-    return out
+    return [cascade_status(r) for r in cur.execute(sql, params).fetchall()]
+
+
+_CASCADE_KEYS = ("id", "base", "start_ms", "end_ms", "count", "value_usd", "long_usd", "short_usd", "exchanges",
+                 "risk_score", "severity", "cross_exchange", "status")
+
+
+def cascade_status(row: Sequence[Any]) -> dict[str, Any]:
+    """API dict of one detector cascade row (``cascades`` columns ``id`` .. ``status``, in table
+    order): ``{id, base, start_ms, end_ms, count, value_usd, long_usd, short_usd, exchanges,
+    risk_score, severity, cross_exchange, status, dominant_side}`` with the column types."""
+    d = dict(zip(_CASCADE_KEYS, row))
+    for k in ("value_usd", "long_usd", "short_usd"):
+        d[k] = float(d[k])
+    if d["risk_score"] is not None:
+        d["risk_score"] = float(d["risk_score"])
+    d["exchanges"] = list(d["exchanges"] or [])
+    d["dominant_side"] = "long" if d["long_usd"] >= d["short_usd"] else "short"
+    return d
+
+
+def newest_rows(cur: duckdb.DuckDBPyConnection, after_ms: int | None, limit: int) -> list[dict[str, Any]]:
+    """At most ``limit`` liquidations with ``timestamp > after_ms`` (None: any), newest first
+    (``timestamp``, ``id`` descending), as dicts of the Liquidation fields (L1 warm-up)."""
+    where, params = _where(None, after_ms, None, None)
+    rows = cur.execute(
+        f'SELECT {_COLS} FROM liquidations {where} ORDER BY "timestamp" DESC, id DESC LIMIT ?',
+        [*params, int(limit)],
+    ).fetchall()
+    return [dict(zip(_COL_NAMES, r)) for r in rows]
+
+
+def cascade_rows_since(cur: duckdb.DuckDBPyConnection, after_ms: int | None) -> list[dict[str, Any]]:
+    """Detector cascade rows (``CASCADE_COLUMNS`` keys) still active or ending after ``after_ms``
+    (None: every row)."""
+    rows = cur.execute(f"SELECT {', '.join(CASCADE_COLUMNS)} FROM cascades WHERE end_ts > ? OR status = 'active'",
+                       [-(2**63) if after_ms is None else int(after_ms)]).fetchall()
+    return [dict(zip(CASCADE_COLUMNS, r)) for r in rows]

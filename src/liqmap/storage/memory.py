@@ -1,335 +1,221 @@
-"""L1 tier: in-process ring buffers of the most recent liquidations.
+"""L1 tier: the newest liquidations in process memory, for the short-window reads.
 
-:class:`MemoryStore` keeps, per symbol (or per base asset, ``key_by="base"``),
-the events of the last ``window_ms`` (default 60 s) of **event time**, plus a
-bounded cross-symbol ``recent_all`` deque for the live feed. It is a cache: no
-I/O, nothing persisted; the DuckDB/Redis/PostgreSQL tiers hold history.
+:class:`MemoryStore` holds the liquidations of the last ``retention_ms`` of **event time**
+(default 70 minutes: the API's 1-hour windows plus the live clock's skew allowance and a
+margin), at most ``max_events`` of them, in ``(timestamp, id)`` order -- the order of the
+DuckDB reads' ``ORDER BY``. The serve pipeline adds every liquidation (O(1) amortized: events
+arrive nearly in time order and go to the end; an out-of-order one is inserted by bisection),
+and the API's ``/liquidations/recent``, ``/liquidations/stats`` (windows up to 1 h) and the
+live cascade status read it through :mod:`liqmap.storage.reads`. Nothing is persisted: the
+DuckDB tier holds history, and at start :mod:`liqmap.storage.reads` warms L1 from it.
 
-Clock and eviction: the clock is the watermark = the largest
-``Liquidation.timestamp`` added so far (or a later ``now_ms`` passed to a
-read). An event leaves its ring once its timestamp is ``<= clock -
-window_ms``. Eviction is lazy and per ring: on ``add`` for that ring, and on
-every read of that ring, so each event is evicted once (O(1) amortized per
-event). Rings evict in arrival order, so a slightly out-of-order event may
-stay up to its lateness longer; an event already older than the window when it
-arrives is not stored in its ring (``late_dropped``) but still appears in
-``recent_all``.
+Completeness -- when L1 may answer instead of DuckDB
+-----------------------------------------------------
+``floor_ms`` is the bound below which L1 is incomplete: every event L1 was given with
+``timestamp > floor_ms`` is held (``None``: every event it was given). It rises to the newest
+timestamp that left when events leave: by age (the watermark, the newest event time, moved
+past ``timestamp + retention_ms``; the newest ``min_keep`` stay whatever their age), by the
+``max_events`` cap (the oldest go first); warm-up sets it (DuckDB rows older than the warm-up
+horizon were not loaded). An event arriving at or below the floor is
+not stored (``late_dropped``); the same id twice is stored once (``duplicates``), the first
+kept, as the DuckDB key keeps the first row. So a window ``(start, end]`` with ``start >=
+floor_ms`` holds exactly the events DuckDB holds in it once they are committed; L1 has them
+sooner (before the commit).
 
-Window statistics are running sums updated on append/evict -- reads never scan
-the ring: count, value_usd, quantity, long/short counts and USD, per-exchange
-count and USD. Sums are reset to exact zero when a ring empties, so float drift
-cannot accumulate across quiet periods.
+Cascades: :meth:`upsert_cascades` keeps the latest row per cascade id (the shape of
+:data:`liqmap.storage.duckdb_store.CASCADE_COLUMNS`) while its ``end_ts`` is above the floor.
 
-Bound: each ring also holds at most ``max_events`` (default 10,000) events;
-beyond that the oldest are evicted early (``overflow_evicted``) and the stats
-then describe the kept events. Binance sends at most one liquidation per
-symbol per second, so a 60 s ring normally holds <= 60 events per venue.
+Threads: the pipeline adds on the event loop while the API reads from its threadpool; one
+lock guards the structures, and reads copy the slice they need under it (a list copy, no
+per-event work) and compute outside it.
 
-Memory (``memory_bytes``): the sum of ``sys.getsizeof`` over every object
-reachable from one ring -- the ring object, its deque, each Liquidation struct
-and each of its field values, and the per-exchange counters -- each object
-counted once per call. Strings shared with other rings (``"binance"``) are
-counted in each ring that holds them, so the figure is an upper bound of that
-ring's own share. ``benchmarks/bench_hot_path.py`` measures it on the real
-Binance fixtures (figures in ``benchmarks/RESULTS.md``); most of a ring's bytes
-are the events themselves, which are shared with the other tiers in a live process.
+Memory: about 0.8 KB per held event (~100 B of L1's list and id set, the rest the Liquidation
+struct and its field values; ``benchmarks/bench_hot_path.py``); the default cap of 100,000
+events bounds L1 near 85 MB. A busier hour than the cap raises ``floor_ms`` and the reads of
+that hour fall back to DuckDB.
 """
 
 from __future__ import annotations
 
-import sys
-from collections import deque
-from typing import Literal
-
-import msgspec
+import threading
+from bisect import bisect_right, insort
+from collections.abc import Iterable
+from operator import attrgetter
+from typing import Any
 
 from liqmap.models import Liquidation
-from liqmap.units import MINUTE_MS
+from liqmap.units import HOUR_MS, MINUTE_MS
 
-KeyBy = Literal["symbol", "base"]
+#: default event-time retention: 1 h windows + 1 min live clock skew + 9 min margin
+DEFAULT_RETENTION_MS = HOUR_MS + 10 * MINUTE_MS
+DEFAULT_MAX_EVENTS = 100_000
+#: the newest events kept whatever their age: ``/liquidations/recent``'s largest limit
+DEFAULT_MIN_KEEP = 1_000
 
-
-class ExchangeWindow(msgspec.Struct):
-    """Per-venue window totals: ``count``, ``value_usd`` (USD)."""
-
-    count: int = 0
-    value_usd: float = 0.0
-
-
-class WindowStats(msgspec.Struct):
-    """Statistics of one ring's current window.
-
-    Fields: ``key`` (symbol or base), ``window_ms``, ``count``, ``value_usd``
-    (USD), ``quantity`` (base units), ``long_count``, ``short_count``,
-    ``long_usd``, ``short_usd``, ``by_exchange`` (venue -> ExchangeWindow),
-    ``first_ts`` / ``last_ts`` (ms UTC of the oldest/newest event in the ring
-    in arrival order; None when empty), ``as_of`` (clock used, ms UTC).
-    """
-
-    key: str
-    window_ms: int
-    count: int = 0
-    value_usd: float = 0.0
-    quantity: float = 0.0
-    long_count: int = 0
-    short_count: int = 0
-    long_usd: float = 0.0
-    short_usd: float = 0.0
-    by_exchange: dict[str, ExchangeWindow] = msgspec.field(default_factory=dict)
-    first_ts: int | None = None
-    last_ts: int | None = None
-    as_of: int | None = None
-
-
-class _Ring:
-    """State of one ring; appends are inlined in :meth:`MemoryStore.add`."""
-
-    __slots__ = ("q", "count", "value", "quantity", "long_count", "long_usd", "short_usd", "by_ex", "max_ts")
-
-    def __init__(self) -> None:
-        self.q: deque[Liquidation] = deque()
-        self.count = 0
-        self.value = 0.0
-        self.quantity = 0.0
-        self.long_count = 0
-        self.long_usd = 0.0
-        self.short_usd = 0.0
-        self.by_ex: dict[str, list] = {}  # exchange -> [count, value_usd]
-        self.max_ts = -(2**63)  # newest timestamp ever pushed
-
-    def pop(self) -> None:
-        liq = self.q.popleft()
-        v = liq.value_usd
-        self.count -= 1
-        if not self.q:
-            self.value = self.quantity = self.long_usd = self.short_usd = 0.0
-            self.long_count = 0
-            self.by_ex.clear()
-            return
-        self.value -= v
-        self.quantity -= liq.quantity
-        if liq.side == "long":
-            self.long_count -= 1
-            self.long_usd -= v
-        else:
-            self.short_usd -= v
-        e = self.by_ex[liq.exchange]
-        if e[0] == 1:
-            del self.by_ex[liq.exchange]
-        else:
-            e[0] -= 1
-            e[1] -= v
-
-    def evict(self, cutoff: int) -> int:
-        q = self.q
-        if self.max_ts <= cutoff:  # all expired: drop at once (O(1) bookkeeping)
-            n = len(q)
-            q.clear()
-            self.count = self.long_count = 0
-            self.value = self.quantity = self.long_usd = self.short_usd = 0.0
-            self.by_ex.clear()
-            return n
-        n = 0
-        while q and q[0].timestamp <= cutoff:
-            self.pop()
-            n += 1
-        return n
+_KEY = attrgetter("timestamp", "id")
 
 
 class MemoryStore:
-    """Per-symbol rolling windows + a cross-symbol recent feed (see module docstring).
+    """The newest liquidations and cascade rows (see module docstring).
 
     Args:
-        window_ms: window length in ms (default 60,000).
-        key_by: ring key, ``"symbol"`` (venue symbol, e.g. ``BTCUSDT``; the same
-            symbol on two venues shares one ring and is split in
-            ``by_exchange``) or ``"base"`` (``BTC`` across all symbols).
-        max_events: hard cap per ring (default 10,000).
-        recent_all_max: length of the cross-symbol recent deque (default 1,000).
+        retention_ms: event time kept behind the newest event (ms, > 0).
+        max_events: cap on held liquidations (> 0); the oldest leave first.
+        min_keep: the newest this many stay whatever their age (the API's largest ``recent``
+            limit), so a quiet market's latest liquidations are still answered from memory.
 
     Raises ValueError on non-positive sizes.
     """
 
-    def __init__(
-        self,
-        window_ms: int = MINUTE_MS,
-        *,
-        key_by: KeyBy = "symbol",
-        max_events: int = 10_000,
-        recent_all_max: int = 1_000,
-    ):
-        if window_ms <= 0 or max_events <= 0 or recent_all_max <= 0:
-            raise ValueError("window_ms, max_events and recent_all_max must be positive")
-        if key_by not in ("symbol", "base"):
-            raise ValueError(f"key_by must be 'symbol' or 'base', got {key_by!r}")
-        self.window_ms = window_ms
-        self.key_by = key_by
-        self._by_symbol = key_by == "symbol"
-        self.max_events = max_events
-        self._rings: dict[str, _Ring] = {}
-        self._all: deque[Liquidation] = deque(maxlen=recent_all_max)
+    def __init__(self, retention_ms: int = DEFAULT_RETENTION_MS, max_events: int = DEFAULT_MAX_EVENTS,
+                 min_keep: int = DEFAULT_MIN_KEEP) -> None:
+        if retention_ms <= 0 or max_events <= 0 or not 0 <= min_keep <= max_events:
+            raise ValueError("retention_ms and max_events must be positive, 0 <= min_keep <= max_events")
+        self.retention_ms = int(retention_ms)
+        self.max_events = int(max_events)
+        self.min_keep = int(min_keep)
+        self._lock = threading.Lock()
+        self._events: list[Liquidation] = []  # (timestamp, id) order; [self._head:] are held
+        self._head = 0
+        self._ids: set[str] = set()
+        self._cascades: dict[str, dict[str, Any]] = {}
+        self.floor_ms: int | None = None
         self.watermark: int | None = None
         self.added = 0
-        self.evicted = 0
+        self.duplicates = 0
         self.late_dropped = 0
-        self.overflow_evicted = 0
+        self.evicted = 0
 
     # -- write -------------------------------------------------------------
-    def add(self, liq: Liquidation) -> None:
-        """Append one liquidation (O(1) amortized, including eviction)."""
+    def add(self, liq: Liquidation) -> bool:
+        """Hold one liquidation; False when it is a repeat or at/below the floor (O(1) amortized)."""
         ts = liq.timestamp
-        wm = self.watermark
-        if wm is None or ts > wm:
-            self.watermark = wm = ts
-        self._all.append(liq)
-        self.added += 1
-        key = liq.symbol if self._by_symbol else liq.base
-        ring = self._rings.get(key)
-        if ring is None:
-            ring = self._rings[key] = _Ring()
-        cutoff = wm - self.window_ms
-        q = ring.q
-        if q and q[0].timestamp <= cutoff:
-            self.evicted += ring.evict(cutoff)
-        if ts <= cutoff:
-            self.late_dropped += 1
+        with self._lock:
+            if liq.id in self._ids:
+                self.duplicates += 1
+                return False
+            if self.floor_ms is not None and ts <= self.floor_ms:
+                self.late_dropped += 1
+                return False
+            ev = self._events
+            last = ev[-1] if len(ev) > self._head else None
+            if last is None or last.timestamp < ts or (last.timestamp == ts and last.id <= liq.id):
+                ev.append(liq)  # the common case: in time order
+            else:
+                insort(ev, liq, lo=self._head, key=_KEY)
+            self._ids.add(liq.id)
+            self.added += 1
+            if self.watermark is None or ts > self.watermark:
+                self.watermark = ts
+                self._evict_before(ts - self.retention_ms)
+            if len(ev) - self._head > self.max_events:
+                self._evict_to(len(ev) - self.max_events)
+        return True
+
+    append = add  #: alias for pipelines that call ``append``
+
+    def _evict_before(self, cutoff: int) -> None:
+        """Drop held events with ``timestamp <= cutoff`` except the newest ``min_keep`` (lock held)."""
+        ev, head = self._events, self._head
+        stop = len(ev) - self.min_keep
+        end = head
+        while end < stop and ev[end].timestamp <= cutoff:
+            end += 1
+        self._evict_to(end)
+
+    def _evict_to(self, end: int) -> None:
+        """Drop ``_events[_head:end]`` (the oldest) and raise the floor to the newest dropped
+        timestamp: L1 still holds every event it was given above it (lock held)."""
+        ev, head = self._events, self._head
+        if end <= head:
             return
-        # inline of _Ring.push (hot path)
-        q.append(liq)
-        if ts > ring.max_ts:
-            ring.max_ts = ts
-        v = liq.value_usd
-        ring.count += 1
-        ring.value += v
-        ring.quantity += liq.quantity
-        if liq.side == "long":
-            ring.long_count += 1
-            ring.long_usd += v
-        else:
-            ring.short_usd += v
-        e = ring.by_ex.get(liq.exchange)
-        if e is None:
-            ring.by_ex[liq.exchange] = [1, v]
-        else:
-            e[0] += 1
-            e[1] += v
-        if ring.count > self.max_events:
-            ring.pop()
-            self.overflow_evicted += 1
+        for e in ev[head:end]:
+            self._ids.discard(e.id)
+        self.evicted += end - head
+        last = ev[end - 1].timestamp
+        if self.floor_ms is None or last > self.floor_ms:
+            self.floor_ms = last
+        if end > 4096 and end * 2 > len(ev):  # compact: amortized O(1) per event
+            del ev[:end]
+            end = 0
+        self._head = end
 
-    append = add  #: alias used by pipelines that call ``append``
+    def _prune_cascades(self) -> None:
+        """Forget ended cascades that ended at or below the floor (lock held)."""
+        floor = self.floor_ms
+        if floor is not None:
+            for cid in [k for k, r in self._cascades.items() if r["end_ts"] <= floor and r["status"] != "active"]:
+                del self._cascades[cid]
 
-    def evict(self, now_ms: int | None = None) -> int:
-        """Evict expired events from every ring (O(rings + evicted)); drops
-        empty rings. Returns the number of events evicted."""
-        clock = self._clock(now_ms)
-        if clock is None:
-            return 0
-        n = 0
-        for key in list(self._rings):
-            ring = self._rings[key]
-            n += ring.evict(clock - self.window_ms)
-            if not ring.q:
-                del self._rings[key]
-        self.evicted += n
-        return n
+    def warm(self, events: Iterable[Liquidation], floor_ms: int | None, cascades: Iterable[dict] = ()) -> None:
+        """Load rows already stored (DuckDB) before the feed starts: ``events`` are every stored
+        liquidation with ``timestamp > floor_ms`` (``floor_ms`` None: every stored one), ``cascades``
+        the stored cascade rows ending above it. Call on an empty store."""
+        with self._lock:
+            if self._events[self._head:] or self._cascades:
+                raise ValueError("warm() needs an empty MemoryStore")
+            self.floor_ms = floor_ms
+            for r in cascades:
+                self._cascades[str(r["id"])] = dict(r)
+        for e in sorted(events, key=_KEY):
+            self.add(e)
+
+    def upsert_cascades(self, rows: Iterable[dict[str, Any]]) -> None:
+        """Keep the latest state of each cascade row (dicts with ``CASCADE_COLUMNS`` keys)."""
+        with self._lock:
+            for r in rows:
+                self._cascades[str(r["id"])] = dict(r)
+            self._prune_cascades()
 
     # -- read --------------------------------------------------------------
-    def _clock(self, now_ms: int | None) -> int | None:
-        if now_ms is None:
-            return self.watermark
-        if self.watermark is None:
-            return now_ms
-        return max(now_ms, self.watermark)
+    def covers(self, start_ms: int | None) -> bool:
+        """True when L1 holds every event with ``timestamp > start_ms`` it was given."""
+        floor = self.floor_ms
+        return floor is None or (start_ms is not None and start_ms >= floor)
 
-    def _ring(self, key: str, now_ms: int | None) -> _Ring | None:
-        ring = self._rings.get(key)
-        if ring is not None:
-            clock = self._clock(now_ms)
-            if clock is not None:
-                self.evicted += ring.evict(clock - self.window_ms)
-        return ring
+    def newest(self, n: int, accept=None, end_ms: int | None = None) -> list[Liquidation] | None:
+        """The ``n`` newest held events with ``timestamp <= end_ms`` (None: no bound) that
+        ``accept(event)`` keeps, newest first in ``(timestamp, id)`` order -- or None when L1
+        cannot prove them complete (fewer than ``n`` found above a floor)."""
+        with self._lock:
+            ev = self._events[self._head:]
+            floor = self.floor_ms
+        hi = len(ev) if end_ms is None else bisect_right(ev, end_ms, key=attrgetter("timestamp"))
+        out: list[Liquidation] = []
+        for i in range(hi - 1, -1, -1):
+            e = ev[i]
+            if accept is None or accept(e):
+                out.append(e)
+                if len(out) == n:
+                    return out
+        return out if floor is None else None
 
-    def window_stats(self, key: str, now_ms: int | None = None) -> WindowStats:
-        """Window statistics of one symbol (or base) without scanning the ring.
+    def window(self, start_ms: int | None, end_ms: int | None) -> list[Liquidation] | None:
+        """Held events with ``start_ms < timestamp <= end_ms`` in ``(timestamp, id)`` order, or
+        None when the window reaches below the floor (L1 may miss some)."""
+        with self._lock:
+            if not self.covers(start_ms):
+                return None
+            ev, head = self._events, self._head
+            lo = head if start_ms is None else bisect_right(ev, start_ms, lo=head, key=attrgetter("timestamp"))
+            hi = len(ev) if end_ms is None else bisect_right(ev, end_ms, lo=head, key=attrgetter("timestamp"))
+            return ev[lo:hi]
 
-        ``now_ms`` (ms UTC) may move the clock forward (wall clock in live use);
-        it never moves it back. Unknown keys give an empty WindowStats.
-        """
-        ring = self._ring(key, now_ms)
-        st = WindowStats(key=key, window_ms=self.window_ms, as_of=self._clock(now_ms))
-        if ring is None or not ring.q:
-            return st
-        st.count = ring.count
-        st.value_usd = ring.value
-        st.quantity = ring.quantity
-        st.long_count = ring.long_count
-        st.short_count = ring.count - ring.long_count
-        st.long_usd = ring.long_usd
-        st.short_usd = ring.short_usd
-        st.by_exchange = {k: ExchangeWindow(v[0], v[1]) for k, v in sorted(ring.by_ex.items())}
-        st.first_ts = ring.q[0].timestamp
-        st.last_ts = ring.q[-1].timestamp
-        return st
-
-    def recent(self, key: str, n: int = 50, now_ms: int | None = None) -> list[Liquidation]:
-        """Up to ``n`` newest events of one symbol (or base) in the window, newest first."""
-        if n <= 0:
-            return []
-        ring = self._ring(key, now_ms)
-        if ring is None:
-            return []
-        q = ring.q
-        m = min(n, len(q))
-        return [q[-1 - i] for i in range(m)]
-
-    def recent_all(self, n: int = 50) -> list[Liquidation]:
-        """Up to ``n`` newest events across all symbols (arrival order), newest first.
-
-        Bounded by ``recent_all_max``; not subject to the time window.
-        """
-        if n <= 0:
-            return []
-        q = self._all
-        m = min(n, len(q))
-        return [q[-1 - i] for i in range(m)]
-
-    def keys(self) -> list[str]:
-        """Symbols (or bases) that currently have a ring, sorted."""
-        return sorted(self._rings)
-
-    symbols = keys
+    def cascades(self, start_ms: int | None, end_ms: int) -> list[dict[str, Any]] | None:
+        """Cascade rows overlapping ``(start_ms, end_ms]`` (``start_ts <= end_ms`` and ``end_ts >
+        start_ms``), or None when the window reaches below the floor."""
+        with self._lock:
+            if not self.covers(start_ms):
+                return None
+            self._prune_cascades()
+            return [dict(r) for r in self._cascades.values()
+                    if r["start_ts"] <= end_ms and (start_ms is None or r["end_ts"] > start_ms)]
 
     def __len__(self) -> int:
-        return sum(r.count for r in self._rings.values())
+        return len(self._events) - self._head
 
-    def memory_bytes(self, key: str) -> int:
-        """Bytes reachable from one ring by ``sys.getsizeof`` accounting (see
-        module docstring); 0 for an unknown key. O(events in the ring)."""
-        ring = self._rings.get(key)
-        if ring is None:
-            return 0
-        seen: set[int] = set()
-        total = 0
-
-        def add(obj: object) -> None:
-            nonlocal total
-            if id(obj) not in seen:
-                seen.add(id(obj))
-                total += sys.getsizeof(obj)
-
-        add(ring)
-        add(ring.q)
-        add(ring.by_ex)
-        for k, v in ring.by_ex.items():
-            add(k)
-            add(v)
-            for x in v:
-                add(x)
-        for slot in ("value", "quantity", "long_usd", "short_usd", "count", "long_count"):
-            add(getattr(ring, slot))
-        for liq in ring.q:
-            add(liq)
-            for f in liq.__struct_fields__:
-                add(getattr(liq, f))
-        return total
+    def stats(self) -> dict[str, Any]:
+        """Counters: held events and cascades, floor, watermark, added, duplicates, late, evicted."""
+        return {"tier": "memory", "events": len(self), "cascades": len(self._cascades),
+                "floor_ms": self.floor_ms, "watermark": self.watermark, "added": self.added,
+                "duplicates": self.duplicates, "late_dropped": self.late_dropped, "evicted": self.evicted}

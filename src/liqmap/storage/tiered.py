@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from liqmap.analytics.cascades import CascadeConfig, CascadeDetector, CascadeEvent, cascade_row
 from liqmap.models import Event, Liquidation
@@ -61,6 +61,9 @@ class TieredStore:
         redis_prefix: Redis key prefix (default settings ``LIQMAP_REDIS_PREFIX``).
         strict: raise :class:`StorageError` when an optional tier fails instead
             of switching it off.
+        on_cascades: called with every batch of cascade rows the detector produces (dicts
+            of :data:`~liqmap.storage.duckdb_store.CASCADE_COLUMNS`), e.g. the L1 store's
+            ``upsert_cascades``; it runs on the writer's thread and must not block.
 
     Raises: :class:`StorageError` if the DuckDB file cannot be opened.
     """
@@ -77,10 +80,12 @@ class TieredStore:
         flush_interval_s: float = 1.0,
         redis_prefix: str | None = None,
         strict: bool = False,
+        on_cascades: Callable[[list[dict[str, Any]]], None] | None = None,
     ) -> None:
         self.duckdb = DuckDBStore(db_path, batch_size=batch_size, flush_interval_s=flush_interval_s)
         self.detector = CascadeDetector(cascade_config or CascadeConfig())
         self.strict = strict
+        self.on_cascades = on_cascades
         self.events_seen: Counter[str] = Counter()
         self.liquidations_seen = 0
         self.cascade_events: Counter[str] = Counter({"start": 0, "update": 0, "end": 0})
@@ -145,6 +150,8 @@ class TieredStore:
             self.cascade_events[ev.kind] += 1
         rows = [cascade_row(ev) for ev in cev]
         await self.duckdb.upsert_cascades(rows)
+        if self.on_cascades is not None:
+            self.on_cascades(rows)
         if self.postgres is not None:
             await self._mirror("postgres", self.postgres.upsert_cascades(rows))
         if self.redis is not None:

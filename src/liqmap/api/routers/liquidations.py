@@ -74,12 +74,13 @@ def recent_liquidations(
     min_value_usd: float = Query(0.0, ge=0, allow_inf_nan=False),
     limit: int = Query(100, ge=1, le=1000),
 ):
-    """Latest liquidations (newest first), each with the normalized Liquidation fields."""
+    """Latest liquidations (newest first), each with the normalized Liquidation fields.
+
+    Served from the in-memory tier when it holds them all (storage/reads.py), else DuckDB.
+    """
     ex = parse_exchanges(state, exchanges)
     base = resolve_symbol(state, symbol, required=False)
-    with state.cursor() as cur:
-        rows = duckdb_reads.recent(cur, base, ex, min_value_usd, limit,
-                              state.now_ms() if state.mode == "replay" else None)
+    rows = state.reads.recent(base, ex, min_value_usd, limit, state.now_ms() if state.mode == "replay" else None)
     return {"meta": state.meta(symbol=symbol, underlying=base), "liquidations": rows}
 
 
@@ -91,7 +92,10 @@ def liquidation_stats(
     exchanges: str | None = Query(None),
     bucket_minutes: int = Query(10, ge=1, le=1440, description="Timeline bucket, minutes"),
 ):
-    """Totals, long/short split, per-exchange share, size tiers, largest event, timeline."""
+    """Totals, long/short split, per-exchange share, size tiers, largest event, timeline.
+
+    Windows up to 1 h come from the in-memory tier when it holds the whole window, else DuckDB.
+    """
     tf = parse_timeframe(timeframe)
     ex = parse_exchanges(state, exchanges)
     base = resolve_symbol(state, symbol, required=False)
@@ -99,9 +103,7 @@ def liquidation_stats(
     s = state.settings
 
     def compute():
-        with state.cursor() as cur:
-            return duckdb_reads.stats(cur, base, start, end, ex, s.large_usd, s.institutional_usd,
-                                 bucket_minutes * MINUTE_MS)
+        return state.reads.stats(base, start, end, ex, s.large_usd, s.institutional_usd, bucket_minutes * MINUTE_MS)
 
     data = state.cached(("stats", base, tf, tuple(ex or ()), bucket_minutes), compute)
     meta = state.meta(symbol=symbol, underlying=base, timeframe=tf, start_ms=start, end_ms=end,
@@ -124,7 +126,8 @@ def liquidation_cascades(
     ``cascades``: bursts of >= ``min_usd`` and >= ``min_count`` events of one underlying
     within ``window_seconds`` (adjacent windows merged), computed over the stored events.
     ``detected``: cascades of the storage tier's streaming detector (``risk_score`` and
-    ``severity`` from ``liqmap.analytics.risk``, status active/ended), when the ``cascades`` table is filled.
+    ``severity`` from ``liqmap.analytics.risk``, status active/ended); windows up to 1 h from the
+    in-memory tier (live status before the DuckDB commit), longer ones from the ``cascades`` table.
     """
     tf = parse_timeframe(timeframe)
     ex = parse_exchanges(state, exchanges)
@@ -132,7 +135,7 @@ def liquidation_cascades(
     start, end = window(state, tf)
     with state.cursor() as cur:
         rows = duckdb_reads.cascades(cur, base, start, end, ex, window_seconds * SECOND_MS, min_usd, min_count)
-        detected = duckdb_reads.stored_cascades(cur, base, start, end)
+    detected = state.reads.detected_cascades(base, start, end)
     if ex:
         detected = [c for c in detected if set(c["exchanges"]) & set(ex)]
     meta = state.meta(symbol=symbol, underlying=base, timeframe=tf, window_seconds=window_seconds,
