@@ -122,3 +122,31 @@ class LocalListing(LocalHttpServer):
                 body = self.routes[prefix]
                 return web.Response(text=body() if callable(body) else body, content_type="application/json")
         return web.Response(status=404, text="{}")
+
+
+def bitmex_welcome() -> str:
+    """The real BitMEX welcome frame of the recorded session (cryptofeed BITMEX.ws.1.0, 2021-07-22)."""
+    from localvenue import cryptofeed_frames
+
+    return next(f for f in cryptofeed_frames("BITMEX.ws.1.0", limit=50) if f.startswith('{"info"'))
+
+
+class BitmexAnswers(Answers):
+    """BitMEX realtime: text ``ping`` -> ``pong``; one success per topic echoing the
+    request (shape of the recorded session, cryptofeed BITMEX.ws.1.0); a request naming an
+    unlisted symbol is refused ONCE as a whole, echoing it, with status 400 "Unknown or
+    expired symbol." (third-party capture quoted in notes/venues.md §2.3); more than 20
+    args: "Too many args sent. Max length is 20." (BitMEX/api-connectors#387)."""
+
+    def reply(self, idx: int, text: str) -> list[str]:
+        if text == "ping":
+            return ["pong"]
+        msg = json.loads(text)
+        if msg.get("op") != "subscribe":
+            return []
+        args = msg["args"]
+        if len(args) > 20:
+            return [compact({"status": 400, "error": "Too many args sent. Max length is 20.", "meta": {}, "request": msg})]
+        if any(not self.known(a.split(":", 1)[1]) for a in args if ":" in a):
+            return [compact({"status": 400, "error": "Unknown or expired symbol.", "meta": {}, "request": msg})]
+        return [compact({"success": True, "subscribe": a, "request": msg}) for a in args]

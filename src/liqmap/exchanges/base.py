@@ -144,12 +144,16 @@ class Control:
             an ack with a request id and no keys acknowledges every topic of that
             request, a rejection rejects the request as a whole.
         reason: the venue's own words (error code and message), for logs and health.
+        request_keys: the topics of the request the frame answers, as the venue
+            echoes them (BitMEX echoes the request's args, no id): identifies the
+            request when there is no id.
     """
 
     kind: str
     keys: tuple[str, ...] = ()
     request: str | None = None
     reason: str = ""
+    request_keys: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

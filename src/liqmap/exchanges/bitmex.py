@@ -13,12 +13,31 @@ recorded frames in tests/fixtures):
 * Liquidation rows carry NO timestamp: timestamp = received_at.
 * id = ``bitmex:{orderID}`` (independent of receipt time and recording format).
 * Keep-alive: send text ``ping``, server answers ``pong``.
+* Subscribe (https://www.bitmex.com/app/wsAPI; answer shapes from the recorded
+  session tests/fixtures/cryptofeed_sample_data/BITMEX.ws.1.0, 2021-07-22): one
+  answer per topic, ``{"success":true,"subscribe":"trade:XBTUSD","request":{...}}``.
+  A refused request is answered ONCE, echoing the request, e.g.
+  ``{"status":400,"error":"Unknown or expired symbol.","meta":{},"request":{"op":
+  "subscribe","args":[...]}}`` -- the whole request is refused, the
+  ``liquidation`` topic with it if it shared the request [3P:
+  thrasher-corp/gocryptotrader#1692, 2024-10]; more than 20 args get "Too many
+  args sent. Max length is 20." [3P: BitMEX/api-connectors#387]. Hence: at most
+  10 args a request (as tardis-node sends), ``liquidation`` alone, and the
+  other topics of a refused request retried one by one. "already subscribed"
+  counts as subscribed. The welcome frame carries ``"limit":{"remaining":N}``:
+  the recorded one says 39 after one connect, i.e. 40 connections an hour.
+* Listing: ``/api/v1/instrument/active`` (perpetuals, futures): only listed
+  symbols are subscribed.
 
 Contract units (from ``/api/v1/instrument`` via
 :class:`~liqmap.exchanges.contracts.ContractSizes`, fallback table otherwise):
 
 * inverse (``XBTUSD``, ``XBTZ19``): 1 USD per contract -> value_usd =
-  leavesQty, quantity = value_usd / price.
+  leavesQty, quantity = value_usd / price. Non-USD inverse (``XBTEUR``,
+  ``XBTEURU21``: ``quoteCurrency`` EUR, 1 EUR per contract, price in EUR): the
+  event's ``quote`` is ``EUR``, quantity = EUR / price (XBT), and value_usd =
+  quantity x the XBT/USD price below (converted, never the EUR amount labelled
+  USD); held like quanto rows until an XBT/USD price is known.
 * quanto (``ETHUSD``: ``multiplier`` 100 satoshi per USD of price): value in
   XBT = contracts x multiplier x 1e-8 x price; value_usd = that x XBT/USD.
 * linear (``*USDT`` with ``underlyingToPositionMultiplier``; XBT-quoted dated
@@ -50,7 +69,7 @@ from typing import Sequence
 import msgspec
 
 from liqmap.exchanges._common import INF, check_pos, decode, iso_ms, num, opt, pos, rows_or_partial, split_concat
-from liqmap.exchanges.base import ConnectionSpec, FrameError, Heartbeat, RecordingNames, RestPoll, Venue
+from liqmap.exchanges.base import ConnectionSpec, Control, FrameError, Heartbeat, Limits, RecordingNames, RestPoll, Topic, Venue
 from liqmap.exchanges.contracts import ContractSizes, ContractSpec, parse_number
 from liqmap.models import Event, Liquidation, OpenInterest, Ticker, Trade
 
@@ -79,6 +98,10 @@ class _LiqTable(msgspec.Struct, gc=False):
 
 
 _liq_dec = msgspec.json.Decoder(_LiqTable)
+
+
+#: Quote currencies whose values are taken as USD (stablecoins at par).
+_USD_QUOTES = frozenset({"USD", "USDT", "USDC"})
 
 
 def _asset(code: str) -> str:
@@ -112,6 +135,8 @@ class BitMEX(Venue):
     default_ws = WS_URL
     default_rest = REST_BASE
     quote_families = {"USDT": "USDT", "USD": "USD"}
+    #: 10 args a request (tardis-node; BitMEX refuses more than 20), 40 connections an hour.
+    limits = Limits(args_per_subscribe=10, connections_per_s=40 / 3600)
     #: ``isInverse``, ``isQuanto``, ``multiplier``, ``underlyingToPositionMultiplier``,
     #: ``quoteCurrency``, ``markPrice``. https://www.bitmex.com/api/explorer/#!/Instrument/Instrument_getActive
     instruments = ("/api/v1/instrument/active",)
@@ -225,22 +250,45 @@ class BitMEX(Venue):
 
     # ------------------------------------------------------------ declarative I/O
     def connections(self, symbols: Sequence[str] | None = None) -> list[ConnectionSpec]:
-        """One connection: ``liquidation`` (all symbols) + ``instrument:XBTUSD``
-        (XBT price for conversions) + ``trade``/``instrument`` per symbol; text
-        ``ping`` every 15 s."""
-        args = ["liquidation", "instrument:XBTUSD"]
+        """One connection: ``liquidation`` (all symbols, a request of its own) +
+        ``instrument:XBTUSD`` (XBT price for conversions) + ``trade``/``instrument``
+        per symbol; text ``ping`` every 15 s."""
+        topics = [Topic("liquidation", "liquidations"), Topic("instrument:XBTUSD", "tickers")]
         for s in symbols or ():
-            args += [f"trade:{s}", f"instrument:{s}"] if s != "XBTUSD" else [f"trade:{s}"]
+            topics.append(Topic(f"trade:{s}", "trades"))
+            if s != "XBTUSD":
+                topics.append(Topic(f"instrument:{s}", "tickers"))
         return [
             ConnectionSpec(
                 label=self.label,
                 url=self.ws_url,
-                subscribe=[msgspec.json.encode({"op": "subscribe", "args": args}).decode()],
+                topics=topics,
                 heartbeat=Heartbeat(15.0, "ping", is_pong=lambda t: t == "pong"),
                 max_lifetime_s=None,
                 stale_after_s=60.0,
             )
         ]
+
+    def control(self, data: str) -> Control | None:
+        """``success``/``subscribe`` per topic, or an error echoing the refused request."""
+        if not data.startswith("{") or ('"subscribe"' not in data and '"error"' not in data) or '"table"' in data[:12]:
+            return None
+        try:
+            msg = msgspec.json.decode(data)
+        except msgspec.DecodeError:
+            return None
+        if not isinstance(msg, dict) or "table" in msg:
+            return None
+        req = msg.get("request") if isinstance(msg.get("request"), dict) else {}
+        args = tuple(a for a in req.get("args") or () if isinstance(a, str))
+        if msg.get("success") and isinstance(msg.get("subscribe"), str):
+            return Control("ack", (msg["subscribe"],))
+        if "error" in msg and req.get("op") == "subscribe":
+            err = str(msg.get("error"))
+            if "already subscribed" in err.lower():
+                return Control("ack", args)
+            return Control("reject", (), None, f"{msg.get('status')}: {err}", request_keys=args)
+        return None
 
     def rest_polls(self, symbols: Sequence[str] | None = None) -> list[RestPoll]:
         """``/api/v1/instrument/active`` every 60 s: open interest + mark of all contracts."""
@@ -260,8 +308,13 @@ class BitMEX(Venue):
         if not math.isfinite(spec.size):
             return None
         if spec.kind == "inverse":
-            value = contracts * spec.size
-            return value / price, value
+            value = contracts * spec.size  # in the quote currency
+            if spec.quote in _USD_QUOTES:
+                return value / price, value
+            xbt = self.xbt_usd()  # XBTEUR: EUR contracts; coins x XBT/USD is the USD value
+            if not xbt:
+                return None
+            return value / price, value / price * xbt
         if spec.kind == "quanto":
             xbt = self.xbt_usd()
             if not xbt:
@@ -395,6 +448,9 @@ class BitMEX(Venue):
             if quote == "BTC":
                 xbt = self.xbt_usd()
                 value = value * xbt if xbt else math.nan
+            elif quote not in _USD_QUOTES and base == "BTC":  # XBTEUR: foreignNotional is EUR
+                xbt = self.xbt_usd()
+                value = qty * xbt if xbt else math.nan
         else:
             conv = self._convert(self.contracts.get("bitmex", sym), size, price)
             qty, value = conv if conv else (math.nan, math.nan)

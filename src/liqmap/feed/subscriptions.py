@@ -13,11 +13,10 @@ to send again. Rules:
 * an ack naming keys acknowledges those topics; an ack naming only a request id
   acknowledges every topic of that request;
 * a rejection of a request rejects the topics it names (the venue's reason is
-  kept); where the venue refuses whole requests (``whole_request``) the other
+  kept; a request is found by the id the venue echoes, else by its echoed
+  topics, else it is the oldest one still waiting); where the venue refuses whole requests (``whole_request``) the other
   topics of that request were collateral damage and are sent again ONE PER
-  REQUEST. A rejected request of one topic rejects that topic. A
-  rejection naming neither a request nor a known key is attributed to the
-  oldest request still waiting (venues answer in order);
+  REQUEST (also after later reconnects). A rejected request of one topic rejects that topic;
 * a topic without an answer after ``ack_timeout_s`` is sent again on its own, at
   most ``max_attempts`` times in all; then it counts as ``unacknowledged``;
 * after a reconnect every topic not rejected is pending again (:meth:`reset`).
@@ -55,6 +54,7 @@ class TopicState:
     sent_at: float | None = None
     reason: str = ""
     logged: bool = False
+    solo: bool = False  # was in a refused request: planned alone from then on
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,8 @@ class SubscriptionTracker:
     def plan(self, now: float) -> list[Request]:
         """Requests for every pending topic (initial subscribe, or after :meth:`reset`),
         liquidation topics first and in requests of their own."""
-        pending = [s.topic for s in self.states.values() if s.status == "pending"]
+        waiting = [s for s in self.states.values() if s.status == "pending"]
+        pending = [s.topic for s in waiting if not s.solo]
         liq = [t for t in pending if t.kind == "liquidations"]
         rest = [t for t in pending if t.kind != "liquidations"]
         per = self.limits.args_per_subscribe or max(len(pending), 1)
@@ -105,7 +106,7 @@ class SubscriptionTracker:
         for group in (liq, rest):
             for i in range(0, len(group), per):
                 out.append(self._request(group[i : i + per], now))
-        return out
+        return out + [self._request([s.topic], now) for s in waiting if s.solo]
 
     def _request(self, topics: Sequence[Topic], now: float) -> Request:
         req = Request(next(self._ids), tuple(topics))
@@ -164,6 +165,8 @@ class SubscriptionTracker:
             for k in named_known:
                 self.states[k].status, self.states[k].reason = "rejected", ctrl.reason or "rejected"
             return []
+        if (rid is None or rid not in self._requests) and ctrl.request_keys:
+            rid = self._request_of(ctrl.request_keys)
         if rid is None or rid not in self._requests:
             rid = self.states[named_known[0]].request if named_known else self._oldest_waiting()
         in_request = [k for k in self._requests.get(rid or "", ()) if k in self.states] if rid else []
@@ -176,7 +179,17 @@ class SubscriptionTracker:
         if rid:
             self._requests.pop(rid, None)
         retry = [self.states[k].topic for k in in_request if k not in named and self.states[k].status == "pending"]
+        for t in retry:
+            self.states[t.key].solo = True
         return self._resend(retry, now)
+
+    def _request_of(self, keys: Sequence[str]) -> str | None:
+        """The request whose topics are exactly ``keys`` (an echoed request), newest first."""
+        want = sorted(keys)
+        for rid in reversed(list(self._requests)):
+            if sorted(self._requests[rid]) == want:
+                return rid
+        return None
 
     def _oldest_waiting(self) -> str | None:
         for rid, keys in self._requests.items():

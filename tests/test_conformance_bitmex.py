@@ -1,0 +1,104 @@
+"""BitMEX against a local venue that answers like BitMEX (#16): per-topic success answers,
+a request naming an unknown symbol refused as a whole (echoed, no id), over-long requests
+refused; the liquidation topic in a request of its own; XBTEUR values converted to USD.
+Data: 117 real BitMEX liquidation inserts (2019-11), the real welcome frame and the real
+``/api/v1/instrument/active`` response of cryptofeed's sample data (2021-07-22)."""
+
+from __future__ import annotations
+
+import json
+
+from liqmap.exchanges.base import Limits
+from liqmap.exchanges.bitmex import BitMEX
+from liqmap.exchanges.contracts import ContractSizes
+from liqmap.feed.adapter import ExchangeAdapter
+from liqmap.models import Liquidation, OpenInterest
+from localvenue import FIXTURES, LocalWsVenue, Send, WaitFor, bitmex_insert_frames, wait_until
+from venue_answers import BitmexAnswers, bitmex_welcome
+
+FAST = dict(ws_timeout=5.0, backoff_base=0.05, backoff_cap=0.2, rest=False, ping_interval_s=None)
+FRAMES = bitmex_insert_frames()  # ETHUSD rows wait for the first XBTUSD price
+
+
+def instrument_body() -> str:
+    import gzip
+
+    line = gzip.open(FIXTURES / "cryptofeed_sample_data" / "BITMEX.0.gz", "rt").readline()
+    return line[line.index(": [") + 2 :]
+
+
+def listed() -> set[str]:
+    return {r["symbol"] for r in json.loads(instrument_body())}
+
+
+async def test_unknown_symbol_refuses_its_request_the_liquidation_topic_is_not_in_it():
+    async with LocalWsVenue([[Send([bitmex_welcome()]), WaitFor(2), Send(FRAMES)]], answer=BitmexAnswers(listed())) as venue:
+        adapter = ExchangeAdapter("bitmex", ws_url=venue.url, symbols=["XBTUSD", "XBTEUR", "NOPEUSD"], **FAST)
+        events = []
+        adapter.add_listener(events.append)
+        await adapter.connect()
+        try:
+            await wait_until(lambda: adapter.health().subscribed == 5 and len(adapter.health().rejected) == 2, what="answers")
+            await wait_until(lambda: any(isinstance(e, Liquidation) for e in events), what="liquidations")
+            h = adapter.health()
+        finally:
+            await adapter.disconnect()
+    sent = [json.loads(m)["args"] for m in venue.messages(0) if m != "ping"]
+    assert sent[0] == ["liquidation"]  # alone
+    assert all(len(a) <= 10 for a in sent)
+    assert h.rejected == {"trade:NOPEUSD": "400: Unknown or expired symbol.", "instrument:NOPEUSD": "400: Unknown or expired symbol."}
+    assert (h.subscribed, h.requested) == (5, 7) and h.connections == {"realtime": "connected"}
+    assert h.parse_errors == 0 and h.rejections == 3  # the shared request, then each NOPEUSD topic alone
+
+
+async def test_over_long_request_is_refused_and_recovered_one_topic_at_a_time():
+    """A module that ignored the limit (one request of 31 args) is refused by the venue;
+    the feed retries each topic alone. With the declared limit nothing is refused."""
+    symbols = sorted(s for s in listed() if s.endswith("USDT"))  # 15 in 2021: 32 topics
+    n = 2 + 2 * len(symbols)
+    assert n > 20
+
+    class Greedy(BitMEX):
+        limits = Limits(args_per_subscribe=None)
+
+    for venue_obj, refused in ((Greedy(contracts=ContractSizes()), 1), (BitMEX(contracts=ContractSizes()), 0)):
+        async with LocalWsVenue([[WaitFor(1)]], answer=BitmexAnswers(listed())) as venue:
+            adapter = ExchangeAdapter(venue_obj, ws_url=venue.url, symbols=symbols, **{**FAST, "ws_timeout": 30.0})
+            await adapter.connect()
+            try:
+                await wait_until(lambda: adapter.health().subscribed == n, timeout_s=20, what="every topic subscribed")
+                h = adapter.health()
+            finally:
+                await adapter.disconnect()
+        assert h.rejections == refused and h.rejected == {}
+
+
+def test_xbteur_values_are_converted_to_usd_not_labelled():
+    """Real instrument rows: XBTEUR open interest (EUR contracts) valued via XBT/USD."""
+    cs = ContractSizes()
+    v = BitMEX(contracts=cs)
+    body = instrument_body()
+    cs.update(v.contract_specs(body))
+    rows = {r["symbol"]: r for r in json.loads(body)}
+    ois = {e.symbol: e for e in v.parse(body, 1_626_993_367_384) if isinstance(e, OpenInterest)}
+    eur = ois["XBTEUR"]
+    xbt_usd, xbt_eur = rows["XBTUSD"]["markPrice"], rows["XBTEUR"]["markPrice"]
+    assert (eur.base, eur.quote) == ("BTC", "EUR")
+    assert abs(eur.open_interest - rows["XBTEUR"]["openInterest"] / xbt_eur) < 1e-9
+    assert abs(eur.open_interest_usd - rows["XBTEUR"]["openInterest"] * xbt_usd / xbt_eur) < 1e-6
+    assert eur.open_interest_usd != rows["XBTEUR"]["openInterest"]  # not the EUR amount called USD
+
+
+def test_xbteur_liquidation_value_is_usd():
+    """No XBTEUR liquidation was ever recorded: this row is a real XBTUSD liquidation row
+    (2019-11) with the symbol changed to XBTEUR and prices of the real instrument rows."""
+    cs = ContractSizes()
+    v = BitMEX(contracts=cs)
+    body = instrument_body()
+    cs.update(v.contract_specs(body))
+    v.parse(body, 1)  # XBT/USD mark 32184.89, XBTEUR mark 27464.48
+    row = dict(json.loads(FRAMES[0])["data"][0], symbol="XBTEUR", price=27464.5)
+    (liq,) = v.parse(json.dumps({"table": "liquidation", "action": "insert", "data": [row]}), 2)
+    assert (liq.base, liq.quote) == ("BTC", "EUR")
+    assert abs(liq.quantity - row["leavesQty"] / 27464.5) < 1e-12
+    assert abs(liq.value_usd - liq.quantity * 32184.89) < 1e-6
