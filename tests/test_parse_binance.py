@@ -167,7 +167,8 @@ def test_connection_specs():
     (c,) = v.connections()
     assert c.url == "wss://fstream.binance.com/market/stream?streams=!forceOrder@arr"
     assert c.max_lifetime_s is not None and 23 * 3600 < c.max_lifetime_s < 24 * 3600
-    assert c.heartbeat.message is None
+    assert c.heartbeat.message == c.ack_probe == '{"method":"LIST_SUBSCRIPTIONS","id":900001}' and c.topics_in_url
+    assert [(t.key, t.kind) for t in c.topics] == [("!forceOrder@arr", "liquidations")]
     assert v.rest_liquidations is False
     cm = get_venue("binance_coinm").connections()[0]
     assert cm.url == "wss://dstream.binance.com/stream?streams=!forceOrder@arr"

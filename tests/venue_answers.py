@@ -150,3 +150,22 @@ class BitmexAnswers(Answers):
         if any(not self.known(a.split(":", 1)[1]) for a in args if ":" in a):
             return [compact({"status": 400, "error": "Unknown or expired symbol.", "meta": {}, "request": msg})]
         return [compact({"success": True, "subscribe": a, "request": msg}) for a in args]
+
+
+class BinanceAnswers(Answers):
+    """Binance futures streams: ``LIST_SUBSCRIPTIONS`` answered with the connection's URL
+    streams in the shape of the real reply (``aster/list_subscriptions_reply.json``, a
+    live capture on Aster, which speaks Binance's protocol; the same reply was reported
+    live on Binance USD-M), echoing the request ``id``."""
+
+    def reply(self, idx: int, text: str) -> list[str]:
+        msg = json.loads(text)
+        if msg.get("method") == "LIST_SUBSCRIPTIONS":
+            real = json.loads(protocol_frame("aster/list_subscriptions_reply.json"))
+            streams = self.streams[idx] if idx < len(self.streams) else real["result"]
+            return [compact({"result": streams, "id": msg["id"]})]
+        if msg.get("method") == "SUBSCRIBE":
+            return [compact({"result": None, "id": msg["id"]})]
+        return []
+
+    streams: list[list[str]] = []

@@ -177,7 +177,7 @@ class ConnectionSpec:
             ``chars_per_connection`` require it.
         topics_in_url: the topics are named in ``url`` (Binance combined streams):
             nothing is sent for them; an ack comes from the venue's answer to
-            ``ack_probe`` (or, without one, from the first data frame).
+            ``ack_probe`` or from the first data frame.
         ack_probe: a message sent after subscribing whose answer acknowledges the
             topics (Binance ``LIST_SUBSCRIPTIONS``), or None.
         fallback_urls: tried in order when ``url`` cannot be connected to

@@ -15,7 +15,22 @@ Protocol facts (official docs):
 * Combined streams wrap events as ``{"stream": ..., "data": {...}}``; raw
   streams send the event itself. Both are accepted.
 * Connection valid 24 h; the server sends protocol ping frames every 3 min
-  (answered by the websocket library) -> ``max_lifetime_s`` 23.5 h.
+  (answered by the websocket library) -> ``max_lifetime_s`` 23.5 h. 10 incoming
+  messages per second per connection; 1024 streams per connection (USD-M), 200
+  (COIN-M). https://developers.binance.com/docs/derivatives/coin-margined-futures/websocket-market-streams
+* Subscriptions: the streams are named in the URL (no answer per stream). The
+  feed sends ``{"method":"LIST_SUBSCRIPTIONS","id":...}`` after connecting and
+  every 60 s: the answer ``{"result":[streams],"id":...}`` acknowledges the
+  streams and, being an application frame, proves the socket alive on a quiet
+  ``!forceOrder@arr``-only connection, where protocol pings never reach the
+  application ("Live Subscribing/Unsubscribing to streams",
+  https://developers.binance.com/docs/derivatives/usds-margined-futures/websocket-market-streams/Live-Subscribing-Unsubscribing-to-streams;
+  answered on USD-M and Aster per a third-party live check of 2026-09). A stream
+  without an answer is sent again with ``SUBSCRIBE`` (answer ``{"result":null,"id"}``,
+  error ``{"code","msg","id"}``); a data frame acknowledges the URL's streams too.
+  A liquidation-only connection is legitimately silent for long stretches: its
+  silence threshold is the ``liquidations`` one (1 h, then a make-before-break
+  rotation, never a gap), not the 60 s of busy connections.
 * There is NO public REST liquidation history (``/fapi/v1/allForceOrders`` was
   retired in 2021; ``forceOrders`` is signed, own account only), so
   ``rest_liquidations = False``. REST poll: ``/fapi/v1/openInterest`` (base coin)
@@ -46,7 +61,9 @@ from typing import Sequence, Union
 import msgspec
 
 from liqmap.exchanges._common import MAX_TS, check_pos, check_ts, decode, ms, num, opt, pos, split_concat, text
-from liqmap.exchanges.base import ConnectionSpec, FrameError, Heartbeat, Limits, RecordingNames, RestPoll, Venue
+from liqmap.exchanges.base import (
+    ConnectionSpec, Control, FrameError, Heartbeat, Limits, RecordingNames, RestPoll, Topic, Venue,
+)  # fmt: skip
 from liqmap.exchanges.contracts import ContractSizes, ContractSpec, parse_number
 from liqmap.models import Event, Kline, Liquidation, OpenInterest, Ticker, Trade
 from liqmap.settings import get_settings
@@ -104,6 +121,12 @@ _POSITION = {"SELL": "long", "BUY": "short"}  # forced ORDER side -> position li
 #: event type -> method parsing it on the generic (dict) path
 _HANDLERS = {"forceOrder": "_force_order", "aggTrade": "_agg_trade", "markPriceUpdate": "_mark_price", "kline": "_kline"}
 _IGNORED_EVENTS = frozenset({"bookTicker", "depthUpdate", "24hrTicker", "24hrMiniTicker", "contractInfo"})
+
+#: Request id of the LIST_SUBSCRIPTIONS probe (apart from the feed's request ids 1, 2, ...).
+PROBE_ID = 900_001
+LIST_SUBSCRIPTIONS = '{"method":"LIST_SUBSCRIPTIONS","id":900001}'
+#: Stream name part -> stream kind (``Topic.kind``).
+_STREAM_KINDS = (("forceOrder", "liquidations"), ("aggTrade", "trades"), ("markPrice", "mark_price"), ("kline", "klines"))
 
 USDM_WS = "wss://fstream.binance.com/market"
 USDM_REST = "https://fapi.binance.com"
@@ -183,13 +206,39 @@ class BinanceUSDM(Venue):
                 ConnectionSpec(
                     label=self.label if i == 0 else f"{self.label}-{i // per + 1}",
                     url=f"{self.ws_url}/stream?streams={'/'.join(part)}",
-                    heartbeat=Heartbeat(None),
+                    topics=tuple(Topic(st, _stream_kind(st)) for st in part),
+                    topics_in_url=True,
+                    ack_probe=LIST_SUBSCRIPTIONS,
+                    heartbeat=Heartbeat(60.0, LIST_SUBSCRIPTIONS),
                     max_lifetime_s=self.limits.max_lifetime_s,
-                    # forceOrder-only connections can be quiet for minutes in calm markets.
+                    # liveness; forceOrder-only connections are quiet for minutes in calm markets
                     stale_after_s=60.0 if len(part) > 1 else 300.0,
                 )
             )
         return out
+
+    def subscribe_request(self, topics: Sequence[Topic], request_id: int) -> str:
+        """``{"method":"SUBSCRIBE","params":[streams],"id":n}`` (a stream not acknowledged)."""
+        return msgspec.json.encode({"method": "SUBSCRIBE", "params": [t.key for t in topics], "id": request_id}).decode()
+
+    def control(self, data: str) -> Control | None:
+        """Answers to LIST_SUBSCRIPTIONS (the streams), SUBSCRIBE (by id), or an error."""
+        head = data[:12]
+        if '"result"' not in head and '"id"' not in head and '"code"' not in head:
+            return None
+        try:
+            msg = msgspec.json.decode(data)
+        except msgspec.DecodeError:
+            return None
+        if not isinstance(msg, dict) or "id" not in msg:
+            return None
+        rid = None if msg["id"] == PROBE_ID else str(msg["id"])
+        if "code" in msg:
+            return Control("reject", (), rid, f"{msg.get('code')}: {msg.get('msg')}")
+        result = msg.get("result")
+        if isinstance(result, list):
+            return Control("ack", tuple(x for x in result if isinstance(x, str)))
+        return Control("ack", (), rid) if rid else None
 
     def rest_polls(self, symbols: Sequence[str] | None = None) -> list[RestPoll]:
         """Open interest per symbol every ``BINANCE_POLL_INTERVAL`` seconds (weight 1,
@@ -393,6 +442,13 @@ class BinanceUSDM(Venue):
                 raise FrameError(f"no price seen yet for {sym}: cannot convert COIN-M open interest")
             return [OpenInterest(self.name, sym, base, quote, usd / last, usd, ts, received_at)]
         return [OpenInterest(self.name, sym, base, quote, oi, oi * last if last else None, ts, received_at)]
+
+
+def _stream_kind(stream: str) -> str:
+    for part, kind in _STREAM_KINDS:
+        if part in stream:
+            return kind
+    return "tickers"
 
 
 class BinanceCoinM(BinanceUSDM):

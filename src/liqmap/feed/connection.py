@@ -148,6 +148,7 @@ class WsConnection:
         self._outbox: asyncio.Queue[tuple[str, Request | None]] | None = None
         self._rotate_cause: str | None = None
         self._rejected_here = False
+        self._url_acked = False
         self._liq_acked = asyncio.Event()
         self._bg: set[asyncio.Task] = set()
         tracker.register(self.label)
@@ -260,6 +261,7 @@ class WsConnection:
         self.subs.reset()
         self._liq_acked.clear()
         self._rejected_here = False
+        self._url_acked = False
         self.connects += 1
         self._opened_ms = now_ms()
         self._last_data_mono = self._last_frame_mono = time.monotonic()
@@ -413,8 +415,9 @@ class WsConnection:
             self.tracker.on_data()
             if not draining:
                 self._last_data_mono = self._last_frame_mono
-                if self.spec.topics_in_url and not self.spec.ack_probe and not self.subs.liquidations_ok:
-                    self.subs.ack_all()  # no per-topic answers: data proves the URL's streams
+                if self.spec.topics_in_url and not self._url_acked:
+                    self._url_acked = True
+                    self.subs.ack_all()  # data proves the URL's streams
                     self._after_answer()
         if isinstance(data, str):
             try:
