@@ -169,3 +169,29 @@ class BinanceAnswers(Answers):
         return []
 
     streams: list[list[str]] = []
+
+
+class DeribitAnswers(Answers):
+    """Deribit JSON-RPC: ``public/set_heartbeat`` -> ``"ok"``; ``public/subscribe`` ->
+    ``{"jsonrpc":"2.0","id":n,"result":[channels]}`` (shape of the recorded session,
+    cryptofeed DERIBIT.ws.1.0) listing the channels it serves: a channel of an
+    instrument it does not list is left out of ``result`` (the documented meaning of
+    ``result``: the channels subscribed)."""
+
+    def reply(self, idx: int, text: str) -> list[str]:
+        msg = json.loads(text)
+        if msg.get("method") == "public/set_heartbeat":
+            return [compact({"jsonrpc": "2.0", "id": msg["id"], "result": "ok"})]
+        if msg.get("method") != "public/subscribe":
+            return []
+        ok = [c for c in msg["params"]["channels"] if self.known(c.split(".")[1])]
+        return [compact({"jsonrpc": "2.0", "id": msg["id"], "result": ok})]
+
+
+def deribit_instruments(names: list[str]) -> str:
+    """A ``public/get_instruments`` response in the DOCUMENTED shape
+    (https://docs.deribit.com/api-reference/market-data/public-get_instruments) listing
+    ``names``: not a recorded response."""
+    rows = [{"instrument_name": n, "kind": "future", "is_active": True,
+             "settlement_period": "perpetual" if n.endswith("PERPETUAL") else "month"} for n in names]
+    return compact({"jsonrpc": "2.0", "result": rows, "usIn": 1, "usOut": 2, "usDiff": 1, "testnet": False})

@@ -147,6 +147,8 @@ class Control:
         request_keys: the topics of the request the frame answers, as the venue
             echoes them (BitMEX echoes the request's args, no id): identifies the
             request when there is no id.
+        exhaustive: an ack listing every topic its request got (Deribit's
+            ``result``): the request's other topics were refused.
     """
 
     kind: str
@@ -154,6 +156,7 @@ class Control:
     request: str | None = None
     reason: str = ""
     request_keys: tuple[str, ...] = ()
+    exhaustive: bool = False
 
 
 @dataclass(frozen=True)

@@ -254,7 +254,7 @@ class BitMEX(Venue):
         ``instrument:XBTUSD`` (XBT price for conversions) + ``trade``/``instrument``
         per symbol; text ``ping`` every 15 s."""
         topics = [Topic("liquidation", "liquidations"), Topic("instrument:XBTUSD", "tickers")]
-        for s in symbols or ():
+        for s in dict.fromkeys(symbols or ()):
             topics.append(Topic(f"trade:{s}", "trades"))
             if s != "XBTUSD":
                 topics.append(Topic(f"instrument:{s}", "tickers"))

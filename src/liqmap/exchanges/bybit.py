@@ -215,8 +215,8 @@ class Bybit(Venue):
         else:
             with_trades = True
         groups: dict[str, list[str]] = {"linear": [], "inverse": []}
-        for s in symbols:
-            groups["inverse" if is_inverse(s.upper()) else "linear"].append(s.upper())
+        for s in dict.fromkeys(x.upper() for x in symbols):
+            groups["inverse" if is_inverse(s) else "linear"].append(s)
         out = []
         for label, syms in groups.items():
             if not syms:

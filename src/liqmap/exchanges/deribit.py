@@ -27,6 +27,20 @@ Protocol facts (official docs, https://docs.deribit.com/):
   https://docs.deribit.com/#public-set_heartbeat
 * ``ticker.{instrument}.100ms`` -> :class:`Ticker` + :class:`OpenInterest`
   (``open_interest`` in the amount units above).
+* Subscribe: ``public/subscribe`` answers ``{"jsonrpc":"2.0","id":n,"result":[channels]}``
+  listing the channels subscribed (recorded session: cryptofeed
+  DERIBIT.ws.1.0, 2021-07-22); a channel missing from ``result`` counts as refused;
+  errors are ``{"id":n,"error":{"code","message"}}``. Subscribe requests cost 3,000
+  credits of a 30,000 pool (about 3 a second sustained, third-party summary of
+  https://support.deribit.com/hc/en-us/articles/25944617523357-Rate-Limits): at most
+  50 channels a request, 3 requests a second.
+* Listing (every currency's perpetuals AND dated futures):
+  ``public/get_instruments?currency=any&kind=future&expired=false`` ("The currency
+  symbol or ``any`` for all"; perpetuals are futures with settlement_period
+  perpetual), sustained 1 request/s: read at start and hourly.
+  https://docs.deribit.com/api-reference/market-data/public-get_instruments
+  All-market mode subscribes trades and ticker of every listed instrument; the REST
+  trade-history polls stay on the two main perpetuals.
 * Public REST trade history with the ``liquidation`` field exists
   (``public/get_last_trades_by_instrument``) -> ``rest_liquidations = True``;
   its ``result.trades`` bodies are parsed like subscription frames.
@@ -41,7 +55,7 @@ from typing import Sequence
 import msgspec
 
 from liqmap.exchanges._common import INF, MAX_TS, decode, ms, num, opt
-from liqmap.exchanges.base import ConnectionSpec, FrameError, Heartbeat, RecordingNames, RestPoll, Venue
+from liqmap.exchanges.base import ConnectionSpec, Control, FrameError, Heartbeat, Limits, RecordingNames, RestPoll, Topic, Venue
 from liqmap.exchanges.contracts import ContractSizes
 from liqmap.models import Event, Liquidation, OpenInterest, Ticker, Trade
 
@@ -53,6 +67,8 @@ REST_BASE = "https://www.deribit.com"
 #: docs, so it is not relied on.)
 DEFAULT_INSTRUMENTS = ("BTC-PERPETUAL", "ETH-PERPETUAL")
 _TEST_REPLY = '{"jsonrpc":"2.0","id":9001,"method":"public/test","params":{}}'
+#: Request id of ``public/set_heartbeat`` (apart from the feed's subscribe ids 1, 2, ...).
+_HEARTBEAT_ID = 900_001
 
 
 class _Tr(msgspec.Struct, gc=False):
@@ -107,6 +123,8 @@ class Deribit(Venue):
     default_rest = REST_BASE
     #: The only stablecoin-margined perpetuals settle in USDC: they serve the USDT family too.
     quote_families = {"USDT": "USDC", "USDC": "USDC", "USD": "USD"}
+    limits = Limits(args_per_subscribe=50, subscribes_per_s=3.0)
+    instruments = ("/api/v2/public/get_instruments?currency=any&kind=future&expired=false",)
     label = "ws"
     recordings = RecordingNames(cryptofeed=("DERIBIT",), tardis=("deribit",), hosts=("streams.deribit.com",))
 
@@ -140,29 +158,63 @@ class Deribit(Venue):
         return head, "USD"
 
     def connections(self, symbols: Sequence[str] | None = None) -> list[ConnectionSpec]:
-        """One connection. Sends ``public/set_heartbeat`` (30 s) then subscribes
-        ``trades.{instrument}.100ms`` + ``ticker.{instrument}.100ms`` per symbol
-        (default :data:`DEFAULT_INSTRUMENTS`)."""
-        syms = list(symbols) if symbols else list(DEFAULT_INSTRUMENTS)
-        channels = [f"{k}.{s}.100ms" for s in syms for k in ("trades", "ticker")]
-        subs = [
-            msgspec.json.encode({"jsonrpc": "2.0", "id": 1, "method": "public/set_heartbeat", "params": {"interval": 30}}).decode(),
-            msgspec.json.encode({"jsonrpc": "2.0", "id": 2, "method": "public/subscribe", "params": {"channels": channels}}).decode(),
-        ]
+        """One connection. Sends ``public/set_heartbeat`` (30 s), then subscribes
+        ``trades.{instrument}.100ms`` (the liquidation source) + ``ticker.{instrument}.100ms``
+        per instrument: the given ones, else every listed future and perpetual (the
+        :data:`DEFAULT_INSTRUMENTS` while no listing is loaded)."""
+        if symbols:
+            syms = list(dict.fromkeys(symbols))
+        else:
+            syms = sorted(self.listing) if self.listing else list(DEFAULT_INSTRUMENTS)
+        topics = [Topic(f"trades.{s}.100ms", "liquidations") for s in syms]
+        topics += [Topic(f"ticker.{s}.100ms", "tickers") for s in syms]
+        hb = {"jsonrpc": "2.0", "id": _HEARTBEAT_ID, "method": "public/set_heartbeat", "params": {"interval": 30}}
         return [
             ConnectionSpec(
                 label=self.label,
                 url=self.ws_url,
-                subscribe=subs,
+                subscribe=[msgspec.json.encode(hb).decode()],
+                topics=topics,
                 heartbeat=Heartbeat(None),  # server-driven: see auto_reply
                 max_lifetime_s=None,
                 stale_after_s=75.0,  # heartbeats every 30 s keep a healthy socket busy
             )
         ]
 
+    def subscribe_request(self, topics: Sequence[Topic], request_id: int) -> str:
+        """JSON-RPC ``public/subscribe`` with ``id`` = the request id."""
+        msg = {"jsonrpc": "2.0", "id": request_id, "method": "public/subscribe", "params": {"channels": [t.key for t in topics]}}
+        return msgspec.json.encode(msg).decode()
+
+    def control(self, data: str) -> Control | None:
+        """The answer to a ``public/subscribe`` (channels listed in ``result``) or its error."""
+        if '"method"' in data[:40] or ('"result"' not in data and '"error"' not in data):
+            return None
+        try:
+            msg = msgspec.json.decode(data)
+        except msgspec.DecodeError:
+            return None
+        if not isinstance(msg, dict) or not isinstance(msg.get("id"), int) or msg["id"] in (_HEARTBEAT_ID, 9001):
+            return None
+        rid = str(msg["id"])
+        if isinstance(msg.get("result"), list):
+            return Control("ack", tuple(c for c in msg["result"] if isinstance(c, str)), rid, exhaustive=True)
+        err = msg.get("error")
+        if isinstance(err, dict):
+            return Control("reject", (), rid, f"{err.get('code')}: {err.get('message')}")
+        return None
+
+    @classmethod
+    def listed_symbols(cls, body: str | bytes) -> list[str]:
+        """``instrument_name`` of every active future and perpetual of a get_instruments body."""
+        rows = msgspec.json.decode(body).get("result") or []
+        return [r["instrument_name"] for r in rows if isinstance(r, dict) and r.get("instrument_name")
+                and r.get("is_active", True) and r.get("kind", "future") == "future"]  # fmt: skip
+
     def rest_polls(self, symbols: Sequence[str] | None = None) -> list[RestPoll]:
-        """Last 100 trades (with liquidation flags) per perpetual every 30 s:
-        recovers liquidations missed during a disconnect (ids de-duplicate)."""
+        """Last 100 trades (with liquidation flags) per given instrument (all-market: the
+        two main perpetuals) every 30 s: recovers liquidations missed during a disconnect
+        (ids de-duplicate)."""
         syms = list(symbols) if symbols else list(DEFAULT_INSTRUMENTS)
         return [
             RestPoll(

@@ -235,7 +235,7 @@ class OKX(Venue):
         per given instrument; text ``ping`` every 25 s; the port-443 URL as fallback."""
         topics = [Topic(f"liquidation-orders:{t}", "liquidations", {"channel": "liquidation-orders", "instType": t})
                   for t in self.inst_types]  # fmt: skip
-        for s in symbols or ():
+        for s in dict.fromkeys(symbols or ()):
             for ch, kind in (("trades", "trades"), ("tickers", "tickers"), ("mark-price", "mark_price"),
                              ("open-interest", "open_interest")):  # fmt: skip
                 topics.append(Topic(f"{ch}:{s}", kind, {"channel": ch, "instId": s}))

@@ -146,12 +146,17 @@ class SubscriptionTracker:
         """Apply one ack or rejection; returns the requests to send again (one topic each)."""
         if ctrl.kind == "ack":
             keys = [k for k in ctrl.keys if k in self.states]
+            in_request = [k for k in self._requests.get(ctrl.request or "", ()) if k in self.states]
             if not keys and ctrl.request is not None:
-                keys = [k for k in self._requests.get(ctrl.request, ()) if k in self.states]
+                keys = in_request
             for k in keys:
                 st = self.states[k]
                 if st.status != "rejected":
                     st.status, st.reason = "acked", ""
+            if ctrl.exhaustive:  # the venue listed what it subscribed: the rest was refused
+                for k in in_request:
+                    if self.states[k].status == "pending":
+                        self.states[k].status, self.states[k].reason = "rejected", "not in the venue's subscribe result"
             return []
         if ctrl.kind != "reject":
             return []
