@@ -1,256 +1,519 @@
-"""Dense-array liquidation-level simulation (heatmap-model.md §3.4–§3.6), pure numpy.
+"""The liquidation-level book as a causal, incremental stepper (heatmap-model.md §3.4–§3.6).
 
-State ``A[s, l, c]`` = open quantity in **contracts / base units** of side ``s`` (0 = long,
-1 = short) and leverage tier ``l`` whose liquidation price lies in price cell ``c`` of a
-uniform grid. Per step ``k`` (in this order):
+One model, one pipeline: the HTTP API (``heatmap.model``), ``liqmap validate``
+(``heatmap.validate``) and the live path all drive THIS stepper, with the parameters of
+``heatmap/params/<version>.json``. Pure functions, no I/O.
 
-1. **consume** with the step's price range ``[low_k, high_k]``: long cells with
-   ``P_liq ≥ low_k`` and short cells with ``P_liq ≤ high_k`` are moved to the consumed tally
-   (the model's predicted liquidation flow) and zeroed -- state from steps < k only, so a
-   position is never consumed in the step that opened it;
-2. **close** (ΔQ < 0): side-specific, ``A[s] *= 1 − r_s`` with ``r_s = min(1, C_s / OI_prev)``,
-   ``C_long = |ΔQ|·(1 − β)`` (taker sells close longs), ``C_short = |ΔQ|·β``;
-3. **open** (ΔQ > 0): ``N_long = ΔQ·β``, ``N_short = ΔQ·(1 − β)``, spread over the step's
-   per-side entry-price profile and the leverage ladder, placed at the liquidation price;
-4. optional **decay** ``A *= 2^(−1/half_life_steps)``.
+Usage::
 
-Everything is linear in the leverage weights, so ``per_tier_consumed`` lets a caller fit
-the weights by non-negative least squares (§4.6).
+    state = new_state(params, step_ms=300_000)
+    for x in inputs:                       # StepInput, one per step, in time order
+        state, out = step(state, x)        # out.levels: (2, C) USD per cell; out.consumed: (2,) USD
+    blob = dump_state(state)               # bytes; load_state(blob) resumes bit-identically
+
+**Time convention.** Every step is named by its END time ``t_end`` (ms UTC) and covers
+``(t_end − step_ms, t_end]``. ``t_end`` must be a multiple of ``step_ms`` and strictly increase;
+anything else raises ``ValueError``. Feeders convert their own stamps at the edge (a kline's
+``open_time + interval``, Binance OI ``create_time`` floored to the grid, an hourly row stamped at
+the hour's start + 1 h).
+
+**Grid.** A fixed log-price grid independent of the data: global cell ``c`` holds the
+liquidation levels whose price lies in ``[e^{c·g}, e^{(c+1)·g})``, ``g = ln(1 + cell_bps/10⁴)``.
+The state keeps a window of ``C`` cells starting at global cell ``origin``; when the close leaves
+the window's middle half the window is re-centred (mass pushed off the edge is dropped and
+counted; with the default ±50 % window it is > 25 % away from price). Re-centring depends only on
+past closes, and it never moves a level, so predictions for past steps never change.
+
+**State** ``book[s, c]`` = open quantity in CONTRACTS (base units for linear contracts, USD
+contracts of ``contract_size`` for inverse ones) of side ``s`` (0 = long, 1 = short) whose
+liquidation level lies in window cell ``c``. One side per contract: the book is
+the model of the leveraged side of each open contract, so its total is bounded by the real OI.
+
+**Per step**, in this order:
+
+1. **consume** with the step's traded range ``[low, high]`` (after a gap, widened to the last
+   close): long levels at or above ``low`` and short levels at or below ``high`` are liquidated.
+   Only to the traded extreme: the cell holding the extreme is consumed in proportion to the
+   part of it price crossed (levels log-uniform inside a cell). The consumed notional is the
+   model's predicted liquidation flow.
+2. **OI change**: ``ΔQ = OI(t_end) − OI(t_end − step)`` in contracts (unknown after a gap or
+   a missing OI value: nothing opens or closes). Liquidations are part of that change, so the
+   voluntary change is ``ΔQ + liquidated contracts`` (no double removal).
+3. **close** (voluntary change < 0): side-specific, long closes ``|·|·(1 − β)`` (taker sells
+   close longs), short closes ``|·|·β``, each side multiplied by ``1 − closes / OI`` (fraction of
+   that side's open contracts, OI after this step's liquidations).
+4. **open** (voluntary change > 0): ``oi_weight · change`` contracts, ``β`` of them long,
+   ``1 − β`` short; plus the background opens ``base_rate · OI · step/1h`` (split evenly; the
+   price-path geometry term; with ``oi_weight = 0`` and ``base_rate > 0`` this is the no-OI
+   book). Entries are spread uniformly over the step's ``[low, high]``; each ladder tier puts
+   its weight at its liquidation price (isolated margin, first bracket, ``brackets.ladder_factor``),
+   its log-distance from the entry spread uniformly over ``1 ± level_spread`` of its value. A
+   share ``same_step_frac`` of the new levels inside the step's own range is liquidated in that
+   step.
+5. **decay** ``2^(−step/half_life)`` (none when ``half_life_ms`` is None), then a **cap**: the
+   book never holds more contracts than the real OI (scaled down when it would).
+
+Output: :class:`StepOutput` (levels per cell in USD after the step, consumed USD per side,
+book size, OI).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from typing import NamedTuple
 
+import msgspec
 import numpy as np
 
-from liqmap.heatmap.brackets import liq_price_ladder
+from liqmap.heatmap.brackets import check_ladder, ladder_factor
+from liqmap.units import HOUR_MS, MINUTE_MS
 
-DEFAULT_LADDER: tuple[tuple[float, float], ...] = ((5, 0.15), (10, 0.30), (25, 0.25), (50, 0.20), (100, 0.10))
-"""Default leverage ladder (leverage, weight): LiquidationHeatmap's default, heatmap-model.md §3.8."""
-
-
-@dataclass
-class StepInputs:
-    """Per-step model drivers (K steps, M entry points).
-
-    Attributes:
-        ts: (K,) int64 step END time, ms UTC; step k covers (ts[k] − Δ, ts[k]].
-        open, high, low, close: (K,) float price of the step (USDT); high/low drive consumption.
-        dq: (K,) ΔOI over the step in contracts (base units), end minus start; NaN = unknown (no open/close).
-        oi_prev: (K,) OI in contracts at the step start (denominator of the close fraction).
-        beta: (K,) taker-buy share of the step's notional in [0, 1].
-        entry_step: (M,) int step index of each entry point.
-        entry_side: (M,) int 0 = long entries (taker buys), 1 = short entries (taker sells).
-        entry_price: (M,) USDT.
-        entry_weight: (M,) weights; normalised per (step, side) inside :func:`simulate`.
-        source: free text describing where the drivers came from (for meta).
-        gross_open, gross_close: optional (K,) contracts opened / closed inside the step (≥ 0,
-            e.g. from an OI high/low path); when given they replace ``max(ΔQ, 0)`` /
-            ``max(−ΔQ, 0)`` and a step may both close and open (close first, then open).
-    """
-
-    ts: np.ndarray
-    open: np.ndarray
-    high: np.ndarray
-    low: np.ndarray
-    close: np.ndarray
-    dq: np.ndarray
-    oi_prev: np.ndarray
-    beta: np.ndarray
-    entry_step: np.ndarray
-    entry_side: np.ndarray
-    entry_price: np.ndarray
-    entry_weight: np.ndarray
-    source: dict = field(default_factory=dict)
-    gross_open: np.ndarray | None = None
-    gross_close: np.ndarray | None = None
+STATE_FORMAT = 1
 
 
 @dataclass(frozen=True)
-class ModelParams:
-    """Assumptions of the estimate (all exposed in API meta).
+class Params:
+    """Model parameters (the ones ``validate`` fits and the API serves; see ``heatmap.params``).
 
-    ladder: ((leverage, weight), ...), weights need not sum to 1 (they scale the output).
-    mmr: maintenance margin rate (fraction) used for every level (first-tier form, cum = 0).
-    cell_frac: internal price cell as a fraction of the median close (0.0005 = 5 bps).
-    half_life_steps: optional exponential decay of the book (None = none).
-    net_closes: subtract the step's consumed quantity (≈ notional / price) from the closes
-        (heatmap-model.md §3.6 step 2 refinement; breaks linearity in the weights).
-    same_step_frac: fraction φ in [0, 1] of the positions OPENED in step k whose liquidation
-        level lies inside step k's own range (long level ≥ low_k, short level ≤ high_k) that is
-        liquidated in step k itself (without the intra-step path, φ = 0.5 says "the extreme
-        came after the entry half of the time"). 0 = the §3.6 rule "first tested in step k+1".
-        With gross flows (``StepInputs.gross_open``) only the net opening ``max(ΔQ, 0)`` of the
-        step is eligible (the OI high/low of a step include its own forced closes). Linear in
-        the weights.
+    ladder: ((leverage, weight), ...); weights ≥ 0, summing to ≤ 1 (they split the new contracts).
+    mmr: maintenance margin rate of the first bracket (fraction; cum = 0 there).
+    contract: ``"linear"`` (quantity in base units, notional = qty × price) or ``"inverse"``
+        (quantity in contracts of ``contract_size`` USD, notional = qty × contract_size).
+    cell_bps: log-grid cell width in basis points (5 = 0.05 %).
+    window_log: half-width of the state window in natural-log price units (0.5 ≈ ±50 %).
+    oi_weight: share of the voluntary OI increase that enters the book (0 = no OI opens).
+    base_rate: background opens per hour, as a fraction of the current OI (contracts); when OI is
+        unknown (the no-OI book) one unit per hour.
+    half_life_ms: exponential decay half-life of the book (None = no decay).
+    same_step_frac: share of a step's new levels inside its own range liquidated in that step.
+    use_oi_closes: apply OI decreases as closes (False for the no-OI book).
+    level_spread: σ in [0, 0.95]; each tier's log-distance from entry to level is spread uniformly
+        over ``(1 − σ, 1 + σ)`` times its ladder value (the leverage between and around the tiers,
+        cross margin, added margin); 0 = levels exactly at the ladder.
     """
 
-    ladder: tuple[tuple[float, float], ...] = DEFAULT_LADDER
+    ladder: tuple[tuple[float, float], ...] = ((5, 0.15), (10, 0.30), (25, 0.25), (50, 0.20), (100, 0.10))
     mmr: float = 0.004
-    cell_frac: float = 0.0005
-    half_life_steps: float | None = None
-    net_closes: bool = False
+    contract: str = "linear"
+    contract_size: float = 1.0
+    cell_bps: float = 5.0
+    window_log: float = 0.5
+    oi_weight: float = 1.0
+    base_rate: float = 0.0
+    half_life_ms: float | None = None
     same_step_frac: float = 0.0
+    use_oi_closes: bool = True
+    level_spread: float = 0.0
+
+    def __post_init__(self) -> None:
+        check_ladder(self.ladder, self.mmr, self.contract)
+        if self.contract not in ("linear", "inverse"):
+            raise ValueError(f"contract must be 'linear' or 'inverse', got {self.contract!r}")
+        if not (0 < self.cell_bps <= 100 and 0.05 <= self.window_log <= 3):
+            raise ValueError("cell_bps must be in (0, 100] and window_log in [0.05, 3]")
+        if self.oi_weight < 0 or self.base_rate < 0 or not 0 <= self.same_step_frac <= 1:
+            raise ValueError("oi_weight and base_rate must be >= 0, same_step_frac in [0, 1]")
+        if not 0 <= self.level_spread <= 0.95:
+            raise ValueError("level_spread must be in [0, 0.95]")
+        if self.half_life_ms is not None and self.half_life_ms <= 0:
+            raise ValueError("half_life_ms must be > 0 or None")
+
+    @property
+    def g(self) -> float:
+        """Log width of one cell."""
+        return math.log1p(self.cell_bps / 1e4)
+
+    @property
+    def n_cells(self) -> int:
+        """Cells in the state window."""
+        return 2 * int(math.ceil(self.window_log / self.g))
+
+    @cached_property
+    def kernel(self) -> tuple["_Kernel", "_Kernel"]:
+        """Per side, the distribution of (level − entry) in log cells: the ladder mixture of uniforms."""
+        return tuple(_Kernel.build(self, side) for side in (0, 1))
+
+    def to_dict(self) -> dict:
+        """Plain JSON-ready dict (ladder as a list of [leverage, weight])."""
+        d = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        d["ladder"] = [[float(L), float(w)] for L, w in self.ladder]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Params":
+        """Inverse of :meth:`to_dict`; unknown keys raise ``TypeError``."""
+        d = dict(d)
+        d["ladder"] = tuple((float(L), float(w)) for L, w in d.get("ladder", cls.ladder))
+        return cls(**d)
+
+
+KERNEL_RES = 32  # table points per cell
+
+
+@dataclass(frozen=True)
+class _Kernel:
+    """Tabulated distribution of the level offset d = log(level / entry) / g (cells) of one side.
+
+    ``F`` is its CDF and ``G`` the integral of the CDF, on ``x0 + i/KERNEL_RES``; beyond the table F = 1
+    and G grows with slope 1. Exact for the mixture of uniforms (G is piecewise quadratic, the table
+    is fine enough that linear interpolation errs by < 1e-6 of a tier's mass).
+    """
+
+    x0: float
+    xs: np.ndarray
+    F: np.ndarray
+    G: np.ndarray
+    weight: float
+
+    @classmethod
+    def build(cls, p: "Params", side: int) -> "_Kernel":
+        ds = np.array([math.log(ladder_factor(L, side, p.mmr, p.contract)) / p.g for L, _ in p.ladder])
+        w = np.array([wt for _, wt in p.ladder], dtype=float)
+        lo, hi = np.minimum(ds * (1 - p.level_spread), ds * (1 + p.level_spread)), \
+            np.maximum(ds * (1 - p.level_spread), ds * (1 + p.level_spread))
+        x0 = math.floor(lo.min()) - 1.0
+        x = x0 + np.arange(int((math.ceil(hi.max()) + 2 - x0) * KERNEL_RES) + 1) / KERNEL_RES
+        F, G = np.zeros(len(x)), np.zeros(len(x))
+        for a, b, wt in zip(lo, hi, w):
+            if b - a > 1e-9:
+                F += wt * np.clip((x - a) / (b - a), 0.0, 1.0)
+                G += wt * (np.square(np.maximum(x - a, 0.0)) - np.square(np.maximum(x - b, 0.0))) / (2 * (b - a))
+            else:
+                F += wt * (x >= a)
+                G += wt * np.maximum(x - a, 0.0)
+        total = float(w.sum())
+        return cls(x0, x, F / total if total else F, G / total if total else G, total)
+
+    @property
+    def span(self) -> tuple[float, float]:
+        """(lowest, highest) offset of the table, cells."""
+        return self.x0, self.x0 + (len(self.F) - 1) / KERNEL_RES
+
+    def _lerp(self, table: np.ndarray, y: np.ndarray) -> np.ndarray:
+        u = np.clip((y - self.x0) * KERNEL_RES, 0.0, len(table) - 1.0)
+        i = np.minimum(u.astype(np.int64), len(table) - 2)
+        return table[i] + (u - i) * (table[i + 1] - table[i])
+
+    def cdf(self, y: np.ndarray) -> np.ndarray:
+        """P(d ≤ y) (linear interpolation on the uniform table)."""
+        return self._lerp(self.F, y)
+
+    def icdf(self, y: np.ndarray) -> np.ndarray:
+        """∫ P(d ≤ u) du from −∞ to y."""
+        return self._lerp(self.G, y) + np.maximum(y - self.xs[-1], 0.0)
+
+
+class StepInput(NamedTuple):
+    """Drivers of ONE step ``(t_end − step_ms, t_end]``.
+
+    t_end: ms UTC, multiple of the state's ``step_ms``.
+    open, high, low, close: traded prices of the step (USD per base unit); NaN = no trade known.
+        ``low``/``high`` drive consumption and the entry range.
+    oi: open interest at ``t_end`` in contracts (base units for linear); NaN = unknown.
+    taker_buy: taker-buy share β of the step's volume in [0, 1]; NaN = unknown (last known used).
+    """
+
+    t_end: int
+    open: float
+    high: float
+    low: float
+    close: float
+    oi: float
+    taker_buy: float
+
+
+class StepOutput(NamedTuple):
+    """Result of one step.
+
+    t_end: the step's end, ms UTC.
+    origin: global cell index of ``levels[:, 0]`` (cell prices: :func:`cell_prices`).
+    levels: (2, C) float64 USD notional of open levels per side and cell AFTER the step
+        (None when the caller asked for flows only).
+    consumed: (2,) USD notional liquidated in the step per side (long, short).
+    book_qty: contracts in the book after the step; oi: the step's OI (contracts, NaN unknown).
+    """
+
+    t_end: int
+    origin: int
+    levels: np.ndarray | None
+    consumed: np.ndarray
+    book_qty: float
+    oi: float
 
 
 @dataclass
-class SimResult:
-    """Output of :func:`simulate`.
+class State:
+    """Everything the stepper carries between steps (serialise with :func:`dump_state`).
 
-    grid_lo, cell: the price of cell c is ``grid_lo + (c + 0.5)·cell`` (USDT).
-    snapshots: (K, 2, C) notional USDT of open levels per side and cell AFTER step k.
-    consumed: (K, 2) notional USDT (qty × level price) consumed in step k per side.
-    per_tier_consumed: (K, 2, L) the same split by ladder tier (weights applied).
-    open_qty: (K,) total modelled open quantity (both sides / 2) after step k, contracts.
+    book: (2, C) float64 contracts; origin: global cell of ``book[..., 0]``; t_end: last step end
+    (ms, None before the first step); oi: last known OI (contracts); beta: last known taker-buy
+    share; close: last known close; t_oi / t_price: step ends at which ``oi`` / ``close`` were seen;
+    dropped_qty: contracts pushed off the window edge or removed by the OI cap (diagnostics);
+    n_steps: steps taken.
     """
 
-    grid_lo: float
-    cell: float
-    snapshots: np.ndarray | None
-    consumed: np.ndarray
-    per_tier_consumed: np.ndarray
-    open_qty: np.ndarray
+    params: Params
+    step_ms: int
+    book: np.ndarray
+    origin: int | None = None
+    t_end: int | None = None
+    oi: float = math.nan
+    beta: float = 0.5
+    close: float = math.nan
+    dropped_qty: float = 0.0
+    n_steps: int = 0
+    t_oi: int | None = None
+    t_price: int | None = None
+    _prices: np.ndarray | None = field(default=None, repr=False, compare=False)
 
-    def cell_prices(self) -> np.ndarray:
-        """(C,) centre price of every cell, USDT."""
-        n = self.snapshots.shape[-1] if self.snapshots is not None else 0
-        return self.grid_lo + (np.arange(n) + 0.5) * self.cell
+    def copy(self) -> "State":
+        """Deep copy (the book array is copied)."""
+        return replace(self, book=self.book.copy(), _prices=self._prices)
+
+    def prices(self) -> np.ndarray:
+        """(C,) level price at the centre of every window cell, USD."""
+        if self._prices is None:
+            self._prices = cell_prices(self.params, self.origin or 0, self.book.shape[-1])
+        return self._prices
 
 
-def _grid(inp: StepInputs, params: ModelParams) -> tuple[float, float, int]:
-    max_dist = max(1.0 / min(L for L, _ in params.ladder), 0.01) + params.mmr + 0.02
-    lo = float(np.nanmin(inp.low)) * (1 - max_dist)
-    hi = float(np.nanmax(inp.high)) * (1 + max_dist)
-    cell = float(np.nanmedian(inp.close)) * params.cell_frac
-    n = int(np.ceil((hi - lo) / cell)) + 1
-    return lo, cell, n
+def cell_prices(params: Params, origin: int, n: int) -> np.ndarray:
+    """(n,) USD price at the log-centre of global cells ``origin .. origin + n − 1``."""
+    return np.exp((origin + np.arange(n) + 0.5) * params.g)
 
 
-def simulate(inp: StepInputs, params: ModelParams = ModelParams(), keep_snapshots: bool = True,
-             snapshot_at: np.ndarray | None = None, per_tier: bool = True) -> SimResult:
-    """Run the §3.6 loop over all steps; see the module docstring for the update order.
+def new_state(params: Params, step_ms: int) -> State:
+    """Empty book for ``params`` stepping every ``step_ms`` ms (the window is placed at the first price)."""
+    if step_ms <= 0 or step_ms % 1000:
+        raise ValueError(f"step_ms must be a positive whole number of seconds, got {step_ms}")
+    return State(params=params, step_ms=int(step_ms), book=np.zeros((2, params.n_cells)))
 
-    Returns a :class:`SimResult`; with ``keep_snapshots=False`` only flows are kept
-    (cheap, for validation); ``snapshot_at`` (sorted step indices) keeps snapshots of those
-    steps only, in that order. ``per_tier=False`` keeps one state slab per side instead of one
-    per tier (5x less work; ``per_tier_consumed`` then has a single tier column).
-    Raises ValueError on empty input.
+
+def _check(state: State, x: StepInput) -> None:
+    t = int(x.t_end)
+    if t % state.step_ms:
+        raise ValueError(f"t_end {t} is not a step END on the {state.step_ms} ms grid (steps are named by their end)")
+    if state.t_end is not None and t <= state.t_end:
+        raise ValueError(f"t_end {t} does not follow the last step end {state.t_end} (steps must increase)")
+    for name in ("open", "high", "low", "close"):
+        v = getattr(x, name)
+        if v == v and not (0 < v < math.inf):
+            raise ValueError(f"{name} must be a positive finite price or NaN, got {v}")
+    if x.high == x.high and x.low == x.low and x.high < x.low:
+        raise ValueError(f"high {x.high} < low {x.low}")
+    if x.oi == x.oi and not (0 <= x.oi < math.inf):
+        raise ValueError(f"oi must be finite and >= 0 contracts or NaN, got {x.oi}")
+    if x.taker_buy == x.taker_buy and not 0 <= x.taker_buy <= 1:
+        raise ValueError(f"taker_buy must be in [0, 1] or NaN, got {x.taker_buy}")
+
+
+def _recenter(st: State, close: float) -> None:
+    p = st.params
+    C = st.book.shape[-1]
+    c = int(math.floor(math.log(close) / p.g))
+    if st.origin is not None and st.origin + C // 4 <= c < st.origin + 3 * C // 4:
+        return
+    new = c - C // 2
+    if st.origin is not None:
+        shift = new - st.origin
+        old = st.book
+        st.book = np.zeros_like(old)
+        if abs(shift) < C:
+            src = old[..., max(shift, 0): C + min(shift, 0)]
+            st.book[..., max(-shift, 0): C - max(shift, 0)] = src
+        st.dropped_qty += float(old.sum() - st.book.sum())
+    st.origin = new
+    st._prices = None
+
+
+def _notional(st: State, q: np.ndarray, i0: int, i1: int) -> float:
+    """USD notional of ``q[i0:i1]`` (contracts per cell) at the cells' prices."""
+    if st.params.contract == "inverse":
+        return float(q[i0:i1].sum()) * st.params.contract_size
+    return float(q[i0:i1] @ st.prices()[i0:i1])
+
+
+def _take(st: State, s: int, i0: int, i1: int, part: int, frac: float) -> tuple[float, float]:
+    """Remove cells ``i0:i1`` of side ``s`` fully and the share ``frac`` of cell ``part`` (−1 = none).
+    Returns (USD, contracts) removed."""
+    row = st.book[s]
+    usd, qty = _notional(st, row, i0, i1), float(row[i0:i1].sum())
+    row[i0:i1] = 0.0
+    if part >= 0 and frac > 0:
+        q = row[part] * frac
+        usd += _notional(st, np.array([q]), 0, 1) if st.params.contract == "inverse" else q * st.prices()[part]
+        qty += q
+        row[part] -= q
+    return usd, qty
+
+
+def _consume(st: State, low: float, high: float) -> tuple[np.ndarray, float]:
+    """Liquidate levels crossed by [low, high] (module docstring 1); returns ((2,) USD, contracts)."""
+    g, C = st.params.g, st.book.shape[-1]
+    out, qty = np.zeros(2), 0.0
+    if low == low:
+        x = math.log(low) / g - st.origin
+        i = math.floor(x)
+        if i < C:
+            out[0], q = _take(st, 0, max(i + 1, 0), C, i if i >= 0 else -1, i + 1 - x)
+            qty += q
+    if high == high:
+        x = math.log(high) / g - st.origin
+        j = math.floor(x)
+        if j >= 0:
+            out[1], q = _take(st, 1, 0, min(j, C), j if j < C else -1, x - j)
+            qty += q
+    return out, qty
+
+
+def _deposit(st: State, low: float, high: float, mass: np.ndarray, same_step: float) -> np.ndarray:
+    """Add ``mass[s]`` contracts per side: entries uniform over [low, high] (log), levels at entry × the
+    side's kernel (ladder mixture with the level spread). Exact convolution of the entry box with the
+    kernel via the kernel's integrated CDF. Returns (2,) USD liquidated by the same-step share."""
+    p, C, g = st.params, st.book.shape[-1], st.params.g
+    a = math.log(low) / g - st.origin
+    w1 = math.log(high / low) / g
+    consumed = np.zeros(2)
+    for s in (0, 1):
+        if mass[s] <= 0:
+            continue
+        k = p.kernel[s]
+        d0, d1 = k.span
+        c0 = max(int(math.floor(a + d0)), 0)
+        c1 = min(int(math.ceil(a + w1 + d1)) + 1, C)
+        if c1 <= c0:
+            st.dropped_qty += float(mass[s] * k.weight)
+            continue
+        y = np.arange(c0, c1 + 1, dtype=float) - a  # cell boundaries relative to the lowest entry
+        if w1 > 1e-6:
+            cum = (k.icdf(y) - k.icdf(y - w1)) / w1
+        else:
+            cum = k.cdf(y)
+        add = np.diff(cum) * (mass[s] * k.weight)
+        st.dropped_qty += float(mass[s] * k.weight - add.sum())
+        if same_step > 0:
+            cp = st.prices()[c0:c1]
+            gone = add * ((cp >= low) if s == 0 else (cp <= high)) * same_step
+            add = add - gone
+            consumed[s] = float(gone.sum()) * p.contract_size if p.contract == "inverse" else float(gone @ cp)
+        st.book[s, c0:c1] += add
+    return consumed
+
+
+def max_oi_age_ms(step_ms: int) -> int:
+    """Oldest OI reference a step's ΔQ may span: 3 steps, at least 15 minutes (5-minute OI under 1-minute steps)."""
+    return max(3 * step_ms, 15 * MINUTE_MS)
+
+
+def _flows(st: State, x: StepInput, liq_qty: float) -> tuple[float, float, float]:
+    """(closes, opens, β) in contracts for this step from the OI change (module docstring 2–4)."""
+    beta = x.taker_buy if x.taker_buy == x.taker_buy else st.beta
+    oi0, oi1 = st.oi, x.oi
+    if oi0 != oi0 or oi1 != oi1 or st.t_oi is None or x.t_end - st.t_oi > max_oi_age_ms(st.step_ms):
+        return 0.0, 0.0, beta
+    vol = (oi1 - oi0) + liq_qty  # voluntary change: liquidations already left the book
+    return (max(-vol, 0.0), max(vol, 0.0), beta)
+
+
+def _apply_flows(st: State, x: StepInput, low: float, high: float, liq_qty: float) -> np.ndarray:
+    """Closes, OI opens and background opens of one priced step; returns same-step liquidations (2,) USD."""
+    p = st.params
+    closes, opens, beta = _flows(st, x, liq_qty)
+    if closes > 0 and p.use_oi_closes:
+        denom = max(x.oi, 1e-12)
+        st.book[0] *= 1.0 - min(1.0, closes * (1.0 - beta) / denom)
+        st.book[1] *= 1.0 - min(1.0, closes * beta / denom)
+    mass = np.array([beta, 1.0 - beta]) * (opens * p.oi_weight)
+    if p.base_rate > 0:
+        scale = x.oi if (x.oi == x.oi and p.oi_weight > 0) else 1.0
+        mass += 0.5 * p.base_rate * scale * st.step_ms / HOUR_MS
+    st.beta = beta
+    if not mass.any():
+        return np.zeros(2)
+    return _deposit(st, low, high, mass, p.same_step_frac)
+
+
+def step(state: State, x: StepInput, *, inplace: bool = False, levels: bool = True) -> tuple[State, StepOutput]:
+    """Advance the book by one step (module docstring). Pure unless ``inplace=True``.
+
+    A step without a close (no trade known) only decays the book and keeps the last OI, so the
+    next priced step's ΔQ spans both (up to :func:`max_oi_age_ms`). ``levels=False`` skips
+    building the (2, C) output (flows only, for fitting). Raises ``ValueError`` on a
+    misaligned/non-increasing ``t_end`` or an invalid value.
     """
-    K = len(inp.ts)
-    if K == 0:
-        raise ValueError("no steps to simulate")
-    lo, cell, C = _grid(inp, params)
-    levs = np.array([L for L, _ in params.ladder], dtype=float)
-    wts = np.array([w for _, w in params.ladder], dtype=float)
-    nL = len(levs)
-    nS = nL if per_tier else 1  # state slabs per side
-    cell_price = lo + (np.arange(C) + 0.5) * cell
+    _check(state, x)
+    st = state if inplace else state.copy()
+    p = st.params
+    dt_ms = st.step_ms if st.t_end is None else x.t_end - st.t_end
+    consumed = np.zeros(2)
+    if x.close == x.close:
+        _recenter(st, x.close)
+        low = x.low if x.low == x.low else x.close
+        high = x.high if x.high == x.high else x.close
+        if st.t_price is not None and x.t_end - st.t_price > st.step_ms:  # after a gap the path is unknown:
+            low, high = min(low, st.close), max(high, st.close)  # price crossed from the last close to here
+        consumed, liq_qty = _consume(st, low, high)
+        consumed += _apply_flows(st, x, x.low if x.low == x.low else low, x.high if x.high == x.high else high, liq_qty)
+        st.close, st.t_price = x.close, int(x.t_end)
+        if x.oi == x.oi:
+            st.oi, st.t_oi = x.oi, int(x.t_end)
+    if p.half_life_ms:
+        st.book *= 2.0 ** (-dt_ms / p.half_life_ms)
+    total = float(st.book.sum())
+    if x.oi == x.oi and total > x.oi:  # the book cannot hold more contracts than exist
+        st.dropped_qty += total - x.oi
+        st.book *= x.oi / total
+        total = x.oi
+    st.t_end, st.n_steps = int(x.t_end), st.n_steps + 1
+    lv = levels_of(st) if levels and st.origin is not None else None
+    return st, StepOutput(int(x.t_end), st.origin if st.origin is not None else 0, lv, consumed, total, x.oi)
 
-    # entry points -> per (step, side, tier) target cell and quantity share
-    es = np.asarray(inp.entry_step, dtype=np.int64)
-    side = np.asarray(inp.entry_side, dtype=np.int64)
-    ep = np.asarray(inp.entry_price, dtype=float)
-    ew = np.asarray(inp.entry_weight, dtype=float)
-    norm = np.zeros((K, 2))
-    np.add.at(norm, (es, side), ew)
-    share = ew / np.where(norm[es, side] > 0, norm[es, side], 1.0)
-    # flat index into A.ravel() of every (tier, entry): side*nL*C + tier*C + cell(P_liq)
-    flat = np.empty((nL, len(ep)), dtype=np.int64)
-    for li, L in enumerate(levs):
-        for s in (0, 1):
-            m = side == s
-            p = liq_price_ladder(ep[m], L, s, params.mmr)
-            flat[li, m] = s * nS * C + (li if per_tier else 0) * C + np.clip(((p - lo) / cell).astype(np.int64), 0, C - 1)
-    # quantity each entry opens (known before the loop: depends only on ΔQ and β of its step)
-    dq_all = np.asarray(inp.dq, dtype=float)
-    b_all = np.where(np.isfinite(inp.beta), np.clip(inp.beta, 0.0, 1.0), 0.5)
-    if inp.gross_open is not None:
-        open_amt = np.nan_to_num(np.clip(np.asarray(inp.gross_open, dtype=float), 0.0, None))
-        close_amt = np.nan_to_num(np.clip(np.asarray(inp.gross_close, dtype=float), 0.0, None))
-    else:
-        open_amt = np.where(np.isfinite(dq_all) & (dq_all > 0), dq_all, 0.0)
-        close_amt = np.where(np.isfinite(dq_all) & (dq_all < 0), -dq_all, 0.0)
-    opening = open_amt > 0
-    n_entry = np.where(side == 0, b_all[es], 1.0 - b_all[es]) * open_amt[es] * share
-    order = np.argsort(es, kind="stable")
-    bounds = np.searchsorted(es[order], np.arange(K + 1))
-    flat_o = flat[:, order]
-    add_o = wts[:, None] * n_entry[order][None, :]
-    same_step = np.zeros((K, 2, nS))
-    if params.same_step_frac > 0:
-        # levels of step-k entries inside step k's range: a fraction φ is liquidated in step k
-        lvl = lo + (flat_o % C + 0.5) * cell  # (nL, M) level price (cell centre)
-        es_o, side_o = es[order], side[order]
-        lo_e = np.asarray(inp.low, dtype=float)[es_o]
-        hi_e = np.asarray(inp.high, dtype=float)[es_o]
-        inside = np.where(side_o == 0, lvl >= lo_e, lvl <= hi_e) & np.isfinite(lo_e)
-        # with gross flows only the NET opening max(ΔQ, 0) is eligible: the intra-step OI range
-        # itself contains the step's forced closes, so using it for the same step would be circular
-        net_share = np.where(open_amt > 0, np.clip(np.nan_to_num(dq_all) / np.where(open_amt > 0, open_amt, 1.0),
-                                                   0.0, 1.0), 0.0)
-        gone = params.same_step_frac * add_o * inside * net_share[es_o][None, :]
-        tier_idx = np.broadcast_to((np.arange(nL) if per_tier else np.zeros(nL, np.int64))[:, None], gone.shape)
-        np.add.at(same_step, (np.broadcast_to(es_o, gone.shape), np.broadcast_to(side_o, gone.shape), tier_idx),
-                  gone * lvl)
-        add_o = add_o - gone
 
-    A = np.zeros((2, nS, C))
-    Af = A.reshape(-1)  # view
-    snap_pos = None
-    if snapshot_at is not None:
-        snap_pos = np.full(K, -1, dtype=np.int64)
-        snap_pos[np.asarray(snapshot_at, dtype=np.int64)] = np.arange(len(snapshot_at))
-        snaps = np.zeros((len(snapshot_at), 2, C), dtype=np.float32)
-    else:
-        snaps = np.zeros((K, 2, C), dtype=np.float32) if keep_snapshots else None
-    consumed = np.zeros((K, 2))
-    tier_consumed = np.zeros((K, 2, nS))
-    open_qty = np.zeros(K)
-    decay = 2.0 ** (-1.0 / params.half_life_steps) if params.half_life_steps else None
+def levels_of(st: State) -> np.ndarray:
+    """(2, C) USD notional of the open levels per side and window cell."""
+    if st.params.contract == "inverse":
+        return st.book * st.params.contract_size
+    return st.book * st.prices()[None, :]
 
-    low = np.asarray(inp.low, dtype=float)
-    high = np.asarray(inp.high, dtype=float)
-    for k in range(K):
-        # 1. consume (inclusive): longs at/above low, shorts at/below high
-        lo_k, hi_k = float(low[k]) * (1 - 1e-12), float(high[k]) * (1 + 1e-12)  # inclusive despite float noise
-        if lo_k == lo_k:  # not NaN
-            i = min(max(int(math.floor((lo_k - lo) / cell)), 0), C)
-            blk = A[0, :, i:]
-            q = blk @ cell_price[i:]
-            tier_consumed[k, 0] = q
-            blk[:] = 0.0
-        if hi_k == hi_k:
-            j = min(max(int(math.floor((hi_k - lo) / cell)) + 1, 0), C)
-            blk = A[1, :, :j]
-            q = blk @ cell_price[:j]
-            tier_consumed[k, 1] = q
-            blk[:] = 0.0
-        cq = close_amt[k]
-        b = b_all[k]
-        if cq > 0:
-            # 2. close, side-specific, fraction of actual OI
-            oi = inp.oi_prev[k]
-            if np.isfinite(oi) and oi > 0:
-                c_long, c_short = cq * (1.0 - b), cq * b
-                if params.net_closes:  # liquidations are part of the OI drop: close only the rest
-                    c_long = max(0.0, c_long - float(tier_consumed[k, 0].sum()) / max(lo_k, 1e-12))
-                    c_short = max(0.0, c_short - float(tier_consumed[k, 1].sum()) / max(hi_k, 1e-12))
-                A[0] *= 1.0 - min(1.0, c_long / oi)
-                A[1] *= 1.0 - min(1.0, c_short / oi)
-        if opening[k] and bounds[k + 1] > bounds[k]:
-            # 3. open: every (tier, entry) of this step in one scatter-add
-            j0, j1 = bounds[k], bounds[k + 1]
-            np.add.at(Af, flat_o[:, j0:j1].ravel(), add_o[:, j0:j1].ravel())
-        if decay is not None:
-            A *= decay
-        if snap_pos is not None:
-            if snap_pos[k] >= 0:
-                snaps[snap_pos[k]] = (A.sum(axis=1) if per_tier else A[:, 0]) * cell_price
-        elif snaps is not None:
-            snaps[k] = (A.sum(axis=1) if per_tier else A[:, 0]) * cell_price
-        open_qty[k] = A.sum() / 2.0
-    tier_consumed += same_step
-    consumed[:] = tier_consumed.sum(axis=2)
-    return SimResult(lo, cell, snaps, consumed, tier_consumed, open_qty)
+
+# ---------------------------------------------------------------- persistence
+
+
+class _Blob(msgspec.Struct):
+    format: int
+    params: dict
+    step_ms: int
+    origin: int | None
+    t_end: int | None
+    oi: float
+    beta: float
+    close: float
+    dropped_qty: float
+    n_steps: int
+    t_oi: int | None
+    t_price: int | None
+    shape: tuple[int, int]
+    book: bytes
+
+
+def dump_state(st: State) -> bytes:
+    """Serialise a state to bytes (msgpack; the book as little-endian float64). Lossless."""
+    return msgspec.msgpack.encode(_Blob(
+        STATE_FORMAT, st.params.to_dict(), st.step_ms, st.origin, st.t_end, st.oi, st.beta, st.close,
+        st.dropped_qty, st.n_steps, st.t_oi, st.t_price, tuple(st.book.shape), st.book.astype("<f8").tobytes()))
+
+
+def load_state(blob: bytes) -> State:
+    """Inverse of :func:`dump_state`. Raises ``ValueError`` on an unknown format or a bad blob."""
+    try:
+        b = msgspec.msgpack.decode(blob, type=_Blob)
+    except msgspec.DecodeError as exc:
+        raise ValueError(f"not a heatmap state: {exc}") from None
+    if b.format != STATE_FORMAT:
+        raise ValueError(f"state format {b.format} is not {STATE_FORMAT}")
+    book = np.frombuffer(b.book, dtype="<f8").reshape(b.shape).astype(np.float64)
+    return State(params=Params.from_dict(b.params), step_ms=b.step_ms, book=book, origin=b.origin, t_end=b.t_end,
+                 oi=b.oi, beta=b.beta, close=b.close, dropped_qty=b.dropped_qty, n_steps=b.n_steps,
+                 t_oi=b.t_oi, t_price=b.t_price)
