@@ -11,9 +11,17 @@
    DB with SYNTHETIC 15m klines (from the synthetic trades) and SYNTHETIC 5-minute OI:
    cold (cache cleared) and cached latency. Targets < 300 ms cold, < 20 ms cached.
 
+3. The model stepper (issue #10's live-path budget): 10 underlyings stepped at 1-minute steps
+   with the served parameters (``heatmap/params/v1.json``), each after a one-day warm-up, driven by
+   SYNTHETIC random-walk prices and open interest (named as such; the cost does not depend on the
+   values). Reports the time of one step of all 10 (p50/p99/max over 2,000 steps, one core) and
+   the serialized state size per underlying. Targets < 50 ms per step of 10, < 20 MB per state.
+4. The offline path on REAL data: the served model over the shipped reference series (Binance
+   BTCUSDT, 2025-12-01 → 2026-05-28, 51k 5-minute steps, heatmap/reference/), steps per second.
+
 The generated files and DB are deleted afterwards.
 
-    uv run python benchmarks/bench_heatmap.py [--rows 10000000] [--keep]
+    uv run python benchmarks/bench_heatmap.py [--rows 10000000] [--keep] [--part all|ingest|stepper]
 """
 
 from __future__ import annotations
@@ -35,11 +43,66 @@ T0 = int(dt.datetime(2024, 11, 1, tzinfo=dt.timezone.utc).timestamp() * 1000)
 DAYS = 37
 
 
+def synthetic_inputs(rng, n: int, step_ms: int, p0: float, oi0: float):
+    """SYNTHETIC 1-minute steps: random-walk price (~0.05 %/min) and OI (~0.02 %/min), taker share ~ U(0.4, 0.6)."""
+    from liqmap.heatmap.engine import StepInput
+
+    px, oi, out = p0, oi0, []
+    for k in range(1, n + 1):
+        c = px * (1 + rng.normal(0, 5e-4))
+        hi, lo = max(px, c) * (1 + abs(rng.normal(0, 2e-4))), min(px, c) * (1 - abs(rng.normal(0, 2e-4)))
+        oi *= 1 + rng.normal(0, 2e-4)
+        out.append(StepInput(k * step_ms, px, hi, lo, c, oi, rng.uniform(0.4, 0.6)))
+        px = c
+    return out
+
+
+def bench_stepper() -> None:
+    """Part 3 and 4 (module docstring)."""
+    import numpy as np
+
+    from liqmap.heatmap.engine import dump_state, new_state, step
+    from liqmap.heatmap.params import load_params
+    from liqmap.heatmap.pipeline import run
+    from liqmap.heatmap.validate import load_protocol, prepare
+
+    served = load_params()
+    rng = np.random.default_rng(7)
+    step_ms, warm, timed, n_sym = 60_000, 1_440, 2_000, 10
+    feeds = [synthetic_inputs(rng, warm + timed, step_ms, 100.0 * (i + 1), 1e5) for i in range(n_sym)]
+    states = [new_state(served.params, step_ms) for _ in range(n_sym)]
+    for i in range(n_sym):
+        for x in feeds[i][:warm]:
+            states[i], _ = step(states[i], x, inplace=True)
+    lat = []
+    for k in range(warm, warm + timed):
+        t = time.perf_counter()
+        for i in range(n_sym):
+            states[i], _ = step(states[i], feeds[i][k])  # pure (copying) step, levels built: the live path's call
+        lat.append((time.perf_counter() - t) * 1000)
+    lat.sort()
+    sizes = [len(dump_state(s)) for s in states]
+    print(f"stepper, {n_sym} underlyings x 1-minute steps (SYNTHETIC inputs, params {served.version}): one step of all "
+          f"{n_sym}: p50 {lat[len(lat) // 2]:.2f} ms, p99 {lat[int(0.99 * len(lat))]:.2f} ms, max {lat[-1]:.2f} ms "
+          f"(n={timed}); state {max(sizes) / 1e3:.0f} kB serialized per underlying (book {states[0].book.nbytes / 1e3:.0f} kB)")
+    ds = prepare(load_protocol(served.protocol))
+    t = time.perf_counter()
+    run(served.params, ds.series)
+    el = time.perf_counter() - t
+    print(f"offline run on the REAL reference series: {len(ds.series):,} 5-minute steps in {el:.1f} s "
+          f"= {len(ds.series) / el:,.0f} steps/s ({el / len(ds.series) * 1e6:.0f} us/step)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=10_000_000)
     ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--part", choices=("all", "ingest", "stepper"), default="all")
     a = ap.parse_args()
+    if a.part in ("all", "stepper"):
+        bench_stepper()
+    if a.part == "stepper":
+        return
 
     from liqmap.heatmap.ingest import ingest
 

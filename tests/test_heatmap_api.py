@@ -55,8 +55,10 @@ def test_timeseries_shape_meta_and_cache(client):
     body = r.json()
     assert set(body) == {"meta", "data"}
     m = body["meta"]
-    for k in ("ladder", "mmr", "interval", "bin_size", "coverage", "estimate", "note", "brackets_as_of"):
+    for k in ("params", "params_version", "validation", "interval", "bin_size", "coverage", "estimate", "note",
+              "brackets_as_of"):
         assert k in m
+    assert m["params_version"] == "v1" and m["params"]["ladder"] and m["model_step"] == "5m"
     assert m["interval"] == "1h" and len(body["data"]) == 48
     ts = [d["timestamp"] for d in body["data"]]
     assert ts == sorted(ts) and ts[-1] == 1765152000000  # last kline open 2025-12-07 23:00 + 1h

@@ -1,83 +1,91 @@
-"""Hourly walk-forward validation: the parameters chosen on the first half must not depend on
-anything in the later half (real rows of the shipped CoinGlass hourly file, tests/fixtures/PROVENANCE.md)."""
+"""``liqmap validate``: the fit reads the first half only, the held-out half is scored only under a
+frozen protocol, the baselines are what the protocol says, and the recorded held-out score
+reproduces (real data: heatmap/reference/, PROVENANCE.md there)."""
 
 from __future__ import annotations
 
-import csv
-import gzip
+import copy
+import json
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
-from liqmap.heatmap.validate import DEFAULT_HOURLY, fit_hourly, load_hourly, slice_hourly, validate_hourly
-
-N_ROWS = 960  # first 40 days of the shipped file: keeps the test fast, the selection is the real one
-
-
-def _write(path, rows, header):
-    with open(path, "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(header)
-        w.writerows(rows)
+import liqmap.heatmap.validate as V
+from liqmap.heatmap.baselines import breakout, hour_range, own_excursion, two_sided_excursion
+from liqmap.heatmap.params import load_params
 
 
 @pytest.fixture(scope="module")
-def files(tmp_path_factory):
-    with gzip.open(DEFAULT_HOURLY, "rt", newline="") as fh:
-        r = csv.reader(fh)
-        header = next(r)
-        rows = [row for _, row in zip(range(N_ROWS), r)]
-    d = tmp_path_factory.mktemp("hourly")
-    _write(d / "orig.csv", rows, header)
-    half = N_ROWS // 2
+def small():
+    """Protocol v1 cut to 2025-12-04 … 12-14 with a two-candidate grid (the selection rule is the real one)."""
+    p = copy.deepcopy(V.load_protocol("v1"))
+    p["scored_hours"]["last_end"] = "2025-12-14T00:00Z"
+    p["grid"] = {"ladders": {"default": p["grid"]["ladders"]["default"]}, "level_spread": [0.5],
+                 "half_life_hours": [2, None], "base_rate": [0.03]}
+    return p, V.prepare(p)
+
+
+def test_fit_reads_the_first_half_only(small, monkeypatch):
+    protocol, ds = small
+    stops = []
+    real_run = V.run
+
+    def spy(*a, **kw):
+        stops.append(kw["stop"])
+        return real_run(*a, **kw)
+
+    monkeypatch.setattr(V, "run", spy)
+    first = V.fit(protocol, ds, "model")
+    assert stops and max(stops) == ds.last_step(ds.n_fit)  # the simulation never went past the fit half
+    assert ds.series.t_end[max(stops) - 1] == ds.t[ds.n_fit - 1]
+    changed = copy.copy(ds)
+    changed.realized = ds.realized.copy()
     rng = np.random.default_rng(3)
-    ll, ls = header.index("liquidation_long_usd"), header.index("liquidation_short_usd")
-    shuffled = [list(x) for x in rows]
-    perm = rng.permutation(np.arange(half, N_ROWS))
-    for i, j in zip(range(half, N_ROWS), perm):
-        shuffled[i][ll], shuffled[i][ls] = rows[j][ls], rows[j][ll]  # shuffled and sides swapped
-    zeroed = [list(x) for x in rows]
-    for i in range(half, N_ROWS):
-        zeroed[i][ll] = zeroed[i][ls] = "0"
-    _write(d / "shuffled.csv", shuffled, header)
-    _write(d / "zeroed.csv", zeroed, header)
-    return d
+    changed.realized[ds.n_fit:] = rng.permutation(ds.realized[ds.n_fit:])[:, ::-1]  # shuffled, sides swapped
+    again = V.fit(protocol, changed, "model")
+    changed.realized[ds.n_fit:] = 0.0
+    zeroed = V.fit(protocol, changed, "model")
+    assert first["params"] == again["params"] == zeroed["params"] and first["fit_mean"] == zeroed["fit_mean"]
+    assert not np.array_equal(changed.realized, ds.realized)  # the held-out half did differ
+    nooi = V.fit(protocol, ds, "no_oi_book")
+    assert nooi["params"].oi_weight == 0 and not nooi["params"].use_oi_closes
 
 
-def test_fit_uses_first_half_only(files, monkeypatch):
-    import liqmap.heatmap.validate as V
-
-    seen = []
-    real_fit = V.fit_hourly
-
-    def spy(h_train):
-        seen.append(h_train)
-        return real_fit(h_train)
-
-    monkeypatch.setattr(V, "fit_hourly", spy)
-    fits = {}
-    for name in ("orig", "shuffled", "zeroed"):
-        out = V.validate_hourly(files / f"{name}.csv", n_boot=5)
-        assert out["train_hours"] + out["test_hours"] == N_ROWS - 1
-        fits[name] = out["fit"]
-    assert fits["orig"] == fits["shuffled"] == fits["zeroed"]
-    # the selection received exactly the first-half rows, nothing later
-    orig = load_hourly(files / "orig.csv")
-    assert len(seen) == 3 and all(len(h.ts) == N_ROWS // 2 for h in seen)
-    assert seen[0].ts[-1] < orig.ts[N_ROWS // 2]
-    # and the test-half columns did differ between the files (the check above is not vacuous)
-    assert not np.array_equal(load_hourly(files / "zeroed.csv").liq_long, orig.liq_long)
+def test_held_out_half_needs_a_frozen_protocol(monkeypatch):
+    p = dict(V.load_protocol("v1"), frozen=False)
+    monkeypatch.setattr(V, "load_protocol", lambda version: p)
+    with pytest.raises(RuntimeError, match="not frozen"):
+        V.validate("v1")
 
 
-def test_fit_needs_rows():
-    h = load_hourly(DEFAULT_HOURLY)
-    with pytest.raises(ValueError):
-        fit_hourly(slice_hourly(h, np.arange(5)))
+def test_baselines_follow_their_definitions():
+    # HAND-BUILT hours (toy prices): open, high, low
+    o = np.array([100.0, 100, 100, 100, 100, 100, 100, 100])
+    h = np.array([101.0, 102, 101, 101, 101, 101, 103, 100.5])
+    lo = np.array([99.0, 98, 99.5, 99, 99, 99, 97, 99.8])
+    np.testing.assert_allclose(own_excursion(o, h, lo)[0], [0.01, 0.01])
+    np.testing.assert_allclose(two_sided_excursion(o, h, lo)[1], [0.02, 0.02])
+    np.testing.assert_allclose(hour_range(o, h, lo)[6], [0.06, 0.06])
+    b = breakout(h, lo)
+    assert np.isnan(b[:6]).all()
+    np.testing.assert_allclose(b[6], [(98 - 97) / 98, (103 - 102) / 102])  # broke both prior-6h extremes
+    np.testing.assert_allclose(b[7], [(97 - 99.8) / 97, (100.5 - 103) / 103])  # stayed inside: negative
 
 
-def test_multi_partial_equals_first_order_partial_for_one_control():
-    from liqmap.heatmap.validate import partial_spearman, partial_spearman_multi
+def test_recorded_held_out_score_reproduces_and_table_prints():
+    from liqmap.cli import app
 
-    h = load_hourly(DEFAULT_HOURLY)
-    x, y, z = h.high - h.low, h.liq_long, h.open - h.low
-    assert partial_spearman_multi(x, y, z[:, None]) == pytest.approx(partial_spearman(x, y, z), abs=1e-9)
+    served = load_params()
+    assert served.held_out, "protocol v1's held-out score must be recorded in params/v1.json"
+    r = CliRunner().invoke(app, ["validate", "--json", "--n-boot", "20"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert out["scored"] == "held-out half" and out["params"] == served.params.to_dict()
+    for side in ("long", "short"):
+        assert set(out["sides"][side]) == set(V.PREDICTORS)
+        for k in V.PREDICTORS:
+            rec, now = served.held_out[side][k], out["sides"][side][k]
+            assert now["spearman"] == rec["spearman"] and now["partial"] == rec["partial"]
+        assert out["sides"][side]["own_excursion"]["partial"] is None
+    assert served.held_out["split"] == out["split"]

@@ -205,15 +205,15 @@ def test_monthly_file_used_only_without_daily_files(con, tmp_path):
     assert [f.path.name for f in files] == ["ETHUSDT-aggTrades-2025-01-27.csv"]
 
 
-def test_oi_as_of_step_ends_is_end_minus_start(con):
-    """The OI row stamped T is the OI at the END of (T - step, T]; ΔQ of that step = OI(T) - OI(T - step)."""
-    from liqmap.heatmap.model import load_step_inputs
+def test_oi_stamp_is_the_end_of_its_model_step(con):
+    """The OI row stamped T is the OI at the END of the model step (T - 5m, T]; a 1h kline opening
+    T0 prices the 5-minute step ending T0 + 1h (the model's feeder, heatmap/series.py)."""
+    from liqmap.heatmap.model import model_series
 
     ingest(con, "klines", "BTCUSDT", dt.date(2025, 12, 1), dt.date(2025, 12, 31), VISION, interval="1h")
     ingest(con, "metrics", "BTCUSDT", dt.date(2025, 12, 1), dt.date(2025, 12, 31), VISION)
     oi = dict(con.execute("SELECT timestamp, sum_open_interest FROM open_interest_history").fetchall())
-    inp = load_step_inputs(con, "BTCUSDT", 1764892800000, 1765152000000, "1h")
-    # kline opening 2025-12-06 00:00 is step (00:00, 01:00]: its ΔQ uses the 01:00 and 00:00 OI stamps
-    k = int(np.flatnonzero(inp.ts == 1764982800000)[0])
-    assert inp.dq[k] == pytest.approx(oi[1764982800000] - oi[1764979200000])
-    assert inp.high[k] == con.execute("SELECT high FROM klines_1h_history WHERE open_time = 1764979200000").fetchone()[0]
+    s, _ = model_series(con, "BTCUSDT", 1764892800000, 1765152000000, 300_000)
+    k = int(np.flatnonzero(s.t_end == 1764982800000)[0])  # 2025-12-06 01:00
+    assert s.oi[k] == oi[1764982800000] and np.isnan(s.oi[k - 1])  # hourly rows: nothing stamped 00:55
+    assert s.high[k] == con.execute("SELECT high FROM klines_1h_history WHERE open_time = 1764979200000").fetchone()[0]

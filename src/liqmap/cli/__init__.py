@@ -5,7 +5,8 @@ One module per command group registers its commands on :data:`app`:
 * ``cli.record_cmd``    -- ``record``
 * ``cli.replay_cmd``    -- ``replay`` (print / store)
 * ``cli.serve_cmds``    -- ``serve``, ``demo``, ``monitor``, ``check`` (terminal UI in ``cli.monitor``)
-* ``cli.heatmap_cmds``  -- ``ingest``, ``validate``
+* ``cli.heatmap_cmds``  -- ``ingest``
+* ``cli.validate_cmd``  -- ``validate`` (the heatmap model against realized liquidations)
 * ``cli.storage_cmds``  -- ``cascades``
 * ``cli.history_cmds``  -- ``download`` (archives), ``backfill`` (venue REST history)
 * ``cli.alerts_cmds``   -- ``alerts test``, ``alerts show``
@@ -23,8 +24,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-from liqmap.cli import heatmap_cmds, history_cmds, record_cmd, replay_cmd, serve_cmds, storage_cmds  # noqa: E402,F401  (registers commands)
-from liqmap.cli import alerts_cmds  # noqa: E402,F401
+from liqmap.cli import (  # noqa: E402,F401  (registers commands)
+    alerts_cmds, heatmap_cmds, history_cmds, record_cmd, replay_cmd, serve_cmds, storage_cmds, validate_cmd,
+)
 
 
 def main() -> None:  # pragma: no cover - console entry

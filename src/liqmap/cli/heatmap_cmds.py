@@ -1,4 +1,4 @@
-"""``liqmap ingest ...`` (local data.binance.vision files) and ``liqmap validate``.
+"""``liqmap ingest ...`` (local data.binance.vision files); ``liqmap validate`` is in cli.validate_cmd.
 
 Fetching files and venue REST history: ``liqmap download`` / ``liqmap backfill`` (cli.history_cmds).
 
@@ -7,20 +7,16 @@ Commands register on liqmap.cli.app (see liqmap/cli/__init__.py)::
     liqmap ingest aggtrades --symbol ETHUSDT --start-date 2024-11-01 --end-date 2024-11-30 --data-dir DIR [--db PATH] [--dry-run] [--force]
     liqmap ingest klines    --symbol ETHUSDT --start-date ... --end-date ... --data-dir DIR --interval 15m
     liqmap ingest metrics | liquidation-snapshot  (same options as aggtrades)
-    liqmap validate [--hourly FILE] [--events-dir DIR] [--json]
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
-import sys
 from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from liqmap.cli import app
 
@@ -138,56 +134,3 @@ def ingest_klines(symbol: str = _SYMBOL, start_date: str = _START, end_date: str
     """klines files -> klines_<interval>_history."""
     _need(start_date, end_date, data_dir)
     _run_files("klines", symbol, start_date, end_date, data_dir, db, interval, dry_run, force)
-
-
-@app.command("validate")
-def validate(hourly: Path = typer.Option(None, "--hourly", help="CoinGlass-format hourly CSV (default: shipped BTC file)"),
-             events_dir: Path = typer.Option(None, "--events-dir", help="folder of forceOrder captures + large aggTrades"),
-             as_json: bool = typer.Option(False, "--json", help="print ONE JSON object"),
-             n_boot: int = typer.Option(500, "--n-boot", help="bootstrap resamples")) -> None:
-    """Score the heatmap model against realized liquidations (hourly walk-forward + event set)."""
-    from liqmap.heatmap.validate import DEFAULT_HOURLY, validate_events, validate_hourly
-
-    try:
-        res_h = validate_hourly(hourly or DEFAULT_HOURLY, n_boot=n_boot)
-    except (OSError, ValueError) as exc:
-        _console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from None
-    res_e = validate_events(events_dir)
-    out = {"hourly": res_h, "events": res_e}
-    if as_json:
-        sys.stdout.write(json.dumps(out, allow_nan=False, default=str) + "\n")
-        return
-    con = Console()
-    t = Table(title=f"Hourly walk-forward (test half: {res_h['test_hours']} h, fit on first half)")
-    for c in ("side", "model ρ", "baseline ρ", "partial ρ | excursion", "partial 95% CI", "combined ρ", "combined − baseline 95% CI"):
-        t.add_column(c)
-    for s in ("long", "short"):
-        r = res_h[s]
-        t.add_row(s, f"{r['spearman']:.3f}", f"{r['baseline_spearman']:.3f}", f"{r['partial_spearman']:.3f}",
-                  f"[{r['partial_ci95'][0]:.3f}, {r['partial_ci95'][1]:.3f}]", f"{r['combined_spearman']:.3f}",
-                  f"[{r['combined_minus_baseline_ci95'][0]:.3f}, {r['combined_minus_baseline_ci95'][1]:.3f}]")
-    con.print(t)
-    con.print(f"fit on first half: {res_h['fit']}")
-    ctx = res_h.get("context", {})
-    if ctx:
-        ct = Table(title="Held-out partial ρ | excursion: ablations and naive signals (reporting only)")
-        for c in ("variant", "long", "short"):
-            ct.add_column(c)
-        for k, v in ctx.items():
-            if isinstance(v, dict):
-                ct.add_row(k, f"{v['long']:.3f}", f"{v['short']:.3f}")
-        con.print(ct)
-    et = Table(title="Event set (Binance forceOrder captures) -- " + res_e.get("variant", ""))
-    for c in ("capture", "symbol", "events", "hit rate (notional)", "random-bin baseline", "status"):
-        et.add_column(c)
-    for r in res_e.get("captures", []):
-        et.add_row(r["capture"], r.get("symbol", ""), str(r.get("n_events", 0)),
-                   "" if r.get("hit_rate") is None else f"{r['hit_rate']:.3f}",
-                   "" if r.get("random_baseline") is None else f"{r['random_baseline']:.3f}", r["status"])
-    pooled = res_e.get("pooled", {})
-    if pooled.get("hit_rate") is not None:
-        et.add_row("pooled", "", str(pooled["n_events"]), f"{pooled['hit_rate']:.3f}",
-                   f"{pooled['random_baseline']:.3f}", "computed symbols only")
-    con.print(et)
-    con.print(res_e.get("note", ""))

@@ -154,7 +154,9 @@ def inverse_liquidation_price(side: str, contracts: float, contract_size: float,
     s = 1.0 if side == "long" else -1.0
     n = contracts * contract_size
     den = wallet + cum + s * n / entry
-    return n * (mmr + s) / den if den > 0 else float("inf")
+    if s < 0 and den >= 0:  # margin covers any rise: never liquidated
+        return float("inf")
+    return n * (mmr + s) / den
 
 
 def ladder_factor(leverage: float, side: int, mmr: float, contract: str = "linear") -> float:

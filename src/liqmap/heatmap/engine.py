@@ -68,7 +68,7 @@ import msgspec
 import numpy as np
 
 from liqmap.heatmap.brackets import check_ladder, ladder_factor
-from liqmap.units import HOUR_MS, MINUTE_MS
+from liqmap.units import HOUR_MS
 
 STATE_FORMAT = 1
 
@@ -150,31 +150,34 @@ class Params:
 
 
 KERNEL_RES = 32  # table points per cell
+KERNEL_PAD = 512  # cells of table beyond the kernel's support on each side (fast path)
 
 
 @dataclass(frozen=True)
 class _Kernel:
     """Tabulated distribution of the level offset d = log(level / entry) / g (cells) of one side.
 
-    ``F`` is its CDF and ``G`` the integral of the CDF, on ``x0 + i/KERNEL_RES``; beyond the table F = 1
-    and G grows with slope 1. Exact for the mixture of uniforms (G is piecewise quadratic, the table
-    is fine enough that linear interpolation errs by < 1e-6 of a tier's mass).
+    ``F`` is its CDF and ``G`` the integral of the CDF, at ``x0 + i/KERNEL_RES``, padded by
+    ``KERNEL_PAD`` cells either side (F = 0, G = 0 left; F = 1, G with slope 1 right). Exact for the
+    mixture of uniforms up to linear interpolation between table points (G is piecewise quadratic;
+    the error is < 1e-6 of a tier's mass). ``weight``: the ladder weights' sum (the share of new
+    contracts placed).
     """
 
     x0: float
-    xs: np.ndarray
     F: np.ndarray
     G: np.ndarray
     weight: float
+    support: tuple[float, float]
 
     @classmethod
     def build(cls, p: "Params", side: int) -> "_Kernel":
         ds = np.array([math.log(ladder_factor(L, side, p.mmr, p.contract)) / p.g for L, _ in p.ladder])
         w = np.array([wt for _, wt in p.ladder], dtype=float)
-        lo, hi = np.minimum(ds * (1 - p.level_spread), ds * (1 + p.level_spread)), \
-            np.maximum(ds * (1 - p.level_spread), ds * (1 + p.level_spread))
-        x0 = math.floor(lo.min()) - 1.0
-        x = x0 + np.arange(int((math.ceil(hi.max()) + 2 - x0) * KERNEL_RES) + 1) / KERNEL_RES
+        lo = np.minimum(ds * (1 - p.level_spread), ds * (1 + p.level_spread))
+        hi = np.maximum(ds * (1 - p.level_spread), ds * (1 + p.level_spread))
+        x0 = math.floor(lo.min()) - 1.0 - KERNEL_PAD
+        x = x0 + np.arange(int((math.ceil(hi.max()) + 2 + KERNEL_PAD - x0) * KERNEL_RES) + 1) / KERNEL_RES
         F, G = np.zeros(len(x)), np.zeros(len(x))
         for a, b, wt in zip(lo, hi, w):
             if b - a > 1e-9:
@@ -184,25 +187,28 @@ class _Kernel:
                 F += wt * (x >= a)
                 G += wt * np.maximum(x - a, 0.0)
         total = float(w.sum())
-        return cls(x0, x, F / total if total else F, G / total if total else G, total)
+        if total:
+            F, G = F / total, G / total
+        return cls(x0, F, G, total, (math.floor(lo.min()) - 1.0, math.ceil(hi.max()) + 2.0))
 
-    @property
-    def span(self) -> tuple[float, float]:
-        """(lowest, highest) offset of the table, cells."""
-        return self.x0, self.x0 + (len(self.F) - 1) / KERNEL_RES
-
-    def _lerp(self, table: np.ndarray, y: np.ndarray) -> np.ndarray:
+    def on_grid(self, table: np.ndarray, y0: float, n: int) -> np.ndarray:
+        """``table`` (F or G) at ``y0, y0 + 1, …, y0 + n`` cells: strided views when inside the table,
+        else a general interpolation (G continued with slope 1 to the right)."""
+        u0 = (y0 - self.x0) * KERNEL_RES
+        i0 = math.floor(u0)
+        t = u0 - i0
+        end = i0 + 1 + KERNEL_RES * n
+        if i0 >= 0 and end < len(table):
+            a = table[i0:end:KERNEL_RES]
+            b = table[i0 + 1:end + 1:KERNEL_RES]
+            return a + t * (b - a)
+        y = y0 + np.arange(n + 1.0)
         u = np.clip((y - self.x0) * KERNEL_RES, 0.0, len(table) - 1.0)
         i = np.minimum(u.astype(np.int64), len(table) - 2)
-        return table[i] + (u - i) * (table[i + 1] - table[i])
-
-    def cdf(self, y: np.ndarray) -> np.ndarray:
-        """P(d ≤ y) (linear interpolation on the uniform table)."""
-        return self._lerp(self.F, y)
-
-    def icdf(self, y: np.ndarray) -> np.ndarray:
-        """∫ P(d ≤ u) du from −∞ to y."""
-        return self._lerp(self.G, y) + np.maximum(y - self.xs[-1], 0.0)
+        v = table[i] + (u - i) * (table[i + 1] - table[i])
+        if table is self.G:
+            v = v + np.maximum(y - (self.x0 + (len(table) - 1) / KERNEL_RES), 0.0)
+        return v
 
 
 class StepInput(NamedTuple):
@@ -380,17 +386,18 @@ def _deposit(st: State, low: float, high: float, mass: np.ndarray, same_step: fl
         if mass[s] <= 0:
             continue
         k = p.kernel[s]
-        d0, d1 = k.span
+        d0, d1 = k.support
         c0 = max(int(math.floor(a + d0)), 0)
         c1 = min(int(math.ceil(a + w1 + d1)) + 1, C)
         if c1 <= c0:
             st.dropped_qty += float(mass[s] * k.weight)
             continue
-        y = np.arange(c0, c1 + 1, dtype=float) - a  # cell boundaries relative to the lowest entry
+        y0 = c0 - a  # first cell boundary relative to the lowest entry
+        n = c1 - c0
         if w1 > 1e-6:
-            cum = (k.icdf(y) - k.icdf(y - w1)) / w1
+            cum = (k.on_grid(k.G, y0, n) - k.on_grid(k.G, y0 - w1, n)) / w1
         else:
-            cum = k.cdf(y)
+            cum = k.on_grid(k.F, y0, n)
         add = np.diff(cum) * (mass[s] * k.weight)
         st.dropped_qty += float(mass[s] * k.weight - add.sum())
         if same_step > 0:
@@ -403,8 +410,9 @@ def _deposit(st: State, low: float, high: float, mass: np.ndarray, same_step: fl
 
 
 def max_oi_age_ms(step_ms: int) -> int:
-    """Oldest OI reference a step's ΔQ may span: 3 steps, at least 15 minutes (5-minute OI under 1-minute steps)."""
-    return max(3 * step_ms, 15 * MINUTE_MS)
+    """Oldest OI reference a step's ΔQ may span: 3 steps, at least one hour (hourly OI under 5-minute
+    steps still opens positions, over the range of the step where the new value arrives)."""
+    return max(3 * step_ms, HOUR_MS)
 
 
 def _flows(st: State, x: StepInput, liq_qty: float) -> tuple[float, float, float]:

@@ -6,7 +6,7 @@ its version and score in every response's ``meta``; ``validate`` scores the same
 
 File layout::
 
-    {"version": "v1", "protocol": "v1", "fitted_at": ISO, "fit_window": {...},
+    {"version": "v1", "protocol": "v1", "step_ms": 300000, "fitted_at": ISO, "fit_window": {...},
      "model": {"params": {...}, "fit_partial": [long, short]},
      "no_oi_book": {"params": {...}, "fit_partial": [long, short]},
      "held_out": null | {"long": {...}, "short": {...}, "scored_at": ISO}}
@@ -26,11 +26,13 @@ CURRENT = "v1"
 
 @dataclass(frozen=True)
 class ServedParams:
-    """One parameters file: version, protocol it was fitted under, the model's and the no-OI
-    book's :class:`~liqmap.heatmap.engine.Params`, the fit summary and the held-out score (or None)."""
+    """One parameters file: version, protocol it was fitted under, model step (ms), the model's and
+    the no-OI book's :class:`~liqmap.heatmap.engine.Params`, the fit summary and the held-out score
+    (or None)."""
 
     version: str
     protocol: str
+    step_ms: int
     params: Params
     no_oi_params: Params
     fit: dict
@@ -54,7 +56,7 @@ def load_params(version: str = CURRENT) -> ServedParams:
     """Read a parameters file. Raises ``FileNotFoundError`` / ``ValueError`` (bad content)."""
     d = json.loads(params_path(version).read_text())
     try:
-        return ServedParams(d["version"], d["protocol"], Params.from_dict(d["model"]["params"]),
+        return ServedParams(d["version"], d["protocol"], int(d["step_ms"]), Params.from_dict(d["model"]["params"]),
                             Params.from_dict(d["no_oi_book"]["params"]),
                             {"fit_window": d["fit_window"], "fitted_at": d.get("fitted_at"),
                              "model_fit_partial": d["model"]["fit_partial"],
@@ -63,10 +65,10 @@ def load_params(version: str = CURRENT) -> ServedParams:
         raise ValueError(f"{params_path(version)}: bad parameters file ({exc})") from None
 
 
-def write_params(version: str, protocol: str, fitted_at: str, fit_window: dict, model: dict, no_oi: dict,
-                 held_out: dict | None = None) -> Path:
+def write_params(version: str, protocol: str, step_ms: int, fitted_at: str, fit_window: dict, model: dict,
+                 no_oi: dict, held_out: dict | None = None) -> Path:
     """Write ``params/<version>.json`` (``model``/``no_oi``: ``{"params": Params, "fit_partial": [l, s]}``)."""
-    d = {"version": version, "protocol": protocol, "fitted_at": fitted_at, "fit_window": fit_window,
+    d = {"version": version, "protocol": protocol, "step_ms": step_ms, "fitted_at": fitted_at, "fit_window": fit_window,
          "model": {"params": model["params"].to_dict(), "fit_partial": [round(x, 4) for x in model["fit_partial"]]},
          "no_oi_book": {"params": no_oi["params"].to_dict(), "fit_partial": [round(x, 4) for x in no_oi["fit_partial"]]},
          "held_out": held_out}

@@ -22,7 +22,8 @@ class RunResult:
 
     t_end: (K,) int64 step ends; consumed: (K, 2) USD liquidated per step and side;
     book_qty: (K,) contracts in the book after each step; oi: (K,) OI input (NaN unknown);
-    snapshots: {step index: (origin, (2, C) USD levels)} for the requested steps;
+    snapshots: {step index: ``reduce(index, origin, (2, C) USD levels)``} for the requested steps
+        (default reduce: ``(origin, levels)``);
     state: the state after the last step (resume with ``run(..., state=result.state)``).
     """
 
@@ -30,16 +31,17 @@ class RunResult:
     consumed: np.ndarray
     book_qty: np.ndarray
     oi: np.ndarray
-    snapshots: dict[int, tuple[int, np.ndarray]]
+    snapshots: dict
     state: State
 
 
 def run(params: Params, series: StepSeries, *, state: State | None = None, start: int = 0,
-        stop: int | None = None, snapshot_steps=()) -> RunResult:
+        stop: int | None = None, snapshot_steps=(), reduce=None) -> RunResult:
     """Step ``params``'s book through ``series`` rows ``start .. stop − 1``.
 
     ``state``: continue from it (default: a new empty book). ``snapshot_steps``: row indices whose
-    levels to keep. Raises ``ValueError`` from the stepper on a bad input row.
+    levels to keep, passed through ``reduce(index, origin, levels)`` when given (keeps memory small
+    for long windows). Raises ``ValueError`` from the stepper on a bad input row.
     """
     st = state.copy() if state is not None else new_state(params, series.step_ms)
     stop = len(series) if stop is None else stop
@@ -47,14 +49,14 @@ def run(params: Params, series: StepSeries, *, state: State | None = None, start
     consumed = np.zeros((K, 2))
     book = np.zeros(K)
     want = set(int(i) for i in snapshot_steps)
-    snaps: dict[int, tuple[int, np.ndarray]] = {}
+    snaps: dict = {}
     for k, x in enumerate(series.inputs(start, stop)):
         i = start + k
         st, out = step(st, x, inplace=True, levels=i in want)
         consumed[k] = out.consumed
         book[k] = out.book_qty
         if out.levels is not None:
-            snaps[i] = (out.origin, out.levels)
+            snaps[i] = reduce(i, out.origin, out.levels) if reduce else (out.origin, out.levels)
     return RunResult(series.t_end[start:stop].copy(), consumed, book, series.oi[start:stop].copy(), snaps, st)
 
 

@@ -195,9 +195,9 @@ def build_series(step_ms: int, klines: list[Klines], oi: OpenInterest | None,
             raise ValueError(f"kline interval {k.interval_ms} ms does not divide or span whole {step_ms} ms steps")
         if (np.asarray(k.open_time) % k.interval_ms).any():
             raise ValueError(f"kline open_time off the {k.interval_ms} ms grid (open_time is the bar START)")
-    lo_end = min(int(k.open_time[0]) + k.interval_ms for k in klines)
+    lo_end = min(int(k.open_time[0]) // step_ms * step_ms + step_ms for k in klines)  # first step any bar touches
     hi_end = max(int(k.open_time[-1]) + k.interval_ms for k in klines)
-    t0 = first_end if first_end is not None else -(-lo_end // step_ms) * step_ms
+    t0 = first_end if first_end is not None else lo_end
     t1 = last_end if last_end is not None else -(-hi_end // step_ms) * step_ms
     if t0 % step_ms or t1 % step_ms or t1 < t0:
         raise ValueError("first_end/last_end must be step ends with last_end >= first_end")

@@ -39,7 +39,7 @@ import numpy as np
 from liqmap.heatmap import reference as ref
 from liqmap.heatmap.baselines import price_baselines
 from liqmap.heatmap.engine import Params
-from liqmap.heatmap.params import ServedParams, load_params, params_path
+from liqmap.heatmap.params import ServedParams, load_params, params_path, write_params
 from liqmap.heatmap.pipeline import hourly, run
 from liqmap.heatmap.series import StepSeries, build_series
 from liqmap.heatmap.stats import day_block_resamples, partial_from, percentile_ci, rank_stats
@@ -214,10 +214,17 @@ def score(ds: Dataset, preds: dict[str, np.ndarray], rows: np.ndarray, n_boot: i
             if k != "model":
                 r["model_minus_spearman_ci95"] = percentile_ci(br[:, 0] - br[:, j])
                 r["model_minus_partial_ci95"] = percentile_ci(bp[:, 0] - bp[:, j])
-            side_out[k] = {a: (round(float(v), 4) if isinstance(v, float | np.floating) else [round(x, 4) for x in v])
-                           for a, v in r.items()}
+            side_out[k] = {a: _round(v) for a, v in r.items()}
         out[side] = side_out
     return out
+
+
+def _round(v):
+    """Round floats (and lists of them) to 4 places; NaN → None (JSON has no NaN)."""
+    if isinstance(v, list):
+        return [_round(x) for x in v]
+    v = float(v)
+    return round(v, 4) if np.isfinite(v) else None
 
 
 def predictions(ds: Dataset, served: ServedParams, n_rows: int | None = None) -> dict[str, np.ndarray]:
@@ -263,3 +270,17 @@ def validate(version: str = "v1", *, n_boot: int | None = None, development: boo
             "sides": score(ds, predictions(ds, served, ds.n_fit if development else None), rows,
                            n_boot or b["n"], b["seed"]),
             "recorded_held_out": served.held_out}
+
+
+def fit_and_write(version: str = "v1", progress=None) -> dict:
+    """Fit the model and the no-OI book on the fit half of protocol ``version`` and write
+    ``params/<version>.json`` (no held-out score yet). Returns the written summary."""
+    protocol = load_protocol(version)
+    ds = prepare(protocol)
+    model = fit(protocol, ds, "model", progress)
+    no_oi = fit(protocol, ds, "no_oi_book", progress)
+    split = describe_split(ds)
+    write_params(version, version, protocol["step_ms"], _iso(int(dt.datetime.now(dt.timezone.utc).timestamp() * 1000)),
+                 split["fit"], model, no_oi)
+    return {"fit_window": split["fit"], "model": {"params": model["params"].to_dict(), "fit_partial": model["fit_partial"]},
+            "no_oi_book": {"params": no_oi["params"].to_dict(), "fit_partial": no_oi["fit_partial"]}}

@@ -1,6 +1,6 @@
 """Reads of the archive history tables (``migrations/duckdb/0004_archive_history.sql``).
 
-The heatmap model and the heatmap API read prices and symbols through these functions; the
+The heatmap model and the heatmap API read prices, open interest and symbols through these functions; the
 tables are loaded by :mod:`liqmap.heatmap.ingest` and :mod:`liqmap.history`. Every function
 takes a DuckDB connection or cursor and works on a file opened read-only too, also an older
 file that lacks some of the tables (they count as empty).
@@ -11,6 +11,7 @@ Units: times ms since the Unix epoch UTC, prices USDT, quantities base units.
 from __future__ import annotations
 
 import duckdb
+import numpy as np
 
 from liqmap.units import INTERVAL_MS, MINUTE_MS
 
@@ -107,3 +108,60 @@ def data_version(con: duckdb.DuckDBPyConnection) -> tuple:
     if not parts:
         return ()
     return tuple(r[0] for r in con.execute(" UNION ALL ".join(parts)).fetchall())
+
+
+# ---------------------------------------------------------------- the heatmap model's inputs
+
+
+def kline_tables(con: duckdb.DuckDBPyConnection, step: int) -> list[tuple[int, str]]:
+    """``(interval ms, table)`` of the klines tables whose interval divides ``step`` or is a whole
+    number of steps (the heatmap model's usable price sources), finest first."""
+    return sorted((INTERVAL_MS[t[7:-8]], t) for t in history_tables(con)
+                  if _is_klines(t) and t[7:-8] in INTERVAL_MS
+                  and (step % INTERVAL_MS[t[7:-8]] == 0 or INTERVAL_MS[t[7:-8]] % step == 0))
+
+
+def _floats(r: dict, cols: list[str]) -> list[np.ndarray]:
+    return [np.ma.asarray(r[c], dtype=float).filled(np.nan) for c in cols]
+
+
+def kline_rows(con: duckdb.DuckDBPyConnection, table: str, interval_ms: int, symbol: str, lo: int,
+               hi: int) -> tuple[np.ndarray, ...] | None:
+    """Bars of ``table`` opening in ``[lo, hi)`` on the interval grid, by open time: (open_time int64,
+    open, high, low, close, quote_volume, taker_buy_quote_volume) arrays (NULL → NaN); None when empty."""
+    r = con.execute(f"""SELECT open_time, open, high, low, close, quote_volume, taker_buy_quote_volume FROM {table}
+                        WHERE symbol = ? AND open_time >= ? AND open_time < ? AND open_time % {interval_ms} = 0
+                        ORDER BY open_time""", [symbol, lo, hi]).fetchnumpy()
+    if not len(r["open_time"]):
+        return None
+    return (np.asarray(r["open_time"], dtype=np.int64), *_floats(r, list(r)[1:]))
+
+
+def trade_bars(con: duckdb.DuckDBPyConnection, symbol: str, lo: int, hi: int,
+               step: int) -> tuple[np.ndarray, ...] | None:
+    """``step``-ms bars built from ``aggtrades_history`` trades in ``[lo, hi)``, in the same layout as
+    :func:`kline_rows` (taker-buy quote volume = notional of trades whose buyer was the taker)."""
+    if "aggtrades_history" not in history_tables(con):
+        return None
+    r = con.execute(f"""SELECT (timestamp // {step}) * {step} AS t, arg_min(price, timestamp), max(price), min(price),
+                               arg_max(price, timestamp), sum(price * quantity),
+                               coalesce(sum(price * quantity) FILTER (NOT is_buyer_maker), 0)
+                        FROM aggtrades_history WHERE symbol = ? AND timestamp >= ? AND timestamp < ?
+                        GROUP BY t ORDER BY t""", [symbol, lo, hi]).fetchnumpy()
+    if not len(r["t"]):
+        return None
+    return (np.asarray(r["t"], dtype=np.int64), *_floats(r, list(r)[1:]))
+
+
+def open_interest_rows(con: duckdb.DuckDBPyConnection, symbol: str, lo: int,
+                       hi: int) -> tuple[np.ndarray, ...] | None:
+    """OI observations stamped in ``[lo, hi]``: (timestamp int64 ms, sum_open_interest in contracts,
+    sum_open_interest_value USDT, NaN when missing); None when there are none."""
+    if "open_interest_history" not in history_tables(con):
+        return None
+    r = con.execute("""SELECT timestamp, sum_open_interest, sum_open_interest_value FROM open_interest_history
+                       WHERE symbol = ? AND timestamp >= ? AND timestamp <= ? AND sum_open_interest IS NOT NULL
+                       ORDER BY timestamp""", [symbol, lo, hi]).fetchnumpy()
+    if not len(r["timestamp"]):
+        return None
+    return (np.asarray(r["timestamp"], dtype=np.int64), *_floats(r, ["sum_open_interest", "sum_open_interest_value"]))

@@ -42,7 +42,7 @@ async function draw() {
     const heat = {
       type: "heatmap", x: g.x, y: g.y.map((p) => p + half), z: g.z, zmin: 0, zmax: g.zmax,
       colorscale: [[0, "#2a0a4a"], [0.25, "#3b4cc0"], [0.5, "#1fa187"], [0.75, "#a0da39"], [1, "#fde725"]],
-      colorbar: { title: "est. USDT" }, hovertemplate: "%{x}<br>%{y:.2f}<br>%{z:,.0f} USDT<extra></extra>",
+      colorbar: { title: "est. USD" }, hovertemplate: "%{x}<br>%{y:.2f}<br>%{z:,.0f} USD<extra></extra>",
     };
     const c = kl.candles;
     const candles = {
@@ -58,10 +58,13 @@ async function draw() {
       paper_bgcolor: "#0b0e14", plot_bgcolor: "#0b0e14", font: { color: "#d6deeb" },
       margin: { l: 70, r: 20, t: 30, b: 40 }, xaxis: { rangeslider: { visible: false } },
       yaxis: { title: "price (USDT)" }, showlegend: false,
-      title: { text: `${m.symbol} — estimated liquidation levels (${m.interval} steps, bin ${m.bin_size})`, font: { size: 14 } },
+      title: { text: `${m.symbol} — estimated liquidation levels (${m.interval} columns, bin ${m.bin_size})`, font: { size: 14 } },
     }, { responsive: true });
-    const lad = m.ladder.map((l) => `${l.leverage}×${l.weight}`).join(", ");
-    $("note").textContent = `ESTIMATE, not observed liquidations. Ladder ${lad}; MMR ${m.mmr}; brackets as of ${m.brackets_as_of}; ` +
+    const p = m.params, ho = (m.validation || {}).held_out_partial_spearman;
+    const lad = p.ladder.map(([lev, w]) => `${lev}×${w}`).join(", ");
+    const score = ho ? `held-out partial ρ given the price excursion: long ${ho.long}, short ${ho.short}` : "not yet scored";
+    $("note").textContent = `ESTIMATE, not observed liquidations. Model ${m.params_version} (${m.model_step} steps; ${score}). ` +
+      `Ladder ${lad}; MMR ${p.mmr}; brackets as of ${m.brackets_as_of}; ` +
       `coverage ${m.coverage === null ? "n/a" : (100 * m.coverage).toFixed(1) + "% of OI"}; ${m.consumption}.`;
     $("status").textContent = `${hm.data.length} columns`;
   } catch (e) {
