@@ -73,9 +73,9 @@ def test_liquidated_contracts_are_not_removed_twice_by_the_oi_drop():
     st, out = step(st, toy(3, 89, 100, 1_050, beta=0.5))
     assert out.consumed[0] > 0 and st.book[0].sum() == pytest.approx(0.0, abs=1e-9)
     assert st.book[1].sum() == pytest.approx(50.0)  # the shorts are not closed by the same drop
-    # a further voluntary drop of 105 contracts (10 % of the OI left), taker-buy share 1: shorts close
+    # a further voluntary drop of 105 contracts (10 % of the 1,050 open), taker-buy share 1: shorts close
     st, out = step(st, toy(4, 95, 100, 945, beta=1.0))
-    assert st.book[1].sum() == pytest.approx(50.0 * (1 - 105 / 945))
+    assert st.book[1].sum() == pytest.approx(50.0 * (1 - 105 / 1_050))  # of the 1,050 open before the closes
 
 
 def test_book_never_exceeds_real_oi_on_real_data():
@@ -170,3 +170,16 @@ def test_inverse_book_counts_usd_contracts():
     assert out.book_qty == pytest.approx(100.0) and out.levels[0].sum() == pytest.approx(100 * 100.0)
     lp = cell_prices(p, st.origin, st.book.shape[1])[np.flatnonzero(st.book[0])[0]]
     assert lp == pytest.approx(60_000 / 1.1, rel=1e-3)  # inverse 10x long: EP·(1 + m)/(1 + 1/L)
+
+
+def test_background_opens_scale_with_the_oi_and_the_no_oi_book_counts_units():
+    p = Params(ladder=((10, 1.0),), mmr=0.0, base_rate=0.12)  # 12 % of OI per hour = 1 % per 5 minutes
+    st = new_state(p, M5)
+    st, out = step(st, toy(1, 100, 100, 1_000))
+    assert out.book_qty == pytest.approx(10.0)  # 0.12 x 1,000 x 5/60, split evenly
+    assert st.book[0].sum() == pytest.approx(5.0) and st.book[1].sum() == pytest.approx(5.0)
+    st, out = step(st, StepInput(2 * M5, 100, 100, 100, 100, math.nan, 0.5))  # OI unknown: the last one
+    assert out.book_qty == pytest.approx(20.0)
+    q = Params(ladder=((10, 1.0),), mmr=0.0, base_rate=0.12, oi_weight=0.0, use_oi_closes=False)
+    st, out = step(new_state(q, M5), StepInput(M5, 100, 100, 100, 100, math.nan, 0.5))
+    assert out.book_qty == pytest.approx(0.01)  # the no-OI book: 0.12 units per hour

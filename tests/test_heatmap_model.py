@@ -6,11 +6,13 @@ when later data arrives; its meta names the parameters and their validation scor
 from __future__ import annotations
 
 import json
+import math
 
 import duckdb
 import numpy as np
 import pytest
 
+from liqmap.heatmap.brackets import ladder_factor
 from liqmap.heatmap.model import (
     UnknownSymbol, _bins, calculate_time_evolving_heatmap, get_heatmap_timeseries, get_heatmap_timeseries_json,
 )
@@ -97,15 +99,23 @@ def test_levels_sit_beyond_the_price_path_and_meta_is_honest(db):
     assert meta["params"] == served.params.to_dict() and meta["validation"] == served.meta()
     assert meta["model_step"] == "5m" and 0 < meta["coverage"] <= 1
     bars = {int(t) + 300_000: (h, lo) for t, h, lo in zip(K5.open_time, K5.high, K5.low)}
-    n = 0
+    p = served.params
+    # levels opened before a step and crossed by its range are gone; only the step's own new entries
+    # (anywhere in [low, high]) may leave levels inside it, no closer to their entry than the nearest tier
+    near = [min(abs(math.log(ladder_factor(L, s, p.mmr))) for L, _ in p.ladder) * (1 - p.level_spread) for s in (0, 1)]
+    cell = p.cell_bps / 1e4  # the cell holding the extreme is only partly crossed
+    n = inside = 0
     for col in out["data"]:
         high, low = bars[col["timestamp"]]
         for lv in col["levels"]:
             n += 1
-            if lv["long"] > 0:  # a long level survives only below the step's low (its bin starts at or below it)
-                assert lv["price"] <= low
-            if lv["short"] > 0:
-                assert lv["price"] + size >= high
+            if lv["long"] > 0 and lv["price"] > low * (1 + cell):
+                inside += 1
+                assert lv["price"] < high * math.exp(-near[0]) * (1 + cell)
+            if lv["short"] > 0 and lv["price"] + size < high * (1 - cell):
+                inside += 1
+                assert lv["price"] + size > low * math.exp(near[1]) * (1 - cell)
+    assert inside < n / 20
     assert n > 10_000
 
 

@@ -21,13 +21,12 @@ from rich.table import Table
 from liqmap.cli import app
 
 _err = Console(stderr=True)
-ROWS = (("model", "model (served)"), ("no_oi_book", "no-OI book (same engine)"), ("own_excursion", "own-side excursion"),
-        ("two_sided_excursion", "two-sided excursion"), ("hour_range", "hour's range"),
-        ("breakout_6h", "breakout beyond prior 6 h"))
+ROWS = (("model", "model (served)"), ("no_oi_book", "no-OI book"), ("own_excursion", "own excursion"),
+        ("two_sided_excursion", "two-sided exc."), ("hour_range", "hour range"), ("breakout_6h", "6 h breakout"))
 
 
 def _ci(v) -> str:
-    return "" if v is None else f"[{v[0]:+.3f}, {v[1]:+.3f}]"
+    return "" if v is None or None in v else f"{v[0]:.3f}…{v[1]:.3f}"
 
 
 def _f(v) -> str:
@@ -38,11 +37,11 @@ def print_table(res: dict, console: Console) -> None:
     """The model and the five baselines per side, with the 95 % day-block intervals."""
     sp = res["split"]
     for side in ("long", "short"):
-        t = Table(title=f"{side} liquidations, {res['scored']} ({sp['held_out' if 'held' in res['scored'] else 'fit']['hours']} h), "
-                        f"protocol {res['protocol']}, params {res['params_version']}")
-        for c in ("predictor", "Spearman ρ", "95% CI", "partial ρ | own excursion", "95% CI", "model − this: ρ",
-                  "model − this: partial"):
-            t.add_column(c)
+        half = sp["held_out"] if res["scored"] == "held-out half" else sp["fit"]
+        t = Table(title=f"{side} liquidations, {res['scored']} ({half['hours']} h), protocol {res['protocol']}, "
+                        f"params {res['params_version']}")
+        for c in ("predictor", "ρ", "ρ 95% CI", "partial", "partial CI", "model−this ρ", "model−this partial"):
+            t.add_column(c, no_wrap=True)
         for key, label in ROWS:
             r = res["sides"][side][key]
             t.add_row(label, _f(r["spearman"]), _ci(r["spearman_ci95"]), _f(r["partial"]),
@@ -52,6 +51,7 @@ def print_table(res: dict, console: Console) -> None:
     console.print(f"fit half {sp['fit']['first_end']} … {sp['fit']['last_end']} ({sp['fit']['hours']} h); held out "
                   f"{sp['held_out']['first_end']} … {sp['held_out']['last_end']} ({sp['held_out']['hours']} h); "
                   f"{res['bootstrap']}")
+    console.print("partial = partial Spearman given the own-side excursion; CIs: 95 % day-block bootstrap")
     console.print(f"served params: {res['params']}")
 
 

@@ -40,8 +40,9 @@ the model of the leveraged side of each open contract, so its total is bounded b
    a missing OI value: nothing opens or closes). Liquidations are part of that change, so the
    voluntary change is ``ΔQ + liquidated contracts`` (no double removal).
 3. **close** (voluntary change < 0): side-specific, long closes ``|·|·(1 − β)`` (taker sells
-   close longs), short closes ``|·|·β``, each side multiplied by ``1 − closes / OI`` (fraction of
-   that side's open contracts, OI after this step's liquidations).
+   close longs), short closes ``|·|·β``, each side multiplied by ``1 − closes_side / OI_before``
+   (the fraction of that side's open contracts; ``OI_before`` = the OI after this step's
+   liquidations and before its closes = ``OI(t_end) + closes``).
 4. **open** (voluntary change > 0): ``oi_weight · change`` contracts, ``β`` of them long,
    ``1 − β`` short; plus the background opens ``base_rate · OI · step/1h`` (split evenly; the
    price-path geometry term; with ``oi_weight = 0`` and ``base_rate > 0`` this is the no-OI
@@ -425,18 +426,27 @@ def _flows(st: State, x: StepInput, liq_qty: float) -> tuple[float, float, float
     return (max(-vol, 0.0), max(vol, 0.0), beta)
 
 
+def _background_scale(st: State, x: StepInput) -> float:
+    """Contracts the background rate applies to: the OI (this step's, else the last known; 0 before
+    any) for the OI model, one unit for the no-OI book (``oi_weight == 0``)."""
+    if st.params.oi_weight == 0:
+        return 1.0
+    if x.oi == x.oi:
+        return x.oi
+    return st.oi if st.oi == st.oi else 0.0
+
+
 def _apply_flows(st: State, x: StepInput, low: float, high: float, liq_qty: float) -> np.ndarray:
     """Closes, OI opens and background opens of one priced step; returns same-step liquidations (2,) USD."""
     p = st.params
     closes, opens, beta = _flows(st, x, liq_qty)
     if closes > 0 and p.use_oi_closes:
-        denom = max(x.oi, 1e-12)
-        st.book[0] *= 1.0 - min(1.0, closes * (1.0 - beta) / denom)
-        st.book[1] *= 1.0 - min(1.0, closes * beta / denom)
+        before = x.oi + closes  # contracts open after this step's liquidations, before its closes
+        st.book[0] *= 1.0 - min(1.0, closes * (1.0 - beta) / before)
+        st.book[1] *= 1.0 - min(1.0, closes * beta / before)
     mass = np.array([beta, 1.0 - beta]) * (opens * p.oi_weight)
     if p.base_rate > 0:
-        scale = x.oi if (x.oi == x.oi and p.oi_weight > 0) else 1.0
-        mass += 0.5 * p.base_rate * scale * st.step_ms / HOUR_MS
+        mass += 0.5 * p.base_rate * _background_scale(st, x) * st.step_ms / HOUR_MS
     st.beta = beta
     if not mass.any():
         return np.zeros(2)

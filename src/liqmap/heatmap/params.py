@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from liqmap.heatmap.engine import Params
@@ -53,7 +54,14 @@ def params_path(version: str) -> Path:
 
 
 def load_params(version: str = CURRENT) -> ServedParams:
-    """Read a parameters file. Raises ``FileNotFoundError`` / ``ValueError`` (bad content)."""
+    """Read a parameters file (cached while the file is unchanged). Raises ``FileNotFoundError`` /
+    ``ValueError`` (bad content)."""
+    path = params_path(version)
+    return _load(version, path.stat().st_mtime_ns)
+
+
+@lru_cache(maxsize=8)
+def _load(version: str, _mtime_ns: int) -> ServedParams:
     d = json.loads(params_path(version).read_text())
     try:
         return ServedParams(d["version"], d["protocol"], int(d["step_ms"]), Params.from_dict(d["model"]["params"]),
