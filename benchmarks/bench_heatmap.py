@@ -7,8 +7,8 @@
    ``SYNTHUSDT`` and loaded through the real ``liqmap.heatmap.ingest.ingest`` path
    (delete+insert transaction, 5-minute flow pre-aggregation, ingest log). Target ≥ 1 M rows/s.
    A month of BTCUSDT is ≈ 45 M rows / 3 GB; default here is 10 M rows (``--rows``).
-2. ``GET /liquidations/heatmap-timeseries`` for 30 days at 15 m (plus 7 days warm-up) on that
-   DB with SYNTHETIC 15m klines (from the synthetic trades) and SYNTHETIC 5-minute OI:
+2. ``GET /liquidations/heatmap-timeseries`` for 30 days at 15 m (plus the served model's warm-up, 1 day) on that
+   DB with SYNTHETIC 5m klines (from the synthetic trades) and SYNTHETIC 5-minute OI:
    cold (cache cleared) and cached latency. Targets < 300 ms cold, < 20 ms cached.
 
 3. The model stepper (issue #10's live-path budget): 10 underlyings stepped at 1-minute steps
@@ -135,16 +135,16 @@ def main() -> None:
         s2 = ingest(con, "aggtrades", "SYNTHUSDT", dt.date(2024, 11, 1), dt.date(2024, 12, 31), tmp)
         print(f"resume re-run (all files skipped by checksum): {time.perf_counter() - t:.2f} s, "
               f"statuses {sorted({f.status for f in s2.files})}")
-        # SYNTHETIC 15m klines from the synthetic trades, SYNTHETIC 5-minute OI random walk (contracts)
+        # SYNTHETIC 5m klines from the synthetic trades (the model's native step), SYNTHETIC 5-minute OI random walk
         from liqmap.storage.duckdb_store import apply_migrations
 
         apply_migrations(con)
-        con.execute("""INSERT INTO klines_15m_history
-            SELECT symbol, (timestamp // 900000) * 900000, arg_min(price, timestamp), max(price), min(price),
-                   arg_max(price, timestamp), sum(quantity), (timestamp // 900000) * 900000 + 899999,
+        con.execute("""INSERT INTO klines_5m_history
+            SELECT symbol, (timestamp // 300000) * 300000, arg_min(price, timestamp), max(price), min(price),
+                   arg_max(price, timestamp), sum(quantity), (timestamp // 300000) * 300000 + 299999,
                    sum(price * quantity), count(*), sum(quantity) FILTER (NOT is_buyer_maker),
                    sum(price * quantity) FILTER (NOT is_buyer_maker)
-            FROM aggtrades_history GROUP BY symbol, timestamp // 900000""")
+            FROM aggtrades_history GROUP BY symbol, timestamp // 300000""")
         con.execute(f"""INSERT INTO open_interest_history
             SELECT 'SYNTHUSDT', {T0} + range * 300000,
                    80000 + sum((random() - 0.49) * 300) OVER (ORDER BY range), NULL, NULL, NULL, NULL, NULL, 'synthetic'

@@ -395,12 +395,16 @@ def _deposit(st: State, low: float, high: float, mass: np.ndarray, same_step: fl
             continue
         y0 = c0 - a  # first cell boundary relative to the lowest entry
         n = c1 - c0
+        m = mass[s] * k.weight
         if w1 > 1e-6:
-            cum = (k.on_grid(k.G, y0, n) - k.on_grid(k.G, y0 - w1, n)) / w1
+            cum = k.on_grid(k.G, y0, n)
+            cum -= k.on_grid(k.G, y0 - w1, n)
+            cum *= m / w1
         else:
-            cum = k.on_grid(k.F, y0, n)
-        add = np.diff(cum) * (mass[s] * k.weight)
-        st.dropped_qty += float(mass[s] * k.weight - add.sum())
+            cum = k.on_grid(k.F, y0, n) * m
+        add = cum[1:] - cum[:-1]
+        if c0 == 0 or c1 == C:  # the kernel reaches past the window edge: count what falls off
+            st.dropped_qty += float(m - add.sum())
         if same_step > 0:
             cp = st.prices()[c0:c1]
             gone = add * ((cp >= low) if s == 0 else (cp <= high)) * same_step

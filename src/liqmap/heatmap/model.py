@@ -35,10 +35,18 @@ from liqmap.heatmap.pipeline import RunResult, run
 from liqmap.heatmap.series import Klines, OpenInterest, StepSeries, build_series
 from liqmap.storage import archive_reads as reads
 from liqmap.storage.archive_reads import known_symbols
-from liqmap.units import DAY_MS, INTERVAL_MS
+from liqmap.units import DAY_MS, HOUR_MS, INTERVAL_MS
 
 _ENCODER = msgspec.json.Encoder()
-DEFAULT_WARMUP_MS = 7 * DAY_MS
+MAX_WARMUP_MS = 7 * DAY_MS
+
+
+def default_warmup_ms(p) -> int:
+    """Warm-up before the first column: 12 half-lives of the book (2^-12 of the starting state is
+    left), at most 7 days (also without decay). The served v1 book (2 h) gets one day."""
+    if p.half_life_ms is None:
+        return MAX_WARMUP_MS
+    return int(min(MAX_WARMUP_MS, max(HOUR_MS, 12 * p.half_life_ms)))
 
 
 class UnknownSymbol(LookupError):
@@ -114,9 +122,10 @@ def _nice(x: float) -> float:
 
 
 def calculate_time_evolving_heatmap(symbol: str, start, end, interval: str = "15m", served: ServedParams | None = None,
-                                    warmup_ms: int = DEFAULT_WARMUP_MS, *, con: duckdb.DuckDBPyConnection | None = None,
+                                    warmup_ms: int | None = None, *, con: duckdb.DuckDBPyConnection | None = None,
                                     reduce_for=None) -> tuple[StepSeries, RunResult, np.ndarray, list[str]]:
-    """Run the served model from ``start − warmup_ms`` to ``end`` (ms UTC, datetime or ISO string).
+    """Run the served model from ``start − warmup_ms`` (default :func:`default_warmup_ms`) to ``end``
+    (ms UTC, datetime or ISO string).
 
     Returns (series, run result, column step indices, tables read); columns are the steps ending
     after ``start`` at multiples of ``interval``, their levels in ``result.snapshots`` (through
@@ -129,6 +138,7 @@ def calculate_time_evolving_heatmap(symbol: str, start, end, interval: str = "15
     if interval not in INTERVAL_MS:
         raise ValueError(f"interval must be one of {list(INTERVAL_MS)}")
     served = served or load_params()
+    warmup_ms = default_warmup_ms(served.params) if warmup_ms is None else warmup_ms
     con = con if con is not None else _default_con()
     step, iv = served.step_ms, INTERVAL_MS[interval]
     if iv % step:
@@ -150,27 +160,41 @@ def _binner(p, bin_size: float | None, band_pct: float, out: dict):
             if not np.isfinite(closes[k]):
                 closes[k] = closes[k - 1]
         out["bin_size"] = size = float(bin_size) if bin_size else _nice(float(np.nanmedian(closes)) * 0.0025)
-        return lambda i, origin, levels: _bins(p, closes[i], origin, levels, size, band_pct)
+        cache: dict = {}
+        return lambda i, origin, levels: _bins(p, closes[i], origin, levels, size, band_pct, cache)
     return reduce_for
 
 
-def _bins(p, c: float, origin: int, levels: np.ndarray, bin_size: float, band_pct: float):
-    """(bin lower edges, long USD, short USD) of one column's non-empty bins within the band."""
-    prices = np.exp((origin + np.arange(levels.shape[1]) + 0.5) * p.g)
-    keep = np.abs(prices / c - 1) <= band_pct / 100 if c == c else np.zeros(len(prices), bool)
-    b = np.floor(prices[keep] / bin_size).astype(np.int64)
-    if not len(b):
+def _bins(p, c: float, origin: int, levels: np.ndarray, bin_size: float, band_pct: float, cache: dict | None = None):
+    """(bin lower edges, long USD, short USD) of one column's non-empty bins, over the cells whose
+    price lies within ±``band_pct`` % of the close ``c``. ``cache`` keeps each origin's cell → bin map."""
+    n = levels.shape[1]
+    key = (origin, n)
+    if cache is None or key not in cache:
+        bidx = np.floor(np.exp((origin + np.arange(n) + 0.5) * p.g) / bin_size).astype(np.int64)
+        if cache is not None:
+            cache[key] = bidx
+    else:
+        bidx = cache[key]
+    if c != c:
         return np.zeros(0), np.zeros(0, np.int64), np.zeros(0, np.int64)
-    u, inv = np.unique(b, return_inverse=True)
-    lo_ = np.round(np.bincount(inv, weights=levels[0, keep])).astype(np.int64)
-    sh = np.round(np.bincount(inv, weights=levels[1, keep])).astype(np.int64)
+    # cells are sorted by price: the band is one index range
+    i0 = max(math.ceil(math.log(c * (1 - band_pct / 100)) / p.g - origin - 0.5), 0)
+    i1 = min(math.floor(math.log(c * (1 + band_pct / 100)) / p.g - origin - 0.5) + 1, n)
+    if i1 <= i0:
+        return np.zeros(0), np.zeros(0, np.int64), np.zeros(0, np.int64)
+    b = bidx[i0:i1]
+    starts = np.flatnonzero(np.r_[True, b[1:] != b[:-1]])
+    lo_ = np.round(np.add.reduceat(levels[0, i0:i1], starts)).astype(np.int64)
+    sh = np.round(np.add.reduceat(levels[1, i0:i1], starts)).astype(np.int64)
     nz = (lo_ > 0) | (sh > 0)
-    return np.round(u[nz] * bin_size, 8), lo_[nz], sh[nz]
+    return np.round(b[starts][nz] * bin_size, 8), lo_[nz], sh[nz]
 
 
 def _heatmap_grid(con, symbol, start, end, interval, bin_size, band_pct, served, warmup_ms):
     """Shared core of the two renderers: (meta, column times, [(prices, long, short)] per column)."""
     served = served or load_params()
+    warmup_ms = default_warmup_ms(served.params) if warmup_ms is None else warmup_ms
     con = con if con is not None else _default_con()
     box: dict = {}
     series, res, cols, used = calculate_time_evolving_heatmap(
@@ -197,7 +221,7 @@ def _heatmap_grid(con, symbol, start, end, interval, bin_size, band_pct, served,
 
 def get_heatmap_timeseries(symbol: str, start, end, interval: str = "15m", bin_size: float | None = None,
                            band_pct: float = 10.0, served: ServedParams | None = None,
-                           warmup_ms: int = DEFAULT_WARMUP_MS, *, con: duckdb.DuckDBPyConnection | None = None) -> dict:
+                           warmup_ms: int | None = None, *, con: duckdb.DuckDBPyConnection | None = None) -> dict:
     """JSON-ready heatmap time series: ``{meta, data: [{timestamp, levels: [{price, long, short}]}]}``.
 
     ``timestamp`` = step END (ms UTC); ``price`` = lower edge of a display bin (USD); ``long``/``short``
@@ -229,7 +253,7 @@ class Column(msgspec.Struct, gc=False):
 
 def get_heatmap_timeseries_json(symbol: str, start, end, interval: str = "15m", bin_size: float | None = None,
                                 band_pct: float = 10.0, served: ServedParams | None = None,
-                                warmup_ms: int = DEFAULT_WARMUP_MS, *, con: duckdb.DuckDBPyConnection | None = None
+                                warmup_ms: int | None = None, *, con: duckdb.DuckDBPyConnection | None = None
                                 ) -> bytes:
     """Same content as :func:`get_heatmap_timeseries`, encoded straight to JSON bytes (msgspec Structs,
     no per-level dicts). Raises UnknownSymbol, NoData, ValueError."""
