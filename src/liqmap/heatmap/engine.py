@@ -399,10 +399,10 @@ def _deposit(st: State, low: float, high: float, mass: np.ndarray, same_step: fl
         if w1 > 1e-6:
             cum = k.on_grid(k.G, y0, n)
             cum -= k.on_grid(k.G, y0 - w1, n)
-            cum *= m / w1
+            cum /= w1
         else:
-            cum = k.on_grid(k.F, y0, n) * m
-        add = cum[1:] - cum[:-1]
+            cum = k.on_grid(k.F, y0, n)
+        add = (cum[1:] - cum[:-1]) * m
         if c0 == 0 or c1 == C:  # the kernel reaches past the window edge: count what falls off
             st.dropped_qty += float(m - add.sum())
         if same_step > 0:
