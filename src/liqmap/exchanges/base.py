@@ -474,6 +474,8 @@ def distinct_in_frame(events: list[Event]) -> list[Event]:
     """
     if type(events[0]) is not Liquidation and type(events[-1]) is not Liquidation:
         return events
+    if type(events[0]) is type(events[-1]) and len({e.id for e in events}) == len(events):
+        return events  # one kind per frame, all ids distinct: the common case, one set
     liqs = [e.id for e in events if type(e) is Liquidation]
     if len(set(liqs)) == len(liqs):
         return events
