@@ -17,7 +17,7 @@ from datetime import datetime
 import pytest
 
 from liqmap.exchanges.base import FrameError
-from liqmap.exchanges.hyperliquid import LIQUIDATOR
+from liqmap.exchanges.hyperliquid import LIQUIDATOR, LIQUIDATORS
 from liqmap.exchanges.registry import get_venue
 from liqmap.models import Liquidation, OpenInterest, Trade
 from test_parse_fixtures import FIX
@@ -94,7 +94,7 @@ def test_plain_fill_snapshot_trades_ctx_and_errors():
     trades = {"channel": "trades", "data": [{"coin": "ETH", "side": "B", "px": "1658.8", "sz": "0.0452",
                                              "hash": "0x1", "time": 1677510252000, "tid": 42, "users": ["a", "b"]}]}
     (t,) = v.parse(json.dumps(trades), 3)
-    assert isinstance(t, Trade) and t.side == "buy" and t.id == "hyperliquid:ETH:42"
+    assert isinstance(t, Trade) and t.side == "buy" and t.id == "hyperliquid:ETH:1677510252000:42"  # (time, coin, tid)
     ctx = {"channel": "activeAssetCtx", "data": {"coin": "ETH", "ctx": {"openInterest": "100", "markPx": "1650",
                                                                         "oraclePx": "1651", "funding": "0.0001"}}}
     oi, tick = v.parse(json.dumps(ctx), 9)
@@ -103,9 +103,39 @@ def test_plain_fill_snapshot_trades_ctx_and_errors():
     assert v.parse('{"channel":"user","data":{"liquidation":{"lid":1,"liquidator":"0x","liquidated_user":"0x"}}}', 1) == []
     with pytest.raises(FrameError):
         v.parse('{"channel":"error","data":"bad subscription"}', 1)
-    subs = [json.loads(s) for s in v.connections()[0].subscribe]
+    topics = v.connections()[0].topics
+    subs = [json.loads(v.subscribe_request([t], i)) for i, t in enumerate(topics)]
     assert {"method": "subscribe", "subscription": {"type": "userFills", "user": LIQUIDATOR}} in subs
+    assert sum(t.key.startswith("userFills:") for t in topics) == len(LIQUIDATORS) == 5
 
 
 def test_native_symbols():
     assert get_venue("hyperliquid").native_symbols("BTC") == ["BTC"]
+
+
+def test_auto_deleveraging_fills_are_not_liquidations():
+    """The same real fills (rebuilt frames, module docstring) seen by a liquidator vault:
+    a fill marked ``dir: Auto-Deleveraging``, or whose liquidatedUser is a liquidator vault
+    (the vault itself being deleveraged), is dropped and counted; the others are kept."""
+    v = get_venue("hyperliquid")
+    pairs = _liquidation_fills()[:6]
+    kept = dropped = 0
+    for i, (liq, fill) in enumerate(pairs):
+        frame = json.loads(_frame(LIQUIDATORS[1], fill, liq["user"], "B"))
+        f = frame["data"]["fills"][0]
+        if i % 3 == 1:
+            f["dir"] = "Auto-Deleveraging"
+        elif i % 3 == 2:
+            f["liquidation"]["liquidatedUser"] = LIQUIDATORS[1]
+        got = v.parse(json.dumps(frame), 1)
+        kept += len(got)
+        dropped += not got
+    assert (kept, dropped, v.adl_fills) == (2, 4, 4)
+
+
+def test_liquidator_list_is_configurable_within_the_user_limit():
+    from liqmap.exchanges.hyperliquid import Hyperliquid
+
+    assert get_venue("hyperliquid", liquidators=[LIQUIDATOR]).liquidators == (LIQUIDATOR,)
+    with pytest.raises(ValueError, match="1 to 10"):
+        Hyperliquid(liquidators=[f"0x{i:040x}" for i in range(11)])

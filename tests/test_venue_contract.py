@@ -45,7 +45,8 @@ def test_declarations(name):
     assert cls.default_ws.startswith("wss://") and cls.default_rest.startswith("https://")
     assert cls.quote_families and set(cls.quote_families) <= set(QUOTE_FAMILY.values())
     assert live_label(name) == cls.label != ""
-    for path in cls.instruments:
+    for entry in cls.instruments:  # a path, or (path, json body) for a POST
+        path = entry if isinstance(entry, str) else entry[0]
         assert path.startswith("/"), (name, path)
     for lim in (cls.limits.args_per_subscribe, cls.limits.topics_per_connection):
         assert lim is None or lim >= 1

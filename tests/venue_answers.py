@@ -195,3 +195,31 @@ def deribit_instruments(names: list[str]) -> str:
     rows = [{"instrument_name": n, "kind": "future", "is_active": True,
              "settlement_period": "perpetual" if n.endswith("PERPETUAL") else "month"} for n in names]
     return compact({"jsonrpc": "2.0", "result": rows, "usIn": 1, "usOut": 2, "usDiff": 1, "testnet": False})
+
+
+class HyperliquidAnswers(Answers):
+    """Hyperliquid: ``{"method":"ping"}`` -> ``{"channel":"pong"}``; each subscription
+    answered ``{"channel":"subscriptionResponse","data":{"method":"subscribe",
+    "subscription":{...}}}`` (documented shape); a coin it does not list is refused on
+    channel ``error`` with a text naming the subscription (shape of the real refusal text
+    "Already subscribed: {...}" reported in gemwalletcom/wallet#462; the wording for an
+    unknown coin is this local venue's)."""
+
+    def reply(self, idx: int, text: str) -> list[str]:
+        msg = json.loads(text)
+        if msg.get("method") == "ping":
+            return ['{"channel":"pong"}']
+        if msg.get("method") != "subscribe":
+            return []
+        sub = msg["subscription"]
+        if not self.known(sub.get("coin")):
+            return [compact({"channel": "error", "data": f"Invalid subscription: {compact(sub)}"})]
+        return [compact({"channel": "subscriptionResponse", "data": {"method": "subscribe", "subscription": sub}})]
+
+
+def hyperliquid_meta(coins: list[str], delisted: tuple[str, ...] = ()) -> str:
+    """A ``POST /info {"type":"meta"}`` response in the DOCUMENTED shape
+    (https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/info-endpoint/perpetuals):
+    not a recorded response."""
+    rows = [{"name": c, "szDecimals": 4, "maxLeverage": 20, **({"isDelisted": True} if c in delisted else {})} for c in coins]
+    return compact({"universe": rows})

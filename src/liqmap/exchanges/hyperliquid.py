@@ -1,43 +1,70 @@
-"""Hyperliquid websocket: trades, asset contexts, and the liquidator's fills.
+"""Hyperliquid websocket: trades, asset contexts, and the liquidator vaults' fills.
 
 Hyperliquid has NO public liquidation feed. What this adapter can and cannot see:
 
 * CAN: every public trade (``trades`` per coin; ``side`` ``B`` = taker bought,
   ``A`` = taker sold; no liquidation flag), open interest and mark price
-  (``activeAssetCtx``), and the fills of ONE account we subscribe with
-  ``userFills``: the HLP liquidator ``0x2e3d94f0562703b25c83308a05046ddaf9a8dd14``.
-  That address is a child of the HLP vault per the official ``vaultDetails``
-  example; its identification as *the liquidator* is THIRD-PARTY (trackers,
-  not official docs). Its fills that carry a ``liquidation`` object
-  ``{liquidatedUser, markPx, method}`` are emitted as :class:`Liquidation`
-  -- these are backstop liquidations and the liquidator's side of market
-  liquidations it took part in.
+  (``activeAssetCtx``), and the fills of the liquidator vaults we subscribe
+  with ``userFills`` (:data:`LIQUIDATORS`, configurable). Their fills that carry a
+  ``liquidation`` object ``{liquidatedUser, markPx, method}`` are emitted as
+  :class:`Liquidation` -- backstop liquidations and the liquidator's side of
+  market liquidations it took part in.
 * CANNOT: market (book) liquidations of other users filled by ordinary market
   participants. They look like ordinary trades in ``trades`` and are
-  invisible here (confirming them needs each user's fills; the API allows
-  only 10 users per IP). Totals from this venue are therefore a LOWER BOUND.
+  invisible here. Totals from this venue are therefore a LOWER BOUND.
   https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/websocket/subscriptions
   https://hyperliquid.gitbook.io/hyperliquid-docs/trading/liquidations
 
+Liquidator vaults (:data:`LIQUIDATORS`): HLP Liquidator ``0x2e3d…dd14``, HLP
+Liquidator 2/3/4 and the standalone Liquidator vault ``0x63c6…3a00``. Only
+``0x2e3d…dd14`` appears in the official docs (as a child of the HLP vault in the
+``vaultDetails`` example); the others and all the names are THIRD-PARTY
+(tradingstrategy-ai web3-ethereum-defi ``eth_defi/hyperliquid/constants.py``,
+"Source: Hyperliquid vaultDetails API", checked 2026-12). Check at any time with
+``POST /info {"type":"vaultDetails","vaultAddress":"0xdfc24b077bc1425ad1dea75bcb6f8158e10df303"}``
+(``childAddresses``). User-specific subscriptions are limited to 10 distinct users
+per IP (``Limits.users``): a longer list is refused at construction.
+
+Auto-deleveraging is not a liquidation. ADL fills carry ``"dir":"Auto-Deleveraging"``
+and, for a liquidator vault being deleveraged, ``liquidation.liquidatedUser`` = the
+liquidator itself (method ``backstop``; public S3 fills of 2025-10-10, notes in
+exchanges.md §14). Such fills are DROPPED (counted in ``Hyperliquid.adl_fills``):
+a liquidation is a fill with a ``liquidation`` object whose ``dir`` is not ADL and,
+when the subscribed account is a liquidator vault, whose ``liquidatedUser`` is not a
+liquidator vault.
+
 Side rule for a liquidation fill (other modules rely on it):
 
-* ``data.user`` (the subscribed account) == ``liquidation.liquidatedUser``:
-  the fill is the liquidated account's own closing order -> position LONG if
-  the fill side is ``A`` (sold), SHORT if ``B``.
+* ``data.user`` (the subscribed account) == ``liquidation.liquidatedUser`` (an
+  account other than a liquidator): the fill is the liquidated account's own
+  closing order -> position LONG if the fill side is ``A`` (sold), SHORT if ``B``.
 * otherwise the fill is the counterparty / liquidator taking the position
   over -> LONG if the fill side is ``B`` (the liquidator bought the long),
   SHORT if ``A``.
 
 Units: ``px`` in USDC (taken at par with USD), ``sz`` in base coin; value_usd =
-px x sz; timestamp = ``time`` (ms). id = ``hyperliquid:{hash}:{tid}`` (fallback
-``hyperliquid:{coin}:{time}:{px}:{sz}``). ``userFills`` snapshot frames
+px x sz; timestamp = ``time`` (ms). Liquidation id = ``hyperliquid:{hash}:{tid}``
+(fallback ``hyperliquid:{coin}:{time}:{px}:{sz}``). Trade id =
+``hyperliquid:{coin}:{time}:{tid}``: ``tid`` is "a 50-bit hash of (buyer_oid,
+seller_oid). For a globally unique trade id, use (block_time, coin, tid)" (the
+``WsTrade`` definition of the official docs, as quoted by the SDKs), and ``time``
+is the block time. ``userFills`` snapshot frames
 (``isSnapshot``, sent on every (re)subscribe) are parsed too: they recover fills
 missed during a disconnect; repeats de-duplicate by id. ``userEvents``
-(channel ``user``) fills are handled the same way (subscribed user = the
-configured liquidator); its ``liquidation`` events carry no coin or price and
-yield ``[]``. ``activeAssetCtx`` carries no time: its OpenInterest/Ticker
-use timestamp = received_at. Heartbeat: ``{"method":"ping"}`` every 50 s (server closes after
-60 s of silence). https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/websocket/timeouts-and-heartbeats
+(channel ``user``) fills are handled the same way; its ``liquidation`` events carry
+no coin or price and yield ``[]``. ``activeAssetCtx`` carries no time: its
+OpenInterest/Ticker use timestamp = received_at.
+
+Protocol: one subscription per message; answer ``{"channel":"subscriptionResponse",
+"data":{"method":"subscribe","subscription":{...}}}``; refusals come on channel
+``error`` as text naming the subscription (e.g. ``Already subscribed: {...}``, which
+counts as subscribed). Limits: 1000 subscriptions, 10 users, 2000 client messages a
+minute per connection, 10 connections and 30 new ones a minute per IP. Heartbeat:
+``{"method":"ping"}`` every 50 s (server closes after 60 s of silence).
+https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/websocket/timeouts-and-heartbeats
+Listing: ``POST /info {"type":"meta"}`` -> ``universe[].name`` (``isDelisted`` skipped):
+all-market mode follows every listed coin, refreshed hourly.
+https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/info-endpoint/perpetuals
 """
 
 from __future__ import annotations
@@ -47,14 +74,24 @@ from typing import Sequence
 import msgspec
 
 from liqmap.exchanges._common import INF, MAX_TS, check_pos, check_ts, decode, ms, num, opt
-from liqmap.exchanges.base import ConnectionSpec, FrameError, Heartbeat, RecordingNames, Venue
+from liqmap.exchanges.base import ConnectionSpec, Control, FrameError, Heartbeat, Limits, RecordingNames, Topic, Venue
 from liqmap.exchanges.contracts import ContractSizes
 from liqmap.models import Event, Liquidation, OpenInterest, Ticker, Trade
 
 WS_URL = "wss://api.hyperliquid.xyz/ws"
 REST_BASE = "https://api.hyperliquid.xyz"
-#: HLP liquidator (third-party identification; child of HLP vault 0xdfc24b07...).
+#: HLP liquidator: the one address the official docs show (child of HLP vault 0xdfc24b07...).
 LIQUIDATOR = "0x2e3d94f0562703b25c83308a05046ddaf9a8dd14"
+#: Liquidator vaults followed by default (module docstring: all but the first are
+#: THIRD-PARTY identifications).
+LIQUIDATORS: tuple[str, ...] = (
+    LIQUIDATOR,  # HLP Liquidator
+    "0xb0a55f13d22f66e6d495ac98113841b2326e9540",  # HLP Liquidator 2 [3P]
+    "0x5e177e5e39c0f4e421f5865a6d8beed8d921cb70",  # HLP Liquidator 3 [3P]
+    "0x2ed5c4484ea3ff8b57d5f2fb152a40d9f2b68308",  # HLP Liquidator 4 [3P]
+    "0x63c621a33714ec48660e32f2374895c8026a3a00",  # Liquidator (standalone vault) [3P]
+)
+ADL_DIR = "Auto-Deleveraging"
 DEFAULT_COINS: tuple[str, ...] = ("BTC", "ETH", "SOL", "HYPE", "XRP", "DOGE")
 
 
@@ -90,6 +127,7 @@ class _Fill(msgspec.Struct, gc=False):
     hash: str | None = None
     tid: int | None = None
     liquidation: _LiqInfo | None = None
+    dir: str | None = None
 
 
 class _FillsData(msgspec.Struct, gc=False):
@@ -112,7 +150,11 @@ class Hyperliquid(Venue):
         contracts: unused (sizes are coins), accepted for uniformity.
         ws_url: full websocket URL, default ``wss://api.hyperliquid.xyz/ws``.
         rest_url: REST base (``/info``), default ``https://api.hyperliquid.xyz``.
-        liquidator: account whose fills are subscribed (default the HLP liquidator).
+        liquidators: accounts whose fills are subscribed (default :data:`LIQUIDATORS`).
+        liquidator: one account instead of the list (kept for callers of one address).
+
+    Raises:
+        ValueError: more accounts than the venue's user-subscription limit (10).
     """
 
     name = "hyperliquid"
@@ -124,6 +166,11 @@ class Hyperliquid(Venue):
     default_rest = REST_BASE
     #: Perpetuals are named by coin and margined in USDC, which serves the USDT family too.
     quote_families = {"USDT": "USDC", "USDC": "USDC"}
+    #: One subscription a message; 1000 subscriptions and 10 users per connection/IP;
+    #: 2000 messages a minute (20/s kept); 30 new connections a minute.
+    limits = Limits(args_per_subscribe=1, topics_per_connection=1000, subscribes_per_s=20.0,
+                    connections_per_s=0.5, users=10)  # fmt: skip
+    instruments = (("/info", {"type": "meta"}),)
     label = "ws"
     recordings = RecordingNames(cryptofeed=("HYPERLIQUID",), tardis=("hyperliquid",))
 
@@ -132,10 +179,18 @@ class Hyperliquid(Venue):
         contracts: ContractSizes | None = None,
         ws_url: str | None = None,
         rest_url: str | None = None,
-        liquidator: str = LIQUIDATOR,
+        liquidators: Sequence[str] = LIQUIDATORS,
+        liquidator: str | None = None,
     ) -> None:
         super().__init__(contracts, ws_url, rest_url)
-        self.liquidator = liquidator.lower()
+        accounts = [liquidator] if liquidator else list(liquidators)
+        self.liquidators = tuple(dict.fromkeys(a.lower() for a in accounts))
+        if not self.liquidators or len(self.liquidators) > (self.limits.users or 10):
+            raise ValueError(f"hyperliquid: 1 to {self.limits.users} liquidator accounts, got {len(self.liquidators)}")
+        self.liquidator = self.liquidators[0]
+        self._liquidator_set = frozenset(self.liquidators)
+        #: Auto-deleveraging fills seen and dropped (module docstring).
+        self.adl_fills = 0
 
     @classmethod
     def native_symbols(cls, base: str, quote: str | None = None) -> list[str]:
@@ -150,23 +205,69 @@ class Hyperliquid(Venue):
         return symbol, "USDC"
 
     def connections(self, symbols: Sequence[str] | None = None) -> list[ConnectionSpec]:
-        """One connection: ``userFills`` of the liquidator, ``trades`` and
-        ``activeAssetCtx`` per coin (default majors); ping every 50 s."""
-        coins = list(symbols) if symbols else list(DEFAULT_COINS)
-        subs = [_sub({"type": "userFills", "user": self.liquidator})]
+        """One connection (the feed opens more past 1000 subscriptions): ``userFills``
+        of each liquidator vault, ``trades`` and ``activeAssetCtx`` per coin (the given
+        ones, else every listed coin; the majors while no listing is loaded); ping every 50 s."""
+        if symbols:
+            coins = list(dict.fromkeys(symbols))
+        else:
+            coins = sorted(self.listing) if self.listing else list(DEFAULT_COINS)
+        topics = [_topic({"type": "userFills", "user": u}, "liquidations") for u in self.liquidators]
         for c in coins:
-            subs.append(_sub({"type": "trades", "coin": c}))
-            subs.append(_sub({"type": "activeAssetCtx", "coin": c}))
+            topics.append(_topic({"type": "trades", "coin": c}, "trades"))
+            topics.append(_topic({"type": "activeAssetCtx", "coin": c}, "open_interest"))
         return [
             ConnectionSpec(
                 label=self.label,
                 url=self.ws_url,
-                subscribe=subs,
+                topics=topics,
                 heartbeat=Heartbeat(50.0, '{"method":"ping"}', is_pong=lambda t: '"pong"' in t),
                 max_lifetime_s=None,
                 stale_after_s=120.0,
             )
         ]
+
+    def subscribe_request(self, topics: Sequence[Topic], request_id: int) -> str:
+        """``{"method":"subscribe","subscription":{...}}`` (one subscription a message)."""
+        (topic,) = topics
+        return msgspec.json.encode({"method": "subscribe", "subscription": topic.request_arg}).decode()
+
+    def control(self, data: str) -> Control | None:
+        """``subscriptionResponse`` (ack) or an ``error`` naming the subscription."""
+        head = data[:40]
+        if '"subscriptionResponse"' not in head and '"error"' not in head:
+            return None
+        try:
+            msg = msgspec.json.decode(data)
+        except msgspec.DecodeError:
+            return None
+        if not isinstance(msg, dict):
+            return None
+        body = msg.get("data")
+        if msg.get("channel") == "subscriptionResponse" and isinstance(body, dict):
+            if body.get("method") != "subscribe":
+                return None
+            return Control("ack", (_key(body.get("subscription")),))
+        if msg.get("channel") == "error":
+            text_ = str(body)
+            sub = None
+            if "{" in text_:
+                try:
+                    sub = msgspec.json.decode(text_[text_.index("{"):])
+                except msgspec.DecodeError:
+                    sub = None
+            keys = (_key(sub),) if isinstance(sub, dict) else ()
+            if "already subscribed" in text_.lower():
+                return Control("ack", keys)
+            return Control("reject", keys, None, text_)
+        return None
+
+    @classmethod
+    def listed_symbols(cls, body: str | bytes) -> list[str]:
+        """``universe[].name`` of a ``meta`` response, delisted coins left out."""
+        meta = msgspec.json.decode(body)
+        rows = meta.get("universe") if isinstance(meta, dict) else None
+        return [r["name"] for r in rows or () if isinstance(r, dict) and r.get("name") and not r.get("isDelisted")]
 
     # ------------------------------------------------------------ parsing
     def _parse(self, data: str | bytes, received_at: int, connection: str) -> list[Event]:
@@ -188,7 +289,7 @@ class Hyperliquid(Venue):
             else:
                 if uf.channel == "userFills":
                     user = (uf.data.user or self.liquidator).lower()
-                    return [self._fill(f, user, received_at) for f in uf.data.fills if f.liquidation is not None]
+                    return [self._fill(f, user, received_at) for f in uf.data.fills if self._is_liquidation(f, user)]
         return self._generic(decode(data), received_at)
 
     def _trade(self, t: _Trade, received_at: int) -> Trade:
@@ -203,7 +304,7 @@ class Hyperliquid(Venue):
         if not t.coin:
             raise FrameError("trade without coin")
         return Trade("hyperliquid", t.coin, t.coin, "USDC", side, px, sz, px * sz, check_ts(t.time), received_at,
-                     f"hyperliquid:{t.coin}:{t.tid}")  # fmt: skip
+                     f"hyperliquid:{t.coin}:{t.time}:{t.tid}")  # fmt: skip  # (block time, coin, tid): unique
 
     def _generic(self, msg: object, received_at: int) -> list[Event]:
         if not isinstance(msg, dict):
@@ -274,9 +375,20 @@ class Hyperliquid(Venue):
         out: list[Event] = []
         for f in fills:
             fill = msgspec.convert(f, _Fill, strict=False)
-            if fill.liquidation is not None:  # else: ordinary fill (e.g. the vault unwinding)
+            if self._is_liquidation(fill, user):  # else: ordinary fill (the vault unwinding) or ADL
                 out.append(self._fill(fill, user, received_at))
         return out
+
+    def _is_liquidation(self, f: _Fill, user: str) -> bool:
+        """A fill with a ``liquidation`` object that is not auto-deleveraging (module docstring)."""
+        liq = f.liquidation
+        if liq is None:
+            return False
+        liquidated = (liq.liquidatedUser or "").lower()
+        if f.dir == ADL_DIR or (user in self._liquidator_set and liquidated in self._liquidator_set):
+            self.adl_fills += 1
+            return False
+        return True
 
     def _ctx(self, data: object, received_at: int) -> list[Event]:
         if not isinstance(data, dict) or not isinstance(data.get("ctx"), dict):
@@ -297,8 +409,16 @@ class Hyperliquid(Venue):
         return out
 
 
-def _sub(subscription: dict) -> str:
-    return msgspec.json.encode({"method": "subscribe", "subscription": subscription}).decode()
+def _key(sub: object) -> str:
+    """Topic key of a subscription object: ``type:coin`` or ``type:user`` (lower case)."""
+    if not isinstance(sub, dict):
+        return ""
+    user = sub.get("user")
+    return f"{sub.get('type')}:{user.lower() if isinstance(user, str) else sub.get('coin') or ''}"
+
+
+def _topic(sub: dict, kind: str) -> Topic:
+    return Topic(_key(sub), kind, sub)
 
 
 VENUES = (Hyperliquid,)
