@@ -108,7 +108,7 @@ import numpy as np
 
 from liqmap.models import Event, Gap, Liquidation
 from liqmap.storage.base import StorageError
-from liqmap.units import HOUR_MS, now_ms
+from liqmap.units import now_ms
 
 log = logging.getLogger(__name__)
 
@@ -558,44 +558,6 @@ class DuckDBStore:
         given as a venue symbol (``BTCUSDT`` matches ``BTC``).
         """
         return read_cascades(self.reader(), symbol=symbol, limit=limit, close=True)
-
-    def coverage(self, exchange: str, hour: int) -> float:
-        """Covered seconds of ``exchange`` in the UTC hour containing ``hour`` (ms UTC).
-
-        3600 minus the union of that exchange's gaps (all connections) clipped to
-        the hour. Assumes the feed was running that hour; it cannot see time the
-        process itself was down unless a Gap was recorded for it.
-        """
-        return coverage_seconds(self.reader(), exchange, hour, close=True)
-
-
-
-def coverage_seconds(cur: duckdb.DuckDBPyConnection, exchange: str, hour: int, close: bool = False) -> float:
-    """See :meth:`DuckDBStore.coverage`; works on any connection/cursor to a liqmap database."""
-    h0 = int(hour) - int(hour) % HOUR_MS
-    h1 = h0 + HOUR_MS
-    try:
-        rows = cur.execute(
-            'SELECT greatest(start, ?), least("end", ?) FROM gaps '
-            'WHERE exchange = ? AND "end" > ? AND start < ? ORDER BY 1',
-            [h0, h1, exchange, h0, h1],
-        ).fetchall()
-    finally:
-        if close:
-            cur.close()
-    missing = 0
-    cur_s: int | None = None
-    cur_e = 0
-    for s, e in rows:
-        if cur_s is None or s > cur_e:
-            if cur_s is not None:
-                missing += cur_e - cur_s
-            cur_s, cur_e = s, e
-        else:
-            cur_e = max(cur_e, e)
-    if cur_s is not None:
-        missing += cur_e - cur_s
-    return (HOUR_MS - missing) / 1000.0
 
 
 _QUOTE_SUFFIXES = ("USDT", "USDC", "BUSD", "USD", "-PERPETUAL", "-USDT-SWAP", "-USD-SWAP", "PERP")
