@@ -219,3 +219,16 @@ def test_api_serves_recent_and_the_last_hour_from_memory(tmp_path):
             same({k: v for k, v in stats.items() if k != "meta"}, want)
             same(casc["detected"], duckdb_reads.stored_cascades(cur, None, m["start_ms"], m["end_ms"]))
         assert stats["count"] > 0 and len(recent["liquidations"]) == 30
+
+
+def test_stats_over_many_events_go_to_duckdb(tiers, events, monkeypatch):
+    """A window holding more events than L1 folds cheaply is summed by DuckDB, same answer."""
+    import liqmap.storage.reads as reads
+
+    l1, db, _mem = tiers
+    start, end = max(_windows(events), key=lambda w: sum(w[0] < e.timestamp <= w[1] for e in events))
+    monkeypatch.setattr(reads, "L1_MAX_STATS_EVENTS", 10)
+    before = l1.served["stats", "duckdb"]
+    got = l1.stats(None, start, end, None, LARGE, INST, MINUTE_MS)
+    assert got["count"] > 10 and l1.served["stats", "duckdb"] == before + 1
+    same(got, db.stats(None, start, end, None, LARGE, INST, MINUTE_MS))

@@ -95,8 +95,10 @@ def liquidation_stats(
 ) -> Stats:
     """Compute :class:`Stats` in one pass (O(n log top_n)).
 
-    ``large_usd`` / ``institutional_usd`` are the size-tier thresholds (USD,
+    ``large_usd`` / ``institutional_usd`` are the size-tier thresholds (USD, the rule of
     :func:`~liqmap.analytics.sizing.size_tier`); ``bucket_ms`` the timeline bucket width (ms).
+    Running sums live in local lists while the loop runs (about 0.6 us per event): the API
+    calls this on up to an hour of events.
 
     Raises ValueError if ``top_n < 0``, ``bucket_ms <= 0`` or ``large_usd > institutional_usd``.
     """
@@ -105,76 +107,83 @@ def liquidation_stats(
     if bucket_ms is not None and bucket_ms <= 0:
         raise ValueError(f"bucket_ms must be positive, got {bucket_ms}")
     size_tier(0.0, large_usd=large_usd, institutional_usd=institutional_usd)  # validates the thresholds
-    st = Stats()
+    # accumulators: [count, value_usd, long_count, long_usd, short_usd, last_ts] per venue,
+    # [count, value_usd] per tier and base, [count, long_usd, short_usd] per timeline bucket
+    tot = [0, 0.0, 0, 0.0, 0.0, None]
+    by_ex: dict[str, list] = {}
+    by_base: dict[str, list] = {}
+    tiers = {t: [0, 0.0] for t in TIERS}
+    t_inst, t_large, t_retail = tiers["institutional"], tiers["large"], tiers["retail"]
+    timeline: dict[int, list] = {}
     heap: list[tuple[float, int, int, Liquidation]] = []
-    timeline: dict[int, TimelineBucket] = {}
+    first = None
     for seq, liq in enumerate(liqs):
-        _add(st, liq, large_usd, institutional_usd)
+        v = liq.value_usd
+        ts = liq.timestamp
+        is_long = liq.side == "long"
+        ex = by_ex.get(liq.exchange)
+        if ex is None:
+            ex = by_ex[liq.exchange] = [0, 0.0, 0, 0.0, 0.0, ts]
+        tot[0] += 1
+        tot[1] += v
+        ex[0] += 1
+        ex[1] += v
+        if is_long:
+            tot[2] += 1
+            tot[3] += v
+            ex[2] += 1
+            ex[3] += v
+        else:
+            tot[4] += v
+            ex[4] += v
+        if tot[5] is None or ts > tot[5]:
+            tot[5] = ts
+        if ts > ex[5]:
+            ex[5] = ts
+        if first is None or ts < first:
+            first = ts
+        tier = t_inst if v >= institutional_usd else t_large if v >= large_usd else t_retail  # size_tier's rule
+        tier[0] += 1
+        tier[1] += v
+        b = by_base.get(liq.base)
+        if b is None:
+            b = by_base[liq.base] = [0, 0.0]
+        b[0] += 1
+        b[1] += v
         if bucket_ms is not None:
-            t = liq.timestamp // bucket_ms * bucket_ms
-            b = timeline.get(t)
-            if b is None:
-                b = timeline[t] = TimelineBucket(t)
-            b.count += 1
-            if liq.side == "long":
-                b.long_usd += liq.value_usd
-            else:
-                b.short_usd += liq.value_usd
-        if top_n:
+            t = ts // bucket_ms * bucket_ms
+            bk = timeline.get(t)
+            if bk is None:
+                bk = timeline[t] = [0, 0.0, 0.0]
+            bk[0] += 1
+            bk[1 if is_long else 2] += v
+        if top_n and (len(heap) < top_n or v >= heap[0][0]):
             # min-heap of (value, -ts, -seq): the smallest / latest is evicted first
-            item = (liq.value_usd, -liq.timestamp, -seq, liq)
+            item = (v, -ts, -seq, liq)
             if len(heap) < top_n:
                 heapq.heappush(heap, item)
             elif item[:3] > heap[0][:3]:
                 heapq.heapreplace(heap, item)
-    if st.count:
-        st.avg_value_usd = st.value_usd / st.count
-        st.long_share = st.long_usd / st.value_usd if st.value_usd else 0.0
-        total = st.value_usd
-        st.exchange_share = {
-            k: (e.value_usd / total if total else 0.0) for k, e in sorted(st.by_exchange.items())
-        }
-        st.by_exchange = dict(sorted(st.by_exchange.items()))
+    return _finish(tot, first, by_ex, by_base, tiers, timeline, heap)
+
+
+def _finish(tot: list, first: int | None, by_ex: dict, by_base: dict, tiers: dict, timeline: dict,
+            heap: list) -> Stats:
+    """:class:`Stats` from the accumulators of :func:`liquidation_stats`."""
+    n, total, long_count, long_usd, short_usd, last = tot
+    st = Stats(count=n, value_usd=total, long_count=long_count, short_count=n - long_count, long_usd=long_usd,
+               short_usd=short_usd, first_ts=first, last_ts=last)
+    st.by_exchange = {k: ExchangeStats(c, v, lc, c - lc, lu, su, lt)
+                      for k, (c, v, lc, lu, su, lt) in sorted(by_ex.items())}
+    if n:
+        st.avg_value_usd = total / n
+        st.long_share = long_usd / total if total else 0.0
+        st.exchange_share = {k: (e.value_usd / total if total else 0.0) for k, e in st.by_exchange.items()}
+    st.tiers = {t: Totals(c, v) for t, (c, v) in tiers.items()}
+    st.by_base = {k: Totals(c, v) for k, (c, v) in by_base.items()}
+    st.timeline = [TimelineBucket(t, lu, su, c) for t, (c, lu, su) in sorted(timeline.items())]
     st.largest = [it[3] for it in sorted(heap, key=lambda it: it[:3], reverse=True)]
-    st.timeline = [timeline[t] for t in sorted(timeline)]
     return st
-
-
-def _add(st: Stats, liq: Liquidation, large_usd: float, institutional_usd: float) -> None:
-    """Fold one event into the totals, venue, tier and base groups of ``st``."""
-    v = liq.value_usd
-    ts = liq.timestamp
-    st.count += 1
-    st.value_usd += v
-    ex = st.by_exchange.get(liq.exchange)
-    if ex is None:
-        ex = st.by_exchange[liq.exchange] = ExchangeStats()
-    ex.count += 1
-    ex.value_usd += v
-    if ex.last_ts is None or ts > ex.last_ts:
-        ex.last_ts = ts
-    if liq.side == "long":
-        st.long_count += 1
-        st.long_usd += v
-        ex.long_count += 1
-        ex.long_usd += v
-    else:
-        st.short_count += 1
-        st.short_usd += v
-        ex.short_count += 1
-        ex.short_usd += v
-    if st.first_ts is None or ts < st.first_ts:
-        st.first_ts = ts
-    if st.last_ts is None or ts > st.last_ts:
-        st.last_ts = ts
-    tier = st.tiers[size_tier(v, large_usd=large_usd, institutional_usd=institutional_usd)]
-    tier.count += 1
-    tier.value_usd += v
-    base = st.by_base.get(liq.base)
-    if base is None:
-        base = st.by_base[liq.base] = Totals()
-    base.count += 1
-    base.value_usd += v
 
 
 #: ``/liquidations/stats`` lists the largest underlyings, at most this many

@@ -5,12 +5,13 @@
 list of ``/liquidations/cascades``, same window bound) from the in-memory tier
 (:class:`~liqmap.storage.memory.MemoryStore`) when that tier holds the whole window (its
 ``floor_ms`` at or below the window start; see :mod:`liqmap.storage.memory`), and from DuckDB
-(:mod:`liqmap.storage.duckdb_reads`) otherwise -- a longer window, a process without L1, an
-hour busier than L1's cap. Both tiers give the same answer: the same rows in the same order
-(``(timestamp, id)``; ties broken the same way in SQL and in Python), the same shapes (one
-formatter, :func:`liqmap.analytics.stats.stats_body`), sums equal up to floating-point
-summation order (DuckDB adds in its scan order). L1 also sees events a few hundred ms before
-their DuckDB commit.
+(:mod:`liqmap.storage.duckdb_reads`) otherwise: a longer window, a process without L1, an
+hour busier than L1's cap, and stats over more than :data:`L1_MAX_STATS_EVENTS` events (DuckDB's
+columnar scan sums those faster than Python). Both tiers give the same answer: the same rows
+in the same order (``(timestamp, id)``; ties broken the same way in SQL and in Python), the
+same shapes (one formatter, :func:`liqmap.analytics.stats.stats_body`), sums equal up to
+floating-point summation order (DuckDB adds in its scan order). L1 also sees events a few
+hundred ms before their DuckDB commit.
 
 ``served`` counts answers per ``(read, tier)``; :meth:`warm` fills L1 from DuckDB at start so
 a restart keeps serving the last hour from memory.
@@ -32,6 +33,9 @@ from liqmap.units import HOUR_MS
 
 #: the longest stats / cascade-status window L1 answers (ms)
 L1_MAX_WINDOW_MS = HOUR_MS
+#: stats over more events than this go to DuckDB: Python folds ~0.6 us per event, DuckDB's
+#: columnar scan of a busy hour (72,000 events) takes ~20 ms (``benchmarks/bench_reads.py``)
+L1_MAX_STATS_EVENTS = 25_000
 
 
 def _accept(base: str | None, exchanges: Sequence[str] | None, min_value_usd: float | None = None):
@@ -99,7 +103,7 @@ class TieredReads:
               large_usd: float, institutional_usd: float, bucket_ms: int) -> dict[str, Any]:
         """Totals over ``(start_ms, end_ms]``, as :func:`duckdb_reads.stats` answers."""
         events = self.memory.window(start_ms, end_ms) if self._l1_window(start_ms, end_ms) else None
-        if events is not None:
+        if events is not None and len(events) <= L1_MAX_STATS_EVENTS:
             self.served["stats", "memory"] += 1
             st = liquidation_stats(filter(_accept(base, exchanges), events), top_n=1, large_usd=large_usd,
                                    institutional_usd=institutional_usd, bucket_ms=bucket_ms)
