@@ -4,11 +4,14 @@ their END, at every input, and predictions join to realized liquidations by that
 
 from __future__ import annotations
 
+import csv
+import gzip
+
 import numpy as np
 import pytest
 
 from liqmap.heatmap.pipeline import hourly
-from liqmap.heatmap.reference import KLINES_5M, KLINES_15M, OI_5M, load_klines, load_oi, load_realized
+from liqmap.heatmap.reference import KLINES_5M, KLINES_15M, OI_5M, REALIZED_1H, load_klines, load_oi, load_realized
 from liqmap.heatmap.series import OpenInterest, build_series
 from liqmap.units import HOUR_MS
 
@@ -66,10 +69,7 @@ def test_predictions_join_realized_liquidations_by_hour_end():
     match theirs, joined by the raw stamp they do not. The model's hourly sums use the same END."""
     real = load_realized()
     s = build_series(M5, [K5, K15], OI)
-    hours, hi = hourly(s.t_end, np.nan_to_num(s.high, nan=-np.inf)[:, None], HOUR_MS)  # sums: not used for prices
-    import gzip
-    import csv
-    with gzip.open(OI_5M.parent / "coinglass_BTC_regime_1h_2025-12-04_2026-06-02.csv.gz", "rt") as fh:
+    with gzip.open(REALIZED_1H, "rt") as fh:
         cg = {int(r["timestamp"]): float(r["price_close"]) for r in csv.DictReader(fh)}
     close_at_end = {int(t): c for t, c in zip(s.t_end, s.close) if t % HOUR_MS == 0 and c == c}
     by_end = [abs(cg[t - HOUR_MS] / close_at_end[t] - 1) for t in real.t_end if t in close_at_end]

@@ -89,3 +89,18 @@ def test_recorded_held_out_score_reproduces_and_table_prints():
             assert now["spearman"] == rec["spearman"] and now["partial"] == rec["partial"]
         assert out["sides"][side]["own_excursion"]["partial"] is None
     assert served.held_out["split"] == out["split"]
+
+
+def test_partial_from_the_rank_matrix_equals_the_rank_residual_correlation():
+    """The first-order partial used by the score equals the correlation of rank residuals after
+    regressing both ranks on the control's ranks (real hours of the shipped reference data)."""
+    from scipy.stats import rankdata
+
+    from liqmap.heatmap.stats import partial_from, rank_stats
+
+    ds = V.prepare(V.load_protocol("v1"))
+    x, y, z = ds.ohlc[ds.rows, 1] - ds.ohlc[ds.rows, 2], ds.realized[:, 0], V.own_exc(ds)[:, 0]
+    Z = np.column_stack([rankdata(z), np.ones(len(z))])
+    res = [r - Z @ np.linalg.lstsq(Z, r, rcond=None)[0] for r in (rankdata(x), rankdata(y))]
+    assert partial_from(rank_stats(np.column_stack([x, y, z])), 0, 1, 2) == pytest.approx(
+        np.corrcoef(*res)[0, 1], abs=1e-12)

@@ -35,8 +35,6 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-import numpy as np
-
 BRACKETS_AS_OF = "2024-10-24"
 
 

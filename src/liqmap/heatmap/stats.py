@@ -3,27 +3,10 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-
 import numpy as np
 from scipy.stats import rankdata
 
 from liqmap.units import DAY_MS
-
-
-def spearman(x: np.ndarray, y: np.ndarray) -> float:
-    """Spearman rank correlation (average ranks for ties); NaN if either side is constant."""
-    rx, ry = rankdata(x), rankdata(y)
-    if rx.std() == 0 or ry.std() == 0:
-        return float("nan")
-    return float(np.corrcoef(rx, ry)[0, 1])
-
-
-def partial_spearman(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> float:
-    """Partial Spearman of x and y controlling for z (first-order partial on ranks); NaN if degenerate."""
-    rxy, rxz, ryz = spearman(x, y), spearman(x, z), spearman(y, z)
-    den = math.sqrt(max((1 - rxz**2) * (1 - ryz**2), 0.0))
-    return (rxy - rxz * ryz) / den if den > 1e-12 else float("nan")
 
 
 def day_groups(t: np.ndarray) -> list[np.ndarray]:
