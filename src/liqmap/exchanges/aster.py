@@ -82,6 +82,11 @@ class Aster(BinanceUSDM):
         keepalive = Heartbeat(60.0, LIST_SUBSCRIPTIONS, is_pong=_is_list_reply)
         return [dataclasses.replace(c, heartbeat=keepalive) for c in super().connections(symbols)]
 
+    def market_connections(self, symbols: Sequence[str]) -> list[ConnectionSpec]:
+        """Binance's market-data connections with Aster's ``LIST_SUBSCRIPTIONS`` keep-alive."""
+        keepalive = Heartbeat(60.0, LIST_SUBSCRIPTIONS, is_pong=_is_list_reply)
+        return [dataclasses.replace(c, heartbeat=keepalive) for c in super().market_connections(symbols)]
+
     def rest_polls(self, symbols: Sequence[str] | None = None) -> list[RestPoll]:
         """None: Aster documents no open-interest endpoint and no public liquidation history."""
         return []

@@ -186,8 +186,8 @@ class BinanceUSDM(Venue):
         return split_concat(symbol.split("_", 1)[0])
 
     # ------------------------------------------------------------ declarative I/O
-    def _streams(self, symbols: Sequence[str] | None) -> list[str]:
-        streams = ["!forceOrder@arr"]
+    def _streams(self, symbols: Sequence[str] | None, liquidations: bool = True) -> list[str]:
+        streams = ["!forceOrder@arr"] if liquidations else []
         for s in symbols or ():
             low = s.lower()
             streams += [f"{low}@aggTrade", f"{low}@markPrice@1s", f"{low}@kline_{self.kline_interval}"]
@@ -197,14 +197,22 @@ class BinanceUSDM(Venue):
         """One combined-stream connection per ``limits.topics_per_connection``
         streams; the first carries ``!forceOrder@arr``. Protocol-level pings;
         rotated before the 24 h lifetime."""
-        streams = self._streams(symbols)
+        return self._combined(self._streams(symbols), self.label)
+
+    def market_connections(self, symbols: Sequence[str]) -> list[ConnectionSpec]:
+        """``aggTrade``, ``markPrice@1s`` and ``kline`` of ``symbols`` on connections of their
+        own (label ``<label>-market``): the streams are named in the URL, so they cannot join
+        the all-market ``!forceOrder@arr`` socket's subscription."""
+        return self._combined(self._streams(symbols, liquidations=False), f"{self.label}-market")
+
+    def _combined(self, streams: list[str], label: str) -> list[ConnectionSpec]:
         per = self.limits.topics_per_connection or len(streams)
         out = []
         for i in range(0, len(streams), per):
             part = streams[i : i + per]
             out.append(
                 ConnectionSpec(
-                    label=self.label if i == 0 else f"{self.label}-{i // per + 1}",
+                    label=label if i == 0 else f"{label}-{i // per + 1}",
                     url=f"{self.ws_url}/stream?streams={'/'.join(part)}",
                     topics=tuple(Topic(st, _stream_kind(st)) for st in part),
                     topics_in_url=True,
