@@ -41,7 +41,7 @@ replay and never raises. All network code lives in ``liqmap.feed``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping, Sequence
 
 import msgspec
@@ -344,6 +344,25 @@ class Venue:
     def connections(self, symbols: Sequence[str] | None = None) -> list[ConnectionSpec]:
         """Websocket connections to open (all-market when ``symbols`` is None)."""
         raise NotImplementedError
+
+    def market_connections(self, symbols: Sequence[str]) -> list[ConnectionSpec]:
+        """Connections carrying the per-symbol market data of ``symbols`` (trades, tickers,
+        open interest, mark price, klines) and NO liquidation topics: what a feed adds to
+        its all-market liquidation subscription for the instruments whose series it
+        collects (``serve``'s heatmap underlyings). The feed joins a spec of the same URL
+        and label with the all-market one (one socket, :func:`liqmap.feed.listing.merge_specs`).
+
+        Default: :meth:`connections` ``(symbols)`` without its ``liquidations`` topics; a
+        spec without topics (raw ``subscribe`` messages) is left out -- such a venue's
+        all-market connection already carries what it can. Venues naming their topics in
+        the URL override this.
+        """
+        out = []
+        for spec in self.connections(symbols):
+            topics = tuple(t for t in spec.topics if t.kind != "liquidations")
+            if topics and not spec.topics_in_url:
+                out.append(replace(spec, topics=topics))
+        return out
 
     def rest_polls(self, symbols: Sequence[str] | None = None) -> list[RestPoll]:
         """REST endpoints to poll (may be empty)."""

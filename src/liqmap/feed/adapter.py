@@ -57,7 +57,7 @@ from liqmap.feed.backoff import Backoff
 from liqmap.feed.connection import WsConnection
 from liqmap.feed.dispatch import FrameHandler, Recorder
 from liqmap.feed.health import HealthStatus, HealthTracker
-from liqmap.feed.listing import fetch_listing, fill, split_spec
+from liqmap.feed.listing import fetch_listing, fill, merge_specs, split_spec
 from liqmap.feed.rest import RestPoller, TokenBucket
 from liqmap.models import Event
 from liqmap.settings import get_settings
@@ -108,6 +108,11 @@ class ExchangeAdapter:
         venue: registry name or :class:`Venue` instance (subclasses fix it).
         ws_url / rest_url: URL overrides (module doc).
         symbols: venue-native symbols to subscribe, None = the venue's all-market default.
+        market_symbols: venue-native symbols whose market data (trades, tickers, open
+            interest, mark price, klines) is collected besides ``symbols``' subscription;
+            with ``symbols=None``: all-market liquidations plus these instruments' series
+            (``Venue.market_connections``, joined onto the same sockets where the venue
+            allows). Their REST polls (open interest) run too.
         poll_interval: seconds between REST polls, overrides every ``RestPoll.interval_s``.
         ws_timeout: watchdog seconds (no frame => reconnect) for every connection
             (default: ``WS_TIMEOUT`` if set, else each spec's ``stale_after_s``).
@@ -136,6 +141,7 @@ class ExchangeAdapter:
         symbols: Sequence[str] | None = None,
         poll_interval: float | None = None,
         *,
+        market_symbols: Sequence[str] | None = None,
         ws_timeout: float | None = None,
         max_retries: int | None = None,
         backoff_base: float = 1.0,
@@ -160,6 +166,7 @@ class ExchangeAdapter:
         self.ws_url = ws_url
         self.rest_url = rest_url
         self.symbols = list(symbols) if symbols else None
+        self.market_symbols = [m for m in dict.fromkeys(market_symbols or ()) if m not in (self.symbols or ())]
         self.poll_interval = poll_interval
         self.ws_timeout = ws_timeout
         # WS_TIMEOUT overrides the venues' own watchdogs only when set explicitly
@@ -222,12 +229,13 @@ class ExchangeAdapter:
         self.tracker.start()
         if self.listing_enabled:
             await self._load_listing()
-        for spec in self.venue.connections(self._valid_symbols()):
+        for spec in self._specs():
             for part in split_spec(spec, self.venue.limits):
                 self._start_connection(part)
         if self.listing_enabled and self.listing_refresh_s:
             self._tasks.append(asyncio.create_task(self._refresh_listing(), name=f"liqmap-listing-{self.name}"))
-        polls = self.venue.rest_polls(self.symbols) if self.rest_enabled else []
+        polled = [*(self.symbols or ()), *self.market_symbols] or None
+        polls = self.venue.rest_polls(polled) if self.rest_enabled else []
         if polls and self.rest_url is None and _is_loopback(self.ws_url):
             # a local test venue has no REST side: never let a test reach the real venue
             self.tracker.base_note = "; ".join(filter(None, [self.tracker.base_note, LOCAL_NO_REST]))
@@ -280,26 +288,38 @@ class ExchangeAdapter:
             self.venue.contracts.update(specs)
         return True
 
-    def _valid_symbols(self) -> list[str] | None:
-        """The requested symbols the listing holds, spelled as it spells them (all
-        of them while no listing is loaded); the others are named in health."""
-        if self.symbols is None:
-            return None
-        out, missing = [], []
-        for s in self.symbols:
-            got = self.venue.listed(s)
-            (out if got is not None else missing).append(got or s)
+    def _specs(self) -> list:
+        """Connection specs of the subscription: ``symbols``' (all-market when None) plus the
+        market-data connections of ``market_symbols``, joined per URL and label. Requested
+        symbols the listing does not hold are named in health (``not_listed``)."""
+        main, missing = self._listed(self.symbols)
+        market, missing_m = self._listed(self.market_symbols)
+        missing = list(dict.fromkeys([*(missing or ()), *(missing_m or ())]))
         if missing and missing != self.tracker.not_listed:
             log.info("%s: not listed by the venue, not subscribed: %s", self.name, ", ".join(missing))
         self.tracker.not_listed = missing
-        return list(dict.fromkeys(out))
+        specs = list(self.venue.connections(main))
+        if market:
+            specs += self.venue.market_connections(market)
+        return merge_specs(specs)
+
+    def _listed(self, symbols: Sequence[str] | None) -> tuple[list[str] | None, list[str]]:
+        """(the symbols the listing holds, spelled as it spells them -- all of them while no
+        listing is loaded --, the ones it does not); ``(None, [])`` for None (all-market)."""
+        if symbols is None:
+            return None, []
+        out, missing = [], []
+        for s in symbols:
+            got = self.venue.listed(s)
+            (out if got is not None else missing).append(got or s)
+        return list(dict.fromkeys(out)), missing
 
     async def _refresh_listing(self) -> None:
         """Re-read the listing every ``listing_refresh_s``; subscribe new listings, drop delisted."""
         while True:
             await asyncio.sleep(self.listing_refresh_s or 3600.0)
             if await self._load_listing():
-                self._apply(self.venue.connections(self._valid_symbols()))
+                self._apply(self._specs())
 
     def _apply(self, specs: list) -> None:
         """Bring the running connections to ``specs`` (topics added/removed per URL)."""

@@ -65,6 +65,10 @@ class ExchangeAggregator:
         symbols: symbol queries (``BTCUSDT``, ``ETH``...); each adapter subscribes
             every perpetual of those underlyings on its venue (USDT, USDC and USD
             families of the :mod:`liqmap.symbols` table); None = venue defaults.
+        market_symbols: symbol queries whose market data (trades, tickers, open interest,
+            mark price, klines) is collected besides the liquidation subscription (every
+            perpetual of those underlyings, as for ``symbols``); e.g. ``serve``'s heatmap
+            underlyings on top of all-market liquidations.
         ws_urls / rest_urls: ``{name: url}`` overrides (see :mod:`liqmap.feed.adapter`).
         adapter_overrides: ``{name: ExchangeAdapter}`` (used as is) or
             ``{name: {kwarg: value}}`` (extra constructor kwargs for that venue).
@@ -80,6 +84,7 @@ class ExchangeAggregator:
         exchanges: Sequence[str] | None = None,
         symbols: Sequence[str] | None = None,
         *,
+        market_symbols: Sequence[str] | None = None,
         ws_urls: Mapping[str, str] | None = None,
         rest_urls: Mapping[str, str] | None = None,
         adapter_overrides: Mapping[str, Any] | None = None,
@@ -94,6 +99,7 @@ class ExchangeAggregator:
         if unknown:
             raise ValueError(f"unknown exchange(s) {', '.join(unknown)}; known: {', '.join(VENUE_NAMES)}")
         self.symbols = list(symbols) if symbols else None
+        self.market_symbols = list(market_symbols) if market_symbols else None
         self.deduper = Deduper(dedupe_size)
         self.adapters: dict[str, ExchangeAdapter] = {}
         self.replays: list[ReplayFeed] = []
@@ -119,7 +125,9 @@ class ExchangeAggregator:
                 if name in rest_urls:
                     kw["rest_url"] = rest_urls[name]
                 if self.symbols and "symbols" not in kw:
-                    kw["symbols"] = self._native_symbols(name) or None
+                    kw["symbols"] = self._native_symbols(name, self.symbols) or None
+                if self.market_symbols and "market_symbols" not in kw:
+                    kw["market_symbols"] = self._native_symbols(name, self.market_symbols)
                 try:
                     adapter = make_adapter(name, **kw)
                 except ImportError as exc:  # venue module not installed/available
@@ -129,12 +137,13 @@ class ExchangeAggregator:
             adapter.add_listener(self.publish)
             self.adapters[adapter.name] = adapter
 
-    def _native_symbols(self, name: str) -> list[str]:
+    @staticmethod
+    def _native_symbols(name: str, queries: Sequence[str]) -> list[str]:
         """Every perpetual of each queried underlying on venue ``name`` (USDT, USDC
         and USD families of :data:`liqmap.symbols.STRICT_TABLE`): the default
         stream matches by base, so all of them are subscribed."""
         out: list[str] = []
-        for q in self.symbols or ():
+        for q in queries:
             base = parse_symbol(q).base
             for quote in ("USDT", "USDC", "USD"):
                 for _ex, sym in sorted(strict_symbols(SymbolQuery(base, quote, q), [name])):

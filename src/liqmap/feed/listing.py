@@ -10,6 +10,9 @@
   over as many connections as ``Limits.topics_per_connection`` and
   ``Limits.chars_per_connection`` require (labels ``linear``, ``linear-2``...).
 * :func:`topic_chars` is what one topic costs against ``chars_per_connection``.
+* :func:`merge_specs` joins specs of the same URL and label (an all-market liquidation
+  connection and the market-data topics of a few symbols on the same socket), keeping
+  each topic key once.
 """
 
 from __future__ import annotations
@@ -92,6 +95,25 @@ def fill(limits: Limits, carried: Sequence[Topic], new: Sequence[Topic]) -> tupl
         if c is not None:
             c -= cost
     return fits, []
+
+
+def merge_specs(specs: Sequence[ConnectionSpec]) -> list[ConnectionSpec]:
+    """``specs`` with those of the same ``(url, label)`` joined into one (topics in order,
+    each key once; the first spec's other fields). Specs naming their topics in the URL
+    (Binance) are kept apart: a different stream list is a different URL anyway."""
+    out: list[ConnectionSpec] = []
+    index: dict[tuple[str, str], int] = {}
+    for spec in specs:
+        key = (spec.url, spec.label)
+        if spec.topics_in_url or key not in index:
+            index.setdefault(key, len(out))
+            out.append(spec)
+            continue
+        first = out[index[key]]
+        seen = {t.key for t in first.topics}
+        extra = tuple(t for t in spec.topics if t.key not in seen)
+        out[index[key]] = dataclasses.replace(first, topics=tuple(first.topics) + extra)
+    return out
 
 
 def split_spec(spec: ConnectionSpec, limits: Limits) -> list[ConnectionSpec]:
