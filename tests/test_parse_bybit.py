@@ -112,8 +112,12 @@ def test_ticker_and_public_trade_shapes_and_errors():
     # v5 documented shapes
     ev = v.parse(json.dumps({"topic": "tickers.BTCUSD", "type": "snapshot", "ts": 5, "data": {
         "symbol": "BTCUSD", "markPrice": "50000", "openInterest": "1000000", "lastPrice": "50010"}}), 6)
-    oi = ev[0]
-    assert oi.open_interest == 20.0 and oi.open_interest_usd == 1_000_000
+    oi = ev[0]  # openInterest counts both sides: one side is half (module docstring)
+    assert oi.open_interest == 10.0 and oi.open_interest_usd == 500_000
+    ev = v.parse(json.dumps({"topic": "tickers.BTCUSDT", "type": "delta", "ts": 5, "data": {
+        "symbol": "BTCUSDT", "markPrice": "50000", "openInterest": "200", "openInterestValue": "10000000",
+        "singleOpenInterest": "99", "singleOpenInterestValue": "4950000"}}), 6)
+    assert (ev[0].open_interest, ev[0].open_interest_usd) == (99.0, 4_950_000.0)  # the single-side fields win
     assert v.parse('{"success":true,"ret_msg":"pong","op":"ping"}', 1) == []
     with pytest.raises(FrameError, match="rejected"):
         v.parse('{"success":false,"ret_msg":"Invalid symbol","op":"subscribe"}', 1)

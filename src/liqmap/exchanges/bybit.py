@@ -22,6 +22,13 @@ Protocol facts (official docs, https://bybit-exchange.github.io/docs/v5/):
   (snapshot then deltas; ``openInterest`` base coin for linear, USD for
   inverse), ``kline.{interval}.{symbol}``; legacy v2 ``trade.{symbol}`` frames
   (cryptofeed 2021 recordings) are parsed too.
+* Open interest is ONE side of the book in liqmap (as every venue reports it). Bybit's
+  ``openInterest`` / ``openInterestValue`` count both sides; on 2026-06-11 Bybit added
+  ``singleOpenInterest`` / ``singleOpenInterestValue`` (one side) to its APIs
+  (https://announcements.bybit.com/en/article/update-to-the-open-interest-oi-calculation-method-blta89d9c88819bfebe/,
+  https://bybit-exchange.github.io/docs/v5/market/open-interest). The tickers parser uses
+  the single fields when present, else half the both-sides ones -- the rule of the REST
+  backfill (:mod:`liqmap.history.bybit`).
 * Heartbeat: send ``{"op":"ping"}`` every 20 s (server drops idle connections).
   URLs ``wss://stream.bybit.com/v5/public/linear`` and ``/inverse``.
   https://bybit-exchange.github.io/docs/v5/ws/connect
@@ -401,7 +408,7 @@ class Bybit(Venue):
             self._mark[sym] = mark
         last = opt(data.get("lastPrice"))
         base, quote, inverse = self._split(sym)
-        oi_raw = opt(data.get("openInterest"))
+        oi_raw, oi_val = _one_side(data)
         oi_base = None
         out: list[Event] = []
         ref = mark or self._mark.get(sym) or last
@@ -411,7 +418,6 @@ class Bybit(Venue):
                 oi_usd = oi_raw
             else:
                 oi_base = oi_raw
-                oi_val = opt(data.get("openInterestValue"))
                 oi_usd = oi_val if oi_val is not None else (oi_raw * ref if ref else None)
             if oi_base is not None:
                 out.append(OpenInterest("bybit", sym, base, quote, oi_base, oi_usd, ts, received_at))
@@ -433,6 +439,20 @@ class Bybit(Venue):
             turnover if inverse else vol, vol if inverse else turnover,
             closed=bool(d.get("confirm")),
         )  # fmt: skip
+
+
+def _one_side(data: dict) -> tuple[float | None, float | None]:
+    """(open interest, its value) of ONE side of the book from a tickers row: the
+    ``singleOpenInterest`` / ``singleOpenInterestValue`` fields (Bybit, from 2026-06-11),
+    else half the both-sides ``openInterest`` / ``openInterestValue`` (module docstring)."""
+    oi, val = opt(data.get("singleOpenInterest")), opt(data.get("singleOpenInterestValue"))
+    if oi is None:
+        both = opt(data.get("openInterest"))
+        oi = None if both is None else both / 2.0
+    if val is None:
+        both = opt(data.get("openInterestValue"))
+        val = None if both is None else both / 2.0
+    return oi, val
 
 
 def _is_pong(frame: str) -> bool:
