@@ -16,7 +16,7 @@ import pytest
 from liqmap.feed.adapter import BinanceAdapter
 from liqmap.exchanges.registry import get_venue
 from liqmap.feed.rest import TokenBucket, retry_after_s
-from liqmap.models import Liquidation
+from liqmap.models import Gap, Liquidation
 from liqmap.settings import get_settings
 from localvenue import LocalHttpVenue, Reply, binance_forceorder_frames, wait_until
 
@@ -149,3 +149,24 @@ async def test_local_ws_url_without_rest_url_never_polls_the_real_venue():
         assert "REST polls off" in adapter.health().note
     finally:
         await adapter.disconnect()
+
+
+async def test_a_run_of_failed_polls_is_recorded_as_a_gap_of_that_series():
+    """Answers, then 503s for longer than two intervals, then answers again: one Gap named by
+    the poll (its series: open interest of BTCUSDT) from the last answer to the next."""
+    replies = [Reply(200, FRAMES[0])] + [Reply(503, "busy")] * 4 + [Reply(200, FRAMES[1])]
+    async with LocalHttpVenue(replies) as http:
+        adapter = rest_adapter(http.url, poll_interval=0.05)
+        events = []
+        adapter.add_listener(events.append)
+        await adapter.connect()
+        try:
+            await wait_until(lambda: any(isinstance(e, Gap) for e in events), what="gap after the 503s")
+        finally:
+            await adapter.disconnect()
+    (gap,) = [e for e in events if isinstance(e, Gap)]
+    assert (gap.exchange, gap.connection, gap.reason) == ("binance", "oi:BTCUSDT", "rest")
+    assert gap.end - gap.start >= 100  # the 503 run, at least two 50 ms intervals
+    assert adapter.health().gaps == 1
+    liqs = [e for e in events if isinstance(e, Liquidation)]
+    assert liqs[0].timestamp <= liqs[-1].timestamp and len(liqs) >= 2

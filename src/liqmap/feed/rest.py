@@ -16,6 +16,10 @@ label = ``poll.label``). Rules:
 * Other HTTP errors (>= 400) and transport errors back off with capped
   exponential full jitter (:class:`~liqmap.feed.backoff.Backoff`); an
   unreachable URL switches to the poll's next ``fallback_urls`` entry.
+* A poll that failed is a hole in its series (open interest): when it answers again
+  after more than two intervals without an answer, a :class:`~liqmap.models.Gap`
+  ``(venue, poll label, last answer, this answer, "rest")`` is emitted -- stored and
+  reported like a websocket disconnect.
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ from liqmap.exchanges.base import RestPoll
 from liqmap.feed.backoff import Backoff
 from liqmap.feed.dispatch import FrameHandler
 from liqmap.feed.health import HealthTracker
+from liqmap.models import Gap
+from liqmap.units import SECOND_MS, now_ms
 
 log = logging.getLogger("liqmap.feed")
 
@@ -147,6 +153,8 @@ class RestPoller:
         self.successes = 0
         self.rate_limited = 0
         self.last_retry_after_s: float | None = None
+        self._last_ok_ms: int | None = None
+        self._failed = False
 
     async def poll_once(self) -> float:
         """Do one request; returns the seconds to wait before the next one."""
@@ -160,8 +168,10 @@ class RestPoller:
             if isinstance(exc, httpx.TransportError) and len(self.urls) > 1:  # unreachable: next URL
                 self.url = self.urls[(self.urls.index(self.url) + 1) % len(self.urls)]
                 log.warning("%s/%s: switching to %s", self.handler.venue.name, self.poll.label, self.url)
+            self._failed = True
             return self.backoff.next_delay()
         if resp.status_code in (429, 418):
+            self._failed = True
             self.rate_limited += 1
             wait = retry_after_s(resp.headers.get("Retry-After"))
             self.last_retry_after_s = wait
@@ -171,12 +181,23 @@ class RestPoller:
             log.warning("%s/%s: HTTP %d, waiting %s s", self.handler.venue.name, self.poll.label, resp.status_code, wait)
             return wait if wait is not None else self.backoff.next_delay()
         if resp.status_code >= 400:
+            self._failed = True
             self.tracker.on_error(f"{self.poll.label}: HTTP {resp.status_code}")
             return self.backoff.next_delay()
         self.backoff.reset()
         self.successes += 1
+        self._answered()
         self.handler.handle(self.poll.label, resp.text)
         return self.interval_s
+
+    def _answered(self) -> None:
+        """Record the hole a run of failed polls left (module docstring)."""
+        t = now_ms()
+        last, self._last_ok_ms = self._last_ok_ms, t
+        if self._failed and last is not None and t - last > 2 * self.interval_s * SECOND_MS:
+            self.tracker.gaps += 1
+            self.handler.emit(Gap(self.handler.venue.name, self.poll.label, last, t, "rest"))
+        self._failed = False
 
     async def run(self) -> None:
         """Poll until cancelled."""
