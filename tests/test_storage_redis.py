@@ -9,6 +9,9 @@ import pytest
 
 from liqmap.analytics.buckets import bucket_start
 from liqmap.analytics.levels import price_level
+from conftest import FIX
+from liqmap.analytics.market_series import MarketSeries
+from liqmap.replay.runner import ReplayRunner
 from liqmap.storage.redis_store import KEY_TYPES, RedisStore
 
 from test_storage_loader import SQUEEZE, load_liquidations
@@ -100,6 +103,13 @@ async def test_one_key_type_per_family_and_ttl(store):
     await store.set_cascade_status([{"symbol": "BTC", "id": "c1", "status": "active", "risk_score": 0.4}])
     await store.set_cascade_status([{"symbol": "BTC", "id": "c1", "status": "ended", "risk_score": 0.9}])
     await store.write(events[:5])  # writes after a status update must not hit WRONGTYPE either
+    # latest open interest, mark and 1-minute bar (real BitMEX instrument rows, Binance aggTrades)
+    market = MarketSeries()
+    rows = market.add(ReplayRunner([str(FIX / "cryptofeed_sample_data" / n) for n in
+                                    ("BITMEX.0.gz", "BINANCE_FUTURES.ws.1.0.gz")]).iter_events())
+    rows.extend(market.flush())
+    await store.set_latest(rows)
+    await store.set_latest(rows)
     keys = await _all_keys(store)
     seen_families = set()
     for k in keys:

@@ -20,6 +20,8 @@ class Metrics:
     * ``liqmap_subscriptions_requested{exchange}`` / ``liqmap_subscriptions_subscribed{exchange}``
       -- topics requested from the live venues / acknowledged by them;
       ``liqmap_subscriptions_failed{exchange}`` -- rejected or never acknowledged now.
+    * ``liqmap_oi_rejected_total{exchange,reason}`` -- open-interest values the guard rejected
+      (:mod:`liqmap.analytics.oi_guard`: ``non_finite``, ``negative``, ``jump``); never stored.
     """
 
     def __init__(self) -> None:
@@ -43,7 +45,10 @@ class Metrics:
                                     ["exchange"], registry=r)
         self.sub_failed = Gauge("liqmap_subscriptions_failed", "Topics rejected or never acknowledged",
                                 ["exchange"], registry=r)
+        self.oi_rejected = Counter("liqmap_oi_rejected_total", "Open-interest values rejected by the guard",
+                                   ["exchange", "reason"], registry=r)
         self._parse_seen: dict[str, float] = {}
+        self._oi_seen: dict[tuple[str, str], int] = {}
         self._ev_children: dict[tuple[str, str], object] = {}
 
     def observe_event(self, ev: Event, live: bool, now_ms: int | None = None) -> None:
@@ -68,6 +73,15 @@ class Metrics:
             if n > prev:
                 self.parse_errors.labels(ex).inc(n - prev)
                 self._parse_seen[ex] = n
+
+    def set_oi_rejected(self, per_exchange: dict[str, dict[str, int]]) -> None:
+        """Sync the guard's rejection totals ``{exchange: {reason: n}}`` (monotonic)."""
+        for ex, reasons in per_exchange.items():
+            for reason, n in reasons.items():
+                prev = self._oi_seen.get((ex, reason), 0)
+                if n > prev:
+                    self.oi_rejected.labels(ex, reason).inc(n - prev)
+                    self._oi_seen[(ex, reason)] = n
 
     def set_subscriptions(self, per_exchange: dict[str, tuple[int, int, int]]) -> None:
         """Set ``(requested, subscribed, failed)`` topic counts per live venue."""

@@ -168,8 +168,18 @@ class AppState:
             except Exception:
                 log.exception("storage close failed")
 
+    def market_stats(self) -> dict[str, Any] | None:
+        """The store's market-series counters (``oi_rejected`` / ``oi_accepted`` per venue, late
+        observations), or None when this state stores nothing."""
+        market = getattr(getattr(self.store, "inner", self.store), "market", None)
+        return market.stats() if market is not None else None
+
     def sync_parse_errors(self) -> None:
-        """Copy the feeds' parse-error counts and subscription counts into the metrics."""
+        """Copy the feeds' parse-error counts, subscription counts and the open-interest
+        guard's rejections into the metrics."""
+        market = self.market_stats()
+        if market is not None:
+            self.metrics.set_oi_rejected(market["oi_rejected"])
         if self.aggregator is not None:
             try:
                 self.metrics.set_parse_errors(self.aggregator.parse_errors())

@@ -106,7 +106,9 @@ from typing import Any, Iterable, Mapping, Sequence
 import duckdb
 import numpy as np
 
+from liqmap.analytics.market_series import MarketRows
 from liqmap.models import Event, Gap, Liquidation
+from liqmap.storage.market import write_market_rows
 from liqmap.storage.base import StorageError
 from liqmap.units import now_ms
 
@@ -175,7 +177,7 @@ def apply_migrations(con: duckdb.DuckDBPyConnection) -> int:
         except Exception:
             con.execute("ROLLBACK")
             raise
-        version = v
+        version = max(version, v)  # a re-applied older version does not lower it
     return version
 
 
@@ -256,15 +258,17 @@ class DuckDBStore:
         self._liq: list[Liquidation] = []
         self._gaps: list[Gap] = []
         self._cascades: dict[str, dict[str, Any]] = {}
+        self._market = MarketRows()
         self._oldest: float | None = None  # monotonic time of the oldest buffered item
         self._lock = asyncio.Lock()
-        self._inflight: tuple[asyncio.Future, list, list, dict] | None = None
+        self._inflight: tuple[asyncio.Future, list, list, dict, MarketRows] | None = None
         self._timer: asyncio.Task | None = None
         self._closed = False
         self.stored = 0
         self.duplicates_skipped = 0
         self.gaps_stored = 0
         self.cascade_rows_written = 0
+        self.market_rows_written = 0
         self.batches = 0
         self.stored_by_exchange: Counter[str] = Counter()
         self._expect_duplicates = False  # last batch met stored ids: skip the optimistic INSERT
@@ -273,18 +277,18 @@ class DuckDBStore:
     @property
     def pending(self) -> int:
         """Events buffered or in a running commit, not yet acknowledged (lost on SIGKILL, restored by replay)."""
-        n = len(self._liq) + len(self._gaps) + len(self._cascades)
+        n = self.buffered
         if self._inflight is not None:
-            fut, liq, gaps, casc = self._inflight
+            fut, liq, gaps, casc, market = self._inflight
             committed = fut.done() and not fut.cancelled() and fut.exception() is None
             if not committed:
-                n += len(liq) + len(gaps) + len(casc)
+                n += len(liq) + len(gaps) + len(casc) + len(market)
         return n
 
     @property
     def buffered(self) -> int:
         """Events buffered and not yet handed to a commit."""
-        return len(self._liq) + len(self._gaps) + len(self._cascades)
+        return len(self._liq) + len(self._gaps) + len(self._cascades) + len(self._market)
 
     async def write(self, events: Sequence[Event]) -> None:
         """Buffer liquidations and gaps from ``events`` (other types are ignored).
@@ -301,6 +305,15 @@ class DuckDBStore:
             elif isinstance(e, Gap):
                 self._gaps.append(e)
         await self._after_buffer()
+
+    async def write_market(self, rows: MarketRows) -> None:
+        """Buffer market-series rows (:mod:`liqmap.analytics.market_series`); they are committed
+        with the next batch (same transaction, same triggers), upserted by their keys."""
+        if self._closed:
+            raise StorageError("duckdb: write after close")
+        if len(rows):
+            self._market.extend(rows)
+            await self._after_buffer()
 
     async def upsert_cascades(self, rows: Iterable[Mapping[str, Any]]) -> None:
         """Buffer cascade rows (dicts with :data:`CASCADE_COLUMNS` keys); last state per id wins."""
@@ -354,15 +367,15 @@ class DuckDBStore:
             await self._wait_inflight()
             if not self.pending:
                 return
-            liq, gaps, casc = self._liq, self._gaps, self._cascades
-            self._liq, self._gaps, self._cascades, self._oldest = [], [], {}, None
-            fut = asyncio.ensure_future(asyncio.to_thread(self._commit, liq, gaps, casc))
-            self._inflight = (fut, liq, gaps, casc)
+            liq, gaps, casc, market = self._liq, self._gaps, self._cascades, self._market
+            self._liq, self._gaps, self._cascades, self._market, self._oldest = [], [], {}, MarketRows(), None
+            fut = asyncio.ensure_future(asyncio.to_thread(self._commit, liq, gaps, casc, market))
+            self._inflight = (fut, liq, gaps, casc, market)
 
     async def _wait_inflight(self) -> None:
         if self._inflight is None:
             return
-        fut, liq, gaps, casc = self._inflight
+        fut, liq, gaps, casc, market = self._inflight
         try:
             await asyncio.shield(fut)
         except asyncio.CancelledError:
@@ -374,6 +387,8 @@ class DuckDBStore:
             self._gaps = gaps + self._gaps
             casc.update(self._cascades)
             self._cascades = casc
+            market.extend(self._market)
+            self._market = market
             self._oldest = time.monotonic()
             raise
         self._inflight = None
@@ -387,7 +402,8 @@ class DuckDBStore:
         async with self._lock:
             await self._wait_inflight()
 
-    def _commit(self, liq: list[Liquidation], gaps: list[Gap], casc: dict[str, dict[str, Any]]) -> None:
+    def _commit(self, liq: list[Liquidation], gaps: list[Gap], casc: dict[str, dict[str, Any]],
+                market: MarketRows | None = None) -> None:
         cur = self._con.cursor()
         try:
             # de-duplicate within the batch in Python only when needed (a C-level set check;
@@ -424,6 +440,7 @@ class DuckDBStore:
                     + ")",
                     params,
                 )
+            market_in = write_market_rows(cur, market) if market else 0
             cur.execute("COMMIT")
         except BaseException:
             try:
@@ -439,6 +456,7 @@ class DuckDBStore:
         self.stored_by_exchange.update(inserted_by_ex)
         self.gaps_stored += gaps_in
         self.cascade_rows_written += len(casc)
+        self.market_rows_written += market_in
         self.batches += 1
 
     def _insert_liquidations(
@@ -507,6 +525,7 @@ class DuckDBStore:
             "duplicates_skipped": self.duplicates_skipped,
             "gaps_stored": self.gaps_stored,
             "cascade_rows_written": self.cascade_rows_written,
+            "market_rows_written": self.market_rows_written,
             "batches": self.batches,
         }
 

@@ -1,7 +1,7 @@
-"""DuckDB writes of per-venue market series: open interest and klines.
+"""DuckDB writes of per-venue market series: open interest, klines, mark prices, trade bars.
 
-Tables (``migrations/duckdb/0003_market_series.sql``, applied by
-:func:`liqmap.storage.duckdb_store.apply_migrations`):
+Tables (``migrations/duckdb/0003_market_series.sql`` and ``0005_live_market_series.sql``,
+applied by :func:`liqmap.storage.duckdb_store.apply_migrations`):
 
 * ``open_interest(exchange, symbol, base, quote, timestamp, open_interest, open_interest_usd,
   received_at, source)`` -- key ``(exchange, symbol, timestamp)``; ``open_interest`` in base
@@ -9,28 +9,43 @@ Tables (``migrations/duckdb/0003_market_series.sql``, applied by
 * ``klines(exchange, symbol, interval, open_time, close_time, open, high, low, close, volume,
   quote_volume, taker_buy_volume, taker_buy_quote_volume, trades, source)`` -- key
   ``(exchange, symbol, interval, open_time)``; prices in quote units, ``volume`` base units.
+* ``mark_prices(exchange, symbol, timestamp, mark_price, index_price, funding_rate, received_at)``
+  -- key ``(exchange, symbol, timestamp)``; the last mark of each minute (live collection).
+* ``trade_bars_1m(exchange, symbol, base, quote, open_time, open, high, low, close, buy_volume,
+  sell_volume, buy_usd, sell_usd, trades, first_ts, last_ts, partial)`` -- key
+  ``(exchange, symbol, open_time)``; :class:`liqmap.analytics.trade_bars.TradeBar`.
 
 Writes are ``INSERT OR REPLACE`` in one transaction per call, so storing the same snapshot or
 candle again (a re-run backfill, a replay, the live collector catching up) replaces the row
 instead of adding a second one. Within one call the last event per key wins.
+:func:`write_market_rows` writes the live collector's :class:`~liqmap.analytics.market_series.MarketRows`
+inside the caller's transaction (the DuckDB store commits them with its liquidation batch).
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import duckdb
 import numpy as np
 
-from liqmap.models import Kline, OpenInterest
+from liqmap.models import Kline, OpenInterest, Ticker
+
+if TYPE_CHECKING:
+    from liqmap.analytics.market_series import MarketRows
+    from liqmap.analytics.trade_bars import TradeBar
 
 OI_COLUMNS = ("exchange", "symbol", "base", "quote", "timestamp", "open_interest", "open_interest_usd",
               "received_at", "source")
 KLINE_COLUMNS = ("exchange", "symbol", "interval", "open_time", "close_time", "open", "high", "low", "close",
                  "volume", "quote_volume", "taker_buy_volume", "taker_buy_quote_volume", "trades", "source")
+MARK_COLUMNS = ("exchange", "symbol", "timestamp", "mark_price", "index_price", "funding_rate", "received_at")
+BAR_COLUMNS = ("exchange", "symbol", "base", "quote", "open_time", "open", "high", "low", "close", "buy_volume",
+               "sell_volume", "buy_usd", "sell_usd", "trades", "first_ts", "last_ts", "partial")
 _FLOATS = {"open_interest", "open_interest_usd", "open", "high", "low", "close", "volume", "quote_volume",
-           "taker_buy_volume", "taker_buy_quote_volume"}
-_INTS = {"timestamp", "received_at", "open_time", "close_time"}
+           "taker_buy_volume", "taker_buy_quote_volume", "mark_price", "index_price", "funding_rate",
+           "buy_volume", "sell_volume", "buy_usd", "sell_usd"}
+_INTS = {"timestamp", "received_at", "open_time", "close_time", "first_ts", "last_ts"}
 
 
 def _columns(rows: list[tuple], names: tuple[str, ...]) -> dict[str, np.ndarray]:
@@ -46,24 +61,74 @@ def _columns(rows: list[tuple], names: tuple[str, ...]) -> dict[str, np.ndarray]
     return out
 
 
+def upsert_rows(cur: duckdb.DuckDBPyConnection, table: str, names: tuple[str, ...], rows: list[tuple]) -> int:
+    """``INSERT OR REPLACE`` ``rows`` (tuples in ``names`` order) into ``table`` in the caller's
+    open transaction; returns len(rows)."""
+    if not rows:
+        return 0
+    cur.register("market_batch", _columns(rows, names))
+    try:
+        cur.execute(f"INSERT OR REPLACE INTO {table} ({', '.join(names)}) "
+                    f"SELECT {', '.join(names)} FROM market_batch")
+    finally:
+        cur.unregister("market_batch")
+    return len(rows)
+
+
 def _upsert(con: duckdb.DuckDBPyConnection, table: str, names: tuple[str, ...], rows: list[tuple]) -> int:
     if not rows:
         return 0
     cur = con.cursor()
-    cur.register("market_batch", _columns(rows, names))
     try:
         cur.execute("BEGIN TRANSACTION")
         try:
-            cur.execute(f"INSERT OR REPLACE INTO {table} ({', '.join(names)}) "
-                        f"SELECT {', '.join(names)} FROM market_batch")
+            upsert_rows(cur, table, names, rows)
             cur.execute("COMMIT")
         except BaseException:
             cur.execute("ROLLBACK")
             raise
     finally:
-        cur.unregister("market_batch")
         cur.close()
     return len(rows)
+
+
+def oi_rows(events: Sequence[OpenInterest], source: str) -> list[tuple]:
+    """``open_interest`` rows (last event per key)."""
+    last = {(e.exchange, e.symbol, e.timestamp): e for e in events}
+    return [(e.exchange, e.symbol, e.base, e.quote, e.timestamp, e.open_interest, e.open_interest_usd,
+             e.received_at, source) for e in last.values()]
+
+
+def kline_rows(events: Sequence[Kline], source: str) -> list[tuple]:
+    """``klines`` rows of the CLOSED candles (last per key)."""
+    last = {(k.exchange, k.symbol, k.interval, k.open_time): k for k in events if k.closed}
+    return [(k.exchange, k.symbol, k.interval, k.open_time, k.close_time, k.open, k.high, k.low, k.close,
+             k.volume, k.quote_volume, k.taker_buy_volume, k.taker_buy_quote_volume, k.trades, source)
+            for k in last.values()]
+
+
+def mark_rows(ticks: Sequence[Ticker]) -> list[tuple]:
+    """``mark_prices`` rows of the tickers carrying a mark price (last per key)."""
+    last = {(t.exchange, t.symbol, t.timestamp): t for t in ticks if t.mark_price is not None}
+    return [(t.exchange, t.symbol, t.timestamp, t.mark_price, t.index_price, t.funding_rate, t.received_at)
+            for t in last.values()]
+
+
+def bar_rows(bars: "Sequence[TradeBar]") -> list[tuple]:
+    """``trade_bars_1m`` rows (last per key)."""
+    last = {(b.exchange, b.symbol, b.open_time): b for b in bars}
+    return [(b.exchange, b.symbol, b.base, b.quote, b.open_time, b.open, b.high, b.low, b.close, b.buy_volume,
+             b.sell_volume, b.buy_usd, b.sell_usd, b.trades, b.first_ts, b.last_ts, b.partial)
+            for b in last.values()]
+
+
+def write_market_rows(cur: duckdb.DuckDBPyConnection, rows: "MarketRows", source: str = "live") -> int:
+    """Upsert the live collector's rows into ``open_interest``, ``klines``, ``mark_prices`` and
+    ``trade_bars_1m`` inside the caller's open transaction; returns the rows written."""
+    return (upsert_rows(cur, "open_interest", OI_COLUMNS, oi_rows(rows.open_interest, source))
+            + upsert_rows(cur, "klines", KLINE_COLUMNS, kline_rows(rows.klines, source))
+            + upsert_rows(cur, "mark_prices", MARK_COLUMNS, mark_rows(rows.marks))
+            + upsert_rows(cur, "trade_bars_1m", BAR_COLUMNS, bar_rows(rows.bars)))
 
 
 def store_open_interest(con: duckdb.DuckDBPyConnection, events: Sequence[OpenInterest], source: str) -> int:
@@ -71,10 +136,7 @@ def store_open_interest(con: duckdb.DuckDBPyConnection, events: Sequence[OpenInt
 
     Raises ``duckdb.Error`` (nothing written) when the table is missing or a value is invalid.
     """
-    last = {(e.exchange, e.symbol, e.timestamp): e for e in events}
-    rows = [(e.exchange, e.symbol, e.base, e.quote, e.timestamp, e.open_interest, e.open_interest_usd,
-             e.received_at, source) for e in last.values()]
-    return _upsert(con, "open_interest", OI_COLUMNS, rows)
+    return _upsert(con, "open_interest", OI_COLUMNS, oi_rows(events, source))
 
 
 def store_klines(con: duckdb.DuckDBPyConnection, events: Sequence[Kline], source: str) -> int:
@@ -83,11 +145,7 @@ def store_klines(con: duckdb.DuckDBPyConnection, events: Sequence[Kline], source
     Candles with ``closed=False`` are skipped (a forming candle is not history).
     Raises ``duckdb.Error`` (nothing written) when the table is missing or a value is invalid.
     """
-    last = {(k.exchange, k.symbol, k.interval, k.open_time): k for k in events if k.closed}
-    rows = [(k.exchange, k.symbol, k.interval, k.open_time, k.close_time, k.open, k.high, k.low, k.close,
-             k.volume, k.quote_volume, k.taker_buy_volume, k.taker_buy_quote_volume, k.trades, source)
-            for k in last.values()]
-    return _upsert(con, "klines", KLINE_COLUMNS, rows)
+    return _upsert(con, "klines", KLINE_COLUMNS, kline_rows(events, source))
 
 
 def mirror_binance_to_heatmap_tables(con: duckdb.DuckDBPyConnection, symbol: str, interval: str,

@@ -28,6 +28,11 @@ Objects (same names in both flavours):
 * ``liquidations_price_levels`` -- per base/hour/side/price level (heatmap aggregates).
 * ``liquidations_exchange_comparison`` -- per day and exchange, with share of the day.
 * ``get_price_level_clusters(symbol text, hours int, until timestamptz DEFAULT now())``.
+* ``open_interest``, ``mark_prices``, ``klines``, ``trade_bars_1m`` -- the live market series
+  (:meth:`PostgresStore.write_market`, columns and keys of the DuckDB tables in
+  :mod:`liqmap.storage.market` plus ``ts``), partitioned by month like
+  ``liquidations_significant`` (hypertables with TimescaleDB), upserted on their keys and
+  dropped by :meth:`PostgresStore.retention` with it.
 """
 
 from __future__ import annotations
@@ -38,7 +43,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+from liqmap.analytics.market_series import MarketRows
 from liqmap.models import Event, Liquidation
+from liqmap.storage import market as mk
 from liqmap.storage.base import StorageError, redact_url
 from liqmap.units import INSTITUTIONAL_USD
 
@@ -56,6 +63,14 @@ CASCADE_COLUMNS = (
     "id", "symbol", "start_ts", "end_ts", "n_events", "value_usd", "long_usd", "short_usd",
     "exchanges", "risk_score", "severity", "cross_exchange", "status", "updated_at",
 )
+#: market-series table -> (columns as in DuckDB, key columns besides ts, the column ts derives from)
+MARKET_TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...], str]] = {
+    "open_interest": (mk.OI_COLUMNS, ("exchange", "symbol"), "timestamp"),
+    "mark_prices": (mk.MARK_COLUMNS, ("exchange", "symbol"), "timestamp"),
+    "klines": (mk.KLINE_COLUMNS, ("exchange", "symbol", "interval"), "open_time"),
+    "trade_bars_1m": (mk.BAR_COLUMNS, ("exchange", "symbol"), "open_time"),
+}
+PARTITIONED = ("liquidations_significant", *MARKET_TABLES)
 
 
 def migrations_for(flavour: str) -> list[tuple[int, str, str]]:
@@ -105,12 +120,14 @@ class PostgresStore:
         self.schema_version = 0
         self._buf: list[Liquidation] = []
         self._casc: dict[str, dict[str, Any]] = {}
+        self._market = MarketRows()
         self._oldest: float | None = None
-        self._months: set[datetime] = set()
+        self._months: set[tuple[str, datetime]] = set()
         self.stored = 0
         self.duplicates_skipped = 0
         self.below_threshold = 0
         self.cascade_rows_written = 0
+        self.market_rows_written = 0
         self.batches = 0
         self._closed = False
 
@@ -177,6 +194,12 @@ class PostgresStore:
                     self.below_threshold += 1
         await self._maybe_flush()
 
+    async def write_market(self, rows: MarketRows) -> None:
+        """Buffer market-series rows (committed with the next batch, upserted on their keys)."""
+        if len(rows):
+            self._market.extend(rows)
+            await self._maybe_flush()
+
     async def upsert_cascades(self, rows: Iterable[Mapping[str, Any]]) -> None:
         """Buffer cascade rows (keys :data:`CASCADE_COLUMNS`); last state per id wins."""
         for r in rows:
@@ -184,7 +207,7 @@ class PostgresStore:
         await self._maybe_flush()
 
     async def _maybe_flush(self) -> None:
-        if not (self._buf or self._casc):
+        if not (self._buf or self._casc or len(self._market)):
             return
         now = time.monotonic()
         if self._oldest is None:
@@ -194,22 +217,23 @@ class PostgresStore:
 
     async def flush(self) -> None:
         """Commit buffered rows in one transaction (COPY + INSERT ... ON CONFLICT)."""
-        if not (self._buf or self._casc):
+        if not (self._buf or self._casc or len(self._market)):
             return
         conn = await self._require()
-        buf, casc = self._buf, self._casc
+        buf, casc, market = self._buf, self._casc, self._market
+        tables = _market_tables(market)
+        months = {("liquidations_significant", month_start(e.timestamp)) for e in buf}
+        months |= {(t, month_start(r[names.index(tcol)])) for t, (names, _, tcol, rows) in tables.items() for r in rows}
         uniq: dict[str, Liquidation] = {}
         for e in buf:
             uniq.setdefault(e.id, e)
         try:
             async with conn.transaction():
                 inserted = 0
+                if self.flavour == "native":
+                    for table, m in months - self._months:
+                        await conn.execute("SELECT liqmap_ensure_month_partition(%s, %s)", [table, m])
                 if uniq:
-                    if self.flavour == "native":
-                        for m in {month_start(e.timestamp) for e in uniq.values()} - self._months:
-                            await conn.execute(
-                                "SELECT liqmap_ensure_month_partition('liquidations_significant', %s)", [m]
-                            )
                     await conn.execute(
                         "CREATE TEMP TABLE IF NOT EXISTS liqmap_stage (exchange text, symbol text, base text, "
                         "quote text, side text, price double precision, quantity double precision, "
@@ -244,12 +268,14 @@ class PostgresStore:
                             f"ON CONFLICT (id) DO UPDATE SET {updates}",
                             [[r.get(c) for c in CASCADE_COLUMNS] for r in casc.values()],
                         )
+                market_in = await _upsert_market(conn, tables)
         except Exception as exc:
             raise StorageError(f"postgres: batch failed on {redact_url(self.dsn)}: {exc}") from exc
         # committed: acknowledge and clear only now
         if self.flavour == "native":
-            self._months |= {month_start(e.timestamp) for e in uniq.values()}
-        self._buf, self._casc, self._oldest = [], {}, None
+            self._months |= months
+        self._buf, self._casc, self._market, self._oldest = [], {}, MarketRows(), None
+        self.market_rows_written += market_in
         self.stored += inserted
         self.duplicates_skipped += len(buf) - inserted
         self.cascade_rows_written += len(casc)
@@ -274,12 +300,13 @@ class PostgresStore:
     async def retention(self, keep_days: int = 90) -> list[str]:
         """Drop data older than ``keep_days`` (partitions / chunks). Returns dropped names."""
         conn = await self._require()
+        dropped: list[str] = []
         async with conn.transaction():
-            cur = await conn.execute(
-                "SELECT liqmap_drop_old_partitions('liquidations_significant', make_interval(days => %s))",
-                [int(keep_days)],
-            )
-            dropped = [r[0] for r in await cur.fetchall()]
+            for table in PARTITIONED:
+                cur = await conn.execute(
+                    "SELECT liqmap_drop_old_partitions(%s, make_interval(days => %s))", [table, int(keep_days)]
+                )
+                dropped += [r[0] for r in await cur.fetchall() if r[0]]
         self._months.clear()
         return dropped
 
@@ -303,9 +330,34 @@ class PostgresStore:
             "schema_version": self.schema_version,
             "institutional_usd": self.institutional_usd,
             "stored": self.stored,
-            "pending": len(self._buf) + len(self._casc),
+            "pending": len(self._buf) + len(self._casc) + len(self._market),
             "duplicates_skipped": self.duplicates_skipped,
             "below_threshold": self.below_threshold,
             "cascade_rows_written": self.cascade_rows_written,
+            "market_rows_written": self.market_rows_written,
             "batches": self.batches,
         }
+
+
+def _market_tables(rows: MarketRows) -> dict[str, tuple[tuple[str, ...], tuple[str, ...], str, list[tuple]]]:
+    """table -> (columns, key columns, time column, row tuples) of the non-empty market tables."""
+    built = {"open_interest": mk.oi_rows(rows.open_interest, "live"), "mark_prices": mk.mark_rows(rows.marks),
+             "klines": mk.kline_rows(rows.klines, "live"), "trade_bars_1m": mk.bar_rows(rows.bars)}
+    return {t: (*MARKET_TABLES[t], r) for t, r in built.items() if r}
+
+
+async def _upsert_market(conn: Any, tables: dict) -> int:
+    """``INSERT ... ON CONFLICT (key, ts) DO UPDATE`` of every market row, in the open transaction."""
+    n = 0
+    for table, (names, key, tcol, rows) in tables.items():
+        cols = ", ".join(f'"{c}"' for c in names)
+        keys = {*key}
+        updates = ", ".join(f'"{c}" = EXCLUDED."{c}"' for c in names if c not in keys)
+        conflict = ", ".join(f'"{c}"' for c in key)
+        sql = (f"INSERT INTO {table} ({cols}, ts) VALUES ({', '.join(['%s'] * len(names))}, "
+               f"to_timestamp(%s / 1000.0)) ON CONFLICT ({conflict}, ts) DO UPDATE SET {updates}")
+        i = names.index(tcol)
+        async with conn.cursor() as cur:
+            await cur.executemany(sql, [(*r, r[i]) for r in rows])
+        n += len(rows)
+    return n

@@ -18,7 +18,21 @@ key                                         type    fields / value
                                                     long_count, short_count, last_ts
 ``{p}:cascade:status:{SYMBOL}``             string  JSON object of the cascade state
 ``{p}:seen:{id}``                           string  "1" (replay de-duplication marker)
+``{p}:oi:{EXCHANGE}:{SYMBOL}``              hash    open_interest (base units),
+                                                    open_interest_usd (USD, absent if
+                                                    unknown), timestamp (ms)
+``{p}:mark:{EXCHANGE}:{SYMBOL}``            hash    mark_price, index_price, funding_rate
+                                                    (absent if unknown), timestamp (ms)
+``{p}:bar1m:{EXCHANGE}:{SYMBOL}``           hash    the last finished 1-minute trade bar:
+                                                    open_time, open, high, low, close,
+                                                    buy_volume, sell_volume, buy_usd,
+                                                    sell_usd, trades, partial (0/1)
 ==========================================  ======  =====================================
+
+``oi`` / ``mark`` / ``bar1m`` hold the LATEST value per venue instrument (``EXCHANGE`` and
+``SYMBOL`` as the venue names them): open interest that passed the guard, the newest of
+each write batch (:meth:`RedisStore.set_latest`); a value older than the one stored never
+replaces it.
 
 Every key expires one hour (``ttl_s``) after its last write. Writes: one
 pipeline per batch (``transaction=False``) holding one server-side Lua call
@@ -46,7 +60,8 @@ from liqmap.units import MINUTE_MS
 log = logging.getLogger(__name__)
 
 BUCKET_MS = MINUTE_MS
-KEY_TYPES: dict[str, str] = {"levels": "hash", "agg": "hash", "cascade": "string", "seen": "string"}
+KEY_TYPES: dict[str, str] = {"levels": "hash", "agg": "hash", "cascade": "string", "seen": "string",
+                             "oi": "hash", "mark": "hash", "bar1m": "hash"}
 
 # One call applies up to CHUNK events atomically. ARGV[1] = ttl seconds, then 6 values per
 # event: seen key, level key, agg key, value_usd, ts (ms), side. Aggregates are summed in Lua
@@ -101,6 +116,17 @@ return new
 """
 CHUNK = 1_000
 
+# Replace a latest-value hash unless the stored one is newer. KEYS[1]; ARGV[1] ttl, ARGV[2] the
+# value's time field name, ARGV[3] its time, then field/value pairs.
+_LATEST_LUA = """
+local cur = tonumber(redis.call('HGET', KEYS[1], ARGV[2]) or '-1')
+if tonumber(ARGV[3]) < cur then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return 1
+"""
+
 
 def format_level(level: float) -> str:
     """Level as key text: no float noise, no trailing zeros (``98900``, ``0.1681``, ``2e-08`` -> ``0.00000002``)."""
@@ -133,6 +159,8 @@ class RedisStore:
         self.ttl_s = int(ttl_s)
         self.client = client if client is not None else aioredis.from_url(url, socket_connect_timeout=2.0)
         self._apply = self.client.register_script(_APPLY_LUA)
+        self._latest = self.client.register_script(_LATEST_LUA)
+        self.latest_updates = 0
         self.stored = 0
         self.duplicates_skipped = 0
         self.pipelines = 0
@@ -152,6 +180,10 @@ class RedisStore:
     def cascade_key(self, base: str) -> str:
         """``{p}:cascade:status:{BASE}``."""
         return f"{self.prefix}:cascade:status:{base.upper()}"
+
+    def latest_key(self, family: str, exchange: str, symbol: str) -> str:
+        """``{p}:{family}:{EXCHANGE}:{SYMBOL}`` (family ``oi``, ``mark`` or ``bar1m``)."""
+        return f"{self.prefix}:{family}:{exchange}:{symbol}"
 
     def seen_key(self, event_id: str) -> str:
         """``{p}:seen:{id}``."""
@@ -205,6 +237,39 @@ class RedisStore:
             raise StorageError(f"redis: pipeline failed at {redact_url(self.url)}: {exc}") from exc
         self.cascade_updates += len(statuses)
 
+    async def set_latest(self, rows: Any) -> None:
+        """Keep the newest open interest, mark price and 1-minute bar per venue instrument
+        (``rows``: :class:`liqmap.analytics.market_series.MarketRows`; one pipeline)."""
+        calls: list[tuple[str, str, int, list[Any]]] = []
+        for (family, ex, sym), e in rows.latest.items():
+            if family == "oi":
+                fields = {"open_interest": e.open_interest, "open_interest_usd": e.open_interest_usd}
+            else:
+                fields = {"mark_price": e.mark_price, "index_price": e.index_price, "funding_rate": e.funding_rate}
+            calls.append((self.latest_key(family, ex, sym), "timestamp", e.timestamp, _pairs(fields, e.timestamp)))
+        last_bar = {(b.exchange, b.symbol): b for b in rows.bars}
+        for (ex, sym), b in last_bar.items():
+            fields = {k: getattr(b, k) for k in ("open", "high", "low", "close", "buy_volume", "sell_volume",
+                                                  "buy_usd", "sell_usd", "trades")}
+            fields["partial"] = int(b.partial)
+            calls.append((self.latest_key("bar1m", ex, sym), "open_time", b.open_time,
+                          _pairs(fields, b.open_time, "open_time")))
+        if not calls:
+            return
+        pipe = self.client.pipeline(transaction=False)
+        for key, tfield, t, pairs in calls:
+            await self._latest(keys=[key], args=[self.ttl_s, tfield, t, *pairs], client=pipe)
+        try:
+            await pipe.execute()
+        except Exception as exc:
+            self.errors += 1
+            raise StorageError(f"redis: pipeline failed at {redact_url(self.url)}: {exc}") from exc
+        self.latest_updates += len(calls)
+
+    async def latest(self, family: str, exchange: str, symbol: str) -> dict[str, float]:
+        """One latest-value hash (``oi``, ``mark``, ``bar1m``) as numbers (empty if absent)."""
+        return _decode_hash(await self.client.hgetall(self.latest_key(family, exchange, symbol)))
+
     async def flush(self) -> None:
         """Nothing is buffered: every :meth:`write` executes its pipeline."""
 
@@ -226,6 +291,7 @@ class RedisStore:
             "duplicates_skipped": self.duplicates_skipped,
             "pipelines": self.pipelines,
             "cascade_updates": self.cascade_updates,
+            "latest_updates": self.latest_updates,
             "errors": self.errors,
         }
 
@@ -245,10 +311,22 @@ class RedisStore:
         return None if raw is None else msgspec.json.decode(raw)
 
 
+_INT_FIELDS = frozenset({"count", "last_ts", "long_count", "short_count", "timestamp", "open_time", "trades", "partial"})
+
+
+def _pairs(fields: Mapping[str, Any], t: int, tfield: str = "timestamp") -> list[Any]:
+    """Flat field/value list for HSET: the time and every known (non-None) value."""
+    out: list[Any] = [tfield, int(t)]
+    for k, v in fields.items():
+        if v is not None:
+            out += [k, repr(float(v)) if isinstance(v, float) else v]
+    return out
+
+
 def _decode_hash(raw: Mapping[bytes, bytes]) -> dict[str, float]:
     out: dict[str, float] = {}
     for k, v in raw.items():
         key = k.decode() if isinstance(k, bytes) else k
         val = v.decode() if isinstance(v, bytes) else v
-        out[key] = int(val) if key in ("count", "last_ts", "long_count", "short_count") else float(val)
+        out[key] = int(val) if key in _INT_FIELDS else float(val)
     return out

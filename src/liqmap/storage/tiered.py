@@ -18,7 +18,12 @@ What it does per batch:
    ``cascades`` (and PostgreSQL ``liquidation_cascades``, Redis
    ``{p}:cascade:status:{BASE}``). Cascade ids are ``{base}-{start_ts}``, so a
    replay of the same input upserts the same rows.
-3. Redis and PostgreSQL get the same batch. They are optional mirrors: if one
+3. The market series (:class:`liqmap.analytics.market_series.MarketSeries`): open
+   interest that passed the guard and mark prices sampled to the last value of each minute,
+   closed venue klines and 1-minute trade bars, committed with the DuckDB batch (upserted
+   on their keys), mirrored to PostgreSQL (partitioned tables) and, latest value per
+   instrument, to Redis. Rejected open interest is counted per venue (``stats()["market"]``).
+4. Redis and PostgreSQL get the same batch. They are optional mirrors: if one
    fails (server down), the error is logged, counted and shown in
    ``tiers[...]["status"]`` and that tier is switched off for the rest of the
    run; DuckDB writes continue. Pass ``strict=True`` to raise instead.
@@ -38,6 +43,7 @@ from collections import Counter
 from typing import Any, Callable, Sequence
 
 from liqmap.analytics.cascades import CascadeConfig, CascadeDetector, CascadeEvent, cascade_row
+from liqmap.analytics.market_series import MarketRows, MarketSeries
 from liqmap.models import Event, Liquidation
 from liqmap.storage.base import StorageError, redact_url
 from liqmap.storage.duckdb_store import BULK_BATCH_ROWS, DuckDBStore
@@ -84,6 +90,7 @@ class TieredStore:
     ) -> None:
         self.duckdb = DuckDBStore(db_path, batch_size=batch_size, flush_interval_s=flush_interval_s)
         self.detector = CascadeDetector(cascade_config or CascadeConfig())
+        self.market = MarketSeries()
         self.strict = strict
         self.on_cascades = on_cascades
         self.events_seen: Counter[str] = Counter()
@@ -184,7 +191,16 @@ class TieredStore:
             await self._mirror("redis", self.redis.write(events))
         if self.postgres is not None:
             await self._mirror("postgres", self.postgres.write(events))
+        await self._store_market(self.market.add(events))
         await self._store_cascades(cev)
+
+    async def _store_market(self, rows: MarketRows) -> None:
+        """Market-series rows to DuckDB (with its batch) and the mirrors; latest values to Redis."""
+        await self.duckdb.write_market(rows)
+        if self.redis is not None and (rows.latest or rows.bars):
+            await self._mirror("redis", self.redis.set_latest(rows))
+        if self.postgres is not None and len(rows):
+            await self._mirror("postgres", self.postgres.write_market(rows))
 
     async def expire(self, now_ms: int) -> None:
         """Live use: end cascades that have been quiet at wall-clock ``now_ms`` (ms UTC)."""
@@ -234,6 +250,7 @@ class TieredStore:
             "gaps_stored": d["gaps_stored"],
             "cascades_found": self.cascade_events["start"],
             "cascade_events": dict(self.cascade_events),
+            "market": {**self.market.stats(), "rows_written": d.get("market_rows_written", 0)},
             "db_path": self.duckdb.path,
             "tiers": tiers,
         }
@@ -244,6 +261,7 @@ class TieredStore:
             return self._summary or self.stats()
         try:
             await self._store_cascades(self.detector.flush())
+            await self._store_market(self.market.flush())
             await self.flush()
             if self.postgres is not None:  # rollup views current after a replay
                 await self._mirror("postgres", self.postgres.refresh())

@@ -75,7 +75,8 @@ def subscriptions_text(h: Any) -> str | None:
 async def compute_health(state: AppState) -> dict[str, Any]:
     """Per-venue health: connection state (live aggregator), subscriptions
     (``subscribed/requested``; ``degraded`` when some topic is not subscribed,
-    ``unsubscribed`` when a liquidation topic is not), events, last event/receipt age."""
+    ``unsubscribed`` when a liquidation topic is not), events, last event/receipt age, and the
+    open-interest values stored (``accepted``) and rejected by the guard per reason."""
     agg_health: dict[str, Any] = {}
     if state.aggregator is not None and hasattr(state.aggregator, "health_check_all"):
         try:
@@ -91,6 +92,7 @@ async def compute_health(state: AppState) -> dict[str, Any]:
             return duckdb_reads.coverage(cur), duckdb_reads.gaps(cur, 20)
 
     cov, gaps = await run_in_threadpool(db_part)
+    market = state.market_stats() or {"oi_rejected": {}, "oi_accepted": {}}
     now = state.now_ms()
     wall = now_ms()
     pstats = state.pipeline.stats if state.pipeline else None
@@ -125,6 +127,8 @@ async def compute_health(state: AppState) -> dict[str, Any]:
             "last_event_age_s": (now - last) / 1000 if last is not None else None,
             "last_received_ms": last_recv,
             "subscriptions": subscriptions_text(h),
+            "open_interest": {"accepted": market["oi_accepted"].get(name, 0),
+                              "rejected": market["oi_rejected"].get(name, {})},
             "connection": h,
             "gaps": [g for g in gaps if g["exchange"] == name][:5],
         })

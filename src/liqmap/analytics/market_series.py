@@ -1,0 +1,156 @@
+"""The event stream -> the market series liqmap stores: open interest, mark price, klines,
+1-minute trade bars (issue #10 item 1). Pure, no I/O; :mod:`liqmap.storage` writes the rows.
+
+:class:`MarketSeries.add` takes any events (the aggregator's stream carries every kind) and
+returns :class:`MarketRows`:
+
+* ``open_interest`` -- :class:`~liqmap.models.OpenInterest` that passed the
+  :class:`~liqmap.analytics.oi_guard.OIGuard` (rejected values are counted there, never
+  stored, never fed to the model), sampled to the LAST observation of each minute per
+  instrument (venues push OI up to 10 times a second; one value a minute is plenty for
+  5-minute model steps). A minute's value is handed on when an observation of a later
+  minute arrives; an observation of an earlier minute than the one held is dropped (late);
+* ``marks`` -- :class:`~liqmap.models.Ticker` s carrying a ``mark_price``, sampled the same way;
+* ``klines`` -- CLOSED venue klines (``Kline.closed``), as the venue sent them;
+* ``bars`` -- :class:`~liqmap.analytics.trade_bars.TradeBar` s (1-minute OHLC and taker
+  buy / sell volume) from the trades;
+* ``latest`` -- the newest accepted OI and mark per instrument of the batch, unsampled (the
+  latest values the Redis tier keeps).
+
+Prices seen on trades, tickers and klines feed the guard's "matching price move" rule.
+:meth:`MarketSeries.flush` hands on what is held (shutdown, end of a replay). Every step is
+deterministic in the input order, so replaying the same recording gives the same rows
+(storage keys them; nothing is stored twice).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Generic, Iterable, TypeVar
+
+from liqmap.analytics.oi_guard import OIGuard, OIGuardConfig
+from liqmap.analytics.trade_bars import TradeBar, TradeBars
+from liqmap.models import Gap, Kline, OpenInterest, Ticker, Trade
+from liqmap.units import MINUTE_MS
+
+T = TypeVar("T")
+
+
+@dataclass
+class MarketRows:
+    """Rows to store, per table (module docstring)."""
+
+    open_interest: list[OpenInterest] = field(default_factory=list)
+    marks: list[Ticker] = field(default_factory=list)
+    klines: list[Kline] = field(default_factory=list)
+    bars: list[TradeBar] = field(default_factory=list)
+    #: the newest accepted OI / mark of each instrument in the batch, sampled or not (Redis' latest values)
+    latest: dict[tuple[str, str, str], OpenInterest | Ticker] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.open_interest) + len(self.marks) + len(self.klines) + len(self.bars)
+
+    def extend(self, other: "MarketRows") -> None:
+        """Append ``other``'s rows to these."""
+        self.open_interest += other.open_interest
+        self.marks += other.marks
+        self.klines += other.klines
+        self.bars += other.bars
+        self.latest.update(other.latest)
+
+
+class MinuteSampler(Generic[T]):
+    """Last item per key and minute: :meth:`offer` returns the item a later minute finished."""
+
+    def __init__(self) -> None:
+        self._held: dict[Any, tuple[int, T]] = {}
+        self.late = 0
+
+    def offer(self, key: Any, ts_ms: int, item: T) -> T | None:
+        """Hold ``item`` as ``key``'s latest of its minute; returns the previous minute's last
+        item when ``item`` opens a new minute, else None."""
+        minute = ts_ms - ts_ms % MINUTE_MS
+        held = self._held.get(key)
+        if held is not None and minute < held[0]:
+            self.late += 1
+            return None
+        self._held[key] = (minute, item)
+        if held is not None and minute > held[0]:
+            return held[1]
+        return None
+
+    def flush(self) -> list[T]:
+        """Every held item (the current minutes), emptied."""
+        out = [item for _, item in self._held.values()]
+        self._held.clear()
+        return out
+
+
+class MarketSeries:
+    """Events -> :class:`MarketRows` (module docstring).
+
+    Fields: ``guard`` (its ``rejected`` counters), ``bars`` (trade bar builder); ``late``
+    counts observations older than the minute already held.
+    """
+
+    def __init__(self, guard: OIGuardConfig | None = None) -> None:
+        self.guard = OIGuard(guard)
+        self.bars = TradeBars()
+        self._oi: MinuteSampler[OpenInterest] = MinuteSampler()
+        self._mark: MinuteSampler[Ticker] = MinuteSampler()
+
+    @property
+    def late(self) -> int:
+        """Observations and trades dropped as older than the minute already handed on."""
+        return self._oi.late + self._mark.late + self.bars.late
+
+    def add(self, events: Iterable[Any]) -> MarketRows:
+        """Turn a batch of events (any kinds, arrival order) into rows to store."""
+        rows = MarketRows()
+        trades: list[Trade] = []
+        guard = self.guard
+        for e in events:
+            kind = type(e)
+            if kind is Trade:
+                trades.append(e)
+                guard.observe_price(e.exchange, e.symbol, e.price)
+            elif kind is OpenInterest:
+                self._open_interest(e, rows)
+            elif kind is Ticker:
+                self._ticker(e, rows)
+            elif kind is Kline:
+                guard.observe_price(e.exchange, e.symbol, e.close)
+                if e.closed:
+                    rows.klines.append(e)
+            elif kind is Gap:
+                if trades:
+                    rows.bars += self.bars.add(trades)
+                    trades = []
+                self.bars.gap(e)
+        if trades:
+            rows.bars += self.bars.add(trades)
+        return rows
+
+    def _open_interest(self, e: OpenInterest, rows: MarketRows) -> None:
+        if self.guard.check(e) is None:
+            rows.latest[("oi", e.exchange, e.symbol)] = e
+            done = self._oi.offer((e.exchange, e.symbol), e.timestamp, e)
+            if done is not None:
+                rows.open_interest.append(done)
+
+    def _ticker(self, e: Ticker, rows: MarketRows) -> None:
+        self.guard.observe_price(e.exchange, e.symbol, e.mark_price or e.last_price)
+        if e.mark_price is not None:
+            rows.latest[("mark", e.exchange, e.symbol)] = e
+            done = self._mark.offer((e.exchange, e.symbol), e.timestamp, e)
+            if done is not None:
+                rows.marks.append(done)
+
+    def flush(self) -> MarketRows:
+        """Everything held: the current minute's OI and mark samples, the open (partial) bars."""
+        return MarketRows(self._oi.flush(), self._mark.flush(), [], self.bars.flush())
+
+    def stats(self) -> dict[str, Any]:
+        """``{"oi_rejected": {exchange: {reason: n}}, "oi_accepted": {exchange: n}, "late": n}``."""
+        return {"oi_rejected": self.guard.rejected_by_exchange(), "oi_accepted": dict(self.guard.accepted),
+                "late": self.late}
