@@ -88,7 +88,7 @@ def test_live_serve_pushes_every_venue_event_once_in_order(tmp_path):
         proc = subprocess.Popen(
             [sys.executable, "-m", "liqmap", "serve", "--exchanges", "binance,bitmex", "--port", str(port),
              "--db", str(tmp_path / "e2e.duckdb"), "--ws-url", f"binance={bn.url}", "--ws-url", f"bitmex={bm.url}",
-             "--rest-url", f"bitmex=http://127.0.0.1:{dead}"],
+             "--rest-url", f"bitmex=http://127.0.0.1:{dead}", "--heatmap-symbols", "none"],  # one socket a venue
             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
         base = f"http://127.0.0.1:{port}"

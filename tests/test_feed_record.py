@@ -65,7 +65,7 @@ async def _run_record(tmp_path, venue, extra, kill=None):
     out = tmp_path / "rec.jsonl.gz"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "liqmap", "record", "-e", "binance", "--no-rest",
+        sys.executable, "-m", "liqmap", "record", "-e", "binance", "--no-rest", "--market-symbols", "none",
         "--ws-url", f"binance={venue.url}", "-o", str(out), *extra,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
     )  # fmt: skip

@@ -19,6 +19,11 @@ Every setting has a documented default that runs on the embedded tier alone
   300 s for a Binance liquidation-only stream, which is quiet in calm markets).
 * ``MAX_RETRIES`` -- consecutive failed connects before an adapter gives up
   (0 = retry forever with capped backoff), default 0.
+* ``LIQMAP_HEATMAP_SYMBOLS`` -- underlyings whose market series ``serve`` collects (trades,
+  open interest, mark price, klines, on top of all-market liquidations) and whose
+  liquidation-level heatmap it keeps current, default ``BTC,ETH``; empty = none.
+* ``LIQMAP_HEATMAP_BACKFILL_DAYS`` -- days of venue REST history (open interest, klines)
+  ``serve`` fetches at start for the heatmap's warm-up, default 3; 0 = none.
 
 Alerts (:mod:`liqmap.alerts.config`): ``LIQMAP_ALERTS_CONFIG`` -- a TOML/YAML/JSON file of
 rules and sinks; without it, sinks from ``LIQMAP_ALERT_WEBHOOK_URL``,
@@ -58,6 +63,8 @@ class Settings(BaseSettings):
     )
     ws_timeout: float | None = Field(None, validation_alias=AliasChoices("WS_TIMEOUT", "LIQMAP_WS_TIMEOUT"))
     max_retries: int = Field(0, validation_alias=AliasChoices("MAX_RETRIES", "LIQMAP_MAX_RETRIES"))
+    heatmap_symbols: str = "BTC,ETH"
+    heatmap_backfill_days: float = 3.0
 
     # alerts: kept as text here, parsed with one clear error per variable by liqmap.alerts.config
     alerts_config: str | None = None

@@ -31,6 +31,7 @@ from rich.markup import escape
 from rich.text import Text
 
 from liqmap.cli import app
+from liqmap.cli.serve_cmds import symbol_list
 from liqmap.exchanges.contracts import default_contracts
 from liqmap.feed.recorder import RecordingWriter, contracts_frame
 
@@ -67,11 +68,13 @@ async def _record(
     ws_urls: dict[str, str],
     rest: bool,
     console: Console,
+    market_symbols: list[str] | None = None,
 ) -> RecordingWriter:
     from liqmap.feed.aggregator import ExchangeAggregator
 
     writer = RecordingWriter(out, exchanges)
-    agg = ExchangeAggregator(exchanges, symbols, ws_urls=ws_urls, adapter_kwargs={"recorder": writer.write, "rest": rest})
+    agg = ExchangeAggregator(exchanges, symbols, market_symbols=market_symbols, ws_urls=ws_urls,
+                             adapter_kwargs={"recorder": writer.write, "rest": rest})
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -115,6 +118,10 @@ def record(
     duration: Optional[float] = typer.Option(None, "--duration", "-d", help="Stop after this many seconds (default: until Ctrl-C)."),
     ws_url: List[str] = typer.Option([], "--ws-url", help="Override a venue URL: NAME=ws://host:port (repeatable)."),
     rest: bool = typer.Option(True, "--rest/--no-rest", help="Also record the venues' REST polls."),
+    market_symbols: str = typer.Option(
+        "BTC,ETH", "--market-symbols",
+        help="Underlyings whose market data (trades, open interest, mark price, klines) is recorded "
+             "besides the liquidations, as serve collects for its heatmap; 'none' = liquidations only."),
 ) -> None:
     """Record raw venue frames to a gzip JSON-lines file for `liqmap replay`."""
     console = Console(stderr=True)
@@ -127,7 +134,8 @@ def record(
         unknown = [n for n in names if n not in VENUE_NAMES]
         if not names or unknown:
             raise ValueError(f"unknown exchange(s) {', '.join(unknown) or '(none)'}; known: {', '.join(VENUE_NAMES)}")
-        for s in syms or ():
+        market = symbol_list(market_symbols)
+        for s in [*(syms or ()), *market]:
             parse_symbol(s)
         urls = _parse_ws_urls(ws_url)
         bad = [n for n in urls if n not in names]
@@ -139,7 +147,7 @@ def record(
         console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from None
     try:
-        writer = asyncio.run(_record(names, out, syms, duration, urls, rest, console))
+        writer = asyncio.run(_record(names, out, syms, duration, urls, rest, console, market))
     except KeyboardInterrupt:  # pragma: no cover - second Ctrl-C during shutdown
         console.print("interrupted")
         return

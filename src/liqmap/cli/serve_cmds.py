@@ -46,6 +46,13 @@ def _split(values: Optional[List[str]]) -> list[str] | None:
     return out_ or None
 
 
+def symbol_list(text: str | None) -> list[str]:
+    """``"BTC, eth"`` -> ``["BTC", "ETH"]``; empty or ``none`` -> ``[]``."""
+    if not text or text.strip().lower() == "none":
+        return []
+    return [x.strip().upper() for x in text.split(",") if x.strip()]
+
+
 def _parse_urls(values: Optional[List[str]], opt: str = "--ws-url", schemes=("ws://", "wss://")) -> dict[str, str]:
     urls: dict[str, str] = {}
     for v in values or ():
@@ -81,6 +88,10 @@ def serve(
     speed: Optional[float] = typer.Option(None, help="Replay pacing: N x recorded time (default: as fast as possible)"),
     ws_url: Optional[List[str]] = typer.Option(None, "--ws-url", help="Override a venue websocket URL: name=ws://..."),
     rest_url: Optional[List[str]] = typer.Option(None, "--rest-url", help="Override a venue REST base URL: name=http://..."),
+    heatmap_symbols: Optional[str] = typer.Option(
+        None, "--heatmap-symbols",
+        help="Underlyings whose market series are collected and whose heatmap is kept current "
+             "(default LIQMAP_HEATMAP_SYMBOLS or BTC,ETH; 'none' = off)"),
     log_level: str = typer.Option("warning", help="Log level"),
 ) -> None:
     """Collect liquidations (live venues or --replay files), store them, serve the API + dashboard."""
@@ -115,8 +126,10 @@ def serve(
             state = build_replay_state(replay, db, speed, settings, only_exchanges=ex, only_bases=bases)
             banner = f"[bold yellow]REPLAY[/] of {len(replay)} file(s) into {db}"
         else:
+            hm = heatmap_symbols if heatmap_symbols is not None else settings.heatmap_symbols
             state = build_live_state(ex, syms, db, _parse_urls(ws_url), settings,
-                                     _parse_urls(rest_url, "--rest-url", ("http://", "https://")))
+                                     _parse_urls(rest_url, "--rest-url", ("http://", "https://")),
+                                     heatmap_symbols=symbol_list(hm))
             banner = f"[bold green]LIVE[/] {', '.join(state.enabled)} into {db}"
     except ServeError as exc:
         _fail(str(exc))

@@ -120,26 +120,28 @@ def build_live_state(
     ws_urls: dict[str, str] | None = None,
     settings: Settings | None = None,
     rest_urls: dict[str, str] | None = None,
+    heatmap_symbols: Sequence[str] | None = None,
 ) -> AppState:
     """State collecting live from venue websockets via :class:`~liqmap.feed.aggregator.ExchangeAggregator`.
 
     ``ws_urls`` / ``rest_urls``: ``{venue: url}`` overrides (local venue servers, proxies).
+    ``heatmap_symbols``: underlyings whose market series (trades, open interest, mark price,
+    klines) are collected on top of the liquidation subscription (``market_symbols``).
     Raises :class:`ServeError` for an unknown exchange or symbol.
     """
     settings = settings or get_settings()
     from liqmap.feed.aggregator import ExchangeAggregator
 
-    if symbols:
-        from liqmap.symbols import parse_symbol
+    from liqmap.symbols import parse_symbol
 
-        for s in symbols:
-            try:
-                parse_symbol(s)
-            except ValueError as exc:
-                raise ServeError(str(exc)) from exc
+    for s in [*(symbols or ()), *(heatmap_symbols or ())]:
+        try:
+            parse_symbol(s)
+        except ValueError as exc:
+            raise ServeError(str(exc)) from exc
     try:
         agg = ExchangeAggregator(exchanges=list(exchanges) if exchanges else None, symbols=symbols,
-                                 ws_urls=ws_urls or {}, rest_urls=rest_urls or {})
+                                 market_symbols=heatmap_symbols, ws_urls=ws_urls or {}, rest_urls=rest_urls or {})
     except ValueError as exc:
         raise ServeError(str(exc).splitlines()[0]) from exc
     memory = MemoryStore()
