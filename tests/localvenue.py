@@ -32,6 +32,7 @@ Fixture loaders read ONLY from ``tests/fixtures``.
 from __future__ import annotations
 
 import asyncio
+from contextlib import asynccontextmanager
 import gzip
 import json
 import time
@@ -336,3 +337,13 @@ async def wait_until(pred: Callable[[], bool], timeout_s: float = 5.0, what: str
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.01)
+
+
+@asynccontextmanager
+async def connected(adapter):
+    """``adapter`` connected for the block, disconnected after it (also when the block fails)."""
+    await adapter.connect()
+    try:
+        yield adapter
+    finally:
+        await adapter.disconnect()

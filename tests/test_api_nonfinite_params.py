@@ -4,7 +4,7 @@
   a 500 (``min_usd=inf`` broke JSON encoding of ``meta``) or a garbage 200
   (``level_size=inf`` turned every price level into ``null``);
 * the websocket rejects a non-finite ``min_value_usd`` (NaN silently matched nothing
-  and the hello message was not valid JSON);
+  and the hello message was not valid JSON): ``test_api_ws.py::test_ws_bad_params_close_with_reason``;
 * a too-slow ``batch=true`` websocket client is closed with 1013 (ingestion never waits).
 """
 
@@ -45,17 +45,6 @@ def test_finite_level_size_still_accepted(client):
     d = client.get("/liquidations/heatmap", params={"symbol": "BTC", "timeframe": "all", "level_size": 10}).json()
     assert d["level_size"] == 10
     assert d["levels"] and all(lv["price"] is not None for lv in d["levels"])
-
-
-@pytest.mark.parametrize("value", ["nan", "inf"])
-def test_ws_non_finite_min_value_closes_1008(tmp_path, value):
-    state = build_replay_state([BINANCE], str(tmp_path / "nan.duckdb"))
-    with TestClient(create_app(state)) as c:
-        with c.websocket_connect(f"/ws/liquidations?min_value_usd={value}") as ws:
-            with pytest.raises(WebSocketDisconnect) as exc:
-                ws.receive_json()
-            assert exc.value.code == 1008
-            assert "min_value_usd" in exc.value.reason
 
 
 @pytest.mark.timeout(30)

@@ -61,6 +61,8 @@ def test_ws_pushes_every_event_in_order_with_filters(tmp_path):
     ("exchanges=nasdaq", "nasdaq"),
     ("symbol=%24%24%24", "invalid symbol"),
     ("min_value_usd=-3", "min_value_usd"),
+    ("min_value_usd=nan", "min_value_usd"),  # NaN matched nothing and broke the hello JSON
+    ("min_value_usd=inf", "min_value_usd"),
 ])
 def test_ws_bad_params_close_with_reason(tmp_path, query, reason):
     state = build_replay_state([BINANCE], str(tmp_path / "bad.duckdb"))

@@ -13,7 +13,7 @@ from liqmap.exchanges.bitmex import BitMEX
 from liqmap.exchanges.contracts import ContractSizes
 from liqmap.feed.adapter import ExchangeAdapter
 from liqmap.models import Liquidation, OpenInterest
-from localvenue import FIXTURES, LocalWsVenue, Send, WaitFor, bitmex_insert_frames, wait_until
+from localvenue import FIXTURES, LocalWsVenue, Send, WaitFor, bitmex_insert_frames, connected, wait_until
 from venue_answers import BitmexAnswers, bitmex_welcome
 
 FAST = dict(ws_timeout=5.0, backoff_base=0.05, backoff_cap=0.2, rest=False, ping_interval_s=None)
@@ -36,13 +36,10 @@ async def test_unknown_symbol_refuses_its_request_the_liquidation_topic_is_not_i
         adapter = ExchangeAdapter("bitmex", ws_url=venue.url, symbols=["XBTUSD", "XBTEUR", "NOPEUSD"], **FAST)
         events = []
         adapter.add_listener(events.append)
-        await adapter.connect()
-        try:
+        async with connected(adapter):
             await wait_until(lambda: adapter.health().subscribed == 5 and len(adapter.health().rejected) == 2, what="answers")
             await wait_until(lambda: any(isinstance(e, Liquidation) for e in events), what="liquidations")
             h = adapter.health()
-        finally:
-            await adapter.disconnect()
     sent = [json.loads(m)["args"] for m in venue.messages(0) if m != "ping"]
     assert sent[0] == ["liquidation"]  # alone
     assert all(len(a) <= 10 for a in sent)
@@ -64,12 +61,9 @@ async def test_over_long_request_is_refused_and_recovered_one_topic_at_a_time():
     for venue_obj, refused in ((Greedy(contracts=ContractSizes()), 1), (BitMEX(contracts=ContractSizes()), 0)):
         async with LocalWsVenue([[WaitFor(1)]], answer=BitmexAnswers(listed())) as venue:
             adapter = ExchangeAdapter(venue_obj, ws_url=venue.url, symbols=symbols, **{**FAST, "ws_timeout": 30.0})
-            await adapter.connect()
-            try:
+            async with connected(adapter):
                 await wait_until(lambda: adapter.health().subscribed == n, timeout_s=20, what="every topic subscribed")
                 h = adapter.health()
-            finally:
-                await adapter.disconnect()
         assert h.rejections == refused and h.rejected == {}
 
 

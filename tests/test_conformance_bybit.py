@@ -10,7 +10,7 @@ import json
 
 from liqmap.feed.adapter import ExchangeAdapter
 from liqmap.models import Gap, Liquidation
-from localvenue import LocalWsVenue, Send, Silence, Sleep, WaitFor, tardis_messages, wait_until
+from localvenue import LocalWsVenue, Send, Silence, Sleep, WaitFor, connected, tardis_messages, wait_until
 from venue_answers import BybitAnswers, LocalListing, bybit_instruments
 
 LIQ = [m for m in tardis_messages("bybit") if '"allLiquidation.' in m]  # PIPPINUSDT, 2025-02-25
@@ -32,12 +32,9 @@ async def test_partly_invalid_request_rejected_as_a_whole_valid_topics_still_sub
         adapter = ExchangeAdapter("bybit", ws_url=venue.url, symbols=["PIPPINUSDT", "BTCUSDT", "HYPEUSD"], **FAST)
         events = []
         adapter.add_listener(events.append)
-        await adapter.connect()
-        try:
+        async with connected(adapter):
             await wait_until(lambda: liqs(events), timeout_s=10, what="liquidations after the rotation")
             h = adapter.health()
-        finally:
-            await adapter.disconnect()
     assert not [e for e in events if isinstance(e, Gap)] and h.gaps == 0
     assert h.rejected.get("allLiquidation.HYPEUSD", "").startswith("error:handler not found,topic:allLiquidation.HYPEUSD")
     assert h.subscribed == h.requested - 3  # HYPEUSD: allLiquidation, publicTrade, tickers refused
@@ -51,12 +48,9 @@ async def test_one_bad_linear_symbol_rotates_its_socket_and_keeps_the_others():
         adapter = ExchangeAdapter("bybit", ws_url=venue.url, symbols=["BTCUSDT", "NOPEUSDT", "PIPPINUSDT"], **FAST)
         events = []
         adapter.add_listener(events.append)
-        await adapter.connect()
-        try:
+        async with connected(adapter):
             await wait_until(lambda: liqs(events), timeout_s=10, what="liquidations on the new socket")
             h = adapter.health()
-        finally:
-            await adapter.disconnect()
     first = json.loads(venue.messages(0)[0])
     assert first["args"] == ["allLiquidation.BTCUSDT", "allLiquidation.NOPEUSDT", "allLiquidation.PIPPINUSDT"]
     assert first["req_id"]
@@ -82,15 +76,12 @@ async def test_listing_filters_symbols_and_all_market_comes_from_it_refreshed_wi
         adapter.venue.rest_polls = lambda symbols=None: []  # listing only, no OI polls
         events = []
         adapter.add_listener(events.append)
-        await adapter.connect()
-        try:
+        async with connected(adapter):
             await wait_until(lambda: adapter.health().subscribed == 6, what="6 topics of 3 listed symbols")
             listing["linear"] = ["BTCUSDT", "ETHUSDT", "PIPPINUSDT"]  # a new listing
             await wait_until(lambda: adapter.health().subscribed == 8, what="the new listing subscribed")
             await wait_until(lambda: liqs(events), what="data")
             h = adapter.health()
-        finally:
-            await adapter.disconnect()
     assert any("cursor=p2" in p for p in rest.requests)  # the second page was read
     assert venue.connection_count == 2  # linear + inverse, no restart for the new listing
     sent = [a for i in range(2) for m in venue.messages(i) for a in json.loads(m).get("args", [])]
@@ -104,11 +95,8 @@ async def test_symbols_the_listing_lacks_are_not_requested():
     async with LocalListing(routes) as rest, LocalWsVenue([[WaitFor(1)]], answer=BybitAnswers()) as venue:
         adapter = ExchangeAdapter("bybit", ws_url=venue.url, rest_url=rest.url, listing=True,
                                   symbols=["HYPEUSDT", "HYPEUSD", "HYPEPERP"], **FAST)  # the guess of "HYPE"
-        await adapter.connect()
-        try:
+        async with connected(adapter):
             await wait_until(lambda: adapter.health().subscribed == 3, what="HYPEUSDT topics")
             h = adapter.health()
-        finally:
-            await adapter.disconnect()
     assert h.not_listed == ["HYPEUSD", "HYPEPERP"] and h.requested == 3 and venue.connection_count == 1
     assert all("HYPEUSDT" in a for m in venue.messages(0) for a in json.loads(m).get("args", []))

@@ -9,7 +9,7 @@ import json
 
 from liqmap.feed.adapter import ExchangeAdapter
 from liqmap.models import Liquidation
-from localvenue import LocalWsVenue, Send, WaitFor, tardis_messages, wait_until
+from localvenue import LocalWsVenue, Send, WaitFor, connected, tardis_messages, wait_until
 from venue_answers import DeribitAnswers, LocalListing, deribit_instruments
 
 FRAMES = tardis_messages("deribit")
@@ -25,13 +25,10 @@ async def test_all_market_is_every_listed_future_and_perpetual_and_missing_chann
         adapter.venue.rest_polls = lambda symbols=None: []  # websocket only
         events = []
         adapter.add_listener(events.append)
-        await adapter.connect()
-        try:
+        async with connected(adapter):
             await wait_until(lambda: adapter.health().subscribed == 10, what="10 channels")
             await wait_until(lambda: any(isinstance(e, Liquidation) for e in events), what="liquidations")
             h = adapter.health()
-        finally:
-            await adapter.disconnect()
     sent = [json.loads(m) for m in venue.messages(0)]
     assert sent[0]["method"] == "public/set_heartbeat"
     channels = [c for m in sent[1:] for c in m["params"]["channels"]]

@@ -9,7 +9,7 @@ import json
 from liqmap.exchanges.hyperliquid import LIQUIDATORS
 from liqmap.feed.adapter import ExchangeAdapter
 from liqmap.models import Trade
-from localvenue import LocalWsVenue, Send, WaitFor, hyperliquid_trade_frames, wait_until
+from localvenue import LocalWsVenue, Send, WaitFor, connected, hyperliquid_trade_frames, wait_until
 from venue_answers import HyperliquidAnswers, LocalListing, hyperliquid_meta
 
 FAST = dict(ws_timeout=5.0, backoff_base=0.05, backoff_cap=0.2, ping_interval_s=None)
@@ -23,13 +23,10 @@ async def test_every_listed_coin_and_every_liquidator_vault_is_subscribed_and_ac
         adapter = ExchangeAdapter("hyperliquid", ws_url=venue.url, rest_url=rest.url, **FAST)
         events = []
         adapter.add_listener(events.append)
-        await adapter.connect()
-        try:
+        async with connected(adapter):
             await wait_until(lambda: adapter.health().subscribed == 13, what="13 subscriptions acknowledged")
             await wait_until(lambda: len([e for e in events if isinstance(e, Trade)]) == 20, what="20 trades")
             h = adapter.health()
-        finally:
-            await adapter.disconnect()
     subs = [json.loads(m)["subscription"] for m in venue.messages(0) if '"subscribe"' in m]
     assert all(len(json.loads(m)) == 2 for m in venue.messages(0) if '"subscribe"' in m)  # one a message
     assert [s["user"] for s in subs if s["type"] == "userFills"] == list(LIQUIDATORS)
@@ -44,13 +41,10 @@ async def test_symbol_mode_uses_the_listing_spelling_and_refused_coins_are_shown
     answers = HyperliquidAnswers(listed={"BTC", "kPEPE"})  # ETH refused by this websocket
     async with LocalListing(routes) as rest, LocalWsVenue([[WaitFor(1)]], answer=answers) as venue:
         adapter = ExchangeAdapter("hyperliquid", ws_url=venue.url, rest_url=rest.url, symbols=["BTC", "KPEPE", "ETH", "NOPE"], **FAST)
-        await adapter.connect()
-        try:
+        async with connected(adapter):
             await wait_until(lambda: len(adapter.health().rejected) == 2, what="ETH refused")
             await wait_until(lambda: adapter.health().subscribed == 9, what="the others acknowledged")
             h = adapter.health()
-        finally:
-            await adapter.disconnect()
     assert h.not_listed == ["NOPE"]
     assert set(h.rejected) == {"trades:ETH", "activeAssetCtx:ETH"}
     assert h.rejected["trades:ETH"].startswith("Invalid subscription")

@@ -9,7 +9,7 @@ import json
 from liqmap.exchanges.okx import OKX, WS_URL, WS_URL_443
 from liqmap.feed.adapter import ExchangeAdapter
 from liqmap.models import Gap, Liquidation
-from localvenue import Close, LocalWsVenue, Send, Sleep, WaitFor, tardis_messages, wait_until
+from localvenue import Close, LocalWsVenue, Send, Sleep, WaitFor, connected, tardis_messages, wait_until
 from venue_answers import OKX_NOTICE, OkxAnswers
 
 LIQ = [m for m in tardis_messages("okex-futures") if '"liquidation-orders"' in m]
@@ -27,13 +27,10 @@ async def test_unlisted_instrument_is_rejected_alone_and_the_liquidation_topic_s
     async with LocalWsVenue([[WaitFor(2), Send(LIQ)]], answer=answers) as venue:
         adapter = ExchangeAdapter("okx", ws_url=venue.url, symbols=["BTC-USDT-SWAP", "HYPE-USD-SWAP"], **FAST)
         events = events_of(adapter)
-        await adapter.connect()
-        try:
+        async with connected(adapter):
             await wait_until(lambda: adapter.health().rejections >= 4, what="4 rejections")
             await wait_until(lambda: any(isinstance(e, Liquidation) for e in events), what="the liquidation")
             h = adapter.health()
-        finally:
-            await adapter.disconnect()
     first = json.loads(venue.messages(0)[0])
     assert [a["channel"] for a in first["args"]] == ["liquidation-orders", "liquidation-orders"]  # alone
     assert first["id"] and all(json.loads(m).get("id") for m in venue.messages(0))
@@ -50,14 +47,11 @@ async def test_restart_notice_rotates_make_before_break_without_a_gap():
     async with LocalWsVenue([first, second], answer=OkxAnswers()) as venue:
         adapter = ExchangeAdapter("okx", ws_url=venue.url, **FAST)
         events = events_of(adapter)
-        await adapter.connect()
-        try:
+        async with connected(adapter):
             await venue.wait_connections(2)
             await wait_until(lambda: len(venue.sent) > 1 and venue.sent[1] >= 1, what="data on the new socket")
             await wait_until(lambda: adapter.health().rotations.get("restart") == 1, what="rotation")
             h = adapter.health()
-        finally:
-            await adapter.disconnect()
     assert not [e for e in events if isinstance(e, Gap)] and h.gaps == 0 and h.reconnects == 0
     assert len([e for e in events if isinstance(e, Liquidation)]) >= 1
     assert h.connections == {"public": "connected"} and h.subscribed == h.requested == 2
@@ -72,13 +66,10 @@ async def test_unanswered_liquidation_topic_is_not_ok_even_with_pongs():
 
     async with LocalWsVenue([[WaitFor(1)]], responder=lambda m: "pong" if m == "ping" else None) as venue:
         adapter = ExchangeAdapter(Quick(), ws_url=venue.url, **FAST)
-        await adapter.connect()
-        try:
+        async with connected(adapter):
             await wait_until(lambda: adapter.health().connections.get("public") == "unsubscribed", what="unsubscribed")
             await wait_until(lambda: len(venue.messages(0)) >= 5, what="5 requests")
             h = adapter.health()
-        finally:
-            await adapter.disconnect()
     assert not h.is_connected and h.subscribed == 0 and h.requested == 2
     assert all("no answer after 3 attempts" in r for r in h.rejected.values())
     assert len(venue.messages(0)) == 5  # one request, then each topic alone twice more
@@ -108,11 +99,8 @@ async def test_connection_falls_back_when_the_first_url_refuses():
 
         adapter = ExchangeAdapter(Local(), **FAST)
         events = events_of(adapter)
-        await adapter.connect()
-        try:
+        async with connected(adapter):
             await wait_until(lambda: any(isinstance(e, Liquidation) for e in events), what="data via the fallback")
             h = adapter.health()
-        finally:
-            await adapter.disconnect()
             s.close()
     assert venue.paths == ["/ws/v5/public"] and h.is_connected

@@ -11,7 +11,7 @@ from liqmap.exchanges.binance import BinanceCoinM
 from liqmap.exchanges.okx import OKX
 from liqmap.feed.adapter import ExchangeAdapter
 from liqmap.models import Gap, Liquidation
-from localvenue import LocalWsVenue, Send, Silence, Sleep, WaitFor, tardis_messages, wait_until
+from localvenue import LocalWsVenue, Send, Silence, Sleep, WaitFor, connected, tardis_messages, wait_until
 from venue_answers import BinanceAnswers, OkxAnswers
 
 COINM = tardis_messages("binance-delivery")  # one real BTCUSD_200925 forceOrder (2020-07-13)
@@ -41,13 +41,10 @@ async def test_coinm_force_order_only_connection_stays_quiet_without_a_false_gap
                                   backoff_base=0.05, rest=False, ping_interval_s=None)  # fmt: skip
         events = []
         adapter.add_listener(events.append)
-        await adapter.connect()
-        try:
+        async with connected(adapter):
             await wait_until(lambda: any(isinstance(e, Liquidation) for e in events), what="the liquidation")
             await wait_until(lambda: (adapter.health().last_data_age_s or 0) > 3.0, what="3 s without data")
             h = adapter.health()
-        finally:
-            await adapter.disconnect()
     assert venue.connection_count == 1 and h.gaps == 0 and h.reconnects == 0 and h.rotations == {}
     assert not [e for e in events if isinstance(e, Gap)]
     assert h.connections == {"coinm": "connected"} and (h.subscribed, h.requested) == (1, 1)
@@ -66,13 +63,10 @@ async def test_silence_past_the_threshold_renews_the_stream_make_before_break():
                                   ping_interval_s=None, overlap_s=0.1)  # fmt: skip
         events = []
         adapter.add_listener(events.append)
-        await adapter.connect()
-        try:
+        async with connected(adapter):
             await wait_until(lambda: adapter.health().rotations.get("silent") == 1, what="a silent rotation")
             await wait_until(lambda: len(venue.sent) > 1 and venue.sent[1] >= 1, what="data on the new socket")
             h = adapter.health()
-        finally:
-            await adapter.disconnect()
     assert sum(m == "ping" for m in venue.messages(0)) >= 5  # pongs kept coming, still renewed
     assert h.gaps == 0 and not [e for e in events if isinstance(e, Gap)]
     assert h.connections == {"public": "connected"}

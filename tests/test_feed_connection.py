@@ -16,7 +16,8 @@ from liqmap.feed.adapter import BinanceAdapter, ExchangeAdapter, override_url
 from liqmap.exchanges.registry import get_venue
 from liqmap.feed import health as health_mod
 from liqmap.models import Gap, Liquidation
-from localvenue import Close, Drop, LocalWsVenue, Send, Silence, Sleep, binance_forceorder_frames, wait_until
+from localvenue import (Close, Drop, LocalWsVenue, Send, Silence, Sleep, binance_forceorder_frames, connected,
+                        wait_until)
 
 FRAMES = binance_forceorder_frames()
 FAST = dict(ws_timeout=0.3, backoff_base=0.05, backoff_cap=0.2, rest=False, ping_interval_s=None)
@@ -48,11 +49,8 @@ async def test_events_arrive_normalized_through_real_adapter():
     async with LocalWsVenue([[Send(FRAMES)]]) as venue:
         adapter = BinanceAdapter(ws_url=venue.url, **FAST)
         events = collect(adapter)
-        await adapter.connect()
-        try:
+        async with connected(adapter):
             await wait_until(lambda: len(liqs(events)) >= 42, what="42 liquidations")
-        finally:
-            await adapter.disconnect()
     got = liqs(events)
     assert [e.id for e in got] == expected_ids(FRAMES)
     first = got[0]  # SOLUSDT SELL 41.87 @ ap 222.72, T 1759417432056
@@ -76,12 +74,9 @@ async def test_drop_mid_stream_reconnects_resubscribes_and_emits_gap():
     async with LocalWsVenue([[Send(first), Sleep(0.05), Drop()], [Send(second)]]) as venue:
         adapter = BinanceAdapter(ws_url=venue.url, **FAST)
         events = collect(adapter)
-        await adapter.connect()
-        try:
+        async with connected(adapter):
             await wait_until(lambda: len(liqs(events)) >= 42, what="all 42 liquidations after reconnect")
             h = adapter.health()
-        finally:
-            await adapter.disconnect()
     assert venue.connection_count == 2
     assert venue.paths == ["/market/stream?streams=!forceOrder@arr"] * 2  # re-subscribed on reconnect
     gaps = [e for e in events if isinstance(e, Gap)]
@@ -103,11 +98,8 @@ async def test_clean_server_close_is_also_a_gap():
     async with LocalWsVenue([[Send(FRAMES[:3]), Close()], [Send(FRAMES[3:6])]]) as venue:
         adapter = BinanceAdapter(ws_url=venue.url, **FAST)
         events = collect(adapter)
-        await adapter.connect()
-        try:
+        async with connected(adapter):
             await wait_until(lambda: len(liqs(events)) >= 6, what="6 liquidations")
-        finally:
-            await adapter.disconnect()
     assert [g.reason for g in events if isinstance(g, Gap)] == ["closed"]
 
 
@@ -115,12 +107,9 @@ async def test_silent_stream_triggers_watchdog_reconnect():
     async with LocalWsVenue([[Send(FRAMES[:5]), Silence()], [Send(FRAMES[5:10])]]) as venue:
         adapter = BinanceAdapter(ws_url=venue.url, **FAST)
         events = collect(adapter)
-        await adapter.connect()
-        try:
+        async with connected(adapter):
             await wait_until(lambda: len(liqs(events)) >= 10, what="frames after watchdog reconnect")
             h = adapter.health()
-        finally:
-            await adapter.disconnect()
     gaps = [e for e in events if isinstance(e, Gap)]
     assert [g.reason for g in gaps] == ["stale"]
     # the watchdog fired ~0.3 s after the last frame, not earlier
@@ -135,11 +124,8 @@ async def test_malformed_frames_are_counted_and_feed_continues(caplog):
         adapter = BinanceAdapter(ws_url=venue.url, **FAST)
         events = collect(adapter)
         with caplog.at_level(logging.WARNING, logger="liqmap.feed"):
-            await adapter.connect()
-            try:
+            async with connected(adapter):
                 await wait_until(lambda: len(liqs(events)) >= 42, what="frames after malformed ones")
-            finally:
-                await adapter.disconnect()
     h = adapter.health()
     assert h.parse_errors == 3
     assert h.message_count == 45 and h.reconnects == 0
@@ -153,11 +139,8 @@ async def test_recorder_hook_sees_every_frame_exactly():
     frames = []
     async with LocalWsVenue([[Send(FRAMES[:5] + ["garbage"])]]) as venue:
         adapter = BinanceAdapter(ws_url=venue.url, recorder=frames.append, **FAST)
-        await adapter.connect()
-        try:
+        async with connected(adapter):
             await wait_until(lambda: len(frames) >= 6, what="6 recorded frames")
-        finally:
-            await adapter.disconnect()
     assert [f.data for f in frames] == FRAMES[:5] + ["garbage"]
     assert {f.exchange for f in frames} == {"binance"} and {f.connection for f in frames} == {"usdm"}
     assert all(f.received_at > 1_700_000_000_000 for f in frames)
@@ -168,12 +151,9 @@ async def test_max_retries_gives_up_on_unreachable_venue():
     async with LocalWsVenue([[Silence()]]) as venue:
         url = venue.url
     adapter = BinanceAdapter(ws_url=url, max_retries=3, **FAST)
-    await adapter.connect()
-    try:
+    async with connected(adapter):
         await wait_until(lambda: adapter.health().connections.get("usdm") == "gave_up", what="give up")
         h = adapter.health()
-    finally:
-        await adapter.disconnect()
     assert h.error_count == 3 and not h.is_connected and h.gaps == 0
 
 
@@ -190,12 +170,9 @@ async def test_planned_rotation_opens_new_connection_before_closing_old():
     async with LocalWsVenue([[Send(FRAMES[:5], gap_s=0.02)], [Send(FRAMES[5:10], gap_s=0.02)]]) as venue:
         adapter = ExchangeAdapter(ShortLived(), ws_url=venue.url, rotate_margin_s=0.2, overlap_s=0.1, **FAST)
         events = collect(adapter)
-        await adapter.connect()
-        try:
+        async with connected(adapter):
             await wait_until(lambda: len(liqs(events)) >= 10, what="frames from the rotated connection")
             h = adapter.health()
-        finally:
-            await adapter.disconnect()
     assert venue.connection_count >= 2
     assert [e for e in events if isinstance(e, Gap)] == []  # overlap => no coverage gap
     assert [e.id for e in liqs(events)][:10] == expected_ids(FRAMES[:10])
@@ -211,13 +188,10 @@ async def test_listener_gets_events_and_uptime(monkeypatch):
         adapter = BinanceAdapter(ws_url=venue.url, **FAST)
         got = []
         adapter.add_listener(got.append)
-        await adapter.connect()
-        try:
+        async with connected(adapter):
             await wait_until(lambda: len(got) >= 4, what="4 liquidations")
             now[0] += 30.0
             h = adapter.health()
-        finally:
-            await adapter.disconnect()
     assert [e.id for e in got] == expected_ids(FRAMES[:4])
     assert h.is_connected and h.uptime_pct == 100.0
     assert adapter.health().is_connected is False  # after disconnect

@@ -18,7 +18,7 @@ from liqmap.exchanges.registry import get_venue
 from liqmap.feed.rest import TokenBucket, retry_after_s
 from liqmap.models import Gap, Liquidation
 from liqmap.settings import get_settings
-from localvenue import LocalHttpVenue, Reply, binance_forceorder_frames, wait_until
+from localvenue import LocalHttpVenue, Reply, binance_forceorder_frames, connected, wait_until
 
 FRAMES = binance_forceorder_frames()
 BinanceUSDM = type(get_venue("binance"))
@@ -43,12 +43,9 @@ async def poll_until_liquidation(http, poll_interval, what):
     adapter = rest_adapter(http.url, poll_interval=poll_interval)
     events = []
     adapter.add_listener(events.append)
-    await adapter.connect()
-    try:
+    async with connected(adapter):
         await wait_until(lambda: any(isinstance(e, Liquidation) for e in events), what=what)
         pollers = list(adapter.pollers)
-    finally:
-        await adapter.disconnect()
     return adapter, events, pollers
 
 
@@ -143,12 +140,9 @@ async def test_local_ws_url_without_rest_url_never_polls_the_real_venue():
 
     adapter = BitMEXAdapter(ws_url="ws://127.0.0.1:9", max_retries=1, backoff_base=0.05)
     assert adapter.venue.rest_polls(None)  # BitMEX does declare a REST poll...
-    await adapter.connect()
-    try:
+    async with connected(adapter):
         assert adapter.pollers == []  # ...but it is off against a loopback venue
         assert "REST polls off" in adapter.health().note
-    finally:
-        await adapter.disconnect()
 
 
 async def test_a_run_of_failed_polls_is_recorded_as_a_gap_of_that_series():
@@ -159,11 +153,8 @@ async def test_a_run_of_failed_polls_is_recorded_as_a_gap_of_that_series():
         adapter = rest_adapter(http.url, poll_interval=0.05)
         events = []
         adapter.add_listener(events.append)
-        await adapter.connect()
-        try:
+        async with connected(adapter):
             await wait_until(lambda: any(isinstance(e, Gap) for e in events), what="gap after the 503s")
-        finally:
-            await adapter.disconnect()
     (gap,) = [e for e in events if isinstance(e, Gap)]
     assert (gap.exchange, gap.connection, gap.reason) == ("binance", "oi:BTCUSDT", "rest")
     assert gap.end - gap.start >= 100  # the 503 run, at least two 50 ms intervals

@@ -11,7 +11,7 @@ from liqmap.feed.adapter import BinanceAdapter
 from liqmap.exchanges.registry import get_venue
 from liqmap.feed.rest import retry_after_s
 from liqmap.models import Liquidation
-from localvenue import LocalHttpVenue, Reply, binance_forceorder_frames, wait_until
+from localvenue import LocalHttpVenue, Reply, binance_forceorder_frames, connected, wait_until
 
 FRAMES = binance_forceorder_frames()
 
@@ -28,12 +28,9 @@ async def poll_until_liquidation(url: str):
                              backoff_cap=0.2, poll_interval=0.05)
     events = []
     adapter.add_listener(events.append)
-    await adapter.connect()
-    try:
+    async with connected(adapter):
         await wait_until(lambda: any(isinstance(e, Liquidation) for e in events), what="event after Retry-After: inf")
         pollers = list(adapter.pollers)
-    finally:
-        await adapter.disconnect()
     return events, pollers
 
 

@@ -10,7 +10,7 @@ from liqmap.feed.adapter import BybitAdapter, ExchangeAdapter
 from liqmap.exchanges.base import Heartbeat
 from liqmap.exchanges.registry import get_venue
 from liqmap.models import Gap, Liquidation
-from localvenue import Drop, LocalWsVenue, Send, Sleep, WaitFor, tardis_messages, wait_until
+from localvenue import Drop, LocalWsVenue, Send, Sleep, WaitFor, connected, tardis_messages, wait_until
 
 BYBIT = tardis_messages("bybit")
 FAST = dict(ws_timeout=2.0, backoff_base=0.05, backoff_cap=0.2, rest=False, ping_interval_s=None)
@@ -48,12 +48,9 @@ async def test_bybit_subscribes_again_after_reconnect():
         adapter = BybitAdapter(ws_url=venue.url, symbols=SYMBOLS, **FAST)
         events = []
         adapter.add_listener(events.append)
-        await adapter.connect()
-        try:
+        async with connected(adapter):
             await wait_until(lambda: len([e for e in events if isinstance(e, Liquidation)]) >= 10, what="10 bybit liquidations")
             h = adapter.health()
-        finally:
-            await adapter.disconnect()
     assert venue.connection_count == 2
     assert venue.received[0][: len(expected)] == list(expected)
     assert venue.received[1][: len(expected)] == list(expected)  # resubscribed
@@ -66,13 +63,10 @@ async def test_app_heartbeat_is_sent_and_pongs_are_not_parse_errors():
     venue_obj = fast_heartbeat(get_venue("bybit"), 0.05)
     async with LocalWsVenue([[WaitFor(1), Send(BYBIT)]], responder=lambda m: BYBIT_PONG if '"ping"' in m else None) as venue:
         adapter = ExchangeAdapter(venue_obj, ws_url=venue.url, symbols=SYMBOLS, **FAST)
-        await adapter.connect()
-        try:
+        async with connected(adapter):
             await wait_until(lambda: venue.messages(0).count('{"op":"ping"}') >= 3, what="3 heartbeats")
             await wait_until(lambda: adapter.health().message_count >= len(BYBIT) + 3, what="pongs received")
             h = adapter.health()
-        finally:
-            await adapter.disconnect()
     assert h.parse_errors == 0 and h.event_count == liquidation_rows(BYBIT) == 10
 
 
@@ -81,13 +75,10 @@ async def test_okx_text_ping_heartbeat_and_pong():
     okx = tardis_messages("okex-swap")
     async with LocalWsVenue([[WaitFor(1), Send(okx)]], responder=lambda m: "pong" if m == "ping" else None) as venue:
         adapter = ExchangeAdapter(venue_obj, ws_url=venue.url, **FAST)
-        await adapter.connect()
-        try:
+        async with connected(adapter):
             await wait_until(lambda: venue.messages(0).count("ping") >= 2, what="text pings")
             await wait_until(lambda: adapter.health().message_count >= len(okx) + 2, what="pongs")
             h = adapter.health()
-        finally:
-            await adapter.disconnect()
     assert h.parse_errors == 0 and h.event_count == liquidation_rows(okx) == 2
 
 
@@ -102,11 +93,8 @@ async def test_auto_reply_answers_in_band_heartbeat_requests():
     okx = tardis_messages("okex-swap")  # v3 frames start with {"table"
     async with LocalWsVenue([[WaitFor(1), Send(okx)]]) as venue:
         adapter = ExchangeAdapter(Replying(), ws_url=venue.url, **FAST)
-        await adapter.connect()
-        try:
+        async with connected(adapter):
             await wait_until(lambda: sum(m.startswith("ack:") for m in venue.messages(0)) == 2, what="2 auto replies")
-        finally:
-            await adapter.disconnect()
     assert [m for m in venue.received[0] if m.startswith("ack:")] == ['ack:{"table":"sw'] * 2
 
 
@@ -125,10 +113,7 @@ async def test_many_subscribe_messages_are_paced():
     async with LocalWsVenue([[WaitFor(SUBSCRIBE_BURST + 2)]]) as venue:
         adapter = ExchangeAdapter(Many(), ws_url=venue.url, **FAST)
         t0 = time.monotonic()
-        await adapter.connect()
-        try:
+        async with connected(adapter):
             await wait_until(lambda: len(venue.messages(0)) == SUBSCRIBE_BURST + 2, what="all subscribes")
             elapsed = time.monotonic() - t0
-        finally:
-            await adapter.disconnect()
     assert elapsed >= (SUBSCRIBE_BURST + 1) * SUBSCRIBE_PACE_S * 0.9

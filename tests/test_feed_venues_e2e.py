@@ -11,6 +11,7 @@ from localvenue import (
     Send,
     WaitFor,
     bitmex_insert_frames,
+    connected,
     hyperliquid_trade_frames,
     tardis_messages,
     wait_until,
@@ -24,12 +25,9 @@ DERIBIT_TEST_REQUEST = '{"jsonrpc":"2.0","method":"heartbeat","params":{"type":"
 async def run(adapter, venue, n, kind=Liquidation):
     events = []
     adapter.add_listener(events.append)
-    await adapter.connect()
-    try:
+    async with connected(adapter):
         await wait_until(lambda: len([e for e in events if isinstance(e, kind)]) >= n, what=f"{n} events")
         return events, adapter.health()
-    finally:
-        await adapter.disconnect()
 
 
 async def test_bitmex_real_liquidation_rows():
@@ -52,13 +50,10 @@ async def test_deribit_answers_test_request_and_parses_liquidation_trades():
         adapter = DeribitAdapter(ws_url=venue.url, **FAST)
         events = []
         adapter.add_listener(events.append)
-        await adapter.connect()
-        try:
+        async with connected(adapter):
             await wait_until(lambda: any('"public/test"' in m for m in venue.messages(0)), what="public/test reply")
             await wait_until(lambda: len([e for e in events if isinstance(e, (Trade, Liquidation))]) >= 2, what="2 trades")
             h = adapter.health()
-        finally:
-            await adapter.disconnect()
     sent = venue.messages(0)
     assert '"public/set_heartbeat"' in sent[0] and '"public/subscribe"' in sent[1]
     assert h.parse_errors == 0

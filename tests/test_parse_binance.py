@@ -8,11 +8,11 @@ from datetime import datetime
 
 import pytest
 
-from liqmap.exchanges.base import FrameError, safe_parse
+from liqmap.exchanges.base import FrameError
 from liqmap.exchanges.contracts import ContractSizes, ContractSpec
 from liqmap.exchanges.registry import get_venue
 from liqmap.models import Kline, Liquidation, Trade
-from test_parse_fixtures import arbitra_frames, compact, cryptofeed_frames, parse_ok, tardis_messages
+from test_parse_fixtures import arbitra_frames, compact, parse_cryptofeed_session, parse_ok, tardis_messages
 
 
 def liquidation_frames() -> dict[str, list[str]]:
@@ -119,33 +119,23 @@ def test_coinm_uses_loaded_contract_size():
 
 def test_cryptofeed_usdm_session():
     v = get_venue("binance")
-    counts, errors = Counter(), []
-    for recv, text in cryptofeed_frames("BINANCE_FUTURES.ws.1.0.gz"):
-        ev, err = safe_parse(v, text, recv)
-        if err:
-            errors.append(err)
-        for e in ev:
-            counts[type(e).__name__] += 1
-            if isinstance(e, Trade) and e.symbol == "SUSHIUSDT":
-                assert 7.0 < e.price < 8.5
+    events, counts, errors = parse_cryptofeed_session(v, "BINANCE_FUTURES.ws.1.0.gz")
+    for e in events:
+        if isinstance(e, Trade) and e.symbol == "SUSHIUSDT":
+            assert 7.0 < e.price < 8.5
     assert not errors
     assert counts["Trade"] > 50 and counts["Kline"] > 20
 
 
 def test_cryptofeed_coinm_session():
     v = get_venue("binance_coinm")
-    counts, errors = Counter(), []
-    for recv, text in cryptofeed_frames("BINANCE_DELIVERY.ws.1.0.gz"):
-        ev, err = safe_parse(v, text, recv)
-        if err:
-            errors.append(err)
-        for e in ev:
-            counts[type(e).__name__] += 1
-            if isinstance(e, Trade) and e.symbol == "BTCUSD_211231":
-                assert 32_600 < e.price < 32_650 and e.base == "BTC"
-                assert e.value_usd % 100 == 0  # whole 100-USD contracts
-            if isinstance(e, Kline):
-                assert e.open_time < e.close_time
+    events, counts, errors = parse_cryptofeed_session(v, "BINANCE_DELIVERY.ws.1.0.gz")
+    for e in events:
+        if isinstance(e, Trade) and e.symbol == "BTCUSD_211231":
+            assert 32_600 < e.price < 32_650 and e.base == "BTC"
+            assert e.value_usd % 100 == 0  # whole 100-USD contracts
+        if isinstance(e, Kline):
+            assert e.open_time < e.close_time
     assert not errors
     assert counts["Trade"] == 51 and counts["Kline"] == 33
 

@@ -5,7 +5,6 @@ against a local venue (reconnect, record, replay)."""
 from __future__ import annotations
 
 import json
-from collections import Counter
 
 import pytest
 
@@ -13,9 +12,9 @@ from conftest import FIX
 from liqmap.exchanges.base import FrameError, safe_parse
 from liqmap.exchanges.bitget import Bitget, inst_type
 from liqmap.exchanges.registry import get_venue
-from liqmap.models import Gap, Liquidation, OpenInterest, Ticker, Trade
+from liqmap.models import Gap, Liquidation, OpenInterest, Ticker
 from localvenue import Close, Send, WaitFor
-from test_parse_fixtures import compact, cryptofeed_frames, tardis_messages
+from test_parse_fixtures import compact, parse_cryptofeed_session, tardis_messages, trade_prices
 from venue_live import assert_replay_matches, live_record_replay
 
 BITGET = FIX / "bitget"
@@ -79,15 +78,8 @@ def test_cryptofeed_v1_session():
     """The 2022 v1 ``mix`` session: trades (rows [ts, price, size, side]) and tickers with
     mark price and open interest parse without error; prices are DASH/UNI of 2022-04-07."""
     v = get_venue("bitget")
-    counts, errors, prices = Counter(), [], {}
-    for recv, text in cryptofeed_frames("BITGET.ws.2.0.gz"):
-        events, err = safe_parse(v, text, recv)
-        if err:
-            errors.append(err)
-        for e in events:
-            counts[type(e).__name__] += 1
-            if isinstance(e, Trade):
-                prices.setdefault(e.symbol, []).append(e.price)
+    events, counts, errors = parse_cryptofeed_session(v, "BITGET.ws.2.0.gz")
+    prices = trade_prices(events)
     assert not errors, errors[:3]
     assert counts == {"Trade": 125, "Ticker": 217, "OpenInterest": 217}
     assert 113.3 <= min(prices["DASHUSDT"]) and max(prices["DASHUSDT"]) <= 113.9

@@ -13,7 +13,7 @@ from liqmap.exchanges.contracts import ContractSizes
 from liqmap.exchanges.registry import get_venue
 from liqmap.models import OpenInterest, Trade
 from liqmap.symbols import split_symbol
-from test_parse_fixtures import bitmex_insert_rows, compact, cryptofeed_frames, cryptofeed_rest, parse_ok, tardis_messages
+from test_parse_fixtures import bitmex_insert_rows, compact, cryptofeed_rest, parse_cryptofeed_session, parse_ok, tardis_messages
 
 
 def liquidation_frames() -> dict[str, list[str]]:
@@ -81,16 +81,12 @@ def test_cryptofeed_session_and_instruments():
     cs = ContractSizes()
     assert cs.load_response("bitmex", cryptofeed_rest("BITMEX.0.gz")) == 34
     v = get_venue("bitmex", contracts=cs)
-    counts, errors, xbt = Counter(), [], []
-    for recv, text in cryptofeed_frames("BITMEX.ws.1.0.gz"):
-        ev, err = safe_parse(v, text, recv)
-        if err:
-            errors.append(err)
-        for e in ev:
-            counts[type(e).__name__] += 1
-            if isinstance(e, Trade) and e.symbol == "XBTUSD":
-                xbt.append(e.price)
-                assert e.value_usd == pytest.approx(e.quantity * e.price, rel=1e-3)
+    events, counts, errors = parse_cryptofeed_session(v, "BITMEX.ws.1.0.gz")
+    xbt = []
+    for e in events:
+        if isinstance(e, Trade) and e.symbol == "XBTUSD":
+            xbt.append(e.price)
+            assert e.value_usd == pytest.approx(e.quantity * e.price, rel=1e-3)
     assert not errors, errors[:3]
     assert counts["Trade"] >= 17 and 32175 <= min(xbt) and max(xbt) <= 32187
     events, err = safe_parse(v, cryptofeed_rest("BITMEX.0.gz"), 5, "instrument")

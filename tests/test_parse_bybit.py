@@ -4,16 +4,15 @@ on the cryptofeed 2021 sessions (tests/fixtures only)."""
 from __future__ import annotations
 
 import json
-from collections import Counter
 
 import pytest
 
-from liqmap.exchanges.base import FrameError, safe_parse
+from liqmap.exchanges.base import FrameError
 from liqmap.exchanges.bybit import is_inverse
 from liqmap.exchanges.registry import get_venue
 from liqmap.symbols import split_symbol
 from liqmap.models import Liquidation, Trade
-from test_parse_fixtures import compact, cryptofeed_frames, parse_ok, tardis_messages
+from test_parse_fixtures import compact, parse_cryptofeed_session, parse_ok, tardis_messages
 
 
 def liquidation_frames() -> dict[str, list[str]]:
@@ -91,17 +90,13 @@ def test_cryptofeed_bybit_legacy_trades():
     v = get_venue("bybit")
     for name, symbol, lo, hi in (("BYBIT.ws.25.0.gz", "ETHUSDT", 2364.6, 2365.0),
                                  ("BYBIT.ws.26.0.gz", "BTCUSD", 60621.5, 60623.0)):
-        counts, errors, prices = Counter(), [], []
-        for recv, text in cryptofeed_frames(name):
-            ev, err = safe_parse(v, text, recv)
-            if err:
-                errors.append(err)
-            for e in ev:
-                counts[type(e).__name__] += 1
-                if isinstance(e, Trade) and e.symbol == symbol:
-                    prices.append(e.price)
-                    if e.quote == "USD":
-                        assert e.value_usd == int(e.value_usd)  # whole USD contracts
+        events, counts, errors = parse_cryptofeed_session(v, name)
+        prices = []
+        for e in events:
+            if isinstance(e, Trade) and e.symbol == symbol:
+                prices.append(e.price)
+                if e.quote == "USD":
+                    assert e.value_usd == int(e.value_usd)  # whole USD contracts
         assert not errors, errors[:3]
         assert counts["Trade"] > 50
         assert prices and lo <= min(prices) and max(prices) <= hi

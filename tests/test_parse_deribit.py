@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections import Counter
 
 import pytest
 
-from liqmap.exchanges.base import FrameError, safe_parse
+from liqmap.exchanges.base import FrameError
 from liqmap.exchanges.registry import get_venue
 from liqmap.models import Liquidation, OpenInterest, Trade
-from test_parse_fixtures import compact, cryptofeed_frames, parse_ok, tardis_messages
+from test_parse_fixtures import compact, parse_cryptofeed_session, parse_ok, tardis_messages
 
 
 def liquidation_frames() -> dict[str, list[str]]:
@@ -71,15 +70,10 @@ def test_heartbeat_auto_reply_and_acks():
 
 def test_cryptofeed_deribit_session():
     v = get_venue("deribit")
-    counts, errors = Counter(), []
-    for recv, text in cryptofeed_frames("DERIBIT.ws.1.0.gz"):
-        ev, err = safe_parse(v, text, recv)
-        if err:
-            errors.append(err)
-        for e in ev:
-            counts[type(e).__name__] += 1
-            if isinstance(e, OpenInterest) and e.base == "BTC":
-                assert 32_000 < e.open_interest_usd / e.open_interest < 32_500  # valued at index
+    events, counts, errors = parse_cryptofeed_session(v, "DERIBIT.ws.1.0.gz")
+    for e in events:
+        if isinstance(e, OpenInterest) and e.base == "BTC":
+            assert 32_000 < e.open_interest_usd / e.open_interest < 32_500  # valued at index
     assert not errors, errors[:3]
     assert counts["Ticker"] == 89 and counts["OpenInterest"] == 89
 

@@ -7,6 +7,7 @@ these helpers (pytest puts this directory on sys.path).
 from __future__ import annotations
 
 import gzip
+from collections import Counter
 import json
 from importlib import import_module
 from types import ModuleType
@@ -15,7 +16,7 @@ from typing import Iterator
 import pytest
 
 from conftest import FIX
-from liqmap.exchanges.base import Venue
+from liqmap.exchanges.base import Venue, safe_parse
 from liqmap.exchanges.registry import VENUE_NAMES, get_venue, venue_class
 
 CF = FIX / "cryptofeed_sample_data"
@@ -35,6 +36,29 @@ def cryptofeed_frames(name: str) -> Iterator[tuple[int, str]]:
             if not sep:
                 continue
             yield int(float(ts) * 1000), body.rstrip("\n")
+
+
+def parse_cryptofeed_session(venue, name: str) -> tuple[list, Counter, list]:
+    """Every received frame of a cryptofeed sample session through ``venue``'s parser
+    (``safe_parse``, the live path): ``(events, counts by event type name, errors)``."""
+    events, counts, errors = [], Counter(), []
+    for recv, text in cryptofeed_frames(name):
+        evs, err = safe_parse(venue, text, recv)
+        if err:
+            errors.append(err)
+        for e in evs:
+            counts[type(e).__name__] += 1
+            events.append(e)
+    return events, counts, errors
+
+
+def trade_prices(events) -> dict[str, list[float]]:
+    """Trade prices per venue symbol, in event order."""
+    out: dict[str, list[float]] = {}
+    for e in events:
+        if type(e).__name__ == "Trade":
+            out.setdefault(e.symbol, []).append(e.price)
+    return out
 
 
 def cryptofeed_rest(name: str) -> str:

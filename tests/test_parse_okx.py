@@ -4,15 +4,14 @@ cryptofeed 2022 session (tests/fixtures only)."""
 from __future__ import annotations
 
 import json
-from collections import Counter
 
 import pytest
 
-from liqmap.exchanges.base import FrameError, safe_parse
+from liqmap.exchanges.base import FrameError
 from liqmap.exchanges.contracts import ContractSizes, ContractSpec
 from liqmap.exchanges.registry import get_venue
-from liqmap.models import Liquidation, Ticker, Trade
-from test_parse_fixtures import compact, cryptofeed_frames, parse_ok, tardis_messages
+from liqmap.models import Liquidation
+from test_parse_fixtures import compact, parse_cryptofeed_session, parse_ok, tardis_messages, trade_prices
 
 OKX_IDS = ("okex-futures", "okex-swap")
 
@@ -80,15 +79,8 @@ def test_liquidation_orders_doc_shape_with_posside_net():
 
 def test_cryptofeed_okx_session():
     v = get_venue("okx")
-    counts, errors, prices = Counter(), [], {}
-    for recv, text in cryptofeed_frames("OKX.ws.1.0.gz"):
-        ev, err = safe_parse(v, text, recv)
-        if err:
-            errors.append(err)
-        for e in ev:
-            counts[type(e).__name__] += 1
-            if isinstance(e, Trade):
-                prices.setdefault(e.symbol, []).append(e.price)
+    events, counts, errors = parse_cryptofeed_session(v, "OKX.ws.1.0.gz")
+    prices = trade_prices(events)
     assert not errors, errors[:3]
     assert counts["Trade"] == 74 and counts["Ticker"] == 28
     spot = prices["BTC-USDT"]
