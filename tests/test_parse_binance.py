@@ -235,3 +235,21 @@ def test_native_symbols():
     assert get_venue("binance").native_symbols("BTC") == ["BTCUSDT"]
     assert get_venue("binance").native_symbols("ETH", "USDC") == ["ETHUSDC"]
     assert get_venue("binance_coinm").native_symbols("BTC") == ["BTCUSD_PERP"]
+
+
+def test_listing_from_the_real_exchange_info():
+    """The recorded ``/fapi/v1/exchangeInfo`` (cryptofeed BINANCE_FUTURES.0, 2021-07-21):
+    the feed subscribes only symbols listed there (status TRADING)."""
+    import gzip
+
+    from test_parse_fixtures import FIX
+
+    line = gzip.open(FIX / "cryptofeed_sample_data" / "BINANCE_FUTURES.0.gz", "rt").readline()
+    body = line[line.index(": {") + 2 :]
+    listed = get_venue("binance").listed_symbols(body)
+    rows = json.loads(body)["symbols"]
+    assert len(listed) == sum(r["status"] == "TRADING" for r in rows) > 100
+    assert "BTCUSDT" in listed and "BTCUSDT_210924" in [r["symbol"] for r in rows]
+    v = get_venue("binance")
+    v.set_listing(listed)
+    assert v.listed("btcusdt") == "BTCUSDT" and v.listed("HYPEUSDT") is None

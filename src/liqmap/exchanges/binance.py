@@ -158,6 +158,9 @@ class BinanceUSDM(Venue):
     quote_families = {"USDT": "USDT", "USDC": "USDC"}
     label = "usdm"
     recordings = RecordingNames(cryptofeed=("BINANCE_FUTURES",), tardis=("binance-futures",))
+    #: The listing: ``symbols[]`` with ``status`` TRADING (symbols given to the feed are
+    #: checked against it). https://developers.binance.com/docs/derivatives/usds-margined-futures/market-data/rest-api/Exchange-Information
+    instruments = ("/fapi/v1/exchangeInfo",)
     inverse = False
     oi_path = "/fapi/v1/openInterest"
 
@@ -224,6 +227,13 @@ class BinanceUSDM(Venue):
                 )
             )
         return out
+
+    @classmethod
+    def listed_symbols(cls, body: str | bytes) -> list[str]:
+        """``symbols[].symbol`` trading now (USD-M ``status``, COIN-M ``contractStatus``)."""
+        rows = msgspec.json.decode(body).get("symbols") or []
+        return [r["symbol"] for r in rows if isinstance(r, dict) and r.get("symbol")
+                and (r.get("status") or r.get("contractStatus") or "TRADING") == "TRADING"]  # fmt: skip
 
     def subscribe_request(self, topics: Sequence[Topic], request_id: int) -> str:
         """``{"method":"SUBSCRIBE","params":[streams],"id":n}`` (a stream not acknowledged)."""
