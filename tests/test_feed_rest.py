@@ -32,7 +32,8 @@ class RestOnlyBinance(BinanceUSDM):
 
 
 def rest_adapter(url, **kw):
-    return BinanceAdapter(RestOnlyBinance(), rest_url=url, symbols=["BTCUSDT"], backoff_base=0.05, backoff_cap=0.2, **kw)
+    return BinanceAdapter(RestOnlyBinance(), rest_url=url, symbols=["BTCUSDT"], backoff_base=0.05, backoff_cap=0.2,
+                          listing=False, **kw)  # the polls alone: no instruments listing read first
 
 
 async def poll_until_liquidation(http, poll_interval, what):

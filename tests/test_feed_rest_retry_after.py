@@ -25,7 +25,7 @@ class RestOnlyBinance(type(get_venue("binance"))):
 
 async def poll_until_liquidation(url: str):
     adapter = BinanceAdapter(RestOnlyBinance(), rest_url=url, symbols=["BTCUSDT"], backoff_base=0.05,
-                             backoff_cap=0.2, poll_interval=0.05)
+                             backoff_cap=0.2, poll_interval=0.05, listing=False)
     events = []
     adapter.add_listener(events.append)
     async with connected(adapter):
