@@ -70,7 +70,7 @@ def parse_exchanges(state: AppState, exchanges: str | None) -> list[str] | None:
 
     def stored():
         with state.cursor() as cur:
-            return {r[0] for r in cur.execute("SELECT DISTINCT exchange FROM liquidations").fetchall()}
+            return duckdb_reads.stored_exchanges(cur)
 
     if any(n not in known for n in names):
         known |= state.cached(("exchanges",), stored)

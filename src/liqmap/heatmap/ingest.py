@@ -29,16 +29,15 @@ quantities base units):
 * ``liquidation_snapshot_history(symbol, time, side, order_type, time_in_force,
   original_quantity, price, average_price, order_status, last_fill_quantity,
   accumulated_fill_quantity)`` -- exact duplicate rows removed (issue #259).
-* ``aggtrades_flow_5m(symbol, step_end, taker_sell, cell, qty, notional)`` -- per 5-minute step
-  (step_end = end of (t−5m, t]), taker side (``is_buyer_maker``) and log price cell
-  ``floor(ln(price)/ln(1+FLOW_CELL))`` (5 bps): the model's taker-flow input (heatmap-model.md §3.3),
-  rebuilt for a file's range in the same transaction as its trades.
+* ``aggtrades_flow_5m(symbol, step_end, taker_sell, cell, qty, notional)`` -- 5-minute taker flow
+  (:mod:`liqmap.storage.archive_writes`), rebuilt for a file's range in the same transaction as
+  its trades.
 * ``ingest_log(kind, symbol, interval, file_name, size, sha256, rows, range_start, range_end, loaded_at)``.
 
 Idempotency: every file covers a UTC range (its day, or its month clipped to the request);
 loading deletes that symbol's rows in the range and inserts the file's rows in ONE
-transaction, so a re-ingest replaces, never duplicates, and a bad file leaves nothing
-half-loaded. A file whose name, size and sha256 are already in ``ingest_log`` is skipped
+transaction (:func:`liqmap.storage.archive_writes.replace_range`), so a re-ingest replaces,
+never duplicates, and a bad file leaves nothing half-loaded. A file whose name, size and sha256 are already in ``ingest_log`` is skipped
 (resume) unless ``force``. A ``.CHECKSUM`` file beside a zip is verified when present.
 """
 
@@ -61,16 +60,15 @@ from typing import Callable
 
 import duckdb
 
+from liqmap.storage.archive_writes import FileRecord, file_loaded, replace_range
 from liqmap.storage.duckdb_store import apply_migrations
-from liqmap.units import DAY_MS, INTERVAL_MS, now_ms
+from liqmap.units import DAY_MS, INTERVAL_MS
 
 KINDS = ("aggtrades", "klines", "metrics", "liquidation-snapshot")
 DIR_NAME = {"aggtrades": "aggTrades", "klines": "klines", "metrics": "metrics",
             "liquidation-snapshot": "liquidationSnapshot"}
 INTERVALS = tuple(INTERVAL_MS)  # every interval has its klines_<interval>_history table
 US_THRESHOLD = 100_000_000_000_000  # > 1e14 => microseconds
-FLOW_STEP_MS = 300_000
-FLOW_CELL = 0.0005  # log-cell width of aggtrades_flow_5m (5 bps)
 
 AGG_COLS = {"agg_trade_id": "BIGINT", "price": "DOUBLE", "quantity": "DOUBLE", "first_trade_id": "BIGINT",
             "last_trade_id": "BIGINT", "transact_time": "BIGINT", "is_buyer_maker": "BOOLEAN"}
@@ -358,61 +356,26 @@ def load_file(con: duckdb.DuckDBPyConnection, f: SourceFile, *, dry_run: bool = 
     """
     t0 = time.perf_counter()
     table = table_for(f.kind, f.interval)
-    size = f.path.stat().st_size
-    digest = sha256 or sha256_of(f.path)
-    _verify_checksum(f.path, digest)
-    if not dry_run and not force:
-        done = con.execute("SELECT 1 FROM ingest_log WHERE file_name=? AND size=? AND sha256=? AND kind=? "
-                           "AND symbol=? AND range_start=? AND range_end=?",
-                           [f.path.name, size, digest, f.kind, f.symbol, f.start, f.end]).fetchone()
-        if done:
-            return FileReport(str(f.path), "skipped", 0, time.perf_counter() - t0, "already in ingest_log", (f.start, f.end))
+    rec = FileRecord(f.kind, f.symbol, f.interval, f.path.name, f.path.stat().st_size, sha256 or sha256_of(f.path),
+                     f.start, f.end)
+    _verify_checksum(f.path, rec.sha256)
+    if not dry_run and not force and file_loaded(con, rec):
+        return FileReport(str(f.path), "skipped", 0, time.perf_counter() - t0, "already in ingest_log", (f.start, f.end))
     with _Extracted(f.path) as csv_path:
         header = _has_header(csv_path)
-        src = _read_csv_sql(csv_path, f.kind, header)
-        sel = _select_sql(f.kind, src, f.symbol)
-        ts = _TS_COL[f.kind]
-        filt = f"SELECT * FROM ({sel}) WHERE ts >= {f.start} AND ts < {f.end}"
-        if dry_run:
-            try:
+        sel = _select_sql(f.kind, _read_csv_sql(csv_path, f.kind, header), f.symbol)
+        try:
+            if dry_run:
                 n, n_in, tmin, tmax = con.execute(
                     f"SELECT count(*), count(*) FILTER (ts >= {f.start} AND ts < {f.end}), min(ts), max(ts) "
                     f"FROM (SELECT * FROM ({sel}))").fetchone()
-            except duckdb.Error as exc:
-                raise _friendly(exc, f) from None
-            msg = f"{n} rows ({n_in} in range), header={header}, ts {tmin}..{tmax} -> {table}"
-            return FileReport(str(f.path), "dry-run", int(n_in), time.perf_counter() - t0, msg, (f.start, f.end))
-        con.execute("BEGIN TRANSACTION")
-        try:
-            con.execute(f"DELETE FROM {table} WHERE symbol = ? AND {ts} >= ? AND {ts} < ?", [f.symbol, f.start, f.end])
-            n = con.execute(f"INSERT INTO {table} {filt}").fetchone()[0]
-            if f.kind == "aggtrades":
-                refresh_flow(con, f.symbol, f.start, f.end)
-            con.execute("DELETE FROM ingest_log WHERE kind=? AND symbol=? AND coalesce(interval,'')=? "
-                        "AND range_start=? AND range_end=?",
-                        [f.kind, f.symbol, f.interval or "", f.start, f.end])
-            con.execute("INSERT INTO ingest_log VALUES (?,?,?,?,?,?,?,?,?,?)",
-                        [f.kind, f.symbol, f.interval, f.path.name, size, digest, n, f.start, f.end,
-                         now_ms()])
-            con.execute("COMMIT")
+                msg = f"{n} rows ({n_in} in range), header={header}, ts {tmin}..{tmax} -> {table}"
+                return FileReport(str(f.path), "dry-run", int(n_in), time.perf_counter() - t0, msg, (f.start, f.end))
+            n = replace_range(con, table, _TS_COL[f.kind],
+                              f"SELECT * FROM ({sel}) WHERE ts >= {f.start} AND ts < {f.end}", rec)
         except duckdb.Error as exc:
-            con.execute("ROLLBACK")
             raise _friendly(exc, f) from None
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-    return FileReport(str(f.path), "loaded", int(n), time.perf_counter() - t0, f"header={header}", (f.start, f.end))
-
-
-def refresh_flow(con: duckdb.DuckDBPyConnection, symbol: str, start: int, end: int) -> None:
-    """Rebuild ``aggtrades_flow_5m`` for trades in [start, end) of ``symbol`` (call inside the load transaction)."""
-    con.execute("DELETE FROM aggtrades_flow_5m WHERE symbol = ? AND step_end > ? AND step_end <= ?",
-                [symbol, start, end])
-    con.execute(f"""INSERT INTO aggtrades_flow_5m
-        SELECT symbol, (timestamp // {FLOW_STEP_MS}) * {FLOW_STEP_MS} + {FLOW_STEP_MS}, is_buyer_maker,
-               CAST(floor(ln(price) / ln(1 + {FLOW_CELL})) AS INTEGER), sum(quantity), sum(price * quantity)
-        FROM aggtrades_history WHERE symbol = ? AND timestamp >= ? AND timestamp < ? AND price > 0
-        GROUP BY ALL""", [symbol, start, end])
+    return FileReport(str(f.path), "loaded", n, time.perf_counter() - t0, f"header={header}", (f.start, f.end))
 
 
 def ingest(con: duckdb.DuckDBPyConnection, kind: str, symbol: str, start: dt.date, end: dt.date,

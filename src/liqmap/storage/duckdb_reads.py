@@ -82,6 +82,11 @@ def latest_timestamp(cur: duckdb.DuckDBPyConnection) -> int | None:
     return int(row[0]) if row and row[0] is not None else None
 
 
+def stored_exchanges(cur: duckdb.DuckDBPyConnection) -> set[str]:
+    """Venue ids with stored liquidations."""
+    return {r[0] for r in cur.execute("SELECT DISTINCT exchange FROM liquidations").fetchall()}
+
+
 def known_underlyings(cur: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
     """Map base asset -> sorted venue symbols seen for it, e.g. ``{"BTC": ["BTC-PERPETUAL", "BTCUSDT"]}``."""
     rows = cur.execute(
