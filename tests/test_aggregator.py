@@ -181,11 +181,11 @@ def test_unknown_exchange_and_bad_symbol_are_clear_errors():
         agg.stream_aggregated("BTC USDT")
 
 
-def test_default_is_every_registry_venue_with_available_module():
+def test_default_is_every_registry_venue():
     from liqmap.exchanges.registry import VENUE_NAMES
 
     agg = ExchangeAggregator()
-    assert set(agg.adapters) | set(agg.unavailable) == set(VENUE_NAMES)
+    assert set(agg.adapters) == set(VENUE_NAMES)
 
 
 def test_deduper_is_bounded_lru():

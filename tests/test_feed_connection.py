@@ -12,7 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from liqmap.feed.adapter import BinanceAdapter, ExchangeAdapter, override_url
+from liqmap.feed.adapter import ExchangeAdapter, override_url
 from liqmap.exchanges.registry import get_venue
 from liqmap.feed import health as health_mod
 from liqmap.models import Gap, Liquidation
@@ -47,7 +47,7 @@ def test_fixture_has_42_frames():
 
 async def test_events_arrive_normalized_through_real_adapter():
     async with LocalWsVenue([[Send(FRAMES)]]) as venue:
-        adapter = BinanceAdapter(ws_url=venue.url, **FAST)
+        adapter = ExchangeAdapter("binance", ws_url=venue.url, **FAST)
         events = collect(adapter)
         async with connected(adapter):
             await wait_until(lambda: len(liqs(events)) >= 42, what="42 liquidations")
@@ -72,7 +72,7 @@ async def test_events_arrive_normalized_through_real_adapter():
 async def test_drop_mid_stream_reconnects_resubscribes_and_emits_gap():
     first, second = FRAMES[:20], FRAMES[20:]
     async with LocalWsVenue([[Send(first), Sleep(0.05), Drop()], [Send(second)]]) as venue:
-        adapter = BinanceAdapter(ws_url=venue.url, **FAST)
+        adapter = ExchangeAdapter("binance", ws_url=venue.url, **FAST)
         events = collect(adapter)
         async with connected(adapter):
             await wait_until(lambda: len(liqs(events)) >= 42, what="all 42 liquidations after reconnect")
@@ -96,7 +96,7 @@ async def test_drop_mid_stream_reconnects_resubscribes_and_emits_gap():
 
 async def test_clean_server_close_is_also_a_gap():
     async with LocalWsVenue([[Send(FRAMES[:3]), Close()], [Send(FRAMES[3:6])]]) as venue:
-        adapter = BinanceAdapter(ws_url=venue.url, **FAST)
+        adapter = ExchangeAdapter("binance", ws_url=venue.url, **FAST)
         events = collect(adapter)
         async with connected(adapter):
             await wait_until(lambda: len(liqs(events)) >= 6, what="6 liquidations")
@@ -105,7 +105,7 @@ async def test_clean_server_close_is_also_a_gap():
 
 async def test_silent_stream_triggers_watchdog_reconnect():
     async with LocalWsVenue([[Send(FRAMES[:5]), Silence()], [Send(FRAMES[5:10])]]) as venue:
-        adapter = BinanceAdapter(ws_url=venue.url, **FAST)
+        adapter = ExchangeAdapter("binance", ws_url=venue.url, **FAST)
         events = collect(adapter)
         async with connected(adapter):
             await wait_until(lambda: len(liqs(events)) >= 10, what="frames after watchdog reconnect")
@@ -121,7 +121,7 @@ async def test_malformed_frames_are_counted_and_feed_continues(caplog):
     bad = ['{"e":"forceOrder","E":1,"o":', "not json at all", '{"e":"forceOrder","E":1,"o":{"s":"BTCUSDT","S":"SIDEWAYS","p":"1","z":"1","T":1}}']
     script = [Send(FRAMES[:10] + bad + FRAMES[10:])]
     async with LocalWsVenue([script]) as venue:
-        adapter = BinanceAdapter(ws_url=venue.url, **FAST)
+        adapter = ExchangeAdapter("binance", ws_url=venue.url, **FAST)
         events = collect(adapter)
         with caplog.at_level(logging.WARNING, logger="liqmap.feed"):
             async with connected(adapter):
@@ -138,7 +138,7 @@ async def test_malformed_frames_are_counted_and_feed_continues(caplog):
 async def test_recorder_hook_sees_every_frame_exactly():
     frames = []
     async with LocalWsVenue([[Send(FRAMES[:5] + ["garbage"])]]) as venue:
-        adapter = BinanceAdapter(ws_url=venue.url, recorder=frames.append, **FAST)
+        adapter = ExchangeAdapter("binance", ws_url=venue.url, recorder=frames.append, **FAST)
         async with connected(adapter):
             await wait_until(lambda: len(frames) >= 6, what="6 recorded frames")
     assert [f.data for f in frames] == FRAMES[:5] + ["garbage"]
@@ -150,7 +150,7 @@ async def test_max_retries_gives_up_on_unreachable_venue():
     # bind and close a port so nothing listens there
     async with LocalWsVenue([[Silence()]]) as venue:
         url = venue.url
-    adapter = BinanceAdapter(ws_url=url, max_retries=3, **FAST)
+    adapter = ExchangeAdapter("binance", ws_url=url, max_retries=3, **FAST)
     async with connected(adapter):
         await wait_until(lambda: adapter.health().connections.get("usdm") == "gave_up", what="give up")
         h = adapter.health()
@@ -185,7 +185,7 @@ async def test_listener_gets_events_and_uptime(monkeypatch):
     now = [1000.0]
     monkeypatch.setattr(health_mod, "time", SimpleNamespace(monotonic=lambda: now[0], time_ns=time.time_ns))
     async with LocalWsVenue([[Send(FRAMES[:4])]]) as venue:
-        adapter = BinanceAdapter(ws_url=venue.url, **FAST)
+        adapter = ExchangeAdapter("binance", ws_url=venue.url, **FAST)
         got = []
         adapter.add_listener(got.append)
         async with connected(adapter):
@@ -209,12 +209,12 @@ def test_watchdog_precedence_param_then_env_then_venue_spec(monkeypatch):
     from liqmap.settings import get_settings
 
     spec_stale = get_venue("binance").connections(None)[0].stale_after_s
-    assert BinanceAdapter(rest=False)._stale_after(spec_stale) == spec_stale
-    assert BinanceAdapter(rest=False, ws_timeout=0.3)._stale_after(spec_stale) == 0.3
+    assert ExchangeAdapter("binance", rest=False)._stale_after(spec_stale) == spec_stale
+    assert ExchangeAdapter("binance", rest=False, ws_timeout=0.3)._stale_after(spec_stale) == 0.3
     monkeypatch.setenv("WS_TIMEOUT", "7")
     get_settings.cache_clear()
     try:
-        assert BinanceAdapter(rest=False)._stale_after(spec_stale) == 7.0
+        assert ExchangeAdapter("binance", rest=False)._stale_after(spec_stale) == 7.0
     finally:
         monkeypatch.delenv("WS_TIMEOUT")
         get_settings.cache_clear()

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from liqmap.feed.adapter import BinanceAdapter
+from liqmap.feed.adapter import ExchangeAdapter
 from liqmap.exchanges.registry import get_venue
 from liqmap.feed.rest import TokenBucket, retry_after_s
 from liqmap.models import Gap, Liquidation
@@ -32,8 +32,8 @@ class RestOnlyBinance(BinanceUSDM):
 
 
 def rest_adapter(url, **kw):
-    return BinanceAdapter(RestOnlyBinance(), rest_url=url, symbols=["BTCUSDT"], backoff_base=0.05, backoff_cap=0.2,
-                          listing=False, **kw)  # the polls alone: no instruments listing read first
+    return ExchangeAdapter(RestOnlyBinance(), rest_url=url, symbols=["BTCUSDT"], backoff_base=0.05, backoff_cap=0.2,
+                           listing=False, **kw)  # the polls alone: no instruments listing read first
 
 
 async def poll_until_liquidation(http, poll_interval, what):
@@ -121,9 +121,11 @@ def test_retry_after_parsing():
     assert retry_after_s("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412470.0) == pytest.approx(10.0)
 
 
-def test_binance_poll_interval_default_and_override():
-    assert BinanceAdapter(rest=False).poll_interval == get_settings().binance_poll_interval
-    assert BinanceAdapter(poll_interval=3, rest=False).poll_interval == 3
+def test_binance_poll_interval_is_venue_data_and_overridable():
+    polls = get_venue("binance").rest_polls(["BTCUSDT", "ETHUSDT"])
+    assert [p.interval_s for p in polls] == [get_settings().binance_poll_interval] * 2  # BINANCE_POLL_INTERVAL
+    assert ExchangeAdapter("binance", rest=False).poll_interval is None  # each poll's own interval
+    assert ExchangeAdapter("binance", poll_interval=3, rest=False).poll_interval == 3
 
 
 async def test_poll_interval_applies_to_every_poll():
@@ -137,9 +139,7 @@ async def test_poll_interval_applies_to_every_poll():
 
 
 async def test_local_ws_url_without_rest_url_never_polls_the_real_venue():
-    from liqmap.feed.adapter import BitMEXAdapter
-
-    adapter = BitMEXAdapter(ws_url="ws://127.0.0.1:9", max_retries=1, backoff_base=0.05)
+    adapter = ExchangeAdapter("bitmex", ws_url="ws://127.0.0.1:9", max_retries=1, backoff_base=0.05)
     assert adapter.venue.rest_polls(None)  # BitMEX does declare a REST poll...
     async with connected(adapter):
         assert adapter.pollers == []  # ...but it is off against a loopback venue

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from liqmap.feed.adapter import BinanceAdapter
+from liqmap.feed.adapter import ExchangeAdapter
 from liqmap.exchanges.registry import get_venue
 from liqmap.feed.rest import retry_after_s
 from liqmap.models import Liquidation
@@ -24,8 +24,8 @@ class RestOnlyBinance(type(get_venue("binance"))):
 
 
 async def poll_until_liquidation(url: str):
-    adapter = BinanceAdapter(RestOnlyBinance(), rest_url=url, symbols=["BTCUSDT"], backoff_base=0.05,
-                             backoff_cap=0.2, poll_interval=0.05, listing=False)
+    adapter = ExchangeAdapter(RestOnlyBinance(), rest_url=url, symbols=["BTCUSDT"], backoff_base=0.05,
+                              backoff_cap=0.2, poll_interval=0.05, listing=False)
     events = []
     adapter.add_listener(events.append)
     async with connected(adapter):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
-from liqmap.feed.adapter import BybitAdapter, ExchangeAdapter
+from liqmap.feed.adapter import ExchangeAdapter
 from liqmap.exchanges.base import Heartbeat
 from liqmap.exchanges.registry import get_venue
 from liqmap.models import Gap, Liquidation
@@ -45,7 +45,7 @@ async def test_bybit_subscribes_again_after_reconnect():
     expected = get_venue("bybit").connections(SYMBOLS)[0].subscribe
     scripts = [[WaitFor(len(expected)), Send(BYBIT[:4]), Sleep(0.05), Drop()], [WaitFor(len(expected)), Send(BYBIT[4:])]]
     async with LocalWsVenue(scripts) as venue:
-        adapter = BybitAdapter(ws_url=venue.url, symbols=SYMBOLS, **FAST)
+        adapter = ExchangeAdapter("bybit", ws_url=venue.url, symbols=SYMBOLS, **FAST)
         events = []
         adapter.add_listener(events.append)
         async with connected(adapter):

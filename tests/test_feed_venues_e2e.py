@@ -3,7 +3,7 @@ normalized events out (BitMEX, Deribit incl. in-band heartbeat, Hyperliquid, Bin
 
 from __future__ import annotations
 
-from liqmap.feed.adapter import BinanceCoinMAdapter, BitMEXAdapter, DeribitAdapter, HyperliquidAdapter
+from liqmap.feed.adapter import ExchangeAdapter
 from liqmap.exchanges.registry import get_venue
 from liqmap.models import Liquidation, Trade
 from localvenue import (
@@ -35,7 +35,7 @@ async def test_bitmex_real_liquidation_rows():
     parser = get_venue("bitmex")  # one instance: the parser keeps small state between frames
     expected = [e.id for f in frames for e in parser.parse(f, 1)]
     async with LocalWsVenue([[WaitFor(1), Send(frames)]]) as venue:
-        events, h = await run(BitMEXAdapter(ws_url=venue.url, **FAST), venue, len(expected))
+        events, h = await run(ExchangeAdapter("bitmex", ws_url=venue.url, **FAST), venue, len(expected))
     # the BitMEX parser may hold a row until it knows a price, so compare as sets
     got = [e.id for e in events if isinstance(e, Liquidation)]
     assert len(got) == len(expected) == 117 and sorted(got) == sorted(expected)
@@ -47,7 +47,7 @@ async def test_bitmex_real_liquidation_rows():
 async def test_deribit_answers_test_request_and_parses_liquidation_trades():
     frames = tardis_messages("deribit")
     async with LocalWsVenue([[WaitFor(2), Send([DERIBIT_TEST_REQUEST] + frames)]]) as venue:
-        adapter = DeribitAdapter(ws_url=venue.url, **FAST)
+        adapter = ExchangeAdapter("deribit", ws_url=venue.url, **FAST)
         events = []
         adapter.add_listener(events.append)
         async with connected(adapter):
@@ -64,7 +64,7 @@ async def test_deribit_answers_test_request_and_parses_liquidation_trades():
 async def test_hyperliquid_ws_url_override():
     frames = hyperliquid_trade_frames(20)
     async with LocalWsVenue([[WaitFor(1), Send(frames)]]) as venue:
-        adapter = HyperliquidAdapter(ws_url=venue.url, **FAST)
+        adapter = ExchangeAdapter("hyperliquid", ws_url=venue.url, **FAST)
         events, h = await run(adapter, venue, 20, kind=Trade)
     assert venue.paths[0] == "/ws"
     assert '"subscribe"' in venue.messages(0)[0]
@@ -76,7 +76,7 @@ async def test_hyperliquid_ws_url_override():
 async def test_binance_coinm_real_delivery_frame():
     frames = tardis_messages("binance-delivery")
     async with LocalWsVenue([[Send(frames)]]) as venue:
-        events, h = await run(BinanceCoinMAdapter(ws_url=venue.url, **FAST), venue, 1)
+        events, h = await run(ExchangeAdapter("binance_coinm", ws_url=venue.url, **FAST), venue, 1)
     liq = [e for e in events if isinstance(e, Liquidation)]
     assert liq[0].exchange == "binance_coinm" and liq[0].quote == "USD"
     assert venue.paths[0].startswith("/stream?streams=")

@@ -3,8 +3,9 @@
 An :class:`ExchangeAdapter` turns a declarative :class:`~liqmap.exchanges.base.Venue`
 into running I/O: one :class:`~liqmap.feed.connection.WsConnection` task per
 ``venue.connections(symbols)`` spec and one :class:`~liqmap.feed.rest.RestPoller`
-task per ``venue.rest_polls(symbols)`` spec. It knows nothing venue-specific;
-the named subclasses below only pick the venue and document its feed limits.
+task per ``venue.rest_polls(symbols)`` spec. It knows nothing venue-specific:
+``ExchangeAdapter("okx")`` is the OKX feed; what OKX publishes, how completely,
+and its limits are declared in ``liqmap.exchanges.okx``.
 
 Output (normalized :mod:`liqmap.models` events, plus :class:`~liqmap.models.Gap`
 for every disconnect -> resume): listeners, ``adapter.add_listener(callback)`` --
@@ -34,12 +35,12 @@ connections (or new ones when those are full), delisted topics are dropped --
 no restart. A failed read keeps the previous listing (or the venue's defaults).
 
 Settings (``liqmap.settings``): the watchdog of a connection is ``ws_timeout=``
-when passed, else ``WS_TIMEOUT`` when that variable is set explicitly, else the
-venue's own ``ConnectionSpec.stale_after_s`` (venues know how long their quiet
-streams can be silent, e.g. Binance ``!forceOrder@arr`` alone: 300 s);
-``MAX_RETRIES`` is the
-default ``max_retries`` (0 = forever); ``BINANCE_POLL_INTERVAL`` the default
-``poll_interval`` of :class:`BinanceAdapter` / :class:`BinanceCoinMAdapter`.
+when passed, else ``WS_TIMEOUT`` when set, else the venue's own
+``ConnectionSpec.stale_after_s`` (venues know how long their quiet streams can be
+silent, e.g. Binance ``!forceOrder@arr`` alone: 300 s); ``MAX_RETRIES`` is the
+default ``max_retries`` (0 = forever). REST polls run at each ``RestPoll.interval_s``
+(the venue module's choice, e.g. ``BINANCE_POLL_INTERVAL`` for Binance) unless
+``poll_interval=`` is passed.
 """
 
 from __future__ import annotations
@@ -105,7 +106,7 @@ class ExchangeAdapter:
     """Live feed of one venue.
 
     Args:
-        venue: registry name or :class:`Venue` instance (subclasses fix it).
+        venue: registry name or :class:`Venue` instance.
         ws_url / rest_url: URL overrides (module doc).
         symbols: venue-native symbols to subscribe, None = the venue's all-market default.
         market_symbols: venue-native symbols whose market data (trades, tickers, open
@@ -131,11 +132,9 @@ class ExchangeAdapter:
             ``listing_refresh_s``).
     """
 
-    venue_name: str | None = None
-
     def __init__(
         self,
-        venue: str | Venue | None = None,
+        venue: str | Venue,
         ws_url: str | None = None,
         rest_url: str | None = None,
         symbols: Sequence[str] | None = None,
@@ -157,9 +156,6 @@ class ExchangeAdapter:
         listing: bool | None = None,
         listing_refresh_s: float | None = None,
     ) -> None:
-        venue = venue if venue is not None else self.venue_name
-        if venue is None:
-            raise ValueError("ExchangeAdapter needs a venue name or Venue instance")
         self.venue = resolve_venue(venue)
         self.name = self.venue.name
         settings = get_settings()
@@ -169,8 +165,7 @@ class ExchangeAdapter:
         self.market_symbols = [m for m in dict.fromkeys(market_symbols or ()) if m not in (self.symbols or ())]
         self.poll_interval = poll_interval
         self.ws_timeout = ws_timeout
-        # WS_TIMEOUT overrides the venues' own watchdogs only when set explicitly
-        self.env_ws_timeout = settings.ws_timeout if "ws_timeout" in settings.model_fields_set else None
+        self.env_ws_timeout = settings.ws_timeout  # None unless WS_TIMEOUT is set
         self.max_retries = settings.max_retries if max_retries is None else max_retries
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
@@ -184,7 +179,7 @@ class ExchangeAdapter:
         local_only = self.rest_url is None and _is_loopback(self.ws_url)
         self.listing_enabled = bool(self.venue.instruments) and (listing if listing is not None else rest and not local_only)
         self.listing_refresh_s = listing_refresh_s if listing_refresh_s is not None else self.venue.listing_refresh_s
-        rest_liq = bool(getattr(self.venue, "rest_liquidations", False))
+        rest_liq = self.venue.rest_liquidations
         self.tracker = HealthTracker(self.name, rest_liquidations=rest_liq, note="" if rest_liq else NO_REST_LIQUIDATIONS)
         self._listeners: list[Callable[[Event], None]] = []
         self.handler = FrameHandler(self.venue, self.tracker, self._emit, recorder)
@@ -397,96 +392,3 @@ class ExchangeAdapter:
     def health(self) -> HealthStatus:
         """Current :class:`HealthStatus` snapshot."""
         return self.tracker.status()
-
-
-class BinanceAdapter(ExchangeAdapter):
-    """Binance USDⓈ-M futures (``!forceOrder@arr`` / ``<symbol>@forceOrder``).
-
-    The liquidation stream is a snapshot feed: at most the latest liquidation
-    per symbol per 1000 ms is pushed, so totals are lower bounds
-    (https://developers.binance.com/docs/derivatives/usds-margined-futures/websocket-market-streams/All-Market-Liquidation-Order-Streams).
-    No public REST liquidation history exists (``/fapi/v1/allForceOrders`` was
-    discontinued 2021-04-27; ``/fapi/v1/forceOrders`` is USER_DATA), so REST
-    polls can only serve non-liquidation data. ``poll_interval`` defaults to
-    ``BINANCE_POLL_INTERVAL`` (10 s).
-    """
-
-    venue_name = "binance"
-
-    def __init__(self, *args: Any, poll_interval: float | None = None, **kw: Any) -> None:
-        if poll_interval is None:
-            poll_interval = get_settings().binance_poll_interval
-        super().__init__(*args, poll_interval=poll_interval, **kw)
-
-
-class BinanceCoinMAdapter(BinanceAdapter):
-    """Binance COIN-M futures (``dstream``); same stream rules as :class:`BinanceAdapter`."""
-
-    venue_name = "binance_coinm"
-
-
-class BybitAdapter(ExchangeAdapter):
-    """Bybit v5 ``allLiquidation.{symbol}`` (one topic per symbol, pushed every 500 ms).
-
-    No public v5 REST liquidation endpoint exists (v2 ``liq-records`` was
-    retired 2021-09-24). https://bybit-exchange.github.io/docs/v5/websocket/public/all-liquidation
-    """
-
-    venue_name = "bybit"
-
-
-class OKXAdapter(ExchangeAdapter):
-    """OKX v5 ``liquidation-orders`` per instType; OKX states the feed is not all liquidations.
-
-    https://www.okx.com/docs-v5/en/#public-data-websocket-liquidation-orders-channel
-    """
-
-    venue_name = "okx"
-
-
-class BitMEXAdapter(ExchangeAdapter):
-    """BitMEX ``liquidation`` table (rows carry no timestamp: receipt time is used).
-
-    https://www.bitmex.com/app/wsAPI
-    """
-
-    venue_name = "bitmex"
-
-
-class DeribitAdapter(ExchangeAdapter):
-    """Deribit: liquidations flagged inside the public trade stream (``liquidation`` field).
-
-    In-band heartbeat (``test_request``) is answered through ``Venue.auto_reply``.
-    https://docs.deribit.com/
-    """
-
-    venue_name = "deribit"
-
-
-class HyperliquidAdapter(ExchangeAdapter):
-    """Hyperliquid: no public liquidation stream; the venue module infers what it can.
-
-    ``HyperliquidAdapter(ws_url="ws://127.0.0.1:PORT")`` points every connection at a
-    local server. https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/websocket
-    """
-
-    venue_name = "hyperliquid"
-
-
-ADAPTER_CLASSES: dict[str, type[ExchangeAdapter]] = {
-    "binance": BinanceAdapter,
-    "binance_coinm": BinanceCoinMAdapter,
-    "bybit": BybitAdapter,
-    "okx": OKXAdapter,
-    "bitmex": BitMEXAdapter,
-    "deribit": DeribitAdapter,
-    "hyperliquid": HyperliquidAdapter,
-}
-
-
-def make_adapter(name: str, **kwargs: Any) -> ExchangeAdapter:
-    """Adapter for a registry venue name (named subclass when one exists)."""
-    cls = ADAPTER_CLASSES.get(name, ExchangeAdapter)
-    if cls is ExchangeAdapter:
-        return ExchangeAdapter(name, **kwargs)
-    return cls(**kwargs)

@@ -41,7 +41,7 @@ import asyncio
 import logging
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from liqmap.feed.adapter import ExchangeAdapter, _is_loopback, make_adapter
+from liqmap.feed.adapter import ExchangeAdapter, _is_loopback
 from liqmap.feed.dedupe import DEFAULT_DEDUPE_SIZE, Deduper
 from liqmap.feed.fanout import Subscription
 from liqmap.feed.health import HealthStatus
@@ -103,7 +103,6 @@ class ExchangeAggregator:
         self.deduper = Deduper(dedupe_size)
         self.adapters: dict[str, ExchangeAdapter] = {}
         self.replays: list[ReplayFeed] = []
-        self.unavailable: dict[str, str] = {}
         self._replaying: asyncio.Task | None = None
         self.replay_error: Exception | None = None
         self._subs: list[Subscription] = []
@@ -128,20 +127,15 @@ class ExchangeAggregator:
                     kw["symbols"] = self._native_symbols(name, self.symbols) or None
                 if self.market_symbols and "market_symbols" not in kw:
                     kw["market_symbols"] = self._native_symbols(name, self.market_symbols)
-                try:
-                    adapter = make_adapter(name, **kw)
-                except ImportError as exc:  # venue module not installed/available
-                    self.unavailable[name] = f"{type(exc).__name__}: {exc}"
-                    log.error("exchange %s unavailable: %s", name, exc)
-                    continue
+                adapter = ExchangeAdapter(name, **kw)
             adapter.add_listener(self.publish)
             self.adapters[adapter.name] = adapter
 
     @staticmethod
     def _native_symbols(name: str, queries: Sequence[str]) -> list[str]:
-        """Every perpetual of each queried underlying on venue ``name`` (USDT, USDC
-        and USD families of :data:`liqmap.symbols.STRICT_TABLE`): the default
-        stream matches by base, so all of them are subscribed."""
+        """Every perpetual of each queried underlying on venue ``name`` (the venue's
+        USDT, USDC and USD quote families, :func:`liqmap.symbols.strict_symbols`): the
+        default stream matches by base, so all of them are subscribed."""
         out: list[str] = []
         for q in queries:
             base = parse_symbol(q).base
@@ -365,5 +359,4 @@ class ExchangeAggregator:
             "dedupe_keys": len(self.deduper),
             "consumers": [{"queued": s.qsize(), "dropped": s.dropped, "delivered": s.delivered} for s in self._subs],
             "replays": [{"events": f.replayed, "done": f.done} for f in self.replays],
-            "unavailable": dict(self.unavailable),
         }
