@@ -103,3 +103,22 @@ def test_filters_on_real_events():
     if any(e.exchange == "bitmex" for e in events):
         xbt = [e for e in events if e.exchange == "bitmex" and symbol_filter("XBTUSD", strict=True)(e)]
         assert xbt and {e.symbol for e in xbt} == {"XBTUSD"}
+
+
+@pytest.mark.parametrize(
+    "text,base",
+    [("BTCUSDT", "BTC"), ("BTC-USDT-SWAP", "BTC"), ("XBTUSD", "BTC"), ("BTC-PERPETUAL", "BTC"),
+     ("BTCPERP", "BTC"), ("BTCUSD_PERP", "BTC"), ("ETHFDUSD", "ETH"), ("1000PEPEUSDT", "1000PEPE"),
+     ("hype", "HYPE"), ("BTC USDT", "BTC USDT")],
+)
+def test_base_of_is_the_one_resolver(text, base):
+    """analytics (level sizes), the API (symbol -> stored underlying) and storage (cascade
+    lookups) all read the underlying with this one function."""
+    from liqmap.analytics.levels import base_of as levels_base_of
+    from liqmap.api.queries import resolve_underlying
+    from liqmap.storage.duckdb_store import symbol_candidates
+    from liqmap.symbols import base_of
+
+    assert base_of(text) == levels_base_of(text) == base
+    assert resolve_underlying(text, {base: []}) == base
+    assert symbol_candidates(text)[-1] == base

@@ -22,42 +22,18 @@ not ``0.16810000000000003``).
 from __future__ import annotations
 
 import math
-from functools import lru_cache
 from typing import Iterable, Sequence
 
 import msgspec
 
 from liqmap.models import Liquidation
+from liqmap.symbols import base_of
 
 #: Seeded level sizes (quote units) by base asset.
 SEED_LEVEL_SIZES: dict[str, float] = {"BTC": 100.0, "ETH": 10.0}
 
 #: Generic rule: step is the largest 1-2-5 value <= price / LEVEL_DIVISOR.
 LEVEL_DIVISOR = 500.0
-
-_QUOTE_SUFFIXES = ("USDT", "USDC", "BUSD", "FDUSD", "USD", "PERP")
-_ALIASES = {"XBT": "BTC"}
-
-
-@lru_cache(maxsize=8192)
-def base_of(symbol_or_base: str) -> str:
-    """Base asset of a venue symbol or a bare base, upper case.
-
-    ``BTCUSDT`` -> ``BTC``; ``BTC-USDT-SWAP`` -> ``BTC``; ``XBTUSD`` -> ``BTC``;
-    ``BTC-PERPETUAL`` -> ``BTC``; ``ETH`` -> ``ETH``; ``1000PEPEUSDT`` -> ``1000PEPE``.
-    Best effort string rule (no venue metadata); parsers already fill
-    ``Liquidation.base`` and that value should be preferred when available.
-    """
-    s = symbol_or_base.upper()
-    for sep in ("-", "_", "/", ":"):
-        if sep in s:
-            s = s.split(sep, 1)[0]
-            break
-    for q in _QUOTE_SUFFIXES:
-        if s.endswith(q) and len(s) > len(q):
-            s = s[: -len(q)]
-            break
-    return _ALIASES.get(s, s)
 
 
 def _step_125(raw: float) -> tuple[float, int]:

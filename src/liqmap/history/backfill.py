@@ -47,7 +47,7 @@ from liqmap.history.rest import RestClient, VenueError
 from liqmap.models import Kline
 from liqmap.storage.duckdb_store import apply_migrations
 from liqmap.storage.market import mirror_binance_to_heatmap_tables, store_klines, store_open_interest
-from liqmap.symbols import parse_symbol, strict_symbols
+from liqmap.symbols import QUOTE_FAMILY, parse_symbol, strict_symbols
 from liqmap.units import INTERVAL_MS
 
 VENUES = {"binance": binance, "bybit": bybit, "okx": okx}
@@ -88,7 +88,7 @@ def native_symbol(venue: str, symbol: str) -> tuple[str, str, str]:
     if not names:
         raise ValueError(f"{venue} has no perpetual for {symbol!r}")
     quote = q.quote or "USDT"
-    return names[0], q.base, ("USDT" if quote in ("FDUSD", "BUSD", "USDE") else quote)
+    return names[0], q.base, QUOTE_FAMILY.get(quote, quote)
 
 
 def price_lookup(klines: list[Kline]) -> Callable[[int], float | None]:

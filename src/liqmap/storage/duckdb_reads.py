@@ -19,6 +19,7 @@ import duckdb
 from liqmap.analytics.stats import TOP_BASES, ExchangeStats, Stats, TimelineBucket, Totals, stats_body
 from liqmap.models import Liquidation
 from liqmap.storage.duckdb_store import CASCADE_COLUMNS
+from liqmap.symbols import base_of
 from liqmap.units import CASCADE_MIN_USD, DAY_MS, HOUR_MS, MINUTE_MS
 
 # Time bucket per timeframe for the heatmap's time axis (about 48-96 columns).
@@ -98,15 +99,12 @@ def known_underlyings(cur: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
     return out
 
 
-_QUOTE_SUFFIXES = ("USDT", "USDC", "USD", "BUSD", "PERP")
-
-
 def resolve_underlying(symbol: str, known: dict[str, list[str]]) -> str | None:
     """Base asset a user symbol refers to, matched by underlying, or None.
 
     ``BTCUSDT``, ``BTC``, ``XBTUSD``, ``BTC-PERPETUAL``, ``BTC-USDT-SWAP`` all map to
     ``BTC`` when BTC liquidations are stored. Exact venue symbols win; then the
-    symbol is stripped of separators and a quote suffix (``USDT``, ``USDC``, ``USD``).
+    underlying as :func:`liqmap.symbols.base_of` reads it.
     """
     s = symbol.strip().upper()
     if not s:
@@ -114,18 +112,8 @@ def resolve_underlying(symbol: str, known: dict[str, list[str]]) -> str | None:
     for base, symbols in known.items():
         if s == base.upper() or s in (x.upper() for x in symbols):
             return base
-    head = s.replace("_", "-").split("-")[0]
-    candidates = [head, s.replace("-", "").replace("_", "")]
-    for c in list(candidates):
-        for q in _QUOTE_SUFFIXES:
-            if c.endswith(q) and len(c) > len(q):
-                candidates.append(c[: -len(q)])
-    candidates = ["BTC" if c == "XBT" else c for c in candidates]
     upper = {b.upper(): b for b in known}
-    for c in candidates:
-        if c in upper:
-            return upper[c]
-    return None
+    return upper.get(base_of(s))
 
 
 def nice_step(raw: float) -> float:

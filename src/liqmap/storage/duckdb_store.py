@@ -110,6 +110,7 @@ from liqmap.analytics.market_series import MarketRows
 from liqmap.models import Event, Gap, Liquidation
 from liqmap.storage.market import write_market_rows
 from liqmap.storage.base import StorageError
+from liqmap.symbols import base_of
 from liqmap.units import now_ms
 
 log = logging.getLogger(__name__)
@@ -579,20 +580,12 @@ class DuckDBStore:
         return read_cascades(self.reader(), symbol=symbol, limit=limit, close=True)
 
 
-_QUOTE_SUFFIXES = ("USDT", "USDC", "BUSD", "USD", "-PERPETUAL", "-USDT-SWAP", "-USD-SWAP", "PERP")
-
-
 def symbol_candidates(symbol: str) -> list[str]:
-    """Upper-case names a user symbol may be stored as: itself and its base (``BTCUSDT`` -> ``BTC``)."""
+    """Upper-case names a user symbol may be stored as: itself and its underlying
+    (``BTCUSDT``, ``XBTUSD``, ``BTC-PERPETUAL`` -> ``BTC``; :func:`liqmap.symbols.base_of`)."""
     s = symbol.strip().upper()
-    out = [s]
-    for suf in _QUOTE_SUFFIXES:
-        if s.endswith(suf) and len(s) > len(suf):
-            out.append(s[: -len(suf)].rstrip("-_"))
-            break
-    if s == "XBT" or s.startswith("XBT"):
-        out.append("BTC")
-    return out
+    base = base_of(s)
+    return [s] if base == s else [s, base]
 
 
 def read_cascades(
