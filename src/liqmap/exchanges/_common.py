@@ -1,5 +1,6 @@
 """Small helpers shared by the venue parsers (pure functions, no I/O).
 
+* :func:`typed` -- the typed fast-path decode of a hot frame shape (None = not that shape).
 * :func:`decode` -- generic ``msgspec.json.decode`` raising ``FrameError``.
 * :func:`num` / :func:`pos` / :func:`opt` -- tolerant number readers (venues send
   numbers as JSON numbers or as strings; ``opt`` maps missing/empty to None).
@@ -53,6 +54,19 @@ def rows_or_partial(rows: Iterable[Any], parse_row: Callable[[Any], Event | None
     if bad:
         raise FrameError(f"{bad} bad row(s), {len(out)} kept; first {first}", partial=out)
     return out
+
+
+def typed(decoder: msgspec.json.Decoder, data: str | bytes, marker: str, within: int | None = None) -> Any:
+    """Fast path: ``data`` decoded into ``decoder``'s type when ``marker`` occurs in it
+    (in its first ``within`` characters), else None. None too when the frame does not
+    fit the type: the venue's generic path then parses it or reports the precise problem."""
+    head = data if within is None else data[:within]
+    if (marker.encode() if isinstance(data, bytes) else marker) not in head:
+        return None
+    try:
+        return decoder.decode(data)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return None
 
 
 def decode(data: str | bytes) -> Any:

@@ -272,6 +272,9 @@ class Venue:
         contracts: contract-size registry (default: the process-wide one).
         ws_url: websocket URL/base replacing ``default_ws`` (e.g. a 127.0.0.1 test server).
         rest_url: REST base replacing ``default_rest``.
+
+    Venue-specific options are keyword arguments of a subclass ``__init__`` that
+    sets them, then calls ``super().__init__(contracts, ws_url, rest_url)``.
     """
 
     name: ClassVar[str] = ""
@@ -339,6 +342,11 @@ class Venue:
         #: Symbols the venue lists (from ``instruments``, :meth:`set_listing`); None = not loaded.
         self.listing: frozenset[str] | None = None
         self._folded: dict[str, str] = {}
+        self._init_state()
+
+    def _init_state(self) -> None:
+        """Set up the instance's parse state (symbol caches, last prices); called by
+        ``__init__``. Venues keeping state override it."""
 
     # ------------------------------------------------------------------ I/O as data
     def connections(self, symbols: Sequence[str] | None = None) -> list[ConnectionSpec]:

@@ -171,8 +171,10 @@ class BinanceUSDM(Venue):
         rest_url: str | None = None,
         kline_interval: str = "1m",
     ) -> None:
-        super().__init__(contracts, ws_url, rest_url)
         self.kline_interval = kline_interval
+        super().__init__(contracts, ws_url, rest_url)
+
+    def _init_state(self) -> None:
         self._split_cache: dict[str, tuple[str, str]] = {}
         self._last_price: dict[str, float] = {}
 

@@ -68,9 +68,9 @@ from typing import Sequence
 
 import msgspec
 
-from liqmap.exchanges._common import INF, check_pos, decode, iso_ms, num, opt, pos, rows_or_partial, split_concat
+from liqmap.exchanges._common import INF, check_pos, decode, iso_ms, num, opt, pos, rows_or_partial, split_concat, typed
 from liqmap.exchanges.base import ConnectionSpec, Control, FrameError, Heartbeat, Limits, RecordingNames, RestPoll, Topic, Venue
-from liqmap.exchanges.contracts import ContractSizes, ContractSpec, parse_number
+from liqmap.exchanges.contracts import ContractSpec, parse_number
 from liqmap.models import Event, Liquidation, OpenInterest, Ticker, Trade
 
 WS_URL = "wss://ws.bitmex.com/realtime"
@@ -143,13 +143,7 @@ class BitMEX(Venue):
     label = "realtime"
     recordings = RecordingNames(cryptofeed=("BITMEX",), tardis=("bitmex",))
 
-    def __init__(
-        self,
-        contracts: ContractSizes | None = None,
-        ws_url: str | None = None,
-        rest_url: str | None = None,
-    ) -> None:
-        super().__init__(contracts, ws_url, rest_url)
+    def _init_state(self) -> None:
         self._xbt: float | None = None
         self._mark: dict[str, float] = {}
         self._pending: list[tuple[_LiqRow, int]] = []
@@ -337,18 +331,13 @@ class BitMEX(Venue):
     def _parse(self, data: str | bytes, received_at: int, connection: str) -> list[Event]:
         if data == "pong" or data == b"pong":
             return []
-        if (b'"liquidation"' if isinstance(data, bytes) else '"liquidation"') in data[:30]:
-            try:
-                fast = _liq_dec.decode(data)
-            except (msgspec.ValidationError, msgspec.DecodeError):
-                pass  # generic path below reports the precise problem
-            else:
-                if fast.table == "liquidation":
-                    act = fast.action
-                    if act == "update" or act == "delete":
-                        return []
-                    if act == "insert" or act == "partial":
-                        return self._release(rows_or_partial(fast.data, lambda row: self._liq(row, received_at)))
+        fast = typed(_liq_dec, data, '"liquidation"', 30)
+        if fast is not None and fast.table == "liquidation":
+            act = fast.action
+            if act == "update" or act == "delete":
+                return []
+            if act == "insert" or act == "partial":
+                return self._release(rows_or_partial(fast.data, lambda row: self._liq(row, received_at)))
         msg = decode(data)
         if isinstance(msg, list):  # REST /instrument body: also refreshes contract specs
             specs = self.contract_specs(data)

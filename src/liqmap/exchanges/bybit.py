@@ -66,10 +66,9 @@ import msgspec
 
 from liqmap.exchanges._common import (
     INF, MAX_TS, check_pos, decode, dict_rows, iso_ms, ms, num, opt, pos, rows_or_partial, split_concat,
-    text,
+    text, typed,
 )  # fmt: skip
 from liqmap.exchanges.base import ConnectionSpec, Control, FrameError, Heartbeat, Limits, RecordingNames, Topic, Venue
-from liqmap.exchanges.contracts import ContractSizes
 from liqmap.models import Event, Kline, Liquidation, OpenInterest, Ticker, Trade
 
 WS_BASE = "wss://stream.bybit.com/v5/public"
@@ -164,13 +163,7 @@ class Bybit(Venue):
     label = "linear"
     recordings = RecordingNames(cryptofeed=("BYBIT",), tardis=("bybit*",))
 
-    def __init__(
-        self,
-        contracts: ContractSizes | None = None,
-        ws_url: str | None = None,
-        rest_url: str | None = None,
-    ) -> None:
-        super().__init__(contracts, ws_url, rest_url)
+    def _init_state(self) -> None:
         self._split_cache: dict[str, tuple[str, str, bool]] = {}
         self._mark: dict[str, float] = {}
 
@@ -311,29 +304,19 @@ class Bybit(Venue):
         )  # fmt: skip
 
     def _parse(self, data: str | bytes, received_at: int, connection: str) -> list[Event]:
-        is_bytes = isinstance(data, bytes)
-        if (b'"allLiquidation.' if is_bytes else '"allLiquidation.') in data:
-            try:
-                msg = _all_liq_dec.decode(data)
-            except (msgspec.ValidationError, msgspec.DecodeError):
-                pass  # unusual layout: generic path below gives the precise error
-            else:
-                if msg.topic.startswith("allLiquidation."):
-                    try:
-                        return [self._liq(d.s, d.S, d.v, d.p, d.T, received_at) for d in msg.data]
-                    except FrameError:
-                        pass  # a bad row: the generic path below keeps the others (rare, off the fast path)
-        elif (b'"liquidation.' if is_bytes else '"liquidation.') in data:
-            try:
-                old = _old_liq_dec.decode(data)
-            except (msgspec.ValidationError, msgspec.DecodeError):
-                pass
-            else:
-                d = old.data
-                size = d.size if d.size is not None else d.qty
-                ts = d.updatedTime if d.updatedTime is not None else d.time
-                if old.topic.startswith("liquidation.") and size is not None and ts is not None:
-                    return [self._liq(d.symbol, d.side, size, d.price, ts, received_at)]
+        msg = typed(_all_liq_dec, data, '"allLiquidation.')
+        if msg is not None:
+            if msg.topic.startswith("allLiquidation."):
+                try:
+                    return [self._liq(d.s, d.S, d.v, d.p, d.T, received_at) for d in msg.data]
+                except FrameError:
+                    pass  # a bad row: the generic path below keeps the others (rare, off the fast path)
+        elif (old := typed(_old_liq_dec, data, '"liquidation.')) is not None:
+            d = old.data
+            size = d.size if d.size is not None else d.qty
+            ts = d.updatedTime if d.updatedTime is not None else d.time
+            if old.topic.startswith("liquidation.") and size is not None and ts is not None:
+                return [self._liq(d.symbol, d.side, size, d.price, ts, received_at)]
         return self._generic(decode(data), received_at)
 
     def _generic(self, msg: object, received_at: int) -> list[Event]:

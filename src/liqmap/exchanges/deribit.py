@@ -54,9 +54,8 @@ from typing import Sequence
 
 import msgspec
 
-from liqmap.exchanges._common import INF, MAX_TS, decode, ms, num, opt
+from liqmap.exchanges._common import INF, MAX_TS, decode, ms, num, opt, typed
 from liqmap.exchanges.base import ConnectionSpec, Control, FrameError, Heartbeat, Limits, RecordingNames, RestPoll, Topic, Venue
-from liqmap.exchanges.contracts import ContractSizes
 from liqmap.models import Event, Liquidation, OpenInterest, Ticker, Trade
 
 WS_URL = "wss://www.deribit.com/ws/api/v2"
@@ -128,13 +127,7 @@ class Deribit(Venue):
     label = "ws"
     recordings = RecordingNames(cryptofeed=("DERIBIT",), tardis=("deribit",), hosts=("streams.deribit.com",))
 
-    def __init__(
-        self,
-        contracts: ContractSizes | None = None,
-        ws_url: str | None = None,
-        rest_url: str | None = None,
-    ) -> None:
-        super().__init__(contracts, ws_url, rest_url)
+    def _init_state(self) -> None:
         self._split_cache: dict[str, tuple[str, str, str]] = {}
         self._mark: dict[str, float] = {}
 
@@ -286,16 +279,12 @@ class Deribit(Venue):
         return out
 
     def _parse(self, data: str | bytes, received_at: int, connection: str) -> list[Event]:
-        if (b'"trades.' if isinstance(data, bytes) else '"trades.') in data[:80]:
-            try:
-                msg = _sub_dec.decode(data)
-            except (msgspec.ValidationError, msgspec.DecodeError):
-                pass
-            else:
-                out: list[Event] = []
-                for t in msg.params.data:
-                    out += self._trade_events(t, received_at)
-                return out
+        msg = typed(_sub_dec, data, '"trades.', 80)
+        if msg is not None:
+            out: list[Event] = []
+            for t in msg.params.data:
+                out += self._trade_events(t, received_at)
+            return out
         return self._generic(decode(data), received_at)
 
     def _generic(self, msg: object, received_at: int) -> list[Event]:

@@ -73,7 +73,7 @@ from typing import Sequence
 
 import msgspec
 
-from liqmap.exchanges._common import INF, MAX_TS, check_pos, check_ts, decode, ms, num, opt
+from liqmap.exchanges._common import INF, MAX_TS, check_pos, check_ts, decode, ms, num, opt, typed
 from liqmap.exchanges.base import ConnectionSpec, Control, FrameError, Heartbeat, Limits, RecordingNames, Topic, Venue
 from liqmap.exchanges.contracts import ContractSizes
 from liqmap.models import Event, Liquidation, OpenInterest, Ticker, Trade
@@ -271,25 +271,13 @@ class Hyperliquid(Venue):
 
     # ------------------------------------------------------------ parsing
     def _parse(self, data: str | bytes, received_at: int, connection: str) -> list[Event]:
-        probe = data[:30]
-        is_bytes = isinstance(probe, bytes)
-        if (b'"trades"' if is_bytes else '"trades"') in probe:
-            try:
-                msg = _trades_dec.decode(data)
-            except (msgspec.ValidationError, msgspec.DecodeError):
-                pass
-            else:
-                if msg.channel == "trades":
-                    return [self._trade(t, received_at) for t in msg.data]
-        elif (b'"userFills"' if is_bytes else '"userFills"') in probe:
-            try:
-                uf = _fills_dec.decode(data)
-            except (msgspec.ValidationError, msgspec.DecodeError):
-                pass
-            else:
-                if uf.channel == "userFills":
-                    user = (uf.data.user or self.liquidator).lower()
-                    return [self._fill(f, user, received_at) for f in uf.data.fills if self._is_liquidation(f, user)]
+        msg = typed(_trades_dec, data, '"trades"', 30)
+        if msg is not None:
+            if msg.channel == "trades":
+                return [self._trade(t, received_at) for t in msg.data]
+        elif (uf := typed(_fills_dec, data, '"userFills"', 30)) is not None and uf.channel == "userFills":
+            user = (uf.data.user or self.liquidator).lower()
+            return [self._fill(f, user, received_at) for f in uf.data.fills if self._is_liquidation(f, user)]
         return self._generic(decode(data), received_at)
 
     def _trade(self, t: _Trade, received_at: int) -> Trade:

@@ -64,7 +64,7 @@ from typing import Any, Sequence
 
 import msgspec
 
-from liqmap.exchanges._common import INF, MAX_TS, decode, iso_ms, ms, num, opt, pos, rows_or_partial, subscribe_batches, text
+from liqmap.exchanges._common import INF, MAX_TS, decode, iso_ms, ms, num, opt, pos, rows_or_partial, text, typed
 from liqmap.exchanges.base import (
     ConnectionSpec, Control, FrameError, Heartbeat, Limits, RecordingNames, RestPoll, Topic, Venue,
 )  # fmt: skip
@@ -162,8 +162,10 @@ class OKX(Venue):
         rest_url: str | None = None,
         inst_types: Sequence[str] = ("SWAP", "FUTURES"),
     ) -> None:
-        super().__init__(contracts, ws_url, rest_url)
         self.inst_types = tuple(inst_types)
+        super().__init__(contracts, ws_url, rest_url)
+
+    def _init_state(self) -> None:
         self._split_cache: dict[str, tuple[str, str]] = {}
         # instId -> (contracts.version, base, quote, inverse, coins-or-USD per contract)
         self._inst: dict[str, tuple[int, str, str, bool, float]] = {}
@@ -353,21 +355,16 @@ class OKX(Venue):
     def _parse(self, data: str | bytes, received_at: int, connection: str) -> list[Event]:
         if data == "pong" or data == b"pong":
             return []
-        if (b"liquidation-orders" if isinstance(data, bytes) else "liquidation-orders") in data[:60]:
+        msg = typed(_liq_dec, data, "liquidation-orders", 60)
+        if msg is not None and msg.arg.channel == "liquidation-orders":
             try:
-                msg = _liq_dec.decode(data)
-            except (msgspec.ValidationError, msgspec.DecodeError):
-                pass
-            else:
-                if msg.arg.channel == "liquidation-orders":
-                    try:
-                        return [
-                            self._liq(row.instId, d.side, d.posSide, d.sz, d.bkPx, d.ts, received_at)
-                            for row in msg.data
-                            for d in row.details
-                        ]
-                    except FrameError:
-                        pass  # a bad detail: the generic path below keeps the others (rare, off the fast path)
+                return [
+                    self._liq(row.instId, d.side, d.posSide, d.sz, d.bkPx, d.ts, received_at)
+                    for row in msg.data
+                    for d in row.details
+                ]
+            except FrameError:
+                pass  # a bad detail: the generic path below keeps the others (rare, off the fast path)
         return self._generic(decode(data), received_at)
 
     def _generic(self, msg: object, received_at: int) -> list[Event]:
