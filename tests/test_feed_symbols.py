@@ -115,7 +115,7 @@ def test_base_of_is_the_one_resolver(text, base):
     """analytics (level sizes), the API (symbol -> stored underlying) and storage (cascade
     lookups) all read the underlying with this one function."""
     from liqmap.analytics.levels import base_of as levels_base_of
-    from liqmap.api.queries import resolve_underlying
+    from liqmap.storage.duckdb_reads import resolve_underlying
     from liqmap.storage.duckdb_store import symbol_candidates
     from liqmap.symbols import base_of
 
