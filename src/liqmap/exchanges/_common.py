@@ -1,5 +1,6 @@
 """Small helpers shared by the venue parsers (pure functions, no I/O).
 
+* :func:`subscribe_batches` -- raw subscribe messages split per ``Limits.args_per_subscribe``.
 * :func:`typed` -- the typed fast-path decode of a hot frame shape (None = not that shape).
 * :func:`decode` -- generic ``msgspec.json.decode`` raising ``FrameError``.
 * :func:`num` / :func:`pos` / :func:`opt` -- tolerant number readers (venues send
@@ -9,7 +10,6 @@
 * :func:`rows_or_partial` -- parse rows so that bad rows do not sink good ones.
 * :func:`split_concat` -- ``BTCUSDT`` -> ``("BTC", "USDT")`` with the one quote
   table of :mod:`liqmap.symbols`.
-* :func:`subscribe_batches` -- split subscribe arguments per ``Limits.args_per_subscribe``.
 """
 
 from __future__ import annotations

@@ -10,9 +10,7 @@ discovers the modules, so nothing else names a venue. A subclass declares:
   ``lower_bound``, from :data:`SAMPLINGS`), ``rest_liquidations`` (a public REST
   liquidation history exists);
 * endpoints and limits -- ``default_ws`` / ``default_rest`` (overridable per
-  instance: ``ws_url=`` / ``rest_url=``), ``limits`` (:class:`Limits`), and
-  ``poll_interval_s`` (a venue-wide REST poll interval, or None for each
-  :class:`RestPoll`'s own);
+  instance: ``ws_url=`` / ``rest_url=``) and ``limits`` (:class:`Limits`);
 * symbol grammar -- ``quote_families`` (quote family -> the venue's quote),
   :meth:`Venue.native_symbols` (underlying -> venue symbols) and
   :meth:`Venue.base_quote` (venue symbol -> base, quote);
@@ -284,8 +282,6 @@ class Venue:
     default_ws: ClassVar[str] = ""
     default_rest: ClassVar[str] = ""
     limits: ClassVar[Limits] = Limits()
-    #: Seconds between REST polls for every poll of this venue; None = each RestPoll's own.
-    poll_interval_s: ClassVar[float | None] = None
     #: Quote family of a query (``USDT``, ``USDC``, ``USD``) -> the quote this venue
     #: lists perpetuals in for it; a family absent here has no strict match on the venue.
     quote_families: ClassVar[Mapping[str, str]] = {}
