@@ -121,6 +121,8 @@ def download_cmd(
                             parallel, max(0, retries))
     except ArchiveUnreachable as exc:
         _fail(f"{exc} -- nothing more downloaded (files already ingested stay)", 1)
+    except OSError as exc:  # disk full, no permission under --dest
+        _fail(f"cannot write the archive files: {exc}", 1)
     finally:
         con.close()
     _summary(rep, dest, path)

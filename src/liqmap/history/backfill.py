@@ -150,9 +150,12 @@ async def backfill(venue: str, symbol: str, start_ms: int, end_ms: int, con: duc
 
     Raises:
         ValueError: unknown venue, symbol or interval; ``start_ms >= end_ms``.
-        VenueError: the venue failed for good (unreachable, error body, rate-limit ban).
+        VenueError: the venue failed for good (unreachable, error body, rate-limit ban, a
+            response that does not have the documented shape).
     """
     native, base, quote = native_symbol(venue, symbol)
+    if interval not in VENUES[venue].INTERVALS:
+        raise ValueError(f"{venue} backfill interval must be one of {', '.join(VENUES[venue].INTERVALS)}, got {interval!r}")
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     end_ms = min(end_ms, now_ms)
     if start_ms >= end_ms:
@@ -162,6 +165,8 @@ async def backfill(venue: str, symbol: str, start_ms: int, end_ms: int, con: duc
     rc = _client(venue, base_url, client, min_retry_s=min_retry_s, max_wait_s=max_wait_s, retries=retries, sleep=sleep)
     try:
         kl, oi, notes = await _fetch(venue, rc, native, base, quote, start_ms, end_ms, interval, now_ms)
+    except (KeyError, IndexError, TypeError, ValueError) as exc:  # arguments were checked above: the body is off
+        raise VenueError(f"{venue}: unexpected response shape ({type(exc).__name__}: {exc})") from None
     finally:
         if own:
             await rc.client.aclose()

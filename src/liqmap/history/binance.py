@@ -30,6 +30,7 @@ from liqmap.units import DAY_MS, INTERVAL_MS
 NAME = "binance"
 BASE_URL = "https://fapi.binance.com"
 OI_PERIODS = ("5m", "15m", "30m", "1h", "2h", "4h", "6h", "12h", "1d")
+INTERVALS = OI_PERIODS  #: what backfill() accepts: an OI period that is also a kline interval
 OI_LIMIT = 500
 OI_WINDOW_MS = 30 * DAY_MS
 KLINE_LIMIT = 1500

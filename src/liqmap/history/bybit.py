@@ -33,6 +33,7 @@ from liqmap.units import INTERVAL_MS
 NAME = "bybit"
 BASE_URL = "https://api.bybit.com"
 OI_INTERVALS = {"5m": "5min", "15m": "15min", "30m": "30min", "1h": "1h", "4h": "4h", "1d": "1d"}
+INTERVALS = ("5m", "15m", "30m", "1h", "4h", "1d")  #: OI intervals that are also kline intervals
 KLINE_INTERVALS = {"1m": "1", "3m": "3", "5m": "5", "15m": "15", "30m": "30", "1h": "60", "2h": "120",
                    "4h": "240", "6h": "360", "12h": "720", "1d": "D"}
 OI_LIMIT = 200

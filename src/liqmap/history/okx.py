@@ -32,6 +32,7 @@ BASE_URL = "https://openapi.okx.com"
 BARS = {"1m": "1m", "3m": "3m", "5m": "5m", "15m": "15m", "30m": "30m", "1h": "1H", "2h": "2H", "4h": "4H",
         "6h": "6Hutc", "12h": "12Hutc", "1d": "1Dutc"}
 OI_PERIODS = {k: v for k, v in BARS.items() if k in ("5m", "15m", "30m", "1h", "2h", "4h", "6h", "12h", "1d")}
+INTERVALS = tuple(OI_PERIODS)  #: OI periods that are also candle bars
 OI_LIMIT = 100
 OI_MAX_ENTRIES = 1440
 CANDLE_LIMIT = 100

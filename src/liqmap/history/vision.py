@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import re
 from dataclasses import dataclass
 
 from liqmap.units import DAY_MS, INTERVAL_MS
@@ -122,9 +123,12 @@ def plan(symbol: str, datasets: list[str], intervals: list[str], start: dt.date,
     """Files covering ``start..end`` (inclusive) for each dataset (klines: each interval).
 
     ``today`` is the current UTC date: a month is fetched as a monthly file only when it lies
-    wholly in the range and ended before ``today``. Raises ValueError for an unknown dataset or
+    wholly in the range and ended before ``today``. Raises ValueError for a symbol that is not
+    upper-case letters and digits (it becomes part of URLs and local paths), an unknown dataset or
     interval, or ``start > end``.
     """
+    if not re.fullmatch(r"[A-Z0-9]{2,40}", symbol):
+        raise ValueError(f"symbol must be a Binance USD-M symbol like BTCUSDT (letters and digits), got {symbol!r}")
     if start > end:
         raise ValueError(f"--start-date {start} is after --end-date {end}")
     for d in datasets:
