@@ -56,7 +56,7 @@ async def test_over_long_request_is_refused_and_recovered_one_topic_at_a_time():
     assert n > 20
 
     class Greedy(BitMEX):
-        limits = Limits(args_per_subscribe=None)
+        limits = Limits(args_per_subscribe=None, subscribes_per_s=50.0)  # fast retries for the test
 
     for venue_obj, refused in ((Greedy(contracts=ContractSizes()), 1), (BitMEX(contracts=ContractSizes()), 0)):
         async with LocalWsVenue([[WaitFor(1)]], answer=BitmexAnswers(listed())) as venue:

@@ -22,24 +22,32 @@ def liqs(events):
 
 
 async def test_partly_invalid_request_rejected_as_a_whole_valid_topics_still_subscribed_after_quiet_socket():
-    """HYPEUSD (the guessed inverse contract of "HYPE") is not listed: its inverse socket
-    ends "unsubscribed" (refused, visible), the linear socket goes quiet after answering
-    (third-party report of Bybit), is rotated without a gap, and data flows."""
-    answers = BybitAnswers(listed={"PIPPINUSDT", "BTCUSDT"})
+    """HYPEUSD (the guessed inverse contract of "HYPE") is not listed: Bybit refuses each
+    request naming it as a whole, and (third-party report) the socket then goes quiet while
+    still answering; the feed retries BTCUSD's topics alone, renews the socket without
+    HYPEUSD (no gap), and BTCUSD's liquidations flow."""
+    inverse = [m for m in tardis_messages("bybit") if '"liquidation.BTCUSD"' in m]  # real, 2020-2021
+    answers = BybitAnswers(listed={"BTCUSD"})
     quiet = [WaitFor(1), Silence()]  # answers requests, never sends data
-    fine = [WaitFor(1), Sleep(0.2), Send(LIQ)]
+    fine = [WaitFor(1), Sleep(0.2), Send(inverse)]
     async with LocalWsVenue([quiet, fine], answer=answers) as venue:
-        adapter = ExchangeAdapter("bybit", ws_url=venue.url, symbols=["PIPPINUSDT", "BTCUSDT", "HYPEUSD"], **FAST)
+        adapter = ExchangeAdapter("bybit", ws_url=venue.url, symbols=["BTCUSD", "HYPEUSD"], **FAST)
         events = []
         adapter.add_listener(events.append)
-        async with connected(adapter):
-            await wait_until(lambda: liqs(events), timeout_s=10, what="liquidations after the rotation")
+        await adapter.connect()
+        try:
+            await wait_until(lambda: len(liqs(events)) >= 2, timeout_s=10, what="liquidations after the rotation")
             h = adapter.health()
+        finally:
+            await adapter.disconnect()
+    assert venue.paths == ["/v5/public/inverse"] * 2 and h.rotations == {"rejection": 1}
     assert not [e for e in events if isinstance(e, Gap)] and h.gaps == 0
-    assert h.rejected.get("allLiquidation.HYPEUSD", "").startswith("error:handler not found,topic:allLiquidation.HYPEUSD")
-    assert h.subscribed == h.requested - 3  # HYPEUSD: allLiquidation, publicTrade, tickers refused
-    assert h.connections["linear"] == "connected" and h.connections["inverse"] == "unsubscribed"
-    assert liqs(events)[0].symbol == "PIPPINUSDT"
+    assert h.rejected["allLiquidation.HYPEUSD"] == "error:handler not found,topic:allLiquidation.HYPEUSD"
+    assert set(h.rejected) == {"allLiquidation.HYPEUSD", "publicTrade.HYPEUSD", "tickers.HYPEUSD"}
+    assert (h.subscribed, h.requested) == (3, 6) and h.connections == {"inverse": "connected"}
+    renewed = [a for m in venue.messages(1) for a in json.loads(m).get("args", [])]
+    assert sorted(renewed) == ["allLiquidation.BTCUSD", "publicTrade.BTCUSD", "tickers.BTCUSD"]
+    assert {e.symbol for e in liqs(events)} == {"BTCUSD"}
 
 
 async def test_one_bad_linear_symbol_rotates_its_socket_and_keeps_the_others():
