@@ -36,7 +36,7 @@ from typing import Iterable, Literal
 import msgspec
 
 from liqmap.models import Liquidation
-from liqmap.units import INSTITUTIONAL_USD
+from liqmap.units import INSTITUTIONAL_USD, MINUTE_MS
 
 Severity = Literal["low", "medium", "high", "critical"]
 
@@ -163,7 +163,7 @@ def factor_values(
     if count <= 0 or value_usd <= 0:
         return (0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
     volume = _clip(math.log10(value_usd / VOLUME_FLOOR_USD) / 3.0)
-    rate = (count - 1) * 60_000.0 / (span_ms if span_ms > MIN_SPAN_MS else MIN_SPAN_MS)
+    rate = (count - 1) * float(MINUTE_MS) / (span_ms if span_ms > MIN_SPAN_MS else MIN_SPAN_MS)
     time_c = _clip(rate / RATE_SATURATION_PER_MIN)
     if count >= 2 and price_low > 0:
         clustering = 1.0 - _clip((price_high - price_low) / price_low * 10_000.0 / RANGE_SATURATION_BPS)
