@@ -42,9 +42,11 @@ def text_of(renderable) -> str:
 def test_check_reports_coverage(db_file):
     r = runner.invoke(app, ["check", "--db", db_file])
     assert r.exit_code == 0, r.output
-    assert "binance" in r.output and "bitmex" in r.output and "XBTUSD" in r.output
+    assert "binance" in r.output and "bitmex" in r.output and "XBTUSD" not in r.output  # per exchange
     assert "159 liquidations, 2 exchanges" in r.output  # 42 Binance + 117 BitMEX rows
     assert "Gaps" in r.output
+    r = runner.invoke(app, ["check", "--db", db_file, "--by-symbol"])
+    assert r.exit_code == 0 and "XBTUSD" in r.output
 
 
 def test_monitor_once_from_db(db_file):

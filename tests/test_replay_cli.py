@@ -53,10 +53,10 @@ def test_arbitra_jsonl_prints_42_liquidations_with_exact_fields():
 
 def test_datastreams_csv_counts_and_duplicate_lines_share_ids():
     path = DS / "PauliusMinialga_binance_liquidations_2025-01-26_2025-02-06.csv.gz"
-    r = run(path, "--print")
+    r = run(path, "--print", "--with-duplicates")
     assert r.exit_code == 0, r.stderr
     out = lines(r)
-    assert len(out) == 3510  # every row, duplicates included (dedupe is downstream, by id)
+    assert len(out) == 3510  # --with-duplicates: every row, repeats of an id included
     # 1842 unique lines (1668 exact duplicates: two listeners); 5 more pairs differ only
     # in the derived usd_size column (the two listeners computed it differently)
     raw = gzip.open(path, "rt").read().splitlines()
@@ -68,6 +68,19 @@ def test_datastreams_csv_counts_and_duplicate_lines_share_ids():
     assert all(e["received_at"] == e["timestamp"] for e in out)
     # usd_size column (z x p) vs the parser's z x ap: same order of magnitude, not used
     assert all(e["value_usd"] > 0 for e in out)
+
+
+def test_print_shows_each_event_once_and_says_how_many_repeats_it_dropped():
+    """Issue #11: ``--print`` printed 3,510 lines for 1,837 events. It prints the stream the
+    aggregator de-duplicates (what ``serve`` stores and broadcasts), and the summary agrees."""
+    path = DS / "PauliusMinialga_binance_liquidations_2025-01-26_2025-02-06.csv.gz"
+    r = run(path, "--print")
+    assert r.exit_code == 0, r.stderr
+    out = lines(r)
+    assert len(out) == len({e["id"] for e in out}) == 1837
+    assert "stream: 1837 events, 1673 duplicates dropped" in r.stderr
+    # the order is the replay's: the first occurrence of each id, in time order
+    assert [e["timestamp"] for e in out] == sorted(e["timestamp"] for e in out)
 
 
 def test_csv_with_bad_first_line_counts_skips():

@@ -1,3 +1,3 @@
-from liqmap.cli import app
+from liqmap.cli import main
 
-app()
+main()

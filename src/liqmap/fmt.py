@@ -3,6 +3,7 @@
 * :func:`usd` -- compact USD (``$1.23M``, ``$45.6K``, ``$950``; None -> ``-``).
 * :func:`price` -- a price with digits that suit its size.
 * :func:`utc` / :func:`iso` -- ms since the epoch as ``2025-01-31 12:00:05 UTC`` / ISO 8601.
+* :func:`age` -- a duration in seconds as ``42 s``, ``5 min``, ``3 h 12 min``, ``9 d 22 h``.
 """
 
 from __future__ import annotations
@@ -41,3 +42,19 @@ def utc(ms: int) -> str:
 def iso(ms: int) -> str:
     """``ms`` (since the epoch, UTC) as ISO 8601 with milliseconds: ``2025-01-31T12:00:05.123Z``."""
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms / 1000)) + f".{ms % 1000:03d}Z"
+
+
+def age(seconds: float | None) -> str:
+    """A duration for people: ``42 s``, ``5 min``, ``3 h 12 min``, ``9 d 22 h``, ``2.4 y``; None -> ``-``."""
+    if seconds is None or seconds != seconds:
+        return "-"
+    s = max(0, int(round(seconds)))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min"
+    if s < 86_400:
+        return f"{s // 3600} h {s % 3600 // 60} min"
+    if s < 365 * 86_400:
+        return f"{s // 86_400} d {s % 86_400 // 3600} h"
+    return f"{s / (365.25 * 86_400):.1f} y"

@@ -10,11 +10,32 @@ One module per command group registers its commands on :data:`app`:
 * ``cli.storage_cmds``  -- ``cascades``
 * ``cli.history_cmds``  -- ``download`` (archives), ``backfill`` (venue REST history)
 * ``cli.alerts_cmds``   -- ``alerts test``, ``alerts show``
+
+Shared behaviour: ``liqmap --version``; ``--help`` shows no type placeholder for flags (typer
+0.29 prints ``<bool>`` beside every flag, as if it took a value); Ctrl-C ends a command with
+exit code 130 and one line, without a traceback (:func:`main`).
 """
 
 from __future__ import annotations
 
+from typing import Optional
+
 import typer
+from typer.core import TyperOption
+
+from liqmap import __version__
+
+_display_type_rich = TyperOption.display_type_rich
+
+
+def _flag_type(self: TyperOption, ctx) -> str | None:
+    """A flag takes no value: no ``<bool>`` in the help's type column."""
+    if self.is_flag and self.metavar is None:
+        return None
+    return _display_type_rich(self, ctx)
+
+
+TyperOption.display_type_rich = _flag_type  # type: ignore[method-assign]
 
 app = typer.Typer(
     name="liqmap",
@@ -24,10 +45,32 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"liqmap {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Optional[bool] = typer.Option(None, "--version", "-V", callback=_version, is_eager=True,
+                                           help="Print the liqmap version and exit."),
+) -> None:
+    """Multi-exchange crypto liquidation aggregator and liquidation heatmap."""
+
+
 from liqmap.cli import (  # noqa: E402,F401  (registers commands)
     alerts_cmds, heatmap_cmds, history_cmds, record_cmd, replay_cmd, serve_cmds, storage_cmds, validate_cmd,
 )
 
 
 def main() -> None:  # pragma: no cover - console entry
-    app()
+    """Console entry point (``liqmap``): runs :data:`app`; Ctrl-C anywhere exits 130 quietly."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        import sys
+
+        sys.stderr.write("interrupted\n")
+        raise SystemExit(130) from None

@@ -198,7 +198,7 @@ def backfill_cmd(
     from liqmap.history.backfill import VENUES, backfill_many
     from liqmap.units import INTERVAL_MS
 
-    venues = _split(exchanges) or list(VENUES)
+    venues = [v.lower() for v in _split(exchanges) or list(VENUES)]
     bad = [v for v in venues if v not in VENUES]
     if bad:
         _fail(f"backfill supports {', '.join(VENUES)}; unknown: {', '.join(bad)}")

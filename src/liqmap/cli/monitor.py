@@ -20,7 +20,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from liqmap.fmt import usd
+from liqmap.fmt import age, usd
 from liqmap.storage import duckdb_reads
 from liqmap.settings import get_settings
 from liqmap.units import CASCADE_MIN_USD, HOUR_MS, INSTITUTIONAL_USD, LARGE_USD, MINUTE_MS, SECOND_MS, now_ms
@@ -61,7 +61,7 @@ def _from_db(db: str, symbol: str | None, timeframe: str) -> dict[str, Any]:
             if base is None:
                 raise MonitorError(f"unknown symbol {symbol!r}; known: {', '.join(duckdb_reads.known_underlyings(con))}")
         start = _window(now, timeframe)
-        meta = {"mode": "file", "now_ms": now, "source": db}
+        meta = {"mode": "file", "now_ms": now, "source": db, "timeframe": timeframe}
         return {
             "meta": meta,
             "recent": duckdb_reads.recent(con, base, None, None, 25),
@@ -147,9 +147,10 @@ def _head(snap: dict[str, Any]) -> Text:
     meta, st = snap["meta"], snap["stats"]
     mode = meta.get("mode", "?").upper()
     head = Text.assemble(
-        ("liqmap monitor  ", "bold"), (f" {mode} ", "black on yellow" if mode != "LIVE" else "black on green"),
-        f"  now {_ts(meta.get('now_ms'))} UTC   ",
-        (f"{usd(st['total_usd'])} in {st['count']} liquidations", "bold"),
+        ("liqmap ", "bold"), (f" {mode} ", "black on yellow" if mode != "LIVE" else "black on green"),
+        f" {_ts(meta.get('now_ms'))} UTC  ",
+        (f"{usd(st['total_usd'])} in {st['count']} liqs", "bold"),
+        f" ({meta.get('timeframe') or meta.get('time_window') or snap.get('timeframe', '')})",
     )
     if snap.get("error"):
         head.append(f"   ! {snap['error']}", style="red")
@@ -241,8 +242,17 @@ def _health(snap: dict[str, Any]) -> Table:
     return hl
 
 
-def render(snap: dict[str, Any]) -> Group:
-    """Rich renderable of a snapshot (latest feed, timeline, exchanges, long/short, cascades, health)."""
+#: below this many columns :func:`render` draws the one-column compact layout
+COMPACT_BELOW = 110
+
+
+def render(snap: dict[str, Any], width: int | None = None, height: int | None = None) -> Group:
+    """Rich renderable of a snapshot (latest feed, timeline, exchanges, long/short, cascades, health).
+
+    ``width``/``height``: the terminal's size; under :data:`COMPACT_BELOW` columns the compact
+    one-column layout (:func:`render_compact`) fits an 80x24 terminal."""
+    if width is not None and width < COMPACT_BELOW:
+        return render_compact(snap, height or 24)
     st = snap["stats"]
     top = Table.grid(expand=True)
     top.add_column(ratio=3)
@@ -256,43 +266,113 @@ def render(snap: dict[str, Any]) -> Group:
     return Group(_head(snap), top, bottom)
 
 
-def check_report(db: str | None = None, api: str | None = None) -> Group:
-    """``liqmap check``: events per exchange/symbol, last event age (vs newest event), gaps."""
+def _venue_line(snap: dict[str, Any]) -> Text:
+    """One line per the exchanges' totals: ``binance $1.2M 812 ok · bybit ...``."""
+    st = snap["stats"]
+    status = {h["exchange"]: h["status"] for h in snap.get("health") or []}
+    line = Text("venues ", style="bold")
+    for i, e in enumerate(st["by_exchange"]):
+        if i:
+            line.append(" · ", style="dim")
+        line.append(f"{e['exchange']} {usd(e['value_usd'])} ({e['count']})")
+        if e["exchange"] in status:
+            st_ = status[e["exchange"]]
+            line.append(f" {st_}", style="green" if st_ in ("ok", "replay") else "yellow")
+    if not st["by_exchange"]:
+        line.append("no liquidation in this window", style="dim")
+    return line
+
+
+def render_compact(snap: dict[str, Any], height: int = 24) -> Group:
+    """The monitor in one column for small terminals (80x24): header, long/short bar, venues,
+    as many latest liquidations as fit, then the newest cascades. No cell wraps."""
+    st = snap["stats"]
+    large, inst = snap["large_usd"], snap["institutional_usd"]
+    total = st["total_usd"] or 1
+    lf = st["long_usd"] / total if st["total_usd"] else 0
+    ls = Text.assemble(("long ", "red"), (_bar(lf, 20), "red"), (f" {usd(st['long_usd'])} {lf:.0%}  ", "red"),
+                       ("short ", "green"), (_bar(1 - lf if st["total_usd"] else 0, 20), "green"),
+                       (f" {usd(st['short_usd'])}", "green"))
+    detected = snap.get("detected") or []
+    cascades = (detected or snap["cascades"])[:3]
+    rows = max(3, height - 7 - (len(cascades) + 1 if cascades else 0))
+    feed = Table(box=None, pad_edge=False, padding=(0, 1), show_edge=False, expand=False)
+    for c, just, w in (("time", "left", 8), ("venue", "left", 11), ("symbol", "left", 14), ("side", "left", 5),
+                       ("price", "right", 11), ("value", "right", 8)):
+        feed.add_column(c, justify=just, no_wrap=True, max_width=w, overflow="ellipsis", header_style="bold")
+    for ev in snap["recent"][:rows]:
+        style = f"{'red' if ev['side'] == 'long' else 'green'} {tier_style(ev['value_usd'], large, inst)}".strip()
+        feed.add_row(_ts(ev["timestamp"])[11:], ev["exchange"], ev["symbol"], ev["side"], f"{ev['price']:.6g}",
+                     usd(ev["value_usd"]), style=style)
+    parts: list[Any] = [_head(snap), ls, _venue_line(snap), Text("latest liquidations", style="bold underline"), feed]
+    if cascades:
+        parts.append(Text("cascades" + (" (detector)" if detected else " (bursts)"), style="bold underline"))
+        for c in cascades:
+            sev = (c.get("severity") or "") if detected else "burst"
+            parts.append(Text(f"{_ts(c['start_ms'])[5:16]} {c['base']} {usd(c['value_usd'])} in {c['count']} "
+                              f"{c['dominant_side']}s, {','.join(c['exchanges'])} {sev}", no_wrap=True,
+                              overflow="ellipsis", style="red" if c["dominant_side"] == "long" else "green"))
+    return Group(*parts)
+
+
+def _minute(ms: int | None) -> str:
+    return _ts(ms)[:16] if ms else "-"
+
+
+def check_report(db: str | None = None, api: str | None = None, by_symbol: bool = False,
+                 top: int = 10) -> Group:
+    """``liqmap check``: events per exchange (``by_symbol``: per exchange and symbol, the ``top``
+    busiest symbols of each exchange), last event and how far it lies behind, gaps. Ages read
+    ``42 s``, ``3 h 12 min``, ``9 d 22 h`` (:func:`liqmap.fmt.age`)."""
     if api:
         snap = _from_api(api, None, "all")
-        t = Table(title=f"Coverage via {api}", box=box.SIMPLE)
-        for c in ("exchange", "status", "events", "last event", "age"):
-            t.add_column(c)
+        t = Table(title=f"Coverage via {api}", box=box.SIMPLE, title_justify="left")
+        for c in ("exchange", "status", "events", "last event (UTC)", "age"):
+            t.add_column(c, justify="right" if c == "events" else "left", no_wrap=True)
         for h in snap["health"]:
-            age = h.get("last_event_age_s")
-            t.add_row(h["exchange"], h["status"], str(h["events"]), _ts(h.get("last_event_ms")),
-                      f"{age:.0f}s" if age is not None else "-")
+            t.add_row(h["exchange"], h["status"], str(h["events"]), _minute(h.get("last_event_ms")),
+                      age(h.get("last_event_age_s")))
         return Group(t, _gaps_table(snap["gaps"]))
     db = db or get_settings().db
     snap = _from_db(db, None, "all")
     now = snap["meta"]["now_ms"]
-    wall = now_ms()
-    t = Table(title=f"Coverage of {db} (newest event {_ts(now)} UTC, {(wall - now) / HOUR_MS:.1f} h ago)",
-              box=box.SIMPLE)
-    for c in ("exchange", "symbol", "events", "value", "first", "last", "age vs newest"):
-        t.add_column(c, justify="right" if c in ("events", "value") else "left")
-    total = 0
-    for r in snap["coverage"]:
-        total += r["count"]
-        t.add_row(r["exchange"], r["symbol"], str(r["count"]), usd(r["value_usd"]), _ts(r["first_ms"]),
-                  _ts(r["last_ms"]), f"{(now - r['last_ms']) / SECOND_MS:.0f}s")
-    summary = Text(f"{total} liquidations, {len({r['exchange'] for r in snap['coverage']})} exchanges, "
-                   f"{len(snap['coverage'])} symbols, {len(snap['gaps'])} gaps")
-    return Group(t, _gaps_table(snap["gaps"]), summary)
+    cov = snap["coverage"]
+    title = Text(f"Coverage of {db}\nnewest event {_minute(now)} UTC, {age((now_ms() - now) / SECOND_MS)} ago; "
+                 "'behind' = how long before the newest event each one's last event came", style="bold")
+    t = Table(box=box.SIMPLE, pad_edge=False)
+    cols = ["exchange", "symbol", "events", "value", "last event (UTC)", "behind"] if by_symbol else \
+        ["exchange", "symbols", "events", "value", "last event (UTC)", "behind"]
+    for c in cols:
+        t.add_column(c, justify="right" if c in ("symbols", "events", "value") else "left", no_wrap=True,
+                     max_width=14 if c == "symbol" else None, overflow="ellipsis")
+    per: dict[str, list[dict]] = {}
+    for r in cov:
+        per.setdefault(r["exchange"], []).append(r)
+    for ex, rows in per.items():
+        if by_symbol:
+            for r in sorted(rows, key=lambda r: -r["count"])[:top]:
+                t.add_row(ex, r["symbol"], str(r["count"]), usd(r["value_usd"]), _minute(r["last_ms"]),
+                          age((now - r["last_ms"]) / SECOND_MS))
+            if len(rows) > top:
+                t.add_row(ex, f"+{len(rows) - top} more", str(sum(r["count"] for r in sorted(rows, key=lambda r: -r["count"])[top:])),
+                          "", "", "", style="dim")
+            continue
+        last = max(r["last_ms"] for r in rows)
+        t.add_row(ex, str(len(rows)), str(sum(r["count"] for r in rows)), usd(sum(r["value_usd"] or 0 for r in rows)),
+                  _minute(last), age((now - last) / SECOND_MS))
+    summary = Text(f"{sum(r['count'] for r in cov)} liquidations, {len(per)} exchanges, "
+                   f"{len(cov)} symbols, {len(snap['gaps'])} gaps"
+                   + ("" if by_symbol else "  (per symbol: liqmap check --by-symbol)"))
+    return Group(title, t, _gaps_table(snap["gaps"]), summary)
 
 
 def _gaps_table(gaps: list[dict]) -> Table:
-    g = Table(title="Gaps (newest first)", box=box.SIMPLE)
-    for c in ("exchange", "connection", "start", "end", "seconds", "reason"):
-        g.add_column(c)
+    g = Table(title="Gaps (newest first)", box=box.SIMPLE, title_justify="left")
+    for c in ("exchange", "connection", "start (UTC)", "lasted", "reason"):
+        g.add_column(c, no_wrap=c != "reason")
     for x in gaps[:20]:
-        g.add_row(x["exchange"], x["connection"], _ts(x["start"]), _ts(x["end"]),
-                  f"{(x['end'] - x['start']) / SECOND_MS:.1f}", x["reason"])
+        g.add_row(x["exchange"], x["connection"], _ts(x["start"]), age((x["end"] - x["start"]) / SECOND_MS),
+                  x["reason"])
     if not gaps:
-        g.add_row("none", "", "", "", "", "")
+        g.add_row("none", "", "", "", "")
     return g

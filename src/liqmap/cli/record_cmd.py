@@ -13,7 +13,9 @@ Example::
     liqmap record --exchanges binance,bybit --out data/rec.jsonl.gz --duration 600
     liqmap record -e hyperliquid -o /tmp/h.jsonl.gz --ws-url hyperliquid=ws://127.0.0.1:9000
 
-Exit codes: 0 done; 2 bad usage (unknown exchange, bad ``--ws-url``, bad symbol).
+Exit codes: 0 done; 1 no venue sent a frame (offline, blocked, wrong URL: each venue's last
+error is named, and the empty recording is removed); 2 bad usage (unknown exchange, bad
+``--ws-url``, bad symbol).
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ def _parse_ws_urls(items: list[str]) -> dict[str, str]:
         name, sep, url = item.partition("=")
         if not sep or not name or not url.startswith(("ws://", "wss://")):
             raise ValueError(f"--ws-url expects NAME=ws(s)://host[:port][/path], got {item!r}")
-        out[name.strip()] = url.strip()
+        out[name.strip().lower()] = url.strip()
     return out
 
 
@@ -60,6 +62,18 @@ def _status(agg, writer: RecordingWriter, started: float) -> Text:
     return Text.from_markup("".join(parts))
 
 
+def silent_venues(agg) -> dict[str, str]:
+    """``{venue: why}`` of the aggregator's adapters that received no frame at all (last error and
+    failed attempts, or "no frame received")."""
+    out = {}
+    for name, adapter in agg.adapters.items():
+        h = adapter.health()
+        if h.message_count == 0:
+            last = adapter.tracker.last_error
+            out[name] = (f"{last} ({h.error_count} failed attempt(s))" if last else "no frame received")
+    return out
+
+
 async def _record(
     exchanges: list[str],
     out: Path,
@@ -69,7 +83,7 @@ async def _record(
     rest: bool,
     console: Console,
     market_symbols: list[str] | None = None,
-) -> RecordingWriter:
+) -> tuple[RecordingWriter, dict[str, str]]:
     from liqmap.feed.aggregator import ExchangeAggregator
 
     writer = RecordingWriter(out, exchanges)
@@ -105,9 +119,10 @@ async def _record(
                 writer.flush_if_due()
                 live.update(_status(agg, writer, started))
     finally:
+        silent = silent_venues(agg)
         await agg.disconnect_all()
         writer.close()
-    return writer
+    return writer, silent
 
 
 @app.command("record")
@@ -125,7 +140,7 @@ def record(
 ) -> None:
     """Record raw venue frames to a gzip JSON-lines file for `liqmap replay`."""
     console = Console(stderr=True)
-    names = [x.strip() for x in exchanges.split(",") if x.strip()]
+    names = list(dict.fromkeys(x.strip().lower() for x in exchanges.split(",") if x.strip()))
     syms = [x.strip() for x in symbols.split(",") if x.strip()] if symbols else None
     try:
         from liqmap.exchanges.registry import VENUE_NAMES
@@ -147,8 +162,16 @@ def record(
         console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from None
     try:
-        writer = asyncio.run(_record(names, out, syms, duration, urls, rest, console, market))
+        writer, silent = asyncio.run(_record(names, out, syms, duration, urls, rest, console, market))
     except KeyboardInterrupt:  # pragma: no cover - second Ctrl-C during shutdown
         console.print("interrupted")
         return
+    for name, why in silent.items():
+        console.print(f"[yellow]warning:[/yellow] {name}: nothing received: {escape(why)}", highlight=False,
+                      soft_wrap=True)
+    if len(silent) == len(names):
+        out.unlink(missing_ok=True)
+        console.print(f"[red]error:[/red] no venue sent a frame ({', '.join(names)}); is the network reachable? "
+                      f"Nothing recorded, {out} not written.", highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
     console.print(f"wrote {writer.frames} frames to {out}", highlight=False)

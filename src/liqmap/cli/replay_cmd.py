@@ -5,8 +5,9 @@ Registers on :data:`liqmap.cli.app`. The files become a replay feed of an
 only parses options, taps the parsed events for printing (stdout, JSON lines), writes the
 aggregator's stream to storage, and prints the summary (stderr, rich).
 
-Exit codes: 0 done (parse errors are counted, not fatal); 2 bad usage, missing
-file or unrecognized file format (one-line message on stderr).
+Exit codes: 0 done (parse errors are counted, not fatal); 1 a storage tier failed (e.g.
+``--postgres`` names a database that does not exist): nothing more is written and the error is
+named; 2 bad usage, missing file or unrecognized file format (one-line message on stderr).
 """
 
 from __future__ import annotations
@@ -130,8 +131,10 @@ def print_store_summary(console: Console, summary: Any) -> None:
 def _open_store(db: Path | None, redis_url: str | None, postgres_dsn: str | None) -> Any:
     from liqmap.storage.tiered import TieredStore
 
+    # strict: a tier the user named (--redis/--postgres) that fails ends the replay with exit 1,
+    # instead of being switched off and reported as one row of the summary
     return TieredStore(
-        db_path=str(db) if db else None, redis_url=redis_url, postgres_dsn=postgres_dsn
+        db_path=str(db) if db else None, redis_url=redis_url, postgres_dsn=postgres_dsn, strict=True
     )
 
 
@@ -146,18 +149,23 @@ def _printer(all_events: bool) -> Callable[[Event], None]:
     return print_event
 
 
-async def _run(agg: Any, store: Any) -> Any:
-    """Run the aggregator's replays to the end; with a store, write its lossless stream there.
+async def _run(agg: Any, store: Any, printer: Callable[[Event], None] | None = None) -> Any:
+    """Run the aggregator's replays to the end; its lossless, de-duplicated stream goes to
+    ``printer`` (each event once) and, with a store, to storage.
 
     Returns the store's summary (None without a store). Raises what ended the replay
     (``BrokenPipeError`` from the printer, a ``StorageError`` from the store).
     """
-    stream = agg.subscribe(queue_size=None) if store is not None else None
+    stream = agg.subscribe(queue_size=None) if store is not None or printer is not None else None
     await agg.connect_all()
     try:
         if stream is not None:
             async for batch in stream.batches():
-                await store.write(batch)
+                if printer is not None:
+                    for ev in batch:
+                        printer(ev)
+                if store is not None:
+                    await store.write(batch)
         await agg.wait_replays()
     finally:
         await agg.disconnect_all()
@@ -228,10 +236,14 @@ def replay(
         None, "--max-gap", help="With --speed: cap any idle gap at this many seconds."
     ),
     print_: bool = typer.Option(
-        False, "--print", help="Print normalized liquidations as JSON lines (Liquidation fields)."
+        False, "--print", help="Print normalized liquidations as JSON lines (Liquidation fields), each event id once."
     ),
     all_events: bool = typer.Option(
         False, "--all-events", help="Print every event type, with a \"type\" key added."
+    ),
+    with_duplicates: bool = typer.Option(
+        False, "--with-duplicates", help="Print every parsed event, also repeats of an id already printed "
+        "(e.g. a capture written by two listeners); for checking a parser."
     ),
     db: Optional[Path] = typer.Option(None, "--db", help="Store into this DuckDB file."),
     redis: Optional[str] = typer.Option(None, "--redis", help="Also mirror into Redis (URL); DuckDB (--db or the default path) is always written."),
@@ -243,27 +255,30 @@ def replay(
     """Replay recorded market data through the same venue parsers as live.
 
     Frames are sorted by receive time within each file and merged across files.
-    Events go to stdout (--print / --all-events: every parsed event, duplicates
-    included) and/or storage (--db/--redis/--postgres: the deduplicated stream of
-    the aggregator, as `serve` stores it); a summary of frames, events, parse
-    errors and skipped lines goes to stderr.
+    Events go to stdout (--print / --all-events) and/or storage (--db/--redis/--postgres):
+    both get the aggregator's de-duplicated stream, as `serve` stores and broadcasts it,
+    so each event id is printed once (--with-duplicates: every parsed event). A summary of
+    frames, events, duplicates, parse errors and skipped lines goes to stderr.
     """
     console = Console(stderr=True)
     if not console.is_terminal:  # logs / CI: do not squeeze the tables to 80 columns
         console.width = max(console.width, 120)
+    exchange = exchange.strip().lower() if exchange else exchange  # venue names are case-insensitive
     _check_options(console, fmt, exchange, speed, as_fast_as_possible)
     agg, feed, store = _replay_session(
         console, files, db, redis, postgres, fmt=fmt, exchange=exchange, ordered=not unordered,
         speed=None if as_fast_as_possible else speed, max_gap_s=max_gap)
-    if print_ or all_events:
-        feed.add_listener(_printer(all_events))
+    printer = _printer(all_events) if print_ or all_events else None
+    if printer is not None and with_duplicates:
+        feed.add_listener(printer)  # before the aggregator's dedupe: every parsed event
+        printer = None
     try:
         if console.is_terminal:
             names = ", ".join(Path(f).name for f in files[:3]) + (" ..." if len(files) > 3 else "")
             with console.status(f"replaying {names}"):
-                summary = asyncio.run(_run(agg, store))
+                summary = asyncio.run(_run(agg, store, printer))
         else:
-            summary = asyncio.run(_run(agg, store))
+            summary = asyncio.run(_run(agg, store, printer))
     except BrokenPipeError:  # e.g. `liqmap replay ... --print | head`
         sys.stderr.close()
         raise typer.Exit(0)
@@ -274,3 +289,7 @@ def replay(
     print_summary(console, feed.runner.stats)
     if summary is not None:
         print_store_summary(console, summary)
+    else:
+        console.print(f"stream: {agg.published} events, {agg.duplicates} duplicates dropped (same event id"
+                      + (", printed anyway: --with-duplicates)" if with_duplicates else ", not printed)"),
+                      highlight=False, markup=False)

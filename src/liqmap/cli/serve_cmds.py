@@ -53,13 +53,26 @@ def symbol_list(text: str | None) -> list[str]:
     return [x.strip().upper() for x in text.split(",") if x.strip()]
 
 
+def venue_names(values: Optional[List[str]] | str, known) -> list[str] | None:
+    """Comma lists / repeated options of venue names -> lower-case names (None = none given).
+    Venue names are case-insensitive (``-e Binance,BYBIT``). Raises ValueError naming unknown ones."""
+    names = _split([values] if isinstance(values, str) else values)
+    if names is None:
+        return None
+    names = list(dict.fromkeys(n.lower() for n in names))
+    bad = [n for n in names if n not in known]
+    if bad:
+        raise ValueError(f"unknown exchange(s) {', '.join(bad)}; known: {', '.join(known)}")
+    return names
+
+
 def _parse_urls(values: Optional[List[str]], opt: str = "--ws-url", schemes=("ws://", "wss://")) -> dict[str, str]:
     urls: dict[str, str] = {}
     for v in values or ():
         name, sep, url = v.partition("=")
         if not sep or not name or not url.startswith(schemes):
             _fail(f"{opt} must be name={schemes[0]}host:port[/path], got {v!r}")
-        urls[name.strip()] = url.strip()
+        urls[name.strip().lower()] = url.strip()
     return urls
 
 
@@ -79,12 +92,14 @@ def _serve(state, host: str, port: int, banner: str) -> None:
 
 @app.command()
 def serve(
+    files: Optional[List[str]] = typer.Argument(None, metavar="[FILE]...",
+                                                help="Recorded files or directories to replay (implies --replay)"),
     exchanges: Optional[List[str]] = typer.Option(None, "--exchanges", "-e", help="Venues (comma list or repeated); default all"),
     symbols: Optional[List[str]] = typer.Option(None, "--symbols", "-s", help="Symbols to subscribe (BTCUSDT, ETH...); default all markets"),
     host: Optional[str] = typer.Option(None, help="Bind address (default LIQMAP_HOST or 127.0.0.1)"),
     port: Optional[int] = typer.Option(None, help="Port (default LIQMAP_PORT or 8000)"),
     db: Optional[str] = typer.Option(None, help="DuckDB file (default LIQMAP_DB or data/liquidations.duckdb)"),
-    replay: Optional[List[str]] = typer.Option(None, "--replay", help="Replay recorded file(s) instead of connecting to venues"),
+    replay: bool = typer.Option(False, "--replay", help="Replay FILE... (files or directories) instead of connecting to venues"),
     speed: Optional[float] = typer.Option(None, help="Replay pacing: N x recorded time (default: as fast as possible)"),
     ws_url: Optional[List[str]] = typer.Option(None, "--ws-url", help="Override a venue websocket URL: name=ws://..."),
     rest_url: Optional[List[str]] = typer.Option(None, "--rest-url", help="Override a venue REST base URL: name=http://..."),
@@ -94,7 +109,10 @@ def serve(
              "(default LIQMAP_HEATMAP_SYMBOLS or BTC,ETH; 'none' = off)"),
     log_level: str = typer.Option("warning", help="Log level"),
 ) -> None:
-    """Collect liquidations (live venues or --replay files), store them, serve the API + dashboard."""
+    """Collect liquidations (live venues, or --replay FILE...), store them, serve the API + dashboard.
+
+    Connection failures are logged at the default level (warning) with the venue and the reason.
+    """
     from liqmap.serve.server import ServeError, build_live_state, build_replay_state, check_port
     from liqmap.settings import get_settings
 
@@ -103,14 +121,16 @@ def serve(
     host = host or settings.host
     port = port or settings.port
     db = db or settings.db
-    ex = _split(exchanges)
     try:
         check_port(host, port)
         from liqmap.exchanges.registry import VENUE_NAMES
 
-        bad = [e for e in ex or () if e not in VENUE_NAMES]
-        if bad:
-            raise ServeError(f"unknown exchange(s) {', '.join(bad)}; known: {', '.join(VENUE_NAMES)}")
+        try:
+            ex = venue_names(exchanges, VENUE_NAMES)
+        except ValueError as exc:
+            raise ServeError(str(exc)) from None
+        if replay and not files:
+            raise ServeError("--replay needs the recorded files: liqmap serve --replay FILE [FILE...]")
         syms = _split(symbols)
         bases = None
         if syms:
@@ -120,11 +140,11 @@ def serve(
                 bases = [parse_symbol(x).base for x in syms]
             except ValueError as exc:
                 raise ServeError(str(exc)) from exc
-        if replay:
+        if files:
             if speed is not None and speed <= 0:
                 raise ServeError("--speed must be > 0")
-            state = build_replay_state(replay, db, speed, settings, only_exchanges=ex, only_bases=bases)
-            banner = f"[bold yellow]REPLAY[/] of {len(replay)} file(s) into {db}"
+            state = build_replay_state(files, db, speed, settings, only_exchanges=ex, only_bases=bases)
+            banner = f"[bold yellow]REPLAY[/] of {len(files)} path(s) into {db}"
         else:
             hm = heatmap_symbols if heatmap_symbols is not None else settings.heatmap_symbols
             state = build_live_state(ex, syms, db, _parse_urls(ws_url), settings,
@@ -149,22 +169,30 @@ def demo(
     logging.basicConfig(level="WARNING")
     if speed <= 0:
         _fail("--speed must be > 0")
-    if db is None:
-        db = str(Path(tempfile.mkdtemp(prefix="liqmap-demo-")) / "demo.duckdb")
+    tmp = None
+    if db is None:  # a temporary database, removed when the demo stops
+        tmp = Path(tempfile.mkdtemp(prefix="liqmap-demo-"))
+        db = str(tmp / "demo.duckdb")
     try:
-        check_port(host, port)
-        missing = [f for f in (*DEMO_PRELOAD, *DEMO_PACED) if not (DEMO_DIR / f).is_file()]
-        if missing:
-            raise ServeError(f"demo data missing from the package: {', '.join(missing)}")
-        state = build_replay_state(
-            [str(DEMO_DIR / f) for f in DEMO_PACED], db, speed,
-            preload=[str(DEMO_DIR / f) for f in DEMO_PRELOAD], max_gap_s=1.0,
-        )
-    except ServeError as exc:
-        _fail(str(exc))
-    _serve(state, host, port,
-           "[bold yellow]REPLAY DEMO[/]: real recorded liquidations (BitMEX 2019, Hyperliquid 2023, "
-           f"Binance 2024-2025), tail paced at {speed:g}x; db {db}")
+        try:
+            check_port(host, port)
+            missing = [f for f in (*DEMO_PRELOAD, *DEMO_PACED) if not (DEMO_DIR / f).is_file()]
+            if missing:
+                raise ServeError(f"demo data missing from the package: {', '.join(missing)}")
+            state = build_replay_state(
+                [str(DEMO_DIR / f) for f in DEMO_PACED], db, speed,
+                preload=[str(DEMO_DIR / f) for f in DEMO_PRELOAD], max_gap_s=1.0,
+            )
+        except ServeError as exc:
+            _fail(str(exc))
+        _serve(state, host, port,
+               "[bold yellow]REPLAY DEMO[/]: real recorded liquidations (BitMEX 2019, Hyperliquid 2023, "
+               f"Binance 2024-2025), tail paced at {speed:g}x; db {db}")
+    finally:
+        if tmp is not None:
+            import shutil
+
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 @app.command()
@@ -189,15 +217,20 @@ def monitor(
         snap = fetch_snapshot(api=api, db=db, symbol=symbol, timeframe=timeframe)
     except MonitorError as exc:
         _fail(str(exc), 1)
-    if once:
-        import os
+    import os
 
-        con = out if out.is_terminal else Console(width=int(os.environ.get("COLUMNS", "160")), highlight=False)
-        con.print(render(snap))
+    con = out if out.is_terminal else Console(width=int(os.environ.get("COLUMNS", "160")),
+                                              height=int(os.environ.get("LINES", "24")), highlight=False)
+
+    def frame():
+        return render(snap, con.width, con.height)
+
+    if once:
+        con.print(frame())
         return
     from rich.live import Live
 
-    with Live(render(snap), console=out, refresh_per_second=4, screen=False) as live:
+    with Live(frame(), console=con, refresh_per_second=4, screen=con.is_terminal) as live:
         try:
             while True:
                 time.sleep(interval)
@@ -205,7 +238,7 @@ def monitor(
                     snap = fetch_snapshot(api=api, db=db, symbol=symbol, timeframe=timeframe)
                 except MonitorError as exc:
                     snap["error"] = str(exc)
-                live.update(render(snap))
+                live.update(frame())
         except KeyboardInterrupt:
             pass
 
@@ -214,15 +247,16 @@ def monitor(
 def check(
     db: Optional[str] = typer.Option(None, help="DuckDB file (default LIQMAP_DB)"),
     api: Optional[str] = typer.Option(None, help="Ask a running serve instead of opening the file"),
+    by_symbol: bool = typer.Option(False, "--by-symbol", help="One row per exchange and symbol (the 10 busiest of each)"),
 ) -> None:
-    """Coverage report: events per exchange/symbol, last event age, gaps."""
+    """Coverage report: events per exchange (or symbol), last event and its age, gaps."""
     from liqmap.cli.monitor import MonitorError, check_report
 
     import os
 
     con = out if out.is_terminal else Console(width=int(os.environ.get("COLUMNS", "160")), highlight=False)
     try:
-        con.print(check_report(db=db, api=api))
+        con.print(check_report(db=db, api=api, by_symbol=by_symbol))
     except MonitorError as exc:
         _fail(str(exc), 1)
 

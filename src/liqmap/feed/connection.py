@@ -181,7 +181,11 @@ class WsConnection:
                             log.error("%s/%s: giving up after %d failed connects", self.venue.name, self.label, failures)
                             self.gave_up = True
                             return
-                        await asyncio.sleep(self.backoff.next_delay())
+                        delay = self.backoff.next_delay()
+                        if failures & (failures - 1) == 0:  # attempts 1, 2, 4, 8, ...: visible, never a flood
+                            log.warning("%s/%s: cannot connect to %s: %r (attempt %d); retrying in %.1f s",
+                                        self.venue.name, self.label, self.url, exc, failures, delay)
+                        await asyncio.sleep(delay)
                         continue
                     failures = 0
                     self._resumed()
@@ -338,7 +342,8 @@ class WsConnection:
         self._gap_reason = reason
         if reason in ("closed", "error"):
             self.tracker.on_error(f"{self.label}: connection {reason}")
-        log.info("%s/%s: connection %s; reconnecting", self.venue.name, self.label, reason)
+        log.log(logging.WARNING if reason in ("closed", "error", "stale") else logging.INFO,
+                "%s/%s: connection %s; reconnecting", self.venue.name, self.label, reason)
 
     def _deadline(self, rotate_at: float | None) -> tuple[float, str]:
         """(monotonic time of the next timer, what it is)."""

@@ -81,19 +81,20 @@ def build_replay_state(
     only_exchanges: Sequence[str] | None = None,
     only_bases: Sequence[str] | None = None,
 ) -> AppState:
-    """State that replays recorded files through the parsers into storage + websocket.
+    """State that replays recorded files (or directories of them) through the parsers into
+    storage + websocket.
 
     The files become replay feeds of an :class:`~liqmap.feed.aggregator.ExchangeAggregator`
     with no live venue, so a replay takes the live path from the merge on.
     ``speed`` None = as fast as possible; N = N x recorded time (gaps capped at
     ``max_gap_s``). ``preload`` files are replayed first, unpaced (demo backfill).
     ``only_exchanges`` / ``only_bases`` keep just those venues / underlyings.
-    Raises :class:`ServeError` for a missing/unreadable file.
+    Raises :class:`ServeError` for a missing/unreadable file or a directory holding none.
     """
     settings = settings or get_settings()
     for p in [*preload, *paths]:
-        if not Path(p).is_file():
-            raise ServeError(f"replay file not found or not a file: {p}")
+        if not Path(p).exists():
+            raise ServeError(f"replay file or directory not found: {p}")
     from liqmap.feed.aggregator import ExchangeAggregator
     from liqmap.feed.replay import ReplayFeed
 
@@ -102,9 +103,11 @@ def build_replay_state(
     try:  # sniffs every file now: a clear one-line error before anything is opened
         if preload:
             agg.add_replay(ReplayFeed(preload, fmt, **select))
-        agg.add_replay(ReplayFeed(paths, fmt, speed=speed, max_gap_s=max_gap_s, **select))
+        feed = agg.add_replay(ReplayFeed(paths, fmt, speed=speed, max_gap_s=max_gap_s, **select))
     except (OSError, ValueError) as exc:
         raise ServeError(f"cannot replay: {str(exc).splitlines()[0]}") from exc
+    if not any(s.format != "unknown" for s in feed.runner.sources):
+        raise ServeError(f"nothing to replay: no recorded file in {', '.join(map(str, paths))}")
     memory = MemoryStore()
     store = open_store(db_path, settings, memory)
     con = _read_connection(db_path, store)
@@ -152,7 +155,9 @@ def build_live_state(
 
 
 def check_port(host: str, port: int) -> None:
-    """Raise :class:`ServeError` when ``host:port`` cannot be bound (in use / not allowed)."""
+    """Raise :class:`ServeError` when ``host:port`` cannot be bound (out of range, in use, not allowed)."""
+    if not 0 <= port <= 65535:
+        raise ServeError(f"--port must be between 1 and 65535 (0 = any free port), got {port}")
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -161,6 +166,8 @@ def check_port(host: str, port: int) -> None:
             if exc.errno == errno.EADDRINUSE:
                 raise ServeError(f"port {port} on {host} is already in use (choose another with --port)") from exc
             raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+        except OverflowError as exc:
+            raise ServeError(f"cannot listen on {host}:{port}: {exc}") from exc
 
 
 def run_server(state: AppState, host: str, port: int, log_level: str = "warning",
@@ -191,4 +198,9 @@ def run_server(state: AppState, host: str, port: int, log_level: str = "warning"
                 on_ready()
         await task
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    finally:
+        # frozen objects are never collected, so DuckDB's nanobind types would be reported as
+        # "leaked" (some 50 lines on stderr) at interpreter exit: hand them back to the GC
+        gc.unfreeze()
