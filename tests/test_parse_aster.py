@@ -67,10 +67,12 @@ def test_connections_follow_asters_limits():
     reply = (ASTER / "list_subscriptions_reply.json").read_text()
     assert c.heartbeat.is_pong(reply) and c.heartbeat.is_pong('{"id":1,"result":["!forceOrder@arr"]}')
     assert not c.heartbeat.is_pong(_frame())
-    # 70 symbols x 3 streams + forceOrder = 211 streams: two connections of <= 200
+    # 70 symbols x 4 streams + forceOrder = 281 streams: two connections of <= 200; the 70
+    # bookTicker streams on a third (Binance keeps them apart; Aster serves them on the same URL)
     conns = v.connections([f"S{i}USDT" for i in range(70)])
     counts = [c.url.split("streams=")[1].count("/") + 1 for c in conns]
-    assert counts == [200, 11] and conns[0].url.startswith("wss://fstream.asterdex.com/stream?streams=!forceOrder@arr/")
+    assert counts == [200, 81, 70] and conns[0].url.startswith("wss://fstream.asterdex.com/stream?streams=!forceOrder@arr/")
+    assert conns[2].url.startswith("wss://fstream.asterdex.com/stream?streams=s0usdt@bookTicker/")
     assert v.rest_polls(["BTCUSDT"]) == [] and "open_interest" not in v.capabilities
 
 

@@ -163,7 +163,11 @@ def test_connection_specs():
     cm = get_venue("binance_coinm").connections()[0]
     assert cm.url == "wss://dstream.binance.com/stream?streams=!forceOrder@arr"
     many = v.connections([f"S{i}USDT" for i in range(200)])
-    assert len(many) == 4 and many[0].url.count("/") > 100
+    # 1 + 200 x 4 market streams on /market (5 connections of <= 200), 200 bookTicker on /public
+    assert len(many) == 6 and many[0].url.count("/") > 100
+    assert [c.url.split("/stream")[0] for c in many] == ["wss://fstream.binance.com/market"] * 5 + [
+        "wss://fstream.binance.com/public"]
+    assert many[-1].label == "usdm-book" and many[-1].url.count("@bookTicker") == 200
     (poll,) = v.rest_polls(["BTCUSDT"])
     assert poll.url == "https://fapi.binance.com/fapi/v1/openInterest?symbol=BTCUSDT"
 

@@ -135,7 +135,19 @@ class Kline(msgspec.Struct, frozen=True, gc=False):
 
 
 class Ticker(msgspec.Struct, frozen=True, gc=False):
-    """Best-effort instrument summary: last, mark, index price, funding, OI (base units)."""
+    """One instrument's market summary: whatever fields the venue's message carries.
+
+    Venues spread these over several channels (Binance ``bookTicker`` / ``markPrice`` /
+    ``ticker``; OKX ``tickers`` / ``mark-price`` / ``funding-rate``; Bybit sends deltas), so a
+    field the message did not carry is ``None``, never 0: consumers merge the non-None fields
+    per ``(exchange, symbol)`` (:class:`liqmap.analytics.quotes.QuoteBoard`).
+
+    Units: prices in quote units; ``bid_size`` / ``ask_size`` (best level), ``volume_24h`` and
+    ``open_interest`` in BASE units after contract-size conversion; ``volume_24h_usd`` and
+    ``open_interest_usd`` in USD (USDT/USDC at par); ``funding_rate`` is the fraction paid per
+    funding interval (0.0001 = 0.01 %; positive = longs pay shorts); ``next_funding_time``,
+    ``timestamp`` (exchange time) and ``received_at`` in ms UTC.
+    """
 
     exchange: str
     symbol: str
@@ -146,6 +158,14 @@ class Ticker(msgspec.Struct, frozen=True, gc=False):
     index_price: float | None = None
     funding_rate: float | None = None
     open_interest: float | None = None
+    bid_price: float | None = None
+    bid_size: float | None = None
+    ask_price: float | None = None
+    ask_size: float | None = None
+    volume_24h: float | None = None
+    volume_24h_usd: float | None = None
+    next_funding_time: int | None = None
+    open_interest_usd: float | None = None
 
 
 class Gap(msgspec.Struct, frozen=True, gc=False):

@@ -26,7 +26,9 @@ declarations below differ. Official docs: asterdex/api-docs,
   library); 10 incoming messages/s; **200 streams per connection** (Binance
   allows 1024) -> ``Limits(topics_per_connection=200)``.
 * ``<symbol>@aggTrade``, ``<symbol>@markPrice@1s`` (mark, index, funding),
-  ``<symbol>@kline_<interval>``: Binance's payloads -> trades, tickers, klines.
+  ``<symbol>@kline_<interval>``, ``<symbol>@ticker`` (24 h) and ``<symbol>@bookTicker`` (best
+  bid/ask, on the same base URL: Aster has no ``/public`` split): Binance's payloads -> trades,
+  tickers, klines. https://github.com/asterdex/api-docs/blob/master/aster-finance-futures-api.md#individual-symbol-book-ticker-streams
 * Open interest: the docs list NO open-interest endpoint or stream (only
   klines, mark price, tickers), so ``open_interest`` is not a capability and no
   REST poll runs. No public liquidation history either (``GET

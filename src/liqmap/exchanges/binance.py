@@ -31,6 +31,17 @@ Protocol facts (official docs):
   A liquidation-only connection is legitimately silent for long stretches: its
   silence threshold is the ``liquidations`` one (1 h, then a make-before-break
   rotation, never a gap), not the 60 s of busy connections.
+* Market data per symbol (all in ``connections(symbols)``):
+  ``<s>@bookTicker`` ``{e,u,s,b,B,a,A,T,E}`` best bid/ask and their sizes, real time, on the
+  high-frequency ``/public`` entry point (USD-M; COIN-M has no split) -- USD-M sizes are base
+  coin, COIN-M sizes are contracts;
+  https://developers.binance.com/docs/derivatives/usds-margined-futures/websocket-market-streams/Individual-Symbol-Book-Ticker-Streams
+  ``<s>@ticker`` ``{e:"24hrTicker",c,v,q,...}`` rolling 24 h: ``c`` last price; USD-M ``v`` base
+  volume, ``q`` quote volume; COIN-M ``v`` contracts, ``q`` base volume;
+  https://developers.binance.com/docs/derivatives/usds-margined-futures/websocket-market-streams/Individual-Symbol-Ticker-Streams ,
+  https://developers.binance.com/docs/derivatives/coin-margined-futures/websocket-market-streams/Individual-Symbol-Ticker-Streams
+  ``<s>@markPrice@1s`` ``{p mark, i index, r funding rate, T next funding time}``;
+  https://developers.binance.com/docs/derivatives/usds-margined-futures/websocket-market-streams/Mark-Price-Stream
 * There is NO public REST liquidation history (``/fapi/v1/allForceOrders`` was
   retired in 2021; ``forceOrders`` is signed, own account only), so
   ``rest_liquidations = False``. REST poll: ``/fapi/v1/openInterest`` (base coin)
@@ -98,7 +109,13 @@ class _AggTrade(msgspec.Struct, tag_field="e", tag="aggTrade", gc=False):
 
 
 class _BookTicker(msgspec.Struct, tag_field="e", tag="bookTicker", gc=False):
-    pass
+    s: str
+    b: float
+    B: float
+    a: float
+    A: float
+    T: int = 0
+    E: int = 0
 
 
 class _Depth(msgspec.Struct, tag_field="e", tag="depthUpdate", gc=False):
@@ -119,8 +136,9 @@ _raw_dec = msgspec.json.Decoder(_Ev, strict=False)
 _INF = float("inf")
 _POSITION = {"SELL": "long", "BUY": "short"}  # forced ORDER side -> position liquidated
 #: event type -> method parsing it on the generic (dict) path
-_HANDLERS = {"forceOrder": "_force_order", "aggTrade": "_agg_trade", "markPriceUpdate": "_mark_price", "kline": "_kline"}
-_IGNORED_EVENTS = frozenset({"bookTicker", "depthUpdate", "24hrTicker", "24hrMiniTicker", "contractInfo"})
+_HANDLERS = {"forceOrder": "_force_order", "aggTrade": "_agg_trade", "markPriceUpdate": "_mark_price", "kline": "_kline",
+             "bookTicker": "_book_ticker", "24hrTicker": "_day_ticker"}
+_IGNORED_EVENTS = frozenset({"depthUpdate", "24hrMiniTicker", "contractInfo"})
 
 #: Request id of the LIST_SUBSCRIPTIONS probe (apart from the feed's request ids 1, 2, ...).
 PROBE_ID = 900_001
@@ -195,40 +213,52 @@ class BinanceUSDM(Venue):
         streams = ["!forceOrder@arr"] if liquidations else []
         for s in symbols or ():
             low = s.lower()
-            streams += [f"{low}@aggTrade", f"{low}@markPrice@1s", f"{low}@kline_{self.kline_interval}"]
+            streams += [f"{low}@aggTrade", f"{low}@markPrice@1s", f"{low}@kline_{self.kline_interval}",
+                        f"{low}@ticker"]
         return streams
+
+    def _book_url(self) -> str:
+        """Where ``bookTicker`` lives: USD-M's high-frequency ``/public`` entry point next to
+        ``/market`` (module docstring); the same base elsewhere (COIN-M, test servers)."""
+        return self.ws_url[: -len("/market")] + "/public" if self.ws_url.endswith("/market") else self.ws_url
 
     def connections(self, symbols: Sequence[str] | None = None) -> list[ConnectionSpec]:
         """One combined-stream connection per ``limits.topics_per_connection``
-        streams; the first carries ``!forceOrder@arr``. Protocol-level pings;
-        rotated before the 24 h lifetime."""
-        return self._combined(self._streams(symbols), self.label)
+        streams; the first carries ``!forceOrder@arr``; ``bookTicker`` of the given symbols on
+        their own ``book`` connection(s). Protocol-level pings; rotated before the 24 h lifetime."""
+        return self._combined(self._streams(symbols), self.label) + self._books(symbols, f"{self.label}-book")
 
     def market_connections(self, symbols: Sequence[str]) -> list[ConnectionSpec]:
-        """``aggTrade``, ``markPrice@1s`` and ``kline`` of ``symbols`` on connections of their
-        own (label ``<label>-market``): the streams are named in the URL, so they cannot join
-        the all-market ``!forceOrder@arr`` socket's subscription."""
-        return self._combined(self._streams(symbols, liquidations=False), f"{self.label}-market")
+        """``aggTrade``, ``markPrice@1s``, ``kline``, ``ticker`` of ``symbols`` on connections of
+        their own (label ``<label>-market``; ``bookTicker`` on ``<label>-market-book``): the streams
+        are named in the URL, so they cannot join the all-market ``!forceOrder@arr`` socket's
+        subscription."""
+        return (self._combined(self._streams(symbols, liquidations=False), f"{self.label}-market")
+                + self._books(symbols, f"{self.label}-market-book"))
 
-    def _combined(self, streams: list[str], label: str) -> list[ConnectionSpec]:
-        per = self.limits.topics_per_connection or len(streams)
+    def _books(self, symbols: Sequence[str] | None, label: str) -> list[ConnectionSpec]:
+        return self._combined([f"{s.lower()}@bookTicker" for s in symbols or ()], label, self._book_url())
+
+    def _combined(self, streams: list[str], label: str, base: str | None = None) -> list[ConnectionSpec]:
+        per = self.limits.topics_per_connection or len(streams) or 1
         out = []
         for i in range(0, len(streams), per):
-            part = streams[i : i + per]
-            out.append(
-                ConnectionSpec(
-                    label=label if i == 0 else f"{label}-{i // per + 1}",
-                    url=f"{self.ws_url}/stream?streams={'/'.join(part)}",
-                    topics=tuple(Topic(st, _stream_kind(st)) for st in part),
-                    topics_in_url=True,
-                    ack_probe=LIST_SUBSCRIPTIONS,
-                    heartbeat=Heartbeat(60.0, LIST_SUBSCRIPTIONS),
-                    max_lifetime_s=self.limits.max_lifetime_s,
-                    # liveness; forceOrder-only connections are quiet for minutes in calm markets
-                    stale_after_s=60.0 if len(part) > 1 else 300.0,
-                )
-            )
+            out.append(self._spec(label if i == 0 else f"{label}-{i // per + 1}", base or self.ws_url,
+                                  streams[i : i + per]))
         return out
+
+    def _spec(self, label: str, base: str, part: list[str]) -> ConnectionSpec:
+        return ConnectionSpec(
+            label=label,
+            url=f"{base}/stream?streams={'/'.join(part)}",
+            topics=tuple(Topic(st, _stream_kind(st)) for st in part),
+            topics_in_url=True,
+            ack_probe=LIST_SUBSCRIPTIONS,
+            heartbeat=Heartbeat(60.0, LIST_SUBSCRIPTIONS),
+            max_lifetime_s=self.limits.max_lifetime_s,
+            # liveness; forceOrder-only connections are quiet for minutes in calm markets
+            stale_after_s=60.0 if len(part) > 1 else 300.0,
+        )
 
     @classmethod
     def listed_symbols(cls, body: str | bytes) -> list[str]:
@@ -363,7 +393,9 @@ class BinanceUSDM(Venue):
             return self._liq(ev.o, ev.E, received_at)
         if type(ev) is _AggTrade:
             return self._trade(ev, received_at)
-        return []  # bookTicker / depthUpdate
+        if type(ev) is _BookTicker:
+            return self._book(ev, received_at)
+        return []  # depthUpdate
 
     # ---- generic (dict) path: every shape, authoritative error messages
     def _parse_generic(self, msg: object, received_at: int) -> list[Event]:
@@ -431,10 +463,44 @@ class BinanceUSDM(Venue):
         sym = text(msg.get("s"))
         mark = pos(msg.get("p"), "p")
         self._last_price[sym] = mark
+        nxt = ms(msg.get("T") or 0, "T")
         return [
             Ticker(self.name, sym, ms(msg.get("E"), "E"), received_at, mark_price=mark,
-                   index_price=opt(msg.get("i")), funding_rate=opt(msg.get("r")))
+                   index_price=opt(msg.get("i")), funding_rate=opt(msg.get("r")), next_funding_time=nxt or None)
         ]  # fmt: skip
+
+    def _book(self, t: _BookTicker, received_at: int) -> list[Event]:
+        """Best bid/ask (``bookTicker``); sizes to base units (COIN-M: contracts x USD size / price)."""
+        bid, ask = check_pos(t.b, "b"), check_pos(t.a, "a")
+        bsz, asz = t.B, t.A
+        if not (0.0 <= bsz < _INF and 0.0 <= asz < _INF):
+            raise FrameError(f"invalid book sizes B={bsz!r} A={asz!r}")
+        if self.inverse:
+            size = self.contracts.get(self.name, t.s).size
+            bsz, asz = bsz * size / bid, asz * size / ask
+        ts = t.T or t.E or received_at
+        if not 0 <= ts < MAX_TS:
+            raise FrameError(f"timestamp out of range: {ts!r}")
+        return [Ticker(self.name, t.s, ts, received_at, bid_price=bid, bid_size=bsz, ask_price=ask, ask_size=asz)]
+
+    def _book_ticker(self, msg: dict, received_at: int) -> list[Event]:
+        t = _BookTicker(s=text(msg.get("s")), b=num(msg.get("b"), "b"), B=num(msg.get("B"), "B"),
+                        a=num(msg.get("a"), "a"), A=num(msg.get("A"), "A"), T=ms(msg.get("T", 0), "T"),
+                        E=ms(msg.get("E", 0), "E"))
+        return self._book(t, received_at)
+
+    def _day_ticker(self, msg: dict, received_at: int) -> list[Event]:
+        """Rolling 24 h ticker: last price and volume (module docstring for the units)."""
+        sym = text(msg.get("s"))
+        last = pos(msg.get("c"), "c")
+        v, q = num(msg.get("v"), "v"), num(msg.get("q"), "q")
+        if self.inverse:  # v contracts, q base coin
+            volume, volume_usd = q, v * self.contracts.get(self.name, sym).size
+        else:  # v base coin, q quote (USDT/USDC at par)
+            volume, volume_usd = v, q
+        self._last_price[sym] = last
+        return [Ticker(self.name, sym, ms(msg.get("E"), "E"), received_at, last_price=last,
+                       volume_24h=volume, volume_24h_usd=volume_usd)]
 
     def _kline(self, msg: dict, received_at: int) -> list[Event]:
         k = msg.get("k")

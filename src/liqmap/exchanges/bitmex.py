@@ -1,4 +1,4 @@
-"""BitMEX realtime websocket: ``liquidation``, ``trade`` and ``instrument`` tables.
+"""BitMEX realtime websocket: ``liquidation``, ``trade``, ``instrument`` and ``quote`` tables.
 
 Protocol facts (official docs https://www.bitmex.com/app/wsAPI and the
 recorded frames in tests/fixtures):
@@ -28,6 +28,12 @@ recorded frames in tests/fixtures):
   the recorded one says 39 after one connect, i.e. 40 connections an hour.
 * Listing: ``/api/v1/instrument/active`` (perpetuals, futures): only listed
   symbols are subscribed.
+* ``quote`` rows ``{timestamp, symbol, bidSize, bidPrice, askPrice, askSize}``: best bid/ask,
+  sizes in contracts (converted to coins like liquidations). ``instrument`` rows also carry
+  ``bidPrice``/``askPrice``, ``homeNotional24h`` (24 h volume in the underlying),
+  ``foreignNotional24h`` (in the quote currency), ``fundingRate`` and ``fundingTimestamp``
+  (the next funding time). https://www.bitmex.com/api/explorer/#!/Instrument/Instrument_get ,
+  https://www.bitmex.com/api/explorer/#!/Quote/Quote_get
 
 Contract units (from ``/api/v1/instrument`` via
 :class:`~liqmap.exchanges.contracts.ContractSizes`, fallback table otherwise):
@@ -77,7 +83,7 @@ WS_URL = "wss://ws.bitmex.com/realtime"
 REST_BASE = "https://www.bitmex.com"
 MAX_PENDING = 10_000
 _MONTH = re.compile(r"^([A-Z0-9]+?)([FGHJKMNQUVXZ]\d\d)$")
-_IGNORED_TABLES = frozenset({"orderBookL2", "orderBookL2_25", "orderBook10", "quote", "quoteBin1m", "funding", "announcement", "connected", "settlement", "insurance"})  # fmt: skip
+_IGNORED_TABLES = frozenset({"orderBookL2", "orderBookL2_25", "orderBook10", "quoteBin1m", "funding", "announcement", "connected", "settlement", "insurance"})  # fmt: skip
 
 
 _POSITION = {"Sell": "long", "Buy": "short"}  # liquidation ORDER side -> position
@@ -245,11 +251,12 @@ class BitMEX(Venue):
     # ------------------------------------------------------------ declarative I/O
     def connections(self, symbols: Sequence[str] | None = None) -> list[ConnectionSpec]:
         """One connection: ``liquidation`` (all symbols, a request of its own) +
-        ``instrument:XBTUSD`` (XBT price for conversions) + ``trade``/``instrument``
+        ``instrument:XBTUSD`` (XBT price for conversions) + ``trade``/``quote``/``instrument``
         per symbol; text ``ping`` every 15 s."""
         topics = [Topic("liquidation", "liquidations"), Topic("instrument:XBTUSD", "tickers")]
         for s in dict.fromkeys(symbols or ()):
             topics.append(Topic(f"trade:{s}", "trades"))
+            topics.append(Topic(f"quote:{s}", "tickers"))
             if s != "XBTUSD":
                 topics.append(Topic(f"instrument:{s}", "tickers"))
         return [
@@ -370,6 +377,8 @@ class BitMEX(Venue):
                 out = [self._trade(r, received_at) for r in rows]
             elif table == "instrument":
                 out = self._instrument(rows, received_at)
+            elif table == "quote":
+                out = [self._quote(r, received_at) for r in rows] if action in ("insert", "partial") else []
             elif table in _IGNORED_TABLES:
                 return []
             else:
@@ -474,13 +483,44 @@ class BitMEX(Venue):
                     if conv:
                         oi_base = conv[0]
                         out.append(OpenInterest("bitmex", sym, base, quote, conv[0], conv[1], ts, received_at))
-            if mark or last or oi_base is not None or r.get("fundingRate") is not None:
-                out.append(
-                    Ticker("bitmex", sym, ts, received_at, last_price=last, mark_price=mark,
-                           index_price=opt(r.get("indicativeSettlePrice")),
-                           funding_rate=opt(r.get("fundingRate")), open_interest=oi_base)
-                )  # fmt: skip
+            if mark or last or oi_base is not None or r.get("fundingRate") is not None or r.get("bidPrice"):
+                out.append(self._instrument_ticker(r, sym, ts, received_at, oi_base, out))
         return out
+
+    def _instrument_ticker(self, r: dict, sym: str, ts: int, received_at: int, oi_base: float | None,
+                           out: list[Event]) -> Ticker:
+        """The Ticker of one ``instrument`` row (``out`` holds its OpenInterest, if any)."""
+        oi_usd = out[-1].open_interest_usd if oi_base is not None and isinstance(out[-1], OpenInterest) else None
+        home, foreign = opt(r.get("homeNotional24h")), opt(r.get("foreignNotional24h"))
+        quote = (r.get("quoteCurrency") or "").upper()
+        vol_usd = foreign
+        if foreign is not None and quote in ("XBT", "BTC"):
+            xbt = self.xbt_usd()
+            vol_usd = foreign * xbt if xbt else None
+        elif foreign is not None and quote not in ("USD", "USDT", "USDC"):
+            vol_usd = None
+        nxt = r.get("fundingTimestamp")
+        return Ticker("bitmex", sym, ts, received_at, last_price=opt(r.get("lastPrice")),
+                      mark_price=opt(r.get("markPrice")), index_price=opt(r.get("indicativeSettlePrice")),
+                      funding_rate=opt(r.get("fundingRate")), open_interest=oi_base,
+                      bid_price=opt(r.get("bidPrice")), ask_price=opt(r.get("askPrice")), volume_24h=home,
+                      volume_24h_usd=vol_usd, next_funding_time=iso_ms(nxt) if nxt else None,
+                      open_interest_usd=oi_usd)
+
+    def _quote(self, r: dict, received_at: int) -> Ticker:
+        """Best bid/ask of one ``quote`` row; sizes to coins (None while they cannot be valued)."""
+        sym = r.get("symbol")
+        if not isinstance(sym, str) or not sym:
+            raise FrameError("quote row without symbol")
+        bid, ask = opt(r.get("bidPrice")), opt(r.get("askPrice"))
+        spec = self.contracts.get("bitmex", sym)
+        sizes = []
+        for px, key in ((bid, "bidSize"), (ask, "askSize")):
+            n = opt(r.get(key))
+            conv = self._convert(spec, n, px) if px and n is not None and n >= 0 else None
+            sizes.append(conv[0] if conv else None)
+        ts = iso_ms(r["timestamp"]) if r.get("timestamp") else received_at
+        return Ticker("bitmex", sym, ts, received_at, bid_price=bid, bid_size=sizes[0], ask_price=ask, ask_size=sizes[1])
 
 
 def _row(r: dict) -> _LiqRow:

@@ -20,7 +20,10 @@ Protocol facts (official docs, https://bybit-exchange.github.io/docs/v5/):
   quantity = v / p, value_usd = v.
 * ``publicTrade.{symbol}`` (``S`` = taker side), ``tickers.{symbol}``
   (snapshot then deltas; ``openInterest`` base coin for linear, USD for
-  inverse), ``kline.{interval}.{symbol}``; legacy v2 ``trade.{symbol}`` frames
+  inverse; ``bid1Price``/``bid1Size``/``ask1Price``/``ask1Size``, ``volume24h`` (linear: coin,
+  inverse: USD contracts) and ``turnover24h`` (linear: quote, inverse: coin), ``fundingRate``,
+  ``nextFundingTime`` ms; https://bybit-exchange.github.io/docs/v5/websocket/public/ticker ),
+  ``kline.{interval}.{symbol}``; legacy v2 ``trade.{symbol}`` frames
   (cryptofeed 2021 recordings) are parsed too.
 * Open interest is ONE side of the book in liqmap (as every venue reports it). Bybit's
   ``openInterest`` / ``openInterestValue`` count both sides; on 2026-06-11 Bybit added
@@ -412,10 +415,19 @@ class Bybit(Venue):
                 oi_usd = oi_val if oi_val is not None else (oi_raw * ref if ref else None)
             if oi_base is not None:
                 out.append(OpenInterest("bybit", sym, base, quote, oi_base, oi_usd, ts, received_at))
+        book = []
+        for px_key, sz_key in (("bid1Price", "bid1Size"), ("ask1Price", "ask1Size")):
+            px, sz = opt(data.get(px_key)), opt(data.get(sz_key))
+            book += [px, (sz / px if inverse else sz) if px and sz is not None and sz >= 0 else None]
+        vol, turnover = opt(data.get("volume24h")), opt(data.get("turnover24h"))
+        nxt = opt(data.get("nextFundingTime"))
         out.append(
             Ticker("bybit", sym, ts, received_at, last_price=last, mark_price=mark,
                    index_price=opt(data.get("indexPrice")), funding_rate=opt(data.get("fundingRate")),
-                   open_interest=oi_base)
+                   open_interest=oi_base, bid_price=book[0], bid_size=book[1], ask_price=book[2], ask_size=book[3],
+                   volume_24h=turnover if inverse else vol, volume_24h_usd=vol if inverse else turnover,
+                   next_funding_time=int(nxt) if nxt else None,
+                   open_interest_usd=out[0].open_interest_usd if out else None)
         )  # fmt: skip
         return out
 

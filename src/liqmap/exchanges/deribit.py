@@ -25,7 +25,11 @@ Protocol facts (official docs, https://docs.deribit.com/):
   server then sends ``{"method":"heartbeat","params":{"type":"test_request"}}``
   which MUST be answered with ``public/test`` (:meth:`Deribit.auto_reply`).
   https://docs.deribit.com/#public-set_heartbeat
-* ``ticker.{instrument}.100ms`` -> :class:`Ticker` + :class:`OpenInterest`
+* ``ticker.{instrument}.100ms`` -> :class:`Ticker` + :class:`OpenInterest`; ``best_bid_amount`` /
+  ``best_ask_amount`` are USD for inverse instruments (divided by the price to coins) and coins
+  for options and linear (USDC) instruments; ``stats.volume`` (24 h, coins) and
+  ``stats.volume_usd``; ``current_funding`` the current funding rate (Deribit funds
+  continuously: no next funding time). https://docs.deribit.com/#ticker-instrument_name-interval
   (``open_interest`` in the amount units above).
 * Subscribe: ``public/subscribe`` answers ``{"jsonrpc":"2.0","id":n,"result":[channels]}``
   listing the channels subscribed (recorded session: cryptofeed
@@ -365,9 +369,18 @@ class Deribit(Venue):
                 ref = index if kind == "option" else mark
                 out.append(OpenInterest("deribit", name, base, quote, oi, oi * ref if ref else None, ts, received_at))
         funding = d.get("current_funding")
+        sizes = []
+        for px_key, amt_key in (("best_bid_price", "best_bid_amount"), ("best_ask_price", "best_ask_amount")):
+            px, amt = opt(d.get(px_key)), opt(d.get(amt_key))
+            px = px if px else None  # an empty side is sent as price 0
+            sizes += [px, (amt / px if kind == "inverse" else amt) if px and amt is not None and amt >= 0 else None]
+        stats = d.get("stats") if isinstance(d.get("stats"), dict) else {}
         out.append(
             Ticker("deribit", name, ts, received_at, last_price=opt(d.get("last_price")), mark_price=mark,
-                   index_price=index, funding_rate=opt(funding), open_interest=oi_base)
+                   index_price=index, funding_rate=opt(funding), open_interest=oi_base,
+                   bid_price=sizes[0], bid_size=sizes[1], ask_price=sizes[2], ask_size=sizes[3],
+                   volume_24h=opt(stats.get("volume")), volume_24h_usd=opt(stats.get("volume_usd")),
+                   open_interest_usd=out[0].open_interest_usd if out else None)
         )  # fmt: skip
         return out
 

@@ -52,8 +52,10 @@ is the block time. ``userFills`` snapshot frames
 (``isSnapshot``, sent on every (re)subscribe) are parsed too: they recover fills
 missed during a disconnect; repeats de-duplicate by id. ``userEvents``
 (channel ``user``) fills are handled the same way; its ``liquidation`` events carry
-no coin or price and yield ``[]``. ``activeAssetCtx`` carries no time: its
-OpenInterest/Ticker use timestamp = received_at.
+no coin or price and yield ``[]``. ``activeAssetCtx`` (``dayBaseVlm`` 24 h volume in coins,
+``dayNtlVlm`` in USDC, ``funding`` the hourly rate; funding is paid every hour on the hour, so the
+next funding time is the next full hour, https://hyperliquid.gitbook.io/hyperliquid-docs/trading/funding )
+carries no time: its OpenInterest/Ticker use timestamp = received_at.
 
 Protocol: one subscription per message; answer ``{"channel":"subscriptionResponse",
 "data":{"method":"subscribe","subscription":{...}}}``; refusals come on channel
@@ -77,6 +79,7 @@ from liqmap.exchanges._common import INF, MAX_TS, check_pos, check_ts, decode, m
 from liqmap.exchanges.base import ConnectionSpec, Control, FrameError, Heartbeat, Limits, RecordingNames, Topic, Venue
 from liqmap.exchanges.contracts import ContractSizes
 from liqmap.models import Event, Liquidation, OpenInterest, Ticker, Trade
+from liqmap.units import HOUR_MS
 
 WS_URL = "wss://api.hyperliquid.xyz/ws"
 REST_BASE = "https://api.hyperliquid.xyz"
@@ -392,7 +395,9 @@ class Hyperliquid(Venue):
             out.append(OpenInterest("hyperliquid", coin, coin, "USDC", oi, oi * mark if mark else None, received_at, received_at))
         out.append(
             Ticker("hyperliquid", coin, received_at, received_at, mark_price=mark, index_price=opt(ctx.get("oraclePx")),
-                   funding_rate=opt(ctx.get("funding")), open_interest=oi)
+                   funding_rate=opt(ctx.get("funding")), open_interest=oi, volume_24h=opt(ctx.get("dayBaseVlm")),
+                   volume_24h_usd=opt(ctx.get("dayNtlVlm")), next_funding_time=received_at // HOUR_MS * HOUR_MS + HOUR_MS,
+                   open_interest_usd=out[0].open_interest_usd if out else None)
         )  # fmt: skip
         return out
 

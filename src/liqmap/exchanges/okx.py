@@ -45,8 +45,14 @@ Protocol facts (official docs, https://www.okx.com/docs-v5/en/):
   :meth:`OKX.control` reports it as ``restart`` and the feed rotates
   make-before-break.
 * Also parsed: ``trades`` (taker side, sz contracts or spot coins), ``tickers``,
-  ``mark-price``, ``open-interest`` (``oiCcy`` coins); REST
+  ``mark-price``, ``open-interest`` (``oiCcy`` coins), ``funding-rate``; REST
   ``/api/v5/public/open-interest?instType=SWAP`` bodies (all swaps in one call).
+* ``tickers`` rows: ``last``, ``bidPx``/``bidSz``, ``askPx``/``askSz`` (sizes in contracts for
+  derivatives, coins for spot), ``vol24h`` (contracts; spot: base coin), ``volCcy24h``
+  (derivatives: base coin; spot: quote currency).
+  https://www.okx.com/docs-v5/en/#order-book-trading-market-data-ws-tickers-channel
+  ``funding-rate`` rows: ``fundingRate`` for the period that settles at ``fundingTime`` (ms; the
+  next funding time). https://www.okx.com/docs-v5/en/#public-data-websocket-funding-rate-channel
 * Replay of old recordings: the REST-generated v5 ``liquidations`` channel and
   the v3 ``swap/liquidation`` / ``futures/liquidation`` tables (``type`` 3 =
   long liquidated, 4 = short; OKEx v3 docs as used by tardis-node).
@@ -78,7 +84,7 @@ REST_BASE = "https://openapi.okx.com"
 #: The REST host of the docs before 2026 (fallback).
 REST_FALLBACK = "https://www.okx.com"
 _IGNORED_CHANNELS = frozenset(
-    {"books", "books5", "books-l2-tbt", "books50-l2-tbt", "bbo-tbt", "funding-rate", "price-limit", "index-tickers",
+    {"books", "books5", "books-l2-tbt", "books50-l2-tbt", "bbo-tbt", "price-limit", "index-tickers",
      "estimated-price", "instruments", "status"}
 )  # fmt: skip
 
@@ -234,13 +240,16 @@ class OKX(Venue):
     def connections(self, symbols: Sequence[str] | None = None) -> list[ConnectionSpec]:
         """One ``public`` connection: ``liquidation-orders`` per instType (SWAP and
         FUTURES: every contract), plus ``trades``/``tickers``/``mark-price``/``open-interest``
-        per given instrument; text ``ping`` every 25 s; the port-443 URL as fallback."""
+        per given instrument (+ ``funding-rate`` for swaps); text ``ping`` every 25 s; the port-443
+        URL as fallback."""
         topics = [Topic(f"liquidation-orders:{t}", "liquidations", {"channel": "liquidation-orders", "instType": t})
                   for t in self.inst_types]  # fmt: skip
         for s in dict.fromkeys(symbols or ()):
             for ch, kind in (("trades", "trades"), ("tickers", "tickers"), ("mark-price", "mark_price"),
                              ("open-interest", "open_interest")):  # fmt: skip
                 topics.append(Topic(f"{ch}:{s}", kind, {"channel": ch, "instId": s}))
+            if s.endswith("-SWAP"):
+                topics.append(Topic(f"funding-rate:{s}", "tickers", {"channel": "funding-rate", "instId": s}))
         return [
             ConnectionSpec(
                 label=self.label,
@@ -401,10 +410,14 @@ class OKX(Venue):
         if ch == "trades":
             return [self._trade(d, received_at) for d in data]
         if ch == "tickers":
+            return [self._ticker(d, received_at) for d in data]
+        if ch == "funding-rate":
             return [
-                Ticker("okx", text(d.get("instId"), "instId"), ms(d.get("ts"), "ts"), received_at, last_price=opt(d.get("last")))
+                Ticker("okx", text(d.get("instId"), "instId"), ms(d.get("ts") or received_at, "ts"), received_at,
+                       funding_rate=opt(d.get("fundingRate")), next_funding_time=ms(d["fundingTime"], "fundingTime")
+                       if d.get("fundingTime") else None)
                 for d in data
-            ]
+            ]  # fmt: skip
         if ch == "mark-price":
             return [
                 Ticker("okx", text(d.get("instId"), "instId"), ms(d.get("ts"), "ts"), received_at, mark_price=pos(d.get("markPx"), "markPx"))
@@ -415,6 +428,24 @@ class OKX(Venue):
         if ch in _IGNORED_CHANNELS:
             return []
         raise FrameError(f"unsupported channel {ch!r}")
+
+    def _ticker(self, d: dict, received_at: int) -> Ticker:
+        """One ``tickers`` row: sizes and volume to coins / USD (module docstring)."""
+        inst = text(d.get("instId"), "instId")
+        last = opt(d.get("last"))
+        sides = []
+        for px_key, sz_key in (("bidPx", "bidSz"), ("askPx", "askSz")):
+            px, sz = opt(d.get(px_key)), opt(d.get(sz_key))
+            sides += [px, self._size(inst, sz, px)[0] if px and sz is not None and sz >= 0 else None]
+        vol, vol_ccy = opt(d.get("vol24h")), opt(d.get("volCcy24h"))
+        if inst.count("-") < 2:  # spot: vol24h base, volCcy24h quote
+            volume, volume_usd = vol, vol_ccy if self._split(inst)[1] in ("USDT", "USDC", "USD") else None
+        else:  # derivatives: volCcy24h base; USD from the contracts
+            volume = vol_ccy
+            volume_usd = self._size(inst, vol, last)[1] if vol is not None and last else None
+        return Ticker("okx", inst, ms(d.get("ts"), "ts"), received_at, last_price=last, bid_price=sides[0],
+                      bid_size=sides[1], ask_price=sides[2], ask_size=sides[3], volume_24h=volume,
+                      volume_24h_usd=volume_usd)
 
     def _detail(self, inst: str, d: object, received_at: int) -> Liquidation:
         if not isinstance(d, dict):
