@@ -28,14 +28,16 @@ async def test_unlisted_instrument_is_rejected_alone_and_the_liquidation_topic_s
         adapter = ExchangeAdapter("okx", ws_url=venue.url, symbols=["BTC-USDT-SWAP", "HYPE-USD-SWAP"], **FAST)
         events = events_of(adapter)
         async with connected(adapter):
-            await wait_until(lambda: adapter.health().rejections >= 4, what="4 rejections")
+            await wait_until(lambda: adapter.health().rejections >= 5, what="5 rejections")
             await wait_until(lambda: any(isinstance(e, Liquidation) for e in events), what="the liquidation")
             h = adapter.health()
     first = json.loads(venue.messages(0)[0])
     assert [a["channel"] for a in first["args"]] == ["liquidation-orders", "liquidation-orders"]  # alone
     assert first["id"] and all(json.loads(m).get("id") for m in venue.messages(0))
-    assert h.requested == 10 and h.subscribed == 6
-    assert set(h.rejected) == {f"{c}:HYPE-USD-SWAP" for c in ("trades", "tickers", "mark-price", "open-interest")}
+    # 2 liquidation-orders + 5 per swap (trades, tickers, mark-price, open-interest, funding-rate)
+    assert h.requested == 12 and h.subscribed == 7
+    assert set(h.rejected) == {f"{c}:HYPE-USD-SWAP"
+                               for c in ("trades", "tickers", "mark-price", "open-interest", "funding-rate")}
     assert all(r.startswith("60018: Subscribe failed") for r in h.rejected.values())
     assert h.connections == {"public": "connected"} and h.is_connected and h.parse_errors == 0
 
