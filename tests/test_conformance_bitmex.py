@@ -37,22 +37,23 @@ async def test_unknown_symbol_refuses_its_request_the_liquidation_topic_is_not_i
         events = []
         adapter.add_listener(events.append)
         async with connected(adapter):
-            await wait_until(lambda: adapter.health().subscribed == 5 and len(adapter.health().rejected) == 2, what="answers")
+            await wait_until(lambda: adapter.health().subscribed == 7 and len(adapter.health().rejected) == 3, what="answers")
             await wait_until(lambda: any(isinstance(e, Liquidation) for e in events), what="liquidations")
             h = adapter.health()
     sent = [json.loads(m)["args"] for m in venue.messages(0) if m != "ping"]
     assert sent[0] == ["liquidation"]  # alone
     assert all(len(a) <= 10 for a in sent)
-    assert h.rejected == {"trade:NOPEUSD": "400: Unknown or expired symbol.", "instrument:NOPEUSD": "400: Unknown or expired symbol."}
-    assert (h.subscribed, h.requested) == (5, 7) and h.connections == {"realtime": "connected"}
-    assert h.parse_errors == 0 and h.rejections == 3  # the shared request, then each NOPEUSD topic alone
+    assert h.rejected == {f"{t}:NOPEUSD": "400: Unknown or expired symbol." for t in ("trade", "quote", "instrument")}
+    # liquidation, instrument:XBTUSD, then trade + quote (+ instrument) per symbol
+    assert (h.subscribed, h.requested) == (7, 10) and h.connections == {"realtime": "connected"}
+    assert h.parse_errors == 0 and h.rejections == 4  # the shared request, then each NOPEUSD topic alone
 
 
 async def test_over_long_request_is_refused_and_recovered_one_topic_at_a_time():
     """A module that ignored the limit (one request of 31 args) is refused by the venue;
     the feed retries each topic alone. With the declared limit nothing is refused."""
-    symbols = sorted(s for s in listed() if s.endswith("USDT"))  # 15 in 2021: 32 topics
-    n = 2 + 2 * len(symbols)
+    symbols = sorted(s for s in listed() if s.endswith("USDT"))  # 15 in 2021: 47 topics
+    n = 2 + 3 * len(symbols)  # liquidation, instrument:XBTUSD; trade, quote, instrument per symbol
     assert n > 20
 
     class Greedy(BitMEX):
