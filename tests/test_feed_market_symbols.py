@@ -46,9 +46,13 @@ def test_market_connections_carry_no_liquidation_topic():
 
 def test_binance_market_streams_have_their_own_url_without_force_orders():
     venue = get_venue("binance")
-    (spec,) = venue.market_connections(["BTCUSDT"])
+    spec, book = venue.market_connections(["BTCUSDT"])
     assert spec.label == "usdm-market" and "forceOrder" not in spec.url
-    assert [t.key for t in spec.topics] == ["btcusdt@aggTrade", "btcusdt@markPrice@1s", "btcusdt@kline_1m"]
+    assert [t.key for t in spec.topics] == ["btcusdt@aggTrade", "btcusdt@markPrice@1s", "btcusdt@kline_1m",
+                                            "btcusdt@ticker"]
+    # best bid/ask on the high-frequency /public entry point (the 2026 URL split)
+    assert book.label == "usdm-market-book" and book.url.startswith("wss://fstream.binance.com/public/")
+    assert [t.key for t in book.topics] == ["btcusdt@bookTicker"]
     assert "!forceOrder@arr" in venue.connections(None)[0].url
 
 

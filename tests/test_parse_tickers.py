@@ -183,7 +183,8 @@ def test_bybit_v5_ticker_documented_example():
     assert (t.bid_price, t.bid_size, t.ask_price, t.ask_size) == (17215.5, 84.489, 17216.0, 83.02)
     assert (t.volume_24h, t.volume_24h_usd, t.next_funding_time, t.funding_rate) == (
         91705.276, 1570383121.943499, 1673280000000, -0.000212)
-    assert t.open_interest == 68744.761 and t.open_interest_usd == 1183601235.91
+    # openInterest counts both sides of the book: one side is half (bybit module docstring)
+    assert t.open_interest == 68744.761 / 2 and t.open_interest_usd == 1183601235.91 / 2
     inverse = {"topic": "tickers.BTCUSD", "type": "snapshot", "ts": 5, "data": {
         "symbol": "BTCUSD", "bid1Price": "50000", "bid1Size": "100000", "volume24h": "2000000", "turnover24h": "40"}}
     (t,) = get_venue("bybit").parse(json.dumps(inverse), 6)  # inverse: sizes and volume24h are USD
