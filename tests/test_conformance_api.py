@@ -29,7 +29,8 @@ async def test_rejections_and_subscribed_over_requested_in_health_and_metrics(tm
         agg.adapters["okx"].symbols = ["BTC-USDT-SWAP", "HYPE-USD-SWAP"]
         await agg.connect_all(contracts_cache=None)
         try:
-            await wait_until(lambda: len(agg.adapters["okx"].health().rejected) == 4, what="OKX refusals")
+            # 5 topics of the unlisted swap: trades, tickers, mark-price, open-interest, funding-rate
+            await wait_until(lambda: len(agg.adapters["okx"].health().rejected) == 5, what="OKX refusals")
             await wait_until(lambda: set(agg.adapters["bybit"].health().connections.values()) == {"subscribing"},
                              what="both Bybit sockets open (the second waits for the connection rate)")
             async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(state)), base_url="http://t") as c:
@@ -39,11 +40,11 @@ async def test_rejections_and_subscribed_over_requested_in_health_and_metrics(tm
             await agg.disconnect_all()
             await state.store.close()
     okx_h, bybit_h = health["okx"], health["bybit"]
-    assert okx_h["status"] == "degraded" and okx_h["subscriptions"] == "6/10"
+    assert okx_h["status"] == "degraded" and okx_h["subscriptions"] == "7/12"
     assert okx_h["connection"]["rejected"]["trades:HYPE-USD-SWAP"].startswith("60018: ")
     assert bybit_h["status"] == "subscribing" and bybit_h["connection"]["subscribed"] == 0
     assert bybit_h["connection"]["connections"] == {"linear": "subscribing", "inverse": "subscribing"}
-    assert 'liqmap_subscriptions_requested{exchange="okx"} 10.0' in metrics
-    assert 'liqmap_subscriptions_subscribed{exchange="okx"} 6.0' in metrics
-    assert 'liqmap_subscriptions_failed{exchange="okx"} 4.0' in metrics
+    assert 'liqmap_subscriptions_requested{exchange="okx"} 12.0' in metrics
+    assert 'liqmap_subscriptions_subscribed{exchange="okx"} 7.0' in metrics
+    assert 'liqmap_subscriptions_failed{exchange="okx"} 5.0' in metrics
     assert 'liqmap_subscriptions_subscribed{exchange="bybit"} 0.0' in metrics
