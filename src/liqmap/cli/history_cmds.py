@@ -152,7 +152,7 @@ def _summary(rep, dest, path) -> None:
     kept = sum(r.status == "cached" for r in got)
     resumed = sum(r.status == "resumed" for r in got)
     skipped = sum(r.status == "skipped" for r in rep.ingested)
-    err.print(f"{len(got)} files verified ({rep.nbytes / 1e6:,.1f} MB downloaded, {resumed} resumed, "
+    err.print(f"{len(got)} file{'s' * (len(got) != 1)} verified ({rep.nbytes / 1e6:,.1f} MB downloaded, {resumed} resumed, "
               f"{kept} already here) under {dest}; {rep.rows:,} rows ingested into {path}"
               + (f" ({skipped} files were already ingested)" if skipped else ""))
     if rep.missing:

@@ -23,7 +23,7 @@ it: ``liqmap download --data metrics``).
 from __future__ import annotations
 
 from liqmap.feed.rest import TokenBucket
-from liqmap.history.rest import RestClient
+from liqmap.history.rest import RestClient, utc
 from liqmap.models import Kline, OpenInterest
 from liqmap.units import DAY_MS, INTERVAL_MS
 
@@ -73,7 +73,7 @@ async def fetch_open_interest(rc: RestClient, symbol: str, base: str, quote: str
     notes = []
     floor = now_ms - OI_WINDOW_MS + step
     if start_ms < floor:
-        notes.append(f"binance serves open interest for the last 30 days only: from {floor} ms "
+        notes.append(f"binance serves open interest for the last 30 days only: nothing before {utc(floor)} "
                      "(older: `liqmap download --data metrics`)")
         start_ms = floor
     out: list[OpenInterest] = []

@@ -95,7 +95,7 @@ async def download(symbol: str, datasets: list[str], intervals: list[str], start
         symbol: Binance USD-M symbol, e.g. ``BTCUSDT`` (upper-cased).
         datasets: subset of ``aggTrades``, ``klines``, ``metrics``.
         intervals: kline intervals (``5m``, ``1h`` ...), used for ``klines``.
-        con: DuckDB connection the ingest writes to (heatmap tables created if missing).
+        con: DuckDB connection the ingest writes to (pending storage migrations applied first).
         dest: folder the archive tree is mirrored into (``dest/data/futures/um/...``).
         base_url: archive root, default ``https://data.binance.vision``.
         parallel: concurrent transfers (>= 1).

@@ -23,7 +23,7 @@
 from __future__ import annotations
 
 from liqmap.feed.rest import TokenBucket
-from liqmap.history.rest import RATE_LIMITED, RestClient
+from liqmap.history.rest import RATE_LIMITED, RestClient, utc
 from liqmap.models import Kline, OpenInterest
 from liqmap.units import INTERVAL_MS
 
@@ -94,7 +94,7 @@ async def fetch_open_interest(rc: RestClient, inst: str, base: str, quote: str, 
     notes = []
     floor = now_ms - OI_MAX_ENTRIES * INTERVAL_MS[interval]
     if start_ms < floor:
-        notes.append(f"okx keeps the latest {OI_MAX_ENTRIES} {interval} open-interest entries: from {floor} ms")
+        notes.append(f"okx keeps the latest {OI_MAX_ENTRIES} {interval} open-interest entries: nothing before {utc(floor)}")
         start_ms = floor
     params = {"instId": inst, "period": period, "end": end_ms, "begin": start_ms - 1, "limit": OI_LIMIT}
     rows = await _walk_back(rc, "/api/v5/rubik/stat/contracts/open-interest-history", params, "end", OI_LIMIT,

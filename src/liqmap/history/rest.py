@@ -21,6 +21,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from typing import Any, Awaitable, Callable
 from urllib.parse import urlsplit
 
@@ -30,6 +31,11 @@ from liqmap.feed.rest import TokenBucket, retry_after_s
 
 #: body_check(body) -> None (fine) | RATE_LIMITED | an error message
 RATE_LIMITED = "rate limited"
+
+
+def utc(ms: int) -> str:
+    """``2025-12-31 23:55 UTC`` for a ms timestamp (for messages)."""
+    return dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
 class VenueError(Exception):
