@@ -56,13 +56,10 @@ def rows_or_partial(rows: Iterable[Any], parse_row: Callable[[Any], Event | None
     return out
 
 
-def typed(decoder: msgspec.json.Decoder, data: str | bytes, marker: str, within: int | None = None) -> Any:
-    """Fast path: ``data`` decoded into ``decoder``'s type when ``marker`` occurs in it
-    (in its first ``within`` characters), else None. None too when the frame does not
-    fit the type: the venue's generic path then parses it or reports the precise problem."""
-    head = data if within is None else data[:within]
-    if (marker.encode() if isinstance(data, bytes) else marker) not in head:
-        return None
+def typed(decoder: msgspec.json.Decoder, data: str | bytes) -> Any:
+    """Fast path: ``data`` decoded into ``decoder``'s type, or None when the frame does
+    not fit it (the venue's generic path then parses it or reports the precise
+    problem). Venues test a cheap marker substring before calling it."""
     try:
         return decoder.decode(data)
     except (msgspec.ValidationError, msgspec.DecodeError):

@@ -338,7 +338,8 @@ class BitMEX(Venue):
     def _parse(self, data: str | bytes, received_at: int, connection: str) -> list[Event]:
         if data == "pong" or data == b"pong":
             return []
-        fast = typed(_liq_dec, data, '"liquidation"', 30)
+        hot = (b'"liquidation"' if type(data) is bytes else '"liquidation"') in data[:30]
+        fast = typed(_liq_dec, data) if hot else None
         if fast is not None and fast.table == "liquidation":
             act = fast.action
             if act == "update" or act == "delete":

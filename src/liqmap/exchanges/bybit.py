@@ -307,28 +307,22 @@ class Bybit(Venue):
         )  # fmt: skip
 
     def _parse(self, data: str | bytes, received_at: int, connection: str) -> list[Event]:
-        if ("iquidation." if type(data) is str else b"iquidation.") in data:  # either liquidation topic
-            fast = self._fast_liquidations(data, received_at)
-            if fast is not None:
-                return fast
+        is_str = type(data) is str
+        if ("iquidation." if is_str else b"iquidation.") in data:  # either liquidation topic
+            if ('"allLiquidation.' if is_str else b'"allLiquidation.') in data:
+                msg = typed(_all_liq_dec, data)
+                if msg is not None and msg.topic.startswith("allLiquidation."):
+                    try:
+                        return [self._liq(d.s, d.S, d.v, d.p, d.T, received_at) for d in msg.data]
+                    except FrameError:
+                        pass  # a bad row: the generic path keeps the others (rare, off the fast path)
+            elif (old := typed(_old_liq_dec, data)) is not None and old.topic.startswith("liquidation."):
+                d = old.data
+                size = d.size if d.size is not None else d.qty
+                ts = d.updatedTime if d.updatedTime is not None else d.time
+                if size is not None and ts is not None:
+                    return [self._liq(d.symbol, d.side, size, d.price, ts, received_at)]
         return self._generic(decode(data), received_at)
-
-    def _fast_liquidations(self, data: str | bytes, received_at: int) -> list[Event] | None:
-        """Typed path of the liquidation topics; None sends the frame to the generic path."""
-        msg = typed(_all_liq_dec, data, '"allLiquidation.')
-        if msg is not None:
-            if msg.topic.startswith("allLiquidation."):
-                try:
-                    return [self._liq(d.s, d.S, d.v, d.p, d.T, received_at) for d in msg.data]
-                except FrameError:
-                    pass  # a bad row: the generic path keeps the others (rare, off the fast path)
-        elif (old := typed(_old_liq_dec, data, '"liquidation.')) is not None:
-            d = old.data
-            size = d.size if d.size is not None else d.qty
-            ts = d.updatedTime if d.updatedTime is not None else d.time
-            if old.topic.startswith("liquidation.") and size is not None and ts is not None:
-                return [self._liq(d.symbol, d.side, size, d.price, ts, received_at)]
-        return None
 
     def _generic(self, msg: object, received_at: int) -> list[Event]:
         if not isinstance(msg, dict):

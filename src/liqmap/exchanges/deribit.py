@@ -283,7 +283,8 @@ class Deribit(Venue):
         return out
 
     def _parse(self, data: str | bytes, received_at: int, connection: str) -> list[Event]:
-        msg = typed(_sub_dec, data, '"trades.', 80)
+        hot = (b'"trades.' if type(data) is bytes else '"trades.') in data[:80]
+        msg = typed(_sub_dec, data) if hot else None
         if msg is not None:
             out: list[Event] = []
             for t in msg.params.data:

@@ -274,13 +274,17 @@ class Hyperliquid(Venue):
 
     # ------------------------------------------------------------ parsing
     def _parse(self, data: str | bytes, received_at: int, connection: str) -> list[Event]:
-        msg = typed(_trades_dec, data, '"trades"', 30)
-        if msg is not None:
-            if msg.channel == "trades":
+        probe = data[:30]
+        is_str = type(probe) is str
+        if ('"trades"' if is_str else b'"trades"') in probe:
+            msg = typed(_trades_dec, data)
+            if msg is not None and msg.channel == "trades":
                 return [self._trade(t, received_at) for t in msg.data]
-        elif (uf := typed(_fills_dec, data, '"userFills"', 30)) is not None and uf.channel == "userFills":
-            user = (uf.data.user or self.liquidator).lower()
-            return [self._fill(f, user, received_at) for f in uf.data.fills if self._is_liquidation(f, user)]
+        elif ('"userFills"' if is_str else b'"userFills"') in probe:
+            uf = typed(_fills_dec, data)
+            if uf is not None and uf.channel == "userFills":
+                user = (uf.data.user or self.liquidator).lower()
+                return [self._fill(f, user, received_at) for f in uf.data.fills if self._is_liquidation(f, user)]
         return self._generic(decode(data), received_at)
 
     def _trade(self, t: _Trade, received_at: int) -> Trade:

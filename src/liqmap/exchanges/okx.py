@@ -364,7 +364,8 @@ class OKX(Venue):
     def _parse(self, data: str | bytes, received_at: int, connection: str) -> list[Event]:
         if data == "pong" or data == b"pong":
             return []
-        msg = typed(_liq_dec, data, "liquidation-orders", 60)
+        hot = (b"liquidation-orders" if type(data) is bytes else "liquidation-orders") in data[:60]
+        msg = typed(_liq_dec, data) if hot else None
         if msg is not None and msg.arg.channel == "liquidation-orders":
             try:
                 return [
