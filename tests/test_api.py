@@ -73,7 +73,9 @@ def test_heatmap_matches_underlying_across_venues(client, events):
 
 
 @pytest.mark.parametrize("params,status,needle", [
-    ({"symbol": "BTCUSDT", "timeframe": "2h"}, 422, "timeframe"),
+    ({"symbol": "BTCUSDT", "timeframe": "2x"}, 422, "time_window"),
+    ({"symbol": "BTCUSDT", "timeframe": "2h", "time_window": "4h"}, 422, "alias"),
+    ({"symbol": "BTCUSDT", "start_time": "yesterday"}, 422, "ISO-8601"),
     ({"symbol": "BTCUSDT", "exchanges": "binance,mtgox"}, 422, "mtgox"),
     ({"symbol": "BTCUSDT", "level_size": "-5"}, 422, "level_size"),
     ({"symbol": "BTCUSDT", "level_size": "abc"}, 422, "level_size"),

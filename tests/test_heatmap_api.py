@@ -97,7 +97,8 @@ def test_unknown_symbol_404_lists_known(client):
 
 def test_klines_and_date_range(client):
     r = client.get("/prices/klines", params={"symbol": "BTCUSDT", "interval": "1h", "limit": 3})
-    c = r.json()["candles"]
+    c = r.json()["data"]
+    assert r.json()["count"] == len(c)
     rows = _fixture_hourly_rows()  # independent reference: the CSV rows themselves
     assert [x["open_time"] for x in c] == [int(x[0]) for x in rows[-3:]]
     assert c[-1]["close"] == float(rows[-1][4])
@@ -105,7 +106,7 @@ def test_klines_and_date_range(client):
     last_4h = int(rows[-1][0]) // 14_400_000 * 14_400_000  # UTC-aligned 4 h bucket of the last row
     in_bucket = [x for x in rows if last_4h <= int(x[0]) < last_4h + 14_400_000]
     assert len(in_bucket) == 4
-    assert r.json()["candles"][-1]["low"] == min(float(x[3]) for x in in_bucket)
+    assert r.json()["data"][-1]["low"] == min(float(x[3]) for x in in_bucket)
     assert client.get("/prices/klines", params={"symbol": "BTCUSDT", "limit": 0}).status_code == 422
     d = client.get("/data/date-range", params={"symbol": "BTCUSDT"}).json()
     assert d["tables"]["klines_1h_history"] == {"start": int(rows[0][0]), "end": int(rows[-1][0]), "rows": len(rows)}

@@ -40,20 +40,22 @@ def test_cascades_json_matches_store(db):
     rows = msgspec.json.decode(res.stdout)
     assert len(rows) == summary["cascades_found"]
     # each cascade's figures, recomputed from the capture's events (one per id) of its base
-    # inside [start_ts, end_ts]
+    # inside [start_ms, end_ms]; the field names are the API's (issue #11: one vocabulary)
     uniq = {}
     for e in load_liquidations(SELLOFF):
         uniq.setdefault(e.id, e)
     for r in rows:
-        inside = [e for e in uniq.values() if e.base == r["symbol"] and r["start_ts"] <= e.timestamp <= r["end_ts"]]
-        assert r["n_events"] == len(inside), r["id"]
+        assert set(r) == {"id", "base", "start_ms", "end_ms", "count", "value_usd", "long_usd", "short_usd",
+                          "exchanges", "risk_score", "severity", "cross_exchange", "status", "dominant_side"}
+        inside = [e for e in uniq.values() if e.base == r["base"] and r["start_ms"] <= e.timestamp <= r["end_ms"]]
+        assert r["count"] == len(inside), r["id"]
         assert r["value_usd"] == pytest.approx(sum(e.value_usd for e in inside), rel=1e-9)
         assert r["long_usd"] == pytest.approx(sum(e.value_usd for e in inside if e.side == "long"), rel=1e-9, abs=1e-6)
         assert sorted(r["exchanges"]) == sorted({e.exchange for e in inside})
-    assert [r["start_ts"] for r in rows] == sorted((r["start_ts"] for r in rows), reverse=True)
+    assert [r["start_ms"] for r in rows] == sorted((r["start_ms"] for r in rows), reverse=True)
     btc = msgspec.json.decode(runner.invoke(app, ["cascades", "--db", str(path), "--symbol", "BTCUSDT", "--json"]).stdout)
-    assert btc and all(r["symbol"] == "BTC" for r in btc)
-    assert len(btc) == sum(r["symbol"] == "BTC" for r in rows)
+    assert btc and all(r["base"] == "BTC" for r in btc)
+    assert len(btc) == sum(r["base"] == "BTC" for r in rows)
 
 
 def test_cascades_table(db):

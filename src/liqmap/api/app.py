@@ -1,8 +1,8 @@
 """FastAPI app factory: ``create_app(state)``.
 
 Routers (one per resource, under ``liqmap.api.routers``): liquidations, exchanges,
-health/metrics, websocket, dashboard, and the heatmap helper's ``routers.heatmap``
-when installed. OpenAPI docs at ``/docs``.
+health/metrics, websocket, dashboard, heatmap, and ``routers.docs`` (Swagger UI at ``/docs``
+and the favicon, offline).
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
-from liqmap.api.routers import dashboard, exchanges, health, heatmap, liquidations, ws
+from liqmap.api.routers import dashboard, docs, exchanges, health, heatmap, liquidations, ws
+from liqmap import __version__
 from liqmap.api.state import AppState, open_readonly_state
 from liqmap.settings import Settings
 
@@ -43,8 +44,10 @@ def create_app(state: AppState | None = None, settings: Settings | None = None) 
         title="liqmap",
         description="Open multi-exchange crypto liquidation aggregator: realized-liquidation "
         "heatmap, live feed, stats and cascades.",
-        version="0.1.0",
+        version=__version__,
         lifespan=lifespan,
+        docs_url=None,  # served offline by routers.docs (FastAPI's default page loads a CDN)
+        redoc_url=None,
     )
     app.state.liqmap = state
 
@@ -62,7 +65,7 @@ def create_app(state: AppState | None = None, settings: Settings | None = None) 
         state.metrics.http.labels(getattr(route, "path", "other"), str(response.status_code)).inc()
         return response
 
-    for r in (liquidations.router, exchanges.router, health.router, ws.router, dashboard.router):
+    for r in (liquidations.router, exchanges.router, health.router, ws.router, dashboard.router, docs.router):
         app.include_router(r)
     app.include_router(heatmap.router)
     app.mount("/static", StaticFiles(directory=dashboard.STATIC_DIR), name="static")

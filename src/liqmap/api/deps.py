@@ -2,10 +2,23 @@
 
 Invalid parameters raise ``HTTPException(422)`` with a one-line reason; an unknown
 symbol raises 404 listing the known symbols.
+
+**One parameter vocabulary** (every endpoint; README "API parameters"):
+
+* ``symbol``, ``exchanges`` (comma list, case-insensitive), ``interval`` (candle/column width);
+* ``time_window``: a window ending at ``end_time`` (default: the app's "now"), ``30m`` ... ``52w``
+  or ``all``; alias ``timeframe`` (the realized-liquidation endpoints' earlier name);
+* ``start_time`` / ``end_time``: ms since the epoch (UTC) or ISO-8601 (``2025-12-27``,
+  ``2025-12-27T14:30:00Z``; no zone = UTC); aliases ``start_ms`` / ``end_ms`` and ``start`` / ``end``;
+* ``min_value_usd`` (per event), ``limit``.
+
+Giving a name and its alias with different values is a 422. Responses name times ``*_ms``.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from typing import Annotated, Iterator
 
 import duckdb
@@ -14,9 +27,11 @@ from fastapi import Depends, HTTPException, Request
 from liqmap.api.state import AppState
 from liqmap.exchanges.registry import VENUE_NAMES
 from liqmap.storage import duckdb_reads
-from liqmap.units import MINUTE_MS
+from liqmap.units import DAY_MS, MINUTE_MS, UNIT_MS
 
 TIMEFRAMES = tuple(duckdb_reads.TIMEFRAMES_MS) + ("all",)
+_WINDOW_RE = re.compile(r"^(\d{1,4})([mhdw])$")
+MAX_WINDOW_MS = 400 * DAY_MS
 
 
 def get_state(request: Request) -> AppState:
@@ -37,12 +52,51 @@ def db_cursor(request: Request) -> Iterator[duckdb.DuckDBPyConnection]:
 Cursor = Annotated[duckdb.DuckDBPyConnection, Depends(db_cursor)]
 
 
+def parse_window(text: str) -> int:
+    """``"7d"`` → ms. Units m, h, d, w (at most 400 days). Raises ValueError with a reason."""
+    m = _WINDOW_RE.match(text.strip().lower())
+    if not m or int(m[1]) == 0 or int(m[1]) * UNIT_MS[m[2]] > MAX_WINDOW_MS:
+        raise ValueError(f"time_window must look like 30m, 12h, 7d or 2w (at most 400d) or be 'all', got {text!r}")
+    return int(m[1]) * UNIT_MS[m[2]]
+
+
 def parse_timeframe(timeframe: str) -> str:
-    """Validate a timeframe: one of 1h, 4h, 12h, 24h, 7d, 30d, all."""
+    """Validate a window name: ``all`` or ``N`` + m/h/d/w (``1h``, ``24h``, ``7d``, ``90m``); lower-cased."""
     tf = timeframe.strip().lower()
-    if tf not in TIMEFRAMES:
-        raise HTTPException(422, f"timeframe must be one of {', '.join(TIMEFRAMES)}; got {timeframe!r}")
+    if tf != "all":
+        try:
+            parse_window(tf)
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
     return tf
+
+
+def parse_time(value: str | int | None, name: str = "start_time") -> int | None:
+    """A time parameter: ms since the epoch (digits) or ISO-8601 (date, or date and time with ``Z``,
+    an offset or no zone = UTC) → ms UTC; None stays None. Raises HTTPException(422) naming ``name``."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    text = str(value).strip()
+    if re.fullmatch(r"\d{1,16}", text):
+        return int(text)
+    try:
+        t = dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise HTTPException(422, f"{name} must be ms since the epoch or ISO-8601 "
+                                 f"(e.g. 2025-12-27T14:30:00Z), got {text!r}") from None
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=dt.timezone.utc)
+    ms = int(t.timestamp() * 1000)
+    if ms < 0:
+        raise HTTPException(422, f"{name} must not be before 1970, got {text!r}")
+    return ms
+
+
+def one_of(name: str, value, alias: str, alias_value):
+    """The value of a parameter given under its name or its documented alias (422 when both differ)."""
+    if value is not None and alias_value is not None and str(value).strip() != str(alias_value).strip():
+        raise HTTPException(422, f"{alias} is an alias of {name}: give one of them")
+    return value if value is not None else alias_value
 
 
 LIVE_SKEW_MS = MINUTE_MS
@@ -58,7 +112,37 @@ def window(state: AppState, timeframe: str) -> tuple[int | None, int]:
     end = now + (LIVE_SKEW_MS if state.mode == "live" else 0)
     if timeframe == "all":
         return None, end
-    return now - duckdb_reads.TIMEFRAMES_MS[timeframe], end
+    return now - parse_window(timeframe), end
+
+
+def resolve_window(state: AppState, time_window: str | None, start_time: int | None, end_time: int | None,
+                   default: str = "24h") -> tuple[int | None, int, str]:
+    """``(start_ms, end_ms, label)`` from the vocabulary's window parameters (module docstring):
+    ``start_time``..``end_time`` when a start is given, else ``time_window`` (default ``default``)
+    ending at ``end_time`` or at the app's "now". ``label`` names the window (``24h``, ``custom``).
+    Raises HTTPException(422) on a contradiction or an empty window."""
+    if start_time is not None and time_window is not None:
+        raise HTTPException(422, "give either time_window or start_time, not both")
+    if start_time is None:
+        tf = parse_timeframe(time_window or default)
+        if end_time is None:
+            start, end = window(state, tf)
+            return start, end, tf
+        return (None if tf == "all" else end_time - parse_window(tf)), end_time, tf
+    end = end_time if end_time is not None else window(state, "all")[1]
+    if end <= start_time:
+        raise HTTPException(422, f"end_time ({end}) must be after start_time ({start_time})")
+    return start_time, end, "custom"
+
+
+def bucket_ms_for(label: str, start: int | None, end: int) -> int:
+    """Time bucket of the realized heatmap: the fixed one of a standard window (about 48-96
+    columns), else a round size giving about 60 columns (0 = chosen from the data for ``all``)."""
+    if label in duckdb_reads.BUCKET_MS:
+        return duckdb_reads.BUCKET_MS[label]
+    if start is None:
+        return 0
+    return int(max(MINUTE_MS, duckdb_reads.nice_step((end - start) / 60 / MINUTE_MS) * MINUTE_MS))
 
 
 def parse_exchanges(state: AppState, exchanges: str | None) -> list[str] | None:

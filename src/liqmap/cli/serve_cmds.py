@@ -200,7 +200,8 @@ def monitor(
     api: Optional[str] = typer.Option(None, help="Base URL of a running liqmap serve, e.g. http://127.0.0.1:8000"),
     db: Optional[str] = typer.Option(None, help="Read a DuckDB file instead (must not be open by a running serve)"),
     symbol: Optional[str] = typer.Option(None, help="Underlying filter, e.g. BTCUSDT"),
-    timeframe: str = typer.Option("24h", help="Window for totals: 1h 4h 12h 24h 7d 30d all"),
+    timeframe: str = typer.Option("24h", "--time-window", "--timeframe",
+                                  help="Window for totals: 1h 4h 12h 24h 7d 30d all (alias --timeframe)"),
     once: bool = typer.Option(False, "--once", help="Render one frame and exit"),
     interval: float = typer.Option(2.0, help="Refresh seconds"),
 ) -> None:

@@ -33,12 +33,20 @@ def cascades(
     db: Optional[Path] = typer.Option(None, "--db", help="DuckDB file (default: LIQMAP_DB, data/liquidations.duckdb)."),
     symbol: Optional[str] = typer.Option(None, "--symbol", "-s", help="Base asset or venue symbol (BTC, BTCUSDT)."),
     limit: Optional[int] = typer.Option(None, "--limit", "-n", min=1, help="Show at most N (newest first)."),
-    as_json: bool = typer.Option(False, "--json", help="Print a JSON array instead of a table."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON array instead of a table (the API's field "
+                                 "names: base, start_ms, end_ms, count, value_usd, ..., severity, dominant_side)."),
 ) -> None:
     """List detected cascades: start (UTC), symbol, events, USD, long/short, exchanges, risk score, severity."""
     import duckdb
 
+    from liqmap.storage.duckdb_reads import cascade_status
     from liqmap.storage.duckdb_store import default_db_path, read_cascades
+
+    def api_cascade(row: dict) -> dict:
+        """A ``cascades`` table row under the API's names (``/liquidations/cascades`` ``detected``)."""
+        return cascade_status([row[c] for c in ("id", "symbol", "start_ts", "end_ts", "n_events", "value_usd",
+                                                 "long_usd", "short_usd", "exchanges", "risk_score", "severity",
+                                                 "cross_exchange", "status")])
 
     err = Console(stderr=True)
     path = str(db) if db is not None else default_db_path()
@@ -54,7 +62,7 @@ def cascades(
                   "stop the writer or read a snapshot)", highlight=False, soft_wrap=True)
         raise typer.Exit(2)
     try:
-        rows = read_cascades(con, symbol=symbol, limit=limit)
+        rows = [api_cascade(r) for r in read_cascades(con, symbol=symbol, limit=limit)]
     except duckdb.CatalogException:
         err.print(f"[red]error:[/red] {path} has no cascades table (not a liqmap database?)", highlight=False)
         raise typer.Exit(2)
@@ -73,7 +81,7 @@ def cascades(
     for r in rows:
         sev = r["severity"] or "-"
         table.add_row(
-            _utc(r["start_ts"]), r["symbol"], str(r["n_events"]), usd(r["value_usd"]),
+            _utc(r["start_ms"]), r["base"], str(r["count"]), usd(r["value_usd"]),
             f"{usd(r['long_usd'])} / {usd(r['short_usd'])}",
             ",".join(r["exchanges"]) + (" (x)" if r["cross_exchange"] else ""),
             "-" if r["risk_score"] is None else f"{r['risk_score']:.2f}",

@@ -204,7 +204,9 @@ def _heatmap_grid(con, symbol, start, end, interval, bin_size, band_pct, served,
     oi_last = series.oi[np.isfinite(series.oi)][-1] if np.isfinite(series.oi).any() else None
     meta = {
         "symbol": symbol.upper(), "interval": interval, "model_step": f"{served.step_ms // 60_000}m",
-        "start": int(series.t_end[cols[0]]), "end": int(series.t_end[cols[-1]]), "steps": len(cols),
+        "start_ms": int(series.t_end[cols[0]]), "end_ms": int(series.t_end[cols[-1]]),
+        "start": int(series.t_end[cols[0]]), "end": int(series.t_end[cols[-1]]),  # aliases of start_ms/end_ms
+        "steps": len(cols), "total_snapshots": len(cols),
         "estimate": True,
         "note": ("Estimated liquidation levels (model, not observed): positions inferred from open-interest "
                  "changes and the price path, assumed leverage ladder; levels removed when price crosses them."),

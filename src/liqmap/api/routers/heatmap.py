@@ -3,11 +3,14 @@
 Endpoints (all JSON; times ms UTC; prices/notional USDT):
 
 * ``GET /liquidations/heatmap-timeseries?symbol=ETHUSDT&time_window=7d`` (or ``start_time``,
-  ``end_time`` in ms; ``interval`` 5m|15m|30m|1h|4h, default 15m; ``bin_size`` USDT; ``band_pct``)
+  ``end_time`` in ms or ISO-8601; aliases ``timeframe``, ``start_ms``, ``end_ms``; ``interval``
+  5m|15m|30m|1h|4h, default 15m; ``bin_size`` USDT; ``band_pct``)
   → ``{meta, data: [{timestamp, levels: [{price, long, short}]}]}``. ``meta`` states that the
-  values are an ESTIMATE and lists the assumptions (ladder, weights, mmr, step, bin, coverage).
-* ``GET /prices/klines?symbol=&interval=15m&limit=100`` → ``{symbol, interval, source, candles:
-  [{open_time, open, high, low, close, volume}]}`` (most recent ``limit``; finer klines resampled).
+  values are an ESTIMATE and lists the assumptions (ladder, weights, mmr, step, bin, coverage);
+  ``meta.total_snapshots`` = number of columns, ``meta.start_ms``/``end_ms`` = first/last column.
+* ``GET /prices/klines?symbol=&interval=15m&limit=100[&start_time=&end_time=]`` → ``{symbol, interval,
+  source, count, data: [{open_time, open, high, low, close, quote_volume}]}`` (most recent ``limit``,
+  or those in the window; finer klines resampled).
 * ``GET /data/date-range?symbol=`` → per-table ``{start, end, rows}``.
 * ``GET /data/symbols`` → ``{symbols: [...]}``.
 
@@ -35,10 +38,9 @@ import msgspec
 import numpy as np
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 
-from liqmap.api.deps import Cursor
+from liqmap.api.deps import Cursor, one_of, parse_time, parse_window
 from liqmap.heatmap.model import INTERVAL_MS, NoData, UnknownSymbol, get_heatmap_timeseries_json
 from liqmap.storage.archive_reads import data_version, date_range, known_symbols, latest_price_time, price_steps
-from liqmap.units import UNIT_MS
 
 router = APIRouter(tags=["heatmap"])
 
@@ -48,7 +50,6 @@ _CACHE_MAX = 16
 _LOCK = threading.Lock()
 _SYMBOLS: dict[tuple, list[str]] = {}
 HEATMAP_INTERVALS = ("5m", "15m", "30m", "1h", "4h")
-_WINDOW_RE = re.compile(r"^(\d{1,4})([mhdw])$")
 MAX_STEPS = 20_000
 
 
@@ -57,14 +58,6 @@ def clear_cache() -> None:
     with _LOCK:
         _CACHE.clear()
         _SYMBOLS.clear()
-
-
-def parse_window(text: str) -> int:
-    """``"7d"`` → ms. Units m, h, d, w. Raises ValueError with a reason."""
-    m = _WINDOW_RE.match(text.strip().lower())
-    if not m or int(m[1]) == 0:
-        raise ValueError(f"time_window must look like 30m, 12h, 7d or 2w, got {text!r}")
-    return int(m[1]) * UNIT_MS[m[2]]
 
 
 def _json(body: bytes | dict, cache: str = "miss") -> Response:
@@ -110,8 +103,11 @@ def heatmap_timeseries(
     cur: Cursor,
     symbol: str = Query(..., description="e.g. ETHUSDT"),
     time_window: str | None = Query(None, description="30m..52w, e.g. 7d; default 7d when no start_time"),
-    start_time: int | None = Query(None, ge=0, description="ms UTC"),
-    end_time: int | None = Query(None, ge=0, description="ms UTC; default = last data"),
+    timeframe: str | None = Query(None, description="alias of time_window"),
+    start_time: str | None = Query(None, description="ms UTC or ISO-8601 (2025-12-27T00:00:00Z)"),
+    end_time: str | None = Query(None, description="ms UTC or ISO-8601; default = last data"),
+    start_ms: str | None = Query(None, description="alias of start_time"),
+    end_ms: str | None = Query(None, description="alias of end_time"),
     interval: str = Query("15m", description="model step and column width: 5m, 15m, 30m, 1h, 4h"),
     bin_size: float | None = Query(None, gt=0, allow_inf_nan=False, description="display price bin, USDT"),
     band_pct: float = Query(10.0, gt=0, le=50, description="levels within ±band_pct % of the step close"),
@@ -119,12 +115,15 @@ def heatmap_timeseries(
     """Estimated liquidation levels per time step (see module docstring)."""
     if interval not in HEATMAP_INTERVALS:
         raise HTTPException(422, f"interval must be one of {list(HEATMAP_INTERVALS)}, got {interval!r}")
+    time_window = one_of("time_window", time_window, "timeframe", timeframe)
+    start_q = parse_time(one_of("start_time", start_time, "start_ms", start_ms), "start_time")
+    end_q = parse_time(one_of("end_time", end_time, "end_ms", end_ms), "end_time")
     sym = _symbol_or_404(cur, symbol)
-    end = end_time if end_time is not None else _latest_end(cur, sym) + INTERVAL_MS[interval]
-    if start_time is not None:
+    end = end_q if end_q is not None else _latest_end(cur, sym) + INTERVAL_MS[interval]
+    if start_q is not None:
         if time_window is not None:
             raise HTTPException(422, "give either time_window or start_time, not both")
-        start = start_time
+        start = start_q
     else:
         try:
             start = end - parse_window(time_window or "7d")
@@ -162,24 +161,36 @@ def prices_klines(
     symbol: str = Query(...),
     interval: str = Query("15m"),
     limit: int = Query(100, ge=1, le=5000),
-    end_time: int | None = Query(None, ge=0, description="ms UTC; default = last data"),
+    start_time: str | None = Query(None, description="ms UTC or ISO-8601: candles opening at or after it"),
+    end_time: str | None = Query(None, description="ms UTC or ISO-8601; default = last data"),
+    start_ms: str | None = Query(None, description="alias of start_time"),
+    end_ms: str | None = Query(None, description="alias of end_time"),
 ) -> Response:
-    """Most recent ``limit`` OHLC candles of ``interval`` (resampled from finer klines or aggTrades)."""
+    """OHLC candles of ``interval`` (resampled from finer klines or aggTrades): the most recent
+    ``limit`` ending at ``end_time``, or those opening in ``[start_time, end_time)`` (at most
+    ``limit``). ``{symbol, interval, source, count, data: [{open_time, open, high, low, close,
+    quote_volume}]}``."""
     if interval not in INTERVAL_MS:
         raise HTTPException(422, f"interval must be one of {list(INTERVAL_MS)}, got {interval!r}")
+    start_q = parse_time(one_of("start_time", start_time, "start_ms", start_ms), "start_time")
+    end_q = parse_time(one_of("end_time", end_time, "end_ms", end_ms), "end_time")
     sym = _symbol_or_404(cur, symbol)
     step = INTERVAL_MS[interval]
-    end = end_time if end_time is not None else _latest_end(cur, sym) + step
-    rows, src = price_steps(cur, sym, end - limit * step, end, step)
+    end = end_q if end_q is not None else _latest_end(cur, sym) + step
+    lo = end - limit * step if start_q is None else start_q
+    if end <= lo:
+        raise HTTPException(422, f"end_time ({end}) must be after start_time ({lo})")
+    rows, src = price_steps(cur, sym, lo, end, step)
     if rows is None:
-        raise HTTPException(404, f"no candles for {sym} before {end}")
+        raise HTTPException(404, f"no candles for {sym} between {lo} and {end}")
     cols = list(rows.keys())
     te = np.asarray(rows[cols[0]], dtype=np.int64)
     vals = [np.ma.asarray(rows[c], dtype=float).filled(np.nan) for c in cols[1:6]]
-    candles = [{"open_time": int(t - step), "open": o, "high": h, "low": lo, "close": c,
+    candles = [{"open_time": int(t - step), "open": o, "high": h, "low": lo_, "close": c,
                 "quote_volume": None if v != v else v}
-               for t, o, h, lo, c, v in zip(te.tolist(), *(x.tolist() for x in vals))]
-    return _json({"symbol": sym, "interval": interval, "source": src, "candles": candles[-limit:]})
+               for t, o, h, lo_, c, v in zip(te.tolist(), *(x.tolist() for x in vals))]
+    data = candles[-limit:] if start_q is None else candles[:limit]
+    return _json({"symbol": sym, "interval": interval, "source": src, "count": len(data), "data": data})
 
 
 @router.get("/data/date-range")
@@ -195,4 +206,4 @@ def data_symbols(cur: Cursor) -> Response:
     return _json({"symbols": known_symbols(cur)})
 
 
-__all__ = ["router", "clear_cache", "parse_window"]
+__all__ = ["router", "clear_cache"]

@@ -1,7 +1,9 @@
 """``/liquidations/*``: realized-liquidation heatmap, recent feed, stats, cascades.
 
-All windows end at the app clock (wall clock live, latest replayed event in replay
-mode); every response carries ``meta = {mode, now_ms, ...}``.
+Windows end at the app clock (wall clock live, latest replayed event in replay mode) unless
+``end_time`` says otherwise; parameters follow the one vocabulary of :mod:`liqmap.api.deps`
+(``time_window`` alias ``timeframe``, ``start_time``/``end_time`` in ms or ISO-8601 with aliases
+``start_ms``/``end_ms``). Every response carries ``meta = {mode, now_ms, start_ms, end_ms, ...}``.
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from liqmap.storage import duckdb_reads
-from liqmap.api.deps import get_state, parse_exchanges, parse_timeframe, resolve_symbol, window
+from liqmap.api.deps import (
+    bucket_ms_for, get_state, one_of, parse_exchanges, parse_time, resolve_symbol, resolve_window,
+)
 from liqmap.api.state import AppState
-from liqmap.units import MINUTE_MS, SECOND_MS
+from liqmap.units import CASCADE_MIN_USD, MINUTE_MS, SECOND_MS
 
 router = APIRouter(prefix="/liquidations", tags=["liquidations"])
 
@@ -28,6 +32,33 @@ SAMPLED_NOTE = ("Binance publishes at most one liquidation per symbol per second
 _enc = msgspec.json.Encoder()
 
 
+class Window:
+    """The window parameters of the vocabulary (with their aliases) as one dependency."""
+
+    def __init__(
+        self,
+        time_window: str | None = Query(None, description="30m..52w or all, ending at end_time (default 24h)"),
+        timeframe: str | None = Query(None, description="alias of time_window"),
+        start_time: str | None = Query(None, description="ms UTC or ISO-8601; with end_time instead of time_window"),
+        end_time: str | None = Query(None, description="ms UTC or ISO-8601; default: now (the replay clock in replay mode)"),
+        start_ms: str | None = Query(None, description="alias of start_time"),
+        end_ms: str | None = Query(None, description="alias of end_time"),
+    ):
+        self.time_window = one_of("time_window", time_window, "timeframe", timeframe)
+        self.start = parse_time(one_of("start_time", start_time, "start_ms", start_ms), "start_time")
+        self.end = parse_time(one_of("end_time", end_time, "end_ms", end_ms), "end_time")
+
+    def resolve(self, state: AppState) -> tuple[int | None, int, str]:
+        """``(start_ms | None, end_ms, label)`` (:func:`liqmap.api.deps.resolve_window`)."""
+        return resolve_window(state, self.time_window, self.start, self.end)
+
+    def key(self) -> tuple:
+        return (self.time_window, self.start, self.end)
+
+
+WindowQ = Annotated[Window, Depends()]
+
+
 def _json(body: bytes) -> Response:
     return Response(body, media_type="application/json")
 
@@ -35,8 +66,8 @@ def _json(body: bytes) -> Response:
 @router.get("/heatmap")
 async def liquidation_heatmap(
     state: State,
+    win: WindowQ,
     symbol: str = Query("BTCUSDT", description="Symbol or underlying; BTCUSDT matches every BTC perpetual"),
-    timeframe: str = Query("24h", description="1h, 4h, 12h, 24h, 7d, 30d or all"),
     exchanges: str | None = Query(None, description="Comma list of venue ids; default all"),
     level_size: float | None = Query(None, gt=0, allow_inf_nan=False, description="Price level size in quote units; default auto"),
 ):
@@ -46,8 +77,7 @@ async def liquidation_heatmap(
     ``{t (bucket start, ms UTC), price, long_usd, short_usd, count}``; ``price`` is the
     value-weighted liquidation price per bucket (overlay).
     """
-    tf = parse_timeframe(timeframe)
-    key = ("heatmap-body", symbol.strip().upper(), tf, (exchanges or "").lower(), level_size)
+    key = ("heatmap-body", symbol.strip().upper(), win.key(), (exchanges or "").lower(), level_size)
     hit = state.cache_peek(key)
     if hit is not None:  # hot path: same view within the last second, already encoded
         return _json(hit)
@@ -55,10 +85,10 @@ async def liquidation_heatmap(
     def compute() -> bytes:
         ex = parse_exchanges(state, exchanges)
         base = resolve_symbol(state, symbol)
-        start, end = window(state, tf)
+        start, end, tf = win.resolve(state)
         with state.cursor() as cur:
-            data = duckdb_reads.heatmap(cur, base, start, end, ex, duckdb_reads.BUCKET_MS[tf], level_size)
-        meta = state.meta(symbol=symbol, underlying=base, timeframe=tf, start_ms=start, end_ms=end,
+            data = duckdb_reads.heatmap(cur, base, start, end, ex, bucket_ms_for(tf, start, end), level_size)
+        meta = state.meta(symbol=symbol, underlying=base, time_window=tf, timeframe=tf, start_ms=start, end_ms=end,
                           exchanges=ex or "all", note=SAMPLED_NOTE)
         return _enc.encode({"meta": meta, **data})
 
@@ -73,22 +103,33 @@ def recent_liquidations(
     exchanges: str | None = Query(None),
     min_value_usd: float = Query(0.0, ge=0, allow_inf_nan=False),
     limit: int = Query(100, ge=1, le=1000),
+    start_time: str | None = Query(None, description="ms UTC or ISO-8601: only events after it"),
+    end_time: str | None = Query(None, description="ms UTC or ISO-8601: only events up to it (default now)"),
+    start_ms: str | None = Query(None, description="alias of start_time"),
+    end_ms: str | None = Query(None, description="alias of end_time"),
 ):
-    """Latest liquidations (newest first), each with the normalized Liquidation fields.
+    """Latest ``limit`` liquidations (newest first) in ``(start_time, end_time]``, each with the
+    normalized Liquidation fields.
 
     Served from the in-memory tier when it holds them all (storage/reads.py), else DuckDB.
     """
     ex = parse_exchanges(state, exchanges)
     base = resolve_symbol(state, symbol, required=False)
-    rows = state.reads.recent(base, ex, min_value_usd, limit, state.now_ms() if state.mode == "replay" else None)
-    return {"meta": state.meta(symbol=symbol, underlying=base), "liquidations": rows}
+    start = parse_time(one_of("start_time", start_time, "start_ms", start_ms), "start_time")
+    end = parse_time(one_of("end_time", end_time, "end_ms", end_ms), "end_time")
+    if end is None and state.mode == "replay":
+        end = state.now_ms()
+    rows = state.reads.recent(base, ex, min_value_usd, limit, end)
+    if start is not None:
+        rows = [r for r in rows if r["timestamp"] > start]
+    return {"meta": state.meta(symbol=symbol, underlying=base, start_ms=start, end_ms=end), "liquidations": rows}
 
 
 @router.get("/stats")
 def liquidation_stats(
     state: State,
+    win: WindowQ,
     symbol: str | None = Query(None),
-    timeframe: str = Query("24h"),
     exchanges: str | None = Query(None),
     bucket_minutes: int = Query(10, ge=1, le=1440, description="Timeline bucket, minutes"),
 ):
@@ -96,17 +137,17 @@ def liquidation_stats(
 
     Windows up to 1 h come from the in-memory tier when it holds the whole window, else DuckDB.
     """
-    tf = parse_timeframe(timeframe)
     ex = parse_exchanges(state, exchanges)
     base = resolve_symbol(state, symbol, required=False)
-    start, end = window(state, tf)
+    start, end, tf = win.resolve(state)
     s = state.settings
 
     def compute():
         return state.reads.stats(base, start, end, ex, s.large_usd, s.institutional_usd, bucket_minutes * MINUTE_MS)
 
-    data = state.cached(("stats", base, tf, tuple(ex or ()), bucket_minutes), compute)
-    meta = state.meta(symbol=symbol, underlying=base, timeframe=tf, start_ms=start, end_ms=end,
+    data = state.cached(("stats", base, tf, start if tf == "custom" else None, end if tf == "custom" else None,
+                         tuple(ex or ()), bucket_minutes), compute)
+    meta = state.meta(symbol=symbol, underlying=base, time_window=tf, timeframe=tf, start_ms=start, end_ms=end,
                       large_usd=s.large_usd, institutional_usd=s.institutional_usd)
     return {"meta": meta, **data}
 
@@ -114,11 +155,12 @@ def liquidation_stats(
 @router.get("/cascades")
 def liquidation_cascades(
     state: State,
+    win: WindowQ,
     symbol: str | None = Query(None),
-    timeframe: str = Query("24h"),
     exchanges: str | None = Query(None),
     window_seconds: int = Query(60, ge=1, le=3600),
-    min_usd: float = Query(250_000.0, ge=0, allow_inf_nan=False),
+    min_usd: float = Query(CASCADE_MIN_USD, ge=0, allow_inf_nan=False,
+                           description="a burst's total within window_seconds, USD (the detector's threshold)"),
     min_count: int = Query(5, ge=1),
 ):
     """Liquidation cascades, newest first.
@@ -128,18 +170,18 @@ def liquidation_cascades(
     ``detected``: cascades of the storage tier's streaming detector (``risk_score`` and
     ``severity`` from ``liqmap.analytics.risk``, status active/ended); windows up to 1 h from the
     in-memory tier (live status before the DuckDB commit), longer ones from the ``cascades`` table.
+    Both use the field names of ``liqmap cascades --json``.
     """
-    tf = parse_timeframe(timeframe)
     ex = parse_exchanges(state, exchanges)
     base = resolve_symbol(state, symbol, required=False)
-    start, end = window(state, tf)
+    start, end, tf = win.resolve(state)
     with state.cursor() as cur:
         rows = duckdb_reads.cascades(cur, base, start, end, ex, window_seconds * SECOND_MS, min_usd, min_count)
     detected = state.reads.detected_cascades(base, start, end)
     if ex:
         detected = [c for c in detected if set(c["exchanges"]) & set(ex)]
-    meta = state.meta(symbol=symbol, underlying=base, timeframe=tf, window_seconds=window_seconds,
-                      min_usd=min_usd, min_count=min_count)
+    meta = state.meta(symbol=symbol, underlying=base, time_window=tf, timeframe=tf, start_ms=start, end_ms=end,
+                      window_seconds=window_seconds, min_usd=min_usd, min_count=min_count)
     return {"meta": meta, "cascades": rows, "detected": detected}
 
 

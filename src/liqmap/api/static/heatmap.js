@@ -44,7 +44,7 @@ async function draw() {
       colorscale: [[0, "#2a0a4a"], [0.25, "#3b4cc0"], [0.5, "#1fa187"], [0.75, "#a0da39"], [1, "#fde725"]],
       colorbar: { title: "est. USD" }, hovertemplate: "%{x}<br>%{y:.2f}<br>%{z:,.0f} USD<extra></extra>",
     };
-    const c = kl.candles;
+    const c = kl.data;
     const candles = {
       type: "candlestick", name: "price",
       x: [],
