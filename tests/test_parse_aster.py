@@ -8,8 +8,8 @@ import json
 import pytest
 
 from conftest import FIX
-from liqmap.exchanges.aster import LIST_SUBSCRIPTIONS, Aster
-from liqmap.exchanges.binance import BinanceUSDM
+from liqmap.exchanges.aster import Aster
+from liqmap.exchanges.binance import LIST_SUBSCRIPTIONS, BinanceUSDM
 from liqmap.exchanges.registry import get_venue
 from liqmap.models import Liquidation
 from localvenue import Send, WaitFor
@@ -63,10 +63,11 @@ def test_connections_follow_asters_limits():
     (c,) = v.connections()
     assert c.url == "wss://fstream.asterdex.com/stream?streams=!forceOrder@arr"
     assert c.max_lifetime_s == 23.5 * 3600
-    assert c.heartbeat.message == LIST_SUBSCRIPTIONS and c.heartbeat.interval_s == 60.0
-    reply = (ASTER / "list_subscriptions_reply.json").read_text()
-    assert c.heartbeat.is_pong(reply) and c.heartbeat.is_pong('{"id":1,"result":["!forceOrder@arr"]}')
-    assert not c.heartbeat.is_pong(_frame())
+    assert c.heartbeat.message == LIST_SUBSCRIPTIONS == c.ack_probe and c.heartbeat.interval_s == 60.0
+    assert c.topics_in_url and [t.key for t in c.topics] == ["!forceOrder@arr"]
+    ack = v.control((ASTER / "list_subscriptions_reply.json").read_text())
+    assert ack.kind == "ack" and ack.keys == ("!forceOrder@arr",)  # the real reply acknowledges the stream
+    assert v.control(_frame()) is None
     # 70 symbols x 4 streams + forceOrder = 281 streams: two connections of <= 200; the 70
     # bookTicker streams on a third (Binance keeps them apart; Aster serves them on the same URL)
     conns = v.connections([f"S{i}USDT" for i in range(70)])

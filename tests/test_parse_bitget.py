@@ -12,6 +12,7 @@ from conftest import FIX
 from liqmap.exchanges.base import FrameError, safe_parse
 from liqmap.exchanges.bitget import Bitget, inst_type
 from liqmap.exchanges.registry import get_venue
+from liqmap.feed.subscriptions import SubscriptionTracker
 from liqmap.models import Gap, Liquidation, OpenInterest, Ticker
 from localvenue import Close, Send, WaitFor
 from test_parse_fixtures import compact, parse_cryptofeed_session, tardis_messages, trade_prices
@@ -110,14 +111,30 @@ def test_v3_ticker_trade_and_kline_documented_shapes():
 
 
 def test_subscribe_plan():
+    """Tracked topics: liquidation per product type in a request of its own, <= 10 args a
+    request, ticker/publicTrade/kline per symbol under its product type."""
     v = Bitget()
     (c,) = v.connections(["BTCUSDT", "ETHPERP", "BTCUSD", "SOLUSDT"])
-    reqs = [json.loads(s)["args"] for s in c.subscribe]
+    reqs = [json.loads(v.subscribe_request(list(r.topics), r.id))["args"] for r in SubscriptionTracker(c.topics, v.limits).plan(0.0)]
     assert reqs[0] == [{"instType": t, "topic": "liquidation"} for t in ("usdt-futures", "coin-futures", "usdc-futures")]
     assert all(len(a) <= 10 for a in reqs) and sum(len(a) for a in reqs[1:]) == 12
     assert {"instType": "usdc-futures", "topic": "ticker", "symbol": "ETHPERP"} in reqs[1]
     assert c.url == "wss://ws.bitget.com/v3/ws/public" and c.heartbeat.message == "ping" and c.heartbeat.interval_s < 30
     assert c.heartbeat.is_pong(_fixture("pong.txt")) and c.max_lifetime_s == 23.5 * 3600
+
+
+def test_control_reads_acks_and_real_errors():
+    """The documented ack names its topic; the real v3 and v2 errors (2026-09 probe) name the
+    refused arg, in the form the topics carry."""
+    v = Bitget()
+    ack = v.control(_fixture("DOC_liquidation_subscribe_ack.json"))
+    assert ack.kind == "ack" and ack.keys == ("liquidation:usdt-futures",)
+    for name in ("v3_error_30001_unknown_symbol.json", "v2_error_30001_unknown_symbol.json"):
+        rej = v.control(_fixture(name))
+        assert rej.kind == "reject" and rej.keys == ("books:usdt-futures:NOPEUSDT",) and "30001" in rej.reason
+    assert v.control(_fixture("pong.txt")) is None and v.control(liquidation_frames()["bitget"][0]) is None
+    (t,) = [t for t in v.connections(["BTCUSDT"])[0].topics if t.kind == "tickers"]
+    assert t.key == "ticker:usdt-futures:BTCUSDT"
 
 
 async def test_live_adapter_reconnects_resubscribes_records_and_replays(tmp_path):
@@ -126,15 +143,16 @@ async def test_live_adapter_reconnects_resubscribes_records_and_replays(tmp_path
     same liquidations."""
     ack = _fixture("DOC_liquidation_subscribe_ack.json")
     (frame,) = liquidation_frames()["bitget"]
-    scripts = [[WaitFor(1), Send([ack, frame]), Close()], [WaitFor(1), Send([_fixture("pong.txt")])]]
+    scripts = [[WaitFor(1), Send([ack, frame]), Close()], [WaitFor(1), Send([ack, _fixture("pong.txt")])]]
 
     def done(events):
         return len([e for e in events if isinstance(e, Liquidation)]) == 2 and any(isinstance(e, Gap) for e in events)
 
-    run = await live_record_replay("bitget", scripts, done, tmp_path)
+    run = await live_record_replay("bitget", scripts, done, tmp_path, server_until=lambda srv: srv.sent[1:] == [2],
+                                 health_until=lambda h: h.subscribed == 1)
     assert run.server.connection_count == 2
     for i in (0, 1):
         assert json.loads(run.server.messages(i)[0])["args"][0] == {"instType": "usdt-futures", "topic": "liquidation"}
-    assert run.health.parse_errors == 0 and run.health.reconnects == 1
+    assert run.health.parse_errors == 0 and run.health.reconnects == 1 and run.health.subscribed >= 1
     assert {e.symbol for e in run.liquidations()} == {"APEUSDT", "IPUSDT"}
     assert_replay_matches(run)

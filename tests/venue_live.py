@@ -55,6 +55,8 @@ async def live_record_replay(
     tmp_path: Path,
     responder: Callable[[str], str | None] | None = None,
     timeout_s: float = 5.0,
+    server_until: Callable[[LocalWsVenue], bool] | None = None,
+    health_until: Callable[[HealthStatus], bool] | None = None,
     **adapter_kw: Any,
 ) -> LiveRun:
     """Run ``ExchangeAdapter(venue, ws_url=<local server>)`` until ``until(events)``.
@@ -65,6 +67,8 @@ async def live_record_replay(
         until: predicate over the events received so far.
         tmp_path: where the recording is written (``live.jsonl.gz``).
         responder: the local server's answer to client messages (acks, pongs).
+        server_until: also wait for this predicate over the local server (messages received).
+        health_until: also wait for this predicate over the adapter's health (acks counted).
         adapter_kw: overrides of :data:`FAST` and other adapter options (``symbols``).
 
     Raises:
@@ -80,6 +84,10 @@ async def live_record_replay(
             await adapter.connect()
             try:
                 await wait_until(lambda: until(events), timeout_s, what=f"{name} events")
+                if server_until is not None:
+                    await wait_until(lambda: server_until(server), timeout_s, what=f"{name} server state")
+                if health_until is not None:
+                    await wait_until(lambda: health_until(adapter.health()), timeout_s, what=f"{name} health")
                 health = adapter.health()
             finally:
                 await adapter.disconnect()

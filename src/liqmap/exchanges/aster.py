@@ -33,13 +33,12 @@ declarations below differ. Official docs: asterdex/api-docs,
   klines, mark price, tickers), so ``open_interest`` is not a capability and no
   REST poll runs. No public liquidation history either (``GET
   /fapi/v3/forceOrders`` is USER_DATA, own orders only).
-* Keep-alive that the application sees: server pings are answered inside the
-  websocket library and never reach the watchdog, so a quiet ``!forceOrder@arr``
-  connection would look stale. Every 60 s we send ``{"method":
-  "LIST_SUBSCRIPTIONS","id":1}``; the reply ``{"result":["!forceOrder@arr"],
-  "id":1}`` (documented request; reply shape live-verified on Aster by a third
-  party, notes/frames/aster) proves the socket alive. One message a minute is far
-  below the 10/s limit.
+* Subscription tracking and keep-alive as on Binance (inherited): the streams
+  named in the URL are acknowledged by the answer to ``{"method":
+  "LIST_SUBSCRIPTIONS","id":1}``, sent after connecting and every 60 s; that
+  reply (``{"result":["!forceOrder@arr"],"id":1}``, shape live-verified on Aster
+  by a third party, tests/fixtures/aster) also proves a quiet forceOrder-only
+  socket alive. One message a minute is far below the 10/s limit.
 * Contract sizes: quantities are base coin, so there is no instruments table.
 
 id = the Binance one (``aster:{symbol}:{T}:{S}:{filled}:{p}``).
@@ -47,19 +46,10 @@ id = the Binance one (``aster:{symbol}:{T}:{S}:{filled}:{p}``).
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Sequence
 
-from liqmap.exchanges.base import ConnectionSpec, Heartbeat, Limits, RecordingNames, RestPoll
+from liqmap.exchanges.base import Limits, RecordingNames, RestPoll
 from liqmap.exchanges.binance import BinanceUSDM
-
-#: Application-level keep-alive: documented request, answered with the stream list.
-LIST_SUBSCRIPTIONS = '{"method":"LIST_SUBSCRIPTIONS","id":1}'
-
-
-def _is_list_reply(text: str) -> bool:
-    """The reply to :data:`LIST_SUBSCRIPTIONS` (keys in either order)."""
-    return text.startswith('{"') and '"result":[' in text and '"id":1' in text
 
 
 class Aster(BinanceUSDM):
@@ -72,22 +62,12 @@ class Aster(BinanceUSDM):
     rest_liquidations = False
     default_ws = "wss://fstream.asterdex.com"
     default_rest = "https://fapi.asterdex.com"
-    limits = Limits(topics_per_connection=200, max_lifetime_s=23.5 * 3600)
+    #: 200 streams per connection (Binance: 1024); 10 incoming messages/s, paced at half that.
+    limits = Limits(topics_per_connection=200, max_lifetime_s=23.5 * 3600, subscribes_per_s=5.0)
     quote_families = {"USDT": "USDT"}
     label = "public"
     recordings = RecordingNames()
     instruments = ()
-
-    def connections(self, symbols: Sequence[str] | None = None) -> list[ConnectionSpec]:
-        """Binance's combined-stream connections (200 streams each) with the
-        ``LIST_SUBSCRIPTIONS`` keep-alive every 60 s (module docstring)."""
-        keepalive = Heartbeat(60.0, LIST_SUBSCRIPTIONS, is_pong=_is_list_reply)
-        return [dataclasses.replace(c, heartbeat=keepalive) for c in super().connections(symbols)]
-
-    def market_connections(self, symbols: Sequence[str]) -> list[ConnectionSpec]:
-        """Binance's market-data connections with Aster's ``LIST_SUBSCRIPTIONS`` keep-alive."""
-        keepalive = Heartbeat(60.0, LIST_SUBSCRIPTIONS, is_pong=_is_list_reply)
-        return [dataclasses.replace(c, heartbeat=keepalive) for c in super().market_connections(symbols)]
 
     def rest_polls(self, symbols: Sequence[str] | None = None) -> list[RestPoll]:
         """None: Aster documents no open-interest endpoint and no public liquidation history."""

@@ -66,9 +66,9 @@ from typing import Any, Sequence
 import msgspec
 
 from liqmap.exchanges._common import (
-    INF, MAX_TS, decode, dict_rows, ms, num, opt, pos, rows_or_partial, split_concat, subscribe_batches, text,
+    INF, MAX_TS, decode, dict_rows, ms, num, opt, pos, rows_or_partial, split_concat, text,
 )  # fmt: skip
-from liqmap.exchanges.base import ConnectionSpec, FrameError, Heartbeat, Limits, RecordingNames, Venue
+from liqmap.exchanges.base import ConnectionSpec, Control, FrameError, Heartbeat, Limits, RecordingNames, Topic, Venue
 from liqmap.exchanges.contracts import ContractSizes
 from liqmap.models import Event, Kline, Liquidation, OpenInterest, Ticker, Trade
 from liqmap.units import INTERVAL_MS
@@ -109,6 +109,16 @@ def _txt(value: Any, field: str) -> str:
     return value if isinstance(value, str) else repr(float(value))
 
 
+def _arg_key(arg: Any) -> str | None:
+    """Topic key of an ack's or error's ``arg`` (``liquidation:usdt-futures``,
+    ``ticker:usdt-futures:BTCUSDT``, ``kline:...:1m``); v1/v2 name it ``channel``/``instId``."""
+    if not isinstance(arg, dict):
+        return None
+    topic = arg.get("topic") or arg.get("channel")
+    parts = [topic, str(arg.get("instType") or "").lower(), arg.get("symbol") or arg.get("instId"), arg.get("interval")]
+    return ":".join(str(p) for p in parts if p) if topic else None
+
+
 def inst_type(symbol: str) -> str:
     """Product type of a symbol: ``usdc-futures`` (``...PERP``), ``coin-futures``
     (``...USD``), else ``usdt-futures``."""
@@ -137,7 +147,12 @@ class Bitget(Venue):
     rest_liquidations = False
     default_ws = WS_URL
     default_rest = REST_BASE
-    limits = Limits(args_per_subscribe=10, topics_per_connection=1000, max_lifetime_s=23.5 * 3600)
+    #: <= 10 args a request (third-party probe), 50 topics a connection (the docs' advice; 1000
+    #: allowed), 24 h lifetime, 10 messages/s (paced at 5), 240 subscribes an hour,
+    #: 300 connection requests per 5 minutes (1/s).
+    limits = Limits(args_per_subscribe=10, topics_per_connection=50, max_lifetime_s=23.5 * 3600,
+                    subscribes_per_s=5.0, subscribes_per_hour=240, connections_per_s=1.0)  # fmt: skip
+    rejects_whole_request = False  # one answer per arg (the 2022 session: 8 args, 8 acks)
     quote_families = {"USDT": "USDT", "USDC": "USDC", "USD": "USD"}
     label = "public"
     recordings = RecordingNames(cryptofeed=("BITGET",), tardis=("bitget*",), hosts=("ws.bitget.com",))
@@ -173,29 +188,60 @@ class Bitget(Venue):
         return split_concat(head)
 
     # ------------------------------------------------------------ declarative I/O
+    def _topics(self, symbols: Sequence[str] | None) -> list[Topic]:
+        out = [Topic(f"liquidation:{t}", "liquidations", {"instType": t, "topic": "liquidation"}) for t in self.inst_types]
+        for s in dict.fromkeys(x.upper() for x in symbols or ()):
+            t = inst_type(s)
+            out += [
+                Topic(f"ticker:{t}:{s}", "tickers", {"instType": t, "topic": "ticker", "symbol": s}),
+                Topic(f"publicTrade:{t}:{s}", "trades", {"instType": t, "topic": "publicTrade", "symbol": s}),
+                Topic(f"kline:{t}:{s}:{self.kline_interval}", "klines",
+                      {"instType": t, "topic": "kline", "symbol": s, "interval": self.kline_interval}),
+            ]  # fmt: skip
+        return out
+
     def connections(self, symbols: Sequence[str] | None = None) -> list[ConnectionSpec]:
-        """One connection: the ``liquidation`` args in a request of their own, then
-        ``ticker``/``publicTrade``/``kline`` per given symbol, <= 10 args per request;
-        text ``ping`` every 25 s; rotated before the 24 h forced disconnect."""
-        per = self.limits.args_per_subscribe
-        liq = [{"instType": t, "topic": "liquidation"} for t in self.inst_types]
-        subs = subscribe_batches(liq, per, lambda chunk, _: {"op": "subscribe", "args": chunk})
-        extra: list[dict] = []
-        for s in symbols or ():
-            t, sym = inst_type(s), s.upper()
-            extra += [{"instType": t, "topic": "ticker", "symbol": sym}, {"instType": t, "topic": "publicTrade", "symbol": sym},
-                      {"instType": t, "topic": "kline", "symbol": sym, "interval": self.kline_interval}]  # fmt: skip
-        subs += subscribe_batches(extra, per, lambda chunk, _: {"op": "subscribe", "args": chunk})
+        """One connection: the ``liquidation`` topic per product type, plus
+        ``ticker``/``publicTrade``/``kline`` per given symbol, as tracked topics (the feed
+        sends them within ``limits``, liquidation topics alone); text ``ping`` every 25 s;
+        rotated before the 24 h forced disconnect."""
         return [
             ConnectionSpec(
                 label=self.label,
                 url=self.ws_url,
-                subscribe=subs,
+                topics=tuple(self._topics(symbols)),
                 heartbeat=Heartbeat(25.0, "ping", is_pong=lambda t: t == "pong"),
                 max_lifetime_s=self.limits.max_lifetime_s,
                 stale_after_s=120.0,  # pongs every 25 s keep a healthy socket busy
             )
         ]
+
+    def control(self, data: str) -> Control | None:
+        """One ack per arg (``event: subscribe``); ``event: error`` names the refused arg
+        (v2: ``arg``; v3: the arg as JSON text at the start of ``msg``)."""
+        if not data.startswith('{"event"') and '"event"' not in data[:40]:
+            return None
+        try:
+            msg = msgspec.json.decode(data)
+        except msgspec.DecodeError:
+            return None
+        if not isinstance(msg, dict):
+            return None
+        event = msg.get("event")
+        if event == "subscribe":
+            key = _arg_key(msg.get("arg"))
+            return Control("ack", (key,) if key else ())
+        if event == "error":
+            arg = msg.get("arg")
+            if not isinstance(arg, dict):
+                text_msg = str(msg.get("msg") or "")
+                try:
+                    arg = msgspec.json.decode(text_msg[: text_msg.index("}") + 1]) if text_msg.startswith("{") else None
+                except (msgspec.DecodeError, ValueError):
+                    arg = None
+            key = _arg_key(arg)
+            return Control("reject", (key,) if key else (), None, f"{msg.get('code')}: {msg.get('msg')}")
+        return None
 
     # ------------------------------------------------------------ parsing
     def _split(self, symbol: str) -> tuple[str, str]:
