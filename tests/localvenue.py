@@ -16,8 +16,8 @@ Websocket (:class:`LocalWsVenue`): the n-th accepted connection runs
 * ``Silence()``         -- stay connected and send nothing (stale-stream fault).
 
 After the script ends, the connection stays open (silent) until the client
-leaves. Every message the client sends is recorded in ``received[n]`` and
-every request path in ``paths``; ``responder(text) -> reply | None`` answers
+leaves. Every message the client sends is recorded in ``received[n]``, every
+request path in ``paths`` and the handshake headers in ``headers``; ``responder(text) -> reply | None`` answers
 client messages (pongs, acks); ``answer(n, text) -> [replies]`` does the same
 knowing the connection (a venue that answers each subscribe arg on its own, or
 behaves differently on a later connection: ``tests/venue_answers.py``).
@@ -190,6 +190,7 @@ class LocalWsVenue:
         self.answer = answer
         self.received: list[list[str]] = []
         self.paths: list[str] = []
+        self.headers: list[dict[str, str]] = []  # handshake headers per connection
         self.sent: list[int] = []  # frames sent per connection
         self.connection_count = 0
         self._msg_events: list[asyncio.Event] = []
@@ -232,6 +233,7 @@ class LocalWsVenue:
         self.sent.append(0)
         self._msg_events.append(asyncio.Event())
         self.paths.append(ws.request.path if ws.request else "")
+        self.headers.append({k.lower(): v for k, v in ws.request.headers.raw_items()} if ws.request else {})
         reader = asyncio.create_task(self._reader(ws, idx))
         script = self.scripts[min(idx, len(self.scripts) - 1)]
         try:

@@ -183,6 +183,8 @@ class ConnectionSpec:
             topics (Binance ``LIST_SUBSCRIPTIONS``), or None.
         fallback_urls: tried in order when ``url`` cannot be connected to
             (OKX port 8443 -> 443).
+        headers: extra HTTP headers of the websocket handshake (Gate
+            ``X-Gate-Size-Decimal: 1``: sizes as decimal strings).
     """
 
     label: str
@@ -195,6 +197,7 @@ class ConnectionSpec:
     topics_in_url: bool = False
     ack_probe: str | None = None
     fallback_urls: Sequence[str] = ()
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -411,6 +414,16 @@ class Venue:
         if self.listing is None or symbol in self.listing:
             return symbol
         return self._folded.get(symbol.upper())
+
+    def frame_text(self, data: bytes) -> str:
+        """Text of a binary websocket frame (default: UTF-8). Venues that compress
+        their frames (HTX: gzip) decompress here; the feed calls it once per binary
+        frame, before recording, control and parsing, so recordings hold the text.
+
+        Raises:
+            ValueError: bytes that are not a frame of this venue (counted as a parse error).
+        """
+        return data.decode("utf-8")
 
     def auto_reply(self, data: str) -> str | None:
         """Protocol message to send in answer to a received frame, or ``None``.

@@ -237,6 +237,7 @@ class WsConnection:
                     ping_timeout=self.ping_interval_s,
                     close_timeout=1.0,
                     max_size=2**24,
+                    additional_headers=dict(self.spec.headers) or None,
                 )
             except (OSError, TimeoutError, asyncio.TimeoutError, ConnectionClosed, ValueError) as exc:
                 last = exc
@@ -409,6 +410,13 @@ class WsConnection:
     async def _on_frame(self, ws: ClientConnection, data: str | bytes, draining: bool = False) -> None:
         self._last_frame_ms = now_ms()
         self._last_frame_mono = time.monotonic()
+        if not isinstance(data, str):
+            try:
+                data = self.venue.frame_text(bytes(data))
+            except (ValueError, OSError, EOFError) as exc:  # gzip/zlib errors are OSError/EOFError
+                self.handler.handle(self.label, bytes(data))  # counted and logged as a parse error
+                log.debug("%s/%s: binary frame not decodable: %r", self.venue.name, self.label, exc)
+                return
         ctrl = None if draining else self._control(data)
         if ctrl is not None:
             self.handler.handle(self.label, data, parse=False)
