@@ -175,6 +175,12 @@ class Gap(msgspec.Struct, frozen=True, gc=False):
     the disconnect time), ``end`` the time the stream resumed, both ms UTC.
     ``reason`` is a short machine-readable cause (``"closed"``, ``"stale"``,
     ``"rotation"``, ``"error"``).
+
+    ``filled`` is False when the gap is reported; where the venue keeps a public
+    liquidation history, the feed fetches the gap's window from it afterwards and
+    reports the SAME gap again (same exchange, connection, start, end) with
+    ``filled=True``: the liquidations of the window arrived from REST, so the gap
+    no longer counts as missing coverage (:mod:`liqmap.feed.backfill`).
     """
 
     exchange: str
@@ -182,6 +188,7 @@ class Gap(msgspec.Struct, frozen=True, gc=False):
     start: int
     end: int
     reason: str
+    filled: bool = False
 
 
 Event = Union[Liquidation, Trade, OpenInterest, Kline, Ticker, Gap]

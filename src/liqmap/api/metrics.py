@@ -62,7 +62,8 @@ class Metrics:
             if live and now_ms is not None:
                 self.latency.observe(max(0, now_ms - ev.received_at) / 1000)
         elif isinstance(ev, Gap):
-            self.gaps.labels(ex).inc()
+            if not ev.filled:  # the same gap reported again once backfilled
+                self.gaps.labels(ex).inc()
         else:
             self.events.labels(ex, type(ev).__name__.lower()).inc()
 

@@ -23,7 +23,9 @@ discovers the modules, so nothing else names a venue. A subclass declares:
   :meth:`Venue.connection_label` (which live connection a recorded frame came on);
 * I/O as data -- :meth:`Venue.connections` (websocket :class:`ConnectionSpec`
   carrying :class:`Topic` s), :meth:`Venue.rest_polls` (:class:`RestPoll`),
-  :meth:`Venue.auto_reply`;
+  :meth:`Venue.auto_reply`, and where a public liquidation history exists
+  :meth:`Venue.history` / :meth:`Venue.history_next` (:class:`HistoryPage`: the
+  gap backfill after a reconnect, ``history_delay_s``, ``history_limit_per_min``);
 * the subscription protocol -- :meth:`Venue.subscribe_request` (topics -> one
   request text), :meth:`Venue.control` (an ack / rejection / restart notice ->
   :class:`Control`), ``ack_timeout_s``, ``silence_s`` (per stream kind),
@@ -44,7 +46,7 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping, Sequence
 
 import msgspec
 
-from liqmap.models import Event, Liquidation
+from liqmap.models import Event, Liquidation, Trade
 
 if TYPE_CHECKING:
     from liqmap.exchanges.contracts import ContractSizes, ContractSpec
@@ -219,6 +221,45 @@ class RestPoll:
 
 
 @dataclass(frozen=True)
+class HistoryPage:
+    """One request of a venue's public liquidation history (gap backfill).
+
+    Fields:
+        url: the full request URL (under ``Venue.rest_url``).
+        tag: a short name of what the request covers (``usdt``, ``BTC-PERPETUAL``),
+            shown in the frame's connection label.
+        cursor: the venue's paging state for :meth:`Venue.history_next` (a
+            continuation token, the oldest height seen ...).
+        weight: rate-limit units the request costs.
+    """
+
+    url: str
+    tag: str = ""
+    cursor: Any = None
+    weight: int = 1
+
+
+#: Connection label prefix of history (backfill) bodies: ``history:{start}:{end}:{tag}``.
+HISTORY_PREFIX = "history:"
+
+
+def history_label(start_ms: int, end_ms: int, tag: str = "") -> str:
+    """Connection label of a history body fetched for the window ``(start_ms, end_ms]``."""
+    return f"{HISTORY_PREFIX}{int(start_ms)}:{int(end_ms)}:{tag}"
+
+
+def history_window(label: str) -> tuple[int, int] | None:
+    """``(start_ms, end_ms)`` of a :func:`history_label`, None for any other label."""
+    if not label.startswith(HISTORY_PREFIX):
+        return None
+    parts = label.split(":", 3)
+    try:
+        return int(parts[1]), int(parts[2])
+    except (IndexError, ValueError):
+        return None
+
+
+@dataclass(frozen=True)
 class Limits:
     """Venue-imposed (or venue-advised) connection limits, as data.
 
@@ -326,6 +367,11 @@ class Venue:
     #: de-duplication by id does not merge them. The suffixes depend only on the
     #: frame, so replaying the same frame again gives the same ids.
     frame_repeats_are_distinct: ClassVar[bool] = False
+    #: Seconds after a reconnect before the gap's window is fetched from the public
+    #: liquidation history (venues publish it with a delay), see :meth:`history`.
+    history_delay_s: ClassVar[float] = 5.0
+    #: Rate limit of the history endpoint (weight units per minute), None = none known.
+    history_limit_per_min: ClassVar[int | None] = None
 
     def __init__(
         self,
@@ -374,6 +420,23 @@ class Venue:
     def rest_polls(self, symbols: Sequence[str] | None = None) -> list[RestPoll]:
         """REST endpoints to poll (may be empty)."""
         return []
+
+    def history(
+        self, start_ms: int, end_ms: int, symbols: Sequence[str] | None = None, connection: str = ""
+    ) -> list[HistoryPage]:
+        """First requests of the public liquidation history covering ``(start_ms, end_ms]``
+        (ms UTC) for the subscribed ``symbols`` (None = all-market) of the live
+        ``connection`` that had the gap (its label); [] where the venue keeps none
+        (``rest_liquidations = False``). Their bodies are parsed by
+        :meth:`parse` under :func:`history_label`; :func:`safe_parse` keeps the events
+        inside the window, so ids that match the live ones de-duplicate the rest."""
+        return []
+
+    def history_next(self, page: HistoryPage, body: str, start_ms: int) -> HistoryPage | None:
+        """The next page after ``page`` whose ``body`` was just read, while the history
+        still reaches back to ``start_ms``; None when the window is covered. Default:
+        single pages."""
+        return None
 
     def subscribe_request(self, topics: Sequence[Topic], request_id: int) -> str:
         """Text of ONE subscribe request for ``topics`` (already within ``limits``).
@@ -537,8 +600,22 @@ def safe_parse(
     usually ``[]``.
     """
     try:
-        return venue.parse(data, received_at, connection), None
+        events = venue.parse(data, received_at, connection)
     except FrameError as exc:
-        return exc.partial, str(exc)
+        return in_history_window(exc.partial, connection), str(exc)
     except Exception as exc:  # a parser bug must not kill a feed
         return [], f"{type(exc).__name__}: {exc}"
+    if connection[:8] == HISTORY_PREFIX:
+        return in_history_window(events, connection), None
+    return events, None
+
+
+def in_history_window(events: list[Event], connection: str) -> list[Event]:
+    """A history body's liquidations and trades inside its window ``(start, end]``
+    (:func:`history_label`); any other label returns ``events`` unchanged. Live and
+    replay both parse through here, so a replayed backfill gives the same events."""
+    window = history_window(connection)
+    if window is None or not events:
+        return events
+    start, end = window
+    return [e for e in events if type(e) in (Liquidation, Trade) and start < e.timestamp <= end]

@@ -21,9 +21,13 @@ path and query (``ws://127.0.0.1:9000`` + ``wss://fstream.binance.com/market/str
 is used verbatim.
 
 Safety rule: when ``ws_url`` points at a loopback host (127.x, localhost, ::1)
-and no ``rest_url`` is given, REST polls and the listing are switched off (health
-note says so), so a test against a local venue can never reach the real venue's
-REST API.
+and no ``rest_url`` is given, REST polls, the listing and the gap backfill are
+switched off (health note says so), so a test against a local venue can never
+reach the real venue's REST API.
+
+Gap backfill (:mod:`liqmap.feed.backfill`): where the venue keeps a public
+liquidation history, every Gap a connection reports is fetched from it after the
+reconnect and reported again with ``filled=True``.
 
 Listing (:mod:`liqmap.feed.listing`): before subscribing, the adapter reads the
 venue's ``instruments`` endpoints; requested symbols the venue does not list are
@@ -54,13 +58,14 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from liqmap.exchanges.base import Venue
+from liqmap.feed.backfill import GapFiller
 from liqmap.feed.backoff import Backoff
 from liqmap.feed.connection import WsConnection
 from liqmap.feed.dispatch import FrameHandler, Recorder
 from liqmap.feed.health import HealthStatus, HealthTracker
 from liqmap.feed.listing import fetch_listing, fill, merge_specs, split_spec
 from liqmap.feed.rest import RestPoller, TokenBucket
-from liqmap.models import Event
+from liqmap.models import Event, Gap
 from liqmap.settings import get_settings
 
 log = logging.getLogger("liqmap.feed")
@@ -130,6 +135,10 @@ class ExchangeAdapter:
             loopback rule in the module doc).
         listing_refresh_s: seconds between listing re-reads (default the venue's
             ``listing_refresh_s``).
+        backfill: fetch each gap's window from the venue's public liquidation
+            history after a reconnect (:mod:`liqmap.feed.backfill`); default: when
+            the venue keeps one and REST may be used (loopback rule in the module doc).
+        backfill_delay_s: seconds before fetching (default ``venue.history_delay_s``).
     """
 
     def __init__(
@@ -155,6 +164,8 @@ class ExchangeAdapter:
         http_transport: httpx.AsyncBaseTransport | None = None,
         listing: bool | None = None,
         listing_refresh_s: float | None = None,
+        backfill: bool | None = None,
+        backfill_delay_s: float | None = None,
     ) -> None:
         self.venue = resolve_venue(venue)
         self.name = self.venue.name
@@ -180,6 +191,9 @@ class ExchangeAdapter:
         self.listing_enabled = bool(self.venue.instruments) and (listing if listing is not None else rest and not local_only)
         self.listing_refresh_s = listing_refresh_s if listing_refresh_s is not None else self.venue.listing_refresh_s
         rest_liq = self.venue.rest_liquidations
+        self.backfill_enabled = rest_liq and (backfill if backfill is not None else rest and not local_only)
+        self.backfill_delay_s = backfill_delay_s
+        self.filler: GapFiller | None = None
         self.tracker = HealthTracker(self.name, rest_liquidations=rest_liq, note="" if rest_liq else NO_REST_LIQUIDATIONS)
         self._listeners: list[Callable[[Event], None]] = []
         self.handler = FrameHandler(self.venue, self.tracker, self._emit, recorder)
@@ -199,6 +213,8 @@ class ExchangeAdapter:
             self._listeners.remove(callback)
 
     def _emit(self, event: Event) -> None:
+        if type(event) is Gap and self.filler is not None:
+            self.filler.on_gap(event)  # filled gaps are ignored there
         for cb in tuple(self._listeners):
             try:
                 cb(event)
@@ -229,6 +245,8 @@ class ExchangeAdapter:
                 self._start_connection(part)
         if self.listing_enabled and self.listing_refresh_s:
             self._tasks.append(asyncio.create_task(self._refresh_listing(), name=f"liqmap-listing-{self.name}"))
+        if self.backfill_enabled:
+            self._start_filler()
         polled = [*(self.symbols or ()), *self.market_symbols] or None
         polls = self.venue.rest_polls(polled) if self.rest_enabled else []
         if polls and self.rest_url is None and _is_loopback(self.ws_url):
@@ -237,7 +255,8 @@ class ExchangeAdapter:
             log.info("%s: %s", self.name, LOCAL_NO_REST)
             polls = []
         if polls:
-            self._client = httpx.AsyncClient(transport=self.http_transport, timeout=10.0)
+            if self._client is None:
+                self._client = httpx.AsyncClient(transport=self.http_transport, timeout=10.0)
             limits = [p.limit_per_min for p in polls if p.limit_per_min]
             limit = self.rest_limit_per_min or (min(limits) if limits else None)
             bucket = TokenBucket.per_minute(limit) if limit else None
@@ -254,6 +273,18 @@ class ExchangeAdapter:
                 )
                 self.pollers.append(poller)
                 self._tasks.append(asyncio.create_task(poller.run(), name=f"liqmap-rest-{self.name}-{poll.label}"))
+
+    def _start_filler(self) -> None:
+        """The gap backfill (:mod:`liqmap.feed.backfill`) on the adapter's REST client."""
+        if self._client is None:
+            self._client = httpx.AsyncClient(transport=self.http_transport, timeout=10.0)
+        limit = self.venue.history_limit_per_min
+        self.filler = GapFiller(
+            self.venue, self.handler, self.tracker, self._emit, self._client,
+            url=lambda u: override_url(u, self.rest_url), symbols=self.symbols,
+            bucket=TokenBucket.per_minute(limit) if limit else None, delay_s=self.backfill_delay_s,
+            backoff=self._backoff(),
+        )  # fmt: skip
 
     # -- listing ---------------------------------------------------------------
     def _rest_base(self) -> str:
@@ -372,6 +403,9 @@ class ExchangeAdapter:
             return
         self.running = False
         await asyncio.gather(*(c.stop() for c in self.connections), return_exceptions=True)
+        if self.filler is not None:
+            await self.filler.stop()
+            self.filler = None
         for t in self._tasks:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

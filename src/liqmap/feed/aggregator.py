@@ -259,7 +259,7 @@ class ExchangeAggregator:
             self.duplicates += 1
             return False
         self.published += 1
-        if type(event) is Gap:
+        if type(event) is Gap and not event.filled:
             self.gaps += 1
         for sub in self._subs:
             sub.offer(event)

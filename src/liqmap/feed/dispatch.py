@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from liqmap.exchanges.base import Venue, safe_parse
+from liqmap.exchanges.base import HISTORY_PREFIX, Venue, safe_parse
 from liqmap.feed.health import HealthTracker
 from liqmap.units import now_ms
 from liqmap.frames import RawFrame
@@ -93,7 +93,8 @@ class FrameHandler:
             self._parse_error(connection, f"{error} | frame: {data[:200]!r}")
             # events, if any, are the frame's valid rows (FrameError.partial): kept
         if events:
-            self.tracker.on_events(events)
+            # a history (backfill) body is not a live receipt: no latency sample
+            self.tracker.on_events(events, latency=connection[:8] != HISTORY_PREFIX)
             for ev in events:
                 self.emit(ev)
         return events

@@ -54,6 +54,9 @@ class HealthStatus(msgspec.Struct, frozen=True):
             acks do not count), ``None`` if none yet.
         rotations: make-before-break rotations by cause (``lifetime``, ``restart``
             notice, ``silent`` stream, ``rejection``) -- none records a gap.
+        gaps_filled: gaps whose window was fetched from the venue's public
+            liquidation history (:mod:`liqmap.feed.backfill`).
+        backfilled: liquidations (and trades) received that way.
     """
 
     exchange: str
@@ -78,6 +81,8 @@ class HealthStatus(msgspec.Struct, frozen=True):
     listed: int = 0
     last_data_age_s: float | None = None
     rotations: dict[str, int] = {}
+    gaps_filled: int = 0
+    backfilled: int = 0
 
 
 class HealthTracker:
@@ -99,6 +104,8 @@ class HealthTracker:
         self.parse_errors = 0
         self.reconnects = 0
         self.gaps = 0
+        self.gaps_filled = 0
+        self.backfilled = 0
         self.last_frame_mono: float | None = None
         self.last_data_mono: float | None = None
         self.rejections = 0
@@ -159,10 +166,13 @@ class HealthTracker:
         """Count one make-before-break rotation (``lifetime``, ``restart``, ``silent``, ``rejection``)."""
         self.rotations[cause] = self.rotations.get(cause, 0) + 1
 
-    def on_events(self, events) -> None:
-        """Count events and sample latency (only events with a real exchange time)."""
+    def on_events(self, events, latency: bool = True) -> None:
+        """Count events and sample latency (only events with a real exchange time,
+        and only when ``latency``: not for backfilled history)."""
         for ev in events:
             self.event_count += 1
+            if not latency:
+                continue
             ts = getattr(ev, "timestamp", None)
             rx = getattr(ev, "received_at", None)
             if ts is not None and rx is not None and ts != rx:
@@ -222,4 +232,6 @@ class HealthTracker:
             listed=self.listed,
             last_data_age_s=data_age,
             rotations=dict(self.rotations),
+            gaps_filled=self.gaps_filled,
+            backfilled=self.backfilled,
         )

@@ -102,7 +102,7 @@ class ServePipeline:
                 except Exception:  # L1 is a cache; never let it stop ingestion
                     log.exception("memory store rejected an event")
             self.hub.publish(event)
-        elif isinstance(event, Gap):
+        elif isinstance(event, Gap) and not event.filled:  # a filled gap was counted when reported
             st.gaps += 1
         if self.on_event is not None:
             self.on_event(event)

@@ -370,14 +370,15 @@ def coverage(cur: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
 
 
 def gaps(cur: duckdb.DuckDBPyConnection, limit: int = 100) -> list[dict[str, Any]]:
-    """Most recent coverage gaps ``{exchange, connection, start, end, reason}`` (ms UTC)."""
+    """Most recent coverage gaps ``{exchange, connection, start, end, reason, filled}``
+    (ms UTC; ``filled``: backfilled from the venue's liquidation history)."""
     if not table_exists(cur, "gaps"):
         return []
     rows = cur.execute(
-        'SELECT exchange, connection, start, "end", reason FROM gaps ORDER BY start DESC LIMIT ?',
+        'SELECT exchange, connection, start, "end", reason, filled FROM gaps ORDER BY start DESC LIMIT ?',
         [limit],
     ).fetchall()
-    return [dict(zip(("exchange", "connection", "start", "end", "reason"), r)) for r in rows]
+    return [dict(zip(("exchange", "connection", "start", "end", "reason", "filled"), r)) for r in rows]
 
 
 def stored_cascades(

@@ -421,14 +421,7 @@ class DuckDBStore:
             if batch:
                 cols = liquidation_columns(batch)
                 inserted = self._insert_liquidations(cur, cols, len(batch), inserted_by_ex)
-            gaps_in = 0
-            if gaps:
-                gaps_in = cur.execute(
-                    'INSERT OR IGNORE INTO gaps SELECT * FROM (SELECT unnest($1) AS exchange, unnest($2) AS connection, '
-                    'unnest($3) AS start, unnest($4) AS "end", unnest($5) AS reason)',
-                    [[g.exchange for g in gaps], [g.connection for g in gaps], [g.start for g in gaps],
-                     [g.end for g in gaps], [g.reason for g in gaps]],
-                ).fetchone()[0]
+            gaps_in = self._upsert_gaps(cur, gaps) if gaps else 0
             if casc:
                 # one statement for all rows (executemany is row-at-a-time in DuckDB)
                 params = [[r.get(c) for r in casc.values()] for c in CASCADE_COLUMNS]
@@ -459,6 +452,28 @@ class DuckDBStore:
         self.cascade_rows_written += len(casc)
         self.market_rows_written += market_in
         self.batches += 1
+
+    @staticmethod
+    def _upsert_gaps(cur: duckdb.DuckDBPyConnection, gaps: list[Gap]) -> int:
+        """Store gaps by key (exchange, connection, start, end); a gap reported again as
+        ``filled`` (backfilled from the venue's history) marks the stored one filled.
+        Returns the gaps new to the table."""
+        merged: dict[tuple[str, str, int, int], Gap] = {}
+        for g in gaps:  # one row per key in a statement (ON CONFLICT updates a row once)
+            k = (g.exchange, g.connection, g.start, g.end)
+            if k not in merged or g.filled:
+                merged[k] = g
+        rows = list(merged.values())
+        before = cur.execute("SELECT count(*) FROM gaps").fetchone()[0]
+        cur.execute(
+            'INSERT INTO gaps (exchange, connection, start, "end", reason, filled) SELECT * FROM (SELECT '
+            'unnest($1) AS exchange, unnest($2) AS connection, unnest($3) AS start, unnest($4) AS "end", '
+            'unnest($5) AS reason, unnest($6) AS filled) '
+            'ON CONFLICT (exchange, connection, start, "end") DO UPDATE SET filled = gaps.filled OR excluded.filled',
+            [[g.exchange for g in rows], [g.connection for g in rows], [g.start for g in rows],
+             [g.end for g in rows], [g.reason for g in rows], [g.filled for g in rows]],
+        )  # fmt: skip
+        return cur.execute("SELECT count(*) FROM gaps").fetchone()[0] - before
 
     def _insert_liquidations(
         self, cur: duckdb.DuckDBPyConnection, cols: dict[str, np.ndarray], n: int, by_ex: Counter[str]
