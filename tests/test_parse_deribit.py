@@ -8,8 +8,9 @@ import pytest
 
 from liqmap.exchanges.base import FrameError
 from liqmap.exchanges.registry import get_venue
-from liqmap.models import Liquidation, OpenInterest, Trade
+from liqmap.models import Gap, Liquidation, OpenInterest, Trade
 from test_parse_fixtures import compact, parse_cryptofeed_session, parse_ok, tardis_messages
+from venue_live import assert_gap_stored_filled, assert_replay_matches, live_gap_backfill
 
 
 def liquidation_frames() -> dict[str, list[str]]:
@@ -80,3 +81,42 @@ def test_cryptofeed_deribit_session():
 
 def test_native_symbols():
     assert get_venue("deribit").native_symbols("BTC") == ["BTC-PERPETUAL"]
+
+
+def _history_body(trades: list[dict], has_more: bool = False) -> str:
+    """The documented REST shape of get_last_trades_by_currency_and_time around REAL
+    trade rows (https://docs.deribit.com/api-reference/market-data/public-get_last_trades_by_currency_and_time)."""
+    return compact({"jsonrpc": "2.0", "id": 1, "result": {"trades": trades, "has_more": has_more}})
+
+
+def test_history_requests_and_paging():
+    v = get_venue("deribit")
+    (page,) = v.history(1_584_058_044_100, 1_584_058_070_000, ["BTC-PERPETUAL"], "ws")
+    assert "currency=BTC&kind=future&start_timestamp=1584058044100&end_timestamp=1584058070000" in page.url
+    assert [p.tag for p in v.history(1, 2)] == ["BTC", "ETH", "USDC", "USDT"]
+    assert [p.tag for p in v.history(1, 2, ["SOL_USDC-PERPETUAL", "ETH-PERPETUAL"])] == ["ETH", "USDC"]
+    rows = [m["params"]["data"][0] for m in (r["message"] for r in tardis_messages("deribit"))]
+    nxt = v.history_next(page, _history_body(rows, has_more=True), 1_584_058_044_100)
+    assert nxt is not None and "start_timestamp=1584058067675&" in nxt.url  # from the newest trade on
+    assert v.history_next(page, _history_body(rows, has_more=False), 1_584_058_044_100) is None
+
+
+async def test_reconnect_gap_filled_from_trade_history(tmp_path, monkeypatch):
+    """The real 2020-03-13 BTC-PERPETUAL liquidation trades: the first arrives live, the
+    connection drops, the second happened inside the gap and arrives from the REST trade
+    history (which also repeats the first: dropped by window and id); the gap is reported
+    filled and stored filled; replaying the recording gives the same liquidations."""
+    msgs = [r["message"] for r in tardis_messages("deribit")]
+    rows = [m["params"]["data"][0] for m in msgs]
+    gap = (rows[0]["timestamp"] + 50, rows[1]["timestamp"] + 2_000)
+    run, rest = await live_gap_backfill(
+        "deribit", [compact(msgs[0])], [], [_history_body(rows)], gap, tmp_path, monkeypatch, symbols=["BTC-PERPETUAL"]
+    )
+    liqs = run.liquidations()
+    assert [(e.id, e.side) for e in liqs] == [("deribit:BTC-PERPETUAL:66460463", "long"), ("deribit:BTC-PERPETUAL:66460626", "long")]
+    gaps = [e for e in run.events if isinstance(e, Gap)]
+    assert [(g.start, g.end, g.filled) for g in gaps] == [(gap[0], gap[1], False), (gap[0], gap[1], True)]
+    assert len(rest.requests) == 1 and "get_last_trades_by_currency_and_time?currency=BTC" in rest.requests[0][1]
+    assert run.health.gaps_filled == 1 and run.health.backfilled == 2  # the trade and its liquidation
+    assert_replay_matches(run)
+    await assert_gap_stored_filled(run, tmp_path)

@@ -48,6 +48,12 @@ Protocol facts (official docs, https://docs.deribit.com/):
 * Public REST trade history with the ``liquidation`` field exists
   (``public/get_last_trades_by_instrument``) -> ``rest_liquidations = True``;
   its ``result.trades`` bodies are parsed like subscription frames.
+* Gap backfill (:meth:`Deribit.history`):
+  ``public/get_last_trades_by_currency_and_time?currency=&kind=future&start_timestamp=&end_timestamp=&count=1000&sorting=asc``
+  returns ``{"result":{"trades":[...],"has_more":bool}}``; "only returns trades from
+  the last 24 hours"; count at most 1000.
+  https://docs.deribit.com/api-reference/market-data/public-get_last_trades_by_currency_and_time
+  Trade ids are the websocket's, so a trade seen live is dropped as a duplicate.
 
 id = ``deribit:{instrument_name}:{trade_id}`` (``:long``/``:short`` for MT).
 """
@@ -59,7 +65,9 @@ from typing import Sequence
 import msgspec
 
 from liqmap.exchanges._common import INF, MAX_TS, decode, ms, num, opt, typed
-from liqmap.exchanges.base import ConnectionSpec, Control, FrameError, Heartbeat, Limits, RecordingNames, RestPoll, Topic, Venue
+from liqmap.exchanges.base import (
+    ConnectionSpec, Control, FrameError, Heartbeat, HistoryPage, Limits, RecordingNames, RestPoll, Topic, Venue,
+)  # fmt: skip
 from liqmap.models import Event, Liquidation, OpenInterest, Ticker, Trade
 
 WS_URL = "wss://www.deribit.com/ws/api/v2"
@@ -98,6 +106,17 @@ class _Sub(msgspec.Struct, gc=False):
 _sub_dec = msgspec.json.Decoder(_Sub, strict=False)
 
 
+#: Settlement currencies of Deribit futures for the gap backfill (all-market).
+HISTORY_CURRENCIES = ("BTC", "ETH", "USDC", "USDT")
+
+
+def _currency(instrument: str) -> str:
+    """Currency a future's trades are listed under: ``BTC-PERPETUAL`` -> BTC,
+    ``SOL_USDC-PERPETUAL`` -> USDC."""
+    head = instrument.split("-", 1)[0]
+    return head.split("_", 1)[1] if "_" in head else head
+
+
 def instrument_kind(name: str) -> str:
     """``inverse`` (BTC-PERPETUAL, BTC-27JUN25), ``linear`` (BTC_USDC-PERPETUAL) or ``option``."""
     parts = name.split("-")
@@ -122,6 +141,8 @@ class Deribit(Venue):
     capabilities = ("liquidations", "trades", "open_interest", "mark_price", "tickers")
     sampling = "complete"  # every public trade carries its liquidation flag
     rest_liquidations = True
+    history_delay_s = 2.0  # the trade history is current (trades are the websocket's)
+    history_limit_per_min = 600
     default_ws = WS_URL
     default_rest = REST_BASE
     #: The only stablecoin-margined perpetuals settle in USDC: they serve the USDT family too.
@@ -223,6 +244,40 @@ class Deribit(Venue):
             )
             for s in syms
         ]
+
+    def history(
+        self, start_ms: int, end_ms: int, symbols: Sequence[str] | None = None, connection: str = ""
+    ) -> list[HistoryPage]:
+        """Gap backfill: the futures trades (liquidation flags included) of the window,
+        one request per settlement currency (``BTC``, ``ETH`` for the inverse contracts,
+        ``USDC``/``USDT`` for the linear ones; those of ``symbols``, else all four),
+        oldest first, 1000 a page."""
+        if symbols:
+            currencies = sorted({_currency(s) for s in symbols})
+        else:
+            currencies = list(HISTORY_CURRENCIES)
+        return [self._history_page(c, start_ms, end_ms) for c in currencies]
+
+    def _history_page(self, currency: str, start_ms: int, end_ms: int) -> HistoryPage:
+        url = (f"{self.rest_url}/api/v2/public/get_last_trades_by_currency_and_time?currency={currency}"
+               f"&kind=future&start_timestamp={int(start_ms)}&end_timestamp={int(end_ms)}&count=1000&sorting=asc")
+        return HistoryPage(url, tag=currency, cursor=(currency, int(end_ms)))  # fmt: skip
+
+    def history_next(self, page: HistoryPage, body: str, start_ms: int) -> HistoryPage | None:
+        """While ``has_more``: the next page from the newest trade's time (trades at that
+        same ms come again and de-duplicate by trade id)."""
+        try:
+            result = msgspec.json.decode(body).get("result") or {}
+        except (msgspec.DecodeError, AttributeError):
+            return None
+        trades = result.get("trades") if isinstance(result, dict) else None
+        if not result.get("has_more") or not trades:
+            return None
+        last = max(int(t.get("timestamp") or 0) for t in trades if isinstance(t, dict))
+        currency, end_ms = page.cursor
+        if last <= start_ms or last >= end_ms:
+            return None
+        return self._history_page(currency, last, end_ms)
 
     def auto_reply(self, data: str) -> str | None:
         """``public/test`` in answer to a ``test_request`` heartbeat, else None."""
