@@ -179,8 +179,8 @@ class Gap(msgspec.Struct, frozen=True, gc=False):
     ``filled`` is False when the gap is reported; where the venue keeps a public
     liquidation history, the feed fetches the gap's window from it afterwards and
     reports the SAME gap again (same exchange, connection, start, end) with
-    ``filled=True``: the liquidations of the window arrived from REST, so the gap
-    no longer counts as missing coverage (:mod:`liqmap.feed.backfill`).
+    ``filled=True``: the liquidations of the window arrived from REST and the stored
+    gap is marked filled (:mod:`liqmap.feed.backfill`).
     """
 
     exchange: str

@@ -14,7 +14,10 @@ OKX, Gate, Deribit, dYdX, Kraken Futures ...), :class:`GapFiller` turns every
    :func:`~liqmap.exchanges.base.safe_parse` keeps only the liquidations (and
    trades) inside the window ``(start, end]``;
 3. emit the same Gap again with ``filled=True`` once every request succeeded
-   (storage then stops counting the window as missing coverage).
+   (storage marks the stored gap ``filled``).
+
+Gaps of REST polls (reason ``rest``: a poll's own series) are not backfilled; the
+websocket liquidation stream was up.
 
 Idempotency: events arrive with the venue's ids (or ids built from the fields the
 live feed builds them from), so anything the live stream also delivered -- a
@@ -101,7 +104,7 @@ class GapFiller:
 
     def on_gap(self, gap: Gap) -> None:
         """Schedule the backfill of a reported (unfilled) gap; returns at once."""
-        if gap.filled or gap.end <= gap.start:
+        if gap.filled or gap.end <= gap.start or gap.reason == "rest":
             return
         task = asyncio.create_task(self._run(gap), name=f"liqmap-backfill-{gap.exchange}-{gap.connection}")
         self._tasks.add(task)
