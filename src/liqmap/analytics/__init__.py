@@ -10,6 +10,15 @@ Modules:
 * :mod:`~liqmap.analytics.risk` -- ``risk_score`` (six factors, severity bands).
 * :mod:`~liqmap.analytics.cascades` -- ``CascadeConfig``, ``CascadeDetector``, ``cascade_row``.
 
+Cross-exchange market view (issue #15):
+
+* :mod:`~liqmap.analytics.quotes` -- ``QuoteBoard``: the latest quote of every perpetual per venue.
+* :mod:`~liqmap.analytics.cross_exchange` -- ``CrossExchangeData`` per underlying and quote family
+  (volume-weighted price, variance, spreads, liquidity score, arbitrage net of fees).
+* :mod:`~liqmap.analytics.arbitrage` -- ``ArbitrageOpportunity``, ``ArbitrageTracker`` (open -> close).
+* :mod:`~liqmap.analytics.failover` -- venue state, best-venue ranking, ``FailoverMachine``.
+* :mod:`~liqmap.analytics.whales` -- ``WhaleTape``: large trades with liquidations inline.
+
 The in-memory L1 tier lives in :mod:`liqmap.storage.memory`.
 """
 

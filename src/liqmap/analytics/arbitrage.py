@@ -1,4 +1,4 @@
-"""Cross-venue arbitrage opportunities (pure data; the detector is added below).
+"""Cross-venue arbitrage opportunities: the record and its open -> close tracker (pure).
 
 An opportunity is "buy the underlying on one venue at its best ask, sell it on another at
 its best bid", both perpetuals of the same underlying and quote family
@@ -6,6 +6,8 @@ its best bid", both perpetuals of the same underlying and quote family
 """
 
 from __future__ import annotations
+
+from collections import deque
 
 import msgspec
 
@@ -50,3 +52,63 @@ class ArbitrageOpportunity(msgspec.Struct, frozen=True):
     closed_at: int | None
     duration_ms: int
     open: bool = True
+
+
+class ArbitrageTracker:
+    """Open -> close life of arbitrage opportunities (pure; the caller supplies the clock).
+
+    Feed it each group's instantaneous candidates (:func:`liqmap.analytics.cross_exchange.arbitrage_candidates`)
+    with :meth:`update`. An opportunity is identified by ``(base, family, buy venue, sell venue)``;
+    it OPENS when that pair first appears, stays open while it keeps appearing, and CLOSES at the
+    first update of its group without it. :meth:`update` returns the events worth telling:
+    the opening, a new peak at least ``step_bps`` [5] above the last one told, and the closing
+    (``open = False``, ``closed_at``, ``duration_ms``). Closed opportunities are kept in
+    :attr:`closed` (the last ``history`` [1,000]). Cost per update: O(candidates + open ones
+    of that group).
+    """
+
+    def __init__(self, step_bps: float = 5.0, history: int = 1_000) -> None:
+        self.step_bps = step_bps
+        self._groups: dict[tuple[str, str], dict[tuple[str, str], list]] = {}  # pair -> [op, peak told]
+        self.closed: deque[ArbitrageOpportunity] = deque(maxlen=history)
+
+    def update(self, base: str, family: str, candidates: list[ArbitrageOpportunity],
+               now_ms: int) -> list[ArbitrageOpportunity]:
+        """Fold one group's candidates at ``now_ms``; returns the events (class docstring)."""
+        if not candidates and (base, family) not in self._groups:
+            return []
+        group = self._groups.setdefault((base, family), {})
+        events: list[ArbitrageOpportunity] = []
+        seen = set()
+        for c in candidates:
+            pair = (c.buy_exchange, c.sell_exchange)
+            seen.add(pair)
+            held = group.get(pair)
+            if held is None:
+                op = msgspec.structs.replace(c, opened_at=now_ms, updated_at=now_ms, duration_ms=0,
+                                             id=f"{base}/{family}:{pair[0]}>{pair[1]}:{now_ms}")
+                group[pair] = [op, op.peak_net_bps]
+                events.append(op)
+                continue
+            prev = held[0]
+            peak = max(prev.peak_net_bps, c.net_bps)
+            op = held[0] = msgspec.structs.replace(c, id=prev.id, opened_at=prev.opened_at, updated_at=now_ms,
+                                                   peak_net_bps=peak, duration_ms=now_ms - prev.opened_at)
+            if peak >= held[1] + self.step_bps:
+                held[1] = peak
+                events.append(op)
+        for pair in [p for p in group if p not in seen]:
+            prev = group.pop(pair)[0]
+            done = msgspec.structs.replace(prev, open=False, closed_at=now_ms, updated_at=now_ms,
+                                           duration_ms=now_ms - prev.opened_at)
+            self.closed.append(done)
+            events.append(done)
+        if not group:
+            del self._groups[(base, family)]
+        return events
+
+    def opportunities(self, base: str | None = None, family: str | None = None) -> list[ArbitrageOpportunity]:
+        """Open opportunities (optionally of one base / family), best net first."""
+        out = [held[0] for (b, f), group in self._groups.items() for held in group.values()
+               if (base is None or b == base) and (family is None or f == family)]
+        return sorted(out, key=lambda o: -o.net_bps)
