@@ -15,6 +15,7 @@ from liqmap.feed.adapter import ExchangeAdapter
 from liqmap.models import Liquidation, OpenInterest
 from localvenue import FIXTURES, LocalWsVenue, Send, WaitFor, bitmex_insert_frames, connected, wait_until
 from venue_answers import BitmexAnswers, bitmex_welcome
+from test_parse_fixtures import T0
 
 FAST = dict(ws_timeout=5.0, backoff_base=0.05, backoff_cap=0.2, rest=False, ping_interval_s=None)
 FRAMES = bitmex_insert_frames()  # ETHUSD rows wait for the first XBTUSD price
@@ -91,9 +92,9 @@ def test_xbteur_liquidation_value_is_usd():
     v = BitMEX(contracts=cs)
     body = instrument_body()
     cs.update(v.contract_specs(body))
-    v.parse(body, 1)  # XBT/USD mark 32184.89, XBTEUR mark 27464.48
+    v.parse(body, T0)  # XBT/USD mark 32184.89, XBTEUR mark 27464.48
     row = dict(json.loads(FRAMES[0])["data"][0], symbol="XBTEUR", price=27464.5)
-    (liq,) = v.parse(json.dumps({"table": "liquidation", "action": "insert", "data": [row]}), 2)
+    (liq,) = v.parse(json.dumps({"table": "liquidation", "action": "insert", "data": [row]}), T0)
     assert (liq.base, liq.quote) == ("BTC", "EUR")
     assert abs(liq.quantity - row["leavesQty"] / 27464.5) < 1e-12
     assert abs(liq.value_usd - liq.quantity * 32184.89) < 1e-6

@@ -21,6 +21,7 @@ from liqmap.models import Liquidation
 
 from conftest import ROOT, free_port
 from localvenue import LocalWsVenue, Send, binance_forceorder_frames, bitmex_insert_frames
+from test_parse_fixtures import T0
 
 
 class GatedFrames:
@@ -67,7 +68,7 @@ def expected_ids(venue_name: str, frames: list[str]) -> list[str]:
     v = get_venue(venue_name)
     ids: list[str] = []
     for f in frames:
-        for ev in v.parse(f, 0, "e2e"):
+        for ev in v.parse(f, T0, "e2e"):
             if isinstance(ev, Liquidation) and ev.id not in ids:
                 ids.append(ev.id)
     return ids

@@ -6,6 +6,7 @@ from __future__ import annotations
 from liqmap.feed.adapter import ExchangeAdapter
 from liqmap.exchanges.registry import get_venue
 from liqmap.models import Liquidation, Trade
+from test_parse_fixtures import T0
 from localvenue import (
     LocalWsVenue,
     Send,
@@ -33,7 +34,7 @@ async def run(adapter, venue, n, kind=Liquidation):
 async def test_bitmex_real_liquidation_rows():
     frames = bitmex_insert_frames()
     parser = get_venue("bitmex")  # one instance: the parser keeps small state between frames
-    expected = [e.id for f in frames for e in parser.parse(f, 1)]
+    expected = [e.id for f in frames for e in parser.parse(f, T0)]
     async with LocalWsVenue([[WaitFor(1), Send(frames)]]) as venue:
         events, h = await run(ExchangeAdapter("bitmex", ws_url=venue.url, **FAST), venue, len(expected))
     # the BitMEX parser may hold a row until it knows a price, so compare as sets

@@ -13,7 +13,7 @@ from liqmap.exchanges.contracts import ContractSizes
 from liqmap.exchanges.registry import get_venue
 from liqmap.models import OpenInterest, Trade
 from liqmap.symbols import split_symbol
-from test_parse_fixtures import bitmex_insert_rows, compact, cryptofeed_rest, parse_cryptofeed_session, parse_ok, tardis_messages
+from test_parse_fixtures import T0, bitmex_insert_rows, compact, cryptofeed_rest, parse_cryptofeed_session, parse_ok, tardis_messages
 
 
 def liquidation_frames() -> dict[str, list[str]]:
@@ -68,12 +68,15 @@ def test_quanto_ethusd_hand_computed():
 def test_tardis_insert_and_delete():
     v = get_venue("bitmex", contracts=ContractSizes())
     ins, dele = (r["message"] for r in tardis_messages("bitmex"))
-    (liq,) = parse_ok(v, ins, 777)
-    assert (liq.side, liq.value_usd, liq.timestamp) == ("short", 9214.0, 777)
+    # the tardis record carries no time at all: replayed at receipt time 0 (1970) it is not
+    # stored at 1970 but rejected by the gate (before BitMEX's launch) and counted
+    assert parse_ok(v, ins, 0) == [] and v.gate.rejected["timestamp"] == 1
+    (liq,) = parse_ok(v, ins, T0 + 777)
+    assert (liq.side, liq.value_usd, liq.timestamp) == ("short", 9214.0, T0 + 777)
     assert liq.id == "bitmex:dd9cea25-207c-0dab-15b5-b88da776f500"
     assert parse_ok(v, dele) == []
     partial = dict(ins, action="partial")
-    assert parse_ok(v, partial, 999)[0].id == liq.id  # resend after reconnect: same id
+    assert parse_ok(v, partial, T0 + 999)[0].id == liq.id  # resend after reconnect: same id
     assert parse_ok(v, dict(ins, action="update")) == []
 
 
@@ -125,11 +128,11 @@ def test_usdt_linear_fallback_sizes_not_one_coin():
     # 0.000001 XBT per contract (underlyingToPositionMultiplier 1,000,000).
     v = get_venue("bitmex", contracts=ContractSizes())
     (liq,) = parse_ok(v, _insert({"orderID": "a1", "symbol": "XBTUSDT", "side": "Sell", "price": 60_000.0,
-                                  "leavesQty": 2_500_000}), 10)
+                                  "leavesQty": 2_500_000}), T0 + 10)
     assert liq.quantity == pytest.approx(2.5) and liq.value_usd == pytest.approx(150_000.0)
     assert (liq.base, liq.quote, liq.side) == ("BTC", "USDT", "long")
     (eth,) = parse_ok(v, _insert({"orderID": "a2", "symbol": "ETHUSDT", "side": "Buy", "price": 2_000.0,
-                                  "leavesQty": 300_000}), 11)
+                                  "leavesQty": 300_000}), T0 + 11)
     assert eth.quantity == pytest.approx(3.0) and eth.value_usd == pytest.approx(6_000.0)
 
 
@@ -137,17 +140,17 @@ def test_unknown_usdt_contract_held_until_instruments_load():
     cs = ContractSizes()
     v = get_venue("bitmex", contracts=cs)
     row = {"orderID": "p1", "symbol": "PEPEUSDT", "side": "Sell", "price": 0.00001, "leavesQty": 40}
-    assert parse_ok(v, _insert(row), 20) == []  # size unknown: held, not guessed
-    assert parse_ok(v, _insert(dict(row, orderID="p2")), 21) == []
+    assert parse_ok(v, _insert(row), T0 + 20) == []  # size unknown: held, not guessed
+    assert parse_ok(v, _insert(dict(row, orderID="p2")), T0 + 21) == []
     # the 60 s instrument poll brings the spec (here: 1 contract = 1,000 PEPE)
-    events, err = safe_parse(v, _usdt_linear_instrument("PEPEUSDT", 0.001, 0.00001), 22, "instrument")
+    events, err = safe_parse(v, _usdt_linear_instrument("PEPEUSDT", 0.001, 0.00001), T0 + 22, "instrument")
     assert err is None
     liqs = [e for e in events if e.__class__.__name__ == "Liquidation"]
     assert [x.id for x in liqs] == ["bitmex:p1", "bitmex:p2"]  # held order kept
-    assert liqs[0].quantity == pytest.approx(40_000.0) and liqs[0].timestamp == 20
+    assert liqs[0].quantity == pytest.approx(40_000.0) and liqs[0].timestamp == T0 + 20
     assert liqs[0].value_usd == pytest.approx(0.4)
     # once known, new ones go straight through
-    (p3,) = parse_ok(v, _insert(dict(row, orderID="p3")), 23)
+    (p3,) = parse_ok(v, _insert(dict(row, orderID="p3")), T0 + 23)
     assert p3.quantity == pytest.approx(40_000.0)
 
 

@@ -12,7 +12,7 @@ from liqmap.exchanges.bybit import is_inverse
 from liqmap.exchanges.registry import get_venue
 from liqmap.symbols import split_symbol
 from liqmap.models import Liquidation, Trade
-from test_parse_fixtures import compact, parse_cryptofeed_session, parse_ok, tardis_messages
+from test_parse_fixtures import T0, compact, parse_cryptofeed_session, parse_ok, tardis_messages
 
 
 def liquidation_frames() -> dict[str, list[str]]:
@@ -105,13 +105,13 @@ def test_cryptofeed_bybit_legacy_trades():
 def test_ticker_and_public_trade_shapes_and_errors():
     v = get_venue("bybit")
     # v5 documented shapes
-    ev = v.parse(json.dumps({"topic": "tickers.BTCUSD", "type": "snapshot", "ts": 5, "data": {
-        "symbol": "BTCUSD", "markPrice": "50000", "openInterest": "1000000", "lastPrice": "50010"}}), 6)
+    ev = v.parse(json.dumps({"topic": "tickers.BTCUSD", "type": "snapshot", "ts": T0 + 5, "data": {
+        "symbol": "BTCUSD", "markPrice": "50000", "openInterest": "1000000", "lastPrice": "50010"}}), T0 + 6)
     oi = ev[0]  # openInterest counts both sides: one side is half (module docstring)
     assert oi.open_interest == 10.0 and oi.open_interest_usd == 500_000
-    ev = v.parse(json.dumps({"topic": "tickers.BTCUSDT", "type": "delta", "ts": 5, "data": {
+    ev = v.parse(json.dumps({"topic": "tickers.BTCUSDT", "type": "delta", "ts": T0 + 5, "data": {
         "symbol": "BTCUSDT", "markPrice": "50000", "openInterest": "200", "openInterestValue": "10000000",
-        "singleOpenInterest": "99", "singleOpenInterestValue": "4950000"}}), 6)
+        "singleOpenInterest": "99", "singleOpenInterestValue": "4950000"}}), T0 + 6)
     assert (ev[0].open_interest, ev[0].open_interest_usd) == (99.0, 4_950_000.0)  # the single-side fields win
     assert v.parse('{"success":true,"ret_msg":"pong","op":"ping"}', 1) == []
     with pytest.raises(FrameError, match="rejected"):
@@ -140,14 +140,14 @@ def test_symbols_and_connections():
 def test_v5_public_trade_and_kline_documented_shapes():
     """Documented v5 layouts (hand-written, not market data)."""
     v = get_venue("bybit")
-    trade = {"topic": "publicTrade.BTCUSD", "type": "snapshot", "ts": 10, "data": [
-        {"T": 9, "s": "BTCUSD", "S": "Sell", "v": "500", "p": "50000", "L": "MinusTick", "i": "abc", "BT": False}]}
-    (t,) = v.parse(json.dumps(trade), 11)
+    trade = {"topic": "publicTrade.BTCUSD", "type": "snapshot", "ts": T0 + 10, "data": [
+        {"T": T0 + 9, "s": "BTCUSD", "S": "Sell", "v": "500", "p": "50000", "L": "MinusTick", "i": "abc", "BT": False}]}
+    (t,) = v.parse(json.dumps(trade), T0 + 11)
     assert (t.side, t.value_usd, t.quantity, t.id) == ("sell", 500.0, 0.01, "bybit:BTCUSD:abc")
-    kline = {"topic": "kline.1.BTCUSDT", "type": "snapshot", "ts": 5, "data": [
-        {"start": 0, "end": 59999, "interval": "1", "open": "1", "close": "2", "high": "3", "low": "0.5",
-         "volume": "10", "turnover": "15", "confirm": True, "timestamp": 5}]}
-    (k,) = v.parse(json.dumps(kline), 6)
+    kline = {"topic": "kline.1.BTCUSDT", "type": "snapshot", "ts": T0 + 5, "data": [
+        {"start": T0, "end": T0 + 59999, "interval": "1", "open": "1", "close": "2", "high": "3", "low": "0.5",
+         "volume": "10", "turnover": "15", "confirm": True, "timestamp": T0 + 5}]}
+    (k,) = v.parse(json.dumps(kline), T0 + 6)
     assert (k.volume, k.quote_volume, k.closed) == (10.0, 15.0, True)
 
 

@@ -97,7 +97,7 @@ def test_plain_fill_snapshot_trades_ctx_and_errors():
     assert isinstance(t, Trade) and t.side == "buy" and t.id == "hyperliquid:ETH:1677510252000:42"  # (time, coin, tid)
     ctx = {"channel": "activeAssetCtx", "data": {"coin": "ETH", "ctx": {"openInterest": "100", "markPx": "1650",
                                                                         "oraclePx": "1651", "funding": "0.0001"}}}
-    oi, tick = v.parse(json.dumps(ctx), 9)
+    oi, tick = v.parse(json.dumps(ctx), 1677510260000)  # no time in the frame: receipt time
     assert isinstance(oi, OpenInterest) and oi.open_interest_usd == 165000.0 and tick.mark_price == 1650.0
     assert v.parse('{"channel":"pong"}', 1) == []
     assert v.parse('{"channel":"user","data":{"liquidation":{"lid":1,"liquidator":"0x","liquidated_user":"0x"}}}', 1) == []

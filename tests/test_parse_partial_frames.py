@@ -15,7 +15,7 @@ from liqmap.exchanges.registry import get_venue
 from liqmap.feed.dispatch import FrameHandler
 from liqmap.feed.health import HealthTracker
 from liqmap.replay.runner import ReplayRunner
-from test_parse_fixtures import bitmex_insert_rows, parse_ok, tardis_messages
+from test_parse_fixtures import T0, bitmex_insert_rows, parse_ok, tardis_messages
 
 
 def _bybit_multi_row_frame() -> dict:
@@ -53,7 +53,7 @@ def test_bitmex_bad_row_keeps_the_others():
     rows = [r for r in bitmex_insert_rows() if r["symbol"] == "XBTUSD"][:3]
     data = [{k: r[k] for k in ("orderID", "symbol", "side", "price", "leavesQty")} for r in rows]
     data[0]["side"] = "Sideways"
-    events, err = safe_parse(v, json.dumps({"table": "liquidation", "action": "insert", "data": data}), 3)
+    events, err = safe_parse(v, json.dumps({"table": "liquidation", "action": "insert", "data": data}), T0)
     assert err is not None and "Sideways" in err
     assert [e.id for e in events] == ["bitmex:" + r["orderID"] for r in rows[1:]]
 

@@ -77,14 +77,14 @@ async def test_every_event_stored_once_and_totals_match(tmp_path, all_events):
         assert by_side.keys() == ref_side.keys() == {"long", "short"}
         for k in by_side:
             assert by_side[k] == pytest.approx(ref_side[k], rel=1e-12)
-        # one real row round-trips field for field; the extra last column is the key
+        # one real row round-trips field for field; then the key column, then the receipt-time flag
         # id_key = 128-bit MD5 of the id, little-endian (pins DuckDB's md5_number: a DuckDB
         # upgrade that changed it would break idempotence against existing files)
         e = next(iter(ref.values()))
         row = con.execute("SELECT * FROM liquidations WHERE id = ?", [e.id]).fetchone()
         key = int.from_bytes(hashlib.md5(e.id.encode()).digest(), "little")
         assert row == (e.exchange, e.symbol, e.base, e.quote, e.side, e.price, e.quantity, e.value_usd,
-                       e.timestamp, e.received_at, e.id, e.order_side, e.status, key)
+                       e.timestamp, e.received_at, e.id, e.order_side, e.status, key, e.receipt_time)
         idx = con.execute(
             "SELECT expressions FROM duckdb_indexes() WHERE table_name = 'liquidations'"
         ).fetchall()

@@ -84,7 +84,7 @@ async def test_v1_file_migrates_once_and_stays_idempotent(tmp_path):
     assert s["duplicates_skipped"] == len(events) - s["stored"]
 
     cols, pk, idx, rows, versions = _table_shape(db)
-    assert cols == [*LIQUIDATION_COLUMNS, "id_key"]  # same names/order, key appended
+    assert cols == [*LIQUIDATION_COLUMNS, "id_key", "receipt_time"]  # same names/order, key appended, then the flag
     assert pk == [(["id_key"],)]
     assert any("exchange" in str(x) and "timestamp" in str(x) for x in idx)
     assert versions == ALL_VERSIONS

@@ -5,7 +5,8 @@ compare). Conventions, stated once here and relied on everywhere:
 
 * Times are integers in **milliseconds since the Unix epoch, UTC**.
 * ``timestamp`` is the exchange's event time; where a venue sends none (BitMEX
-  ``liquidation`` rows) it is the receipt time, and then ``timestamp == received_at``.
+  ``liquidation`` rows) it is the receipt time, ``timestamp == received_at`` and a
+  liquidation says so (``receipt_time=True``).
 * ``quantity`` is always in **base-asset units** (BTC for BTCUSDT), after
   contract-size conversion (OKX ``ctVal``, Binance COIN-M ``contractSize``,
   BitMEX/Deribit/Bybit-inverse USD contracts divided by price, ...). For
@@ -51,6 +52,8 @@ class Liquidation(msgspec.Struct, frozen=True, gc=False):
         id: stable de-duplication key, unique per venue event.
         order_side: raw order/position side string exactly as the venue sent it.
         status: raw order status where the venue gives one (Binance ``X``).
+        receipt_time: True where the venue gives no event time (BitMEX liquidation rows,
+            a frame without one): ``timestamp`` is then the local receipt time.
     """
 
     exchange: str
@@ -66,6 +69,7 @@ class Liquidation(msgspec.Struct, frozen=True, gc=False):
     id: str
     order_side: str | None = None
     status: str | None = None
+    receipt_time: bool = False
 
 
 class Trade(msgspec.Struct, frozen=True, gc=False):
@@ -191,7 +195,28 @@ class Gap(msgspec.Struct, frozen=True, gc=False):
     filled: bool = False
 
 
-Event = Union[Liquidation, Trade, OpenInterest, Kline, Ticker, Gap]
+class Quarantined(msgspec.Struct, frozen=True, gc=False):
+    """A liquidation stored apart, not as a normal event (the plausibility gate,
+    :mod:`liqmap.exchanges.plausibility`).
+
+    Fields:
+        exchange: venue id.
+        id: the liquidation's id (the storage key of the quarantine table).
+        reason: ``price_far`` (price more than 4x from the symbol's recent price) or
+            ``unvalued`` (no USD value could be computed: a BitMEX liquidation still held
+            for an XBT/USD price when its replay or feed ended).
+        reference_price: the recent price it was compared with (quote units), or None.
+        event: the liquidation as parsed (``value_usd`` NaN when unvalued).
+    """
+
+    exchange: str
+    id: str
+    reason: str
+    reference_price: float | None
+    event: Liquidation
+
+
+Event = Union[Liquidation, Trade, OpenInterest, Kline, Ticker, Gap, Quarantined]
 
 _encoder = msgspec.json.Encoder()
 

@@ -20,6 +20,10 @@ class Metrics:
     * ``liqmap_subscriptions_requested{exchange}`` / ``liqmap_subscriptions_subscribed{exchange}``
       -- topics requested from the live venues / acknowledged by them;
       ``liqmap_subscriptions_failed{exchange}`` -- rejected or never acknowledged now.
+    * ``liqmap_events_rejected_total{exchange,reason}`` -- events the plausibility gate dropped
+      (:mod:`liqmap.exchanges.plausibility`: ``non_finite``, ``value_mismatch``, ``symbol``,
+      ``timestamp`` ...); ``liqmap_events_quarantined_total{exchange,reason}`` -- liquidations
+      stored apart (``price_far``, ``unvalued``).
     * ``liqmap_oi_rejected_total{exchange,reason}`` -- open-interest values the guard rejected
       (:mod:`liqmap.analytics.oi_guard`: ``non_finite``, ``negative``, ``jump``); never stored.
     """
@@ -47,6 +51,11 @@ class Metrics:
                                 ["exchange"], registry=r)
         self.oi_rejected = Counter("liqmap_oi_rejected_total", "Open-interest values rejected by the guard",
                                    ["exchange", "reason"], registry=r)
+        self.gate_rejected = Counter("liqmap_events_rejected_total", "Events the plausibility gate dropped",
+                                     ["exchange", "reason"], registry=r)
+        self.gate_quarantined = Counter("liqmap_events_quarantined_total", "Liquidations stored apart",
+                                        ["exchange", "reason"], registry=r)
+        self._gate_seen: dict[tuple[str, str, str], int] = {}
         self._parse_seen: dict[str, float] = {}
         self._oi_seen: dict[tuple[str, str], int] = {}
         self._ev_children: dict[tuple[str, str], object] = {}
@@ -83,6 +92,16 @@ class Metrics:
                 if n > prev:
                     self.oi_rejected.labels(ex, reason).inc(n - prev)
                     self._oi_seen[(ex, reason)] = n
+
+    def set_gate_counts(self, per_exchange: dict[str, dict[str, dict[str, int]]]) -> None:
+        """Sync the gates' totals ``{exchange: {"rejected"|"quarantined": {reason: n}}}`` (monotonic)."""
+        for ex, kinds in per_exchange.items():
+            for kind, metric in (("rejected", self.gate_rejected), ("quarantined", self.gate_quarantined)):
+                for reason, n in kinds.get(kind, {}).items():
+                    prev = self._gate_seen.get((kind, ex, reason), 0)
+                    if n > prev:
+                        metric.labels(ex, reason).inc(n - prev)
+                        self._gate_seen[(kind, ex, reason)] = n
 
     def set_subscriptions(self, per_exchange: dict[str, tuple[int, int, int]]) -> None:
         """Set ``(requested, subscribed, failed)`` topic counts per live venue."""

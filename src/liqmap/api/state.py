@@ -183,6 +183,7 @@ class AppState:
         if self.aggregator is not None:
             try:
                 self.metrics.set_parse_errors(self.aggregator.parse_errors())
+                self.metrics.set_gate_counts(self.aggregator.gate_counts())
                 if hasattr(self.aggregator, "subscriptions"):
                     self.metrics.set_subscriptions(self.aggregator.subscriptions())
             except Exception:

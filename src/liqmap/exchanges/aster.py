@@ -68,6 +68,7 @@ class Aster(BinanceUSDM):
     label = "public"
     recordings = RecordingNames()
     instruments = ()
+    coin_margined = None  # no COIN-M contracts: a USD-quoted pair is refused, never guessed
 
     def rest_polls(self, symbols: Sequence[str] | None = None) -> list[RestPoll]:
         """None: Aster documents no open-interest endpoint and no public liquidation history."""

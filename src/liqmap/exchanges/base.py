@@ -372,6 +372,10 @@ class Venue:
     history_delay_s: ClassVar[float] = 5.0
     #: Rate limit of the history endpoint (weight units per minute), None = none known.
     history_limit_per_min: ClassVar[int | None] = None
+    #: The venue's launch (ms UTC): an event time before it is implausible (the gate,
+    #: :mod:`liqmap.exchanges.plausibility`). Default 2014-11-24, BitMEX's launch, the
+    #: oldest venue liqmap knows; a venue declares its own.
+    launched_ms: ClassVar[int] = 1_416_787_200_000
 
     def __init__(
         self,
@@ -387,6 +391,10 @@ class Venue:
         #: Symbols the venue lists (from ``instruments``, :meth:`set_listing`); None = not loaded.
         self.listing: frozenset[str] | None = None
         self._folded: dict[str, str] = {}
+        from liqmap.exchanges.plausibility import PlausibilityGate
+
+        #: Checks every event :meth:`parse` emits; its counters are this venue's rejections.
+        self.gate = PlausibilityGate(self)
         self._init_state()
 
     def _init_state(self) -> None:
@@ -541,6 +549,10 @@ class Venue:
     def parse(self, data: str | bytes, received_at: int, connection: str = "") -> list[Event]:
         """Parse one raw frame into normalized events (``[]`` for acks, pongs).
 
+        Every event passes the venue's plausibility gate (:attr:`gate`): implausible ones are
+        dropped and counted there, far-priced liquidations come out as
+        :class:`~liqmap.models.Quarantined`.
+
         Raises:
             FrameError: malformed JSON, unknown shape, or invalid values
                 (message says which; ``partial`` holds the valid rows' events).
@@ -549,10 +561,11 @@ class Venue:
             out = self._parse(data, received_at, connection)
             if self.frame_repeats_are_distinct and len(out) > 1:
                 out = distinct_in_frame(out)
-            return out
+            return self.gate.filter(out) if out else out
         except FrameError as exc:
             if self.frame_repeats_are_distinct and len(exc.partial) > 1:
                 exc.partial = distinct_in_frame(exc.partial)
+            exc.partial = self.gate.filter(exc.partial)
             raise
         except PARSE_ERRORS as exc:
             raise FrameError(f"{self.name}: {type(exc).__name__}: {exc}") from exc

@@ -58,6 +58,11 @@ Normalisation:
   value_usd = quantity x price (USDT/USDC at par).
 * COIN-M: ``z`` is contracts; value_usd = contracts x contractSize (USD; 100 for
   BTC, 10 otherwise unless loaded from exchangeInfo); quantity = value_usd / price.
+* The contract type is read from the SYMBOL, never assumed from the stream: a pair
+  quoted in plain ``USD`` (``BTCUSD_PERP``, ``ETHUSD_250926``) is a COIN-M contract
+  whichever parser meets it (a COIN-M capture replayed as USD-M, a USD-M stream carrying
+  one): it is valued as COIN-M contracts and reported under ``binance_coinm`` with the
+  same id the COIN-M parser gives (7 BTCUSD_PERP contracts = 700 USD, not 7 BTC).
 * timestamp = ``o.T`` (order trade time), else ``E``.
 * id = ``{venue}:{symbol}:{T}:{S}:{filled}:{p}`` -- only fields that every
   recording format keeps (the forceOrder CSV captures keep s,S,q,p,ap,X,l,z,T
@@ -165,6 +170,9 @@ class BinanceUSDM(Venue):
 
     name = "binance"
     color = "#f0b90b"
+    #: Event times before this are implausible (the gate): Binance Futures (USD-M) opened in September 2019; the first day of
+    #: that year, 2019-01-01 UTC, to stay clear of the exact date.
+    launched_ms = 1546300800000
     capabilities = ("liquidations", "trades", "open_interest", "mark_price", "klines", "tickers")
     sampling = "lower_bound"  # at most the latest liquidation per symbol per 1000 ms
     rest_liquidations = False
@@ -181,6 +189,9 @@ class BinanceUSDM(Venue):
     instruments = ("/fapi/v1/exchangeInfo",)
     inverse = False
     oi_path = "/fapi/v1/openInterest"
+    #: Venue whose contracts the plain-USD pairs (``BTCUSD_PERP``) are: valued and named as
+    #: such by this parser too (module docstring); None = this venue lists none (Aster).
+    coin_margined: str | None = "binance_coinm"
 
     def __init__(
         self,
@@ -314,10 +325,22 @@ class BinanceUSDM(Venue):
                 self._split_cache[symbol] = bq
         return bq
 
+    def _coin_margined(self, quote: str) -> str | None:
+        """The venue a contract of this quote is on when it is coin-margined (its pair is
+        quoted in plain USD), else None; raises for such a pair on a venue without COIN-M."""
+        if quote != "USD":
+            return None
+        if self.inverse:
+            return self.name
+        if self.coin_margined is None:
+            raise FrameError(f"{self.name}: a coin-margined (USD-quoted) symbol, which this venue does not list")
+        return self.coin_margined
+
     def _to_base(self, symbol: str, qty: float, price: float) -> tuple[float, float]:
         """(quantity base, value_usd) from the venue size field."""
-        if self.inverse:
-            spec = self.contracts.get(self.name, symbol)
+        venue = self._coin_margined(self._split(symbol)[1])
+        if venue is not None:
+            spec = self.contracts.get(venue, symbol)
             value = qty * spec.size
             return value / price, value
         return qty, qty * price
@@ -339,8 +362,10 @@ class BinanceUSDM(Venue):
             raise FrameError(f"unknown order side {side!r}")
         sym = o.s
         bq = self._split_cache.get(sym) or self._split(sym)
-        if self.inverse:
-            value = filled * self.contracts.get(self.name, sym).size
+        name = self.name
+        if bq[1] == "USD":  # coin-margined, whichever stream it came on (module docstring)
+            name = self._coin_margined("USD") or name
+            value = filled * self.contracts.get(name, sym).size
             quantity = value / price
         else:
             quantity = filled
@@ -350,11 +375,10 @@ class BinanceUSDM(Venue):
         if not 0 <= ts < MAX_TS:
             raise FrameError(f"timestamp out of range: {ts!r}")
         self._last_price[sym] = price
-        name = self.name
         return [
             Liquidation(
                 name, sym, bq[0], bq[1], pside, price, quantity, value, ts, received_at,
-                f"{name}:{sym}:{t}:{side}:{filled!r}:{p!r}", side, o.X,
+                f"{name}:{sym}:{t}:{side}:{filled!r}:{p!r}", side, o.X, not t,
             )
         ]  # fmt: skip
 
@@ -546,6 +570,9 @@ class BinanceCoinM(BinanceUSDM):
 
     name = "binance_coinm"
     color = "#c99a06"
+    #: Event times before this are implausible (the gate): COIN-M futures opened in August 2020; the first day of
+    #: that year, 2020-01-01 UTC, to stay clear of the exact date.
+    launched_ms = 1577836800000
     inverse = True
     default_ws = COINM_WS
     default_rest = COINM_REST

@@ -141,6 +141,9 @@ class Bitget(Venue):
 
     name = "bitget"
     color = "#00c4d6"  # Bitget cyan
+    #: Event times before this are implausible (the gate): Bitget opened in 2018; the first day of
+    #: that year, 2018-01-01 UTC, to stay clear of the exact date.
+    launched_ms = 1514764800000
     frame_repeats_are_distinct = True
     capabilities = ("liquidations", "trades", "open_interest", "mark_price", "klines", "tickers")
     sampling = "lower_bound"  # the docs disagree (module docstring): claim no more
@@ -265,7 +268,7 @@ class Bitget(Venue):
         base, quote = self._split_cache.get(sym) or self._split(sym)
         return Liquidation(
             "bitget", sym, base, quote, pside, price, amount / price, amount, ts or received_at, received_at,
-            f"bitget:{sym}:{t}:{side}:{amt}:{px}", side, None,
+            f"bitget:{sym}:{t}:{side}:{amt}:{px}", side, None, not ts,
         )  # fmt: skip
 
     def _liqs(self, rows: list[_Row], received_at: int) -> list[Event]:

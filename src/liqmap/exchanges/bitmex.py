@@ -427,7 +427,7 @@ class BitMEX(Venue):
         qty, value = conv
         return Liquidation(
             "bitmex", sym, base, quote, pside, price, qty, value, received_at, received_at,
-            f"bitmex:{order_id}", side, None,
+            f"bitmex:{order_id}", side, None, True,
         )  # fmt: skip
 
     def _trade(self, r: dict, received_at: int) -> Trade:

@@ -148,6 +148,9 @@ class Bybit(Venue):
 
     name = "bybit"
     color = "#f7a600"
+    #: Event times before this are implausible (the gate): Bybit opened in December 2018; the first day of
+    #: that year, 2018-01-01 UTC, to stay clear of the exact date.
+    launched_ms = 1514764800000
     frame_repeats_are_distinct = True  # ids are built from the fields (see Venue)
     capabilities = ("liquidations", "trades", "open_interest", "mark_price", "klines", "tickers")
     sampling = "complete"  # allLiquidation: "all liquidations that occur on Bybit"
@@ -303,7 +306,7 @@ class Bybit(Venue):
             qty, value = size, size * price
         return Liquidation(
             "bybit", sym, r[0], r[1], pside, price, qty, value, ts or received_at, received_at,
-            f"bybit:{sym}:{ts}:{side}:{size!r}:{price!r}", side, None,
+            f"bybit:{sym}:{ts}:{side}:{size!r}:{price!r}", side, None, not ts,
         )  # fmt: skip
 
     def _parse(self, data: str | bytes, received_at: int, connection: str) -> list[Event]:

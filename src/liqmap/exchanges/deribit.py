@@ -138,6 +138,9 @@ class Deribit(Venue):
 
     name = "deribit"
     color = "#14c4b3"
+    #: Event times before this are implausible (the gate): Deribit opened in June 2016; the first day of
+    #: that year, 2016-01-01 UTC, to stay clear of the exact date.
+    launched_ms = 1451606400000
     capabilities = ("liquidations", "trades", "open_interest", "mark_price", "tickers")
     sampling = "complete"  # every public trade carries its liquidation flag
     rest_liquidations = True

@@ -358,7 +358,7 @@ class OKX(Venue):
             value = qty * px
         return Liquidation(
             "okx", inst, c[1], c[2], pside, px, qty, value, ts or received_at, received_at,
-            f"okx:{inst}:{ts}:{side or pside}:{sz!r}:{px!r}", side or pos_side or None, None,
+            f"okx:{inst}:{ts}:{side or pside}:{sz!r}:{px!r}", side or pos_side or None, None, not ts,
         )  # fmt: skip
 
     def _parse(self, data: str | bytes, received_at: int, connection: str) -> list[Event]:

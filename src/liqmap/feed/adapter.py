@@ -195,6 +195,7 @@ class ExchangeAdapter:
         self.backfill_delay_s = backfill_delay_s
         self.filler: GapFiller | None = None
         self.tracker = HealthTracker(self.name, rest_liquidations=rest_liq, note="" if rest_liq else NO_REST_LIQUIDATIONS)
+        self.tracker.gate = self.venue.gate
         self._listeners: list[Callable[[Event], None]] = []
         self.handler = FrameHandler(self.venue, self.tracker, self._emit, recorder)
         self.connections: list[WsConnection] = []

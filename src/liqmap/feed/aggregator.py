@@ -342,6 +342,24 @@ class ExchangeAggregator:
                 out[name] = out.get(name, 0) + n
         return out
 
+    def gate_counts(self) -> dict[str, dict[str, dict[str, int]]]:
+        """``{exchange: {"rejected": {reason: n}, "quarantined": {reason: n}}}``: what the venues'
+        plausibility gates dropped and stored apart, over every feed (live and replayed)."""
+        out: dict[str, dict[str, dict[str, int]]] = {}
+
+        def add(name: str, counts: dict[str, dict[str, int]]) -> None:
+            mine = out.setdefault(name, {"rejected": {}, "quarantined": {}})
+            for kind in ("rejected", "quarantined"):
+                for reason, n in counts.get(kind, {}).items():
+                    mine[kind][reason] = mine[kind].get(reason, 0) + n
+
+        for name, a in self.adapters.items():
+            add(name, a.venue.gate.counts())
+        for feed in self.replays:
+            for name, counts in feed.gate_counts().items():
+                add(name, counts)
+        return out
+
     def subscriptions(self) -> dict[str, tuple[int, int, int]]:
         """``{exchange: (topics requested, acknowledged, rejected or unacknowledged)}`` per live venue."""
         out: dict[str, tuple[int, int, int]] = {}

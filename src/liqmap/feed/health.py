@@ -57,6 +57,9 @@ class HealthStatus(msgspec.Struct, frozen=True):
         gaps_filled: gaps whose window was fetched from the venue's public
             liquidation history (:mod:`liqmap.feed.backfill`).
         backfilled: liquidations (and trades) received that way.
+        implausible: events the plausibility gate dropped, by reason
+            (:mod:`liqmap.exchanges.plausibility`; never stored).
+        quarantined: liquidations stored apart (quarantine table), by reason.
     """
 
     exchange: str
@@ -83,6 +86,8 @@ class HealthStatus(msgspec.Struct, frozen=True):
     rotations: dict[str, int] = {}
     gaps_filled: int = 0
     backfilled: int = 0
+    implausible: dict[str, int] = {}
+    quarantined: dict[str, int] = {}
 
 
 class HealthTracker:
@@ -112,6 +117,8 @@ class HealthTracker:
         self.not_listed: list[str] = []
         self.listed = 0
         self.rotations: dict[str, int] = {}
+        #: the venue's plausibility gate (its rejection counters), set by the adapter
+        self.gate = None
         # per websocket connection: (requested, subscribed, {topic: reason})
         self._subs: dict[str, tuple[int, int, dict[str, str]]] = {}
         self.started_mono: float | None = None
@@ -234,4 +241,6 @@ class HealthTracker:
             rotations=dict(self.rotations),
             gaps_filled=self.gaps_filled,
             backfilled=self.backfilled,
+            implausible=dict(self.gate.rejected) if self.gate is not None else {},
+            quarantined=dict(self.gate.quarantined) if self.gate is not None else {},
         )

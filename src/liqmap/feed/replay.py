@@ -82,6 +82,11 @@ class ReplayFeed:
         """``{exchange: frames the parser rejected}`` so far."""
         return dict(self.runner.stats.parse_errors)
 
+    def gate_counts(self) -> dict[str, dict[str, dict[str, int]]]:
+        """``{exchange: {"rejected": {reason: n}, "quarantined": {reason: n}}}`` of the replayed
+        venues' plausibility gates so far."""
+        return self.runner.gate_counts()
+
     def _keep(self, ev: Event) -> bool:
         if self.only_exchanges and getattr(ev, "exchange", None) not in self.only_exchanges:
             return False

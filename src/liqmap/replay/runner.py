@@ -172,6 +172,11 @@ class ReplayRunner:
                 self._venues[name] = None
         return self._venues[name]
 
+    def gate_counts(self) -> dict[str, dict[str, dict[str, int]]]:
+        """``{exchange: {"rejected": {reason: n}, "quarantined": {reason: n}}}`` of every venue
+        parsed so far (:mod:`liqmap.exchanges.plausibility`)."""
+        return {name: v.gate.counts() for name, v in tuple(self._venues.items()) if v is not None}
+
     def _load_contracts(self, frame: RawFrame) -> None:
         """A recording's contract-sizes frame (:func:`liqmap.feed.recorder.contracts_frame`):
         load the sizes the live feed used into the venues' registries (with the default

@@ -34,7 +34,7 @@ BUCKET_MS: dict[str, int] = {
 
 _COLS = (
     "exchange, symbol, base, quote, side, price, quantity, value_usd, "
-    '"timestamp", received_at, id, order_side, status'
+    '"timestamp", received_at, id, order_side, status, receipt_time'
 )
 _COL_NAMES = [c.strip().strip('"') for c in _COLS.split(",")]
 

@@ -96,6 +96,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import time
 from collections import Counter
@@ -107,7 +108,7 @@ import duckdb
 import numpy as np
 
 from liqmap.analytics.market_series import MarketRows
-from liqmap.models import Event, Gap, Liquidation
+from liqmap.models import Event, Gap, Liquidation, Quarantined, to_json
 from liqmap.storage.market import write_market_rows
 from liqmap.storage.base import StorageError
 from liqmap.symbols import base_of
@@ -121,14 +122,22 @@ LIQUIDATION_COLUMNS: tuple[str, ...] = (
     "exchange", "symbol", "base", "quote", "side", "price", "quantity", "value_usd",
     "timestamp", "received_at", "id", "order_side", "status",
 )
+#: Columns a liquidation is stored with: the version-1 columns, then (migration 0010) the
+#: receipt-time flag, which comes after ``id_key`` in the table.
+STORED_COLUMNS: tuple[str, ...] = (*LIQUIDATION_COLUMNS, "receipt_time")
 _FLOAT_COLS = {"price", "quantity", "value_usd"}
 _get_id = attrgetter("id")
-_GETTERS = {name: attrgetter(name) for name in LIQUIDATION_COLUMNS}
-#: extra last column of ``liquidations`` (schema version 2): the PRIMARY KEY, ``md5_number(id)``.
+_GETTERS = {name: attrgetter(name) for name in STORED_COLUMNS}
+#: extra column of ``liquidations`` (schema version 2): the PRIMARY KEY, ``md5_number(id)``.
 ID_KEY_COLUMN = "id_key"
 _INSERT_LIQUIDATIONS = (
-    f"INSERT OR IGNORE INTO liquidations ({', '.join(LIQUIDATION_COLUMNS)}, {ID_KEY_COLUMN}) "
-    f"SELECT {', '.join(LIQUIDATION_COLUMNS)}, md5_number(id) FROM liq_batch RETURNING exchange"
+    f"INSERT OR IGNORE INTO liquidations ({', '.join(STORED_COLUMNS)}, {ID_KEY_COLUMN}) "
+    f"SELECT {', '.join(STORED_COLUMNS)}, md5_number(id) FROM liq_batch RETURNING exchange"
+)
+#: ``quarantine`` columns (migration 0010), filled from :class:`~liqmap.models.Quarantined`.
+QUARANTINE_COLUMNS: tuple[str, ...] = (
+    "id", "exchange", "symbol", "reason", "reference_price", "side", "price", "quantity", "value_usd",
+    "timestamp", "received_at", "event",
 )
 _INSERT_LIQUIDATIONS_PLAIN = _INSERT_LIQUIDATIONS.replace("INSERT OR IGNORE", "INSERT").replace(" RETURNING exchange", "")
 _INT_COLS = {"timestamp", "received_at"}
@@ -186,16 +195,18 @@ def liquidation_columns(events: Sequence[Liquidation]) -> dict[str, np.ndarray]:
     """Column-major numpy arrays (one per ``liquidations`` column) for a batch.
 
     Strings are object arrays (``None`` becomes SQL NULL), prices/quantities
-    float64, times int64 ms.
+    float64, times int64 ms, the receipt-time flag bool.
     """
     out: dict[str, np.ndarray] = {}
     n = len(events)
-    for name in LIQUIDATION_COLUMNS:
+    for name in STORED_COLUMNS:
         values = map(_GETTERS[name], events)  # no intermediate list: ~25% faster than np.array(list)
         if name in _FLOAT_COLS:
             out[name] = np.fromiter(values, dtype=np.float64, count=n)
         elif name in _INT_COLS:
             out[name] = np.fromiter(values, dtype=np.int64, count=n)
+        elif name == "receipt_time":
+            out[name] = np.fromiter(values, dtype=np.bool_, count=n)
         else:
             out[name] = np.fromiter(values, dtype=object, count=n)
     return out
@@ -257,7 +268,7 @@ class DuckDBStore:
             self._con.execute(f"SET threads = {int(threads)}")
         self.schema_version = 0 if read_only else apply_migrations(self._con)
         self._liq: list[Liquidation] = []
-        self._gaps: list[Gap] = []
+        self._gaps: list[Gap | Quarantined] = []  # stored beside the liquidations: gaps, quarantined
         self._cascades: dict[str, dict[str, Any]] = {}
         self._market = MarketRows()
         self._oldest: float | None = None  # monotonic time of the oldest buffered item
@@ -270,6 +281,7 @@ class DuckDBStore:
         self.gaps_stored = 0
         self.cascade_rows_written = 0
         self.market_rows_written = 0
+        self.quarantined_stored = 0
         self.batches = 0
         self.stored_by_exchange: Counter[str] = Counter()
         self._expect_duplicates = False  # last batch met stored ids: skip the optimistic INSERT
@@ -303,7 +315,7 @@ class DuckDBStore:
         for e in events:
             if isinstance(e, Liquidation):
                 self._liq.append(e)
-            elif isinstance(e, Gap):
+            elif isinstance(e, (Gap, Quarantined)):
                 self._gaps.append(e)
         await self._after_buffer()
 
@@ -403,8 +415,10 @@ class DuckDBStore:
         async with self._lock:
             await self._wait_inflight()
 
-    def _commit(self, liq: list[Liquidation], gaps: list[Gap], casc: dict[str, dict[str, Any]],
+    def _commit(self, liq: list[Liquidation], aside: list[Gap | Quarantined], casc: dict[str, dict[str, Any]],
                 market: MarketRows | None = None) -> None:
+        gaps = [g for g in aside if type(g) is Gap]
+        quarantined = [q for q in aside if type(q) is Quarantined] if len(gaps) < len(aside) else []
         cur = self._con.cursor()
         try:
             # de-duplicate within the batch in Python only when needed (a C-level set check;
@@ -435,6 +449,7 @@ class DuckDBStore:
                     params,
                 )
             market_in = write_market_rows(cur, market) if market else 0
+            quarantined_in = _insert_quarantined(cur, quarantined) if quarantined else 0
             cur.execute("COMMIT")
         except BaseException:
             try:
@@ -451,6 +466,7 @@ class DuckDBStore:
         self.gaps_stored += gaps_in
         self.cascade_rows_written += len(casc)
         self.market_rows_written += market_in
+        self.quarantined_stored += quarantined_in
         self.batches += 1
 
     @staticmethod
@@ -542,6 +558,7 @@ class DuckDBStore:
             "gaps_stored": self.gaps_stored,
             "cascade_rows_written": self.cascade_rows_written,
             "market_rows_written": self.market_rows_written,
+            "quarantined_stored": self.quarantined_stored,
             "batches": self.batches,
         }
 
@@ -593,6 +610,22 @@ class DuckDBStore:
         given as a venue symbol (``BTCUSDT`` matches ``BTC``).
         """
         return read_cascades(self.reader(), symbol=symbol, limit=limit, close=True)
+
+
+def _insert_quarantined(cur: duckdb.DuckDBPyConnection, events: list[Quarantined]) -> int:
+    """``INSERT OR IGNORE`` quarantined liquidations (keyed by id) in the open transaction;
+    returns rows inserted. A non-finite number (an unvalued event's NaN) is stored as NULL."""
+    def num(x: float | None) -> float | None:
+        return x if x is not None and math.isfinite(x) else None
+
+    rows = [(q.id, q.exchange, q.event.symbol, q.reason, num(q.reference_price), q.event.side, q.event.price,
+             num(q.event.quantity), num(q.event.value_usd), q.event.timestamp, q.event.received_at,
+             to_json(q.event).decode()) for q in events]
+    cols = list(zip(*rows))
+    sel = ", ".join(f"unnest(${i + 1}) AS \"{c}\"" for i, c in enumerate(QUARANTINE_COLUMNS))
+    names = ", ".join(f'"{c}"' for c in QUARANTINE_COLUMNS)
+    return cur.execute(f"INSERT OR IGNORE INTO quarantine ({names}) SELECT * FROM (SELECT {sel})",
+                       [list(c) for c in cols]).fetchone()[0]
 
 
 def symbol_candidates(symbol: str) -> list[str]:

@@ -21,6 +21,10 @@ State = Annotated[AppState, Depends(get_state)]
 def health(state: State):
     """``{"status": "ok", meta, pipeline counters, ws_clients}``.
 
+    ``pipeline.plausibility``: per venue, the events the plausibility gate dropped
+    (``rejected``) and stored apart (``quarantined``), by reason
+    (:mod:`liqmap.exchanges.plausibility`).
+
     ``meta`` carries the size tiers (``large_usd``, ``institutional_usd``: settings) and the
     streaming cascade detector's threshold (``cascade_min_usd``), all USD, so clients such as
     the dashboard use the server's thresholds instead of their own copies.
@@ -32,7 +36,8 @@ def health(state: State):
         dups = state.aggregator.duplicates if state.aggregator is not None else 0
         pipe = {"events": s.events, "liquidations": s.liquidations, "duplicates": dups,
                 "gaps": s.gaps, "stored": s.stored, "store_errors": s.store_errors,
-                "source_finished": s.finished, "by_exchange": s.by_exchange}
+                "source_finished": s.finished, "by_exchange": s.by_exchange,
+                "plausibility": state.aggregator.gate_counts() if state.aggregator is not None else {}}
     return {
         "status": "ok",
         "meta": state.meta(large_usd=state.settings.large_usd, institutional_usd=state.settings.institutional_usd,
