@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from test_parse_fixtures import cryptofeed_frames, cryptofeed_rest
+from test_parse_fixtures import T0, cryptofeed_frames, cryptofeed_rest
 
 from liqmap.exchanges.registry import get_venue
 from liqmap.models import Ticker
@@ -50,11 +50,12 @@ def test_binance_book_ticker_real_frames(name, venue, size):
 def test_binance_day_ticker_and_mark_price_documented_examples():
     """No recording holds these streams; the payloads are the docs' examples (USD-M
     Individual-Symbol-Ticker-Streams, Mark-Price-Stream; COIN-M Individual-Symbol-Ticker-Streams)."""
-    day = {"e": "24hrTicker", "E": 123456789, "s": "BTCUSDT", "p": "0.0015", "P": "250.00", "w": "0.0018",
+    # the docs' event time 123456789 (1970) is moved to a real time: the gate rejects 1970
+    day = {"e": "24hrTicker", "E": T0, "s": "BTCUSDT", "p": "0.0015", "P": "250.00", "w": "0.0018",
            "c": "0.0025", "Q": "10", "o": "0.0010", "h": "0.0025", "l": "0.0010", "v": "10000",
            "q": "18", "O": 0, "C": 86400000, "F": 0, "L": 18150, "n": 18151}
     (t,) = get_venue("binance").parse(json.dumps(day), 5)
-    assert (t.last_price, t.volume_24h, t.volume_24h_usd, t.timestamp) == (0.0025, 10000.0, 18.0, 123456789)
+    assert (t.last_price, t.volume_24h, t.volume_24h_usd, t.timestamp) == (0.0025, 10000.0, 18.0, T0)
     coinm = dict(day, s="BTCUSD_PERP", v="100", q="0.25")  # v contracts (100 USD each), q base
     (t,) = get_venue("binance_coinm").parse(json.dumps(coinm), 5)
     assert (t.volume_24h, t.volume_24h_usd) == (0.25, 10_000.0)
@@ -185,7 +186,7 @@ def test_bybit_v5_ticker_documented_example():
         91705.276, 1570383121.943499, 1673280000000, -0.000212)
     # openInterest counts both sides of the book: one side is half (bybit module docstring)
     assert t.open_interest == 68744.761 / 2 and t.open_interest_usd == 1183601235.91 / 2
-    inverse = {"topic": "tickers.BTCUSD", "type": "snapshot", "ts": 5, "data": {
+    inverse = {"topic": "tickers.BTCUSD", "type": "snapshot", "ts": T0 + 5, "data": {
         "symbol": "BTCUSD", "bid1Price": "50000", "bid1Size": "100000", "volume24h": "2000000", "turnover24h": "40"}}
     (t,) = get_venue("bybit").parse(json.dumps(inverse), 6)  # inverse: sizes and volume24h are USD
     assert (t.bid_size, t.volume_24h, t.volume_24h_usd) == (2.0, 40.0, 2_000_000.0)
