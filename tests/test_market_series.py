@@ -20,7 +20,7 @@ from conftest import FIX
 from liqmap.analytics.market_series import MarketSeries, MinuteSampler
 from liqmap.analytics.oi_guard import OIGuard
 from liqmap.analytics.trade_bars import TradeBars
-from liqmap.models import Gap, OpenInterest, Trade
+from liqmap.models import Gap, OpenInterest, Ticker, Trade
 from liqmap.replay.runner import ReplayRunner
 from rest_venues import real_klines, real_oi
 
@@ -76,7 +76,8 @@ def test_minute_sampler_keeps_the_last_value_of_each_minute_and_drops_late_ones(
     assert s.offer("k", 119_999, 2) is None
     assert s.offer("k", 120_000, 3) == 2  # a new minute finishes the old one with its LAST value
     assert s.offer("k", 119_000, 4) is None and s.late == 1
-    assert s.flush() == [3]
+    assert s.expire(239_999) == [] and s.expire(240_000) == [3]  # the minute ended a minute ago: handed on
+    assert s.flush() == []
 
 
 def _oi_stream(rows=None):
@@ -143,5 +144,7 @@ def test_market_series_samples_guarded_oi_to_one_value_a_minute():
     rows = series.add(events)
     assert [o.open_interest for o in rows.open_interest] == [real[1]]  # minute 0's last accepted value
     assert rows.latest[("oi", "binance", "BTCUSDT")].open_interest == real[2]
-    assert [o.open_interest for o in series.flush().open_interest] == [real[2]]
     assert series.stats()["oi_rejected"] == {"binance": {"jump": 1}}
+    # the venue goes silent; other events move the stream's time on: its last value is stored
+    later = series.add([Ticker("bybit", "BTCUSDT", t0 + 181_000, t0, mark_price=87_000.0)])
+    assert [o.open_interest for o in later.open_interest] == [real[2]] and series.flush().open_interest == []

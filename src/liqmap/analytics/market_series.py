@@ -9,7 +9,9 @@ returns :class:`MarketRows`:
   stored, never fed to the model), sampled to the LAST observation of each minute per
   instrument (venues push OI up to 10 times a second; one value a minute is plenty for
   5-minute model steps). A minute's value is handed on when an observation of a later
-  minute arrives; an observation of an earlier minute than the one held is dropped (late);
+  minute arrives, or when the stream's event time (the newest timestamp of any event) is
+  :data:`EXPIRE_MS` past the minute's end -- so the last value of a venue that went silent is
+  stored too; an observation of an earlier minute than the one held is dropped (late);
 * ``marks`` -- :class:`~liqmap.models.Ticker` s carrying a ``mark_price``, sampled the same way;
 * ``klines`` -- CLOSED venue klines (``Kline.closed``), as the venue sent them;
 * ``bars`` -- :class:`~liqmap.analytics.trade_bars.TradeBar` s (1-minute OHLC and taker
@@ -34,6 +36,8 @@ from liqmap.models import Gap, Kline, OpenInterest, Ticker, Trade
 from liqmap.units import MINUTE_MS
 
 T = TypeVar("T")
+#: A held minute is handed on once the stream's event time is this far past its end (ms).
+EXPIRE_MS = MINUTE_MS
 
 
 @dataclass
@@ -79,6 +83,16 @@ class MinuteSampler(Generic[T]):
             return held[1]
         return None
 
+    def expire(self, now_ms: int) -> list[T]:
+        """Hand on the items whose minute ended at least :data:`EXPIRE_MS` before ``now_ms``
+        (a later observation of the same minute is then held and handed on again)."""
+        out = []
+        for key, (minute, item) in list(self._held.items()):
+            if minute + MINUTE_MS + EXPIRE_MS <= now_ms:
+                out.append(item)
+                del self._held[key]
+        return out
+
     def flush(self) -> list[T]:
         """Every held item (the current minutes), emptied."""
         out = [item for _, item in self._held.values()]
@@ -98,6 +112,8 @@ class MarketSeries:
         self.bars = TradeBars()
         self._oi: MinuteSampler[OpenInterest] = MinuteSampler()
         self._mark: MinuteSampler[Ticker] = MinuteSampler()
+        #: newest event time seen (ms UTC): the stream's event time
+        self.watermark = 0
 
     @property
     def late(self) -> int:
@@ -109,8 +125,12 @@ class MarketSeries:
         rows = MarketRows()
         trades: list[Trade] = []
         guard = self.guard
+        newest = self.watermark
         for e in events:
             kind = type(e)
+            t = getattr(e, "timestamp", None)
+            if t is not None and t > newest:
+                newest = t
             if kind is Trade:
                 trades.append(e)
                 guard.observe_price(e.exchange, e.symbol, e.price)
@@ -129,6 +149,10 @@ class MarketSeries:
                 self.bars.gap(e)
         if trades:
             rows.bars += self.bars.add(trades)
+        if newest > self.watermark:
+            self.watermark = newest
+            rows.open_interest += self._oi.expire(newest)
+            rows.marks += self._mark.expire(newest)
         return rows
 
     def _open_interest(self, e: OpenInterest, rows: MarketRows) -> None:
