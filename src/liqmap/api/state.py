@@ -46,6 +46,8 @@ class AppState:
         memory: L1 in-memory store the pipeline appends to, or None.
         reads: the routers' read side over L1 and DuckDB (:class:`~liqmap.storage.reads.TieredReads`,
             built from ``cursor`` and ``memory``; warmed from DuckDB at :meth:`start`).
+        heatmap: the live heatmap (:class:`~liqmap.serve.heatmap.HeatmapService`) started with the
+            pipeline, or None; its ``levels`` messages go to ``heatmap_hub`` (``/ws/heatmap``).
     """
 
     con: duckdb.DuckDBPyConnection
@@ -59,8 +61,11 @@ class AppState:
     store: Any | None = None
     memory: Any | None = None
     pipeline: ServePipeline | None = None
+    heatmap: Any | None = None
+    heatmap_hub: BroadcastHub = field(default_factory=BroadcastHub)
     started_ms: int = field(default_factory=now_ms)
     _task: asyncio.Task | None = None
+    _heatmap_task: asyncio.Task | None = None
     _health_cache: tuple[float, Any] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _cache: dict = field(default_factory=dict)
@@ -135,6 +140,15 @@ class AppState:
 
         self.pipeline = ServePipeline(self.hub, self.clock, self.store, self.memory, on_event)
         self._task = asyncio.create_task(self._run())
+        if self.heatmap is not None:
+            self.heatmap.publish = self.publish_levels
+            self._heatmap_task = asyncio.create_task(self.heatmap.run(), name="liqmap-heatmap")
+
+    def publish_levels(self, base: str, message: dict) -> None:
+        """Push one ``levels`` message to the ``/ws/heatmap`` clients of ``base``."""
+        import json
+
+        self.heatmap_hub.publish_text((base, message), lambda item: json.dumps(item[1], separators=(",", ":")))
 
     async def _run(self) -> None:
         try:
@@ -148,7 +162,10 @@ class AppState:
             log.exception("event source failed")
 
     async def stop(self) -> None:
-        """Stop the pipeline, flush and close storage and the aggregator."""
+        """Stop the heatmap and the pipeline, flush and close storage and the aggregator."""
+        if self._heatmap_task is not None:
+            self._heatmap_task.cancel()
+            await asyncio.gather(self._heatmap_task, return_exceptions=True)
         if self._task is not None:
             self._task.cancel()
             try:

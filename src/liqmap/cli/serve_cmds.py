@@ -143,7 +143,8 @@ def serve(
         if files:
             if speed is not None and speed <= 0:
                 raise ServeError("--speed must be > 0")
-            state = build_replay_state(files, db, speed, settings, only_exchanges=ex, only_bases=bases)
+            state = build_replay_state(files, db, speed, settings, only_exchanges=ex, only_bases=bases,
+                                       heatmap_symbols=symbol_list(heatmap_symbols))
             banner = f"[bold yellow]REPLAY[/] of {len(files)} path(s) into {db}"
         else:
             hm = heatmap_symbols if heatmap_symbols is not None else settings.heatmap_symbols

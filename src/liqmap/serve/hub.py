@@ -80,16 +80,22 @@ class BroadcastHub:
 
     def publish(self, event: Liquidation) -> int:
         """Offer ``event`` to every matching client; returns how many got it."""
+        return self.publish_text(event, self.encode)
+
+    def publish_text(self, item: object, encode: Callable[[object], str]) -> int:
+        """Offer ``encode(item)`` (encoded once, only if a client wants it) to every client whose
+        ``accept(item)`` holds (another channel's messages: ``/ws/heatmap`` levels keyed by
+        underlying); returns how many got it."""
         self.published += 1
         if not self.subscribers:
             return 0
         msg: str | None = None
         delivered = 0
         for sub in self.subscribers:
-            if sub.closed or (sub.accept is not None and not sub.accept(event)):
+            if sub.closed or (sub.accept is not None and not sub.accept(item)):
                 continue
             if msg is None:
-                msg = self.encode(event)
+                msg = encode(item)
             try:
                 sub.queue.put_nowait(msg)
                 sub.consecutive_drops = 0

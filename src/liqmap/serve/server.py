@@ -80,6 +80,7 @@ def build_replay_state(
     preload: Sequence[str] = (),
     only_exchanges: Sequence[str] | None = None,
     only_bases: Sequence[str] | None = None,
+    heatmap_symbols: Sequence[str] | None = None,
 ) -> AppState:
     """State that replays recorded files (or directories of them) through the parsers into
     storage + websocket.
@@ -88,7 +89,8 @@ def build_replay_state(
     with no live venue, so a replay takes the live path from the merge on.
     ``speed`` None = as fast as possible; N = N x recorded time (gaps capped at
     ``max_gap_s``). ``preload`` files are replayed first, unpaced (demo backfill).
-    ``only_exchanges`` / ``only_bases`` keep just those venues / underlyings.
+    ``only_exchanges`` / ``only_bases`` keep just those venues / underlyings. ``heatmap_symbols``:
+    underlyings whose heatmap the replayed market series drive (steps follow the replayed data).
     Raises :class:`ServeError` for a missing/unreadable file or a directory holding none.
     """
     settings = settings or get_settings()
@@ -111,9 +113,12 @@ def build_replay_state(
     memory = MemoryStore()
     store = open_store(db_path, settings, memory)
     con = _read_connection(db_path, store)
-    return AppState(con=con, clock=ReplayClock(duckdb_reads.latest_timestamp(con)), hub=BroadcastHub(),
-                    metrics=Metrics(), settings=settings, db_path=db_path, enabled=agg.exchanges(),
-                    aggregator=agg, store=store, memory=memory)
+    state = AppState(con=con, clock=ReplayClock(duckdb_reads.latest_timestamp(con)), hub=BroadcastHub(),
+                     metrics=Metrics(), settings=settings, db_path=db_path, enabled=agg.exchanges(),
+                     aggregator=agg, store=store, memory=memory)
+    if heatmap_symbols:
+        attach_heatmap(state, heatmap_symbols, live=False)
+    return state
 
 
 def build_live_state(
@@ -150,8 +155,27 @@ def build_live_state(
     memory = MemoryStore()
     store = open_store(db_path, settings, memory)
     con = _read_connection(db_path, store)
-    return AppState(con=con, clock=LiveClock(), hub=BroadcastHub(), metrics=Metrics(), settings=settings,
-                    db_path=db_path, enabled=list(agg.adapters), aggregator=agg, store=store, memory=memory)
+    state = AppState(con=con, clock=LiveClock(), hub=BroadcastHub(), metrics=Metrics(), settings=settings,
+                     db_path=db_path, enabled=list(agg.adapters), aggregator=agg, store=store, memory=memory)
+    if heatmap_symbols:
+        from liqmap.feed.adapter import _is_loopback
+
+        local = [n for n, a in agg.adapters.items() if _is_loopback(a.ws_url)]
+        attach_heatmap(state, heatmap_symbols, live=True, rest_urls=dict(rest_urls or {}), local_ws=local,
+                       backfill_days=settings.heatmap_backfill_days)
+    return state
+
+
+def attach_heatmap(state: AppState, bases: Sequence[str], *, live: bool, rest_urls: dict[str, str] | None = None,
+                   local_ws: Sequence[str] = (), backfill_days: float = 0.0) -> None:
+    """Give ``state`` a live heatmap (:class:`~liqmap.serve.heatmap.HeatmapService`) of ``bases``
+    (underlyings, e.g. ``BTC``), started with the pipeline."""
+    from liqmap.serve.heatmap import HeatmapService
+    from liqmap.symbols import parse_symbol
+
+    state.heatmap = HeatmapService(cursor=state.cursor, bases=list(dict.fromkeys(parse_symbol(b).base for b in bases)),
+                                   exchanges=list(state.enabled), now_ms=state.now_ms, live=live,
+                                   rest_urls=rest_urls or {}, local_ws=local_ws, backfill_days=backfill_days)
 
 
 def check_port(host: str, port: int) -> None:

@@ -24,7 +24,8 @@ inside the caller's transaction (the DuckDB store commits them with its liquidat
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Iterator, Sequence
 
 import duckdb
 import numpy as np
@@ -75,20 +76,28 @@ def upsert_rows(cur: duckdb.DuckDBPyConnection, table: str, names: tuple[str, ..
     return len(rows)
 
 
-def _upsert(con: duckdb.DuckDBPyConnection, table: str, names: tuple[str, ...], rows: list[tuple]) -> int:
-    if not rows:
-        return 0
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A new cursor on ``con`` inside one transaction: committed when the block ends, rolled
+    back (and the error raised) when it raises; the cursor is closed either way."""
     cur = con.cursor()
     try:
         cur.execute("BEGIN TRANSACTION")
         try:
-            upsert_rows(cur, table, names, rows)
+            yield cur
             cur.execute("COMMIT")
         except BaseException:
             cur.execute("ROLLBACK")
             raise
     finally:
         cur.close()
+
+
+def _upsert(con: duckdb.DuckDBPyConnection, table: str, names: tuple[str, ...], rows: list[tuple]) -> int:
+    if not rows:
+        return 0
+    with transaction(con) as cur:
+        upsert_rows(cur, table, names, rows)
     return len(rows)
 
 

@@ -47,6 +47,7 @@ def health(state: State):
         "enabled": state.enabled,
         "pipeline": pipe,
         "ws_clients": len(state.hub.subscribers),
+        "heatmap": state.heatmap.status() if state.heatmap is not None else None,
     }
 
 

@@ -17,6 +17,13 @@ Endpoints (all JSON; times ms UTC; prices/notional USDT):
 Errors: 422 with a reason for bad parameters, 404 for an unknown symbol (the body lists the
 known ones) or an empty window.
 
+**Live.** For an underlying ``serve`` keeps current (``--heatmap-symbols``; ``BTCUSDT`` and ``BTC``
+both name BTC) the time series is the LIVE result: the steps the running model stored
+(:mod:`liqmap.serve.heatmap`, :func:`liqmap.heatmap.live_view.live_timeseries`), ``meta.source``
+``"live"``, with the reference instrument and the open-interest venues that contributed (and
+the steps where their aggregate was partial) in ``meta``. ``end_time`` defaults to the newest
+step. Other symbols are computed from the archive tables as before (``meta`` without ``source``).
+
 **Database.** Every endpoint reads the app's own database (:class:`liqmap.api.state.AppState`,
 a cursor per request from :func:`liqmap.api.deps.db_cursor`) through
 :mod:`liqmap.storage.archive_reads` and the model; no second connection.
@@ -39,7 +46,9 @@ import numpy as np
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 
 from liqmap.api.deps import Cursor, one_of, parse_time, parse_window
+from liqmap.heatmap.live_view import live_timeseries
 from liqmap.heatmap.model import INTERVAL_MS, NoData, UnknownSymbol, get_heatmap_timeseries_json
+from liqmap.storage.heatmap_store import latest_step
 from liqmap.storage.archive_reads import data_version, date_range, known_symbols, latest_price_time, price_steps
 
 router = APIRouter(tags=["heatmap"])
@@ -118,21 +127,12 @@ def heatmap_timeseries(
     time_window = one_of("time_window", time_window, "timeframe", timeframe)
     start_q = parse_time(one_of("start_time", start_time, "start_ms", start_ms), "start_time")
     end_q = parse_time(one_of("end_time", end_time, "end_ms", end_ms), "end_time")
+    live = _live(request, cur, symbol, time_window, start_q, end_q, interval, bin_size, band_pct)
+    if live is not None:
+        return live
     sym = _symbol_or_404(cur, symbol)
     end = end_q if end_q is not None else _latest_end(cur, sym) + INTERVAL_MS[interval]
-    if start_q is not None:
-        if time_window is not None:
-            raise HTTPException(422, "give either time_window or start_time, not both")
-        start = start_q
-    else:
-        try:
-            start = end - parse_window(time_window or "7d")
-        except ValueError as exc:
-            raise HTTPException(422, str(exc)) from None
-    if end <= start:
-        raise HTTPException(422, f"end_time ({end}) must be after start_time ({start})")
-    if (end - start) // INTERVAL_MS[interval] > MAX_STEPS:
-        raise HTTPException(422, f"too many steps (> {MAX_STEPS}); use a larger interval or a shorter window")
+    start = _window(end, time_window, start_q, interval)
     key = (sym, start, end, interval, bin_size, band_pct, data_version(cur))
     with _LOCK:
         hit = _CACHE.get(key)
@@ -148,6 +148,61 @@ def heatmap_timeseries(
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
     gz = gzip.compress(body, compresslevel=1, mtime=0)
+    with _LOCK:
+        _CACHE[key] = gz
+        while len(_CACHE) > _CACHE_MAX:
+            _CACHE.popitem(last=False)
+    return _gz_response(gz, request, "miss")
+
+
+def _window(end: int, time_window: str | None, start_time: int | None, interval: str) -> int:
+    """Start of the requested window (422 on bad or contradicting parameters)."""
+    if start_time is not None:
+        if time_window is not None:
+            raise HTTPException(422, "give either time_window or start_time, not both")
+        start = start_time
+    else:
+        try:
+            start = end - parse_window(time_window or "7d")
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
+    if end <= start:
+        raise HTTPException(422, f"end_time ({end}) must be after start_time ({start})")
+    if (end - start) // INTERVAL_MS[interval] > MAX_STEPS:
+        raise HTTPException(422, f"too many steps (> {MAX_STEPS}); use a larger interval or a shorter window")
+    return start
+
+
+def _live(request: Request, cur, symbol: str, time_window, start_time, end_time, interval, bin_size,
+          band_pct) -> Response | None:
+    """The live result for an underlying serve tracks (module docstring), else None."""
+    service = getattr(request.app.state.liqmap, "heatmap", None)
+    if service is None:
+        return None
+    try:
+        from liqmap.symbols import parse_symbol
+
+        base = parse_symbol(symbol).base
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
+    ref = service.reference_name(base)
+    newest = latest_step(cur, base, service.served.version) if ref else None
+    if newest is None:
+        return None
+    end = end_time if end_time is not None else newest
+    start = _window(end, time_window, start_time, interval)
+    key = ("live", base, start, end, interval, bin_size, band_pct, newest)
+    with _LOCK:
+        hit = _CACHE.get(key)
+    if hit is not None:
+        return _gz_response(hit, request, "hit")
+    try:
+        body = live_timeseries(cur, service.served, base, ref, start, end, interval, bin_size, band_pct)
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
+    if body is None:
+        raise HTTPException(404, f"no live {interval} step for {base} between {start} and {end}")
+    gz = gzip.compress(_ENC.encode(body), compresslevel=1, mtime=0)
     with _LOCK:
         _CACHE[key] = gz
         while len(_CACHE) > _CACHE_MAX:

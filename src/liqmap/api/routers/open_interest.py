@@ -23,7 +23,7 @@ from fastapi import APIRouter, HTTPException, Query
 
 from liqmap.analytics.oi_aggregate import OIChain
 from liqmap.api.deps import Cursor
-from liqmap.api.routers.heatmap import parse_window
+from liqmap.api.deps import parse_window
 from liqmap.storage import market_reads as mr
 from liqmap.units import INTERVAL_MS
 

@@ -10,6 +10,13 @@ order). The first message is
 loses messages (bounded queue, counted in ``liqmap_ws_dropped_messages_total``) and
 is disconnected (code 1013) after 1000 consecutive drops; ingestion never waits.
 Invalid parameters close the socket with code 1008 and the reason.
+
+``WS /ws/heatmap?symbol=BTC``: the live heatmap's steps (``serve --heatmap-symbols``). First
+``{"type": "hello", "symbols": [tracked underlyings], ...}``, then one
+``{"type": "levels", "symbol", "timestamp" (step END, ms UTC), "close", "bin_size", "levels":
+[{price, long, short}], "consumed": {long, short}, "meta": {...}}`` per model step
+(:func:`liqmap.heatmap.live_view.levels_message`). ``symbol`` (optional) keeps one underlying
+(``BTCUSDT`` and ``BTC`` both mean BTC); one that serve does not track closes the socket (1008).
 """
 
 from __future__ import annotations
@@ -117,3 +124,48 @@ async def ws_liquidations(
                 pass
         state.hub.unsubscribe(sub)
         state.metrics.ws_clients.set(len(state.hub.subscribers))
+
+
+@router.websocket("/ws/heatmap")
+async def ws_heatmap(websocket: WebSocket, symbol: str | None = None):
+    """Live heatmap steps for one client (protocol in the module docstring)."""
+    state = websocket.app.state.liqmap
+    await websocket.accept()
+    tracked = sorted(state.heatmap.tracked) if state.heatmap is not None else []
+    base = None
+    if symbol:
+        try:
+            from liqmap.symbols import parse_symbol
+
+            base = parse_symbol(symbol).base
+        except ValueError as exc:
+            await websocket.close(code=1008, reason=str(exc)[:120])
+            return
+    if (base is not None and base not in tracked) or not tracked:
+        await websocket.close(code=1008, reason=f"no live heatmap for {symbol or 'any symbol'}; tracked: {tracked}"[:120])
+        return
+    sub = state.heatmap_hub.subscribe((lambda item: item[0] == base) if base else None, queue_size=100)
+    await websocket.send_text(json.dumps({"type": "hello", "meta": state.meta(), "symbols": tracked,
+                                          "filter": {"underlying": base}}))
+
+    async def pump():
+        while True:
+            msg = await sub.queue.get()
+            if msg is None or sub.closed:
+                break
+            await websocket.send_text(msg)
+
+    async def drain_incoming():
+        while True:
+            await websocket.receive_text()
+
+    tasks = [asyncio.create_task(pump()), asyncio.create_task(drain_incoming())]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    except WebSocketDisconnect:
+        pass
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        state.heatmap_hub.unsubscribe(sub)

@@ -1,0 +1,144 @@
+"""The live heatmap's feeder (issue #10 item 3), in process: live == offline, resume == no stop,
+the open-interest aggregate across venues.
+
+Data: REAL Binance USD-M BTCUSDT 5-minute klines and open interest of December 2025, fetched by
+the real venue REST backfill from the local servers of ``rest_venues`` (Bybit's and OKX's
+documented shapes carry the same Binance values: no Bybit/OKX history is recorded).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+
+import duckdb
+import numpy as np
+import pytest
+
+from liqmap.analytics.oi_aggregate import OIChain
+from liqmap.heatmap.live import LiveHeatmap, offline_steps
+from liqmap.heatmap.live_view import live_timeseries
+from liqmap.heatmap.model import calculate_time_evolving_heatmap
+from liqmap.heatmap.params import load_params
+from liqmap.history.backfill import backfill_many
+from liqmap.storage import heatmap_store as hs
+from liqmap.storage import market_reads as mr
+from liqmap.storage.duckdb_store import apply_migrations
+from rest_venues import NOW, RestVenues, real_oi
+
+DAY = 86_400_000
+SERVED = load_params()
+STEP = SERVED.step_ms
+FIRST = (NOW - 3 * DAY) // STEP * STEP + STEP
+LAST = NOW // STEP * STEP
+
+
+async def _backfilled(venues) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    apply_migrations(con)
+    async with RestVenues() as srv:
+        res = await backfill_many(list(venues), ["BTCUSDT"], NOW - 3 * DAY, NOW, con,
+                                  base_urls={v: srv.url for v in venues}, now_ms=NOW, min_retry_s=0.01)
+    assert all(r.error is None and r.rows for r in res), res
+    return con
+
+
+def _inputs(con, venues=("binance", "bybit", "okx")):
+    kl = mr.reference_bars(con, "binance", "BTCUSDT", FIRST - STEP, LAST, STEP)
+    oi = {k.key: v for k, v in mr.oi_per_step(con, "BTC", FIRST, LAST, STEP, ("USDT",), venues).items()}
+    return kl, oi
+
+
+def _same(a, b) -> bool:
+    return a.t_end == b[0] and (a.levels is None and b[2] is None
+                                or (a.origin == b[1] and np.array_equal(a.levels, b[2])))
+
+
+async def test_live_steps_equal_the_offline_runner_and_a_resumed_run_equals_one_without_stops():
+    con = await _backfilled(("binance", "bybit", "okx"))
+    kl, oi = _inputs(con)
+    assert set(oi) == {"binance:BTCUSDT", "bybit:BTCUSDT", "okx:BTC-USDT-SWAP"}
+    offline = offline_steps("BTC", SERVED, FIRST, kl, oi, LAST)
+    assert len(offline) == (LAST - FIRST) // STEP + 1 == 864
+    # live: advanced in irregular chunks, state dumped and loaded (a restart) after each
+    rng = random.Random(7)
+    heat, live, end = LiveHeatmap("BTC", SERVED, FIRST), [], FIRST - STEP
+    while end < LAST:
+        end = min(LAST, end + STEP * rng.randint(1, 60))
+        live += heat.advance(kl, oi, end)
+        heat = LiveHeatmap.load(heat.dump(), SERVED)
+    assert len(live) == len(offline) and all(_same(a, b) for a, b in zip(live, offline))
+    assert live[-1].levels.sum() > 1e9 and not live[-1].aggregate.partial  # a real book, every venue in
+
+
+async def test_live_feeder_equals_the_api_model_on_the_same_binance_input():
+    """Binance alone: the aggregate is Binance's OI, and the live feeder reading the venue tables
+    gives the levels of the offline API path reading the archive tables (same rows, mirrored)."""
+    con = await _backfilled(("binance",))
+    kl, oi = _inputs(con, ("binance",))
+    live = {s.t_end: s for s in LiveHeatmap("BTC", SERVED, FIRST).advance(kl, oi, LAST)}
+    start = FIRST + 12 * STEP
+    series, res, cols, used = calculate_time_evolving_heatmap("BTCUSDT", start, LAST, "5m", SERVED,
+                                                              warmup_ms=start - FIRST + 1, con=con)
+    assert series.t_end[0] == FIRST and used == ["klines_5m_history", "open_interest_history"]
+    assert len(cols) > 800
+    for i in cols:
+        origin, levels = res.snapshots[int(i)]
+        s = live[int(series.t_end[i])]
+        assert s.origin == origin and np.array_equal(s.levels, levels)
+
+
+async def test_stored_steps_serve_the_levels_the_model_computed():
+    con = await _backfilled(("binance", "bybit", "okx"))
+    kl, oi = _inputs(con)
+    heat = LiveHeatmap("BTC", SERVED, FIRST)
+    steps = heat.advance(kl, oi, LAST)
+    hs.save_steps(con, "BTC", SERVED.version, STEP, FIRST, steps, heat.dump(), NOW)
+    assert LiveHeatmap.load(hs.load_state(con, "BTC", SERVED.version, STEP), SERVED).next_end == LAST + STEP
+    got = hs.read_columns(con, "BTC", SERVED.version, [LAST])[LAST]
+    cells, lo, sh = hs.sparse_cells(steps[-1].origin, steps[-1].levels)
+    assert np.array_equal(got[0], cells) and np.array_equal(got[1], lo) and np.array_equal(got[2], sh)
+    body = live_timeseries(con, SERVED, "BTC", "binance:BTCUSDT", LAST - DAY, LAST, "15m", None, 10.0)
+    assert body["meta"]["source"] == "live" and body["meta"]["open_interest"]["venues"] == sorted(oi)
+    assert len(body["data"]) == 96 and all(col["timestamp"] % 900_000 == 0 for col in body["data"])
+    last = body["data"][-1]["levels"]
+    near = [lv for lv in last if abs(lv["price"] / steps[-1].close - 1) < 0.1]
+    assert len(near) == len(last) > 20
+    total = sum(lv["long"] + lv["short"] for lv in last)
+    in_band = steps[-1].levels.sum()  # the whole book; the band keeps most of it
+    assert 0.5 * in_band < total <= in_band + len(last)
+
+
+def _vals(i: int, drop: set[str] = frozenset()) -> dict[str, tuple[float, float | None]]:
+    """Step ``i`` of three instruments carrying the REAL Binance OI (x1, x0.6, x0.3)."""
+    t, oi, usd = real_oi()[i]
+    out = {"binance:BTCUSDT": (oi, usd), "bybit:BTCUSDT": (0.6 * oi, 0.6 * usd), "okx:BTC-USDT-SWAP": (0.3 * oi, 0.3 * usd)}
+    return {k: v for k, v in out.items() if k not in drop}
+
+
+def test_a_silent_venue_leaves_the_aggregate_partial_and_not_lower():
+    chain = OIChain(hold_ms=3_600_000)
+    rows = real_oi()
+    for i in range(10):
+        a = chain.step(rows[i][0], _vals(i))
+        assert not a.partial and a.value == a.total
+    full = a.total
+    a = chain.step(rows[10][0], _vals(10, {"bybit:BTCUSDT"}))  # bybit stops answering
+    assert a.partial and a.missing == ("bybit:BTCUSDT",) and a.present == ("binance:BTCUSDT", "okx:BTC-USDT-SWAP")
+    assert a.total < 0.7 * full  # the raw sum would fall by bybit's share ...
+    want = full * (rows[10][1] * 1.3) / (rows[9][1] * 1.3)  # ... the chain moves with the others only
+    assert a.value == pytest.approx(want, rel=1e-12)
+    a = chain.step(rows[11][0], _vals(11))  # bybit back within six hours: complete, re-anchored
+    assert not a.partial and a.value == a.total
+    # silent for more than six hours: no longer expected; its return is a join -> unknown for an hour
+    t = rows[11][0]
+    for i in range(12, 12 + 73):
+        a = chain.step(rows[i][0], _vals(i, {"bybit:BTCUSDT"}))
+    assert not a.partial and a.missing == () and a.value == a.total
+    a = chain.step(rows[85][0], _vals(85))
+    assert math.isnan(a.value) and not a.partial
+    for i in range(86, 86 + 12):
+        assert math.isnan(chain.step(rows[i][0], _vals(i)).value)
+    a = chain.step(rows[98][0], _vals(98))
+    assert a.value == a.total and rows[98][0] - t > 6 * 3_600_000
+    assert OIChain.load(chain.dump()) == chain
