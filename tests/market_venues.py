@@ -66,6 +66,8 @@ class LiveMarket(RestVenues):
         self.silent: set[str] = set()
         self.pushed = 0
         self.polled_k = -1  # the market step Binance's open interest was last asked at
+        #: subscribe requests (Bybit, OKX) / connections (Binance) received per venue
+        self.subscribes: dict[str, int] = {"binance": 0, "bybit": 0, "okx": 0, "bybit-inverse": 0}
         # history served: rows up to "now" only (the live rows are reached by advancing)
         self.klines = [k for k in self.history_klines if int(k[6]) < now]
         self.oi = [o for o in self.history_oi if o[0] <= now]
@@ -152,12 +154,16 @@ class LiveMarket(RestVenues):
         ws = web.WebSocketResponse(autoping=True)
         await ws.prepare(request)
         self.clients[venue].add(ws)
+        if venue == "binance":
+            self.subscribes[venue] += 1
         try:
             async for msg in ws:
                 if msg.type != WSMsgType.TEXT:
                     continue
                 for reply in self._answer(venue, msg.data):
                     await ws.send_str(reply)
+                if venue != "binance" and '"subscribe"' in msg.data:
+                    self.subscribes[venue] += 1
                 if venue in ("bybit", "okx") and '"subscribe"' in msg.data and self.k and venue not in self.silent:
                     await ws.send_str(self.bybit_frame(self.t) if venue == "bybit" else self.okx_frame(self.t))
         finally:

@@ -38,8 +38,8 @@ from liqmap.units import now_ms
 from localvenue import wait_until
 from market_venues import LiveMarket
 
-LIVE_STEPS = 16
-HALF = 8
+LIVE_STEPS = 10
+HALF = 5
 
 
 class Serve:
@@ -153,11 +153,13 @@ async def test_fresh_serve_keeps_the_btc_map_current_and_a_sigkilled_one_resumes
                 mid = await a.live_map(client)
                 assert mid["meta"]["end"] == ends[-1] > first["meta"]["end"]
                 # B: SIGKILL once its data is stored, restart on the same file
-                await asyncio.sleep(1.5)
+                await asyncio.sleep(1.0)
                 b.stop(signal.SIGKILL)
                 assert b.proc.returncode == -signal.SIGKILL
+                before = dict(mb.subscribes)
                 b.start()
-                await wait_until(lambda: mb.connected(), 30, "the restarted serve's sockets")
+                await wait_until(lambda: all(mb.subscribes[v] > before[v] for v in ("binance", "bybit", "okx")), 30,
+                                 "the restarted serve's subscriptions")
                 await _poll(lambda: b.live_map(client), 60, "the restarted serve's map")
                 await _advance((ma, mb), LIVE_STEPS - HALF)
                 await _caught_up(a, client, ma)
