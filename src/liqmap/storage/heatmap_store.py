@@ -1,4 +1,4 @@
-"""The live heatmap's tables (``migrations/duckdb/0006_live_heatmap.sql``): state, steps, levels.
+"""The live heatmap's tables (``migrations/duckdb/0007_live_heatmap.sql``): state, steps, levels.
 
 :func:`save_steps` writes one advance of one underlying in ONE transaction: the level rows and
 step rows of the new steps, the serialized model state after them, and the pruning of levels

@@ -1,4 +1,4 @@
--- liqmap DuckDB schema, version 6: the live heatmap serve keeps current (issue #10 item 3).
+-- liqmap DuckDB schema, version 7: the live heatmap serve keeps current (issue #10 item 3).
 -- Written by liqmap.storage.heatmap_store, one transaction per advance (levels + steps + state),
 -- so a crash leaves the state and the stored steps consistent and a restart resumes.
 
