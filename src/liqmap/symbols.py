@@ -48,6 +48,8 @@ QUOTES: tuple[str, ...] = ("FDUSD", "USDT", "USDC", "BUSD", "USDE", "USD")
 #: Quote suffixes of venue symbols: :data:`QUOTES` plus fiat and crypto quotes
 #: (BitMEX ``XBTEUR``, ``ETHBTC``-style pairs), longest first within each group.
 VENUE_QUOTES: tuple[str, ...] = QUOTES + ("EUR", "BTC", "ETH")
+#: Quotes whose amounts are taken as USD (stablecoins at par; README "value_usd").
+USD_QUOTES: frozenset[str] = frozenset({"USD", "USDT", "USDC"})
 #: Query quote -> quote family (the key of ``Venue.quote_families``).
 QUOTE_FAMILY: dict[str, str] = {"USDT": "USDT", "FDUSD": "USDT", "BUSD": "USDT", "USDE": "USDT", "USDC": "USDC", "USD": "USD"}
 BASE_ALIASES: dict[str, str] = {"XBT": "BTC"}

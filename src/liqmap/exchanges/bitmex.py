@@ -78,6 +78,7 @@ from liqmap.exchanges._common import INF, check_pos, decode, iso_ms, num, opt, p
 from liqmap.exchanges.base import ConnectionSpec, Control, FrameError, Heartbeat, Limits, RecordingNames, RestPoll, Topic, Venue
 from liqmap.exchanges.contracts import ContractSpec, parse_number
 from liqmap.models import Event, Liquidation, OpenInterest, Ticker, Trade
+from liqmap.symbols import USD_QUOTES
 
 WS_URL = "wss://ws.bitmex.com/realtime"
 REST_BASE = "https://www.bitmex.com"
@@ -104,10 +105,6 @@ class _LiqTable(msgspec.Struct, gc=False):
 
 
 _liq_dec = msgspec.json.Decoder(_LiqTable)
-
-
-#: Quote currencies whose values are taken as USD (stablecoins at par).
-_USD_QUOTES = frozenset({"USD", "USDT", "USDC"})
 
 
 def _asset(code: str) -> str:
@@ -310,7 +307,7 @@ class BitMEX(Venue):
             return None
         if spec.kind == "inverse":
             value = contracts * spec.size  # in the quote currency
-            if spec.quote in _USD_QUOTES:
+            if spec.quote in USD_QUOTES:
                 return value / price, value
             xbt = self.xbt_usd()  # XBTEUR: EUR contracts; coins x XBT/USD is the USD value
             if not xbt:
@@ -447,7 +444,7 @@ class BitMEX(Venue):
             if quote == "BTC":
                 xbt = self.xbt_usd()
                 value = value * xbt if xbt else math.nan
-            elif quote not in _USD_QUOTES and base == "BTC":  # XBTEUR: foreignNotional is EUR
+            elif quote not in USD_QUOTES and base == "BTC":  # XBTEUR: foreignNotional is EUR
                 xbt = self.xbt_usd()
                 value = qty * xbt if xbt else math.nan
         else:
@@ -498,7 +495,7 @@ class BitMEX(Venue):
         if foreign is not None and quote in ("XBT", "BTC"):
             xbt = self.xbt_usd()
             vol_usd = foreign * xbt if xbt else None
-        elif foreign is not None and quote not in ("USD", "USDT", "USDC"):
+        elif foreign is not None and quote not in USD_QUOTES:
             vol_usd = None
         nxt = r.get("fundingTimestamp")
         return Ticker("bitmex", sym, ts, received_at, last_price=opt(r.get("lastPrice")),

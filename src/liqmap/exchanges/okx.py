@@ -76,6 +76,7 @@ from liqmap.exchanges.base import (
 )  # fmt: skip
 from liqmap.exchanges.contracts import ContractSizes, ContractSpec, parse_number
 from liqmap.models import Event, Liquidation, OpenInterest, Ticker, Trade
+from liqmap.symbols import USD_QUOTES
 
 WS_URL = "wss://ws.okx.com:8443/ws/v5/public"
 #: Port-443 form of the public websocket (third-party use; fallback, module docstring).
@@ -440,7 +441,7 @@ class OKX(Venue):
             sides += [px, self._size(inst, sz, px)[0] if px and sz is not None and sz >= 0 else None]
         vol, vol_ccy = opt(d.get("vol24h")), opt(d.get("volCcy24h"))
         if inst.count("-") < 2:  # spot: vol24h base, volCcy24h quote
-            volume, volume_usd = vol, vol_ccy if self._split(inst)[1] in ("USDT", "USDC", "USD") else None
+            volume, volume_usd = vol, vol_ccy if self._split(inst)[1] in USD_QUOTES else None
         else:  # derivatives: volCcy24h base; USD from the contracts
             volume = vol_ccy
             volume_usd = self._size(inst, vol, last)[1] if vol is not None and last else None
