@@ -66,7 +66,7 @@ from typing import Any, Sequence
 import msgspec
 
 from liqmap.exchanges._common import (
-    INF, MAX_TS, decode, dict_rows, ms, num, opt, pos, rows_or_partial, split_concat, text,
+    INF, MAX_TS, decode, dict_rows, ms, num, opt, pos, rows_or_partial, split_concat, text, typed,
 )  # fmt: skip
 from liqmap.exchanges.base import ConnectionSpec, Control, FrameError, Heartbeat, Limits, RecordingNames, Topic, Venue
 from liqmap.exchanges.contracts import ContractSizes
@@ -168,9 +168,11 @@ class Bitget(Venue):
         inst_types: Sequence[str] = INST_TYPES,
         kline_interval: str = "1m",
     ) -> None:
-        super().__init__(contracts, ws_url, rest_url)
         self.inst_types = tuple(inst_types)
         self.kline_interval = kline_interval
+        super().__init__(contracts, ws_url, rest_url)
+
+    def _init_state(self) -> None:
         self._split_cache: dict[str, tuple[str, str]] = {}
 
     # ------------------------------------------------------------ symbols
@@ -290,17 +292,12 @@ class Bitget(Venue):
     def _parse(self, data: str | bytes, received_at: int, connection: str) -> list[Event]:
         if data == "pong" or data == b"pong":
             return []
-        if (b'"liquidation"' if isinstance(data, bytes) else '"liquidation"') in data:
+        msg = typed(_liq_dec, data) if (b'"liquidation"' if isinstance(data, bytes) else '"liquidation"') in data else None
+        if msg is not None and msg.arg.topic == "liquidation":
             try:
-                msg = _liq_dec.decode(data)
-            except (msgspec.ValidationError, msgspec.DecodeError):
-                pass
-            else:
-                if msg.arg.topic == "liquidation":
-                    try:
-                        return self._liqs(msg.data, received_at)
-                    except (FrameError, ValueError):
-                        pass  # a bad row: the generic path keeps the others
+                return self._liqs(msg.data, received_at)
+            except (FrameError, ValueError):
+                pass  # a bad row: the generic path keeps the others
         return self._generic(decode(data), received_at)
 
     def _generic(self, msg: Any, received_at: int) -> list[Event]:
