@@ -181,7 +181,7 @@ CF_EXPECTED = {  # file -> (venue or None, frames)
     "BITMEX.ws.1.0.gz": ("bitmex", 2120),
     "BITMEX.0.gz": ("bitmex", 1),
     "DERIBIT.ws.1.0.gz": ("deribit", 136),
-    "GATEIO_FUTURES.ws.1.0.gz": (None, 0),
+    "GATEIO_FUTURES.ws.1.0.gz": ("gateio", 450),
     "BITGET.ws.2.0.gz": ("bitget", 473),
     "DYDX.ws.1.0.gz": (None, 0),
     "KRAKEN_FUTURES.ws.1.0.gz": (None, 0),
