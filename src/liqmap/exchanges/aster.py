@@ -57,6 +57,8 @@ class Aster(BinanceUSDM):
 
     name = "aster"
     color = "#e2a86f"  # Aster's tan/orange brand tone
+    #: taker fee, base tier: https://docs.asterdex.com/product/asterex-pro/pro-fees (Pro perpetuals: 0.035 %)
+    taker_fee_bps = 3.5
     capabilities = ("liquidations", "trades", "mark_price", "klines", "tickers")
     sampling = "lower_bound"  # the latest liquidation per symbol per 1000 ms
     rest_liquidations = False

@@ -339,6 +339,10 @@ class Venue:
     recordings: ClassVar[RecordingNames] = RecordingNames()
     #: Dashboard colour (CSS hex), the venue's brand colour; None = a neutral grey.
     color: ClassVar[str | None] = None
+    #: Taker fee of the venue's base (non-VIP) tier for perpetuals, in bps, from its public fee
+    #: page (cited where set); nets arbitrage spreads. None = unknown (the market view then uses
+    #: its default, overridable per venue with ``LIQMAP_TAKER_FEES``).
+    taker_fee_bps: ClassVar[float | None] = None
     #: Seconds a subscription may stay unanswered before it is sent again on its own.
     ack_timeout_s: ClassVar[float] = 10.0
     #: Seconds without a DATA frame (heartbeat replies and acks do not count) after

@@ -173,6 +173,8 @@ class BinanceUSDM(Venue):
     #: Event times before this are implausible (the gate): Binance Futures (USD-M) opened in September 2019; the first day of
     #: that year, 2019-01-01 UTC, to stay clear of the exact date.
     launched_ms = 1546300800000
+    #: taker fee, base tier: https://www.binance.com/en/fee/futureFee (USD-M, regular user: 0.0500 %)
+    taker_fee_bps = 5.0
     capabilities = ("liquidations", "trades", "open_interest", "mark_price", "klines", "tickers")
     sampling = "lower_bound"  # at most the latest liquidation per symbol per 1000 ms
     rest_liquidations = False
@@ -573,6 +575,8 @@ class BinanceCoinM(BinanceUSDM):
     #: Event times before this are implausible (the gate): COIN-M futures opened in August 2020; the first day of
     #: that year, 2020-01-01 UTC, to stay clear of the exact date.
     launched_ms = 1577836800000
+    #: taker fee, base tier: https://www.binance.com/en/fee/deliveryFee (COIN-M, regular user: 0.0500 %)
+    taker_fee_bps = 5.0
     inverse = True
     default_ws = COINM_WS
     default_rest = COINM_REST

@@ -132,6 +132,8 @@ class BitMEX(Venue):
 
     name = "bitmex"
     color = "#e0443a"
+    #: taker fee, base tier: https://www.bitmex.com/wallet/fees (perpetual swaps: 0.075 %)
+    taker_fee_bps = 7.5
     capabilities = ("liquidations", "trades", "open_interest", "mark_price", "tickers")
     sampling = "complete"  # every liquidation order is inserted
     rest_liquidations = False  # GET /api/v1/liquidation lists only orders still open

@@ -151,6 +151,8 @@ class Bybit(Venue):
     #: Event times before this are implausible (the gate): Bybit opened in December 2018; the first day of
     #: that year, 2018-01-01 UTC, to stay clear of the exact date.
     launched_ms = 1514764800000
+    #: taker fee, base tier: https://www.bybit.com/en/help-center/article/Trading-Fee-Structure (perpetuals, non-VIP: 0.055 %)
+    taker_fee_bps = 5.5
     frame_repeats_are_distinct = True  # ids are built from the fields (see Venue)
     capabilities = ("liquidations", "trades", "open_interest", "mark_price", "klines", "tickers")
     sampling = "complete"  # allLiquidation: "all liquidations that occur on Bybit"

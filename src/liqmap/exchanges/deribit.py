@@ -141,6 +141,8 @@ class Deribit(Venue):
     #: Event times before this are implausible (the gate): Deribit opened in June 2016; the first day of
     #: that year, 2016-01-01 UTC, to stay clear of the exact date.
     launched_ms = 1451606400000
+    #: taker fee, base tier: https://www.deribit.com/kb/fees (BTC/ETH perpetual taker: 0.05 %)
+    taker_fee_bps = 5.0
     capabilities = ("liquidations", "trades", "open_interest", "mark_price", "tickers")
     sampling = "complete"  # every public trade carries its liquidation flag
     rest_liquidations = True

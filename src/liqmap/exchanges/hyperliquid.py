@@ -165,6 +165,8 @@ class Hyperliquid(Venue):
     #: Event times before this are implausible (the gate): Hyperliquid's perpetuals opened in late 2022 (alpha) / 2023; the first day of
     #: that year, 2022-01-01 UTC, to stay clear of the exact date.
     launched_ms = 1640995200000
+    #: taker fee, base tier: https://hyperliquid.gitbook.io/hyperliquid-docs/trading/fees (perps, tier 0: 0.045 %)
+    taker_fee_bps = 4.5
     capabilities = ("liquidations", "trades", "open_interest", "mark_price", "tickers")
     sampling = "lower_bound"  # backstop liquidations only (module docstring)
     rest_liquidations = False

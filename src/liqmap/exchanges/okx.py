@@ -144,6 +144,8 @@ class OKX(Venue):
 
     name = "okx"
     color = "#8c8c8c"
+    #: taker fee, base tier: https://www.okx.com/fees (perpetuals, regular user Lv1: 0.050 %)
+    taker_fee_bps = 5.0
     frame_repeats_are_distinct = True  # ids are built from the fields (see Venue)
     capabilities = ("liquidations", "trades", "open_interest", "mark_price", "tickers")
     sampling = "lower_bound"  # OKX: the channel does not carry every liquidation
