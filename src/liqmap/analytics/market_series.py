@@ -48,11 +48,16 @@ class MarketRows:
     marks: list[Ticker] = field(default_factory=list)
     klines: list[Kline] = field(default_factory=list)
     bars: list[TradeBar] = field(default_factory=list)
+    #: 1-second merged tickers (:mod:`liqmap.analytics.ticker_series`) and arbitrage
+    #: opportunity states (:mod:`liqmap.analytics.arbitrage`) of the market view (issue #15)
+    tickers: list[Any] = field(default_factory=list)
+    arbitrage: list[Any] = field(default_factory=list)
     #: the newest accepted OI / mark of each instrument in the batch, sampled or not (Redis' latest values)
     latest: dict[tuple[str, str, str], OpenInterest | Ticker] = field(default_factory=dict)
 
     def __len__(self) -> int:
-        return len(self.open_interest) + len(self.marks) + len(self.klines) + len(self.bars)
+        return (len(self.open_interest) + len(self.marks) + len(self.klines) + len(self.bars) + len(self.tickers)
+                + len(self.arbitrage))
 
     def extend(self, other: "MarketRows") -> None:
         """Append ``other``'s rows to these."""
@@ -60,6 +65,8 @@ class MarketRows:
         self.marks += other.marks
         self.klines += other.klines
         self.bars += other.bars
+        self.tickers += other.tickers
+        self.arbitrage += other.arbitrage
         self.latest.update(other.latest)
 
 

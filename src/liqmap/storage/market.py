@@ -14,6 +14,10 @@ applied by :func:`liqmap.storage.duckdb_store.apply_migrations`):
 * ``trade_bars_1m(exchange, symbol, base, quote, open_time, open, high, low, close, buy_volume,
   sell_volume, buy_usd, sell_usd, trades, first_ts, last_ts, partial)`` -- key
   ``(exchange, symbol, open_time)``; :class:`liqmap.analytics.trade_bars.TradeBar`.
+* ``market_tickers`` (``0011_market_view.sql``) -- key ``(exchange, symbol, second)``; one
+  :class:`liqmap.analytics.ticker_series.TickerSample` per instrument and second.
+* ``arbitrage_opportunities`` -- key ``id``; the last state of each
+  :class:`liqmap.analytics.arbitrage.ArbitrageOpportunity` (open, then closed).
 
 Writes are ``INSERT OR REPLACE`` in one transaction per call, so storing the same snapshot or
 candle again (a re-run backfill, a replay, the live collector catching up) replaces the row
@@ -25,7 +29,7 @@ inside the caller's transaction (the DuckDB store commits them with its liquidat
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import duckdb
 import numpy as np
@@ -43,10 +47,21 @@ KLINE_COLUMNS = ("exchange", "symbol", "interval", "open_time", "close_time", "o
 MARK_COLUMNS = ("exchange", "symbol", "timestamp", "mark_price", "index_price", "funding_rate", "received_at")
 BAR_COLUMNS = ("exchange", "symbol", "base", "quote", "open_time", "open", "high", "low", "close", "buy_volume",
                "sell_volume", "buy_usd", "sell_usd", "trades", "first_ts", "last_ts", "partial")
+TICKER_COLUMNS = ("exchange", "symbol", "second", "timestamp", "received_at", "bid_price", "bid_size", "ask_price",
+                  "ask_size", "last_price", "mark_price", "index_price", "volume_24h", "volume_24h_usd",
+                  "funding_rate", "next_funding_time", "open_interest", "open_interest_usd")
+ARBITRAGE_COLUMNS = ("id", "base", "quote_family", "buy_exchange", "buy_symbol", "buy_price", "sell_exchange",
+                     "sell_symbol", "sell_price", "gross_bps", "fees_bps", "net_bps", "peak_net_bps",
+                     "funding_spread", "opened_at", "updated_at", "closed_at", "duration_ms", "is_open")
 _FLOATS = {"open_interest", "open_interest_usd", "open", "high", "low", "close", "volume", "quote_volume",
            "taker_buy_volume", "taker_buy_quote_volume", "mark_price", "index_price", "funding_rate",
-           "buy_volume", "sell_volume", "buy_usd", "sell_usd"}
-_INTS = {"timestamp", "received_at", "open_time", "close_time", "first_ts", "last_ts"}
+           "buy_volume", "sell_volume", "buy_usd", "sell_usd", "bid_price", "bid_size", "ask_price", "ask_size",
+           "last_price", "volume_24h", "volume_24h_usd", "buy_price", "sell_price", "gross_bps", "fees_bps",
+           "net_bps", "peak_net_bps", "funding_spread"}
+_INTS = {"timestamp", "received_at", "open_time", "close_time", "first_ts", "last_ts", "second", "opened_at",
+         "updated_at", "duration_ms"}
+#: integer columns that may be NULL (pandas-free: an object array of ints / None)
+_NULLABLE_INTS = {"next_funding_time", "closed_at"}
 
 
 def _columns(rows: list[tuple], names: tuple[str, ...]) -> dict[str, np.ndarray]:
@@ -57,6 +72,8 @@ def _columns(rows: list[tuple], names: tuple[str, ...]) -> dict[str, np.ndarray]
             out[name] = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
         elif name in _INTS:
             out[name] = np.array(values, dtype=np.int64)
+        elif name in _NULLABLE_INTS:
+            out[name] = np.array([None if v is None else int(v) for v in values], dtype=object)
         else:
             out[name] = np.array(values, dtype=object)
     return out
@@ -131,13 +148,28 @@ def bar_rows(bars: "Sequence[TradeBar]") -> list[tuple]:
             for b in last.values()]
 
 
+def ticker_rows(samples: Sequence[Any]) -> list[tuple]:
+    """``market_tickers`` rows (last sample per key)."""
+    last = {(t.exchange, t.symbol, t.second): t for t in samples}
+    return [tuple(getattr(t, c) for c in TICKER_COLUMNS) for t in last.values()]
+
+
+def arbitrage_rows(ops: Sequence[Any]) -> list[tuple]:
+    """``arbitrage_opportunities`` rows (last state per id)."""
+    last = {o.id: o for o in ops}
+    return [tuple(getattr(o, "open" if c == "is_open" else c) for c in ARBITRAGE_COLUMNS) for o in last.values()]
+
+
 def write_market_rows(cur: duckdb.DuckDBPyConnection, rows: "MarketRows", source: str = "live") -> int:
-    """Upsert the live collector's rows into ``open_interest``, ``klines``, ``mark_prices`` and
-    ``trade_bars_1m`` inside the caller's open transaction; returns the rows written."""
+    """Upsert the live collector's rows into ``open_interest``, ``klines``, ``mark_prices``,
+    ``trade_bars_1m``, ``market_tickers`` and ``arbitrage_opportunities`` inside the caller's
+    open transaction; returns the rows written."""
     return (upsert_rows(cur, "open_interest", OI_COLUMNS, oi_rows(rows.open_interest, source))
             + upsert_rows(cur, "klines", KLINE_COLUMNS, kline_rows(rows.klines, source))
             + upsert_rows(cur, "mark_prices", MARK_COLUMNS, mark_rows(rows.marks))
-            + upsert_rows(cur, "trade_bars_1m", BAR_COLUMNS, bar_rows(rows.bars)))
+            + upsert_rows(cur, "trade_bars_1m", BAR_COLUMNS, bar_rows(rows.bars))
+            + upsert_rows(cur, "market_tickers", TICKER_COLUMNS, ticker_rows(rows.tickers))
+            + upsert_rows(cur, "arbitrage_opportunities", ARBITRAGE_COLUMNS, arbitrage_rows(rows.arbitrage)))
 
 
 def store_open_interest(con: duckdb.DuckDBPyConnection, events: Sequence[OpenInterest], source: str) -> int:

@@ -182,7 +182,7 @@ class RedisStore:
         return f"{self.prefix}:cascade:status:{base.upper()}"
 
     def latest_key(self, family: str, exchange: str, symbol: str) -> str:
-        """``{p}:{family}:{EXCHANGE}:{SYMBOL}`` (family ``oi``, ``mark`` or ``bar1m``)."""
+        """``{p}:{family}:{EXCHANGE}:{SYMBOL}`` (family ``oi``, ``mark``, ``bar1m`` or ``ticker``)."""
         return f"{self.prefix}:{family}:{exchange}:{symbol}"
 
     def seen_key(self, event_id: str) -> str:
@@ -238,8 +238,9 @@ class RedisStore:
         self.cascade_updates += len(statuses)
 
     async def set_latest(self, rows: Any) -> None:
-        """Keep the newest open interest, mark price and 1-minute bar per venue instrument
-        (``rows``: :class:`liqmap.analytics.market_series.MarketRows`; one pipeline)."""
+        """Keep the newest open interest, mark price, 1-minute bar and merged 1-second ticker
+        per venue instrument (``rows``: :class:`liqmap.analytics.market_series.MarketRows`; one
+        pipeline)."""
         calls: list[tuple[str, str, int, list[Any]]] = []
         for (family, ex, sym), e in rows.latest.items():
             if family == "oi":
@@ -254,6 +255,10 @@ class RedisStore:
             fields["partial"] = int(b.partial)
             calls.append((self.latest_key("bar1m", ex, sym), "open_time", b.open_time,
                           _pairs(fields, b.open_time, "open_time")))
+        last_ticker = {(t.exchange, t.symbol): t for t in getattr(rows, "tickers", ())}
+        for (ex, sym), t in last_ticker.items():
+            fields = {k: getattr(t, k) for k in TICKER_FIELDS}
+            calls.append((self.latest_key("ticker", ex, sym), "timestamp", t.timestamp, _pairs(fields, t.timestamp)))
         if not calls:
             return
         pipe = self.client.pipeline(transaction=False)
@@ -312,6 +317,12 @@ class RedisStore:
 
 
 _INT_FIELDS = frozenset({"count", "last_ts", "long_count", "short_count", "timestamp", "open_time", "trades", "partial"})
+
+
+#: the ticker fields kept in ``{p}:ticker:{EXCHANGE}:{SYMBOL}`` (liqmap.analytics.ticker_series)
+TICKER_FIELDS = ("bid_price", "bid_size", "ask_price", "ask_size", "last_price", "mark_price", "index_price",
+                 "volume_24h", "volume_24h_usd", "funding_rate", "next_funding_time", "open_interest",
+                 "open_interest_usd")
 
 
 def _pairs(fields: Mapping[str, Any], t: int, tfield: str = "timestamp") -> list[Any]:

@@ -23,6 +23,11 @@ What it does per batch:
    closed venue klines and 1-minute trade bars, committed with the DuckDB batch (upserted
    on their keys), mirrored to PostgreSQL (partitioned tables) and, latest value per
    instrument, to Redis. Rejected open interest is counted per venue (``stats()["market"]``).
+   With them, the market view's rows (issue #15): merged tickers sampled to the last value of
+   each second (:class:`liqmap.analytics.ticker_series.TickerSeries`, DuckDB
+   ``market_tickers``, latest per instrument in Redis ``{p}:ticker:...``) and the
+   :class:`~liqmap.analytics.arbitrage.ArbitrageOpportunity` states the stream carries
+   (``arbitrage_opportunities``, by id).
 4. Redis and PostgreSQL get the same batch. They are optional mirrors: if one
    fails (server down), the error is logged, counted and shown in
    ``tiers[...]["status"]`` and that tier is switched off for the rest of the
@@ -43,7 +48,9 @@ from collections import Counter
 from typing import Any, Callable, Sequence
 
 from liqmap.analytics.cascades import CascadeConfig, CascadeDetector, CascadeEvent, cascade_row
+from liqmap.analytics.arbitrage import ArbitrageOpportunity
 from liqmap.analytics.market_series import MarketRows, MarketSeries
+from liqmap.analytics.ticker_series import TickerSeries
 from liqmap.models import Event, Liquidation
 from liqmap.storage.base import StorageError, redact_url
 from liqmap.storage.duckdb_store import BULK_BATCH_ROWS, DuckDBStore
@@ -70,6 +77,9 @@ class TieredStore:
         on_cascades: called with every batch of cascade rows the detector produces (dicts
             of :data:`~liqmap.storage.duckdb_store.CASCADE_COLUMNS`), e.g. the L1 store's
             ``upsert_cascades``; it runs on the writer's thread and must not block.
+        on_cascade_events: called with every batch of
+            :class:`~liqmap.analytics.cascades.CascadeEvent` (alerts, the serve log); the
+            writer's thread, must not block.
 
     Raises: :class:`StorageError` if the DuckDB file cannot be opened.
     """
@@ -87,12 +97,15 @@ class TieredStore:
         redis_prefix: str | None = None,
         strict: bool = False,
         on_cascades: Callable[[list[dict[str, Any]]], None] | None = None,
+        on_cascade_events: Callable[[list[CascadeEvent]], None] | None = None,
     ) -> None:
         self.duckdb = DuckDBStore(db_path, batch_size=batch_size, flush_interval_s=flush_interval_s)
         self.detector = CascadeDetector(cascade_config or CascadeConfig())
         self.market = MarketSeries()
+        self.tickers = TickerSeries()
         self.strict = strict
         self.on_cascades = on_cascades
+        self.on_cascade_events = on_cascade_events
         self.events_seen: Counter[str] = Counter()
         self.liquidations_seen = 0
         self.cascade_events: Counter[str] = Counter({"start": 0, "update": 0, "end": 0})
@@ -159,6 +172,11 @@ class TieredStore:
         await self.duckdb.upsert_cascades(rows)
         if self.on_cascades is not None:
             self.on_cascades(rows)
+        if self.on_cascade_events is not None:
+            try:
+                self.on_cascade_events(cev)
+            except Exception:  # a listener (alerts, log) must never stop storage
+                log.exception("cascade listener failed")
         if self.postgres is not None:
             await self._mirror("postgres", self.postgres.upsert_cascades(rows))
         if self.redis is not None:
@@ -191,13 +209,16 @@ class TieredStore:
             await self._mirror("redis", self.redis.write(events))
         if self.postgres is not None:
             await self._mirror("postgres", self.postgres.write(events))
-        await self._store_market(self.market.add(events))
+        rows = self.market.add(events)
+        rows.tickers = self.tickers.add(events)
+        rows.arbitrage = [e for e in events if type(e) is ArbitrageOpportunity]
+        await self._store_market(rows)
         await self._store_cascades(cev)
 
     async def _store_market(self, rows: MarketRows) -> None:
         """Market-series rows to DuckDB (with its batch) and the mirrors; latest values to Redis."""
         await self.duckdb.write_market(rows)
-        if self.redis is not None and (rows.latest or rows.bars):
+        if self.redis is not None and (rows.latest or rows.bars or rows.tickers):
             await self._mirror("redis", self.redis.set_latest(rows))
         if self.postgres is not None and len(rows):
             await self._mirror("postgres", self.postgres.write_market(rows))
@@ -261,7 +282,9 @@ class TieredStore:
             return self._summary or self.stats()
         try:
             await self._store_cascades(self.detector.flush())
-            await self._store_market(self.market.flush())
+            rows = self.market.flush()
+            rows.tickers = self.tickers.flush()
+            await self._store_market(rows)
             await self.flush()
             if self.postgres is not None:  # rollup views current after a replay
                 await self._mirror("postgres", self.postgres.refresh())
