@@ -20,8 +20,8 @@ from liqmap.analytics.risk import (
 
 @pytest.mark.parametrize(
     "score,band",
-    [(0.0, "low"), (0.2999999, "low"), (0.3, "medium"), (0.5999999, "medium"), (0.6, "high"),
-     (0.9999999, "high"), (1.0, "critical"), (2.2, "critical")],
+    [(0.0, "low"), (1.0799999, "low"), (1.08, "medium"), (1.1499999, "medium"), (1.15, "high"),
+     (1.2199999, "high"), (1.22, "critical"), (2.2, "critical")],
 )
 def test_band_edges(score, band):
     assert severity_of(score) == band
