@@ -33,11 +33,14 @@ def test_demo_comes_up_with_several_venues(tmp_path):
             time.sleep(0.2)
         elapsed = time.monotonic() - t0
         assert len(venues) >= 2, venues
-        assert {"bitmex", "binance"} <= set(venues)
+        assert {"bitmex", "binance", "hyperliquid"} <= set(venues)
         assert elapsed < 25
         assert st["meta"]["mode"] == "replay"
         page = httpx.get(base + "/").text
-        assert "REPLAY" in page and "real recorded" in page
+        assert "REPLAY" in page and "Predicted levels" in page
+        # the demo seeds real Binance BTCUSDT history, so the model has a map to draw at once
+        assert "BTCUSDT" in httpx.get(base + "/data/symbols").json()["symbols"]
+        assert st["meta"]["loop"]["round"] >= 1  # the newest hour plays again, marked as a loop
     finally:
         proc.terminate()
         try:

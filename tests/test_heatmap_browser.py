@@ -50,19 +50,21 @@ def served(tmp_path):
 
 
 def test_heatmap_page_renders(served):
+    """A database holding only price history (December 2025, no liquidations): the page opens on
+    BTCUSDT, its window ends where the history ends, and it draws levels behind the candles."""
     with browser_page({"width": 1400, "height": 900}) as (page, errors):
         page.goto(served + "/static/heatmap.html?symbol=BTCUSDT&window=3d&interval=1h")
-        page.wait_for_function("document.getElementById('status').textContent.endsWith('columns')", timeout=15_000)
+        page.wait_for_selector("body[data-ready='1']", timeout=15_000)
         info = page.evaluate("""() => {
-            const d = document.getElementById('chart').data;
-            const z = d[0].z.flat().filter((v) => v !== null && v > 0);
-            return {types: d.map((t) => t.type), cells: z.length, candles: d[1].x.length,
-                    note: document.getElementById('note').textContent};
+            const el = document.getElementById('chart');
+            return {types: el.data.map((t) => t.type), levels: Number(el.dataset.levels),
+                    candles: Number(el.dataset.candles), note: document.getElementById('note').textContent,
+                    status: document.getElementById('status').textContent};
         }""")
-        assert info["types"] == ["heatmap", "candlestick"]
-        assert info["cells"] > 100 and info["candles"] >= 48
-        assert "ESTIMATE" in info["note"]
-        assert page.inner_text("#symbol") == "BTCUSDT"
+        assert info["types"][:2] == ["heatmap", "candlestick"]
+        assert info["levels"] > 100 and info["candles"] >= 48
+        assert "ESTIMATE" in info["note"] and "columns of 1h" in info["status"]
+        assert page.input_value("#symbol") == "BTCUSDT"
         (ROOT / "artifacts").mkdir(exist_ok=True)
         page.screenshot(path=str(ROOT / "artifacts" / "heatmap.png"))
         assert not errors, errors

@@ -15,7 +15,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
-from liqmap.api.routers import dashboard, docs, exchanges, health, heatmap, liquidations, open_interest, ws
+from liqmap.api.routers import (
+    dashboard, docs, exchanges, health, heatmap, liquidations, open_interest, reference, ws,
+)
 from liqmap import __version__
 from liqmap.api.state import AppState, open_readonly_state
 from liqmap.settings import Settings
@@ -66,7 +68,7 @@ def create_app(state: AppState | None = None, settings: Settings | None = None) 
         return response
 
     for r in (liquidations.router, exchanges.router, health.router, ws.router, dashboard.router, docs.router,
-              open_interest.router):
+              open_interest.router, reference.router):
         app.include_router(r)
     app.include_router(heatmap.router)
     app.mount("/static", StaticFiles(directory=dashboard.STATIC_DIR), name="static")

@@ -44,6 +44,8 @@ class AppState:
             pipeline consumes (live venues or replays), or None for a read-only state.
         store: storage sink the pipeline writes to (closed at shutdown).
         memory: L1 in-memory store the pipeline appends to, or None.
+        after_source: coroutine function ``f(state)`` awaited once the source finished and its
+            events are stored (the demo's looping tail, :func:`liqmap.serve.demo.loop_tail`).
         reads: the routers' read side over L1 and DuckDB (:class:`~liqmap.storage.reads.TieredReads`,
             built from ``cursor`` and ``memory``; warmed from DuckDB at :meth:`start`).
         heatmap: the live heatmap (:class:`~liqmap.serve.heatmap.HeatmapService`) started with the
@@ -63,6 +65,7 @@ class AppState:
     pipeline: ServePipeline | None = None
     heatmap: Any | None = None
     heatmap_hub: BroadcastHub = field(default_factory=BroadcastHub)
+    after_source: Callable[["AppState"], Any] | None = None
     started_ms: int = field(default_factory=now_ms)
     _task: asyncio.Task | None = None
     _heatmap_task: asyncio.Task | None = None
@@ -122,8 +125,10 @@ class AppState:
         return value
 
     def meta(self, **extra: Any) -> dict[str, Any]:
-        """Response ``meta``: ``{mode, now_ms, ...extra}``."""
-        return {"mode": self.mode, "now_ms": self.now_ms(), **extra}
+        """Response ``meta``: ``{mode, now_ms, ...extra}``, plus ``loop`` (``{round, start_ms,
+        end_ms}``) while a looping replay (``liqmap demo``) plays its tail again."""
+        loop = getattr(self.clock, "loop", None)
+        return {"mode": self.mode, "now_ms": self.now_ms(), **({"loop": loop} if loop else {}), **extra}
 
     async def start(self) -> None:
         """Warm L1 from DuckDB, then start the pipeline on the aggregator's stream (when this
@@ -156,6 +161,8 @@ class AppState:
             await self.aggregator.wait_replays()
             log.info("source finished: %d liquidations (%d duplicates dropped)",
                      stats.liquidations, self.aggregator.duplicates)
+            if self.after_source is not None:  # e.g. the demo's looping tail
+                await self.after_source(self)
         except asyncio.CancelledError:
             raise
         except Exception:

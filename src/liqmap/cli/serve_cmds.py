@@ -22,14 +22,6 @@ from liqmap.cli import app
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False)
 
-DEMO_DIR = Path(__file__).resolve().parent.parent / "demo_data"
-DEMO_PRELOAD = (
-    "bitmex_liquidation_inserts_2019-11.jsonl",
-    "liquidations.csv",
-    "non_mm_trades.csv.gz",
-    "AlejandroME01_binance_liquidations_2024-06-20.csv",
-)
-DEMO_PACED = ("PauliusMinialga_binance_liquidations_2025-01-26_2025-02-06.csv.gz",)
 
 
 def _fail(msg: str, code: int = 2) -> None:
@@ -161,10 +153,12 @@ def serve(
 def demo(
     port: int = typer.Option(8000, help="Port"),
     host: str = typer.Option("127.0.0.1", help="Bind address"),
-    speed: float = typer.Option(30.0, help="Pacing of the live tail: N x recorded time"),
-    db: Optional[str] = typer.Option(None, help="DuckDB file (default: a new temporary file)"),
+    speed: float = typer.Option(10.0, help="Pacing of the looping tail: N x recorded time"),
+    db: Optional[str] = typer.Option(None, help="DuckDB file (default: a new temporary file, removed on exit)"),
 ) -> None:
-    """Run the dashboard on a replay of real 2019-2025 recordings (BitMEX, Hyperliquid, Binance), offline."""
+    """The dashboard on real recordings, offline: BTC's predicted liquidation map (Binance 2025-12 klines
+    and open interest) with the realized liquidations of the same days; the newest hour loops."""
+    from liqmap.serve.demo import demo_paths, loop_tail, seed_market_history
     from liqmap.serve.server import ServeError, build_replay_state, check_port
 
     logging.basicConfig(level="WARNING")
@@ -177,23 +171,33 @@ def demo(
     try:
         try:
             check_port(host, port)
-            missing = [f for f in (*DEMO_PRELOAD, *DEMO_PACED) if not (DEMO_DIR / f).is_file()]
-            if missing:
-                raise ServeError(f"demo data missing from the package: {', '.join(missing)}")
-            state = build_replay_state(
-                [str(DEMO_DIR / f) for f in DEMO_PACED], db, speed,
-                preload=[str(DEMO_DIR / f) for f in DEMO_PRELOAD], max_gap_s=1.0,
-            )
-        except ServeError as exc:
+            paths = demo_paths()
+            seed_market_history(db)
+            state = build_replay_state([], db, None, preload=paths)
+        except (ServeError, FileNotFoundError) as exc:
             _fail(str(exc))
+        except duckdb_error() as exc:
+            _fail(f"cannot open database {db}: {str(exc).splitlines()[0]}")
+
+        async def loop(st):
+            await loop_tail(st, speed)
+
+        state.after_source = loop
         _serve(state, host, port,
-               "[bold yellow]REPLAY DEMO[/]: real recorded liquidations (BitMEX 2019, Hyperliquid 2023, "
-               f"Binance 2024-2025), tail paced at {speed:g}x; db {db}")
+               "[bold yellow]REPLAY DEMO[/]: real recordings -- BTC predicted liquidation map from Binance klines and "
+               "open interest of 2025-12, realized liquidations of BitMEX 2019, Hyperliquid 2023, Binance 2024-2025; "
+               f"the newest hour loops at {speed:g}x; db {db}")
     finally:
         if tmp is not None:
             import shutil
 
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def duckdb_error():
+    import duckdb
+
+    return duckdb.Error
 
 
 @app.command()

@@ -29,6 +29,7 @@ import duckdb
 import msgspec
 import numpy as np
 
+from liqmap.fmt import iso
 from liqmap.heatmap.brackets import BRACKETS_AS_OF
 from liqmap.heatmap.params import ServedParams, load_params
 from liqmap.heatmap.pipeline import RunResult, run
@@ -94,7 +95,7 @@ def model_series(con: duckdb.DuckDBPyConnection, symbol: str, sim_start: int, en
         known = known_symbols(con)
         if symbol not in known:
             raise UnknownSymbol(symbol, known)
-        raise NoData(f"no price data for {symbol} between {sim_start} and {end}")
+        raise NoData(f"no price data for {symbol} between {iso(sim_start)} and {iso(end)}")
     return build_series(step, kl, oi, first_end=first, last_end=last), used
 
 
@@ -146,7 +147,7 @@ def calculate_time_evolving_heatmap(symbol: str, start, end, interval: str = "15
     series, used = model_series(con, symbol.upper(), start - warmup_ms, end, step)
     cols = np.flatnonzero((series.t_end > start) & (series.t_end % iv == 0))
     if not len(cols):
-        raise NoData(f"no {interval} column for {symbol} after {start}")
+        raise NoData(f"no {interval} column for {symbol} after {iso(start)}")
     res = run(served.params, series, snapshot_steps=cols, reduce=reduce_for(series) if reduce_for else None)
     return series, res, cols, used
 

@@ -32,11 +32,19 @@ class ReplayClock:
 
     def __init__(self, start_ms: int | None = None) -> None:
         self._now = start_ms
+        #: ``{round, start_ms, end_ms}`` while a looping replay plays its tail again, else None
+        self.loop: dict | None = None
 
     def now_ms(self) -> int:
         return self._now if self._now is not None else now_ms()
 
     def observe(self, ts_ms: int) -> None:
-        """Advance to ``ts_ms`` if later (never goes back)."""
+        """Advance to ``ts_ms`` if later (never goes back, except through :meth:`rewind`)."""
         if self._now is None or ts_ms > self._now:
             self._now = ts_ms
+
+    def rewind(self, ts_ms: int, loop: dict) -> None:
+        """Set "now" back to ``ts_ms`` for a loop round (``loop``: ``{round, start_ms, end_ms}``,
+        shown in every response's ``meta.loop``)."""
+        self._now = ts_ms
+        self.loop = dict(loop)

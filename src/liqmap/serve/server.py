@@ -103,13 +103,13 @@ def build_replay_state(
     agg = ExchangeAggregator(exchanges=[])
     select = {"only_exchanges": only_exchanges, "only_bases": only_bases}
     try:  # sniffs every file now: a clear one-line error before anything is opened
-        if preload:
-            agg.add_replay(ReplayFeed(preload, fmt, **select))
-        feed = agg.add_replay(ReplayFeed(paths, fmt, speed=speed, max_gap_s=max_gap_s, **select))
+        feeds = [agg.add_replay(ReplayFeed(preload, fmt, **select))] if preload else []
+        if paths or not preload:
+            feeds.append(agg.add_replay(ReplayFeed(paths, fmt, speed=speed, max_gap_s=max_gap_s, **select)))
     except (OSError, ValueError) as exc:
         raise ServeError(f"cannot replay: {str(exc).splitlines()[0]}") from exc
-    if not any(s.format != "unknown" for s in feed.runner.sources):
-        raise ServeError(f"nothing to replay: no recorded file in {', '.join(map(str, paths))}")
+    if not any(s.format != "unknown" for f in feeds for s in f.runner.sources):
+        raise ServeError(f"nothing to replay: no recorded file in {', '.join(map(str, [*preload, *paths]))}")
     memory = MemoryStore()
     store = open_store(db_path, settings, memory)
     con = _read_connection(db_path, store)

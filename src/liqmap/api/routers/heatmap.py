@@ -11,6 +11,8 @@ Endpoints (all JSON; times ms UTC; prices/notional USDT):
 * ``GET /prices/klines?symbol=&interval=15m&limit=100[&start_time=&end_time=]`` → ``{symbol, interval,
   source, count, data: [{open_time, open, high, low, close, quote_volume}]}`` (most recent ``limit``,
   or those in the window; finer klines resampled).
+* ``GET /liquidations/liquidation-map?symbol=BTCUSDT[&end_time=]`` → the map at one instant by price
+  bin, side and leverage tier (``{meta, levels: [{price, long: [USD per tier], short: [...]}]}``).
 * ``GET /data/date-range?symbol=`` → per-table ``{start, end, rows}``.
 * ``GET /data/symbols`` → ``{symbols: [...]}``.
 
@@ -46,6 +48,7 @@ import numpy as np
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 
 from liqmap.api.deps import Cursor, one_of, parse_time, parse_window
+from liqmap.fmt import iso
 from liqmap.heatmap.live_view import live_timeseries
 from liqmap.heatmap.model import INTERVAL_MS, NoData, UnknownSymbol, get_heatmap_timeseries_json
 from liqmap.storage.heatmap_store import latest_step
@@ -167,7 +170,7 @@ def _window(end: int, time_window: str | None, start_time: int | None, interval:
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from None
     if end <= start:
-        raise HTTPException(422, f"end_time ({end}) must be after start_time ({start})")
+        raise HTTPException(422, f"end_time ({iso(end)}) must be after start_time ({iso(start)})")
     if (end - start) // INTERVAL_MS[interval] > MAX_STEPS:
         raise HTTPException(422, f"too many steps (> {MAX_STEPS}); use a larger interval or a shorter window")
     return start
@@ -210,6 +213,44 @@ def _live(request: Request, cur, symbol: str, time_window, start_time, end_time,
     return _gz_response(gz, request, "miss")
 
 
+@router.get("/liquidations/liquidation-map")
+def liquidation_map_view(
+    request: Request,
+    cur: Cursor,
+    symbol: str = Query(..., description="e.g. BTCUSDT"),
+    end_time: str | None = Query(None, description="ms UTC or ISO-8601: the map at the last model step "
+                                                   "ending at or before it; default = last data"),
+    end_ms: str | None = Query(None, description="alias of end_time"),
+    bin_size: float | None = Query(None, gt=0, allow_inf_nan=False, description="price bin, USDT"),
+    band_pct: float = Query(10.0, gt=0, le=50, description="levels within ±band_pct % of the price"),
+) -> Response:
+    """Coinglass-style liquidation map: the served model's open liquidation levels at one instant by
+    price bin, side and leverage tier (:mod:`liqmap.heatmap.liquidation_map`): ``{meta: {symbol,
+    time_ms, price, bin_size, tiers, ...}, levels: [{price, long: [USD per tier], short: [...]}]}``."""
+    from liqmap.heatmap.liquidation_map import liquidation_map
+
+    sym = _symbol_or_404(cur, symbol)
+    end_q = parse_time(one_of("end_time", end_time, "end_ms", end_ms), "end_time")
+    end = end_q if end_q is not None else _latest_end(cur, sym) + INTERVAL_MS["5m"]
+    key = ("map", sym, end // INTERVAL_MS["5m"], bin_size, band_pct, data_version(cur))
+    with _LOCK:
+        hit = _CACHE.get(key)
+    if hit is not None:
+        return _gz_response(hit, request, "hit")
+    try:
+        body = _ENC.encode(liquidation_map(cur, sym, end, bin_size=bin_size, band_pct=band_pct))
+    except UnknownSymbol as exc:
+        raise HTTPException(404, {"reason": str(exc), "known_symbols": exc.known}) from None
+    except NoData as exc:
+        raise HTTPException(404, str(exc)) from None
+    gz = gzip.compress(body, compresslevel=1, mtime=0)
+    with _LOCK:
+        _CACHE[key] = gz
+        while len(_CACHE) > _CACHE_MAX:
+            _CACHE.popitem(last=False)
+    return _gz_response(gz, request, "miss")
+
+
 @router.get("/prices/klines")
 def prices_klines(
     cur: Cursor,
@@ -234,10 +275,10 @@ def prices_klines(
     end = end_q if end_q is not None else _latest_end(cur, sym) + step
     lo = end - limit * step if start_q is None else start_q
     if end <= lo:
-        raise HTTPException(422, f"end_time ({end}) must be after start_time ({lo})")
+        raise HTTPException(422, f"end_time ({iso(end)}) must be after start_time ({iso(lo)})")
     rows, src = price_steps(cur, sym, lo, end, step)
     if rows is None:
-        raise HTTPException(404, f"no candles for {sym} between {lo} and {end}")
+        raise HTTPException(404, f"no candles for {sym} between {iso(lo)} and {iso(end)}")
     cols = list(rows.keys())
     te = np.asarray(rows[cols[0]], dtype=np.int64)
     vals = [np.ma.asarray(rows[c], dtype=float).filled(np.nan) for c in cols[1:6]]

@@ -1,0 +1,123 @@
+"""Issue #11 acceptance, in a real headless Chromium on ``liqmap demo`` (the README's first command,
+run as a user runs it: a subprocess, package data only, its own temporary database):
+
+* the main page opens on BTC with non-empty candles, predicted levels and realized liquidation
+  bubbles, the liquidation map beside them, the sources named and the loop marked;
+* "Predicted levels" opens on BTCUSDT with a real map;
+* ``/docs`` renders with every request outside the app blocked (offline);
+* no console error on any page.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from conftest import browser_page, free_port
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("demo")
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "liqmap", "demo", "--port", str(port)], cwd=tmp,
+                            env={**os.environ, "TMPDIR": str(tmp)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    base = f"http://127.0.0.1:{port}"
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 60:
+        if proc.poll() is not None:
+            pytest.fail(f"liqmap demo exited: {proc.communicate()}")
+        try:
+            h = httpx.get(base + "/health", timeout=1).json()
+            if h["pipeline"] and h["pipeline"]["source_finished"]:
+                break
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    else:
+        proc.kill()
+        pytest.fail("liqmap demo did not come up")
+    yield base
+    proc.terminate()
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def _console_errors(page) -> list[str]:
+    errs: list[str] = []
+    page.on("console", lambda m: errs.append(m.text) if m.type == "error" else None)
+    return errs
+
+
+def test_main_page_opens_on_btc_with_a_real_map(demo):
+    with browser_page({"width": 1280, "height": 900}) as (page, errors):
+        console = _console_errors(page)
+        page.goto(demo + "/")
+        page.wait_for_selector("body[data-ready='1']", timeout=20_000)
+        assert page.input_value("#symbol") == "BTC"
+        chart = page.evaluate("""() => { const el = document.getElementById('chart');
+            return {candles: +el.dataset.candles, levels: +el.dataset.levels, bubbles: +el.dataset.bubbles,
+                    types: el.data.map((t) => t.type), notes: (el.layout.annotations || []).map((a) => a.text),
+                    range: el.layout.xaxis.range.map(String)}; }""")
+        assert chart["candles"] >= 150, chart  # 2 days of 15-minute candles of Binance BTCUSDT, December 2025
+        assert chart["levels"] > 1000, chart  # the model's predicted levels behind them
+        assert chart["bubbles"] >= 2, chart  # realized BTCUSDT liquidations of 2025-12-27/28
+        assert chart["types"][:2] == ["heatmap", "candlestick"] and "scatter" in chart["types"]
+        assert "bar" in chart["types"]  # the realized strip (CoinGlass hourly, labelled)
+        assert all("No " not in n for n in chart["notes"] if "price history ends" not in n), chart["notes"]
+        assert "2025" in chart["range"][0] and "1970" not in chart["range"][0]
+        assert int(page.evaluate("document.getElementById('liqmap').dataset.rendered")) > 20  # the liquidation map
+        tiers = page.evaluate("document.getElementById('liqmap').data.filter((t) => t.type === 'bar').map((t) => t.name)")
+        assert tiers == ["25x", "50x", "100x"]
+        note = page.inner_text("#source-note")
+        assert "Replay of real recorded exchange data" in note and "CoinGlass" in note and "Binance" in note
+        assert page.is_visible("#loop-badge") and page.inner_text("#loop-badge").startswith("LOOP ")
+        assert page.locator("#feed li.feed-row").count() > 0
+        # the loop keeps the feed moving: replayed events arrive over the websocket
+        page.wait_for_function("(window.liqmapFeedCount || 0) >= 1", timeout=30_000)
+        assert not errors and not console, (errors, console)
+
+
+def test_predicted_levels_opens_on_btcusdt(demo):
+    with browser_page({"width": 1280, "height": 900}) as (page, errors):
+        console = _console_errors(page)
+        page.goto(demo + "/static/heatmap.html")
+        page.wait_for_selector("body[data-ready='1']", timeout=20_000)
+        assert page.input_value("#symbol") == "BTCUSDT"
+        c = page.evaluate("""() => { const el = document.getElementById('chart');
+            return {candles: +el.dataset.candles, levels: +el.dataset.levels, bubbles: +el.dataset.bubbles}; }""")
+        assert c["candles"] >= 150 and c["levels"] > 1000 and c["bubbles"] >= 2, c
+        assert "ESTIMATE" in page.inner_text("#note") and "v1" in page.inner_text("#note")
+        assert "Binance USD-M BTCUSDT" in page.inner_text("#source-note")
+        assert not errors and not console, (errors, console)
+
+
+def test_docs_render_offline(demo):
+    with browser_page({"width": 1280, "height": 900}) as (page, errors):
+        console = _console_errors(page)
+        blocked: list[str] = []
+
+        def only_the_app(route):
+            if route.request.url.startswith(demo):
+                route.continue_()
+            else:
+                blocked.append(route.request.url)
+                route.abort()
+
+        page.route("**/*", only_the_app)
+        page.goto(demo + "/docs")
+        page.wait_for_selector(".swagger-ui .opblock", timeout=20_000)
+        assert page.locator(".swagger-ui .opblock").count() >= 15
+        assert "liqmap" in page.inner_text(".swagger-ui .info")
+        assert blocked == [], blocked
+        assert not errors and not console, (errors, console)
