@@ -263,17 +263,3 @@ def test_an_aggregator_of_replays_only_has_no_live_venue():
     with pytest.raises(FileNotFoundError):
         agg.add_replay(ReplayFeed(["/nonexistent/capture.jsonl"]))
 
-
-def test_a_liquidation_without_a_real_timestamp_is_dropped_not_stored_at_1970():
-    """Issue #11: an event stored with timestamp 0 stretched the BTC chart from 1970 to 2025."""
-    import msgspec
-
-    from conftest import load_liquidations, BINANCE_FRAMES
-    from liqmap.feed.aggregator import ExchangeAggregator
-
-    real = load_liquidations(BINANCE_FRAMES)[:3]
-    agg = ExchangeAggregator(exchanges=[])
-    zero = msgspec.structs.replace(real[0], timestamp=0, id=real[0].id + "#t0")
-    assert agg.publish(zero) is False and agg.invalid_time == 1
-    assert all(agg.publish(e) for e in real[1:])
-    assert agg.published == 2 and agg.duplicates == 0

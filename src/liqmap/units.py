@@ -42,11 +42,6 @@ ALERT_LIQUIDATION_USD = 1_000_000.0
 CONTRACTS_CACHE = "data/contracts.json"
 
 
-#: earliest credible event time (2009-01-03 UTC, Bitcoin's first block): a liquidation stamped
-#: before it carries no real timestamp (e.g. a venue's 0) and is dropped, not stored at 1970
-MIN_EVENT_MS = 1_230_940_800_000
-
-
 def now_ms() -> int:
     """Wall-clock time in ms since the Unix epoch (UTC)."""
     return time.time_ns() // 1_000_000

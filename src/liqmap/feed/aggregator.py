@@ -47,7 +47,7 @@ from liqmap.feed.fanout import Subscription
 from liqmap.feed.health import HealthStatus
 from liqmap.feed.replay import ReplayFeed
 from liqmap.models import Event, Gap, Liquidation
-from liqmap.units import CONTRACTS_CACHE, MIN_EVENT_MS
+from liqmap.units import CONTRACTS_CACHE
 from liqmap.symbols import SymbolQuery, parse_symbol, strict_symbols, symbol_filter
 
 log = logging.getLogger("liqmap.feed.aggregator")
@@ -109,7 +109,6 @@ class ExchangeAggregator:
         self.published = 0
         self._warmup: asyncio.Task | None = None
         self.duplicates = 0
-        self.invalid_time = 0  # liquidations dropped: no real timestamp (before MIN_EVENT_MS)
         self.gaps = 0
         ws_urls = ws_urls or {}
         rest_urls = rest_urls or {}
@@ -251,18 +250,10 @@ class ExchangeAggregator:
 
     # -- event path ------------------------------------------------------------
     def publish(self, event: Event) -> bool:
-        """Dedupe and fan out one event (never blocks). Returns False for a duplicate, and for a
-        liquidation stamped before :data:`~liqmap.units.MIN_EVENT_MS` (no real timestamp: counted in
-        ``invalid_time`` and logged, never stored or drawn at 1970).
+        """Dedupe and fan out one event (never blocks). Returns False for a duplicate.
 
         Also the entry point for non-live producers (tests, replay into a live pipeline).
         """
-        if type(event) is Liquidation and event.timestamp < MIN_EVENT_MS:  # no real time: never at 1970
-            self.invalid_time += 1
-            if self.invalid_time & (self.invalid_time - 1) == 0:
-                log.warning("%s: liquidation %s has no real timestamp (%d); dropped (%d so far)",
-                            event.exchange, event.id, event.timestamp, self.invalid_time)
-            return False
         eid = getattr(event, "id", None)
         if eid is not None and self.deduper.seen((type(event), event.exchange, eid)):
             self.duplicates += 1
