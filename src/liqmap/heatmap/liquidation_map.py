@@ -3,12 +3,13 @@ levels at ONE instant, per price bin, side and leverage tier.
 
 The book of :mod:`liqmap.heatmap.engine` does not keep the tier a level came from, so the tiers
 come from the same engine run once per ladder tier (that tier alone, its weight unchanged, every
-other parameter the served one). Every per-cell operation of the stepper is linear in the book and
-every scale factor (OI closes, decay) is common to all cells, so the tier books add up to the
-served book -- exactly, unless the OI cap scaled the served book down (the cap depends on the
-book's total). To keep the map equal to the served levels in every case, each bin's served
-long/short USD is split in the tiers' proportions in that bin. Pure over a DuckDB read; no I/O
-besides the model's inputs.
+other parameter the served one). Consumption, decay and the OI closes act on every cell alike, but
+the contracts a step opens or closes depend on the WHOLE book's liquidations (voluntary change =
+ΔOI + liquidated contracts), which a one-tier run sees only in part, so the tier books add up to
+the served book only approximately (within 1.3 % of the total on the December 2025 BTCUSDT data;
+``tests/test_liquidation_map.py``). They are used as proportions: each bin's served long/short USD
+is split in the tiers' shares of that bin, so the map's totals ARE the served levels (the same
+numbers as the heatmap time series' 5-minute column at that instant). Pure over a DuckDB read.
 
 ``liquidation_map(con, "BTCUSDT", end_ms)`` →
 ``{"meta": {symbol, time_ms, price, bin_size, band_pct, tiers, params_version, note, ...},
@@ -43,7 +44,9 @@ def liquidation_map(con, symbol: str, end_ms: int, bin_size: float | None = None
     served = served or load_params()
     p, step = served.params, served.step_ms
     end = (int(end_ms) // step) * step
-    series, used = model_series(con, symbol.upper(), end - default_warmup_ms(p), end, step)
+    # the same simulation start as the heatmap time series' 5-minute column ending at ``end``, so the
+    # map equals that column bin for bin
+    series, used = model_series(con, symbol.upper(), end - step - default_warmup_ms(p), end, step)
     closes = series.close[np.isfinite(series.close)]
     if not len(closes):
         raise NoData(f"no price for {symbol} before the requested time")

@@ -276,7 +276,7 @@
       margin: { l: 8, r: 56, t: 8, b: 34 }, barmode: "stack", bargap: 0.05, showlegend: true,
       legend: { orientation: "h", x: 0, y: 1.0, yanchor: "bottom", font: { size: 10 }, bgcolor: "rgba(0,0,0,0)" },
       xaxis: { title: { text: "USD per bin", font: { size: 10 } }, tickformat: "$.2s", gridcolor: "#222a33" },
-      xaxis2: { overlaying: "x", side: "top", tickformat: "$.2s", showgrid: false, tickfont: { size: 9, color: "#8b949e" } },
+      xaxis2: { overlaying: "x", side: "top", showgrid: false, showticklabels: false, zeroline: false },
       yaxis: { side: "right", tickformat: ",.0f", gridcolor: "#222a33", domain: [0.24, 1],
                range: yRange || undefined },
       shapes: [{ type: "line", xref: "paper", x0: 0, x1: 1, yref: "y", y0: price, y1: price,
