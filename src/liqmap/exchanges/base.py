@@ -149,6 +149,8 @@ class Control:
             request when there is no id.
         exhaustive: an ack listing every topic its request got (Deribit's
             ``result``): the request's other topics were refused.
+        carries_data: the frame is ALSO data to parse (dYdX's ``subscribed`` answer
+            holds the market's recent trades).
     """
 
     kind: str
@@ -157,6 +159,7 @@ class Control:
     reason: str = ""
     request_keys: tuple[str, ...] = ()
     exhaustive: bool = False
+    carries_data: bool = False
 
 
 @dataclass(frozen=True)

@@ -419,7 +419,7 @@ class WsConnection:
                 return
         ctrl = None if draining else self._control(data)
         if ctrl is not None:
-            self.handler.handle(self.label, data, parse=False)
+            self.handler.handle(self.label, data, parse=ctrl.carries_data)
             self._on_control(ctrl)
         elif self._is_pong(data):
             self.handler.handle(self.label, data, parse=False)
