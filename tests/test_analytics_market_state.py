@@ -70,11 +70,12 @@ def test_failover_switches_to_the_backup_and_back_after_the_recovery_hold():
     assert m.evaluate([primary, backup], 1_000) == []
     (ev,) = m.evaluate([h("binance", age=12), backup], 2_000)  # primary silent past the stale timeout
     assert (ev.from_exchange, ev.to_exchange) == ("binance", "bybit") and "binance stale" in ev.reason
-    assert m.evaluate([primary, backup], 3_000) == []  # back, but not yet for 5 s
-    assert m.evaluate([primary, backup], 7_999) == []
-    (ev,) = m.evaluate([primary, backup], 8_000)
+    # back, but it must stay up for max(recover_after_s, stale timeout) = 10 s before it takes over
+    assert m.evaluate([primary, backup], 3_000) == []
+    assert m.evaluate([primary, backup], 12_999) == []
+    (ev,) = m.evaluate([primary, backup], 13_000)
     assert (ev.from_exchange, ev.to_exchange) == ("bybit", "binance") and "recovered" in ev.reason
-    (ev,) = m.evaluate([h("binance", connected=False), h("bybit", connected=False)], 9_000)
+    (ev,) = m.evaluate([h("binance", connected=False), h("bybit", connected=False)], 14_000)
     assert ev.to_exchange is None and m.current is None and m.switches == 4
     # a better-latency venue of the same priority never takes over a healthy one
     m2 = FailoverMachine("ticker", 10, 0)
@@ -85,7 +86,8 @@ def test_failover_switches_to_the_backup_and_back_after_the_recovery_hold():
 def test_priority_changes_at_run_time_move_the_feature():
     m = FailoverMachine("liquidations", 10, recover_after_s=0)
     m.evaluate([h("a", priority=1), h("b", priority=2)], 0)
-    (ev,) = m.evaluate([h("a", priority=3), h("b", priority=2)], 1_000)
+    assert m.evaluate([h("a", priority=3), h("b", priority=2)], 9_999) == []  # b up for < one stale window
+    (ev,) = m.evaluate([h("a", priority=3), h("b", priority=2)], 10_000)
     assert (ev.from_exchange, ev.to_exchange) == ("a", "b")
 
 

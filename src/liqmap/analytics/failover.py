@@ -18,8 +18,10 @@ Definitions:
 * **Failover** (:class:`FailoverMachine`), per feature: the serving venue stays while it is
   ``up``; when it is not, the best-ranked ``up`` venue takes over (one switch event). A venue of
   better (lower) priority than the serving one takes the feature back once it has been ``up``
-  for ``recover_after_s`` [5 s] (hysteresis: no flapping on one good frame). Latency and
-  staleness only order the candidates; they never cause a switch between two healthy venues.
+  without a break for ``recover_after_s`` [5 s] or its stale timeout, whichever is longer
+  (hysteresis: a venue that reconnects looks ``up`` until its last frame is older than the
+  stale timeout, so only a full stale window of ``up`` proves that data flows again). Latency
+  and staleness only order the candidates; they never cause a switch between two healthy venues.
 """
 
 from __future__ import annotations
@@ -67,7 +69,8 @@ class VenueHealth(msgspec.Struct, frozen=True):
     Fields: ``exchange``; ``enabled``; ``features`` (e.g. ``("liquidations", "ticker")``);
     ``connected`` (its sockets are open); ``last_message_age_s`` (seconds since its last frame,
     None = none yet); ``latency_ms`` (median receipt - exchange time, None = unknown);
-    ``priority`` (1 = primary; lower wins).
+    ``priority`` (1 = primary; lower wins); ``stale_after_s`` (this venue's own stale timeout,
+    None = the caller's default).
     """
 
     exchange: str
@@ -77,16 +80,18 @@ class VenueHealth(msgspec.Struct, frozen=True):
     last_message_age_s: float | None
     latency_ms: float | None
     priority: int = 1
+    stale_after_s: float | None = None
 
 
 _STATE_RANK = {"up": 0, "stale": 1, "down": 2}
 
 
 def venue_state(h: VenueHealth, stale_after_s: float) -> VenueState:
-    """``up`` / ``stale`` / ``down`` (module docstring)."""
+    """``up`` / ``stale`` / ``down`` (module docstring); ``h.stale_after_s`` wins over ``stale_after_s``."""
     if not h.connected:
         return "down"
-    if h.last_message_age_s is None or h.last_message_age_s > stale_after_s:
+    limit = h.stale_after_s if h.stale_after_s is not None else stale_after_s
+    if h.last_message_age_s is None or h.last_message_age_s > limit:
         return "stale"
     return "up"
 
@@ -152,7 +157,9 @@ class FailoverMachine:
             return [self._switch(target, reason, now_ms)]
         prio = by_name[cur].priority
         for ex in ups:
-            if by_name[ex].priority < prio and now_ms - self._up_since[ex] >= self.recover_after_s * 1000:
+            h = by_name[ex]
+            hold_s = max(self.recover_after_s, h.stale_after_s if h.stale_after_s is not None else self.stale_after_s)
+            if h.priority < prio and now_ms - self._up_since[ex] >= hold_s * 1000:
                 return [self._switch(ex, f"{ex} recovered (priority {by_name[ex].priority} < {prio})", now_ms)]
         return []
 

@@ -14,6 +14,7 @@ from liqmap.storage import duckdb_reads
 from liqmap.api.deps import get_state
 from liqmap.api.state import AppState
 from liqmap.exchanges.registry import VENUE_NAMES, get_venue
+from liqmap.market.health import venue_stale_after_s
 from liqmap.units import now_ms
 
 router = APIRouter(prefix="/exchanges", tags=["exchanges"])
@@ -45,14 +46,6 @@ def list_exchanges(state: State):
     """Supported venues, whether this process collects them, and what their feeds carry."""
     enabled = set(state.enabled)
     return {"meta": state.meta(), "exchanges": [venue_info(n, n in enabled) for n in VENUE_NAMES]}
-
-
-def stale_after_s(name: str, ws_timeout: float | None) -> float:
-    """Seconds without a received frame before a venue counts as stale: ``WS_TIMEOUT``
-    when set, else the longest watchdog of the venue's own connections."""
-    if ws_timeout is not None:
-        return ws_timeout
-    return max(c.stale_after_s for c in get_venue(name).connections(None))
 
 
 def connection_status(h: dict[str, Any]) -> str:
@@ -113,7 +106,7 @@ async def compute_health(state: AppState) -> dict[str, Any]:
             status = connection_status(h)
         elif isinstance(h, dict) and h.get("subscribed", 0) < h.get("requested", 0):
             status = "degraded"
-        elif last_recv is not None and wall - last_recv > stale_after_s(name, state.settings.ws_timeout) * 1000:
+        elif last_recv is not None and wall - last_recv > venue_stale_after_s(name, state.settings.ws_timeout) * 1000:
             status = "stale"
         else:
             status = "ok"
