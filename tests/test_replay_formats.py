@@ -184,7 +184,7 @@ CF_EXPECTED = {  # file -> (venue or None, frames)
     "GATEIO_FUTURES.ws.1.0.gz": ("gateio", 450),
     "BITGET.ws.2.0.gz": ("bitget", 473),
     "DYDX.ws.1.0.gz": (None, 0),
-    "KRAKEN_FUTURES.ws.1.0.gz": (None, 0),
+    "KRAKEN_FUTURES.ws.1.0.gz": ("kraken_futures", 7175),
 }
 
 
@@ -226,13 +226,13 @@ def test_exchange_filter_on_multi_venue_files():
 
 def test_tardis_mapping_and_skips():
     fr, st = frames_and_stats(FIX / "tardis_node_fixtures/liquidation_messages.jsonl")
-    assert (st.lines, st.frames) == (36, 23)
+    assert (st.lines, st.frames) == (36, 25)
     by = {}
     for f in fr:
         by[f.exchange] = by.get(f.exchange, 0) + 1
-    assert by == {"deribit": 2, "bitmex": 2, "okx": 7, "binance": 1, "binance_coinm": 1, "bybit": 8, "bitget": 1, "dydx": 1}
+    assert by == {"deribit": 2, "bitmex": 2, "okx": 7, "binance": 1, "binance_coinm": 1, "bybit": 8, "bitget": 1, "dydx": 1, "kraken_futures": 2}
     assert st.skipped["huobi-dm: no liqmap venue"] == 3
-    assert st.skipped_total == 13
+    assert st.skipped_total == 11
     # received_at from the message's own time; BitMEX rows have none -> documented 0
     deribit = [f for f in fr if f.exchange == "deribit"][0]
     assert deribit.received_at == 1584058044032
