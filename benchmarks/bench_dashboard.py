@@ -22,40 +22,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import socket
 import statistics
-import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+from demo_process import start_demo, stop  # noqa: E402
+
 CHROMIUM = "/usr/bin/chromium"
 WINDOW_MS, IV_MS = 2 * 86_400_000, 900_000  # the dashboard's default: 2 days of 15-minute columns
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_demo() -> tuple[subprocess.Popen, str]:
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "liqmap", "demo", "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < 90:
-        try:
-            h = httpx.get(base + "/health", timeout=1).json()
-            if h["pipeline"] and h["pipeline"]["source_finished"]:
-                return proc, base
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    proc.kill()
-    raise SystemExit("demo did not come up")
 
 
 def first_paint(base: str, loads: int) -> list[float]:
@@ -131,8 +109,7 @@ def main() -> None:
         fp = first_paint(base, args.loads)
         rs = asyncio.run(refreshes(base, args.refreshes))
     finally:
-        proc.terminate()
-        proc.wait(20)
+        stop(proc)
     ms = sorted(t * 1000 for t, _ in rs)
     redraws = [t * 1000 for t, r in rs if r]
     print(f"first paint of / (s): median {statistics.median(fp):.2f}, max {max(fp):.2f} "

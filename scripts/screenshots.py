@@ -11,45 +11,16 @@ Chromium (``/usr/bin/chromium`` driven by Playwright). Exit 1 when a page logs a
 from __future__ import annotations
 
 import argparse
-import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
+from demo_process import start_demo, stop
 
 PAGES = (("dashboard", "/", "body[data-ready='1']"),
          ("predicted-levels", "/static/heatmap.html", "body[data-ready='1']"),
          ("api-docs", "/docs", ".swagger-ui .info"))
 SIZES = ((1280, 900), (1920, 1080))
 CHROMIUM = "/usr/bin/chromium"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _start_demo() -> tuple[subprocess.Popen, str]:
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "liqmap", "demo", "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    base = f"http://127.0.0.1:{port}"
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < 60:
-        if proc.poll() is not None:
-            raise SystemExit(f"liqmap demo exited: {proc.stderr.read()}")
-        try:
-            h = httpx.get(base + "/health", timeout=1).json()
-            if h["pipeline"] and h["pipeline"]["source_finished"]:
-                return proc, base
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    proc.kill()
-    raise SystemExit("liqmap demo did not come up in 60 s")
 
 
 def shoot(base: str, out: Path) -> list[str]:
@@ -86,13 +57,12 @@ def main() -> int:
     proc = None
     base = args.base
     if base is None:
-        proc, base = _start_demo()
+        proc, base = start_demo()
     try:
         errors = shoot(base.rstrip("/"), Path(args.out))
     finally:
         if proc is not None:
-            proc.terminate()
-            proc.wait(20)
+            stop(proc)
     for e in errors:
         print("page error:", e, file=sys.stderr)
     return 1 if errors else 0

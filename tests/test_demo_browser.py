@@ -11,14 +11,14 @@ run as a user runs it: a subprocess, package data only, its own temporary databa
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
-import time
 
-import httpx
 import pytest
 
-from conftest import browser_page, free_port
+from conftest import ROOT, browser_page
+
+sys.path.insert(0, str(ROOT / "scripts"))
+from demo_process import start_demo, stop  # noqa: E402
 
 pytestmark = pytest.mark.browser
 
@@ -26,31 +26,9 @@ pytestmark = pytest.mark.browser
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("demo")
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "liqmap", "demo", "--port", str(port)], cwd=tmp,
-                            env={**os.environ, "TMPDIR": str(tmp)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
-    base = f"http://127.0.0.1:{port}"
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < 60:
-        if proc.poll() is not None:
-            pytest.fail(f"liqmap demo exited: {proc.communicate()}")
-        try:
-            h = httpx.get(base + "/health", timeout=1).json()
-            if h["pipeline"] and h["pipeline"]["source_finished"]:
-                break
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    else:
-        proc.kill()
-        pytest.fail("liqmap demo did not come up")
+    proc, base = start_demo(cwd=tmp, env={**os.environ, "TMPDIR": str(tmp)})
     yield base
-    proc.terminate()
-    try:
-        proc.wait(20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    stop(proc)
 
 
 def _console_errors(page) -> list[str]:

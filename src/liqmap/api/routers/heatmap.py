@@ -137,13 +137,21 @@ def heatmap_timeseries(
     end = end_q if end_q is not None else _latest_end(cur, sym) + INTERVAL_MS[interval]
     start = _window(end, time_window, start_q, interval)
     key = (sym, start, end, interval, bin_size, band_pct, data_version(cur))
+    return _cached(request, key, lambda: get_heatmap_timeseries_json(sym, start, end, interval, bin_size=bin_size,
+                                                                     band_pct=band_pct, con=cur))
+
+
+def _cached(request: Request, key: tuple, compute) -> Response:
+    """The gzipped JSON body cached under ``key`` (LRU of :data:`_CACHE_MAX`), else ``compute()``'s
+    bytes, gzipped and kept. The model's errors become 404 (unknown symbol with the known ones, no
+    data) or 422 (a bad value)."""
     with _LOCK:
         hit = _CACHE.get(key)
         if hit is not None:
             _CACHE.move_to_end(key)
             return _gz_response(hit, request, "hit")
     try:
-        body = get_heatmap_timeseries_json(sym, start, end, interval, bin_size=bin_size, band_pct=band_pct, con=cur)
+        body = compute()
     except UnknownSymbol as exc:
         raise HTTPException(404, {"reason": str(exc), "known_symbols": exc.known}) from None
     except NoData as exc:
@@ -195,22 +203,14 @@ def _live(request: Request, cur, symbol: str, time_window, start_time, end_time,
     end = end_time if end_time is not None else newest
     start = _window(end, time_window, start_time, interval)
     key = ("live", base, start, end, interval, bin_size, band_pct, newest)
-    with _LOCK:
-        hit = _CACHE.get(key)
-    if hit is not None:
-        return _gz_response(hit, request, "hit")
-    try:
+
+    def compute() -> bytes:
         body = live_timeseries(cur, service.served, base, ref, start, end, interval, bin_size, band_pct)
-    except ValueError as exc:
-        raise HTTPException(422, str(exc)) from None
-    if body is None:
-        raise HTTPException(404, f"no live {interval} step for {base} between {start} and {end}")
-    gz = gzip.compress(_ENC.encode(body), compresslevel=1, mtime=0)
-    with _LOCK:
-        _CACHE[key] = gz
-        while len(_CACHE) > _CACHE_MAX:
-            _CACHE.popitem(last=False)
-    return _gz_response(gz, request, "miss")
+        if body is None:
+            raise HTTPException(404, f"no live {interval} step for {base} between {iso(start)} and {iso(end)}")
+        return _ENC.encode(body)
+
+    return _cached(request, key, compute)
 
 
 @router.get("/liquidations/liquidation-map")
@@ -233,22 +233,8 @@ def liquidation_map_view(
     end_q = parse_time(one_of("end_time", end_time, "end_ms", end_ms), "end_time")
     end = end_q if end_q is not None else _latest_end(cur, sym) + INTERVAL_MS["5m"]
     key = ("map", sym, end // INTERVAL_MS["5m"], bin_size, band_pct, data_version(cur))
-    with _LOCK:
-        hit = _CACHE.get(key)
-    if hit is not None:
-        return _gz_response(hit, request, "hit")
-    try:
-        body = _ENC.encode(liquidation_map(cur, sym, end, bin_size=bin_size, band_pct=band_pct))
-    except UnknownSymbol as exc:
-        raise HTTPException(404, {"reason": str(exc), "known_symbols": exc.known}) from None
-    except NoData as exc:
-        raise HTTPException(404, str(exc)) from None
-    gz = gzip.compress(body, compresslevel=1, mtime=0)
-    with _LOCK:
-        _CACHE[key] = gz
-        while len(_CACHE) > _CACHE_MAX:
-            _CACHE.popitem(last=False)
-    return _gz_response(gz, request, "miss")
+    return _cached(request, key, lambda: _ENC.encode(liquidation_map(cur, sym, end, bin_size=bin_size,
+                                                                     band_pct=band_pct)))
 
 
 @router.get("/prices/klines")
