@@ -216,7 +216,7 @@
         $("chart-title").textContent = base + (d.priceSymbol ? " (" + d.priceSymbol + ")" : "") + " — price, predicted liquidation levels, realized liquidations";
         $("chart-info").textContent = iv + " candles · " + counts.bubbles + " realized"
           + (counts.other_quote ? " · " + counts.other_quote + " quoted in another currency not drawn" : "");
-        $("map-info").textContent = d.lm && !d.lm.error ? "at " + M.fmtTime(d.lm.meta.time_ms).slice(5, 16) + " · by leverage tier" : "";
+        $("map-info").textContent = d.lm && !d.lm.error ? "at " + M.fmtTime(d.lm.meta.time_ms).slice(5, 16) + " · USD per bin by leverage tier; Σ = cumulative from the price" : "";
         sourceNote(h.meta, d);
         if (!window.liqmapFirstPaint) { window.liqmapFirstPaint = performance.now(); document.body.dataset.ready = "1"; }
       }

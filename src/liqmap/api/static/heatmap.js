@@ -33,7 +33,9 @@
       const d = await M.load({ base, priceSymbol: sym, interval: iv, windowMs: winMs, end, withMap: true });
       const c = M.drawChart($("chart"), d, { side: $("side").value });
       M.drawMap($("liqmap"), d.lm, M.lastRange);
-      $("map-info").textContent = d.lm && !d.lm.error ? "at " + M.fmtTime(d.lm.meta.time_ms).slice(5, 16) : "";
+      $("map-info").textContent = d.lm && !d.lm.error ? "at " + M.fmtTime(d.lm.meta.time_ms).slice(5, 16) + " · USD per bin by leverage tier; Σ = cumulative from the price" : "";
+      $("chart-title").textContent = sym + " — predicted liquidation levels (estimate), candles, realized liquidations";
+      $("chart-info").textContent = iv + " columns";
       note(d.hm);
       const src = [];
       if (meta.mode === "replay") src.push("<b>Replay</b>: the window ends at the replay clock.");

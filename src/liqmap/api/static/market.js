@@ -12,6 +12,9 @@
   M.INTERVAL_MS = { "5m": 300000, "15m": 900000, "30m": 1800000, "1h": 3600000, "4h": 14400000 };
   M.WINDOW_MS = { "6h": 6 * 3600000, "12h": 12 * 3600000, "1d": 86400000, "2d": 2 * 86400000, "3d": 3 * 86400000,
                   "7d": 7 * 86400000, "14d": 14 * 86400000, "30d": 30 * 86400000 };
+  // fixed margins (no auto-expansion for legends), so the chart's and the map's price axes line up
+  M.MARGIN_CHART = { l: 64, r: 64, t: 26, b: 34, autoexpand: false };
+  M.MARGIN_MAP = { l: 8, r: 56, t: 26, b: 34, autoexpand: false };
   M.USD_QUOTES = ["USD", "USDT", "USDC", "BUSD", "FDUSD", "USDE", "DAI", "TUSD"];
   const TIER_COLORS = ["#5b8def", "#e8a33d", "#d9534f", "#9b59b6", "#16a085"];
 
@@ -227,7 +230,7 @@
     if (!ref.length && !usdQuoted.length) notes.push(Object.assign(emptyNote("no realized liquidations to sum here", 0.09),
       { font: { size: 10, color: "#6e7681" }, bgcolor: "rgba(0,0,0,0)", bordercolor: "rgba(0,0,0,0)" }));
     const layout = Object.assign({}, M.DARK, {
-      margin: { l: 64, r: 64, t: 8, b: 34 }, showlegend: true, barmode: "relative", bargap: 0.1,
+      margin: M.MARGIN_CHART, showlegend: true, barmode: "relative", bargap: 0.1,
       legend: { orientation: "h", x: 0, y: 1.0, yanchor: "bottom", font: { size: 10 }, bgcolor: "rgba(0,0,0,0)" },
       hovermode: "closest", dragmode: "zoom",
       xaxis: { type: "date", anchor: "y2", gridcolor: "#222a33", rangeslider: { visible: false },
@@ -268,14 +271,19 @@
     const above = levels.filter((l) => l.price + bin / 2 >= price).sort((a, b) => a.price - b.price);
     let acc = 0; const cl = below.map((l) => (acc += l.long.reduce((s, v) => s + v, 0)));
     acc = 0; const cs = above.map((l) => (acc += l.short.reduce((s, v) => s + v, 0)));
-    traces.push({ type: "scatter", mode: "lines", name: "cum. longs", xaxis: "x2", y: below.map((l) => l.price + bin / 2), x: cl,
+    traces.push({ type: "scatter", mode: "lines", name: "Σ longs", xaxis: "x2", y: below.map((l) => l.price + bin / 2), x: cl,
                   line: { color: "#f0515b", width: 2 }, hovertemplate: "longs liquidated if price falls to %{y:,.0f}: %{x:$,.0f}<extra></extra>" });
-    traces.push({ type: "scatter", mode: "lines", name: "cum. shorts", xaxis: "x2", y: above.map((l) => l.price + bin / 2), x: cs,
+    traces.push({ type: "scatter", mode: "lines", name: "Σ shorts", xaxis: "x2", y: above.map((l) => l.price + bin / 2), x: cs,
                   line: { color: "#1fc77e", width: 2 }, hovertemplate: "shorts liquidated if price rises to %{y:,.0f}: %{x:$,.0f}<extra></extra>" });
     const layout = Object.assign({}, M.DARK, {
-      margin: { l: 8, r: 56, t: 8, b: 34 }, barmode: "stack", bargap: 0.05, showlegend: true,
-      legend: { orientation: "h", x: 0, y: 1.0, yanchor: "bottom", font: { size: 10 }, bgcolor: "rgba(0,0,0,0)" },
-      xaxis: { title: { text: "USD per bin", font: { size: 10 } }, tickformat: "$.2s", gridcolor: "#222a33" },
+      margin: M.MARGIN_MAP, barmode: "stack", bargap: 0.05, showlegend: false,
+      // a one-line legend that fits the narrow panel (Plotly's would wrap upwards out of view)
+      annotations: [...m.tiers.map((t, i) => [t, TIER_COLORS[i % TIER_COLORS.length]]),
+                    ["Σ longs", "#f0515b"], ["Σ shorts", "#1fc77e"]].map(([t, c], i) => ({
+        text: "<b>" + (i < m.tiers.length ? "■ " : "— ") + t + "</b>", font: { size: 10, color: c }, showarrow: false,
+        xref: "paper", yref: "paper", x: [0, 0.15, 0.3, 0.49, 0.75][i] ?? i * 0.2, xanchor: "left", y: 1.0,
+        yanchor: "bottom" })),
+      xaxis: { tickformat: "$.2s", gridcolor: "#222a33" },
       xaxis2: { overlaying: "x", side: "top", showgrid: false, showticklabels: false, zeroline: false },
       yaxis: { side: "right", tickformat: ",.0f", gridcolor: "#222a33", domain: [0.24, 1],
                range: yRange || undefined },
