@@ -49,9 +49,9 @@
   }
 
   async function loadPickers() {
-    const [syms, prices, exs] = await Promise.all([M.getJSON("/liquidations/symbols"),
-      M.soft(M.getJSON("/data/symbols")), M.soft(M.getJSON("/exchanges"))]);
-    applyMeta(syms.meta);
+    const [syms, prices, exs, health] = await Promise.all([M.getJSON("/liquidations/symbols"),
+      M.soft(M.getJSON("/data/symbols")), M.soft(M.getJSON("/exchanges")), M.soft(M.getJSON("/health"))]);
+    applyMeta(health.error ? syms.meta : health.meta);  // /health also carries the size tiers
     state.priceSymbols = prices.symbols || [];
     const fromPrices = state.priceSymbols.map((s) => s.replace(/(USDT|USDC|USD)$/, ""));
     const bases = [...new Set([...Object.keys(syms.underlyings || {}), ...fromPrices])];
@@ -188,11 +188,13 @@
   }
 
   let busy = false;
-  async function refresh() {
+  async function refresh(first) {
     if (busy) return; busy = true;
     const t0 = performance.now();
     try {
-      const h = await M.getJSON("/health"); applyMeta(h.meta);
+      // the first refresh follows loadPickers, whose answer carried "now" already
+      const h = first === true && state.nowMs != null ? { meta: null } : await M.getJSON("/health");
+      applyMeta(h.meta);
       if (!state.bases.length || !state.base) await loadPickers();
       const base = state.base;
       const winMs = M.WINDOW_MS[state.window];
@@ -209,6 +211,9 @@
         M.soft(M.getJSON("/liquidations/cascades", Object.assign({}, q, { min_usd: state.cascadeMinUsd }))),
         M.soft(M.getJSON("/exchanges/health")),
       ]);
+      performance.mark("liqmap-data");
+      await M.ready;
+      performance.mark("liqmap-plotly");
       if (d) {
         const counts = M.drawChart($("chart"), d);
         M.drawMap($("liqmap"), d.lm, M.lastRange);
@@ -217,7 +222,8 @@
         $("chart-info").textContent = iv + " candles · " + counts.bubbles + " realized"
           + (counts.other_quote ? " · " + counts.other_quote + " quoted in another currency not drawn" : "");
         $("map-info").textContent = d.lm && !d.lm.error ? "at " + M.fmtTime(d.lm.meta.time_ms).slice(5, 16) + " · USD per bin by leverage tier; Σ = cumulative from the price" : "";
-        sourceNote(h.meta, d);
+        sourceNote(h.meta || { mode: state.mode }, d);
+        performance.mark("liqmap-drawn");
         if (!window.liqmapFirstPaint) { window.liqmapFirstPaint = performance.now(); document.body.dataset.ready = "1"; }
       }
       if (!st.error) renderStats(st);
@@ -242,7 +248,7 @@
 
   (async function init() {
     try { await loadPickers(); } catch (e) { console.warn("pickers:", e.message); }
-    await refresh();
+    await refresh(true);
     loadRecent();
     connectWs();
     setInterval(refresh, 5000);

@@ -31,6 +31,7 @@
       const base = sym.replace(/(USDT|USDC|USD)$/, "");
       const end = meta.mode === "live" ? Date.now() : meta.now_ms;
       const d = await M.load({ base, priceSymbol: sym, interval: iv, windowMs: winMs, end, withMap: true });
+      await M.ready;
       const c = M.drawChart($("chart"), d, { side: $("side").value });
       M.drawMap($("liqmap"), d.lm, M.lastRange);
       $("map-info").textContent = d.lm && !d.lm.error ? "at " + M.fmtTime(d.lm.meta.time_ms).slice(5, 16) + " · USD per bin by leverage tier; Σ = cumulative from the price" : "";
@@ -56,6 +57,7 @@
     let symbols = [];
     try { symbols = (await M.getJSON("/data/symbols")).symbols; } catch (e) { $("status").textContent = "error: " + e.message; }
     if (!symbols.length) {
+      await M.ready;
       $("symbol").innerHTML = '<option value="">none</option>';
       M.drawChart($("chart"), { ivMs: 900000, start: Date.now() - 86400000, end: Date.now(), interval: "15m",
                                base: "BTC", priceSymbol: null });

@@ -7,6 +7,13 @@
 "use strict";
 (function () {
   const M = {};
+  // resolves once plotly.js (loaded async, see index.html) has run: draw only after it
+  M.ready = new Promise((resolve) => {
+    if (window.Plotly) return resolve();
+    const tag = document.getElementById("plotly-js");
+    if (tag) tag.addEventListener("load", () => resolve());
+    const poll = setInterval(() => { if (window.Plotly) { clearInterval(poll); resolve(); } }, 50);
+  });
   const BG = "#161b22";
   M.DARK = { paper_bgcolor: BG, plot_bgcolor: BG, font: { color: "#d6dde6", size: 11 } };
   M.INTERVAL_MS = { "5m": 300000, "15m": 900000, "30m": 1800000, "1h": 3600000, "4h": 14400000 };
@@ -70,11 +77,11 @@
   M.load = async function (o) {
     const ivMs = M.INTERVAL_MS[o.interval];
     const priced = o.priceSymbol != null;
-    if (priced) {
-      const pe = await M.priceEnd(o.priceSymbol);
+    if (priced && ranges.has(o.priceSymbol)) {  // known to end before this window: end there (no request)
+      const pe = ranges.get(o.priceSymbol).end;
       if (pe != null && pe < o.end - o.windowMs) o = Object.assign({}, o, { end: pe, shifted: true });
     }
-    const end = Math.floor(o.end / ivMs) * ivMs, start = end - o.windowMs;
+    let end = Math.floor(o.end / ivMs) * ivMs, start = end - o.windowMs;
     // candles first: their range sets the price bin (about 90 rows over the candles' range)
     const [kl, rec, ref] = await Promise.all([
       priced ? M.soft(M.getJSON("/prices/klines", { symbol: o.priceSymbol, interval: o.interval, start_time: start,
@@ -83,6 +90,11 @@
         limit: 1000, exchanges: o.exchanges })) : null,
       o.base ? M.soft(M.getJSON("/reference/realized-hourly", { symbol: o.base, start_time: start, end_time: o.end })) : null,
     ]);
+    if (priced && !o.shifted && kl && (kl.error || !kl.data.length)) {
+      // nothing in a window ending at "now": a database of older history ends the window at its data
+      const pe = await M.priceEnd(o.priceSymbol);
+      if (pe != null && pe < o.end - o.windowMs) return M.load(Object.assign({}, o, { end: pe, shifted: true }));
+    }
     let bin = null;
     if (kl && !kl.error && kl.data.length) {
       const lo = Math.min(...kl.data.map((k) => k.low)), hi = Math.max(...kl.data.map((k) => k.high));
