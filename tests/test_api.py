@@ -35,6 +35,12 @@ def test_replay_stored_every_parsed_event(client, events):
     # the thresholds clients (the dashboard) use come from the server
     assert (h["meta"]["large_usd"], h["meta"]["institutional_usd"], h["meta"]["cascade_min_usd"]) == (
         10_000, 100_000, 100_000)
+    # committed means committed: the finished replay's every event, nothing still buffered
+    st = h["storage"]
+    assert (st["committed"], st["buffered"]) == (len(events), 0), st
+    assert st["tiers"]["duckdb"]["status"] == "ok" and st["tiers"]["redis"] == {"status": "off"}
+    metrics = client.get("/metrics").text
+    assert f"liqmap_store_committed {float(len(events))}" in metrics
 
 
 def test_heatmap_btc_24h_matches_events(client, events):

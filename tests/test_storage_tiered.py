@@ -97,11 +97,15 @@ async def test_all_files_in_one_store(tmp_path):
 async def test_optional_tier_down_degrades_and_duckdb_keeps_everything(tmp_path):
     events = load_liquidations(SQUEEZE[0])
     store = TieredStore(db_path=str(tmp_path / "l.duckdb"), redis_url="redis://127.0.0.1:1/0",
-                        postgres_dsn="postgresql://postgres:pw@127.0.0.1:1/x")
+                        postgres_dsn="postgresql://postgres:pw@127.0.0.1:1/x", drain_s=1.0,
+                        mirror_options={"backoff_cap": 0.2})
     summary = await replay(store, events)
     assert summary["stored"] == len({e.id for e in events})
-    assert summary["tiers"]["redis"]["status"].startswith("error: redis: not reachable")
-    assert summary["tiers"]["postgres"]["status"].startswith("error: postgres: cannot connect")
+    redis, pg = summary["tiers"]["redis"], summary["tiers"]["postgres"]
+    assert redis["status"] == pg["status"] == "down" and not redis["complete"] and not pg["complete"]
+    assert min(redis["undelivered"], pg["undelivered"]) >= len(events)  # never delivered, and said so
+    assert redis["last_error"].startswith("redis: not reachable")
+    assert pg["last_error"].startswith("postgres: cannot connect") and "postgres:***@" in pg["last_error"]
     assert "pw" not in str(summary)
 
 

@@ -24,6 +24,13 @@ class Metrics:
       (:mod:`liqmap.exchanges.plausibility`: ``non_finite``, ``value_mismatch``, ``symbol``,
       ``timestamp`` ...); ``liqmap_events_quarantined_total{exchange,reason}`` -- liquidations
       stored apart (``price_far``, ``unvalued``).
+    * ``liqmap_store_committed`` / ``liqmap_store_buffered`` -- liquidations committed to
+      DuckDB this run / events not committed yet; ``liqmap_commit_lag_seconds{quantile}``
+      (p50, p99, max of the last commits: receipt -> commit).
+    * ``liqmap_tier_state{tier,state}`` (1 for the current one of ok/degraded/down/off),
+      ``liqmap_tier_backlog_events{tier}``, ``liqmap_tier_lag_seconds{tier}``,
+      ``liqmap_tier_retries_total{tier}``, ``liqmap_tier_dropped_total{tier}``,
+      ``liqmap_tier_backfilled_total{tier}`` -- the optional tiers (:mod:`liqmap.storage.mirror`).
     * ``liqmap_oi_rejected_total{exchange,reason}`` -- open-interest values the guard rejected
       (:mod:`liqmap.analytics.oi_guard`: ``non_finite``, ``negative``, ``jump``); never stored.
     """
@@ -56,6 +63,18 @@ class Metrics:
         self.gate_quarantined = Counter("liqmap_events_quarantined_total", "Liquidations stored apart",
                                         ["exchange", "reason"], registry=r)
         self._gate_seen: dict[tuple[str, str, str], int] = {}
+        self.committed = Gauge("liqmap_store_committed", "Liquidations committed to DuckDB this run", registry=r)
+        self.buffered = Gauge("liqmap_store_buffered", "Events received, not committed yet", registry=r)
+        self.commit_lag = Gauge("liqmap_commit_lag_seconds", "Receipt -> DuckDB commit, recent commits",
+                                ["quantile"], registry=r)
+        self.tier_state = Gauge("liqmap_tier_state", "Optional tier state (1 = current)", ["tier", "state"], registry=r)
+        self.tier_backlog = Gauge("liqmap_tier_backlog_events", "Events queued for a tier", ["tier"], registry=r)
+        self.tier_lag = Gauge("liqmap_tier_lag_seconds", "Age of a tier's oldest undelivered batch", ["tier"], registry=r)
+        self.tier_counters = {
+            k: Counter(f"liqmap_tier_{k}_total", h, ["tier"], registry=r) for k, h in (
+                ("retries", "Retries after a tier failure"), ("dropped", "Events dropped from a tier queue "
+                 "(back-filled from DuckDB later)"), ("backfilled", "Events back-filled from DuckDB"))}
+        self._tier_seen: dict[tuple[str, str], int] = {}
         self._parse_seen: dict[str, float] = {}
         self._oi_seen: dict[tuple[str, str], int] = {}
         self._ev_children: dict[tuple[str, str], object] = {}
@@ -102,6 +121,27 @@ class Metrics:
                     if n > prev:
                         metric.labels(ex, reason).inc(n - prev)
                         self._gate_seen[(kind, ex, reason)] = n
+
+    def set_storage(self, storage: dict) -> None:
+        """Sync the store's counters and tier states (:meth:`liqmap.api.state.AppState.storage_health`)."""
+        self.committed.set(storage["committed"])
+        self.buffered.set(storage["buffered"])
+        for q in ("p50", "p99", "max"):
+            v = storage["commit_lag_ms"].get(q)
+            if v is not None:
+                self.commit_lag.labels(q).set(v / 1000)
+        for tier, st in storage["tiers"].items():
+            if tier == "duckdb":
+                continue
+            for state in ("ok", "degraded", "down", "off"):
+                self.tier_state.labels(tier, state).set(1 if st.get("status") == state else 0)
+            self.tier_backlog.labels(tier).set(st.get("backlog", 0))
+            self.tier_lag.labels(tier).set(st.get("lag_s", 0.0))
+            for k, counter in self.tier_counters.items():
+                n, prev = int(st.get(k, 0)), self._tier_seen.get((tier, k), 0)
+                if n > prev:
+                    counter.labels(tier).inc(n - prev)
+                    self._tier_seen[(tier, k)] = n
 
     def set_subscriptions(self, per_exchange: dict[str, tuple[int, int, int]]) -> None:
         """Set ``(requested, subscribed, failed)`` topic counts per live venue."""

@@ -198,12 +198,38 @@ class AppState:
         market = getattr(getattr(self.store, "inner", self.store), "market", None)
         return market.stats() if market is not None else None
 
+    def tiered(self) -> Any | None:
+        """The :class:`~liqmap.storage.tiered.TieredStore` this state writes to, or None."""
+        inner = getattr(self.store, "inner", self.store)
+        return inner if hasattr(inner, "tier_states") else None
+
+    def storage_health(self) -> dict[str, Any] | None:
+        """``{"committed", "buffered", "duplicates_skipped", "quarantined", "commit_lag_ms",
+        "tiers"}``: liquidations COMMITTED to DuckDB this run (never above the rows on disk),
+        events buffered and not committed yet (pipeline + DuckDB buffer; what a crash would
+        lose and a replay restores), the last commits' lag (receipt -> commit, ms) and each
+        tier's state (DuckDB; Redis and PostgreSQL: ok / degraded / down, backlog, lag, last
+        error, :mod:`liqmap.storage.mirror`). None when this state stores nothing."""
+        store = self.tiered()
+        if store is None:
+            return None
+        d = store.duckdb.stats()
+        pipe = self.pipeline.buffered if self.pipeline is not None else 0
+        return {"committed": d["stored"], "buffered": pipe + d["pending"],
+                "duplicates_skipped": d["duplicates_skipped"], "quarantined": d["quarantined_stored"],
+                "commit_lag_ms": d["commit_lag_ms"],
+                "tiers": {"duckdb": {"status": "ok", "path": d["path"], "batches": d["batches"]},
+                          **store.tier_states()}}
+
     def sync_parse_errors(self) -> None:
         """Copy the feeds' parse-error counts, subscription counts and the open-interest
         guard's rejections into the metrics."""
         market = self.market_stats()
         if market is not None:
             self.metrics.set_oi_rejected(market["oi_rejected"])
+        storage = self.storage_health()
+        if storage is not None:
+            self.metrics.set_storage(storage)
         if self.aggregator is not None:
             try:
                 self.metrics.set_parse_errors(self.aggregator.parse_errors())

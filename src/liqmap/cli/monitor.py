@@ -96,6 +96,7 @@ def _from_api(api: str, symbol: str | None, timeframe: str, client: httpx.Client
             recent = get("/liquidations/recent", {"limit": 25, **({"symbol": symbol} if symbol else {})})
             casc = get("/liquidations/cascades", {**p, "min_usd": CASCADE_MIN_USD})
             health = get("/exchanges/health")
+            storage = get("/health").get("storage")
     except httpx.HTTPError as exc:
         raise MonitorError(f"cannot reach liqmap API at {base}: {exc}") from exc
     return {
@@ -105,6 +106,7 @@ def _from_api(api: str, symbol: str | None, timeframe: str, client: httpx.Client
         "cascades": casc["cascades"][:8],
         "detected": casc.get("detected", [])[:8],
         "health": health["exchanges"],
+        "storage": storage,
         "coverage": None,
         "gaps": [g for e in health["exchanges"] for g in e.get("gaps", [])],
         "large_usd": stats["meta"].get("large_usd", LARGE_USD),
@@ -231,6 +233,7 @@ def _health(snap: dict[str, Any]) -> Table:
                 age = h.get("last_event_age_s")
                 hl.add_row(h["exchange"], h["status"], str(h["events"]), f"{age:.0f}s" if age is not None else "-",
                            style="green" if h["status"] in ("ok", "replay") else "yellow")
+        _storage_rows(hl, snap.get("storage"))
         return hl
     now = snap["meta"].get("now_ms") or 0
     per: dict[str, list] = {}
@@ -240,6 +243,20 @@ def _health(snap: dict[str, Any]) -> Table:
         last = max(r["last_ms"] for r in rows)
         hl.add_row(name, "stored", str(sum(r["count"] for r in rows)), f"{(now - last) / SECOND_MS:.0f}s")
     return hl
+
+
+def _storage_rows(table: Table, storage: dict[str, Any] | None) -> None:
+    """Rows of the storage tiers: DuckDB (committed / buffered), then each optional tier that is
+    on (state, backlog in events, lag: age of its oldest undelivered batch)."""
+    if not storage:
+        return
+    table.add_row("duckdb", f"{storage['buffered']} buffered", str(storage["committed"]), "-", style="green")
+    for name, t in storage["tiers"].items():
+        if name == "duckdb" or t.get("status") == "off":
+            continue
+        note = t["status"] + (f" ({t['backlog']} queued)" if t.get("backlog") else "")
+        table.add_row(name, note, str(t.get("stored", 0)), f"{t.get('lag_s', 0):.0f}s",
+                      style={"ok": "green", "degraded": "yellow"}.get(t["status"], "red"))
 
 
 #: below this many columns :func:`render` draws the one-column compact layout

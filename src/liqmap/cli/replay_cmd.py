@@ -131,10 +131,13 @@ def print_store_summary(console: Console, summary: Any) -> None:
 def _open_store(db: Path | None, redis_url: str | None, postgres_dsn: str | None) -> Any:
     from liqmap.storage.tiered import TieredStore
 
-    # strict: a tier the user named (--redis/--postgres) that fails ends the replay with exit 1,
-    # instead of being switched off and reported as one row of the summary
+    # strict: a tier the user named (--redis/--postgres) that cannot connect, or is still missing
+    # events when the replay ends, ends it with exit 1 instead of one row of the summary. A
+    # replay outruns PostgreSQL, so its mirror may fall behind and back-fill from DuckDB: close()
+    # gives it up to 10 minutes to finish
     return TieredStore(
-        db_path=str(db) if db else None, redis_url=redis_url, postgres_dsn=postgres_dsn, strict=True
+        db_path=str(db) if db else None, redis_url=redis_url, postgres_dsn=postgres_dsn, strict=True,
+        drain_s=600.0,
     )
 
 

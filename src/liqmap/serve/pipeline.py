@@ -44,12 +44,14 @@ async def _call(fn: Callable, *args: Any) -> Any:
 
 @dataclass
 class PipelineStats:
-    """Counters of one pipeline run (all monotonic)."""
+    """Counters of one pipeline run (all monotonic). ``handed`` counts events handed to the
+    store's ``write`` -- buffered there, NOT committed: what is committed is the store's own
+    counter (``/health`` ``storage.committed``)."""
 
     events: int = 0
     liquidations: int = 0
     gaps: int = 0
-    stored: int = 0
+    handed: int = 0
     store_errors: int = 0
     by_exchange: dict[str, int] = field(default_factory=dict)
     last_event_ms: dict[str, int] = field(default_factory=dict)
@@ -86,6 +88,11 @@ class ServePipeline:
         mem = self.memory
         self._mem_add = None if mem is None else (getattr(mem, "add", None) or getattr(mem, "append", None))
 
+    @property
+    def buffered(self) -> int:
+        """Events waiting in the pipeline for their next write to the store."""
+        return len(self._buffer)
+
     def handle(self, event: Event) -> None:
         """Process one event synchronously (no I/O)."""
         st = self.stats
@@ -117,7 +124,7 @@ class ServePipeline:
             batch, self._buffer = self._buffer, []
             try:
                 await _call(self.store.write, batch)
-                self.stats.stored += len(batch)
+                self.stats.handed += len(batch)
             except Exception:
                 self.stats.store_errors += 1
                 log.exception("storage write failed (%d events kept in memory only)", len(batch))

@@ -16,6 +16,7 @@ pipeline executed). Anything still buffered is reported as *pending*.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Protocol, Sequence, runtime_checkable
 
 from liqmap.models import Event
@@ -46,17 +47,21 @@ class StorageError(RuntimeError):
     """A storage tier could not complete an operation; the message names the tier and cause."""
 
 
-def redact_url(url: str | None) -> str | None:
-    """Return ``url`` with any password replaced by ``***`` (for logs and summaries)."""
-    if not url:
-        return url
-    from urllib.parse import urlsplit, urlunsplit
+_USERINFO = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^/@\s:]*:)([^@\s]*)@")
+_PASSWORD_KV = re.compile(r"(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&']*)", re.IGNORECASE)
 
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparsable url>"
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-    return urlunsplit(parts._replace(netloc=netloc))
+
+def redact_dsn(text: str | None) -> str | None:
+    """``text`` with every password replaced by ``***``, in every libpq / URL form it may
+    hold (for logs, summaries, health): URI userinfo (``postgresql://user:pw@host``,
+    ``redis://:pw@host``), a query parameter (``?password=pw``, ``&password=pw``) and
+    key=value connection strings (``password=pw``, ``password = 'p w'``).
+    https://www.postgresql.org/docs/current/libpq-connect.html#LIBPQ-CONNSTRING"""
+    if not text:
+        return text
+    return _PASSWORD_KV.sub(r"\1***", _USERINFO.sub(r"\1***@", text))
+
+
+def redact_url(url: str | None) -> str | None:
+    """A DSN / URL with any password replaced by ``***`` (every form: :func:`redact_dsn`)."""
+    return redact_dsn(url)

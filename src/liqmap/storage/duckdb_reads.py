@@ -12,7 +12,7 @@ ms since the Unix epoch UTC. Table schema: ``migrations/duckdb/`` (applied by
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import duckdb
 
@@ -442,3 +442,21 @@ def cascade_rows_since(cur: duckdb.DuckDBPyConnection, after_ms: int | None) -> 
     rows = cur.execute(f"SELECT {', '.join(CASCADE_COLUMNS)} FROM cascades WHERE end_ts > ? OR status = 'active'",
                        [-(2**63) if after_ms is None else int(after_ms)]).fetchall()
     return [dict(zip(CASCADE_COLUMNS, r)) for r in rows]
+
+
+def liquidations_received_since(
+    cur: duckdb.DuckDBPyConnection, since_ms: int, min_value_usd: float = 0.0, chunk: int = 5_000
+) -> Iterator[list[Liquidation]]:
+    """Committed liquidations received at or after ``since_ms`` (ms UTC) with ``value_usd >=
+    min_value_usd``, in receipt order, as lists of at most ``chunk`` events: what an optional
+    tier that missed events is back-filled with (:mod:`liqmap.storage.mirror`)."""
+    from liqmap.storage.duckdb_store import STORED_COLUMNS
+
+    cols = ", ".join(f'"{c}"' for c in STORED_COLUMNS)
+    res = cur.execute(f"SELECT {cols} FROM liquidations WHERE received_at >= ? AND value_usd >= ? "
+                      "ORDER BY received_at, id", [int(since_ms), float(min_value_usd)])
+    while True:
+        rows = res.fetchmany(chunk)
+        if not rows:
+            return
+        yield [Liquidation(*r) for r in rows]

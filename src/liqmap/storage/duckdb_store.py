@@ -99,10 +99,10 @@ import logging
 import math
 import os
 import time
-from collections import Counter
+from collections import Counter, deque
 from operator import attrgetter, itemgetter
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import duckdb
 import numpy as np
@@ -127,6 +127,7 @@ LIQUIDATION_COLUMNS: tuple[str, ...] = (
 STORED_COLUMNS: tuple[str, ...] = (*LIQUIDATION_COLUMNS, "receipt_time")
 _FLOAT_COLS = {"price", "quantity", "value_usd"}
 _get_id = attrgetter("id")
+_get_received = attrgetter("received_at")
 _GETTERS = {name: attrgetter(name) for name in STORED_COLUMNS}
 #: extra column of ``liquidations`` (schema version 2): the PRIMARY KEY, ``md5_number(id)``.
 ID_KEY_COLUMN = "id_key"
@@ -225,6 +226,9 @@ class DuckDBStore:
         flush_interval_s: commit when the oldest buffered event is this old (seconds).
         read_only: open without writing (no migrations); raises
             :class:`StorageError` if the file does not exist or a writer holds it.
+        on_commit: called (in the commit's worker thread, after the counters) with each
+            committed batch ``(liquidations, gaps + quarantined, cascade rows, market rows)``:
+            what the optional tiers mirror (:mod:`liqmap.storage.mirror`); must not block.
         threads: DuckDB worker threads for this database (``SET threads``; it applies to
             every cursor of it, readers included). ``None`` keeps DuckDB's default (one per
             core). ``1`` saves CPU per inserted event with small (5,000-row) commits (less
@@ -245,7 +249,11 @@ class DuckDBStore:
         flush_interval_s: float = 1.0,
         read_only: bool = False,
         threads: int | None = None,
+        on_commit: "Callable[[list[Liquidation], list, dict[str, dict[str, Any]], MarketRows], None] | None" = None,
     ) -> None:
+        self.on_commit = on_commit
+        #: wall-clock ms from the oldest event's receipt to its commit, last 4,096 commits
+        self.commit_lags_ms: deque[int] = deque(maxlen=4096)
         self.path = str(path if path is not None else default_db_path())
         self.batch_size = int(batch_size)
         self.max_buffer = int(max_buffer) if max_buffer is not None else self.batch_size
@@ -468,6 +476,13 @@ class DuckDBStore:
         self.market_rows_written += market_in
         self.quarantined_stored += quarantined_in
         self.batches += 1
+        if liq:
+            self.commit_lags_ms.append(now_ms() - min(map(_get_received, liq)))
+        if self.on_commit is not None:
+            try:
+                self.on_commit(liq, aside, casc, market if market is not None else MarketRows())
+            except Exception:  # a mirror bug never un-acknowledges a commit
+                log.exception("duckdb: on_commit hook failed")
 
     @staticmethod
     def _upsert_gaps(cur: duckdb.DuckDBPyConnection, gaps: list[Gap]) -> int:
@@ -560,6 +575,7 @@ class DuckDBStore:
             "market_rows_written": self.market_rows_written,
             "quarantined_stored": self.quarantined_stored,
             "batches": self.batches,
+            "commit_lag_ms": lag_summary(self.commit_lags_ms),
         }
 
     # ------------------------------------------------------------------- reads
@@ -610,6 +626,15 @@ class DuckDBStore:
         given as a venue symbol (``BTCUSDT`` matches ``BTC``).
         """
         return read_cascades(self.reader(), symbol=symbol, limit=limit, close=True)
+
+
+def lag_summary(lags: Iterable[int]) -> dict[str, int | None]:
+    """``{"n", "p50", "p99", "max"}`` of commit lags (ms from the oldest event's receipt to its
+    commit; meaningful for live feeds, where receipt is wall-clock now)."""
+    xs = sorted(list(lags))
+    if not xs:
+        return {"n": 0, "p50": None, "p99": None, "max": None}
+    return {"n": len(xs), "p50": xs[len(xs) // 2], "p99": xs[min(len(xs) - 1, int(len(xs) * 0.99))], "max": xs[-1]}
 
 
 def _insert_quarantined(cur: duckdb.DuckDBPyConnection, events: list[Quarantined]) -> int:

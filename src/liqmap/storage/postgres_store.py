@@ -139,7 +139,11 @@ class PostgresStore:
         import psycopg
 
         try:
-            self.conn = await psycopg.AsyncConnection.connect(self.dsn, connect_timeout=3)
+            # bounded everywhere: connect 3 s; statements 10 s (server side); TCP keepalives and
+            # tcp_user_timeout close a socket whose peer stopped answering (black-holed)
+            self.conn = await psycopg.AsyncConnection.connect(
+                self.dsn, connect_timeout=3, options="-c statement_timeout=10000", keepalives=1,
+                keepalives_idle=5, keepalives_interval=2, keepalives_count=2, tcp_user_timeout=8000)
         except Exception as exc:
             raise StorageError(f"postgres: cannot connect to {redact_url(self.dsn)}: {exc}") from exc
         try:
@@ -175,6 +179,16 @@ class PostgresStore:
                 done.add(version)
         self.flavour = flavour
         self.schema_version = max(done, default=0)
+
+    async def mirror(self, batch: Any) -> None:
+        """Apply one committed batch (:class:`liqmap.storage.mirror.Committed`) in one
+        transaction: its significant liquidations, cascade rows and market rows."""
+        await self.write(batch.liquidations)
+        if batch.cascades:
+            await self.upsert_cascades(batch.cascades.values())
+        if len(batch.market):
+            await self.write_market(batch.market)
+        await self.flush()
 
     async def _require(self) -> Any:
         if self._closed:

@@ -157,7 +157,10 @@ class RedisStore:
         self.url = url
         self.prefix = prefix
         self.ttl_s = int(ttl_s)
-        self.client = client if client is not None else aioredis.from_url(url, socket_connect_timeout=2.0)
+        # connect and socket timeouts: a stopped or black-holed server fails an operation
+        # within seconds instead of hanging it (the mirror retries, liqmap.storage.mirror)
+        self.client = client if client is not None else aioredis.from_url(
+            url, socket_connect_timeout=2.0, socket_timeout=5.0, retry_on_timeout=False)
         self._apply = self.client.register_script(_APPLY_LUA)
         self._latest = self.client.register_script(_LATEST_LUA)
         self.latest_updates = 0
@@ -166,6 +169,8 @@ class RedisStore:
         self.pipelines = 0
         self.cascade_updates = 0
         self.errors = 0
+        #: the server's run_id after :meth:`connect` (changes when Redis restarts)
+        self.epoch: str | None = None
         self._closed = False
 
     # ----------------------------------------------------------------- keys
@@ -196,6 +201,34 @@ class RedisStore:
             await self.client.ping()
         except Exception as exc:
             raise StorageError(f"redis: not reachable at {redact_url(self.url)}: {exc}") from exc
+
+    async def connect(self) -> None:
+        """The mirror's connect step (:mod:`liqmap.storage.mirror`): :meth:`ping`, then the
+        server's ``run_id`` as :attr:`epoch`: a Redis restarted without persistence has a
+        new one and holds nothing, so the mirror refills the last :attr:`retained_ms`."""
+        await self.ping()
+        try:
+            info = await self.client.info("server")
+        except Exception as exc:
+            raise StorageError(f"redis: INFO failed at {redact_url(self.url)}: {exc}") from exc
+        self.epoch = info.get("run_id")
+
+    @property
+    def retained_ms(self) -> int:
+        """How far back the keys reach (the TTL), ms."""
+        return self.ttl_s * 1000
+
+    async def mirror(self, batch: Any) -> None:
+        """Apply one committed batch (:class:`liqmap.storage.mirror.Committed`): its
+        liquidations, the latest cascade state per base, the latest market values."""
+        await self.write(batch.liquidations)
+        if batch.cascades:
+            latest: dict[str, Mapping[str, Any]] = {}
+            for r in batch.cascades.values():
+                latest[str(r["symbol"])] = r
+            await self.set_cascade_status(list(latest.values()))
+        if batch.market.latest or batch.market.bars or batch.market.tickers:
+            await self.set_latest(batch.market)
 
     async def write(self, events: Sequence[Event]) -> None:
         """Apply the liquidations of ``events`` in one pipeline (other types ignored)."""

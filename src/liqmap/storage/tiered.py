@@ -8,7 +8,7 @@ Used by ``liqmap replay --db`` and the live service::
 
 What it does per batch:
 
-1. DuckDB (source of truth) buffers/commits every liquidation and gap
+1. DuckDB (source of truth) buffers/commits every liquidation, gap and quarantined event
    (idempotent on ``id``; see :mod:`liqmap.storage.duckdb_store`).
 2. Cascade detection (:class:`liqmap.analytics.cascades.CascadeDetector`) runs
    over the batch's liquidations. The store expects the deduplicated stream of
@@ -28,10 +28,13 @@ What it does per batch:
    ``market_tickers``, latest per instrument in Redis ``{p}:ticker:...``) and the
    :class:`~liqmap.analytics.arbitrage.ArbitrageOpportunity` states the stream carries
    (``arbitrage_opportunities``, by id).
-4. Redis and PostgreSQL get the same batch. They are optional mirrors: if one
-   fails (server down), the error is logged, counted and shown in
-   ``tiers[...]["status"]`` and that tier is switched off for the rest of the
-   run; DuckDB writes continue. Pass ``strict=True`` to raise instead.
+4. Redis and PostgreSQL MIRROR what DuckDB committed (:mod:`liqmap.storage.mirror`): each
+   on its own thread behind a bounded queue fed by DuckDB's commit hook, with connect,
+   statement, socket and per-operation timeouts, so a hung tier never delays a DuckDB
+   commit. A failed tier is retried with capped backoff and, when it returns, back-filled
+   from DuckDB; its state (ok / degraded / down, backlog, lag, last error) is in
+   ``tiers[...]``. ``strict=True`` (``replay --db --redis/--postgres``): a tier that cannot
+   connect at the start raises, and so does :meth:`close` when a tier is still missing events.
 
 Summary returned by :meth:`close` (JSON-ready)::
 
@@ -43,17 +46,20 @@ Summary returned by :meth:`close` (JSON-ready)::
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import Counter
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from liqmap.analytics.cascades import CascadeConfig, CascadeDetector, CascadeEvent, cascade_row
 from liqmap.analytics.arbitrage import ArbitrageOpportunity
 from liqmap.analytics.market_series import MarketRows, MarketSeries
 from liqmap.analytics.ticker_series import TickerSeries
 from liqmap.models import Event, Liquidation
-from liqmap.storage.base import StorageError, redact_url
+from liqmap.storage.base import StorageError, redact_dsn
+from liqmap.storage.duckdb_reads import liquidations_received_since
 from liqmap.storage.duckdb_store import BULK_BATCH_ROWS, DuckDBStore
+from liqmap.storage.mirror import Committed, TierMirror
 from liqmap.units import INSTITUTIONAL_USD
 
 log = logging.getLogger(__name__)
@@ -72,14 +78,17 @@ class TieredStore:
             default batch is DuckDB's row-group size (:data:`BULK_BATCH_ROWS`, 122,880),
             so a replay commits full row groups.
         redis_prefix: Redis key prefix (default settings ``LIQMAP_REDIS_PREFIX``).
-        strict: raise :class:`StorageError` when an optional tier fails instead
-            of switching it off.
+        strict: raise :class:`StorageError` when an optional tier cannot connect at the start
+            or is still missing events at :meth:`close`, instead of reporting it.
         on_cascades: called with every batch of cascade rows the detector produces (dicts
             of :data:`~liqmap.storage.duckdb_store.CASCADE_COLUMNS`), e.g. the L1 store's
             ``upsert_cascades``; it runs on the writer's thread and must not block.
         on_cascade_events: called with every batch of
             :class:`~liqmap.analytics.cascades.CascadeEvent` (alerts, the serve log); the
             writer's thread, must not block.
+        mirror_options: keyword arguments of every :class:`~liqmap.storage.mirror.TierMirror`
+            (``max_backlog``, ``op_timeout_s``, ``backoff_cap`` ...).
+        drain_s: seconds :meth:`close` waits for the mirrors to deliver what is queued.
 
     Raises: :class:`StorageError` if the DuckDB file cannot be opened.
     """
@@ -98,70 +107,68 @@ class TieredStore:
         strict: bool = False,
         on_cascades: Callable[[list[dict[str, Any]]], None] | None = None,
         on_cascade_events: Callable[[list[CascadeEvent]], None] | None = None,
+        mirror_options: dict[str, Any] | None = None,
+        drain_s: float = 10.0,
     ) -> None:
-        self.duckdb = DuckDBStore(db_path, batch_size=batch_size, flush_interval_s=flush_interval_s)
+        self.duckdb = DuckDBStore(db_path, batch_size=batch_size, flush_interval_s=flush_interval_s,
+                                  on_commit=self._committed)
         self.detector = CascadeDetector(cascade_config or CascadeConfig())
         self.market = MarketSeries()
         self.tickers = TickerSeries()
         self.strict = strict
         self.on_cascades = on_cascades
         self.on_cascade_events = on_cascade_events
+        self.drain_s = drain_s
         self.events_seen: Counter[str] = Counter()
         self.liquidations_seen = 0
         self.cascade_events: Counter[str] = Counter({"start": 0, "update": 0, "end": 0})
-        self._tier_status: dict[str, str] = {"duckdb": "ok", "redis": "off", "postgres": "off"}
-        self.redis = None
-        self.postgres = None
+        self.redis_url = redis_url
+        self.postgres_dsn = postgres_dsn
+        self.mirrors: dict[str, TierMirror] = {}
         self._started = False
         self._closed = False
         self._summary: dict[str, Any] | None = None
+        opts = dict(mirror_options or {})
         if redis_url:
             from liqmap.storage.redis_store import RedisStore
 
-            self.redis = RedisStore(redis_url, prefix=redis_prefix)
-            self._tier_status["redis"] = "pending"
+            self.mirrors["redis"] = TierMirror(
+                "redis", lambda: RedisStore(redis_url, prefix=redis_prefix), self._backfill_source, **opts)
         if postgres_dsn:
             from liqmap.storage.postgres_store import PostgresStore
 
-            self.postgres = PostgresStore(postgres_dsn, institutional_usd=institutional_usd)
-            self._tier_status["postgres"] = "pending"
+            self.mirrors["postgres"] = TierMirror(
+                "postgres", lambda: PostgresStore(postgres_dsn, institutional_usd=institutional_usd),
+                self._backfill_source, min_value_usd=institutional_usd, **opts)
 
     # --------------------------------------------------------------- helpers
+    def _committed(self, liq: list[Liquidation], aside: list, casc: dict[str, dict[str, Any]],
+                   market: MarketRows) -> None:
+        """DuckDB's commit hook (its worker thread): hand the batch to every mirror."""
+        if self.mirrors and (liq or casc or len(market)):
+            batch = Committed(liq, casc, market)
+            for m in self.mirrors.values():
+                m.offer(batch if len(self.mirrors) == 1 else Committed(list(liq), dict(casc), _copy_rows(market)))
+
+    def _backfill_source(self, since_ms: int, min_value_usd: float) -> Iterator[list[Liquidation]]:
+        """Committed liquidations received since ``since_ms``, read from DuckDB (a mirror's thread)."""
+        cur = self.duckdb.reader()
+        try:
+            yield from liquidations_received_since(cur, since_ms, min_value_usd)
+        finally:
+            cur.close()
+
     async def _start(self) -> None:
-        """Connect the optional tiers once (first write)."""
+        """Strict mode: every optional tier must connect now (one try, bounded)."""
         self._started = True
-        if self.redis is not None:
+        if not self.strict:
+            return
+        for name, m in self.mirrors.items():
             try:
-                await self.redis.ping()
-                self._tier_status["redis"] = "ok"
-            except StorageError as exc:
-                await self._tier_failed("redis", exc)
-        if self.postgres is not None:
-            try:
-                await self.postgres.connect()
-                self._tier_status["postgres"] = "ok"
-            except StorageError as exc:
-                await self._tier_failed("postgres", exc)
-
-    async def _tier_failed(self, name: str, exc: Exception) -> None:
-        if self.strict:
-            raise exc if isinstance(exc, StorageError) else StorageError(f"{name}: {exc}")
-        log.error("storage tier %s failed, switched off for this run: %s", name, exc)
-        self._tier_status[name] = f"error: {exc}"
-        tier = getattr(self, name)
-        setattr(self, name, None)
-        self._failed = getattr(self, "_failed", {})
-        self._failed[name] = tier
-        try:
-            await tier.close()
-        except Exception:  # noqa: BLE001 - already failing; closing is best effort
-            pass
-
-    async def _mirror(self, name: str, coro) -> None:
-        try:
-            await coro
-        except Exception as exc:  # noqa: BLE001 - optional tier: degrade, keep DuckDB going
-            await self._tier_failed(name, exc)
+                await m.call(lambda tier: asyncio.sleep(0))
+            except Exception as exc:  # noqa: BLE001
+                err = exc if isinstance(exc, StorageError) else StorageError(f"{name}: {type(exc).__name__}: {exc}")
+                raise StorageError(redact_dsn(str(err))) from exc
 
     async def _store_cascades(self, cev: list[CascadeEvent]) -> None:
         if not cev:
@@ -177,20 +184,13 @@ class TieredStore:
                 self.on_cascade_events(cev)
             except Exception:  # a listener (alerts, log) must never stop storage
                 log.exception("cascade listener failed")
-        if self.postgres is not None:
-            await self._mirror("postgres", self.postgres.upsert_cascades(rows))
-        if self.redis is not None:
-            latest: dict[str, dict] = {}
-            for r in rows:
-                latest[r["symbol"]] = r
-            await self._mirror("redis", self.redis.set_cascade_status(list(latest.values())))
 
     # ---------------------------------------------------------------- API
     async def write(self, events: Sequence[Event]) -> None:
-        """Store a batch in every enabled tier and run cascade detection on it.
+        """Store a batch in DuckDB (the mirrors follow its commits) and run cascade detection.
 
-        Raises :class:`StorageError` after :meth:`close`, or when the DuckDB
-        commit fails (then the batch stays buffered; nothing is dropped).
+        Raises :class:`StorageError` after :meth:`close`, when the DuckDB commit fails (then
+        the batch stays buffered; nothing is dropped), or (strict) when a tier cannot connect.
         """
         if self._closed:
             raise StorageError("tiered: write after close")
@@ -205,23 +205,11 @@ class TieredStore:
                 self.liquidations_seen += 1
                 cev.extend(self.detector.update(e))
         await self.duckdb.write(events)
-        if self.redis is not None:
-            await self._mirror("redis", self.redis.write(events))
-        if self.postgres is not None:
-            await self._mirror("postgres", self.postgres.write(events))
         rows = self.market.add(events)
         rows.tickers = self.tickers.add(events)
         rows.arbitrage = [e for e in events if type(e) is ArbitrageOpportunity]
-        await self._store_market(rows)
-        await self._store_cascades(cev)
-
-    async def _store_market(self, rows: MarketRows) -> None:
-        """Market-series rows to DuckDB (with its batch) and the mirrors; latest values to Redis."""
         await self.duckdb.write_market(rows)
-        if self.redis is not None and (rows.latest or rows.bars or rows.tickers):
-            await self._mirror("redis", self.redis.set_latest(rows))
-        if self.postgres is not None and len(rows):
-            await self._mirror("postgres", self.postgres.write_market(rows))
+        await self._store_cascades(cev)
 
     async def expire(self, now_ms: int) -> None:
         """Live use: end cascades that have been quiet at wall-clock ``now_ms`` (ms UTC)."""
@@ -230,37 +218,36 @@ class TieredStore:
     async def maintenance(self, retention_days: int = 90) -> dict[str, Any]:
         """Periodic upkeep for a long-running service (call e.g. hourly).
 
-        PostgreSQL (when enabled): refresh the rollup views and drop data older
-        than ``retention_days``. Returns ``{"postgres_dropped": [...]}``.
+        PostgreSQL (when enabled and up): refresh the rollup views and drop data older
+        than ``retention_days``, on the tier's own thread. Returns ``{"postgres_dropped": [...]}``.
         """
         out: dict[str, Any] = {"postgres_dropped": []}
-        if self.postgres is not None:
-            pg = self.postgres
+        pg = self.mirrors.get("postgres")
+        if pg is not None:
+            async def run(tier: Any) -> list[str]:
+                await tier.refresh()
+                return await tier.retention(retention_days)
 
-            async def run() -> None:
-                await pg.refresh()
-                out["postgres_dropped"] = await pg.retention(retention_days)
-
-            await self._mirror("postgres", run())
+            try:
+                out["postgres_dropped"] = await pg.call(run, 300.0)
+            except Exception as exc:  # noqa: BLE001 - the tier's state says it; retried next round
+                log.warning("postgres maintenance failed: %s", redact_dsn(str(exc)))
         return out
 
     async def flush(self) -> None:
-        """Commit everything buffered in every tier."""
+        """Commit everything buffered in DuckDB (the mirrors receive it from the commit)."""
         await self.duckdb.flush()
-        if self.postgres is not None:
-            await self._mirror("postgres", self.postgres.flush())
+
+    def tier_states(self) -> dict[str, dict[str, Any]]:
+        """``{"redis": {...}, "postgres": {...}}``: each optional tier's mirror state
+        (:meth:`liqmap.storage.mirror.TierMirror.state`), ``{"status": "off"}`` when not enabled."""
+        return {name: (self.mirrors[name].state() if name in self.mirrors else {"status": "off"})
+                for name in ("redis", "postgres")}
 
     def stats(self) -> dict[str, Any]:
         """Current counters (same shape as the :meth:`close` summary)."""
         d = self.duckdb.stats()
-        tiers: dict[str, Any] = {"duckdb": {**d, "status": self._tier_status["duckdb"]}}
-        for name in ("redis", "postgres"):
-            tier = getattr(self, name) or getattr(self, "_failed", {}).get(name)
-            st = {"status": self._tier_status[name]}
-            if tier is not None:
-                st.update(tier.stats())
-                st["status"] = self._tier_status[name]
-            tiers[name] = st
+        tiers: dict[str, Any] = {"duckdb": {**d, "status": "ok"}, **self.tier_states()}
         return {
             "events_seen": dict(self.events_seen),
             "liquidations_seen": self.liquidations_seen,
@@ -269,6 +256,7 @@ class TieredStore:
             "duplicates_skipped": d["duplicates_skipped"],
             "pending": d["pending"],
             "gaps_stored": d["gaps_stored"],
+            "quarantined_stored": d["quarantined_stored"],
             "cascades_found": self.cascade_events["start"],
             "cascade_events": dict(self.cascade_events),
             "market": {**self.market.stats(), "rows_written": d.get("market_rows_written", 0)},
@@ -277,35 +265,47 @@ class TieredStore:
         }
 
     async def close(self) -> dict[str, Any]:
-        """End open cascades, flush and close every tier; returns the summary. Idempotent."""
+        """End open cascades, flush and close DuckDB, let the mirrors deliver (at most
+        ``drain_s``), close them; returns the summary. Idempotent.
+
+        Raises (strict): :class:`StorageError` when a tier is still missing events."""
         if self._closed:
             return self._summary or self.stats()
         try:
             await self._store_cascades(self.detector.flush())
             rows = self.market.flush()
             rows.tickers = self.tickers.flush()
-            await self._store_market(rows)
+            await self.duckdb.write_market(rows)
             await self.flush()
-            if self.postgres is not None:  # rollup views current after a replay
-                await self._mirror("postgres", self.postgres.refresh())
         finally:
             self._closed = True
             await self.duckdb.close()
-            for name in ("redis", "postgres"):
-                tier = getattr(self, name)
-                if tier is not None:
-                    try:
-                        await tier.close()
-                    except Exception as exc:  # noqa: BLE001
-                        self._tier_status[name] = f"error on close: {exc}"
+            for name, m in self.mirrors.items():
+                final = _refresh if name == "postgres" else None  # rollup views current after a replay
+                await m.close(self.drain_s, final)
         self._summary = self.stats()
+        if self.strict:
+            bad = {n: t for n, t in self._summary["tiers"].items() if n != "duckdb" and t["status"] not in ("ok", "off")}
+            if bad:
+                raise StorageError("; ".join(f"{n}: {t['status']}, {t.get('last_error') or 'events missing'}"
+                                             for n, t in bad.items()))
         return self._summary
 
     def describe(self) -> str:
         """One line naming the enabled tiers (passwords redacted)."""
         parts = [f"duckdb={self.duckdb.path}"]
-        if self.redis is not None:
-            parts.append(f"redis={redact_url(self.redis.url)}")
-        if self.postgres is not None:
-            parts.append(f"postgres={redact_url(self.postgres.dsn)}")
+        if self.redis_url:
+            parts.append(f"redis={redact_dsn(self.redis_url)}")
+        if self.postgres_dsn:
+            parts.append(f"postgres={redact_dsn(self.postgres_dsn)}")
         return " ".join(parts)
+
+
+async def _refresh(tier: Any) -> None:
+    await tier.refresh()
+
+
+def _copy_rows(rows: MarketRows) -> MarketRows:
+    out = MarketRows()
+    out.extend(rows)
+    return out

@@ -21,6 +21,12 @@ State = Annotated[AppState, Depends(get_state)]
 def health(state: State):
     """``{"status": "ok", meta, pipeline counters, ws_clients}``.
 
+    ``storage``: ``committed`` -- liquidations committed to DuckDB this run (never above the
+    rows on disk); ``buffered`` -- events received and not committed yet (a crash loses at
+    most these; replaying the source restores them); ``commit_lag_ms``; ``tiers`` -- DuckDB,
+    Redis and PostgreSQL state (``ok`` / ``degraded`` / ``down`` / ``off``, backlog, lag,
+    last error; :mod:`liqmap.storage.mirror`).
+
     ``pipeline.plausibility``: per venue, the events the plausibility gate dropped
     (``rejected``) and stored apart (``quarantined``), by reason
     (:mod:`liqmap.exchanges.plausibility`).
@@ -35,7 +41,7 @@ def health(state: State):
         s = p.stats
         dups = state.aggregator.duplicates if state.aggregator is not None else 0
         pipe = {"events": s.events, "liquidations": s.liquidations, "duplicates": dups,
-                "gaps": s.gaps, "stored": s.stored, "store_errors": s.store_errors,
+                "gaps": s.gaps, "store_errors": s.store_errors,
                 "source_finished": s.finished, "by_exchange": s.by_exchange,
                 "plausibility": state.aggregator.gate_counts() if state.aggregator is not None else {}}
     return {
@@ -46,6 +52,7 @@ def health(state: State):
         "uptime_s": round(time.time() - state.started_ms / 1000, 1),
         "enabled": state.enabled,
         "pipeline": pipe,
+        "storage": state.storage_health(),
         "ws_clients": len(state.hub.subscribers),
         "heatmap": state.heatmap.status() if state.heatmap is not None else None,
     }
