@@ -48,7 +48,7 @@ def test_the_newest_hour_loops_marked_and_stored_once(client):
     h2 = _health_until(client, lambda h: h["meta"]["loop"]["round"] >= 2)
     assert h2["meta"]["now_ms"] <= NEWEST  # the clock went back to the loop's start and runs again
     again = client.get("/liquidations/stats", params={"time_window": "all", "end_time": NEWEST}).json()["count"]
-    assert again == stored == h2["pipeline"]["stored"]  # the loop re-sends, it never stores twice
+    assert again == stored == h2["storage"]["committed"]  # the loop re-sends, it never stores twice
 
 
 def test_the_demo_has_btc_history_and_its_realized_reference(client):
