@@ -112,3 +112,17 @@ def test_docs_and_favicon_are_served_by_the_app(liq):
     fav = liq.get("/favicon.ico")
     assert fav.status_code == 200 and fav.headers["content-type"].startswith("image/")
     assert liq.get("/redoc", follow_redirects=False).headers["location"] == "/docs"
+
+
+def test_one_price_axis_never_mixes_quote_currencies(tmp_path):
+    """Issue #11: BitMEX ADAZ19 (quoted in XBT, ~5e-06) was drawn on the same "ADA price" axis as
+    Binance ADAUSDT. The realized heatmap aggregates USD-quoted markets and counts the others."""
+    from conftest import PAULIUS
+
+    with replay_client([BITMEX_INSERTS, PAULIUS], tmp_path / "q.duckdb") as c:
+        body = c.get("/liquidations/heatmap", params={"symbol": "ADA", "time_window": "all"}).json()
+        assert body["other_quotes"] == {"BTC": 7}  # the 7 ADAZ19 inserts of 2019-11 (XBT, stored as BTC)
+        assert body["levels"] and min(lv["price"] for lv in body["levels"]) > 0.1  # ADAUSDT, ~0.9-1.0 USD
+        assert all(c_["price"] > 0.1 for c_ in body["cells"])
+        recent = c.get("/liquidations/recent", params={"symbol": "ADA", "limit": 1000}).json()["liquidations"]
+        assert {e["quote"] for e in recent} >= {"BTC", "USDT"}  # both stored; only the axis keeps them apart

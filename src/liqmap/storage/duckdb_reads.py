@@ -18,6 +18,7 @@ import duckdb
 
 from liqmap.analytics.stats import TOP_BASES, ExchangeStats, Stats, TimelineBucket, Totals, stats_body
 from liqmap.models import Liquidation
+from liqmap.symbols import USD_QUOTES
 from liqmap.storage.duckdb_store import CASCADE_COLUMNS
 from liqmap.symbols import base_of
 from liqmap.units import CASCADE_MIN_USD, DAY_MS, HOUR_MS, MINUTE_MS
@@ -155,8 +156,17 @@ def heatmap(
     "price": [{t, vwap, low, high}], "by_exchange": [{exchange, long_usd, short_usd, count}]}``.
     ``price`` is the value-weighted mean liquidation price per time bucket (the
     only price series stored); ``price`` of a level is its lower edge.
+
+    Prices are on ONE axis in USD: only markets quoted in USD, USDT or USDC
+    (:data:`liqmap.symbols.USD_QUOTES`) are aggregated; ``other_quotes`` counts the events
+    left out per quote (e.g. ``{"BTC": 7}`` for BitMEX's XBT-quoted ADA futures, priced ~5e-06).
     """
     where, params = _where(base, start_ms, end_ms, exchanges)
+    other = dict(cur.execute(f"SELECT upper(quote), count(*) FROM liquidations {where} "
+                             f"AND upper(quote) NOT IN ({', '.join('?' for _ in USD_QUOTES)}) GROUP BY 1",
+                             [*params, *sorted(USD_QUOTES)]).fetchall())
+    where += f" AND upper(quote) IN ({', '.join('?' for _ in USD_QUOTES)})"
+    params = [*params, *sorted(USD_QUOTES)]
     _lo, _hi, t0, t1, n = cur.execute(
         f"SELECT min(price), max(price), min(\"timestamp\"), max(\"timestamp\"), count(*) "
         f"FROM liquidations {where}",
@@ -164,7 +174,7 @@ def heatmap(
     ).fetchone()
     if not n:
         return {"level_size": level_size, "bucket_ms": bucket_ms, "levels": [], "cells": [],
-                "price": [], "by_exchange": []}
+                "price": [], "by_exchange": [], "other_quotes": other}
     if not level_size:
         # robust range: 2nd..98th percentile so one outlier print does not flatten the grid
         q = cur.execute(
@@ -174,7 +184,7 @@ def heatmap(
         level_size = level_size_for(float(q[0]), float(q[1]))
     if not bucket_ms:
         bucket_ms = max(MINUTE_MS, nice_step(max(t1 - t0, 1) / 60 / MINUTE_MS) * MINUTE_MS)
-    return {"level_size": level_size, "bucket_ms": int(bucket_ms),
+    return {"level_size": level_size, "bucket_ms": int(bucket_ms), "other_quotes": other,
             **_heatmap_rows(cur, where, params, level_size, int(bucket_ms))}
 
 

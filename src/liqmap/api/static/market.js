@@ -22,7 +22,7 @@
   // fixed margins (no auto-expansion for legends), so the chart's and the map's price axes line up
   M.MARGIN_CHART = { l: 64, r: 64, t: 26, b: 34, autoexpand: false };
   M.MARGIN_MAP = { l: 8, r: 56, t: 26, b: 34, autoexpand: false };
-  M.USD_QUOTES = ["USD", "USDT", "USDC", "BUSD", "FDUSD", "USDE", "DAI", "TUSD"];
+  M.USD_QUOTES = ["USD", "USDT", "USDC"];  // liqmap.symbols.USD_QUOTES: one USD price axis
   const TIER_COLORS = ["#5b8def", "#e8a33d", "#d9534f", "#9b59b6", "#16a085"];
 
   M.fmtUsd = (v) => v == null || !isFinite(v) ? "–" : Math.abs(v) >= 1e9 ? "$" + (v / 1e9).toFixed(2) + "B"
