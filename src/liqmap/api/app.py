@@ -44,8 +44,9 @@ def create_app(state: AppState | None = None, settings: Settings | None = None) 
 
     app = FastAPI(
         title="liqmap",
-        description="Open multi-exchange crypto liquidation aggregator: realized-liquidation "
-        "heatmap, live feed, stats and cascades.",
+        description="Open multi-exchange crypto liquidation aggregator: predicted liquidation levels "
+        "(heatmap and liquidation map, a validated model), realized liquidations (feed, heatmap, stats, "
+        "cascades), open interest and prices.",
         version=__version__,
         lifespan=lifespan,
         docs_url=None,  # served offline by routers.docs (FastAPI's default page loads a CDN)
