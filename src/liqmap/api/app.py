@@ -19,6 +19,7 @@ from liqmap.api.routers import (
     dashboard, docs, exchanges, health, heatmap, liquidations, open_interest, reference, ws,
 )
 from liqmap import __version__
+from liqmap.api.errors import ERROR_RESPONSES, validation_items
 from liqmap.api.state import AppState, open_readonly_state
 from liqmap.settings import Settings
 
@@ -56,10 +57,9 @@ def create_app(state: AppState | None = None, settings: Settings | None = None) 
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError):
-        reasons = "; ".join(
-            f"{'.'.join(str(x) for x in e.get('loc', ())[1:])}: {e.get('msg')}" for e in exc.errors()
-        )
-        return JSONResponse(status_code=422, content={"detail": reasons, "errors": exc.errors()})
+        items = validation_items(exc.errors())
+        reasons = "; ".join(f"{'.'.join(str(x) for x in e['loc'][1:])}: {e['msg']}" for e in items)
+        return JSONResponse(status_code=422, content={"detail": reasons[:1000], "errors": items})
 
     @app.middleware("http")
     async def _count(request: Request, call_next):
@@ -69,8 +69,7 @@ def create_app(state: AppState | None = None, settings: Settings | None = None) 
         return response
 
     for r in (liquidations.router, exchanges.router, health.router, ws.router, dashboard.router, docs.router,
-              open_interest.router, reference.router):
-        app.include_router(r)
-    app.include_router(heatmap.router)
+              open_interest.router, reference.router, heatmap.router):
+        app.include_router(r, responses=ERROR_RESPONSES)
     app.mount("/static", StaticFiles(directory=dashboard.STATIC_DIR), name="static")
     return app

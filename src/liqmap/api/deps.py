@@ -24,6 +24,7 @@ from typing import Annotated, Iterator
 import duckdb
 from fastapi import Depends, HTTPException, Request
 
+from liqmap.api.errors import echo
 from liqmap.api.state import AppState
 from liqmap.exchanges.registry import VENUE_NAMES
 from liqmap.storage import duckdb_reads
@@ -56,7 +57,7 @@ def parse_window(text: str) -> int:
     """``"7d"`` → ms. Units m, h, d, w (at most 400 days). Raises ValueError with a reason."""
     m = _WINDOW_RE.match(text.strip().lower())
     if not m or int(m[1]) == 0 or int(m[1]) * UNIT_MS[m[2]] > MAX_WINDOW_MS:
-        raise ValueError(f"time_window must look like 30m, 12h, 7d or 2w (at most 400d) or be 'all', got {text!r}")
+        raise ValueError(f"time_window must look like 30m, 12h, 7d or 2w (at most 400d) or be 'all', got {echo(text)}")
     return int(m[1]) * UNIT_MS[m[2]]
 
 
@@ -83,12 +84,12 @@ def parse_time(value: str | int | None, name: str = "start_time") -> int | None:
         t = dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
         raise HTTPException(422, f"{name} must be ms since the epoch or ISO-8601 "
-                                 f"(e.g. 2025-12-27T14:30:00Z), got {text!r}") from None
+                                 f"(e.g. 2025-12-27T14:30:00Z), got {echo(text)}") from None
     if t.tzinfo is None:
         t = t.replace(tzinfo=dt.timezone.utc)
     ms = int(t.timestamp() * 1000)
     if ms < 0:
-        raise HTTPException(422, f"{name} must not be before 1970, got {text!r}")
+        raise HTTPException(422, f"{name} must not be before 1970, got {echo(text)}")
     return ms
 
 
@@ -185,7 +186,7 @@ def resolve_symbol(state: AppState, symbol: str | None, required: bool = True) -
     if base is None:
         raise HTTPException(
             404,
-            {"reason": f"unknown symbol {symbol!r}: no liquidations stored for its underlying",
+            {"reason": f"unknown symbol {echo(symbol)}: no liquidations stored for its underlying",
              "known_symbols": sorted(known)},
         )
     return base

@@ -54,6 +54,13 @@ def _in(column: str, values: Sequence[str] | None) -> tuple[str, list]:
     return f" AND {column} IN ({', '.join('?' for _ in values)})", list(values)
 
 
+#: Rows the reads use: the plausibility gate's bounds (:mod:`liqmap.exchanges.plausibility`),
+#: re-stated in SQL so rows stored before the gate (or by an older version) -- NaN, infinite,
+#: 1e308 prices, 1 MB symbols -- can never break a sum, a JSON answer or a symbol list.
+PLAUSIBLE = ("isfinite(price) AND isfinite(quantity) AND isfinite(value_usd) AND price > 0 AND quantity > 0 "
+             "AND value_usd > 0 AND price <= 1e9 AND value_usd <= 1e10 AND length(symbol) <= 64")
+
+
 def _where(
     base: str | None,
     start_ms: int | None,
@@ -61,7 +68,7 @@ def _where(
     exchanges: Sequence[str] | None,
     min_value_usd: float | None = None,
 ) -> tuple[str, list]:
-    sql, params = "WHERE 1=1", []
+    sql, params = f"WHERE {PLAUSIBLE}", []
     if base:
         sql += " AND base = ?"
         params.append(base)
@@ -80,19 +87,19 @@ def _where(
 
 def latest_timestamp(cur: duckdb.DuckDBPyConnection) -> int | None:
     """Largest event ``timestamp`` (ms UTC) stored, or None when empty."""
-    row = cur.execute('SELECT max("timestamp") FROM liquidations').fetchone()
+    row = cur.execute(f'SELECT max("timestamp") FROM liquidations WHERE {PLAUSIBLE}').fetchone()
     return int(row[0]) if row and row[0] is not None else None
 
 
 def stored_exchanges(cur: duckdb.DuckDBPyConnection) -> set[str]:
     """Venue ids with stored liquidations."""
-    return {r[0] for r in cur.execute("SELECT DISTINCT exchange FROM liquidations").fetchall()}
+    return {r[0] for r in cur.execute(f"SELECT DISTINCT exchange FROM liquidations WHERE {PLAUSIBLE}").fetchall()}
 
 
 def known_underlyings(cur: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
     """Map base asset -> sorted venue symbols seen for it, e.g. ``{"BTC": ["BTC-PERPETUAL", "BTCUSDT"]}``."""
     rows = cur.execute(
-        "SELECT base, symbol FROM liquidations GROUP BY base, symbol ORDER BY base, symbol"
+        f"SELECT base, symbol FROM liquidations WHERE {PLAUSIBLE} GROUP BY base, symbol ORDER BY base, symbol"
     ).fetchall()
     out: dict[str, list[str]] = {}
     for base, symbol in rows:
@@ -368,9 +375,9 @@ def coverage(cur: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     """Per exchange and symbol: event count, USD total, first/last event time and
     last receipt time (ms UTC), largest first by count."""
     rows = cur.execute(
-        """SELECT exchange, symbol, count(*), sum(value_usd), min("timestamp"), max("timestamp"),
+        f"""SELECT exchange, symbol, count(*), sum(value_usd), min("timestamp"), max("timestamp"),
                   max(received_at)
-           FROM liquidations GROUP BY exchange, symbol ORDER BY exchange, count(*) DESC"""
+           FROM liquidations WHERE {PLAUSIBLE} GROUP BY exchange, symbol ORDER BY exchange, count(*) DESC"""
     ).fetchall()
     return [
         {"exchange": e, "symbol": s, "count": c, "value_usd": v, "first_ms": a, "last_ms": b,
@@ -404,7 +411,9 @@ def stored_cascades(
     if not table_exists(cur, "cascades"):
         return []
     sql = ("SELECT id, symbol, start_ts, end_ts, n_events, value_usd, long_usd, short_usd, exchanges, "
-           "risk_score, severity, cross_exchange, status FROM cascades WHERE start_ts <= ?")
+           "risk_score, severity, cross_exchange, status FROM cascades WHERE start_ts <= ? "
+           "AND isfinite(value_usd) AND isfinite(long_usd) AND isfinite(short_usd) AND value_usd <= 1e13 "
+           "AND (risk_score IS NULL OR isfinite(risk_score))")
     params: list[Any] = [end_ms]
     if start_ms is not None:
         sql += " AND end_ts > ?"
@@ -463,7 +472,7 @@ def liquidations_received_since(
     from liqmap.storage.duckdb_store import STORED_COLUMNS
 
     cols = ", ".join(f'"{c}"' for c in STORED_COLUMNS)
-    res = cur.execute(f"SELECT {cols} FROM liquidations WHERE received_at >= ? AND value_usd >= ? "
+    res = cur.execute(f"SELECT {cols} FROM liquidations WHERE {PLAUSIBLE} AND received_at >= ? AND value_usd >= ? "
                       "ORDER BY received_at, id", [int(since_ms), float(min_value_usd)])
     while True:
         rows = res.fetchmany(chunk)

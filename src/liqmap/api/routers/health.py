@@ -58,7 +58,9 @@ def health(state: State):
     }
 
 
-@router.get("/metrics")
+@router.get("/metrics", response_class=Response,
+            responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}},
+                             "description": "Prometheus text exposition (version 0.0.4)"}})
 def metrics(state: State):
     """Prometheus text exposition of this process's metrics."""
     state.sync_parse_errors()

@@ -47,6 +47,7 @@ import msgspec
 import numpy as np
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 
+from liqmap.api.errors import echo
 from liqmap.api.deps import Cursor, one_of, parse_time, parse_window
 from liqmap.fmt import iso
 from liqmap.heatmap.live_view import live_timeseries
@@ -88,7 +89,7 @@ def _gz_response(gz: bytes, request: Request, cache: str) -> Response:
 def _symbol_or_404(cur, symbol: str) -> str:
     sym = symbol.strip().upper()
     if not re.fullmatch(r"[A-Z0-9_\-]{2,40}", sym):
-        raise HTTPException(422, f"symbol must be letters/digits (e.g. ETHUSDT), got {symbol!r}")
+        raise HTTPException(422, f"symbol must be letters/digits (e.g. ETHUSDT), got {echo(symbol)}")
     ver = data_version(cur)
     with _LOCK:
         known = _SYMBOLS.get(ver)
@@ -126,7 +127,7 @@ def heatmap_timeseries(
 ) -> Response:
     """Estimated liquidation levels per time step (see module docstring)."""
     if interval not in HEATMAP_INTERVALS:
-        raise HTTPException(422, f"interval must be one of {list(HEATMAP_INTERVALS)}, got {interval!r}")
+        raise HTTPException(422, f"interval must be one of {list(HEATMAP_INTERVALS)}, got {echo(interval)}")
     time_window = one_of("time_window", time_window, "timeframe", timeframe)
     start_q = parse_time(one_of("start_time", start_time, "start_ms", start_ms), "start_time")
     end_q = parse_time(one_of("end_time", end_time, "end_ms", end_ms), "end_time")
@@ -253,7 +254,7 @@ def prices_klines(
     ``limit``). ``{symbol, interval, source, count, data: [{open_time, open, high, low, close,
     quote_volume}]}``."""
     if interval not in INTERVAL_MS:
-        raise HTTPException(422, f"interval must be one of {list(INTERVAL_MS)}, got {interval!r}")
+        raise HTTPException(422, f"interval must be one of {list(INTERVAL_MS)}, got {echo(interval)}")
     start_q = parse_time(one_of("start_time", start_time, "start_ms", start_ms), "start_time")
     end_q = parse_time(one_of("end_time", end_time, "end_ms", end_ms), "end_time")
     sym = _symbol_or_404(cur, symbol)

@@ -16,6 +16,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from liqmap.storage import duckdb_reads
+from liqmap.api.errors import MAX_ECHO
 from liqmap.api.deps import (
     bucket_ms_for, get_state, one_of, parse_exchanges, parse_time, resolve_symbol, resolve_window,
 )
@@ -77,23 +78,25 @@ async def liquidation_heatmap(
     ``{t (bucket start, ms UTC), price, long_usd, short_usd, count}``; ``price`` is the
     value-weighted liquidation price per bucket (overlay).
     """
-    key = ("heatmap-body", symbol.strip().upper(), win.key(), (exchanges or "").lower(), level_size)
+    # keyed on what the parameters RESOLVE to (underlying, venues), never on the raw text: a
+    # million spellings of BTC share one entry (the response echoes the symbol, cut to 64 chars)
+    ex = parse_exchanges(state, exchanges)
+    base = resolve_symbol(state, symbol)
+    key = ("heatmap-body", base, win.key(), tuple(ex or ()), level_size)
     hit = state.cache_peek(key)
-    if hit is not None:  # hot path: same view within the last second, already encoded
-        return _json(hit)
-
-    def compute() -> bytes:
-        ex = parse_exchanges(state, exchanges)
-        base = resolve_symbol(state, symbol)
-        start, end, tf = win.resolve(state)
-        with state.cursor() as cur:
-            data = duckdb_reads.heatmap(cur, base, start, end, ex, bucket_ms_for(tf, start, end), level_size)
-        meta = state.meta(symbol=symbol, underlying=base, time_window=tf, timeframe=tf, start_ms=start, end_ms=end,
+    if hit is None:
+        def compute() -> tuple[dict, bytes]:
+            start, end, tf = win.resolve(state)
+            with state.cursor() as cur:
+                data = duckdb_reads.heatmap(cur, base, start, end, ex, bucket_ms_for(tf, start, end), level_size)
+            fields = dict(underlying=base, time_window=tf, timeframe=tf, start_ms=start, end_ms=end,
                           exchanges=ex or "all", note=SAMPLED_NOTE)
-        return _enc.encode({"meta": meta, **data})
+            return fields, _enc.encode(data)
 
-    body = await run_in_threadpool(state.cached, key, compute)
-    return _json(body)
+        hit = await run_in_threadpool(state.cached, key, compute)
+    fields, data = hit
+    meta = _enc.encode(state.meta(symbol=symbol.strip()[:MAX_ECHO], **fields))
+    return _json(b'{"meta":' + meta + (b"," + data[1:] if len(data) > 2 else b"}"))
 
 
 @router.get("/recent")
@@ -161,7 +164,7 @@ def liquidation_cascades(
     window_seconds: int = Query(60, ge=1, le=3600),
     min_usd: float = Query(CASCADE_MIN_USD, ge=0, allow_inf_nan=False,
                            description="a burst's total within window_seconds, USD (the detector's threshold)"),
-    min_count: int = Query(5, ge=1),
+    min_count: int = Query(5, ge=1, le=1_000_000),
 ):
     """Liquidation cascades, newest first.
 

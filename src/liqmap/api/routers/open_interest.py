@@ -22,6 +22,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Query
 
 from liqmap.analytics.oi_aggregate import OIChain
+from liqmap.api.errors import MAX_TIME_MS, echo
 from liqmap.api.deps import Cursor
 from liqmap.api.deps import parse_window
 from liqmap.storage import market_reads as mr
@@ -46,8 +47,8 @@ def open_interest_aggregated(
     symbol: str = Query(..., description="underlying or one of its symbols: BTC, BTCUSDT"),
     interval: str = Query("5m", description="step: 5m, 15m, 1h, 4h, 1d"),
     time_window: str | None = Query(None, description="e.g. 1d; default 1d when no start_time"),
-    start_time: int | None = Query(None, ge=0, description="ms UTC"),
-    end_time: int | None = Query(None, ge=0, description="ms UTC; default = newest value"),
+    start_time: int | None = Query(None, ge=0, le=MAX_TIME_MS, description="ms UTC"),
+    end_time: int | None = Query(None, ge=0, le=MAX_TIME_MS, description="ms UTC; default = newest value"),
     quotes: str | None = Query(None, description="quote currencies, e.g. USDT,USDC; default all"),
     exchanges: str | None = Query(None, description="venues, e.g. binance,bybit,okx; default all"),
 ):
@@ -55,7 +56,7 @@ def open_interest_aggregated(
     from liqmap.symbols import parse_symbol
 
     if interval not in INTERVALS:
-        raise HTTPException(422, f"interval must be one of {list(INTERVALS)}, got {interval!r}")
+        raise HTTPException(422, f"interval must be one of {list(INTERVALS)}, got {echo(interval)}")
     try:
         base = parse_symbol(symbol).base
     except ValueError as exc:
