@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 
 import pytest
 from fastapi.testclient import TestClient
@@ -149,3 +150,19 @@ def test_ws_batch_mode_keeps_order_and_completeness(tmp_path, evs):
                 for x in (m["messages"] if m["type"] == "batch" else [m]):
                     ids.append(x["data"]["id"])
             assert ids == [e.id for e in evs]
+
+
+def test_messages_a_stuck_client_misses_are_counted_in_metrics(tmp_path, evs):
+    """A client whose queue is full (it stopped reading) loses messages; every lost message
+    counts in liqmap_ws_dropped_messages_total (the hub's on_drop is wired to the metric)."""
+    state = build_replay_state([BINANCE], str(tmp_path / "drop.duckdb"))
+    stuck = state.hub.subscribe(queue_size=2, max_drops=10_000)  # never read
+    with TestClient(create_app(state)) as c:
+        for _ in range(500):
+            if state.pipeline is not None and state.pipeline.stats.finished:
+                break
+            time.sleep(0.02)
+        assert state.pipeline.stats.finished
+        m = c.get("/metrics").text
+    assert stuck.dropped == len(evs) - 2 == 40
+    assert f"liqmap_ws_dropped_messages_total {float(len(evs) - 2)}" in m

@@ -36,7 +36,8 @@ class AppState:
     Fields:
         con: DuckDB connection owned by this process (reads via :meth:`cursor`).
         clock: live or replay clock; ``clock.mode`` is ``"live"`` | ``"replay"``.
-        hub: websocket fan-out.
+        hub: websocket fan-out (its drops, and ``heatmap_hub``'s, count in
+            ``liqmap_ws_dropped_messages_total`` unless the hub has its own ``on_drop``).
         metrics: Prometheus metrics.
         settings: liqmap settings.
         enabled: venue ids this process collects (live) or replays.
@@ -78,6 +79,9 @@ class AppState:
 
     def __post_init__(self) -> None:
         self.reads = TieredReads(self.cursor, self.memory)
+        for hub in (self.hub, self.heatmap_hub):  # a message a slow client misses is counted
+            if hub.on_drop is None:
+                hub.on_drop = self.metrics.ws_dropped.inc
 
     @property
     def mode(self) -> str:
