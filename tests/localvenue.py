@@ -21,6 +21,9 @@ request path in ``paths`` and the handshake headers in ``headers``; ``responder(
 client messages (pongs, acks); ``answer(n, text) -> [replies]`` does the same
 knowing the connection (a venue that answers each subscribe arg on its own, or
 behaves differently on a later connection: ``tests/venue_answers.py``).
+``refuse=[(status, headers), ...]`` answers the first handshakes with that HTTP status
+instead of upgrading (a 429 with ``Retry-After``); every handshake's monotonic time is in
+``handshakes``.
 
 REST (:class:`LocalHttpVenue`): aiohttp server answering each GET with the next
 :class:`Reply` of its script (the last reply repeats); request times (monotonic)
@@ -182,9 +185,12 @@ class LocalWsVenue:
         scripts: Sequence[Sequence[object]],
         responder: Callable[[str], str | None] | None = None,
         answer: Callable[[int, str], Sequence[str]] | None = None,
+        refuse: Sequence[tuple[int, dict[str, str]]] = (),
     ) -> None:
         if not scripts:
             raise ValueError("need at least one script")
+        self.refuse = list(refuse)
+        self.handshakes: list[float] = []
         self.scripts = [list(s) for s in scripts]
         self.responder = responder
         self.answer = answer
@@ -202,13 +208,23 @@ class LocalWsVenue:
         return f"ws://127.0.0.1:{self.port}"
 
     async def __aenter__(self) -> "LocalWsVenue":
-        self._server = await serve(self._handler, "127.0.0.1", 0, ping_interval=None)
+        self._server = await serve(self._handler, "127.0.0.1", 0, ping_interval=None, process_request=self._refuse)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 
     async def __aexit__(self, *exc) -> None:
         self._server.close()
         await self._server.wait_closed()
+
+    def _refuse(self, connection: ServerConnection, request):
+        self.handshakes.append(time.monotonic())
+        if len(self.handshakes) > len(self.refuse):
+            return None
+        status, headers = self.refuse[len(self.handshakes) - 1]
+        response = connection.respond(status, '{"code":-1003,"msg":"Too many requests"}\n')
+        for k, v in headers.items():
+            response.headers[k] = v
+        return response
 
     async def _reader(self, ws: ServerConnection, idx: int) -> None:
         try:

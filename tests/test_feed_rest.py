@@ -14,6 +14,7 @@ import time
 import pytest
 
 from liqmap.feed.adapter import ExchangeAdapter
+from liqmap.feed.backoff import RateLimitPolicy
 from liqmap.exchanges.registry import get_venue
 from liqmap.feed.rest import TokenBucket, retry_after_s
 from liqmap.models import Gap, Liquidation
@@ -33,7 +34,7 @@ class RestOnlyBinance(BinanceUSDM):
 
 def rest_adapter(url, **kw):
     return ExchangeAdapter(RestOnlyBinance(), rest_url=url, symbols=["BTCUSDT"], backoff_base=0.05, backoff_cap=0.2,
-                           listing=False, **kw)  # the polls alone: no instruments listing read first
+                           listing=False, rate_limit=RateLimitPolicy(floor_s=0.05, ban_s=0.2), **kw)  # the polls alone: no instruments listing read first
 
 
 async def poll_until_liquidation(http, poll_interval, what):

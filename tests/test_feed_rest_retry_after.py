@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from liqmap.feed.adapter import ExchangeAdapter
+from liqmap.feed.backoff import RateLimitPolicy
 from liqmap.exchanges.registry import get_venue
 from liqmap.feed.rest import retry_after_s
 from liqmap.models import Liquidation
@@ -25,7 +26,7 @@ class RestOnlyBinance(type(get_venue("binance"))):
 
 async def poll_until_liquidation(url: str):
     adapter = ExchangeAdapter(RestOnlyBinance(), rest_url=url, symbols=["BTCUSDT"], backoff_base=0.05,
-                              backoff_cap=0.2, poll_interval=0.05, listing=False)
+                              backoff_cap=0.2, poll_interval=0.05, listing=False, rate_limit=RateLimitPolicy(floor_s=0.05, ban_s=0.2))
     events = []
     adapter.add_listener(events.append)
     async with connected(adapter):

@@ -59,7 +59,7 @@ import httpx
 
 from liqmap.exchanges.base import Venue
 from liqmap.feed.backfill import GapFiller
-from liqmap.feed.backoff import Backoff
+from liqmap.feed.backoff import Backoff, RateLimitPolicy
 from liqmap.feed.connection import WsConnection
 from liqmap.feed.dispatch import FrameHandler, Recorder
 from liqmap.feed.health import HealthStatus, HealthTracker
@@ -124,6 +124,9 @@ class ExchangeAdapter:
             (default: ``WS_TIMEOUT`` if set, else each spec's ``stale_after_s``).
         max_retries: consecutive failed connects before a connection gives up (0 = forever).
         backoff_base / backoff_cap: full-jitter backoff window in seconds.
+        rate_limit: waits after HTTP 429 / 418 on websocket handshakes and REST polls
+            (default :class:`~liqmap.feed.backoff.RateLimitPolicy`: ``Retry-After``, at least 5 s;
+            a 418 without it 120 s).
         rotate_margin_s / overlap_s: planned rotation before ``max_lifetime_s``.
         ping_interval_s: websocket protocol ping interval (None = off).
         rest: run the venue's REST polls (default True).
@@ -154,6 +157,7 @@ class ExchangeAdapter:
         max_retries: int | None = None,
         backoff_base: float = 1.0,
         backoff_cap: float = 60.0,
+        rate_limit: RateLimitPolicy | None = None,
         rotate_margin_s: float = 60.0,
         overlap_s: float = 1.0,
         ping_interval_s: float | None = 20.0,
@@ -180,6 +184,7 @@ class ExchangeAdapter:
         self.max_retries = settings.max_retries if max_retries is None else max_retries
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
+        self.rate_limit = rate_limit or RateLimitPolicy()
         self.rotate_margin_s = rotate_margin_s
         self.overlap_s = overlap_s
         self.ping_interval_s = ping_interval_s
@@ -271,6 +276,7 @@ class ExchangeAdapter:
                     url=override_url(poll.url, self.rest_url),
                     interval_s=self.poll_interval,
                     backoff=self._backoff(),
+                    rate_limit=self.rate_limit,
                 )
                 self.pollers.append(poller)
                 self._tasks.append(asyncio.create_task(poller.run(), name=f"liqmap-rest-{self.name}-{poll.label}"))
@@ -393,6 +399,7 @@ class ExchangeAdapter:
             open_timeout_s=self.open_timeout_s,
             ping_interval_s=self.ping_interval_s,
             start_delay_s=len(self.connections) / rate if rate else 0.0,
+            rate_limit=self.rate_limit,
         )
         self.connections.append(conn)
         self._tasks.append(asyncio.create_task(conn.run(), name=f"liqmap-ws-{self.name}-{spec.label}"))

@@ -54,3 +54,40 @@ class Backoff:
     def reset(self) -> None:
         """Forget failures (call after a successful connect / request)."""
         self.attempt = 0
+
+
+#: Shortest wait after an HTTP 429 or 418, seconds, whatever ``Retry-After`` says
+#: (``0``, absent, garbage): retrying within milliseconds of a 429 is what gets an IP banned.
+RATE_LIMIT_FLOOR_S = 5.0
+#: Wait after a 418 without ``Retry-After``: Binance's IP bans "scale in duration for repeat
+#: offenders, from 2 minutes to 3 days"
+#: (https://developers.binance.com/docs/derivatives/usds-margined-futures/general-info).
+BAN_WAIT_S = 120.0
+
+
+@dataclass(frozen=True)
+class RateLimitPolicy:
+    """How long to wait after a venue answered HTTP 429 (rate limited) or 418 (Binance: IP
+    banned after ignoring 429s), on a websocket handshake or a REST request.
+
+    The venue's ``Retry-After`` (seconds; Binance sends it with both codes: "the number of
+    seconds required to wait, in the case of a 429, to prevent a ban, or, in the case of a
+    418, until the ban is over", URL above) is honoured, never less than ``floor_s``;
+    without it a 429 waits the caller's backoff delay and a 418 ``ban_s`` (each at least
+    ``floor_s``).
+
+    Args:
+        floor_s: minimum wait in seconds (>= 0).
+        ban_s: wait after a 418 without ``Retry-After``, seconds.
+    """
+
+    floor_s: float = RATE_LIMIT_FLOOR_S
+    ban_s: float = BAN_WAIT_S
+
+    def wait_s(self, status: int, retry_after_s: float | None, backoff_s: float) -> float:
+        """Seconds to wait before the next attempt after an HTTP ``status`` (429 or 418)
+        answer carrying ``retry_after_s`` (parsed header, None when absent or invalid);
+        ``backoff_s`` is the caller's own next backoff delay."""
+        if retry_after_s is None:
+            retry_after_s = self.ban_s if status == 418 else backoff_s
+        return max(retry_after_s, self.floor_s)

@@ -36,7 +36,11 @@ venue's declared protocol hooks. Its loop:
    replacement cannot be opened, the old one is closed and the normal reconnect
    path runs (reason = the cause);
 7. on any drop: wait ``Backoff.next_delay()`` (capped exponential, full
-   jitter), reconnect; after ``max_retries`` consecutive failed connects
+   jitter), reconnect. A handshake answered HTTP 429 or 418 (rate limited / IP banned)
+   holds every connect of this connection for the venue's ``Retry-After``, never less
+   than the floor (:class:`~liqmap.feed.backoff.RateLimitPolicy`: 5 s; a 418 without
+   ``Retry-After`` two minutes); the fallback URLs are not tried meanwhile (same venue,
+   same budget); counted in health ``rate_limited``; after ``max_retries`` consecutive failed connects
    (0 = forever) the connection gives up (health state ``"gave_up"``);
 8. every disconnect -> resume emits one :class:`~liqmap.models.Gap`
    ``(start = receipt ms of the last frame before the drop, or the connect
@@ -51,12 +55,13 @@ import time
 from typing import Callable, Sequence
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from liqmap.exchanges.base import ConnectionSpec, Control, Topic, Venue
-from liqmap.feed.backoff import Backoff
+from liqmap.feed.backoff import Backoff, RateLimitPolicy
 from liqmap.feed.dispatch import FrameHandler
 from liqmap.feed.health import HealthTracker
+from liqmap.feed.rest import retry_after_s
 from liqmap.feed.subscriptions import MAX_ATTEMPTS, Request, SubscriptionTracker
 from liqmap.models import Gap
 from liqmap.units import now_ms
@@ -68,6 +73,15 @@ log = logging.getLogger("liqmap.feed")
 #: (Binance: 10 messages/s, https://developers.binance.com/docs/derivatives/usds-margined-futures/websocket-market-streams).
 SUBSCRIBE_BURST = 5
 SUBSCRIBE_PACE_S = 0.2
+
+
+class RateLimited(ConnectionError):
+    """The venue answered the websocket handshake with HTTP 429 / 418; ``wait_s`` is held."""
+
+    def __init__(self, url: str, status: int, wait_s: float) -> None:
+        super().__init__(f"{url}: HTTP {status}, waiting {wait_s:.1f} s")
+        self.status = status
+        self.wait_s = wait_s
 
 
 class WsConnection:
@@ -91,6 +105,7 @@ class WsConnection:
         open_timeout_s: websocket handshake timeout.
         ping_interval_s: protocol ping interval of the library (None = off).
         start_delay_s: wait this long before the first connect (connection-rate limits).
+        rate_limit: waits after a handshake answered HTTP 429 / 418 (module doc, step 7).
     """
 
     def __init__(
@@ -112,8 +127,11 @@ class WsConnection:
         open_timeout_s: float = 10.0,
         ping_interval_s: float | None = 20.0,
         start_delay_s: float = 0.0,
+        rate_limit: RateLimitPolicy | None = None,
     ) -> None:
         self.venue = venue
+        self.rate_limit = rate_limit or RateLimitPolicy()
+        self._not_before = 0.0  # monotonic: no connect before (a 429/418's Retry-After)
         self.spec = spec
         self.label = spec.label
         self.url = url or spec.url
@@ -181,8 +199,8 @@ class WsConnection:
                             log.error("%s/%s: giving up after %d failed connects", self.venue.name, self.label, failures)
                             self.gave_up = True
                             return
-                        delay = self.backoff.next_delay()
-                        if failures & (failures - 1) == 0:  # attempts 1, 2, 4, 8, ...: visible, never a flood
+                        delay = self._retry_delay()
+                        if failures & (failures - 1) == 0 or isinstance(exc, RateLimited):  # attempts 1, 2, 4, 8, ...: visible, never a flood
                             log.warning("%s/%s: cannot connect to %s: %r (attempt %d); retrying in %.1f s",
                                         self.venue.name, self.label, self.url, exc, failures, delay)
                         await asyncio.sleep(delay)
@@ -192,7 +210,7 @@ class WsConnection:
                 reason, ws = await self._serve(ws)
                 if ws is None and not self._stopping:
                     self._dropped(reason)
-                    await asyncio.sleep(self.backoff.next_delay())
+                    await asyncio.sleep(self._retry_delay())
         finally:
             self._stopping = True
             self.tracker.set_connected(self.label, False, "gave_up" if self.gave_up else "stopped")
@@ -225,9 +243,27 @@ class WsConnection:
         self._report()
 
     # -- internals -----------------------------------------------------------
+    def _retry_delay(self) -> float:
+        """Seconds before the next connect: the backoff delay, or longer while a 429/418 holds."""
+        return max(self.backoff.next_delay(), self._not_before - time.monotonic())
+
+    def _rate_limited(self, url: str, exc: InvalidStatus) -> RateLimited:
+        """Hold connects for the answer's ``Retry-After`` (at least the floor); count it."""
+        status = exc.response.status_code
+        header = retry_after_s(exc.response.headers.get("Retry-After"))
+        wait = self.rate_limit.wait_s(status, header, self.backoff.window())
+        self._not_before = time.monotonic() + wait
+        self.tracker.rate_limited += 1
+        return RateLimited(url, status, wait)
+
     async def _connect_any(self) -> ClientConnection:
-        """Connect to the first URL that accepts, ``self.url`` first (it is kept)."""
+        """Connect to the first URL that accepts, ``self.url`` first (it is kept).
+
+        Raises :class:`RateLimited` at once for an HTTP 429 / 418 answer (no other URL is tried)."""
         last: Exception | None = None
+        hold = self._not_before - time.monotonic()
+        if hold > 0:  # a rotation (or anything else) must not connect inside a 429's wait
+            await asyncio.sleep(hold)
         for url in [self.url, *(u for u in self.urls if u != self.url)]:
             try:
                 ws = await connect(
@@ -239,6 +275,11 @@ class WsConnection:
                     max_size=2**24,
                     additional_headers=dict(self.spec.headers) or None,
                 )
+            except InvalidStatus as exc:
+                if exc.response.status_code in (429, 418):
+                    raise self._rate_limited(url, exc) from exc
+                last = exc
+                continue
             except (OSError, TimeoutError, asyncio.TimeoutError, ConnectionClosed, ValueError) as exc:
                 last = exc
                 if len(self.urls) > 1:

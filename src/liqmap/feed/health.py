@@ -60,6 +60,8 @@ class HealthStatus(msgspec.Struct, frozen=True):
         implausible: events the plausibility gate dropped, by reason
             (:mod:`liqmap.exchanges.plausibility`; never stored).
         quarantined: liquidations stored apart (quarantine table), by reason.
+        rate_limited: HTTP 429 / 418 answers (websocket handshakes and REST polls); each
+            one's ``Retry-After`` was waited, never less than the floor.
     """
 
     exchange: str
@@ -88,6 +90,7 @@ class HealthStatus(msgspec.Struct, frozen=True):
     backfilled: int = 0
     implausible: dict[str, int] = {}
     quarantined: dict[str, int] = {}
+    rate_limited: int = 0
 
 
 class HealthTracker:
@@ -114,6 +117,7 @@ class HealthTracker:
         self.last_frame_mono: float | None = None
         self.last_data_mono: float | None = None
         self.rejections = 0
+        self.rate_limited = 0
         self.not_listed: list[str] = []
         self.listed = 0
         self.rotations: dict[str, int] = {}
@@ -243,4 +247,5 @@ class HealthTracker:
             backfilled=self.backfilled,
             implausible=dict(self.gate.rejected) if self.gate is not None else {},
             quarantined=dict(self.gate.quarantined) if self.gate is not None else {},
+            rate_limited=self.rate_limited,
         )

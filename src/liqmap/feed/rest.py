@@ -11,8 +11,9 @@ label = ``poll.label``). Rules:
   one budget.
 * HTTP 429 (rate limited) and 418 (Binance: IP auto-banned after ignoring
   429s) wait the ``Retry-After`` header (seconds or HTTP date, RFC 9110
-  section 10.2.3) when present, else the backoff delay; then retry. Binance
-  documents both codes: https://developers.binance.com/docs/derivatives/usds-margined-futures/general-info
+  section 10.2.3) when present, else the backoff delay (a 418: two minutes), never
+  less than the floor (:class:`~liqmap.feed.backoff.RateLimitPolicy`); then retry.
+  Binance documents both codes: https://developers.binance.com/docs/derivatives/usds-margined-futures/general-info
 * Other HTTP errors (>= 400) and transport errors back off with capped
   exponential full jitter (:class:`~liqmap.feed.backoff.Backoff`); an
   unreachable URL switches to the poll's next ``fallback_urls`` entry.
@@ -34,7 +35,7 @@ from datetime import timezone
 import httpx
 
 from liqmap.exchanges.base import RestPoll
-from liqmap.feed.backoff import Backoff
+from liqmap.feed.backoff import Backoff, RateLimitPolicy
 from liqmap.feed.dispatch import FrameHandler
 from liqmap.feed.health import HealthTracker
 from liqmap.models import Gap
@@ -126,6 +127,8 @@ class RestPoller:
         url: URL override (default ``poll.url``).
         interval_s: seconds between successful polls (default ``poll.interval_s``).
         backoff: error delay policy.
+        rate_limit: waits after HTTP 429 / 418 (default :class:`RateLimitPolicy`: ``Retry-After``,
+            at least 5 s).
     """
 
     def __init__(
@@ -139,8 +142,10 @@ class RestPoller:
         url: str | None = None,
         interval_s: float | None = None,
         backoff: Backoff | None = None,
+        rate_limit: RateLimitPolicy | None = None,
     ) -> None:
         self.poll = poll
+        self.rate_limit = rate_limit or RateLimitPolicy()
         self.handler = handler
         self.tracker = tracker
         self.client = client
@@ -173,13 +178,15 @@ class RestPoller:
         if resp.status_code in (429, 418):
             self._failed = True
             self.rate_limited += 1
-            wait = retry_after_s(resp.headers.get("Retry-After"))
-            self.last_retry_after_s = wait
+            self.tracker.rate_limited += 1
+            header = retry_after_s(resp.headers.get("Retry-After"))
+            self.last_retry_after_s = header
             if self.bucket is not None:
                 self.bucket.drain()
-            self.tracker.on_error(f"{self.poll.label}: HTTP {resp.status_code} (retry after {wait} s)")
-            log.warning("%s/%s: HTTP %d, waiting %s s", self.handler.venue.name, self.poll.label, resp.status_code, wait)
-            return wait if wait is not None else self.backoff.next_delay()
+            wait = self.rate_limit.wait_s(resp.status_code, header, self.backoff.next_delay())
+            self.tracker.on_error(f"{self.poll.label}: HTTP {resp.status_code} (Retry-After {header} s, waiting {wait:.1f} s)")
+            log.warning("%s/%s: HTTP %d, waiting %.1f s", self.handler.venue.name, self.poll.label, resp.status_code, wait)
+            return wait
         if resp.status_code >= 400:
             self._failed = True
             self.tracker.on_error(f"{self.poll.label}: HTTP {resp.status_code}")
