@@ -3,6 +3,7 @@
 * :func:`subscribe_batches` -- raw subscribe messages split per ``Limits.args_per_subscribe``.
 * :func:`typed` -- the typed fast-path decode of a hot frame shape (None = not that shape).
 * :func:`decode` -- generic ``msgspec.json.decode`` raising ``FrameError``.
+* :func:`json_object` -- a control frame's JSON object, or None (never raises).
 * :func:`num` / :func:`pos` / :func:`opt` -- tolerant number readers (venues send
   numbers as JSON numbers or as strings; ``opt`` maps missing/empty to None).
 * :func:`text` -- a required non-empty string field (symbol, instId).
@@ -72,6 +73,17 @@ def decode(data: str | bytes) -> Any:
         return _generic.decode(data)
     except msgspec.DecodeError as exc:
         raise FrameError(f"invalid JSON: {exc}") from exc
+
+
+def json_object(data: str | bytes) -> dict | None:
+    """``data`` decoded as a JSON object, or None for anything else (bad JSON, an
+    array, a number). For :meth:`~liqmap.exchanges.base.Venue.control`, which must
+    not raise: a frame that is no object is no control frame."""
+    try:
+        msg = _generic.decode(data)
+    except msgspec.DecodeError:
+        return None
+    return msg if isinstance(msg, dict) else None
 
 
 def num(value: Any, field: str = "value") -> float:

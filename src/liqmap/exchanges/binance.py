@@ -76,7 +76,7 @@ from typing import Sequence, Union
 
 import msgspec
 
-from liqmap.exchanges._common import MAX_TS, check_pos, check_ts, decode, ms, num, opt, pos, split_concat, text
+from liqmap.exchanges._common import MAX_TS, check_pos, check_ts, decode, json_object, ms, num, opt, pos, split_concat, text
 from liqmap.exchanges.base import (
     ConnectionSpec, Control, FrameError, Heartbeat, Limits, RecordingNames, RestPoll, Topic, Venue,
 )  # fmt: skip
@@ -289,11 +289,8 @@ class BinanceUSDM(Venue):
         head = data[:12]
         if '"result"' not in head and '"id"' not in head and '"code"' not in head:
             return None
-        try:
-            msg = msgspec.json.decode(data)
-        except msgspec.DecodeError:
-            return None
-        if not isinstance(msg, dict) or "id" not in msg:
+        msg = json_object(data)
+        if msg is None or "id" not in msg:
             return None
         rid = None if msg["id"] == PROBE_ID else str(msg["id"])
         if "code" in msg:

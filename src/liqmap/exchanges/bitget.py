@@ -66,7 +66,7 @@ from typing import Any, Sequence
 import msgspec
 
 from liqmap.exchanges._common import (
-    INF, MAX_TS, decode, dict_rows, ms, num, opt, pos, rows_or_partial, split_concat, text, typed,
+    INF, MAX_TS, decode, dict_rows, json_object, ms, num, opt, pos, rows_or_partial, split_concat, text, typed,
 )  # fmt: skip
 from liqmap.exchanges.base import ConnectionSpec, Control, FrameError, Heartbeat, Limits, RecordingNames, Topic, Venue
 from liqmap.exchanges.contracts import ContractSizes
@@ -226,11 +226,8 @@ class Bitget(Venue):
         (v2: ``arg``; v3: the arg as JSON text at the start of ``msg``)."""
         if not data.startswith('{"event"') and '"event"' not in data[:40]:
             return None
-        try:
-            msg = msgspec.json.decode(data)
-        except msgspec.DecodeError:
-            return None
-        if not isinstance(msg, dict):
+        msg = json_object(data)
+        if msg is None:
             return None
         event = msg.get("event")
         if event == "subscribe":

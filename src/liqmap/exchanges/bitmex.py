@@ -74,7 +74,7 @@ from typing import Sequence
 
 import msgspec
 
-from liqmap.exchanges._common import INF, check_pos, decode, iso_ms, num, opt, pos, rows_or_partial, split_concat, typed
+from liqmap.exchanges._common import INF, check_pos, decode, iso_ms, json_object, num, opt, pos, rows_or_partial, split_concat, typed
 from liqmap.exchanges.base import ConnectionSpec, Control, FrameError, Heartbeat, Limits, RecordingNames, RestPoll, Topic, Venue
 from liqmap.exchanges.contracts import ContractSpec, parse_number
 from liqmap.models import Event, Liquidation, OpenInterest, Ticker, Trade
@@ -273,11 +273,8 @@ class BitMEX(Venue):
         """``success``/``subscribe`` per topic, or an error echoing the refused request."""
         if not data.startswith("{") or ('"subscribe"' not in data and '"error"' not in data) or '"table"' in data[:12]:
             return None
-        try:
-            msg = msgspec.json.decode(data)
-        except msgspec.DecodeError:
-            return None
-        if not isinstance(msg, dict) or "table" in msg:
+        msg = json_object(data)
+        if msg is None or "table" in msg:
             return None
         req = msg.get("request") if isinstance(msg.get("request"), dict) else {}
         args = tuple(a for a in req.get("args") or () if isinstance(a, str))

@@ -68,8 +68,8 @@ from urllib.parse import quote, urlsplit
 import msgspec
 
 from liqmap.exchanges._common import (
-    INF, MAX_TS, check_pos, decode, dict_rows, iso_ms, ms, num, opt, pos, rows_or_partial, split_concat,
-    text, typed,
+    INF, MAX_TS, check_pos, decode, dict_rows, iso_ms, json_object, ms, num, opt, pos, rows_or_partial,
+    split_concat, text, typed,
 )  # fmt: skip
 from liqmap.exchanges.base import ConnectionSpec, Control, FrameError, Heartbeat, Limits, RecordingNames, Topic, Venue
 from liqmap.models import Event, Kline, Liquidation, OpenInterest, Ticker, Trade
@@ -254,11 +254,8 @@ class Bybit(Venue):
         """The answer to a subscribe request (``op: subscribe``): ack or rejection."""
         if '"op":"subscribe"' not in data.replace(" ", "") or '"success"' not in data:
             return None
-        try:
-            msg = msgspec.json.decode(data)
-        except msgspec.DecodeError:
-            return None
-        if not isinstance(msg, dict) or msg.get("op") != "subscribe":
+        msg = json_object(data)
+        if msg is None or msg.get("op") != "subscribe":
             return None
         rid = str(msg.get("req_id") or "") or None
         if msg.get("success"):

@@ -64,7 +64,7 @@ from typing import Sequence
 
 import msgspec
 
-from liqmap.exchanges._common import INF, MAX_TS, decode, ms, num, opt, typed
+from liqmap.exchanges._common import INF, MAX_TS, decode, json_object, ms, num, opt, typed
 from liqmap.exchanges.base import (
     ConnectionSpec, Control, FrameError, Heartbeat, HistoryPage, Limits, RecordingNames, RestPoll, Topic, Venue,
 )  # fmt: skip
@@ -213,11 +213,8 @@ class Deribit(Venue):
         """The answer to a ``public/subscribe`` (channels listed in ``result``) or its error."""
         if '"method"' in data[:40] or ('"result"' not in data and '"error"' not in data):
             return None
-        try:
-            msg = msgspec.json.decode(data)
-        except msgspec.DecodeError:
-            return None
-        if not isinstance(msg, dict) or not isinstance(msg.get("id"), int) or msg["id"] in (_HEARTBEAT_ID, 9001):
+        msg = json_object(data)
+        if msg is None or not isinstance(msg.get("id"), int) or msg["id"] in (_HEARTBEAT_ID, 9001):
             return None
         rid = str(msg["id"])
         if isinstance(msg.get("result"), list):

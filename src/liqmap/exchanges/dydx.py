@@ -57,7 +57,7 @@ from urllib.parse import quote
 
 import msgspec
 
-from liqmap.exchanges._common import INF, MAX_TS, decode, iso_ms, num, opt, pos, text, typed
+from liqmap.exchanges._common import INF, MAX_TS, decode, iso_ms, json_object, num, opt, pos, text, typed
 from liqmap.exchanges.base import (
     ConnectionSpec, Control, FrameError, Heartbeat, HistoryPage, Limits, RecordingNames, Topic, Venue,
 )  # fmt: skip
@@ -226,11 +226,8 @@ class DYDX(Venue):
         head = data[:60]
         if '"subscribed"' not in head and '"error"' not in head:
             return None
-        try:
-            msg = msgspec.json.decode(data)
-        except msgspec.DecodeError:
-            return None
-        if not isinstance(msg, dict):
+        msg = json_object(data)
+        if msg is None:
             return None
         channel, sub_id = msg.get("channel"), msg.get("id")
         key = f"{channel}:{sub_id}" if channel and sub_id and channel != "v4_markets" else channel

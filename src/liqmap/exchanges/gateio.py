@@ -69,7 +69,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-from liqmap.exchanges._common import INF, MAX_TS, decode, dict_rows, ms, num, opt, pos, rows_or_partial, text
+from liqmap.exchanges._common import INF, MAX_TS, decode, dict_rows, json_object, ms, num, opt, pos, rows_or_partial, text
 from liqmap.exchanges.base import (
     ConnectionSpec, Control, FrameError, Heartbeat, HistoryPage, Limits, RecordingNames, Topic, Venue,
 )  # fmt: skip
@@ -267,10 +267,10 @@ class GateIO(Venue):
         (a restart)."""
         head = data[:200]
         if '"upgrade"' in head and '"type"' in head:
-            return Control("restart", reason=str(_decode_dict(data).get("msg") or "upgrade"))
+            return Control("restart", reason=str((json_object(data) or {}).get("msg") or "upgrade"))
         if '"event":"subscribe"' not in data.replace(" ", "")[:400]:
             return None
-        msg = _decode_dict(data)
+        msg = (json_object(data) or {})
         rid = msg.get("id")
         rid = str(rid) if rid is not None else None
         err = msg.get("error")
@@ -500,14 +500,6 @@ def _num_text(value: Any, field: str) -> str | float:
     """A required number field as given (text or number); FrameError when missing/non-numeric."""
     num(value, field)
     return value
-
-
-def _decode_dict(data: str) -> dict:
-    try:
-        msg = msgspec.json.decode(data)
-    except msgspec.DecodeError:
-        return {}
-    return msg if isinstance(msg, dict) else {}
 
 
 VENUES = (GateIO,)

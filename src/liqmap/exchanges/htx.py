@@ -53,7 +53,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-from liqmap.exchanges._common import INF, MAX_TS, decode, ms, num, opt, pos, rows_or_partial, dict_rows, text, typed
+from liqmap.exchanges._common import INF, MAX_TS, decode, dict_rows, json_object, ms, num, opt, pos, rows_or_partial, text, typed
 from liqmap.exchanges.base import ConnectionSpec, Control, FrameError, Heartbeat, Limits, RecordingNames, RestPoll, Topic, Venue
 from liqmap.exchanges.contracts import ContractSizes, ContractSpec, parse_number
 from liqmap.models import Event, Liquidation, OpenInterest
@@ -207,9 +207,8 @@ class HTX(Venue):
         """``op: sub`` answers (by ``cid``); ``err-code`` 2014 (repeated) is an ack."""
         if not data.startswith('{"op":"sub"'):
             return None
-        try:
-            msg = msgspec.json.decode(data)
-        except msgspec.DecodeError:
+        msg = json_object(data)
+        if msg is None:
             return None
         topic, cid, code = msg.get("topic"), msg.get("cid"), msg.get("err-code", 0)
         keys = (topic,) if isinstance(topic, str) and topic else ()

@@ -75,7 +75,7 @@ from typing import Sequence
 
 import msgspec
 
-from liqmap.exchanges._common import INF, MAX_TS, check_pos, check_ts, decode, ms, num, opt, typed
+from liqmap.exchanges._common import INF, MAX_TS, check_pos, check_ts, decode, json_object, ms, num, opt, typed
 from liqmap.exchanges.base import ConnectionSpec, Control, FrameError, Heartbeat, Limits, RecordingNames, Topic, Venue
 from liqmap.exchanges.contracts import ContractSizes
 from liqmap.models import Event, Liquidation, OpenInterest, Ticker, Trade
@@ -245,11 +245,8 @@ class Hyperliquid(Venue):
         head = data[:40]
         if '"subscriptionResponse"' not in head and '"error"' not in head:
             return None
-        try:
-            msg = msgspec.json.decode(data)
-        except msgspec.DecodeError:
-            return None
-        if not isinstance(msg, dict):
+        msg = json_object(data)
+        if msg is None:
             return None
         body = msg.get("data")
         if msg.get("channel") == "subscriptionResponse" and isinstance(body, dict):

@@ -54,7 +54,7 @@ from urllib.parse import quote as urlquote
 
 import msgspec
 
-from liqmap.exchanges._common import INF, MAX_TS, decode, ms, num, opt, pos, split_concat, text, typed
+from liqmap.exchanges._common import INF, MAX_TS, decode, json_object, ms, num, opt, pos, split_concat, text, typed
 from liqmap.exchanges.base import (
     ConnectionSpec, Control, FrameError, Heartbeat, HistoryPage, Limits, RecordingNames, Topic, Venue,
 )  # fmt: skip
@@ -200,11 +200,8 @@ class KrakenFutures(Venue):
         (an alert names the product in backquotes)."""
         if not data.startswith('{"event"') and '"event"' not in data[:30]:
             return None
-        try:
-            msg = msgspec.json.decode(data)
-        except msgspec.DecodeError:
-            return None
-        if not isinstance(msg, dict):
+        msg = json_object(data)
+        if msg is None:
             return None
         event, feed = str(msg.get("event") or "").strip(), msg.get("feed")
         keys = tuple(f"{feed}:{p.upper()}" for p in msg.get("product_ids") or () if isinstance(p, str)) if feed else ()

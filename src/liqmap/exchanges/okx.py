@@ -70,7 +70,7 @@ from typing import Any, Sequence
 
 import msgspec
 
-from liqmap.exchanges._common import INF, MAX_TS, decode, iso_ms, ms, num, opt, pos, rows_or_partial, text, typed
+from liqmap.exchanges._common import INF, MAX_TS, decode, iso_ms, json_object, ms, num, opt, pos, rows_or_partial, text, typed
 from liqmap.exchanges.base import (
     ConnectionSpec, Control, FrameError, Heartbeat, Limits, RecordingNames, RestPoll, Topic, Venue,
 )  # fmt: skip
@@ -273,11 +273,8 @@ class OKX(Venue):
         """Subscribe ack (per arg), error (60018 ...) or the 64008 restart notice."""
         if '"event"' not in data[:120]:
             return None
-        try:
-            msg = msgspec.json.decode(data)
-        except msgspec.DecodeError:
-            return None
-        if not isinstance(msg, dict):
+        msg = json_object(data)
+        if msg is None:
             return None
         event, rid = msg.get("event"), msg.get("id")
         rid = str(rid) if rid not in (None, "") else None
