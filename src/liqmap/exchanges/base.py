@@ -242,6 +242,9 @@ class HistoryPage:
     weight: int = 1
 
 
+#: Most symbols a venue instance caches per symbol table (:meth:`Venue._split`, contract info).
+SPLIT_CACHE_MAX = 10_000
+
 #: Connection label prefix of history (backfill) bodies: ``history:{start}:{end}:{tag}``.
 HISTORY_PREFIX = "history:"
 
@@ -317,9 +320,12 @@ class Venue:
         contracts: contract-size registry (default: the process-wide one).
         ws_url: websocket URL/base replacing ``default_ws`` (e.g. a 127.0.0.1 test server).
         rest_url: REST base replacing ``default_rest``.
+        kline_interval: candle interval of the ``klines`` topics for given symbols
+            (``1m``; venues whose ``capabilities`` hold ``klines``).
 
-    Venue-specific options are keyword arguments of a subclass ``__init__`` that
-    sets them, then calls ``super().__init__(contracts, ws_url, rest_url)``.
+    Venue-specific options are keyword-only arguments of a subclass
+    ``__init__(self, *args, option=default, **kw)`` that sets them, then calls
+    ``super().__init__(*args, **kw)``.
     """
 
     name: ClassVar[str] = ""
@@ -389,12 +395,16 @@ class Venue:
         contracts: "ContractSizes | None" = None,
         ws_url: str | None = None,
         rest_url: str | None = None,
+        kline_interval: str = "1m",
     ) -> None:
         from liqmap.exchanges.contracts import default_contracts
 
         self.contracts = contracts if contracts is not None else default_contracts()
         self.ws_url = (ws_url or self.default_ws).rstrip("/")
         self.rest_url = (rest_url or self.default_rest).rstrip("/")
+        self.kline_interval = kline_interval
+        #: :meth:`base_quote` per venue symbol seen, for the parsers' hot path (:meth:`_split`).
+        self._split_cache: dict[str, tuple[str, str]] = {}
         #: Symbols the venue lists (from ``instruments``, :meth:`set_listing`); None = not loaded.
         self.listing: frozenset[str] | None = None
         self._folded: dict[str, str] = {}
@@ -527,6 +537,21 @@ class Venue:
             FrameError: a symbol this venue's grammar cannot split.
         """
         raise NotImplementedError
+
+    def _split(self, symbol: str) -> tuple[str, str]:
+        """:meth:`base_quote` of ``symbol``, cached (at most :data:`SPLIT_CACHE_MAX` symbols,
+        so a feed naming endless garbage symbols cannot grow it). Parsers read
+        ``self._split_cache.get(s) or self._split(s)`` on their hot path.
+
+        Raises:
+            FrameError: a symbol the venue's grammar cannot split (not cached).
+        """
+        r = self._split_cache.get(symbol)
+        if r is None:
+            r = self.base_quote(symbol)
+            if len(self._split_cache) < SPLIT_CACHE_MAX:
+                self._split_cache[symbol] = r
+        return r
 
     # ------------------------------------------------------------------ contract sizes
     @classmethod

@@ -80,7 +80,7 @@ from liqmap.exchanges._common import MAX_TS, check_pos, check_ts, decode, json_o
 from liqmap.exchanges.base import (
     ConnectionSpec, Control, FrameError, Heartbeat, Limits, RecordingNames, RestPoll, Topic, Venue,
 )  # fmt: skip
-from liqmap.exchanges.contracts import ContractSizes, ContractSpec, parse_number
+from liqmap.exchanges.contracts import ContractSpec, parse_number
 from liqmap.models import Event, Kline, Liquidation, OpenInterest, Ticker, Trade
 from liqmap.settings import get_settings
 
@@ -195,18 +195,7 @@ class BinanceUSDM(Venue):
     #: such by this parser too (module docstring); None = this venue lists none (Aster).
     coin_margined: str | None = "binance_coinm"
 
-    def __init__(
-        self,
-        contracts: ContractSizes | None = None,
-        ws_url: str | None = None,
-        rest_url: str | None = None,
-        kline_interval: str = "1m",
-    ) -> None:
-        self.kline_interval = kline_interval
-        super().__init__(contracts, ws_url, rest_url)
-
     def _init_state(self) -> None:
-        self._split_cache: dict[str, tuple[str, str]] = {}
         self._last_price: dict[str, float] = {}
 
     # ------------------------------------------------------------ symbols
@@ -316,14 +305,6 @@ class BinanceUSDM(Venue):
         ]
 
     # ------------------------------------------------------------ parsing
-    def _split(self, symbol: str, pair: str | None = None) -> tuple[str, str]:
-        bq = self._split_cache.get(symbol)
-        if bq is None:
-            bq = self.base_quote(pair or symbol)
-            if len(self._split_cache) < 10_000:
-                self._split_cache[symbol] = bq
-        return bq
-
     def _coin_margined(self, quote: str) -> str | None:
         """The venue a contract of this quote is on when it is coin-margined (its pair is
         quoted in plain USD), else None; raises for such a pair on a venue without COIN-M."""
@@ -541,7 +522,7 @@ class BinanceUSDM(Venue):
 
     def _open_interest(self, msg: dict, received_at: int) -> list[Event]:
         sym = text(msg.get("symbol"))
-        base, quote = self._split(sym, msg.get("pair"))
+        base, quote = self._split(sym)  # COIN-M BTCUSD_PERP: the part before "_" is the pair
         oi = num(msg.get("openInterest"), "openInterest")
         ts = ms(msg.get("time") or received_at, "time")
         last = self._last_price.get(sym)

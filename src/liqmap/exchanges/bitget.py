@@ -69,7 +69,6 @@ from liqmap.exchanges._common import (
     INF, MAX_TS, decode, dict_rows, json_object, ms, num, opt, pos, rows_or_partial, split_concat, text, typed,
 )  # fmt: skip
 from liqmap.exchanges.base import ConnectionSpec, Control, FrameError, Heartbeat, Limits, RecordingNames, Topic, Venue
-from liqmap.exchanges.contracts import ContractSizes
 from liqmap.models import Event, Kline, Liquidation, OpenInterest, Ticker, Trade
 from liqmap.units import INTERVAL_MS
 
@@ -160,20 +159,9 @@ class Bitget(Venue):
     label = "public"
     recordings = RecordingNames(cryptofeed=("BITGET",), tardis=("bitget*",), hosts=("ws.bitget.com",))
 
-    def __init__(
-        self,
-        contracts: ContractSizes | None = None,
-        ws_url: str | None = None,
-        rest_url: str | None = None,
-        inst_types: Sequence[str] = INST_TYPES,
-        kline_interval: str = "1m",
-    ) -> None:
+    def __init__(self, *args: Any, inst_types: Sequence[str] = INST_TYPES, **kw: Any) -> None:
         self.inst_types = tuple(inst_types)
-        self.kline_interval = kline_interval
-        super().__init__(contracts, ws_url, rest_url)
-
-    def _init_state(self) -> None:
-        self._split_cache: dict[str, tuple[str, str]] = {}
+        super().__init__(*args, **kw)
 
     # ------------------------------------------------------------ symbols
     @classmethod
@@ -246,14 +234,6 @@ class Bitget(Venue):
         return None
 
     # ------------------------------------------------------------ parsing
-    def _split(self, symbol: str) -> tuple[str, str]:
-        r = self._split_cache.get(symbol)
-        if r is None:
-            r = self.base_quote(symbol)
-            if len(self._split_cache) < 10_000:
-                self._split_cache[symbol] = r
-        return r
-
     def _liq(self, sym: str, side: str, px: str, amt: str, t: str, received_at: int) -> Liquidation:
         """One row; ``px``/``amt``/``t`` are the venue's text (the id keeps it verbatim)."""
         price, amount, ts = float(px), float(amt), int(t)

@@ -153,7 +153,6 @@ class BitMEX(Venue):
         self._mark: dict[str, float] = {}
         self._pending: list[tuple[_LiqRow, int]] = []
         self._pending_state: tuple[bool, int] | None = None  # (XBT price known, contracts.version) at last retry
-        self._split_cache: dict[str, tuple[str, str]] = {}
 
     # ------------------------------------------------------------ symbols and contracts
     @classmethod
@@ -404,12 +403,7 @@ class BitMEX(Venue):
         price, contracts = row.price, row.leavesQty
         if not (0.0 < price < INF and 0.0 < contracts < INF):
             raise FrameError(f"invalid price/leavesQty {price!r}/{contracts!r}")
-        bq = self._split_cache.get(sym)
-        if bq is None:
-            bq = self.base_quote(sym)
-            if len(self._split_cache) < 10_000:
-                self._split_cache[sym] = bq
-        base, quote = bq
+        base, quote = self._split_cache.get(sym) or self._split(sym)
         self._see_xbt(sym, price)
         conv = self._convert(self.contracts.get("bitmex", sym), contracts, price)
         if conv is None:

@@ -71,7 +71,9 @@ from liqmap.exchanges._common import (
     INF, MAX_TS, check_pos, decode, dict_rows, iso_ms, json_object, ms, num, opt, pos, rows_or_partial,
     split_concat, text, typed,
 )  # fmt: skip
-from liqmap.exchanges.base import ConnectionSpec, Control, FrameError, Heartbeat, Limits, RecordingNames, Topic, Venue
+from liqmap.exchanges.base import (
+    SPLIT_CACHE_MAX, ConnectionSpec, Control, FrameError, Heartbeat, Limits, RecordingNames, Topic, Venue,
+)  # fmt: skip
 from liqmap.models import Event, Kline, Liquidation, OpenInterest, Ticker, Trade
 
 WS_BASE = "wss://stream.bybit.com/v5/public"
@@ -172,7 +174,7 @@ class Bybit(Venue):
     recordings = RecordingNames(cryptofeed=("BYBIT",), tardis=("bybit*",))
 
     def _init_state(self) -> None:
-        self._split_cache: dict[str, tuple[str, str, bool]] = {}
+        self._info_cache: dict[str, tuple[str, str, bool]] = {}
         self._mark: dict[str, float] = {}
 
     @classmethod
@@ -281,13 +283,13 @@ class Bybit(Venue):
         return f"{base}&cursor={quote(cursor, safe='')}"
 
     # ------------------------------------------------------------ parsing
-    def _split(self, symbol: str) -> tuple[str, str, bool]:
-        r = self._split_cache.get(symbol)
+    def _info(self, symbol: str) -> tuple[str, str, bool]:
+        r = self._info_cache.get(symbol)
         if r is None:
             base, quote = self.base_quote(symbol)
             r = (base, quote, quote == "USD")
-            if len(self._split_cache) < 10_000:
-                self._split_cache[symbol] = r
+            if len(self._info_cache) < SPLIT_CACHE_MAX:
+                self._info_cache[symbol] = r
         return r
 
     def _liq(self, sym: str, side: str, size: float, price: float, ts: int, received_at: int) -> Liquidation:
@@ -298,7 +300,7 @@ class Bybit(Venue):
             raise FrameError(f"unknown side {side!r}")
         if not 0 <= ts < MAX_TS:
             raise FrameError(f"timestamp out of range: {ts!r}")
-        r = self._split_cache.get(sym) or self._split(sym)
+        r = self._info_cache.get(sym) or self._info(sym)
         if r[2]:  # inverse: USD contracts
             qty, value = size / price, size
         else:
@@ -373,7 +375,7 @@ class Bybit(Venue):
         check_pos(size, "size")
         if side not in ("Buy", "Sell"):
             raise FrameError(f"unknown trade side {side!r}")
-        base, quote, inverse = self._split(sym)
+        base, quote, inverse = self._info(sym)
         qty, value = (size / price, size) if inverse else (size, size * price)
         return Trade("bybit", sym, base, quote, "buy" if side == "Buy" else "sell", price, qty, value, ts,
                      received_at, f"bybit:{sym}:{tid}")  # fmt: skip
@@ -397,7 +399,7 @@ class Bybit(Venue):
         if mark:
             self._mark[sym] = mark
         last = opt(data.get("lastPrice"))
-        base, quote, inverse = self._split(sym)
+        base, quote, inverse = self._info(sym)
         oi_raw, oi_val = _one_side(data)
         oi_base = None
         out: list[Event] = []
@@ -429,7 +431,7 @@ class Bybit(Venue):
 
     def _kline(self, topic: str, d: dict) -> Kline:
         sym = topic.rsplit(".", 1)[-1]
-        inverse = self._split(sym)[2]
+        inverse = self._info(sym)[2]
         vol, turnover = num(d.get("volume"), "volume"), num(d.get("turnover"), "turnover")
         return Kline(
             "bybit", sym, str(d.get("interval")), ms(d.get("start"), "start"), ms(d.get("end"), "end"),

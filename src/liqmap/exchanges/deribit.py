@@ -158,7 +158,7 @@ class Deribit(Venue):
     recordings = RecordingNames(cryptofeed=("DERIBIT",), tardis=("deribit",), hosts=("streams.deribit.com",))
 
     def _init_state(self) -> None:
-        self._split_cache: dict[str, tuple[str, str, str]] = {}
+        self._info_cache: dict[str, tuple[str, str, str]] = {}
         self._mark: dict[str, float] = {}
 
     @classmethod
@@ -289,12 +289,12 @@ class Deribit(Venue):
 
     # ------------------------------------------------------------ parsing
     def _info(self, name: str) -> tuple[str, str, str]:
-        r = self._split_cache.get(name)
+        r = self._info_cache.get(name)
         if r is None:
             base, quote = self.base_quote(name)
             r = (base, quote, instrument_kind(name))
-            if len(self._split_cache) < 20_000:
-                self._split_cache[name] = r
+            if len(self._info_cache) < 20_000:  # options: many instruments
+                self._info_cache[name] = r
         return r
 
     def _trade_events(self, t: _Tr, received_at: int) -> list[Event]:
@@ -302,7 +302,7 @@ class Deribit(Venue):
         price, amount = t.price, t.amount
         if not (0.0 < price < INF and 0.0 < amount < INF):
             raise FrameError(f"invalid price/amount {price!r}/{amount!r}")
-        base, quote, kind = self._split_cache.get(name) or self._info(name)
+        base, quote, kind = self._info_cache.get(name) or self._info(name)
         if kind == "inverse":
             qty, value = amount / price, amount
         elif kind == "linear":

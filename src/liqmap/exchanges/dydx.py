@@ -61,7 +61,7 @@ from liqmap.exchanges._common import INF, MAX_TS, decode, iso_ms, json_object, n
 from liqmap.exchanges.base import (
     ConnectionSpec, Control, FrameError, Heartbeat, HistoryPage, Limits, RecordingNames, Topic, Venue,
 )  # fmt: skip
-from liqmap.exchanges.contracts import ContractSizes, ContractSpec
+from liqmap.exchanges.contracts import ContractSpec
 from liqmap.models import Event, Kline, Liquidation, OpenInterest, Ticker, Trade
 from liqmap.units import INTERVAL_MS
 
@@ -149,18 +149,7 @@ class DYDX(Venue):
     label = "ws"
     recordings = RecordingNames(tardis=("dydx-v4",))
 
-    def __init__(
-        self,
-        contracts: ContractSizes | None = None,
-        ws_url: str | None = None,
-        rest_url: str | None = None,
-        kline_interval: str = "1m",
-    ) -> None:
-        self.kline_interval = kline_interval
-        super().__init__(contracts, ws_url, rest_url)
-
     def _init_state(self) -> None:
-        self._split_cache: dict[str, tuple[str, str]] = {}
         self._oracle: dict[str, float] = {}
 
     # ------------------------------------------------------------ symbols and listing
@@ -266,14 +255,6 @@ class DYDX(Venue):
         return self._history_page(page.cursor, oldest) if oldest > start_ms else None
 
     # ------------------------------------------------------------ parsing
-    def _split(self, market: str) -> tuple[str, str]:
-        r = self._split_cache.get(market)
-        if r is None:
-            r = self.base_quote(market)
-            if len(self._split_cache) < 10_000:
-                self._split_cache[market] = r
-        return r
-
     def _trade(self, market: str, t: _Tr, received_at: int) -> list[Event]:
         price, size, side = t.price, t.size, t.side
         if not (0.0 < price < INF and 0.0 < size < INF):

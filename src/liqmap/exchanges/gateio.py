@@ -73,7 +73,7 @@ from liqmap.exchanges._common import INF, MAX_TS, decode, dict_rows, json_object
 from liqmap.exchanges.base import (
     ConnectionSpec, Control, FrameError, Heartbeat, HistoryPage, Limits, RecordingNames, Topic, Venue,
 )  # fmt: skip
-from liqmap.exchanges.contracts import ContractSizes, ContractSpec, parse_number
+from liqmap.exchanges.contracts import ContractSpec, parse_number
 from liqmap.models import Event, Kline, Liquidation, OpenInterest, Ticker, Trade
 from liqmap.units import INTERVAL_MS, now_ms
 
@@ -143,17 +143,9 @@ class GateIO(Venue):
     label = "usdt"
     recordings = RecordingNames(cryptofeed=("GATEIO_FUTURES",), hosts=("fx-ws.gateio.ws",))
 
-    def __init__(
-        self,
-        contracts: ContractSizes | None = None,
-        ws_url: str | None = None,
-        rest_url: str | None = None,
-        settles: Sequence[str] = SETTLES,
-        kline_interval: str = "1m",
-    ) -> None:
+    def __init__(self, *args: Any, settles: Sequence[str] = SETTLES, **kw: Any) -> None:
         self.settles = tuple(settles)
-        self.kline_interval = kline_interval
-        super().__init__(contracts, ws_url, rest_url)
+        super().__init__(*args, **kw)
 
     def _init_state(self) -> None:
         # contract -> (contracts.version, base, quote, inverse, size per contract)

@@ -55,7 +55,7 @@ import msgspec
 
 from liqmap.exchanges._common import INF, MAX_TS, decode, dict_rows, json_object, ms, num, opt, pos, rows_or_partial, text, typed
 from liqmap.exchanges.base import ConnectionSpec, Control, FrameError, Heartbeat, Limits, RecordingNames, RestPoll, Topic, Venue
-from liqmap.exchanges.contracts import ContractSizes, ContractSpec, parse_number
+from liqmap.exchanges.contracts import ContractSpec, parse_number
 from liqmap.models import Event, Liquidation, OpenInterest
 
 WS_BASE = "wss://api.hbdm.com"
@@ -115,15 +115,9 @@ class HTX(Venue):
     label = "linear"
     recordings = RecordingNames(tardis=("huobi-dm-swap", "huobi-dm-linear-swap"), hosts=("api.hbdm.vn", "api.btcgateway.pro"))
 
-    def __init__(
-        self,
-        contracts: ContractSizes | None = None,
-        ws_url: str | None = None,
-        rest_url: str | None = None,
-        margins: Sequence[str] = tuple(MARGINS),
-    ) -> None:
+    def __init__(self, *args: Any, margins: Sequence[str] = tuple(MARGINS), **kw: Any) -> None:
         self.margins = tuple(margins)
-        super().__init__(contracts, ws_url, rest_url)
+        super().__init__(*args, **kw)
 
     def _init_state(self) -> None:
         # contract -> (contracts.version, base, quote, inverse, size per contract)

@@ -71,13 +71,12 @@ https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/info-endpoint
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import msgspec
 
 from liqmap.exchanges._common import INF, MAX_TS, check_pos, check_ts, decode, json_object, ms, num, opt, typed
 from liqmap.exchanges.base import ConnectionSpec, Control, FrameError, Heartbeat, Limits, RecordingNames, Topic, Venue
-from liqmap.exchanges.contracts import ContractSizes
 from liqmap.models import Event, Liquidation, OpenInterest, Ticker, Trade
 from liqmap.units import HOUR_MS
 
@@ -182,15 +181,9 @@ class Hyperliquid(Venue):
     label = "ws"
     recordings = RecordingNames(cryptofeed=("HYPERLIQUID",), tardis=("hyperliquid",))
 
-    def __init__(
-        self,
-        contracts: ContractSizes | None = None,
-        ws_url: str | None = None,
-        rest_url: str | None = None,
-        liquidators: Sequence[str] = LIQUIDATORS,
-        liquidator: str | None = None,
-    ) -> None:
-        super().__init__(contracts, ws_url, rest_url)
+    def __init__(self, *args: Any, liquidators: Sequence[str] = LIQUIDATORS, liquidator: str | None = None,
+                 **kw: Any) -> None:  # fmt: skip
+        super().__init__(*args, **kw)
         accounts = [liquidator] if liquidator else list(liquidators)
         self.liquidators = tuple(dict.fromkeys(a.lower() for a in accounts))
         if not self.liquidators or len(self.liquidators) > (self.limits.users or 10):

@@ -54,7 +54,7 @@ from urllib.parse import quote as urlquote
 
 import msgspec
 
-from liqmap.exchanges._common import INF, MAX_TS, decode, json_object, ms, num, opt, pos, split_concat, text, typed
+from liqmap.exchanges._common import INF, MAX_TS, decode, json_object, ms, opt, pos, split_concat, text, typed
 from liqmap.exchanges.base import (
     ConnectionSpec, Control, FrameError, Heartbeat, HistoryPage, Limits, RecordingNames, Topic, Venue,
 )  # fmt: skip
@@ -117,7 +117,6 @@ class KrakenFutures(Venue):
     recordings = RecordingNames(cryptofeed=("KRAKEN_FUTURES",), tardis=("cryptofacilities*",))
 
     def _init_state(self) -> None:
-        self._split_cache: dict[str, tuple[str, str]] = {}
         # product -> (contracts.version, inverse, size per contract)
         self._inst: dict[str, tuple[int, bool, float]] = {}
 
@@ -246,14 +245,6 @@ class KrakenFutures(Venue):
             if len(self._inst) < 10_000:
                 self._inst[product] = c
         return c
-
-    def _split(self, product: str) -> tuple[str, str]:
-        r = self._split_cache.get(product)
-        if r is None:
-            r = self.base_quote(product)
-            if len(self._split_cache) < 10_000:
-                self._split_cache[product] = r
-        return r
 
     def _events(self, product: str, uid: str, side: str, kind: str, ts: int, qty: float, price: float,
                 received_at: int) -> list[Event]:  # fmt: skip

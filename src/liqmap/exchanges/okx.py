@@ -74,7 +74,7 @@ from liqmap.exchanges._common import INF, MAX_TS, decode, iso_ms, json_object, m
 from liqmap.exchanges.base import (
     ConnectionSpec, Control, FrameError, Heartbeat, Limits, RecordingNames, RestPoll, Topic, Venue,
 )  # fmt: skip
-from liqmap.exchanges.contracts import ContractSizes, ContractSpec, parse_number
+from liqmap.exchanges.contracts import ContractSpec, parse_number
 from liqmap.models import Event, Liquidation, OpenInterest, Ticker, Trade
 from liqmap.symbols import USD_QUOTES
 
@@ -164,18 +164,11 @@ class OKX(Venue):
     label = "public"
     recordings = RecordingNames(cryptofeed=("OKX", "OKEX"), tardis=("okex*", "okx*"), hosts=("ws.okex.com",))
 
-    def __init__(
-        self,
-        contracts: ContractSizes | None = None,
-        ws_url: str | None = None,
-        rest_url: str | None = None,
-        inst_types: Sequence[str] = ("SWAP", "FUTURES"),
-    ) -> None:
+    def __init__(self, *args: Any, inst_types: Sequence[str] = ("SWAP", "FUTURES"), **kw: Any) -> None:
         self.inst_types = tuple(inst_types)
-        super().__init__(contracts, ws_url, rest_url)
+        super().__init__(*args, **kw)
 
     def _init_state(self) -> None:
-        self._split_cache: dict[str, tuple[str, str]] = {}
         # instId -> (contracts.version, base, quote, inverse, coins-or-USD per contract)
         self._inst: dict[str, tuple[int, str, str, bool, float]] = {}
 
@@ -309,14 +302,6 @@ class OKX(Venue):
         ]
 
     # ------------------------------------------------------------ parsing
-    def _split(self, inst: str) -> tuple[str, str]:
-        r = self._split_cache.get(inst)
-        if r is None:
-            r = self.base_quote(inst)
-            if len(self._split_cache) < 10_000:
-                self._split_cache[inst] = r
-        return r
-
     def _inst_info(self, inst: str) -> tuple[int, str, str, bool, float]:
         base, quote = self._split(inst)
         if inst.count("-") < 2:  # spot / margin: size already in coins
