@@ -37,6 +37,14 @@ def _console_errors(page) -> list[str]:
     return errs
 
 
+def _unregistered_traces(page, ids) -> list[str]:
+    """Traces on the plots ``ids`` whose type the vendored plotly.js partial bundle does not
+    register (scripts/plotly_bundle: plotly would leave them blank, without an error)."""
+    return page.evaluate("""(ids) => { const known = Object.keys(Plotly.PlotSchema.get().traces);
+        return ids.flatMap((id) => (document.getElementById(id).data || []).map((t) => t.type || 'scatter')
+                  .filter((t) => !known.includes(t)).map((t) => id + ': ' + t)); }""", ids)
+
+
 def test_main_page_opens_on_btc_with_a_real_map(demo):
     with browser_page({"width": 1280, "height": 900}) as (page, errors):
         console = _console_errors(page)
@@ -61,6 +69,7 @@ def test_main_page_opens_on_btc_with_a_real_map(demo):
         assert "Replay of real recorded exchange data" in note and "CoinGlass" in note and "Binance" in note
         assert page.is_visible("#loop-badge") and page.inner_text("#loop-badge").startswith("LOOP ")
         assert page.locator("#feed li.feed-row").count() > 0
+        assert _unregistered_traces(page, ["chart", "liqmap", "split"]) == []
         # the loop keeps the feed moving: replayed events arrive over the websocket
         page.wait_for_function("(window.liqmapFeedCount || 0) >= 1", timeout=30_000)
         assert not errors and not console, (errors, console)
@@ -77,6 +86,7 @@ def test_predicted_levels_opens_on_btcusdt(demo):
         assert c["candles"] >= 150 and c["levels"] > 1000 and c["bubbles"] >= 2, c
         assert "ESTIMATE" in page.inner_text("#note") and "v1" in page.inner_text("#note")
         assert "Binance USD-M BTCUSDT" in page.inner_text("#source-note")
+        assert _unregistered_traces(page, ["chart", "liqmap"]) == []
         assert not errors and not console, (errors, console)
 
 

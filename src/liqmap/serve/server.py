@@ -213,7 +213,7 @@ def run_server(state: AppState, host: str, port: int, log_level: str = "warning"
         while not server.started and not task.done():
             await asyncio.sleep(0.02)
         if server.started:
-            # startup objects (venue tables, plotly path, FastAPI routes) never die: keep them
+            # startup objects (venue tables, FastAPI routes) never die: keep them
             # out of the cyclic GC so full collections do not pause the event path
             gc.collect()
             gc.freeze()
