@@ -1,10 +1,12 @@
 // liqmap dashboard (/): the market chart of the selected underlying (market.js) beside its
 // liquidation map, the live feed (/ws/liquidations), realized totals, cascades and venue health.
 // Every panel follows the selected symbol; every empty chart says why. No external resources.
+// Venue and user strings are text nodes (M.el / textContent), never parsed as HTML.
 "use strict";
 (function () {
   const M = window.LiqmapMarket;
   const $ = (id) => document.getElementById(id);
+  const el = M.el;
   const state = { mode: null, nowMs: null, loop: null, base: null, window: "2d", exchanges: null, feedAll: false,
                   large: null, institutional: null, cascadeMinUsd: null, ws: null, feedIds: new Set(),
                   bases: [], priceSymbols: [], colors: {}, lastEnd: null };
@@ -27,7 +29,7 @@
     $("mode-badge").classList.toggle("hidden", !replay);
     document.body.dataset.mode = meta.mode;
     const loop = meta.loop || null;
-    if (loop && state.loop && loop.round !== state.loop.round) { $("feed").innerHTML = ""; state.feedIds.clear(); loadRecent(); }
+    if (loop && state.loop && loop.round !== state.loop.round) { $("feed").replaceChildren(); state.feedIds.clear(); loadRecent(); }
     state.loop = loop;
     $("loop-badge").classList.toggle("hidden", !loop);
     if (loop) $("loop-badge").textContent = "LOOP " + loop.round + " · " + M.fmtTime(loop.start_ms).slice(5, 16)
@@ -37,15 +39,15 @@
 
   function sourceNote(meta, d) {
     const parts = [];
-    if (state.mode === "replay") parts.push("<b>Replay of real recorded exchange data</b>; \"now\" is the newest replayed event"
-      + (state.loop ? ", and the newest recorded hour plays in a loop (marked LOOP)" : "") + ".");
+    if (state.mode === "replay") parts.push([el("b", null, "Replay of real recorded exchange data"), "; \"now\" is the newest replayed event"
+      + (state.loop ? ", and the newest recorded hour plays in a loop (marked LOOP)" : "") + "."]);
     if (d && d.kl && !d.kl.error && d.kl.source) parts.push("Candles: " + d.kl.source.split(" ")[0].replace("_history", "")
       + " of " + d.priceSymbol + (meta && meta.mode === "replay" ? " (Binance USD-M archive, shipped)" : "") + ".");
     if (d && d.hm && !d.hm.error) parts.push("Predicted levels: liqmap model " + d.hm.meta.params_version
       + " from Binance open interest and klines (an estimate).");
     if (d && d.rec && !d.rec.error) parts.push("Bubbles: realized liquidations as the venues published them.");
     if (d && d.ref && !d.ref.error && d.ref.data.length) parts.push("Lower strip: " + d.ref.meta.source + ".");
-    $("source-note").innerHTML = parts.join(" ");
+    M.setParts($("source-note"), parts);
   }
 
   async function loadPickers() {
@@ -57,7 +59,7 @@
     const bases = [...new Set([...Object.keys(syms.underlyings || {}), ...fromPrices])];
     const first = ["BTC", "ETH", "SOL"].filter((b) => bases.includes(b));
     state.bases = first.concat(bases.filter((b) => !first.includes(b)).sort());
-    $("symbols").innerHTML = state.bases.map((b) => '<option value="' + b + '">').join("");
+    $("symbols").replaceChildren(...state.bases.map((b) => el("option", { value: b })));
     if (!state.base) {
       const want = (params.get("symbol") || "").toUpperCase().replace(/(USDT|USDC|USD)$/, "");
       state.base = state.bases.includes(want) ? want : state.bases.includes("BTC") ? "BTC" : state.bases[0] || null;
@@ -68,10 +70,9 @@
       box.dataset.built = "1";
       for (const e of exs.exchanges) {
         if (e.color) state.colors[e.name] = e.color;
-        const l = document.createElement("label");
-        l.innerHTML = '<input type="checkbox" value="' + e.name + '" checked> <span class="swatch" style="background:'
-          + (e.color || "#888") + '"></span>' + e.name;
-        box.appendChild(l);
+        const swatch = el("span", { className: "swatch" });
+        swatch.style.background = e.color || "#888";
+        box.appendChild(el("label", null, el("input", { type: "checkbox", value: e.name, checked: true }), " ", swatch, e.name));
       }
       box.addEventListener("change", () => {
         const all = [...box.querySelectorAll("input")];
@@ -106,13 +107,13 @@
   }
 
   function renderCascades(cs) {
-    const ul = $("cascades"); ul.innerHTML = "";
+    const ul = $("cascades"); ul.replaceChildren();
     const rows = (cs.detected || []).map((c) => Object.assign({ tag: c.severity + (c.status === "active" ? " · ACTIVE" : "") }, c))
       .concat(cs.detected && cs.detected.length ? [] : cs.cascades.map((c) => Object.assign({ tag: "burst" }, c)));
     $("cascade-info").textContent = "≥ " + M.fmtUsd(cs.meta.min_usd) + " in " + cs.meta.window_seconds + " s";
     if (!rows.length) {
-      ul.innerHTML = '<li class="muted">No ' + state.base + " cascade in this window (≥ " + cs.meta.min_count
-        + " liquidations totalling ≥ " + M.fmtUsd(cs.meta.min_usd) + " within " + cs.meta.window_seconds + " s).</li>";
+      ul.appendChild(el("li", { className: "muted" }, "No " + state.base + " cascade in this window (≥ " + cs.meta.min_count
+        + " liquidations totalling ≥ " + M.fmtUsd(cs.meta.min_usd) + " within " + cs.meta.window_seconds + " s)."));
       return;
     }
     for (const c of rows.slice(0, 20)) {
@@ -125,14 +126,12 @@
   }
 
   function renderHealth(h) {
-    const tb = $("health").querySelector("tbody"); tb.innerHTML = "";
+    const tb = $("health").querySelector("tbody"); tb.replaceChildren();
     for (const e of h.exchanges) {
       if (!e.events && state.mode === "replay") continue;
-      const tr = document.createElement("tr");
       const st = e.status.split(" ")[0];
-      tr.innerHTML = "<td>" + e.exchange + '</td><td class="st-' + st + '">' + e.status + "</td><td>" + e.events
-        + "</td><td>" + (e.last_event_ms ? M.fmtTime(e.last_event_ms).slice(0, 16) : "–") + "</td>";
-      tb.appendChild(tr);
+      tb.appendChild(el("tr", null, el("td", null, e.exchange), el("td", { className: "st-" + st }, e.status),
+        el("td", null, e.events), el("td", null, e.last_event_ms ? M.fmtTime(e.last_event_ms).slice(0, 16) : "–")));
     }
   }
 
@@ -157,11 +156,11 @@
   async function loadRecent() {
     const r = await M.soft(M.getJSON("/liquidations/recent", { symbol: state.feedAll ? null : state.base,
       exchanges: exParam(), limit: 60 }));
-    $("feed").innerHTML = ""; state.feedIds.clear();
+    $("feed").replaceChildren(); state.feedIds.clear();
     if (r.error) return;
     for (const ev of r.liquidations) addFeedRow(ev, false);
-    if (!r.liquidations.length) $("feed").innerHTML = '<li class="muted">No ' + (state.feedAll ? "" : state.base + " ")
-      + "liquidation stored yet; new ones appear here as they arrive.</li>";
+    if (!r.liquidations.length) $("feed").appendChild(el("li", { className: "muted" }, "No " + (state.feedAll ? "" : state.base + " ")
+      + "liquidation stored yet; new ones appear here as they arrive."));
   }
 
   function connectWs() {

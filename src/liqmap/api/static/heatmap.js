@@ -39,12 +39,12 @@
       $("chart-info").textContent = iv + " columns";
       note(d.hm);
       const src = [];
-      if (meta.mode === "replay") src.push("<b>Replay</b>: the window ends at the replay clock.");
+      if (meta.mode === "replay") src.push([M.el("b", null, "Replay"), ": the window ends at the replay clock."]);
       if (d.kl && !d.kl.error) src.push("Candles and model inputs: Binance USD-M " + sym + " klines and open interest ("
         + d.kl.source.split(" ")[0] + ").");
       if (d.ref && !d.ref.error && d.ref.data.length) src.push("Realized strip: " + d.ref.meta.source + ".");
       if (d.rec && !d.rec.error) src.push("Bubbles: stored realized liquidations of " + base + ".");
-      $("source-note").innerHTML = src.join(" ");
+      M.setParts($("source-note"), src);
       $("status").textContent = (d.hm && !d.hm.error ? d.hm.meta.total_snapshots + " columns of " + iv : "no levels")
         + " · " + c.bubbles + " realized";
       document.body.dataset.ready = "1";
@@ -58,14 +58,14 @@
     try { symbols = (await M.getJSON("/data/symbols")).symbols; } catch (e) { $("status").textContent = "error: " + e.message; }
     if (!symbols.length) {
       await M.ready;
-      $("symbol").innerHTML = '<option value="">none</option>';
+      $("symbol").replaceChildren(M.el("option", { value: "" }, "none"));
       M.drawChart($("chart"), { ivMs: 900000, start: Date.now() - 86400000, end: Date.now(), interval: "15m",
                                base: "BTC", priceSymbol: null });
       M.drawMap($("liqmap"), { error: "no price history in this database" });
       $("status").textContent = "no price history yet";
       return;
     }
-    $("symbol").innerHTML = symbols.map((x) => "<option>" + x + "</option>").join("");
+    $("symbol").replaceChildren(...symbols.map((x) => M.el("option", null, x)));
     const want = (qs.get("symbol") || "").toUpperCase();
     $("symbol").value = symbols.includes(want) ? want : symbols.includes("BTCUSDT") ? "BTCUSDT" : symbols[0];
     for (const id of ["window", "interval", "side"]) {  // ?window=3d&interval=1h&side=long

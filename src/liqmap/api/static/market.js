@@ -36,6 +36,20 @@
   M.intervalFor = (windowMs) => windowMs <= 12 * 3600000 ? "5m" : windowMs <= 2 * 86400000 ? "15m"
     : windowMs <= 7 * 86400000 ? "1h" : "4h";
 
+  // DOM without HTML parsing: every venue/user string is a text node (never innerHTML).
+  // M.el("li", { className: "muted" }, "text", M.el("b", null, "bold")); props are element properties.
+  M.el = function (tag, props, ...children) {
+    const e = document.createElement(tag);
+    if (props) Object.assign(e, props);
+    e.append(...children.filter((c) => c != null).map((c) => (c instanceof Node ? c : String(c))));
+    return e;
+  };
+  // node's content := the parts (a string, a node, or an array of them) separated by spaces
+  M.setParts = (node, parts) => node.replaceChildren(...parts.flatMap((p, i) => [...(i ? [" "] : []), ...[].concat(p)]));
+  // a string shown in a Plotly text (hover, annotation): Plotly reads a few tags (<b>, <br>), so
+  // a venue or user string is entity-escaped to show as written
+  M.plotText = (s) => String(s).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+
   M.getJSON = async function (path, params) {
     const q = new URLSearchParams();
     for (const [k, v] of Object.entries(params || {})) if (v != null && v !== "") q.set(k, v);
@@ -181,7 +195,7 @@
       const ev = usdQuoted.filter((e) => e.side === side);
       if (!ev.length) continue;
       traces.push({ type: "scatter", mode: "markers", name: side + "s liquidated", x: ev.map((e) => new Date(e.timestamp)),
-        y: ev.map((e) => e.price), customdata: ev.map((e) => [e.value_usd, e.exchange, e.symbol]),
+        y: ev.map((e) => e.price), customdata: ev.map((e) => [e.value_usd, M.plotText(e.exchange), M.plotText(e.symbol)]),
         marker: { size: ev.map((e) => e.value_usd), sizemode: "area", sizeref: 2 * 250000 / (38 * 38), sizemin: 4,
                   color: side === "long" ? "rgba(240,81,91,0.75)" : "rgba(31,199,126,0.75)",
                   line: { color: "#fff", width: 0.6 } },
@@ -227,18 +241,19 @@
       + " UTC: the window ends there"), { y: 1, yanchor: "top", font: { size: 10, color: "#d9cba3" } }));
     // empty states: say why and what to do
     if (!candles.length && !cols.length) {
-      const why = d.priceSymbol == null ? "No price history for " + d.base + " in this database."
-        : (d.kl && d.kl.error ? d.kl.error : "No candles for " + d.priceSymbol + " in this window.");
-      notes.push(emptyNote(why + "<br>Get history: <b>liqmap download --symbol " + (d.priceSymbol || d.base + "USDT")
-        + " --start-date … --end-date …</b><br>or <b>liqmap backfill -s " + (d.priceSymbol || d.base + "USDT")
+      const sym = M.plotText(d.priceSymbol || d.base + "USDT");
+      const why = d.priceSymbol == null ? "No price history for " + M.plotText(d.base) + " in this database."
+        : M.plotText(d.kl && d.kl.error ? d.kl.error : "No candles for " + d.priceSymbol + " in this window.");
+      notes.push(emptyNote(why + "<br>Get history: <b>liqmap download --symbol " + sym
+        + " --start-date … --end-date …</b><br>or <b>liqmap backfill -s " + sym
         + "</b>, or let <b>liqmap serve</b> collect it for a few minutes."));
     } else if (!cols.length) {
-      notes.push(emptyNote("No predicted levels: " + (d.hm && d.hm.error ? d.hm.error : "no open interest in this window")
+      notes.push(emptyNote("No predicted levels: " + M.plotText(d.hm && d.hm.error ? d.hm.error : "no open interest in this window")
         + "<br>The model needs open interest: <b>liqmap download --data metrics</b> or <b>liqmap backfill</b>.", 0.92));
     }
     if (!rec.length && (candles.length || cols.length)) {
-      notes.push(Object.assign(emptyNote("No realized " + d.base + " liquidation stored in this window"
-        + (d.rec && d.rec.error ? " (" + d.rec.error + ")" : "")), { y: 0.05, yref: "paper", font: { size: 11, color: "#8b949e" },
+      notes.push(Object.assign(emptyNote(M.plotText("No realized " + d.base + " liquidation stored in this window"
+        + (d.rec && d.rec.error ? " (" + d.rec.error + ")" : ""))), { y: 0.05, yref: "paper", font: { size: 11, color: "#8b949e" },
         bgcolor: "rgba(0,0,0,0)", bordercolor: "rgba(0,0,0,0)" }));
     }
     if (!ref.length && !usdQuoted.length) notes.push(Object.assign(emptyNote("no realized liquidations to sum here", 0.09),
@@ -267,7 +282,7 @@
     if (!lm || lm.error || !lm.levels || !lm.levels.length) {
       Plotly.react(el, [], Object.assign({}, M.DARK, { margin: { l: 10, r: 10, t: 10, b: 30 },
         xaxis: { visible: false }, yaxis: { visible: false },
-        annotations: [emptyNote("No liquidation map: " + (lm && lm.error ? lm.error : "no predicted levels")
+        annotations: [emptyNote("No liquidation map: " + M.plotText(lm && lm.error ? lm.error : "no predicted levels")
           + "<br>(it needs price and open interest history)", 0.5)] }), { displayModeBar: false, responsive: true });
       el.dataset.rendered = "0";
       return 0;
