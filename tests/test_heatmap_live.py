@@ -142,3 +142,17 @@ def test_a_silent_venue_leaves_the_aggregate_partial_and_not_lower():
     a = chain.step(rows[98][0], _vals(98))
     assert a.value == a.total and rows[98][0] - t > 6 * 3_600_000
     assert OIChain.load(chain.dump()) == chain
+
+
+def test_a_venue_without_a_usd_value_is_valued_at_the_others_price_not_dropped():
+    """Binance's polled ``/fapi/v1/openInterest`` carries no USD value until a price of the symbol
+    was seen: the aggregate's USD must still count Binance's share (the real rows' price)."""
+    chain = OIChain()
+    for i in range(3):
+        vals = _vals(i)
+        vals["binance:BTCUSDT"] = (vals["binance:BTCUSDT"][0], None)
+        a = chain.step(real_oi()[i][0], vals)
+        _, oi, usd = real_oi()[i]
+        assert a.total_usd == pytest.approx(1.9 * usd, rel=1e-12)  # 1 + 0.6 + 0.3 of the real value
+    a = chain.step(real_oi()[3][0], {k: (b, None) for k, (b, _) in _vals(3).items()})
+    assert math.isnan(a.total_usd) and a.total == pytest.approx(1.9 * real_oi()[3][1])

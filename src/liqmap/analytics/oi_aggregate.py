@@ -44,7 +44,8 @@ class AggregateStep:
     """One step of the aggregate.
 
     t_end: step end, ms UTC; total: sum of the reporting instruments (base units; NaN when none
-    reported); total_usd: sum of their USD values where known; value: the chain-linked series
+    reported); total_usd: their USD value (:func:`usd_total`: an instrument that gave no USD
+    value is valued at the price the others imply; NaN when none did); value: the chain-linked series
     (base units, NaN unknown: :class:`OIChain`); partial: an expected instrument did not report;
     present / missing: instrument keys that did / that were expected and did not.
     """
@@ -56,6 +57,26 @@ class AggregateStep:
     partial: bool
     present: tuple[str, ...]
     missing: tuple[str, ...]
+
+
+def usd_total(values: list[tuple[float, float | None]]) -> float:
+    """USD value of instruments of ONE underlying given as ``(base units, USD or None)``.
+
+    A venue that reports no USD value (e.g. Binance's ``/fapi/v1/openInterest`` polled before any
+    price of the symbol was seen) is valued at the price implied by those that do
+    (their USD sum / their base sum), so the total is never silently lower by a venue's share.
+    NaN when no instrument carries a USD value (or none is given).
+    """
+    known = [(b, u) for b, u in values if u is not None and u == u]
+    if not known:
+        return math.nan
+    usd = math.fsum(u for _, u in known)
+    if len(known) == len(values):
+        return usd
+    base_known = math.fsum(b for b, _ in known)
+    if base_known <= 0:
+        return math.nan
+    return usd + usd / base_known * math.fsum(b for b, u in values if u is None or u != u)
 
 
 @dataclass
@@ -82,7 +103,7 @@ class OIChain:
         present = tuple(sorted(values))
         missing = tuple(sorted(expected - set(values)))
         total = math.fsum(values[k][0] for k in present) if present else math.nan
-        total_usd = math.fsum(values[k][1] for k in present if values[k][1] is not None) if present else math.nan
+        total_usd = usd_total([values[k] for k in present])
         if expected and set(present) - expected:
             self.hold_until = t_end + self.hold_ms  # a join: the level change is not a flow
         if t_end <= self.hold_until:
