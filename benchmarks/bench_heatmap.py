@@ -19,15 +19,23 @@
 4. The offline path on REAL data: the served model over the shipped reference series (Binance
    BTCUSDT, 2025-12-01 → 2026-05-28, 51k 5-minute steps, heatmap/reference/), steps per second.
 
+5. ``GET /liquidations/heatmap-timeseries`` for an underlying ``serve`` keeps current (the live
+   path, issue #10): the live model run over 30 days of REAL Binance BTCUSDT 5-minute klines and
+   open interest (December 2025, ``../shared/data/binance_usdm_5m_2025-12``) into the live tables
+   (:func:`liqmap.storage.heatmap_store.save_steps`, as ``serve`` stores them), then the 30d@15m
+   and 14d@15m requests served from them: cold (response cache cleared, fresh connection) and
+   cached. Same targets as part 2.
+
 The generated files and DB are deleted afterwards.
 
-    uv run python benchmarks/bench_heatmap.py [--rows 10000000] [--keep] [--part all|ingest|stepper]
+    uv run python benchmarks/bench_heatmap.py [--rows 10000000] [--keep] [--part all|ingest|stepper|live]
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import shutil
 import statistics
 import tempfile
@@ -93,15 +101,106 @@ def bench_stepper() -> None:
           f"= {len(ds.series) / el:,.0f} steps/s ({el / len(ds.series) * 1e6:.0f} us/step)")
 
 
+def _live_store(db: Path) -> int:
+    """Part 5's DuckDB: the REAL December 2025 Binance BTCUSDT series in the venue tables and the
+    live model's 30 days of steps over them. Returns the last step end."""
+    from liqmap.heatmap.live import LiveHeatmap
+    from liqmap.heatmap.params import load_params
+    from liqmap.storage import heatmap_store as hs
+    from liqmap.storage import market_reads as mr
+    from liqmap.storage.duckdb_store import apply_migrations
+
+    root = Path(__file__).resolve().parents[1]
+    env = os.environ.get("LIQMAP_SHARED_DATA")
+    data = next(p / "binance_usdm_5m_2025-12" for p in [*([Path(env)] if env else []), root.parent / "shared" / "data",
+                                                          root.parent.parent / "shared" / "data"]
+                if (p / "binance_usdm_5m_2025-12").is_dir())
+    served = load_params()
+    step = served.step_ms
+    con = duckdb.connect(str(db))
+    apply_migrations(con)
+    con.execute(f"""INSERT INTO klines SELECT 'binance', 'BTCUSDT', '5m', open_time, close_time, open, high, low, close,
+                        volume, quote_volume, taker_buy_volume, taker_buy_quote_volume, count, 'bench'
+                    FROM read_csv('{data / "BTCUSDT-5m_2025-12-01_to_2025-12-31.csv"}', header=true)""")
+    con.execute(f"""INSERT INTO open_interest SELECT 'binance', 'BTCUSDT', 'BTC', 'USDT', t, oi, oi_usd, t, 'bench'
+                    FROM read_csv('{data / "BTCUSDT_oi_5m_2025-12-01_to_2025-12-31.csv"}', header=true)""")
+    first_open, last_close = con.execute("SELECT min(open_time), max(close_time) + 1 FROM klines").fetchone()
+    first, last = first_open + step, last_close // step * step
+    kl = mr.reference_bars(con, "binance", "BTCUSDT", first - step, last, step)
+    oi = {k.key: v for k, v in mr.oi_per_step(con, "BTC", first, last, step, ("USDT",), ("binance",)).items()}
+    heat = LiveHeatmap("BTC", served, first)
+    t = time.perf_counter()
+    steps = heat.advance(kl, oi, last)
+    el = time.perf_counter() - t
+    rows = hs.save_steps(con, "BTC", served.version, step, first, steps, heat.dump(), last)
+    con.execute("CHECKPOINT")
+    con.close()
+    print(f"live store (REAL Binance BTCUSDT Dec 2025): {len(steps):,} steps in {el:.1f} s, {rows:,} level rows")
+    return last
+
+
+def bench_live(tmp: Path) -> None:
+    """Part 5 (module docstring)."""
+    from fastapi.testclient import TestClient
+
+    from liqmap.api.app import create_app
+    from liqmap.api.routers import heatmap
+    from liqmap.api.state import reading_state
+    from liqmap.serve.heatmap import HeatmapService
+
+    db = tmp / "live.duckdb"
+    last = _live_store(db)
+    for days in (30, 14):
+        q = {"symbol": "BTCUSDT", "time_window": f"{days}d", "interval": "15m", "end_time": last}
+        colds, warms = [], []
+        for _ in range(5):
+            ro = duckdb.connect(str(db), read_only=True)
+            state = reading_state(ro)
+            state.heatmap = HeatmapService(cursor=ro.cursor, bases=["BTC"], exchanges=["binance"],
+                                           now_ms=lambda: last, live=False)
+            client = TestClient(create_app(state))  # no lifespan: the service's stepping loop is not started
+            heatmap.clear_cache()
+            t = time.perf_counter()
+            with client.stream("GET", "/liquidations/heatmap-timeseries", params=q,
+                               headers={"Accept-Encoding": "gzip"}) as resp:
+                raw = b"".join(resp.iter_raw())
+            colds.append((time.perf_counter() - t) * 1000)
+            assert resp.status_code == 200 and resp.headers["x-cache"] == "miss", resp.status_code
+            for _ in range(20):
+                t = time.perf_counter()
+                with client.stream("GET", "/liquidations/heatmap-timeseries", params=q,
+                                   headers={"Accept-Encoding": "gzip"}) as resp:
+                    b"".join(resp.iter_raw())
+                warms.append((time.perf_counter() - t) * 1000)
+                assert resp.headers["x-cache"] == "hit"
+            ro.close()
+        import gzip
+        import json
+
+        body = json.loads(gzip.decompress(raw))
+        assert body["meta"]["source"] == "live"
+        n_lv = sum(len(c["levels"]) for c in body["data"])
+        print(f"live heatmap-timeseries {days}d @15m: {len(body['data'])} columns, {n_lv:,} levels, "
+              f"{len(raw) / 1e6:.1f} MB gzipped; cold median {statistics.median(colds):.0f} ms "
+              f"(min {min(colds):.0f}, max {max(colds):.0f}; n={len(colds)}), cached median "
+              f"{statistics.median(warms):.1f} ms (p95 {sorted(warms)[int(0.95 * len(warms))]:.1f})")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=10_000_000)
     ap.add_argument("--keep", action="store_true")
-    ap.add_argument("--part", choices=("all", "ingest", "stepper"), default="all")
+    ap.add_argument("--part", choices=("all", "ingest", "stepper", "live"), default="all")
     a = ap.parse_args()
     if a.part in ("all", "stepper"):
         bench_stepper()
-    if a.part == "stepper":
+    if a.part in ("all", "live"):
+        tmp = Path(tempfile.mkdtemp(prefix="liqmap-bench-live-"))
+        try:
+            bench_live(tmp)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    if a.part in ("stepper", "live"):
         return
 
     from liqmap.heatmap.ingest import ingest

@@ -24,6 +24,7 @@ from liqmap.history.backfill import backfill_many
 from liqmap.storage import heatmap_store as hs
 from liqmap.storage import market_reads as mr
 from liqmap.storage.duckdb_store import apply_migrations
+from liqmap.units import INTERVAL_MS
 from rest_venues import NOW, RestVenues, real_oi
 
 DAY = 86_400_000
@@ -156,3 +157,28 @@ def test_a_venue_without_a_usd_value_is_valued_at_the_others_price_not_dropped()
         assert a.total_usd == pytest.approx(1.9 * usd, rel=1e-12)  # 1 + 0.6 + 0.3 of the real value
     a = chain.step(real_oi()[3][0], {k: (b, None) for k, (b, _) in _vals(3).items()})
     assert math.isnan(a.total_usd) and a.total == pytest.approx(1.9 * real_oi()[3][1])
+
+
+async def test_live_columns_are_the_offline_binner_over_the_stored_cells():
+    """The API's vectorized binning of many stored columns equals the offline binner
+    (``model._bins``) run column by column over the same stored cells, whatever the window,
+    interval, bin size and band."""
+    from liqmap.heatmap.model import _bins
+
+    con = await _backfilled(("binance", "bybit", "okx"))
+    kl, oi = _inputs(con)
+    heat = LiveHeatmap("BTC", SERVED, FIRST)
+    steps = heat.advance(kl, oi, LAST)
+    hs.save_steps(con, "BTC", SERVED.version, STEP, FIRST, steps, heat.dump(), NOW)
+    by_end = {s.t_end: s for s in steps}
+    for window, interval, bin_size, band in ((DAY, "15m", None, 10.0), (2 * DAY, "1h", 50.0, 3.0), (DAY // 2, "5m", None, 25.0)):
+        body = live_timeseries(con, SERVED, "BTC", "binance:BTCUSDT", LAST - window - 7, LAST - 7, interval, bin_size, band)
+        size = body["meta"]["bin_size"]
+        assert body["data"] and all(c["timestamp"] % INTERVAL_MS[interval] == 0 for c in body["data"])
+        for col in body["data"]:
+            s = by_end[col["timestamp"]]
+            cells, lo, sh = hs.sparse_cells(s.origin, s.levels)
+            dense = np.zeros((2, int(cells[-1]) - int(cells[0]) + 1))
+            dense[0, cells - cells[0]], dense[1, cells - cells[0]] = lo, sh
+            want = _bins(SERVED.params, s.close, int(cells[0]), dense, size, band)
+            assert col["levels"] == [{"price": p, "long": a, "short": b} for p, a, b in zip(*(x.tolist() for x in want))]

@@ -185,7 +185,7 @@ def _bins(p, c: float, origin: int, levels: np.ndarray, bin_size: float, band_pc
     if i1 <= i0:
         return np.zeros(0), np.zeros(0, np.int64), np.zeros(0, np.int64)
     b = bidx[i0:i1]
-    starts = np.flatnonzero(np.r_[True, b[1:] != b[:-1]])
+    starts = np.flatnonzero(np.concatenate(([True], b[1:] != b[:-1])))
     lo_ = np.round(np.add.reduceat(levels[0, i0:i1], starts)).astype(np.int64)
     sh = np.round(np.add.reduceat(levels[1, i0:i1], starts)).astype(np.int64)
     nz = (lo_ > 0) | (sh > 0)

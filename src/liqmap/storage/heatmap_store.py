@@ -90,11 +90,55 @@ def reset(con: duckdb.DuckDBPyConnection, base: str, version: str) -> None:
         con.execute(f"DELETE FROM {table} WHERE base = ? AND params_version = ?", [base, version])
 
 
-def read_steps(con: duckdb.DuckDBPyConnection, base: str, version: str, lo: int, hi: int) -> list[dict[str, Any]]:
-    """Step rows with ``lo <= t_end <= hi``, oldest first, as dicts of :data:`STEP_COLUMNS`."""
-    rows = con.execute(f"SELECT {', '.join(STEP_COLUMNS)} FROM heatmap_steps WHERE base = ? AND params_version = ? "
-                       "AND t_end >= ? AND t_end <= ? ORDER BY t_end", [base, version, lo, hi]).fetchall()
+def read_steps(con: duckdb.DuckDBPyConnection, base: str, version: str, lo: int, hi: int,
+               newest: int | None = None) -> list[dict[str, Any]]:
+    """Step rows with ``lo <= t_end <= hi``, oldest first, as dicts of :data:`STEP_COLUMNS`
+    (only the ``newest`` n of them when given)."""
+    where = "WHERE base = ? AND params_version = ? AND t_end >= ? AND t_end <= ?"
+    sql = f"SELECT {', '.join(STEP_COLUMNS)} FROM heatmap_steps {where} ORDER BY t_end"
+    if newest is not None:
+        sql = f"SELECT * FROM (SELECT {', '.join(STEP_COLUMNS)} FROM heatmap_steps {where} ORDER BY t_end DESC LIMIT {int(newest)}) ORDER BY t_end"
+    rows = con.execute(sql, [base, version, lo, hi]).fetchall()
     return [dict(zip(STEP_COLUMNS, r)) for r in rows]
+
+
+def step_closes(con: duckdb.DuckDBPyConnection, base: str, version: str, lo: int, hi: int
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """(t_end (K,) int64, close (K,) float, NaN unknown) of the steps with ``lo <= t_end <= hi``, oldest first."""
+    r = con.execute("SELECT t_end, close FROM heatmap_steps WHERE base = ? AND params_version = ? "
+                    "AND t_end >= ? AND t_end <= ? ORDER BY t_end", [base, version, lo, hi]).fetchnumpy()
+    return (np.asarray(r["t_end"], dtype=np.int64),
+            np.ma.asarray(r["close"], dtype=float).filled(np.nan))
+
+
+def step_summary(con: duckdb.DuckDBPyConnection, base: str, version: str, lo: int, hi: int) -> tuple[list[str], int]:
+    """(instruments that contributed open interest in any step, sorted; steps whose aggregate was
+    partial) over the steps with ``lo <= t_end <= hi``."""
+    args = [base, version, lo, hi]
+    where = "WHERE base = ? AND params_version = ? AND t_end >= ? AND t_end <= ?"
+    venues = con.execute(f"SELECT DISTINCT unnest(oi_present) AS v FROM heatmap_steps {where} ORDER BY v", args).fetchall()
+    partial = con.execute(f"SELECT count(*) FILTER (oi_partial) FROM heatmap_steps {where}", args).fetchone()[0]
+    return [v for (v,) in venues], int(partial or 0)
+
+
+def read_level_rows(con: duckdb.DuckDBPyConnection, base: str, version: str, lo: int, hi: int,
+                    every_ms: int) -> dict[str, np.ndarray]:
+    """Stored level rows of the steps ending in ``[lo, hi]`` at multiples of ``every_ms``, ordered
+    by (t_end, cell): ``{t_end (R,) int64, cell (R,) int64, long_usd (R,), short_usd (R,)}``.
+
+    The rows are written in that order (:func:`save_steps`: steps ascending, cells ascending), and
+    a plain scan returns them as stored, so they are sorted here only when they are not (cheaper
+    than an ORDER BY over a month of levels)."""
+    r = con.execute("""SELECT t_end, cell, long_usd, short_usd FROM heatmap_levels
+                       WHERE base = ? AND params_version = ? AND t_end >= ? AND t_end <= ? AND t_end % ? = 0""",
+                    [base, version, lo, hi, every_ms]).fetchnumpy()
+    out = {"t_end": np.asarray(r["t_end"], dtype=np.int64), "cell": np.asarray(r["cell"], dtype=np.int64),
+           "long_usd": np.asarray(r["long_usd"], dtype=float), "short_usd": np.asarray(r["short_usd"], dtype=float)}
+    t, c = out["t_end"], out["cell"]
+    if len(t) > 1 and not ((t[1:] > t[:-1]) | ((t[1:] == t[:-1]) & (c[1:] > c[:-1]))).all():
+        order = np.lexsort((c, t))
+        out = {k: v[order] for k, v in out.items()}
+    return out
 
 
 def read_columns(con: duckdb.DuckDBPyConnection, base: str, version: str, ends: Sequence[int]

@@ -50,7 +50,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 from liqmap.api.errors import echo
 from liqmap.api.deps import Cursor, one_of, parse_time, parse_window
 from liqmap.fmt import iso
-from liqmap.heatmap.live_view import live_timeseries
+from liqmap.heatmap.live_view import live_timeseries_json
 from liqmap.heatmap.model import INTERVAL_MS, NoData, UnknownSymbol, get_heatmap_timeseries_json
 from liqmap.storage.heatmap_store import latest_step
 from liqmap.storage.archive_reads import data_version, date_range, known_symbols, latest_price_time, price_steps
@@ -206,10 +206,10 @@ def _live(request: Request, cur, symbol: str, time_window, start_time, end_time,
     key = ("live", base, start, end, interval, bin_size, band_pct, newest)
 
     def compute() -> bytes:
-        body = live_timeseries(cur, service.served, base, ref, start, end, interval, bin_size, band_pct)
+        body = live_timeseries_json(cur, service.served, base, ref, start, end, interval, bin_size, band_pct)
         if body is None:
             raise HTTPException(404, f"no live {interval} step for {base} between {iso(start)} and {iso(end)}")
-        return _ENC.encode(body)
+        return body
 
     return _cached(request, key, compute)
 
