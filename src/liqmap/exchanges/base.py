@@ -405,6 +405,8 @@ class Venue:
         self.kline_interval = kline_interval
         #: :meth:`base_quote` per venue symbol seen, for the parsers' hot path (:meth:`_split`).
         self._split_cache: dict[str, tuple[str, str]] = {}
+        #: ``(contracts.version, base, quote, inverse, size)`` per venue symbol (:meth:`_contract`).
+        self._contract_cache: dict[str, tuple[int, str, str, bool, float]] = {}
         #: Symbols the venue lists (from ``instruments``, :meth:`set_listing`); None = not loaded.
         self.listing: frozenset[str] | None = None
         self._folded: dict[str, str] = {}
@@ -552,6 +554,25 @@ class Venue:
             if len(self._split_cache) < SPLIT_CACHE_MAX:
                 self._split_cache[symbol] = r
         return r
+
+    def _contract(self, symbol: str) -> tuple[int, str, str, bool, float]:
+        """``(contracts.version, base, quote, inverse, size)`` of a venue symbol: :meth:`_split`
+        and its :attr:`contracts` spec (``inverse``: ``size`` USD per contract, else ``size``
+        base coins per contract), cached (bounded) and read again once the registry's version
+        moves (instruments loaded or refreshed). Parsers read ``c = self._contract_cache.get(s)``
+        and call this when ``c is None or c[0] != self.contracts.version``.
+
+        Raises:
+            FrameError: a symbol the venue's grammar cannot split (not cached).
+        """
+        c = self._contract_cache.get(symbol)
+        if c is None or c[0] != self.contracts.version:
+            base, quote = self._split(symbol)
+            spec = self.contracts.get(self.name, symbol)
+            c = (self.contracts.version, base, quote, spec.kind == "inverse", spec.size)
+            if len(self._contract_cache) < SPLIT_CACHE_MAX:
+                self._contract_cache[symbol] = c
+        return c
 
     # ------------------------------------------------------------------ contract sizes
     @classmethod

@@ -148,8 +148,6 @@ class GateIO(Venue):
         super().__init__(*args, **kw)
 
     def _init_state(self) -> None:
-        # contract -> (contracts.version, base, quote, inverse, size per contract)
-        self._inst: dict[str, tuple[int, str, str, bool, float]] = {}
         self._held: list[tuple[str, str | float, str | float, int, int]] = []
         self._held_version = -1
 
@@ -305,16 +303,6 @@ class GateIO(Venue):
         return self._history_page(settle, frm, oldest) if oldest > frm else None
 
     # ------------------------------------------------------------ parsing
-    def _info(self, contract: str) -> tuple[int, str, str, bool, float]:
-        c = self._inst.get(contract)
-        if c is None or c[0] != self.contracts.version:
-            base, quote = self.base_quote(contract)
-            spec = self.contracts.get(self.name, contract)
-            c = (self.contracts.version, base, quote, spec.kind == "inverse", spec.size)
-            if len(self._inst) < 10_000:
-                self._inst[contract] = c
-        return c
-
     def _liq(self, contract: str, price_v: str | float, size_v: str | float, ts: int,
              received_at: int) -> Liquidation | None:  # fmt: skip
         """One row; None when its contract size is unknown yet (the row is held)."""
@@ -325,7 +313,7 @@ class GateIO(Venue):
             ts *= 1000
         if not 0 < ts < MAX_TS:
             raise FrameError(f"timestamp out of range: {ts!r}")
-        _, base, quote, inverse, per = self._info(contract)
+        _, base, quote, inverse, per = self._contract(contract)
         if not math.isfinite(per):
             if len(self._held) < MAX_HELD:
                 self._held.append((contract, price_v, size_v, ts, received_at))
@@ -349,7 +337,7 @@ class GateIO(Venue):
         known and rows in the current shape (same checks, same result); anything else
         goes through :meth:`_liq`."""
         out: list[Event] = []
-        inst, version, name = self._inst, self.contracts.version, self.name
+        inst, version, name = self._contract_cache, self.contracts.version, self.name
         for r in rows:
             contract, ts = r.contract, r.time_ms or r.time
             c = inst.get(contract)
@@ -436,7 +424,7 @@ class GateIO(Venue):
 
     def _coins(self, contract: str, contracts: float, price: float) -> tuple[float, float]:
         """(base quantity, USD value) of ``contracts`` at ``price`` (NaN while unknown)."""
-        _, _, _, inverse, per = self._info(contract)
+        _, _, _, inverse, per = self._contract(contract)
         if inverse:
             return contracts * per / price, contracts * per
         return contracts * per, contracts * per * price
@@ -449,7 +437,7 @@ class GateIO(Venue):
         qty, value = self._coins(contract, abs(size), price)
         if not math.isfinite(qty):
             raise FrameError(f"{contract}: contract size unknown")
-        _, base, quote, _, _ = self._info(contract)
+        _, base, quote, _, _ = self._contract(contract)
         ts = ms(r.get("create_time_ms") or (int(num(r.get("create_time"), "create_time")) * 1000), "create_time_ms")
         return Trade(self.name, contract, base, quote, "buy" if size > 0 else "sell", price, qty, value, ts,
                      received_at, f"gateio:{contract}:{r.get('id')}")  # fmt: skip
@@ -463,7 +451,7 @@ class GateIO(Venue):
         if oi is not None and oi >= 0 and mark:
             oi_base, oi_usd = self._coins(contract, oi, mark)
             if math.isfinite(oi_base):
-                _, base, quote, _, _ = self._info(contract)
+                _, base, quote, _, _ = self._contract(contract)
                 out.append(OpenInterest(self.name, contract, base, quote, oi_base, oi_usd, ts, received_at))
             else:
                 oi_base = None

@@ -119,10 +119,6 @@ class HTX(Venue):
         self.margins = tuple(margins)
         super().__init__(*args, **kw)
 
-    def _init_state(self) -> None:
-        # contract -> (contracts.version, base, quote, inverse, size per contract)
-        self._inst: dict[str, tuple[int, str, str, bool, float]] = {}
-
     # ------------------------------------------------------------ symbols and contracts
     @classmethod
     def native_symbols(cls, base: str, quote: str | None = None) -> list[str]:
@@ -236,16 +232,6 @@ class HTX(Venue):
                 for m in self.margins]  # fmt: skip
 
     # ------------------------------------------------------------ parsing
-    def _info(self, code: str) -> tuple[int, str, str, bool, float]:
-        c = self._inst.get(code)
-        if c is None or c[0] != self.contracts.version:
-            base, quote = self.base_quote(code)
-            spec = self.contracts.get(self.name, code)
-            c = (self.contracts.version, base, quote, spec.kind == "inverse", spec.size)
-            if len(self._inst) < 10_000:
-                self._inst[code] = c
-        return c
-
     def _liq(self, r: _Row, received_at: int) -> Liquidation:
         code, direction, volume, price, ts = r.contract_code, r.direction, r.volume, r.price, r.created_at
         if not (0.0 < price < INF and 0.0 < volume < INF):
@@ -255,7 +241,7 @@ class HTX(Venue):
         pside = _POSITION.get(direction)
         if pside is None:
             raise FrameError(f"unknown direction {direction!r}")
-        _, base, quote, inverse, size = self._info(code)
+        _, base, quote, inverse, size = self._contract(code)
         amount, turnover = r.amount, r.trade_turnover
         if inverse:  # USD contracts
             value = volume * size
@@ -311,7 +297,7 @@ class HTX(Venue):
         ts = ms(msg.get("ts") or received_at, "ts")
         value = opt(r.get("value"))
         if value is None and code.upper().endswith("-USD"):
-            value = num(r.get("volume"), "volume") * self._info(code)[4]
+            value = num(r.get("volume"), "volume") * self._contract(code)[4]
         return OpenInterest("htx", code, base, quote, amount, value, ts, received_at)
 
 

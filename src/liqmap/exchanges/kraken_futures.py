@@ -116,10 +116,6 @@ class KrakenFutures(Venue):
     label = "public"
     recordings = RecordingNames(cryptofeed=("KRAKEN_FUTURES",), tardis=("cryptofacilities*",))
 
-    def _init_state(self) -> None:
-        # product -> (contracts.version, inverse, size per contract)
-        self._inst: dict[str, tuple[int, bool, float]] = {}
-
     # ------------------------------------------------------------ symbols and contracts
     @classmethod
     def native_symbols(cls, base: str, quote: str | None = None) -> list[str]:
@@ -237,15 +233,6 @@ class KrakenFutures(Venue):
         return self._history_page(product, since, before, token) if token else None
 
     # ------------------------------------------------------------ parsing
-    def _info(self, product: str) -> tuple[int, bool, float]:
-        c = self._inst.get(product)
-        if c is None or c[0] != self.contracts.version:
-            spec = self.contracts.get(self.name, product)
-            c = (self.contracts.version, spec.kind == "inverse", spec.size)
-            if len(self._inst) < 10_000:
-                self._inst[product] = c
-        return c
-
     def _events(self, product: str, uid: str, side: str, kind: str, ts: int, qty: float, price: float,
                 received_at: int) -> list[Event]:  # fmt: skip
         if not (0.0 < price < INF and 0.0 < qty < INF):
@@ -256,15 +243,15 @@ class KrakenFutures(Venue):
         if pside is None:
             raise FrameError(f"unknown side {side!r}")
         product = product.upper()
-        base, quote = self._split_cache.get(product) or self._split(product)
-        c = self._inst.get(product)
+        c = self._contract_cache.get(product)
         if c is None or c[0] != self.contracts.version:
-            c = self._info(product)
-        if c[1]:
-            value = qty * c[2]
+            c = self._contract(product)
+        _, base, quote, inverse, size = c
+        if inverse:
+            value = qty * size
             coins = value / price
         else:
-            coins = qty * c[2]
+            coins = qty * size
             value = coins * price
         tid = f"kraken_futures:{product}:{uid}"
         liq = kind == "liquidation"
@@ -350,9 +337,8 @@ class KrakenFutures(Venue):
         out: list[Event] = []
         oi_coins = None
         if oi is not None and oi >= 0 and mark:
-            _, inverse, size = self._info(product)
+            _, base, quote, inverse, size = self._contract(product)
             oi_coins, oi_usd = (oi * size / mark, oi * size) if inverse else (oi * size, oi * size * mark)
-            base, quote = self._split(product)
             out.append(OpenInterest(self.name, product, base, quote, oi_coins, oi_usd, ts, received_at))
         out.append(Ticker(self.name, product, ts, received_at, last_price=opt(msg.get("last")), mark_price=mark,
                           index_price=opt(msg.get("index")), funding_rate=opt(msg.get("funding_rate")),

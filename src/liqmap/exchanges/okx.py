@@ -168,10 +168,6 @@ class OKX(Venue):
         self.inst_types = tuple(inst_types)
         super().__init__(*args, **kw)
 
-    def _init_state(self) -> None:
-        # instId -> (contracts.version, base, quote, inverse, coins-or-USD per contract)
-        self._inst: dict[str, tuple[int, str, str, bool, float]] = {}
-
     # ------------------------------------------------------------ symbols and contracts
     @classmethod
     def native_symbols(cls, base: str, quote: str | None = None) -> list[str]:
@@ -302,16 +298,12 @@ class OKX(Venue):
         ]
 
     # ------------------------------------------------------------ parsing
-    def _inst_info(self, inst: str) -> tuple[int, str, str, bool, float]:
+    def _contract(self, inst: str) -> tuple[int, str, str, bool, float]:
+        """:meth:`Venue._contract`; a spot / margin instrument (``BTC-USDT``) is sized in coins."""
+        if inst.count("-") >= 2:
+            return super()._contract(inst)
         base, quote = self._split(inst)
-        if inst.count("-") < 2:  # spot / margin: size already in coins
-            info = (self.contracts.version, base, quote, False, 1.0)
-        else:
-            spec = self.contracts.get("okx", inst)
-            info = (self.contracts.version, base, quote, spec.kind == "inverse", spec.size)
-        if len(self._inst) < 10_000:
-            self._inst[inst] = info
-        return info
+        return (self.contracts.version, base, quote, False, 1.0)
 
     def _size(self, inst: str, sz: float, price: float) -> tuple[float, float]:
         """(quantity in coins, value USD) for ``sz`` contracts (spot/margin: coins)."""
@@ -332,9 +324,9 @@ class OKX(Venue):
         pside = _POS_SIDES.get(pos_side) or _ORDER_SIDES.get(side)
         if pside is None:
             raise FrameError(f"unknown liquidation side {side!r}/{pos_side!r}")
-        c = self._inst.get(inst)
+        c = self._contract_cache.get(inst)
         if c is None or c[0] != self.contracts.version:
-            c = self._inst_info(inst)
+            c = self._contract(inst)
         if c[3]:  # inverse: USD per contract
             value = sz * c[4]
             qty = value / px
