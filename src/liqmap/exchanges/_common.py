@@ -10,7 +10,8 @@
 * :func:`ms` / :func:`check_ts` / :func:`iso_ms` -- millisecond timestamps.
 * :func:`rows_or_partial` -- parse rows so that bad rows do not sink good ones.
 * :func:`split_concat` -- ``BTCUSDT`` -> ``("BTC", "USDT")`` with the one quote
-  table of :mod:`liqmap.symbols`.
+  table of :mod:`liqmap.symbols`; :func:`split_delimited` -- ``BTC-USDT-SWAP`` ->
+  ``("BTC", "USDT")``.
 """
 
 from __future__ import annotations
@@ -155,6 +156,19 @@ def split_concat(symbol: str) -> tuple[str, str]:
     if quote is None:
         raise FrameError(f"cannot split symbol into base/quote: {symbol!r}")
     return base, quote
+
+
+def split_delimited(symbol: str, sep: str) -> tuple[str, str]:
+    """``(base, quote)`` of a separated symbol: its first two ``sep``-separated parts
+    (``BTC-USDT-SWAP`` -> (BTC, USDT); ``BTC_USDT_20260925`` -> (BTC, USDT)), as written.
+
+    Raises:
+        FrameError: fewer than two non-empty parts.
+    """
+    parts = symbol.split(sep, 2)
+    if len(parts) < 2 or not parts[0] or not parts[1]:
+        raise FrameError(f"cannot split {symbol!r} at {sep!r} into base/quote")
+    return parts[0], parts[1]
 
 
 def iso_ms(value: Any) -> int:

@@ -57,7 +57,7 @@ from urllib.parse import quote
 
 import msgspec
 
-from liqmap.exchanges._common import INF, MAX_TS, decode, iso_ms, json_object, num, opt, pos, text, typed
+from liqmap.exchanges._common import INF, MAX_TS, decode, iso_ms, json_object, num, opt, pos, split_delimited, text, typed
 from liqmap.exchanges.base import (
     ConnectionSpec, Control, FrameError, Heartbeat, HistoryPage, Limits, RecordingNames, Topic, Venue,
 )  # fmt: skip
@@ -161,10 +161,7 @@ class DYDX(Venue):
     @classmethod
     def base_quote(cls, symbol: str) -> tuple[str, str]:
         """``BTC-USD`` -> (BTC, USD)."""
-        base, sep, quote = symbol.partition("-")
-        if not sep or not base or not quote:
-            raise FrameError(f"cannot split dYdX market {symbol!r}")
-        return base, quote
+        return split_delimited(symbol, "-")
 
     @classmethod
     def contract_specs(cls, body: str | bytes) -> list[ContractSpec]:

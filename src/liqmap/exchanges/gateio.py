@@ -69,7 +69,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-from liqmap.exchanges._common import INF, MAX_TS, decode, dict_rows, json_object, ms, num, opt, pos, rows_or_partial, text
+from liqmap.exchanges._common import INF, MAX_TS, decode, dict_rows, json_object, ms, num, opt, pos, rows_or_partial, split_delimited, text
 from liqmap.exchanges.base import (
     ConnectionSpec, Control, FrameError, Heartbeat, HistoryPage, Limits, RecordingNames, Topic, Venue,
 )  # fmt: skip
@@ -161,10 +161,7 @@ class GateIO(Venue):
     @classmethod
     def base_quote(cls, symbol: str) -> tuple[str, str]:
         """``BTC_USDT`` -> (BTC, USDT); ``BTC_USD`` -> (BTC, USD); ``BTC_USDT_20260925`` -> (BTC, USDT)."""
-        parts = symbol.upper().split("_")
-        if len(parts) < 2 or not parts[0] or not parts[1]:
-            raise FrameError(f"cannot split Gate contract {symbol!r}")
-        return parts[0], parts[1]
+        return split_delimited(symbol.upper(), "_")
 
     @classmethod
     def contract_specs(cls, body: str | bytes) -> list[ContractSpec]:

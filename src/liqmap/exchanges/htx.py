@@ -53,7 +53,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-from liqmap.exchanges._common import INF, MAX_TS, decode, dict_rows, json_object, ms, num, opt, pos, rows_or_partial, text, typed
+from liqmap.exchanges._common import INF, MAX_TS, decode, dict_rows, json_object, ms, num, opt, pos, rows_or_partial, split_delimited, text, typed
 from liqmap.exchanges.base import ConnectionSpec, Control, FrameError, Heartbeat, Limits, RecordingNames, RestPoll, Topic, Venue
 from liqmap.exchanges.contracts import ContractSpec, parse_number
 from liqmap.models import Event, Liquidation, OpenInterest
@@ -129,10 +129,7 @@ class HTX(Venue):
     @classmethod
     def base_quote(cls, symbol: str) -> tuple[str, str]:
         """``BTC-USDT`` -> (BTC, USDT); ``BTC-USD`` -> (BTC, USD)."""
-        parts = symbol.upper().split("-")
-        if len(parts) < 2 or not parts[0] or not parts[1]:
-            raise FrameError(f"cannot split HTX contract code {symbol!r}")
-        return parts[0], parts[1]
+        return split_delimited(symbol.upper(), "-")
 
     @classmethod
     def contract_specs(cls, body: str | bytes) -> list[ContractSpec]:

@@ -70,7 +70,7 @@ from typing import Any, Sequence
 
 import msgspec
 
-from liqmap.exchanges._common import INF, MAX_TS, decode, iso_ms, json_object, ms, num, opt, pos, rows_or_partial, text, typed
+from liqmap.exchanges._common import INF, MAX_TS, decode, iso_ms, json_object, ms, num, opt, pos, rows_or_partial, split_delimited, text, typed
 from liqmap.exchanges.base import (
     ConnectionSpec, Control, FrameError, Heartbeat, Limits, RecordingNames, RestPoll, Topic, Venue,
 )  # fmt: skip
@@ -180,10 +180,7 @@ class OKX(Venue):
     @classmethod
     def base_quote(cls, symbol: str) -> tuple[str, str]:
         """``BTC-USDT-SWAP`` -> (BTC, USDT); ``BTC-USD-250627`` -> (BTC, USD); ``BTC-USDT`` -> (BTC, USDT)."""
-        parts = symbol.split("-")
-        if len(parts) < 2 or not parts[0] or not parts[1]:
-            raise FrameError(f"cannot split OKX instId {symbol!r}")
-        return parts[0], parts[1]
+        return split_delimited(symbol, "-")
 
     @classmethod
     def contract_specs(cls, body: str | bytes) -> list[ContractSpec]:
