@@ -34,6 +34,32 @@ def text_lines(path: str | Path, stats=None) -> Iterator[tuple[int, str]]:
             stats.note(f"file ends early after line {n} ({exc}); read everything before it")
 
 
+def data_lines(path: str | Path, stats) -> Iterator[tuple[int, str]]:
+    """:func:`text_lines` without the blank lines; each line yielded counts in
+    ``stats.lines`` (a FileStats)."""
+    for n, line in text_lines(path, stats):
+        if line.strip():
+            stats.lines += 1
+            yield n, line
+
+
+def stamped_records(path: str | Path, stats, stamp: str, *required: str) -> Iterator[tuple[int, dict]]:
+    """``(received_at, record)`` per line of a JSON-lines capture whose objects carry their
+    receive time as ISO-8601 text under ``stamp`` (ms UTC, :func:`iso_to_ms`; the key is
+    removed from the record) and every key of ``required``. Any other line is counted
+    ``bad line`` in ``stats`` and skipped."""
+    for _, line in data_lines(path, stats):
+        try:
+            rec = msgspec.json.decode(line)
+            received_at = iso_to_ms(rec.pop(stamp))
+            if not all(k in rec for k in required):
+                raise KeyError(required)
+        except (msgspec.DecodeError, KeyError, TypeError, ValueError, AttributeError):
+            stats.skip("bad line")
+            continue
+        yield received_at, rec
+
+
 def dumps(obj: object) -> str:
     """Compact JSON text (msgspec) of ``obj``; key order is kept as built."""
     return _json_encoder.encode(obj).decode()

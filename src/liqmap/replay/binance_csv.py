@@ -49,7 +49,7 @@ from pathlib import Path
 from typing import Iterator
 
 from liqmap.frames import RawFrame
-from liqmap.replay._util import dumps, live_label, single_venue, text_lines
+from liqmap.replay._util import data_lines, dumps, live_label, single_venue
 from liqmap.replay.formats import looks_like_aggtrade_row, looks_like_forceorder_row
 from liqmap.replay.stats import FileStats
 
@@ -106,6 +106,18 @@ def _repair_symbol(field: str) -> str | None:
     return None
 
 
+def _csv_rows(path: str | Path, stats: FileStats, exchange: str | None, note: str) -> Iterator[tuple[str, str, list[str]]]:
+    """``(venue, connection label, stripped fields)`` per non-blank line of a Binance CSV capture
+    (nothing when ``exchange`` filters the file out); ``note`` is said of the file in ``stats``."""
+    venue = single_venue(exchange, "binance", ("binance", "binance_coinm"), stats)
+    if venue is None:
+        return
+    connection = live_label(venue)
+    stats.note(note)
+    for _, line in data_lines(path, stats):
+        yield venue, connection, [f.strip() for f in line.split(",")]
+
+
 def read_csv_forceorder(
     path: str | Path, stats: FileStats, exchange: str | None = None
 ) -> Iterator[RawFrame]:
@@ -113,16 +125,8 @@ def read_csv_forceorder(
 
     ``exchange`` defaults to ``binance`` (USD-M).
     """
-    venue = single_venue(exchange, "binance", ("binance", "binance_coinm"), stats)
-    if venue is None:
-        return
-    connection = live_label(venue)
-    stats.note("forceOrder rebuilt from CSV: E and received_at = o.T (not kept by the capture)")
-    for _, line in text_lines(path, stats):
-        if not line.strip():
-            continue
-        stats.lines += 1
-        fields = [f.strip() for f in line.split(",")]
+    note = "forceOrder rebuilt from CSV: E and received_at = o.T (not kept by the capture)"
+    for venue, connection, fields in _csv_rows(path, stats, exchange, note):
         sym = _repair_symbol(fields[0])
         repaired = sym is not None and sym != fields[0]
         try:
@@ -169,16 +173,8 @@ def read_csv_aggtrades(
     path: str | Path, stats: FileStats, exchange: str | None = None
 ) -> Iterator[RawFrame]:
     """Yield one reconstructed ``aggTrade`` frame per CSV row; ``received_at`` = ``E``."""
-    venue = single_venue(exchange, "binance", ("binance", "binance_coinm"), stats)
-    if venue is None:
-        return
-    connection = live_label(venue)
-    stats.note("large aggTrades only (>= 15,000 USD): not a full trade tape")
-    for _, line in text_lines(path, stats):
-        if not line.strip():
-            continue
-        stats.lines += 1
-        fields = [f.strip() for f in line.split(",")]
+    note = "large aggTrades only (>= 15,000 USD): not a full trade tape"
+    for venue, connection, fields in _csv_rows(path, stats, exchange, note):
         try:
             msg = aggtrade_message(fields)
         except ValueError:

@@ -17,10 +17,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterator
 
-import msgspec
-
 from liqmap.frames import RawFrame
-from liqmap.replay._util import dumps, iso_to_ms, live_label, single_venue, text_lines
+from liqmap.replay._util import dumps, live_label, single_venue, stamped_records
 from liqmap.replay.stats import FileStats
 
 
@@ -32,17 +30,8 @@ def read_binance_jsonl(
     if venue is None:
         return
     connection = live_label(venue)
-    for _, line in text_lines(path, stats):
-        if not line.strip():
-            continue
-        stats.lines += 1
-        try:
-            rec = msgspec.json.decode(line)
-            received_at = iso_to_ms(rec["ts"])
-            msg = rec["msg"]
-        except (msgspec.DecodeError, KeyError, TypeError, ValueError, AttributeError):
-            stats.skip("bad line")
-            continue
+    for received_at, rec in stamped_records(path, stats, "ts", "msg"):
+        msg = rec["msg"]
         data = msg if isinstance(msg, str) else dumps(msg)
         stats.frames += 1
         yield RawFrame(venue, connection, received_at, data)

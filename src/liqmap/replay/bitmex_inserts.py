@@ -20,10 +20,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterator
 
-import msgspec
-
 from liqmap.frames import RawFrame
-from liqmap.replay._util import dumps, iso_to_ms, live_label, single_venue, text_lines
+from liqmap.replay._util import dumps, live_label, single_venue, stamped_records
 from liqmap.replay.stats import FileStats
 
 
@@ -34,18 +32,7 @@ def read_bitmex_inserts(
     venue = single_venue(exchange, "bitmex", ("bitmex",), stats)
     if venue is None:
         return
-    for _, line in text_lines(path, stats):
-        if not line.strip():
-            continue
-        stats.lines += 1
-        try:
-            row = msgspec.json.decode(line)
-            received_at = iso_to_ms(row.pop("recorded_at"))
-            if "orderID" not in row or "symbol" not in row:
-                raise KeyError("orderID")
-        except (msgspec.DecodeError, KeyError, TypeError, ValueError, AttributeError):
-            stats.skip("bad line")
-            continue
+    for received_at, row in stamped_records(path, stats, "recorded_at", "orderID", "symbol"):
         msg = {"table": "liquidation", "action": "insert", "data": [row]}
         stats.frames += 1
         yield RawFrame(venue, live_label(venue), received_at, dumps(msg))

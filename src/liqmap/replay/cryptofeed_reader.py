@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 from liqmap.exchanges.registry import VENUES, venue_class
 from liqmap.frames import RawFrame
-from liqmap.replay._util import seconds_to_ms, text_lines
+from liqmap.replay._util import data_lines, seconds_to_ms, text_lines
 from liqmap.replay.formats import (
     CRYPTOFEED_OPEN,
     CRYPTOFEED_RECV,
@@ -84,9 +84,8 @@ def read_cryptofeed(
     """
     venue, name = venue_for(path, _first_url(path))
     if venue is None:
-        for _, line in text_lines(path, stats):
-            if line.strip():
-                stats.lines += 1
+        for _ in data_lines(path, stats):  # counts them in stats.lines
+            pass
         stats.skip(f"{name.lower()}: no liqmap venue yet", stats.lines)
         return
     if exchange is not None and exchange != venue:
@@ -94,10 +93,7 @@ def read_cryptofeed(
         return
     venue_cls = venue_class(venue)
     connection = "public"
-    for _, line in text_lines(path, stats):
-        if not line.strip():
-            continue
-        stats.lines += 1
+    for _, line in data_lines(path, stats):
         m = CRYPTOFEED_RECV.match(line)
         if m:
             stats.frames += 1

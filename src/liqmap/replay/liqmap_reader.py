@@ -17,7 +17,7 @@ import msgspec
 
 from liqmap.feed.recorder import META_EXCHANGE
 from liqmap.frames import RawFrame
-from liqmap.replay._util import text_lines
+from liqmap.replay._util import data_lines
 from liqmap.replay.stats import FileStats
 
 _decoder = msgspec.json.Decoder(RawFrame)
@@ -30,10 +30,7 @@ def read_liqmap(path: str | Path, stats: FileStats, exchange: str | None = None)
     counted as skipped ``"other exchange"``) and liqmap's own metadata frames
     (the contract sizes, see :mod:`liqmap.feed.recorder`).
     """
-    for n, line in text_lines(path, stats):
-        if not line.strip():
-            continue
-        stats.lines += 1
+    for n, line in data_lines(path, stats):
         if n == 1 and '"liqmap_recording"' in line:
             try:
                 header = msgspec.json.decode(line)

@@ -31,7 +31,7 @@ import msgspec
 
 from liqmap.exchanges.registry import VENUES, venue_class
 from liqmap.frames import RawFrame
-from liqmap.replay._util import dumps, iso_to_ms, text_lines
+from liqmap.replay._util import data_lines, dumps, iso_to_ms
 from liqmap.replay.stats import FileStats
 
 NO_TIME_RECEIVED_AT = 0
@@ -109,10 +109,7 @@ def read_tardis(
 
     ``exchange`` (optional) keeps only messages of that venue.
     """
-    for _, line in text_lines(path, stats):
-        if not line.strip():
-            continue
-        stats.lines += 1
+    for _, line in data_lines(path, stats):
         try:
             rec = msgspec.json.decode(line)
             tid = str(rec["exchange"])
