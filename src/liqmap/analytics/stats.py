@@ -18,24 +18,28 @@ from liqmap.models import Liquidation
 from liqmap.units import INSTITUTIONAL_USD, LARGE_USD
 
 
-class ExchangeStats(msgspec.Struct):
-    """Per-venue totals: ``count``, ``value_usd`` (USD), long/short counts and USD, ``last_ts``
-    (ms UTC of the venue's newest event; None when empty)."""
-
-    count: int = 0
-    value_usd: float = 0.0
-    long_count: int = 0
-    short_count: int = 0
-    long_usd: float = 0.0
-    short_usd: float = 0.0
-    last_ts: int | None = None
-
-
 class Totals(msgspec.Struct):
     """``count`` and ``value_usd`` (USD) of a group (a size tier, a base asset)."""
 
     count: int = 0
     value_usd: float = 0.0
+
+
+class SideTotals(Totals):
+    """:class:`Totals` plus the split by liquidated position side: ``long_count``,
+    ``short_count``, ``long_usd``, ``short_usd`` (USD)."""
+
+    long_count: int = 0
+    short_count: int = 0
+    long_usd: float = 0.0
+    short_usd: float = 0.0
+
+
+class ExchangeStats(SideTotals):
+    """Per-venue :class:`SideTotals` and ``last_ts`` (ms UTC of the venue's newest event;
+    None when empty)."""
+
+    last_ts: int | None = None
 
 
 class TimelineBucket(msgspec.Struct):
@@ -47,7 +51,7 @@ class TimelineBucket(msgspec.Struct):
     count: int = 0
 
 
-class Stats(msgspec.Struct):
+class Stats(SideTotals):
     """Summary of a set of liquidations.
 
     Fields:
@@ -67,12 +71,6 @@ class Stats(msgspec.Struct):
             (empty when no ``bucket_ms`` was given).
     """
 
-    count: int = 0
-    value_usd: float = 0.0
-    long_count: int = 0
-    short_count: int = 0
-    long_usd: float = 0.0
-    short_usd: float = 0.0
     long_share: float = 0.0
     avg_value_usd: float = 0.0
     exchange_share: dict[str, float] = msgspec.field(default_factory=dict)
