@@ -86,30 +86,24 @@ for i = 2, #ARGV, 6 do
     if side == 'long' then a[4] = a[4] + 1; a[5] = a[5] + v else a[6] = a[6] + 1; a[7] = a[7] + v end
   end
 end
-local function bump_last(key, ts)
-  local lt = tonumber(redis.call('HGET', key, 'last_ts') or '0')
-  if ts > lt then redis.call('HSET', key, 'last_ts', string.format('%d', ts)) end
+local function add(key, count_field, usd_field, n, v, ts)
+  redis.call('HINCRBY', key, count_field, n)
+  redis.call('HINCRBYFLOAT', key, usd_field, string.format('%.17g', v))
+  if ts then
+    local lt = tonumber(redis.call('HGET', key, 'last_ts') or '0')
+    if ts > lt then redis.call('HSET', key, 'last_ts', string.format('%d', ts)) end
+  end
 end
 for _, k in ipairs(lorder) do
   local l = lv[k]
-  redis.call('HINCRBY', k, 'count', l[1])
-  redis.call('HINCRBYFLOAT', k, 'value_usd', string.format('%.17g', l[2]))
-  bump_last(k, l[3])
+  add(k, 'count', 'value_usd', l[1], l[2], l[3])
   redis.call('EXPIRE', k, ttl)
 end
 for _, k in ipairs(aorder) do
   local a = ag[k]
-  redis.call('HINCRBY', k, 'count', a[1])
-  redis.call('HINCRBYFLOAT', k, 'value_usd', string.format('%.17g', a[2]))
-  bump_last(k, a[3])
-  if a[4] > 0 then
-    redis.call('HINCRBY', k, 'long_count', a[4])
-    redis.call('HINCRBYFLOAT', k, 'long_usd', string.format('%.17g', a[5]))
-  end
-  if a[6] > 0 then
-    redis.call('HINCRBY', k, 'short_count', a[6])
-    redis.call('HINCRBYFLOAT', k, 'short_usd', string.format('%.17g', a[7]))
-  end
+  add(k, 'count', 'value_usd', a[1], a[2], a[3])
+  if a[4] > 0 then add(k, 'long_count', 'long_usd', a[4], a[5]) end
+  if a[6] > 0 then add(k, 'short_count', 'short_usd', a[6], a[7]) end
   redis.call('EXPIRE', k, ttl)
 end
 return new
