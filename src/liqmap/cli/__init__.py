@@ -43,6 +43,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # paragraphs of the docstrings are re-flowed (typer 0.29's "rich" mode keeps every source line
+    # break, so help text came out ragged); `code` spans keep <placeholders> literal
+    rich_markup_mode="markdown",
 )
 
 

@@ -131,6 +131,6 @@ def ingest_liq_snapshot(symbol: str = _SYMBOL, start_date: str = _START, end_dat
 def ingest_klines(symbol: str = _SYMBOL, start_date: str = _START, end_date: str = _END,
                   data_dir: Path = _DIR, db: str = _DBO, interval: str = typer.Option("15m", "--interval"),
                   dry_run: bool = _DRY, force: bool = _FORCE) -> None:
-    """klines files -> klines_<interval>_history."""
+    """klines files -> `klines_<interval>_history`."""
     _need(start_date, end_date, data_dir)
     _run_files("klines", symbol, start_date, end_date, data_dir, db, interval, dry_run, force)

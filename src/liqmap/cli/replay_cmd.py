@@ -181,6 +181,19 @@ async def _run(agg: Any, store: Any, printer: Callable[[Event], None] | None = N
     return summary
 
 
+async def _abandon(store: Any) -> None:
+    """After a storage error: close the store without waiting for the failed tier (drain 0), so
+    its mirror thread stops and the DuckDB file is closed (an open connection left to interpreter
+    exit makes DuckDB's bindings print some 50 "nanobind: leaked" lines). Errors are already reported."""
+    if store is None:
+        return
+    store.drain_s = 0.0
+    try:
+        await store.close()
+    except Exception:  # noqa: BLE001 - the failure that brought us here was reported
+        pass
+
+
 def _check_options(console: Console, fmt: str, exchange: str | None, speed: float | None, afap: bool) -> None:
     """Exit 2 with one line for an unknown format / exchange or contradicting pacing options."""
     if fmt != "auto" and fmt not in FORMATS:
@@ -220,7 +233,7 @@ def _replay_session(console: Console, files: list[Path], db: Path | None, redis:
 
 @app.command()
 def replay(
-    files: list[Path] = typer.Argument(..., help="Recorded files (gz or plain, any known format) or directories of them."),
+    files: list[Path] = typer.Argument(..., metavar="FILE", help="Recorded files (gz or plain, any known format) or directories of them."),
     exchange: Optional[str] = typer.Option(
         None, "--exchange", "-e",
         help="Only replay this venue. For Binance captures it can also pick "
@@ -286,6 +299,7 @@ def replay(
         sys.stderr.close()
         raise typer.Exit(0)
     except RuntimeError as exc:  # StorageError while writing: say so, keep the counts
+        asyncio.run(_abandon(store))
         print_summary(console, feed.runner.stats)
         console.print(f"[red]error:[/red] storage failed: {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(1)

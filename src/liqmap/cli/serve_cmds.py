@@ -84,7 +84,7 @@ def _serve(state, host: str, port: int, banner: str) -> None:
 
 @app.command()
 def serve(
-    files: Optional[List[str]] = typer.Argument(None, metavar="[FILE]...",
+    files: Optional[List[str]] = typer.Argument(None, metavar="FILE",
                                                 help="Recorded files or directories to replay (implies --replay)"),
     exchanges: Optional[List[str]] = typer.Option(None, "--exchanges", "-e", help="Venues (comma list or repeated); default all"),
     symbols: Optional[List[str]] = typer.Option(None, "--symbols", "-s", help="Symbols to subscribe (BTCUSDT, ETH...); default all markets"),

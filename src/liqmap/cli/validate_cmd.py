@@ -60,7 +60,7 @@ def validate(version: str = typer.Option("v1", "--version", help="protocol / par
              as_json: bool = typer.Option(False, "--json", help="print ONE JSON object"),
              n_boot: int = typer.Option(None, "--n-boot", help="bootstrap resamples (default: the protocol's)"),
              development: bool = typer.Option(False, "--development", help="score the fit half, not the held-out half"),
-             fit: bool = typer.Option(False, "--fit", help="refit on the fit half and write params/<version>.json"),
+             fit: bool = typer.Option(False, "--fit", help="refit on the fit half and write `params/<version>.json`"),
              record: bool = typer.Option(False, "--record", help="store the held-out score in the params file (once)"),
              ) -> None:
     """Score the served heatmap model and five baselines against realized liquidations (frozen protocol)."""
