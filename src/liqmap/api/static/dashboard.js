@@ -119,7 +119,7 @@
     for (const c of rows.slice(0, 20)) {
       const li = document.createElement("li");
       li.className = "cascade " + c.dominant_side + " sev-" + (c.severity || "burst");
-      li.textContent = "[" + c.tag + "] " + M.fmtTime(c.start_ms).slice(5, 16) + " " + c.base + " " + M.fmtUsd(c.value_usd)
+      li.textContent = "[" + c.tag + "] " + M.fmtTime(c.start_ms).slice(0, 16) + " " + c.base + " " + M.fmtUsd(c.value_usd)
         + " in " + c.count + " liqs, " + c.dominant_side + "s [" + c.exchanges.join(",") + "]";
       ul.appendChild(li);
     }
@@ -144,7 +144,7 @@
       : state.large != null && ev.value_usd >= state.large ? "tier-large" : "tier-retail";
     li.className = "feed-row " + ev.side + " " + tier + (fresh ? " fresh" : "");
     li.dataset.id = ev.id; li.dataset.exchange = ev.exchange; li.dataset.usd = ev.value_usd;
-    const cells = [M.fmtTime(ev.timestamp).slice(5, 19), ev.exchange, ev.symbol, ev.side,
+    const cells = [M.fmtTime(ev.timestamp), ev.exchange, ev.symbol, ev.side,
                    M.fmtPrice(ev.price) + (M.USD_QUOTES.includes((ev.quote || "").toUpperCase()) ? "" : " " + ev.quote),
                    M.fmtUsd(ev.value_usd)];
     for (const c of cells) { const s = document.createElement("span"); s.textContent = c; li.appendChild(s); }
@@ -170,7 +170,7 @@
     if (exParam()) q.set("exchanges", exParam());
     const ws = new WebSocket(proto + "//" + location.host + "/ws/liquidations?" + q);
     state.ws = ws;
-    ws.onopen = () => { $("ws-state").textContent = "live"; };
+    ws.onopen = () => { $("ws-state").textContent = "connected"; };
     ws.onmessage = (m) => {
       const msg = JSON.parse(m.data);
       if (msg.type === "hello") { applyMeta(msg.meta); return; }
@@ -220,7 +220,7 @@
         $("chart-title").textContent = base + (d.priceSymbol ? " (" + d.priceSymbol + ")" : "") + " — price, predicted liquidation levels, realized liquidations";
         $("chart-info").textContent = iv + " candles · " + counts.bubbles + " realized"
           + (counts.other_quote ? " · " + counts.other_quote + " quoted in another currency not drawn" : "");
-        $("map-info").textContent = d.lm && !d.lm.error ? "at " + M.fmtTime(d.lm.meta.time_ms).slice(5, 16) + " · USD per bin by leverage tier; Σ = cumulative from the price" : "";
+        M.mapInfo($("map-info"), d.lm);
         sourceNote(h.meta || { mode: state.mode }, d);
         performance.mark("liqmap-drawn");
         if (!window.liqmapFirstPaint) { window.liqmapFirstPaint = performance.now(); document.body.dataset.ready = "1"; }

@@ -34,7 +34,7 @@
       await M.ready;
       const c = M.drawChart($("chart"), d, { side: $("side").value });
       M.drawMap($("liqmap"), d.lm, M.lastRange);
-      $("map-info").textContent = d.lm && !d.lm.error ? "at " + M.fmtTime(d.lm.meta.time_ms).slice(5, 16) + " · USD per bin by leverage tier; Σ = cumulative from the price" : "";
+      M.mapInfo($("map-info"), d.lm);
       $("chart-title").textContent = sym + " — predicted liquidation levels (estimate), candles, realized liquidations";
       $("chart-info").textContent = iv + " columns";
       note(d.hm);

@@ -170,7 +170,8 @@
       const bin = d.hm.meta.bin_size;
       traces.push({ type: "heatmap", name: "predicted levels", x: cols.map((c) => new Date(c.timestamp - half)),
         y: g.y.map((p) => p + bin / 2), z: g.z, text: g.txt, zmin: 0, zmax: g.zmax, hoverongaps: false,
-        colorscale: [[0, "rgba(22,27,34,0)"], [0.05, "#1d1442"], [0.25, "#3b1f7a"], [0.5, "#2a6f8f"], [0.72, "#22a884"], [0.88, "#9bd93c"], [1, "#fde725"]],
+        // most of a band sits at half the peak or more: keep yellow for the densest clusters (as Coinglass)
+        colorscale: [[0, "rgba(22,27,34,0)"], [0.05, "#1d1442"], [0.35, "#3b1f7a"], [0.6, "#2a6f8f"], [0.8, "#22a884"], [0.93, "#9bd93c"], [1, "#fde725"]],
         colorbar: { title: { text: "est. USD", side: "right" }, thickness: 8, len: 0.72, y: 0.62, x: 1.0, tickfont: { size: 9 } },
         hovertemplate: "%{x|%b %d %H:%M}<br>level %{y:,.0f}<br>est. %{z:$,.0f} open<br>%{text}<extra>predicted</extra>" });
       counts.levels = g.z.reduce((n, r) => n + r.filter((v) => v != null).length, 0);
@@ -278,6 +279,14 @@
   };
 
   // ---------------------------------------------------------------- liquidation map
+  // the map panel's heading: when the map stands (short: it must fit a 1280 px panel); what it
+  // shows is the heading's tooltip
+  M.mapInfo = function (info, lm) {
+    const ok = lm && !lm.error;
+    info.textContent = ok ? "at " + M.fmtTime(lm.meta.time_ms).slice(5, 16) + " UTC" : "";
+    info.parentElement.title = ok ? "Estimated USD that would be liquidated per price bin, stacked by leverage tier. "
+      + "Σ longs: cumulative longs liquidated if the price falls to a level; Σ shorts: if it rises to it." : "";
+  };
   M.drawMap = function (el, lm, yRange) {
     if (!lm || lm.error || !lm.levels || !lm.levels.length) {
       Plotly.react(el, [], Object.assign({}, M.DARK, { margin: { l: 10, r: 10, t: 10, b: 30 },
