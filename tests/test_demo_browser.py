@@ -11,6 +11,7 @@ run as a user runs it: a subprocess, package data only, its own temporary databa
 from __future__ import annotations
 
 import os
+import re
 import sys
 
 import pytest
@@ -72,6 +73,33 @@ def test_main_page_opens_on_btc_with_a_real_map(demo):
         assert _unregistered_traces(page, ["chart", "liqmap", "split"]) == []
         # the loop keeps the feed moving: replayed events arrive over the websocket
         page.wait_for_function("(window.liqmapFeedCount || 0) >= 1", timeout=30_000)
+        assert not errors and not console, (errors, console)
+
+
+def test_a_symbol_without_price_history_still_reads_right(demo):
+    """ETH has realized liquidations in the demo but no klines: its bubbles sit inside a padded
+    price axis whose ticks are distinct, the empty note does not cover them, the legend names each
+    thing once, the feed's times carry the year; the Predicted levels page says when it cannot
+    show the asked symbol instead of silently drawing another."""
+    with browser_page({"width": 1280, "height": 900}) as (page, errors):
+        console = _console_errors(page)
+        page.goto(demo + "/?symbol=ETH")
+        page.wait_for_selector("body[data-ready='1']", timeout=20_000)
+        c = page.evaluate("""() => { const el = document.getElementById('chart'), fl = el._fullLayout;
+            const ys = el.data.filter((t) => t.type === 'scatter').flatMap((t) => t.y);
+            return {ys, range: fl.yaxis.range, ticks: fl.yaxis._vals.map((v) => v.text),
+                    names: el.data.map((t) => t.name), notes: fl.annotations.map((a) => [a.text, a.y, a.yanchor])}; }""")
+        assert len(c["ys"]) >= 2 and c["range"][0] < min(c["ys"]) < max(c["ys"]) < c["range"][1], c
+        assert len(set(c["ticks"])) == len(c["ticks"]) >= 3, c["ticks"]
+        assert len(set(c["names"])) == len(c["names"]), c["names"]
+        note = [n for n in c["notes"] if n[0].startswith("No price history for ETH")]
+        assert note and note[0][1] > 0.9 and note[0][2] == "top", c["notes"]  # above the bubbles
+        first = page.inner_text("#feed li.feed-row span")
+        assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$", first), first
+        page.goto(demo + "/static/heatmap.html?symbol=ETHUSDT")
+        page.wait_for_selector("body[data-ready='1']", timeout=20_000)
+        assert "ETHUSDT has no price history" in page.inner_text("#source-note")
+        assert page.input_value("#symbol") == "BTCUSDT"
         assert not errors and not console, (errors, console)
 
 

@@ -84,7 +84,7 @@
   }
 
   function renderStats(st) {
-    $("totals").textContent = M.fmtUsd(st.total_usd) + " · " + st.count + " events";
+    $("totals").textContent = M.fmtUsd(st.total_usd) + " · " + st.count + (st.count === 1 ? " liquidation" : " liquidations");
     const el = $("split");
     if (!st.count) {
       Plotly.react(el, [], Object.assign({}, M.DARK, { margin: { l: 10, r: 10, t: 10, b: 10 }, xaxis: { visible: false },

@@ -7,6 +7,7 @@
   const $ = (id) => document.getElementById(id);
   const qs = new URLSearchParams(location.search);
   let meta = null;
+  let unavailable = null;  // the ?symbol= asked for that has no price history
 
   function note(hm) {
     if (!hm || hm.error) { $("note").textContent = ""; return; }
@@ -39,6 +40,7 @@
       $("chart-info").textContent = iv + " columns";
       note(d.hm);
       const src = [];
+      if (unavailable) src.push([M.el("b", null, unavailable)]);
       if (meta.mode === "replay") src.push([M.el("b", null, "Replay"), ": the window ends at the replay clock."]);
       if (d.kl && !d.kl.error) src.push("Candles and model inputs: Binance USD-M " + sym + " klines and open interest ("
         + d.kl.source.split(" ")[0] + ").");
@@ -68,10 +70,15 @@
     $("symbol").replaceChildren(...symbols.map((x) => M.el("option", null, x)));
     const want = (qs.get("symbol") || "").toUpperCase();
     $("symbol").value = symbols.includes(want) ? want : symbols.includes("BTCUSDT") ? "BTCUSDT" : symbols[0];
+    // asked for a symbol without price history: say so instead of silently showing another one
+    if (want && !symbols.includes(want)) unavailable = want + " has no price history in this database (the model needs "
+      + "klines and open interest: liqmap download --symbol " + want + " … or liqmap backfill -s " + want + "); showing "
+      + $("symbol").value + ".";
     for (const id of ["window", "interval", "side"]) {  // ?window=3d&interval=1h&side=long
       const v = qs.get(id);
       if (v && Array.from($(id).options).some((o) => (o.value || o.text) === v)) $(id).value = v;
     }
+    $("symbol").addEventListener("change", () => { unavailable = null; });
     for (const id of ["symbol", "window", "interval", "side"]) $(id).addEventListener("change", draw);
     await draw();
     setInterval(draw, 15000);

@@ -24,7 +24,9 @@
   // fixed margins (no auto-expansion for legends), so the chart's and the map's price axes line up
   M.MARGIN_CHART = { l: 64, r: 64, t: 26, b: 34, autoexpand: false };
   M.MARGIN_MAP = { l: 8, r: 56, t: 26, b: 34, autoexpand: false };
-  M.USD_QUOTES = ["USD", "USDT", "USDC"];  // liqmap.symbols.USD_QUOTES: one USD price axis
+  M.USD_QUOTES = ["USD", "USDT", "USDC"];
+  // price axes: thousands separated, no SI suffix (88,500 not 88.5k), the decimals a sub-dollar coin needs
+  M.PRICE_TICKS = { separatethousands: true, exponentformat: "none" };  // liqmap.symbols.USD_QUOTES: one USD price axis
   const TIER_COLORS = ["#5b8def", "#e8a33d", "#d9534f", "#9b59b6", "#16a085"];
 
   M.fmtUsd = (v) => v == null || !isFinite(v) ? "–" : Math.abs(v) >= 1e9 ? "$" + (v / 1e9).toFixed(2) + "B"
@@ -173,7 +175,7 @@
         // most of a band sits at half the peak or more: keep yellow for the densest clusters (as Coinglass)
         colorscale: [[0, "rgba(22,27,34,0)"], [0.05, "#1d1442"], [0.35, "#3b1f7a"], [0.6, "#2a6f8f"], [0.8, "#22a884"], [0.93, "#9bd93c"], [1, "#fde725"]],
         colorbar: { title: { text: "est. USD", side: "right" }, thickness: 8, len: 0.72, y: 0.62, x: 1.0, tickfont: { size: 9 } },
-        hovertemplate: "%{x|%b %d %H:%M}<br>level %{y:,.0f}<br>est. %{z:$,.0f} open<br>%{text}<extra>predicted</extra>" });
+        hovertemplate: "%{x|%b %d %H:%M}<br>level %{y:,.6~r}<br>est. %{z:$,.0f} open<br>%{text}<extra>predicted</extra>" });
       counts.levels = g.z.reduce((n, r) => n + r.filter((v) => v != null).length, 0);
       lo = Math.min(lo, g.y[0]); hi = Math.max(hi, g.y[g.y.length - 1] + bin);
     }
@@ -200,10 +202,14 @@
         marker: { size: ev.map((e) => e.value_usd), sizemode: "area", sizeref: 2 * 250000 / (38 * 38), sizemin: 4,
                   color: side === "long" ? "rgba(240,81,91,0.75)" : "rgba(31,199,126,0.75)",
                   line: { color: "#fff", width: 0.6 } },
-        hovertemplate: "%{customdata[1]} %{customdata[2]}<br>" + side + " liquidated %{customdata[0]:$,.0f}<br>@ %{y:,.2f}"
+        hovertemplate: "%{customdata[1]} %{customdata[2]}<br>" + side + " liquidated %{customdata[0]:$,.0f}<br>@ %{y:,.6~r}"
           + "<br>%{x|%b %d %H:%M:%S}<extra>realized</extra>" });
       counts.bubbles += ev.length;
       if (!candles.length) for (const e of ev) { lo = Math.min(lo, e.price); hi = Math.max(hi, e.price); }
+    }
+    if (!candles.length && !cols.length && isFinite(lo)) {  // bubbles only: keep them off the edges
+      const pad = Math.max((hi - lo) * 0.15, (hi + lo) / 2 * 0.003);
+      lo -= pad; hi += pad;
     }
     if (lastClose != null) {
       shapes.push({ type: "line", xref: "paper", x0: 0, x1: 1, yref: "y", y0: lastClose, y1: lastClose,
@@ -231,9 +237,9 @@
         const v = b.get(t) || [0, 0]; v[e.side === "long" ? 0 : 1] += e.value_usd; b.set(t, v);
       }
       const ts = [...b.keys()].sort((a, c) => a - c);
-      traces.push({ type: "bar", name: "longs liquidated", x: ts.map((t) => new Date(t + half)), y: ts.map((t) => b.get(t)[0]),
+      traces.push({ type: "bar", name: "longs / " + d.interval, x: ts.map((t) => new Date(t + half)), y: ts.map((t) => b.get(t)[0]),
         yaxis: "y2", marker: { color: "#f0515b" }, hovertemplate: "%{y:$,.0f}<extra>longs</extra>" });
-      traces.push({ type: "bar", name: "shorts liquidated", x: ts.map((t) => new Date(t + half)), y: ts.map((t) => -b.get(t)[1]),
+      traces.push({ type: "bar", name: "shorts / " + d.interval, x: ts.map((t) => new Date(t + half)), y: ts.map((t) => -b.get(t)[1]),
         yaxis: "y2", marker: { color: "#1fc77e" }, hovertemplate: "%{y:$,.0f}<extra>shorts</extra>" });
       counts.realized_bars = ts.length;
       stripTitle = "realized / " + d.interval;
@@ -247,15 +253,17 @@
         : M.plotText(d.kl && d.kl.error ? d.kl.error : "No candles for " + d.priceSymbol + " in this window.");
       notes.push(emptyNote(why + "<br>Get history: <b>liqmap download --symbol " + sym
         + " --start-date … --end-date …</b><br>or <b>liqmap backfill -s " + sym
-        + "</b>, or let <b>liqmap serve</b> collect it for a few minutes."));
+        + "</b>, or let <b>liqmap serve</b> collect it for a few minutes.",
+        counts.bubbles ? 0.99 : null));  // at the top when there are bubbles to see
+      if (counts.bubbles) Object.assign(notes[notes.length - 1], { yanchor: "top" });
     } else if (!cols.length) {
       notes.push(emptyNote("No predicted levels: " + M.plotText(d.hm && d.hm.error ? d.hm.error : "no open interest in this window")
         + "<br>The model needs open interest: <b>liqmap download --data metrics</b> or <b>liqmap backfill</b>.", 0.92));
     }
     if (!rec.length && (candles.length || cols.length)) {
       notes.push(Object.assign(emptyNote(M.plotText("No realized " + d.base + " liquidation stored in this window"
-        + (d.rec && d.rec.error ? " (" + d.rec.error + ")" : ""))), { y: 0.05, yref: "paper", font: { size: 11, color: "#8b949e" },
-        bgcolor: "rgba(0,0,0,0)", bordercolor: "rgba(0,0,0,0)" }));
+        + (d.rec && d.rec.error ? " (" + d.rec.error + ")" : ""))), { x: 0.005, xanchor: "left", y: 0.245, yanchor: "bottom",
+        font: { size: 11, color: "#8b949e" }, borderpad: 3 }));  // bottom left of the price panel, clear of the strip
     }
     if (!ref.length && !usdQuoted.length) notes.push(Object.assign(emptyNote("no realized liquidations to sum here", 0.09),
       { font: { size: 10, color: "#6e7681" }, bgcolor: "rgba(0,0,0,0)", bordercolor: "rgba(0,0,0,0)" }));
@@ -265,7 +273,7 @@
       hovermode: "closest", dragmode: "zoom",
       xaxis: { type: "date", anchor: "y2", gridcolor: "#222a33", rangeslider: { visible: false },
                range: [new Date(d.start), new Date(d.end + d.ivMs)] },
-      yaxis: { domain: [0.24, 1], gridcolor: "#222a33", title: { text: "USD", standoff: 4 }, tickformat: ",.0f",
+      yaxis: { domain: [0.24, 1], gridcolor: "#222a33", title: { text: "USD", standoff: 4 }, ...M.PRICE_TICKS,
                range: isFinite(lo) ? [lo, hi] : undefined, fixedrange: false },
       yaxis2: { domain: [0, 0.19], gridcolor: "#222a33", title: { text: stripTitle, font: { size: 10 } }, tickformat: "$.2s",
                 zeroline: true, zerolinecolor: "#444" },
@@ -302,7 +310,7 @@
     const traces = m.tiers.map((t, i) => ({
       type: "bar", orientation: "h", name: t, y, x: levels.map((l) => (l.price + bin / 2 < price ? l.long[i] : l.short[i])),
       marker: { color: TIER_COLORS[i % TIER_COLORS.length] }, customdata: levels.map((l) => [l.long[i], l.short[i]]),
-      hovertemplate: "%{y:,.0f}<br>" + t + ": long %{customdata[0]:$,.0f} · short %{customdata[1]:$,.0f}<extra></extra>",
+      hovertemplate: "%{y:,.6~r}<br>" + t + ": long %{customdata[0]:$,.0f} · short %{customdata[1]:$,.0f}<extra></extra>",
     }));
     // cumulative: longs from the price downward, shorts from the price upward
     const below = levels.filter((l) => l.price + bin / 2 < price).sort((a, b) => b.price - a.price);
@@ -310,9 +318,9 @@
     let acc = 0; const cl = below.map((l) => (acc += l.long.reduce((s, v) => s + v, 0)));
     acc = 0; const cs = above.map((l) => (acc += l.short.reduce((s, v) => s + v, 0)));
     traces.push({ type: "scatter", mode: "lines", name: "Σ longs", xaxis: "x2", y: below.map((l) => l.price + bin / 2), x: cl,
-                  line: { color: "#f0515b", width: 2 }, hovertemplate: "longs liquidated if price falls to %{y:,.0f}: %{x:$,.0f}<extra></extra>" });
+                  line: { color: "#f0515b", width: 2 }, hovertemplate: "longs liquidated if price falls to %{y:,.6~r}: %{x:$,.0f}<extra></extra>" });
     traces.push({ type: "scatter", mode: "lines", name: "Σ shorts", xaxis: "x2", y: above.map((l) => l.price + bin / 2), x: cs,
-                  line: { color: "#1fc77e", width: 2 }, hovertemplate: "shorts liquidated if price rises to %{y:,.0f}: %{x:$,.0f}<extra></extra>" });
+                  line: { color: "#1fc77e", width: 2 }, hovertemplate: "shorts liquidated if price rises to %{y:,.6~r}: %{x:$,.0f}<extra></extra>" });
     const layout = Object.assign({}, M.DARK, {
       margin: M.MARGIN_MAP, barmode: "stack", bargap: 0.05, showlegend: false,
       // a one-line legend that fits the narrow panel (Plotly's would wrap upwards out of view)
@@ -323,7 +331,7 @@
         yanchor: "bottom" })),
       xaxis: { tickformat: "$.2s", gridcolor: "#222a33" },
       xaxis2: { overlaying: "x", side: "top", showgrid: false, showticklabels: false, zeroline: false },
-      yaxis: { side: "right", tickformat: ",.0f", gridcolor: "#222a33", domain: [0.24, 1],
+      yaxis: { side: "right", ...M.PRICE_TICKS, gridcolor: "#222a33", domain: [0.24, 1],
                range: yRange || undefined },
       shapes: [{ type: "line", xref: "paper", x0: 0, x1: 1, yref: "y", y0: price, y1: price,
                  line: { color: "#f2b134", width: 1, dash: "dot" } }],
