@@ -236,7 +236,7 @@
   $("symbol").addEventListener("change", (e) => {
     const v = e.target.value.trim().toUpperCase().replace(/(USDT|USDC|USD)$/, "");
     if (!state.bases.includes(v)) { e.target.classList.add("bad"); return; }
-    e.target.classList.remove("bad");
+    e.target.classList.remove("bad"); e.target.value = v;  // "btcusdt" -> BTC: the underlying shown
     state.base = v; state.lastEnd = null;
     $("levels-link").href = "/static/heatmap.html?symbol=" + (priceSymbolOf(v) || v + "USDT");
     refresh(); loadRecent();
