@@ -100,6 +100,17 @@ async def test_refresh_over_http_with_failure_and_cache(local_server, tmp_path):
     assert len(ContractSizes.load(tmp_path / "missing.json")) == 0
 
 
+def test_a_first_run_without_contract_cache_warns_nothing(tmp_path, caplog):
+    """No cache yet is the normal first run (issue #11: a newcomer's `serve` opened on a warning);
+    a cache that exists but cannot be read still warns."""
+    with caplog.at_level("INFO", logger="liqmap.exchanges.contracts"):
+        assert len(ContractSizes.load(tmp_path / "missing.json")) == 0
+        assert [r.levelname for r in caplog.records] == ["INFO"]
+        (tmp_path / "bad.json").write_text("{not json")
+        assert len(ContractSizes.load(tmp_path / "bad.json")) == 0
+    assert [r.levelname for r in caplog.records] == ["INFO", "WARNING"]
+
+
 async def test_refresh_with_injected_fetch():
     body = cryptofeed_rest("BITMEX.0.gz")
     calls = []

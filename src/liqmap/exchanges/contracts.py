@@ -187,6 +187,9 @@ class ContractSizes:
         """Read a cache written by :meth:`save`; a missing/corrupt file gives an empty registry."""
         try:
             rows = msgspec.json.decode(Path(path).read_bytes(), type=list[ContractSpec])
+        except FileNotFoundError:  # the first run: nothing cached yet, nothing to warn about
+            log.info("no contract cache at %s yet; using the fallback table until the venues answer", path)
+            return cls()
         except (OSError, msgspec.DecodeError, msgspec.ValidationError) as exc:
             log.warning("contract cache %s unreadable (%s); using fallback table", path, exc)
             return cls()
