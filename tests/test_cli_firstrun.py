@@ -90,9 +90,9 @@ def test_record_without_network_says_so_and_fails(tmp_path):
     assert "Traceback" not in r.stderr and not out.exists()
 
 
-def _stop(proc: subprocess.Popen) -> str:
-    """Ctrl-C the process and return its stderr (it must stop cleanly)."""
-    proc.send_signal(signal.SIGINT)
+def _stop(proc: subprocess.Popen, sig: int = signal.SIGINT) -> str:
+    """Ctrl-C (or ``sig``) the process and return its stderr (it must stop cleanly)."""
+    proc.send_signal(sig)
     try:
         _, err = proc.communicate(timeout=20)
     except subprocess.TimeoutExpired:
@@ -165,7 +165,8 @@ def test_serve_logs_connection_failures_at_the_default_level(tmp_path):
     assert "Traceback" not in err
 
 
-def test_demo_removes_its_temporary_database(tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_demo_removes_its_temporary_database(tmp_path, sig):
     port = free_port()
     env = {**os.environ, "TMPDIR": str(tmp_path)}
     proc = subprocess.Popen([sys.executable, "-m", "liqmap", "demo", "--port", str(port)], cwd=tmp_path, env=env,
@@ -183,7 +184,8 @@ def test_demo_removes_its_temporary_database(tmp_path):
             time.sleep(0.2)
         assert list(tmp_path.glob("liqmap-demo-*"))
     finally:
-        err = _stop(proc)
+        err = _stop(proc, sig)
+    assert proc.returncode == 0, (proc.returncode, err)
     assert not list(tmp_path.glob("liqmap-demo-*")), "the demo left its temporary database behind"
     assert "nanobind" not in err and "Traceback" not in err, err
 

@@ -164,6 +164,7 @@ def demo(
     logging.basicConfig(level="WARNING")
     if speed <= 0:
         _fail("--speed must be > 0")
+    _sigterm_like_ctrl_c()
     tmp = None
     if db is None:  # a temporary database, removed when the demo stops
         tmp = Path(tempfile.mkdtemp(prefix="liqmap-demo-"))
@@ -192,6 +193,18 @@ def demo(
             import shutil
 
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _sigterm_like_ctrl_c() -> None:
+    """SIGTERM (``kill``, a service or container stop) ends the demo as Ctrl-C does, so its
+    temporary database is removed: uvicorn stops gracefully on it, then raises it again, and
+    Python's default action would end the process without running any ``finally``."""
+    import signal
+
+    def _term(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _term)
 
 
 def duckdb_error():
