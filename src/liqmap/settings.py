@@ -25,6 +25,16 @@ Every setting has a documented default that runs on the embedded tier alone
 * ``LIQMAP_HEATMAP_BACKFILL_DAYS`` -- days of venue REST history (open interest, klines)
   ``serve`` fetches at start for the heatmap's warm-up, default 3; 0 = none.
 
+Cross-exchange market view (``serve``, :mod:`liqmap.serve.market`):
+
+* ``LIQMAP_MARKET_STALE_S`` -- a venue quote older than this (seconds, against the app clock) is
+  listed but left out of the cross-exchange aggregates, default 10.
+* ``LIQMAP_TAKER_FEES`` -- per-venue taker fee overrides in bps, ``binance=4,okx=5``; default:
+  each venue module's base-tier fee. Arbitrage is net of both legs' fees.
+* ``LIQMAP_WHALE_USD`` -- notional of one trade that puts it on the whale tape, default
+  1,000,000; ``LIQMAP_WHALE_USD_BY_BASE`` -- per underlying, ``BTC=5000000,ETH=2000000``.
+* ``LIQMAP_STATS_INTERVAL_S`` -- seconds between ``serve``'s STATS log lines, default 60; 0 = off.
+
 Alerts (:mod:`liqmap.alerts.config`): ``LIQMAP_ALERTS_CONFIG`` -- a TOML/YAML/JSON file of
 rules and sinks; without it, sinks from ``LIQMAP_ALERT_WEBHOOK_URL``,
 ``LIQMAP_ALERT_TELEGRAM_TOKEN`` + ``LIQMAP_ALERT_TELEGRAM_CHAT_ID``,
@@ -40,7 +50,7 @@ from functools import lru_cache
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from liqmap.units import INSTITUTIONAL_USD, LARGE_USD
+from liqmap.units import INSTITUTIONAL_USD, LARGE_USD, WHALE_TRADE_USD
 
 
 class Settings(BaseSettings):
@@ -65,6 +75,12 @@ class Settings(BaseSettings):
     max_retries: int = Field(0, validation_alias=AliasChoices("MAX_RETRIES", "LIQMAP_MAX_RETRIES"))
     heatmap_symbols: str = "BTC,ETH"
     heatmap_backfill_days: float = 3.0
+
+    market_stale_s: float = Field(10.0, gt=0)
+    taker_fees: str | None = None
+    whale_usd: float = Field(WHALE_TRADE_USD, ge=0)
+    whale_usd_by_base: str | None = None
+    stats_interval_s: float = Field(60.0, ge=0)
 
     # alerts: kept as text here, parsed with one clear error per variable by liqmap.alerts.config
     alerts_config: str | None = None

@@ -1,7 +1,7 @@
 """FastAPI app factory: ``create_app(state)``.
 
 Routers (one per resource, under ``liqmap.api.routers``): liquidations, exchanges,
-health/metrics, websocket, dashboard, heatmap, and ``routers.docs`` (Swagger UI at ``/docs``
+health/metrics, websocket, dashboard, heatmap, market (cross-exchange view, ``/exchanges/best``), and ``routers.docs`` (Swagger UI at ``/docs``
 and the favicon, offline).
 """
 
@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from liqmap.api.routers import (
-    dashboard, docs, exchanges, health, heatmap, liquidations, open_interest, reference, ws,
+    dashboard, docs, exchanges, health, heatmap, liquidations, market, open_interest, reference, ws,
 )
 from liqmap import __version__
 from liqmap.api.errors import ERROR_RESPONSES, validation_items
@@ -68,7 +68,7 @@ def create_app(state: AppState | None = None, settings: Settings | None = None) 
         state.metrics.http.labels(getattr(route, "path", "other"), str(response.status_code)).inc()
         return response
 
-    for r in (liquidations.router, exchanges.router, health.router, ws.router, dashboard.router, docs.router,
+    for r in (liquidations.router, market.router, exchanges.router, health.router, ws.router, dashboard.router, docs.router,
               open_interest.router, reference.router, heatmap.router):
         app.include_router(r, responses=ERROR_RESPONSES)
     app.mount("/static", StaticFiles(directory=dashboard.STATIC_DIR), name="static")

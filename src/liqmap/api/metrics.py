@@ -74,6 +74,16 @@ class Metrics:
             k: Counter(f"liqmap_tier_{k}_total", h, ["tier"], registry=r) for k, h in (
                 ("retries", "Retries after a tier failure"), ("dropped", "Events dropped from a tier queue "
                  "(back-filled from DuckDB later)"), ("backfilled", "Events back-filled from DuckDB"))}
+        self.failover_switches = Counter("liqmap_failover_switches_total", "Venue serving a feature changed",
+                                         ["feature", "from_exchange", "to_exchange"], registry=r)
+        self.feature_venue = Gauge("liqmap_feature_venue", "1 for the venue serving a feature now",
+                                   ["feature", "exchange"], registry=r)
+        self.arbitrage_open = Gauge("liqmap_arbitrage_open", "Open cross-venue arbitrage opportunities", registry=r)
+        self.alerts = Counter("liqmap_alerts_total", "Alerts per sink by outcome (delivered, gave_up, dropped)",
+                              ["sink", "outcome"], registry=r)
+        self.alert_latency = Gauge("liqmap_alert_delivery_seconds", "Alert delivery latency (event -> 2xx), "
+                                   "recent alerts", ["sink", "quantile"], registry=r)
+        self._alert_seen: dict[tuple[str, str], int] = {}
         self._tier_seen: dict[tuple[str, str], int] = {}
         self._parse_seen: dict[str, float] = {}
         self._oi_seen: dict[tuple[str, str], int] = {}
@@ -149,6 +159,28 @@ class Metrics:
             self.sub_requested.labels(ex).set(req)
             self.sub_subscribed.labels(ex).set(sub)
             self.sub_failed.labels(ex).set(failed)
+
+    def observe_switch(self, sw) -> None:
+        """Count one :class:`~liqmap.analytics.failover.FailoverSwitch` and mark the new venue."""
+        frm, to = sw.from_exchange or "none", sw.to_exchange or "none"
+        self.failover_switches.labels(sw.feature, frm, to).inc()
+        if sw.from_exchange:
+            self.feature_venue.labels(sw.feature, sw.from_exchange).set(0)
+        if sw.to_exchange:
+            self.feature_venue.labels(sw.feature, sw.to_exchange).set(1)
+
+    def set_alerts(self, stats: dict) -> None:
+        """Sync an :meth:`~liqmap.alerts.AlertDispatcher.stats` (monotonic per sink)."""
+        for sink, st in stats["sinks"].items():
+            for k in ("delivered", "gave_up", "dropped"):
+                n, prev = int(st.get(k, 0)), self._alert_seen.get((sink, k), 0)
+                if n > prev:
+                    self.alerts.labels(sink, k).inc(n - prev)
+                    self._alert_seen[(sink, k)] = n
+            for q in ("p50", "p99"):
+                v = st.get(f"latency_{q}_ms")
+                if v is not None:
+                    self.alert_latency.labels(sink, q).set(v / 1000)
 
     def render(self) -> bytes:
         """Prometheus text exposition."""

@@ -51,6 +51,9 @@ class AppState:
             built from ``cursor`` and ``memory``; warmed from DuckDB at :meth:`start`).
         heatmap: the live heatmap (:class:`~liqmap.serve.heatmap.HeatmapService`) started with the
             pipeline, or None; its ``levels`` messages go to ``heatmap_hub`` (``/ws/heatmap``).
+        market: the cross-exchange view, alerts and event log
+            (:class:`~liqmap.serve.market.MarketService`) fed by the pipeline, or None
+            (a read-only state: ``/market/*`` answers from DuckDB where it can).
     """
 
     con: duckdb.DuckDBPyConnection
@@ -65,11 +68,13 @@ class AppState:
     memory: Any | None = None
     pipeline: ServePipeline | None = None
     heatmap: Any | None = None
+    market: Any | None = None
     heatmap_hub: BroadcastHub = field(default_factory=BroadcastHub)
     after_source: Callable[["AppState"], Any] | None = None
     started_ms: int = field(default_factory=now_ms)
     _task: asyncio.Task | None = None
     _heatmap_task: asyncio.Task | None = None
+    _market_task: asyncio.Task | None = None
     _health_cache: tuple[float, Any] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _cache: dict = field(default_factory=dict)
@@ -143,11 +148,19 @@ class AppState:
             n = await asyncio.to_thread(self.reads.warm)
             log.info("L1 warmed with %d stored liquidations", n)
         live = self.mode == "live"
+        market = self.market
 
-        def on_event(ev):  # metrics per event; cheap
+        def on_event(ev):  # metrics per event, the market view; cheap
             self.metrics.observe_event(ev, live, now_ms() if live else None)
+            if market is not None:
+                market.handle(ev)
 
         self.pipeline = ServePipeline(self.hub, self.clock, self.store, self.memory, on_event)
+        if market is not None:
+            market.now_ms, market.pipeline = self.now_ms, self.pipeline
+            market.store_events = self.pipeline.inject
+            market.on_switch = self.metrics.observe_switch
+            self._market_task = asyncio.create_task(market.run(), name="liqmap-market")
         self._task = asyncio.create_task(self._run())
         if self.heatmap is not None:
             self.heatmap.publish = self.publish_levels
@@ -173,10 +186,12 @@ class AppState:
             log.exception("event source failed")
 
     async def stop(self) -> None:
-        """Stop the heatmap and the pipeline, flush and close storage and the aggregator."""
-        if self._heatmap_task is not None:
-            self._heatmap_task.cancel()
-            await asyncio.gather(self._heatmap_task, return_exceptions=True)
+        """Stop the heatmap, the market view (queued alerts get 2 s) and the pipeline, flush and
+        close storage and the aggregator."""
+        for t in (self._heatmap_task, self._market_task):
+            if t is not None:
+                t.cancel()
+                await asyncio.gather(t, return_exceptions=True)
         if self._task is not None:
             self._task.cancel()
             try:
@@ -234,6 +249,10 @@ class AppState:
         storage = self.storage_health()
         if storage is not None:
             self.metrics.set_storage(storage)
+        if self.market is not None:
+            self.metrics.arbitrage_open.set(len(self.market.view.tracker.opportunities()))
+            if self.market.alerts is not None:
+                self.metrics.set_alerts(self.market.alerts.stats())
         if self.aggregator is not None:
             try:
                 self.metrics.set_parse_errors(self.aggregator.parse_errors())

@@ -99,16 +99,24 @@ def serve(
         None, "--heatmap-symbols",
         help="Underlyings whose market series are collected and whose heatmap is kept current "
              "(default LIQMAP_HEATMAP_SYMBOLS or BTC,ETH; 'none' = off)"),
+    alerts: Optional[str] = typer.Option(
+        None, "--alerts", help="Alert rules and sinks file (.toml/.yaml/.json; default LIQMAP_ALERTS_CONFIG, "
+                               "else the LIQMAP_ALERT_* variables; none = alerts off). Check it with `liqmap alerts test`"),
     log_level: str = typer.Option("warning", help="Log level"),
 ) -> None:
     """Collect liquidations (live venues, or --replay FILE...), store them, serve the API + dashboard.
 
     Connection failures are logged at the default level (warning) with the venue and the reason.
+    The event log (logger liqmap.events) shows liquidations by size (>= LIQMAP_INSTITUTIONAL_USD at
+    WARNING, >= LIQMAP_LARGE_USD at INFO), a WARNING line per cascade start or severity rise, and a
+    STATS line every LIQMAP_STATS_INTERVAL_S seconds, unless --log-level is error or critical.
     """
     from liqmap.serve.server import ServeError, build_live_state, build_replay_state, check_port
     from liqmap.settings import get_settings
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if logging.getLogger().level <= logging.WARNING:
+        logging.getLogger("liqmap.events").setLevel(min(logging.INFO, logging.getLogger().level))
     settings = get_settings()
     host = host or settings.host
     port = port or settings.port
@@ -136,13 +144,13 @@ def serve(
             if speed is not None and speed <= 0:
                 raise ServeError("--speed must be > 0")
             state = build_replay_state(files, db, speed, settings, only_exchanges=ex, only_bases=bases,
-                                       heatmap_symbols=symbol_list(heatmap_symbols))
+                                       heatmap_symbols=symbol_list(heatmap_symbols), alerts_config=alerts)
             banner = f"[bold yellow]REPLAY[/] of {len(files)} path(s) into {db}"
         else:
             hm = heatmap_symbols if heatmap_symbols is not None else settings.heatmap_symbols
             state = build_live_state(ex, syms, db, _parse_urls(ws_url), settings,
                                      _parse_urls(rest_url, "--rest-url", ("http://", "https://")),
-                                     heatmap_symbols=symbol_list(hm))
+                                     heatmap_symbols=symbol_list(hm), alerts_config=alerts)
             banner = f"[bold green]LIVE[/] {', '.join(state.enabled)} into {db}"
     except ServeError as exc:
         _fail(str(exc))

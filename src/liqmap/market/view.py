@@ -36,6 +36,28 @@ from liqmap.units import SECOND_MS
 log = logging.getLogger("liqmap.market")
 
 
+def parse_number_map(text: str | None, what: str, example: str) -> dict[str, float]:
+    """``"binance=4, okx=5.5"`` -> ``{"binance": 4.0, "okx": 5.5}`` (keys as written, stripped;
+    ``what`` names the setting in errors). Empty or None -> ``{}``.
+
+    Raises:
+        ValueError: a part without ``=`` or a value that is not a finite number >= 0.
+    """
+    out: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in (text or "").split(","))):
+        name, sep, val = part.partition("=")
+        try:
+            if not sep or not name.strip():
+                raise ValueError
+            v = float(val.replace("_", ""))
+        except ValueError:
+            raise ValueError(f"{what}: {part!r} is not name=number, e.g. {example}") from None
+        if not (0 <= v < float("inf")):
+            raise ValueError(f"{what}: {part!r} must be a finite number >= 0")
+        out[name.strip()] = v
+    return out
+
+
 def taker_fees(overrides: str | Mapping[str, float] | None = None) -> dict[str, float]:
     """Per-venue taker fee in bps: each venue module's ``taker_fee_bps``, then ``overrides``
     (a mapping, or text ``"binance=4,okx=5.5"`` as in ``LIQMAP_TAKER_FEES``).
@@ -47,16 +69,7 @@ def taker_fees(overrides: str | Mapping[str, float] | None = None) -> dict[str, 
 
     fees = {n: float(c.taker_fee_bps) for n, c in VENUES.items() if c.taker_fee_bps is not None}
     if isinstance(overrides, str):
-        pairs: dict[str, float] = {}
-        for part in filter(None, (p.strip() for p in overrides.split(","))):
-            name, sep, val = part.partition("=")
-            try:
-                if not sep:
-                    raise ValueError
-                pairs[name.strip().lower()] = float(val)
-            except ValueError:
-                raise ValueError(f"taker fee {part!r}: expected venue=bps, e.g. binance=4.5") from None
-        overrides = pairs
+        overrides = {k.lower(): v for k, v in parse_number_map(overrides, "taker fee", "binance=4.5").items()}
     for name, v in (overrides or {}).items():
         if not (v >= 0):
             raise ValueError(f"taker fee of {name} must be >= 0 bps, got {v!r}")

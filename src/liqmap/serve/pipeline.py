@@ -84,6 +84,7 @@ class ServePipeline:
 
     def __post_init__(self) -> None:
         self._buffer: list[Event] = []
+        self._late: set[asyncio.Task] = set()
         self._flush_lock = asyncio.Lock()
         mem = self.memory
         self._mem_add = None if mem is None else (getattr(mem, "add", None) or getattr(mem, "append", None))
@@ -115,6 +116,18 @@ class ServePipeline:
             self.on_event(event)
         if self.store is not None:
             self._buffer.append(event)
+
+    def inject(self, events: list[Event]) -> None:
+        """Add derived events (e.g. arbitrage opportunity states) to the next storage write;
+        they are not handled (no clock, L1, hub or ``on_event``). Once the source has ended
+        (a finished replay) they are written at once, as no flusher runs any more."""
+        if self.store is None:
+            return
+        self._buffer.extend(events)
+        if self.stats.finished:
+            task = asyncio.get_running_loop().create_task(self.flush())
+            self._late.add(task)
+            task.add_done_callback(self._late.discard)
 
     async def flush(self) -> None:
         """Write buffered events to storage (in a thread for sync stores)."""

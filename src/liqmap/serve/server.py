@@ -31,17 +31,20 @@ class ServeError(RuntimeError):
     """A user-facing startup error (bad argument, unreadable file, port in use); one line."""
 
 
-def open_store(db_path: str, settings: Settings, memory: MemoryStore | None = None) -> Any:
+def open_store(db_path: str, settings: Settings, memory: MemoryStore | None = None,
+               on_cascade_events: Any | None = None) -> Any:
     """:func:`open_store_inline` run on its own thread (:class:`liqmap.serve.store_thread.ThreadedStore`)."""
     from liqmap.serve.store_thread import ThreadedStore
 
-    return ThreadedStore(lambda: open_store_inline(db_path, settings, memory))
+    return ThreadedStore(lambda: open_store_inline(db_path, settings, memory, on_cascade_events))
 
 
-def open_store_inline(db_path: str, settings: Settings, memory: MemoryStore | None = None) -> Any:
+def open_store_inline(db_path: str, settings: Settings, memory: MemoryStore | None = None,
+                      on_cascade_events: Any | None = None) -> Any:
     """Storage sink for ``db_path``: :class:`liqmap.storage.tiered.TieredStore`
     (DuckDB, plus Redis/PostgreSQL when configured, plus cascade detection, whose cascade
-    rows also go to the L1 ``memory`` when given).
+    rows also go to the L1 ``memory`` when given and whose events go to ``on_cascade_events``
+    (the market service: serve log, alerts), on the writer's thread).
 
     Raises :class:`ServeError` when the file cannot be opened (e.g. locked by another process).
     """
@@ -53,11 +56,33 @@ def open_store_inline(db_path: str, settings: Settings, memory: MemoryStore | No
     try:
         return TieredStore(db_path, settings.redis_url, settings.postgres_dsn,
                            institutional_usd=settings.institutional_usd, flush_interval_s=0.25,
-                           on_cascades=memory.upsert_cascades if memory is not None else None)
+                           on_cascades=memory.upsert_cascades if memory is not None else None,
+                           on_cascade_events=on_cascade_events)
     except (duckdb.Error, OSError) as exc:
         raise ServeError(f"cannot open database {db_path}: {str(exc).splitlines()[0]}") from exc
     except StorageError as exc:
         raise ServeError(str(exc).splitlines()[0]) from exc
+
+
+def make_market(settings: Settings, aggregator: Any | None, alerts_config: str | None = None,
+                replay: bool = False) -> Any:
+    """The :class:`~liqmap.serve.market.MarketService` of a serve process, with an alert
+    dispatcher when ``alerts_config`` (a file), ``LIQMAP_ALERTS_CONFIG`` or the
+    ``LIQMAP_ALERT_*`` variables configure one. Its clock is set when the state exists.
+
+    Raises :class:`ServeError` for an invalid alert configuration or market setting."""
+    from liqmap.alerts.config import AlertConfigError, resolve_config
+    from liqmap.serve.market import MarketService
+
+    try:
+        cfg = resolve_config(alerts_config, settings)
+        alerts = cfg.dispatcher() if cfg is not None and cfg.sinks else None
+        market = MarketService(settings, lambda: 0, aggregator=aggregator, alerts=alerts, replay=replay)
+    except (AlertConfigError, ValueError) as exc:
+        raise ServeError(str(exc).splitlines()[0]) from exc
+    if alerts is not None:
+        log.warning("alerts: %d rule(s) -> %s (%s)", len(alerts.rules), ", ".join(alerts.workers), cfg.source)
+    return market
 
 
 def _read_connection(db_path: str, store: Any) -> duckdb.DuckDBPyConnection:
@@ -81,6 +106,7 @@ def build_replay_state(
     only_exchanges: Sequence[str] | None = None,
     only_bases: Sequence[str] | None = None,
     heatmap_symbols: Sequence[str] | None = None,
+    alerts_config: str | None = None,
 ) -> AppState:
     """State that replays recorded files (or directories of them) through the parsers into
     storage + websocket.
@@ -91,7 +117,9 @@ def build_replay_state(
     ``max_gap_s``). ``preload`` files are replayed first, unpaced (demo backfill).
     ``only_exchanges`` / ``only_bases`` keep just those venues / underlyings. ``heatmap_symbols``:
     underlyings whose heatmap the replayed market series drive (steps follow the replayed data).
-    Raises :class:`ServeError` for a missing/unreadable file or a directory holding none.
+    ``alerts_config``: alert rules and sinks (:func:`make_market`).
+    Raises :class:`ServeError` for a missing/unreadable file or a directory holding none, or
+    an invalid alert configuration.
     """
     settings = settings or get_settings()
     for p in [*preload, *paths]:
@@ -110,12 +138,13 @@ def build_replay_state(
         raise ServeError(f"cannot replay: {str(exc).splitlines()[0]}") from exc
     if not any(s.format != "unknown" for f in feeds for s in f.runner.sources):
         raise ServeError(f"nothing to replay: no recorded file in {', '.join(map(str, [*preload, *paths]))}")
+    market = make_market(settings, None, alerts_config, replay=True)
     memory = MemoryStore()
-    store = open_store(db_path, settings, memory)
+    store = open_store(db_path, settings, memory, market.on_cascade_events)
     con = _read_connection(db_path, store)
     state = AppState(con=con, clock=ReplayClock(duckdb_reads.latest_timestamp(con)), hub=BroadcastHub(),
                      metrics=Metrics(), settings=settings, db_path=db_path, enabled=agg.exchanges(),
-                     aggregator=agg, store=store, memory=memory)
+                     aggregator=agg, store=store, memory=memory, market=market)
     if heatmap_symbols:
         attach_heatmap(state, heatmap_symbols, live=False)
     return state
@@ -129,13 +158,15 @@ def build_live_state(
     settings: Settings | None = None,
     rest_urls: dict[str, str] | None = None,
     heatmap_symbols: Sequence[str] | None = None,
+    alerts_config: str | None = None,
 ) -> AppState:
     """State collecting live from venue websockets via :class:`~liqmap.feed.aggregator.ExchangeAggregator`.
 
     ``ws_urls`` / ``rest_urls``: ``{venue: url}`` overrides (local venue servers, proxies).
     ``heatmap_symbols``: underlyings whose market series (trades, open interest, mark price,
-    klines) are collected on top of the liquidation subscription (``market_symbols``).
-    Raises :class:`ServeError` for an unknown exchange or symbol.
+    klines) are collected on top of the liquidation subscription (``market_symbols``); their
+    tickers feed the cross-exchange view. ``alerts_config``: alert rules and sinks (:func:`make_market`).
+    Raises :class:`ServeError` for an unknown exchange or symbol, or an invalid alert configuration.
     """
     settings = settings or get_settings()
     from liqmap.feed.aggregator import ExchangeAggregator
@@ -152,11 +183,13 @@ def build_live_state(
                                  market_symbols=heatmap_symbols, ws_urls=ws_urls or {}, rest_urls=rest_urls or {})
     except ValueError as exc:
         raise ServeError(str(exc).splitlines()[0]) from exc
+    market = make_market(settings, agg, alerts_config)
     memory = MemoryStore()
-    store = open_store(db_path, settings, memory)
+    store = open_store(db_path, settings, memory, market.on_cascade_events)
     con = _read_connection(db_path, store)
     state = AppState(con=con, clock=LiveClock(), hub=BroadcastHub(), metrics=Metrics(), settings=settings,
-                     db_path=db_path, enabled=list(agg.adapters), aggregator=agg, store=store, memory=memory)
+                     db_path=db_path, enabled=list(agg.adapters), aggregator=agg, store=store, memory=memory,
+                     market=market)
     if heatmap_symbols:
         from liqmap.feed.adapter import _is_loopback
 

@@ -17,6 +17,13 @@ Invalid parameters close the socket with code 1008 and the reason.
 [{price, long, short}], "consumed": {long, short}, "meta": {...}}`` per model step
 (:func:`liqmap.heatmap.live_view.levels_message`). ``symbol`` (optional) keeps one underlying
 (``BTCUSDT`` and ``BTC`` both mean BTC); one that serve does not track closes the socket (1008).
+
+``WS /ws/market?symbol=BTCUSDT``: push of cross-exchange ticker snapshots (issue #15). First
+``{"type": "hello", "meta": {...}, "filter": {"underlying", "quote_family"}}`` and, when the view
+holds the symbol, its current snapshot; then ``{"type": "ticker", "data": {<CrossExchangeData>}}``
+whenever that group's quotes changed, at most once a second per group
+(:mod:`liqmap.serve.market`). Without ``symbol`` every group is pushed. A malformed symbol, or a
+process without a market view, closes the socket with code 1008 and the reason.
 """
 
 from __future__ import annotations
@@ -147,6 +154,12 @@ async def ws_heatmap(websocket: WebSocket, symbol: str | None = None):
     sub = state.heatmap_hub.subscribe((lambda item: item[0] == base) if base else None, queue_size=100)
     await websocket.send_text(json.dumps({"type": "hello", "meta": state.meta(), "symbols": tracked,
                                           "filter": {"underlying": base}}))
+    await _pump(websocket, state.heatmap_hub, sub)
+
+
+async def _pump(websocket: WebSocket, hub, sub) -> None:
+    """Send ``sub``'s queued messages until the client leaves or the hub closes it; then
+    unsubscribe (the channels other than ``/ws/liquidations``: no batching)."""
 
     async def pump():
         while True:
@@ -168,4 +181,31 @@ async def ws_heatmap(websocket: WebSocket, symbol: str | None = None):
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        state.heatmap_hub.unsubscribe(sub)
+        hub.unsubscribe(sub)
+
+
+@router.websocket("/ws/market")
+async def ws_market(websocket: WebSocket, symbol: str | None = None):
+    """Live cross-exchange ticker snapshots for one client (protocol in the module docstring)."""
+    from liqmap.market.view import group_of
+    from liqmap.serve.market import snapshot_message
+
+    state = websocket.app.state.liqmap
+    await websocket.accept()
+    market = state.market
+    group = None
+    try:
+        if market is None:
+            raise ValueError("no live market view in this process (liqmap serve keeps one)")
+        if symbol:
+            group = group_of(symbol[:64])
+    except ValueError as exc:
+        await websocket.close(code=1008, reason=str(exc)[:120])
+        return
+    sub = market.hub.subscribe((lambda item: item[0] == group) if group else None, queue_size=100)
+    await websocket.send_text(json.dumps({"type": "hello", "meta": state.meta(),
+                                          "filter": {"underlying": group[0] if group else None,
+                                                     "quote_family": group[1] if group else None}}))
+    if group and market.view.board.quotes(*group):
+        await websocket.send_text(snapshot_message(market.view.cross_exchange(group[0] + group[1], market.now())))
+    await _pump(websocket, market.hub, sub)
