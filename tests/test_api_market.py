@@ -34,7 +34,10 @@ def client(tmp_path_factory):
     state = build_replay_state([str(p) for p in SESSIONS], str(db), settings=Settings(market_stale_s=FIVE_YEARS_S))
     with TestClient(create_app(state)) as c:
         wait_finished(c)
-        state.market.tick(state.market.now())  # the clock's next refresh, now (no sleep)
+        deadline = time.monotonic() + 10
+        while state.market.view.board.dirty and time.monotonic() < deadline:
+            time.sleep(0.05)  # the market clock's refresh of the last quotes (every 0.25 s)
+        time.sleep(0.3)
         c.db = db
         c.state = state
         yield c

@@ -85,6 +85,7 @@ class ServePipeline:
     def __post_init__(self) -> None:
         self._buffer: list[Event] = []
         self._late: set[asyncio.Task] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._flush_lock = asyncio.Lock()
         mem = self.memory
         self._mem_add = None if mem is None else (getattr(mem, "add", None) or getattr(mem, "append", None))
@@ -124,10 +125,13 @@ class ServePipeline:
         if self.store is None:
             return
         self._buffer.extend(events)
-        if self.stats.finished:
-            task = asyncio.get_running_loop().create_task(self.flush())
-            self._late.add(task)
-            task.add_done_callback(self._late.discard)
+        if self.stats.finished and self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._flush_late)
+
+    def _flush_late(self) -> None:
+        task = asyncio.get_running_loop().create_task(self.flush())
+        self._late.add(task)
+        task.add_done_callback(self._late.discard)
 
     async def flush(self) -> None:
         """Write buffered events to storage (in a thread for sync stores)."""
@@ -167,6 +171,7 @@ class ServePipeline:
     async def run(self, source: AsyncIterator[Any]) -> PipelineStats:
         """Consume ``source`` (events or lists of events) to its end (or cancellation),
         flushing storage as it goes."""
+        self._loop = asyncio.get_running_loop()
         flusher = asyncio.create_task(self._flusher())
         try:
             async for item in source:
