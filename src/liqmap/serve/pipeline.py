@@ -86,6 +86,7 @@ class ServePipeline:
         self._buffer: list[Event] = []
         self._late: set[asyncio.Task] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._flusher_task: asyncio.Task | None = None
         self._flush_lock = asyncio.Lock()
         mem = self.memory
         self._mem_add = None if mem is None else (getattr(mem, "add", None) or getattr(mem, "append", None))
@@ -121,11 +122,12 @@ class ServePipeline:
     def inject(self, events: list[Event]) -> None:
         """Add derived events (e.g. arbitrage opportunity states) to the next storage write;
         they are not handled (no clock, L1, hub or ``on_event``). Once the source has ended
-        (a finished replay) they are written at once, as no flusher runs any more."""
+        (a finished replay) they are written at once, as the periodic flusher is gone."""
         if self.store is None:
             return
         self._buffer.extend(events)
-        if self.stats.finished and self._loop is not None and not self._loop.is_closed():
+        flusher = self._flusher_task
+        if (flusher is None or flusher.done()) and self._loop is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self._flush_late)
 
     def _flush_late(self) -> None:
@@ -172,7 +174,7 @@ class ServePipeline:
         """Consume ``source`` (events or lists of events) to its end (or cancellation),
         flushing storage as it goes."""
         self._loop = asyncio.get_running_loop()
-        flusher = asyncio.create_task(self._flusher())
+        flusher = self._flusher_task = asyncio.create_task(self._flusher())
         try:
             async for item in source:
                 events = item if isinstance(item, (list, tuple)) else (item,)
