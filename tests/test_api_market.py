@@ -134,16 +134,23 @@ def test_ticker_history_reads_the_stored_per_second_samples(client):
 
 
 def test_ws_market_pushes_the_snapshot_of_the_symbol(client):
+    rest = client.get("/market/ticker", params={"symbol": "BCHUSD"}).json()["data"]
     with client.websocket_connect("/ws/market?symbol=BCHUSD") as ws:
         hello = json.loads(ws.receive_text())
-        assert hello["type"] == "hello" and hello["filter"] == {"underlying": "BCH", "quote_family": "USD"}
         snap = json.loads(ws.receive_text())
-        assert snap["type"] == "ticker" and snap["data"]["base"] == "BCH"
-        rest = client.get("/market/ticker", params={"symbol": "BCHUSD"}).json()["data"]
-        assert snap["data"]["aggregated_price"] == pytest.approx(rest["aggregated_price"])
-    with client.websocket_connect("/ws/market?symbol=%21%21") as ws:
-        with pytest.raises(Exception):
+    assert hello["type"] == "hello" and hello["filter"] == {"underlying": "BCH", "quote_family": "USD"}
+    assert snap["type"] == "ticker" and snap["data"]["base"] == "BCH"
+    assert snap["data"]["aggregated_price"] == pytest.approx(rest["aggregated_price"])
+    assert snap["data"]["exchanges_data"].keys() == rest["exchanges_data"].keys()
+
+
+def test_ws_market_closes_on_a_bad_symbol_with_the_reason(client):
+    from starlette.websockets import WebSocketDisconnect
+
+    with pytest.raises(WebSocketDisconnect) as exc:
+        with client.websocket_connect("/ws/market?symbol=%21%21") as ws:
             ws.receive_text()
+    assert exc.value.code == 1008 and "invalid symbol" in exc.value.reason
 
 
 def test_openapi_documents_the_market_endpoints(client):

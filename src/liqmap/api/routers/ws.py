@@ -180,7 +180,11 @@ async def _pump(websocket: WebSocket, hub, sub) -> None:
     finally:
         for t in tasks:
             t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        for t in tasks:  # one by one, as /ws/liquidations: a cancelled handler still unsubscribes
+            try:
+                await t
+            except (asyncio.CancelledError, WebSocketDisconnect, Exception):
+                pass
         hub.unsubscribe(sub)
 
 
