@@ -2,7 +2,8 @@
 
 * :func:`subscribe_batches` -- raw subscribe messages split per ``Limits.args_per_subscribe``.
 * :func:`typed` -- the typed fast-path decode of a hot frame shape (None = not that shape).
-* :func:`decode` -- generic ``msgspec.json.decode`` raising ``FrameError``.
+* :func:`decode` -- generic ``msgspec.json.decode`` raising ``FrameError``;
+  :func:`decode_object` -- the same for a frame that must be a JSON object.
 * :func:`json_object` -- a control frame's JSON object, or None (never raises).
 * :func:`num` / :func:`pos` / :func:`opt` -- tolerant number readers (venues send
   numbers as JSON numbers or as strings; ``opt`` maps missing/empty to None).
@@ -74,6 +75,18 @@ def decode(data: str | bytes) -> Any:
         return _generic.decode(data)
     except msgspec.DecodeError as exc:
         raise FrameError(f"invalid JSON: {exc}") from exc
+
+
+def decode_object(data: str | bytes) -> dict:
+    """Decode a frame that must be a JSON object (the venues' generic parse path).
+
+    Raises:
+        FrameError: bad JSON, or JSON that is not an object (the message names its type).
+    """
+    msg = decode(data)
+    if not isinstance(msg, dict):
+        raise FrameError(f"expected a JSON object, got {type(msg).__name__}")
+    return msg
 
 
 def json_object(data: str | bytes) -> dict | None:

@@ -66,7 +66,7 @@ from typing import Any, Sequence
 import msgspec
 
 from liqmap.exchanges._common import (
-    INF, MAX_TS, decode, dict_rows, json_object, ms, num, opt, pos, rows_or_partial, split_concat, text, typed,
+    INF, MAX_TS, decode_object, dict_rows, json_object, ms, num, opt, pos, rows_or_partial, split_concat, text, typed,
 )  # fmt: skip
 from liqmap.exchanges.base import ConnectionSpec, Control, FrameError, Heartbeat, Limits, RecordingNames, Topic, Venue
 from liqmap.models import Event, Kline, Liquidation, OpenInterest, Ticker, Trade
@@ -275,11 +275,9 @@ class Bitget(Venue):
                 return self._liqs(msg.data, received_at)
             except (FrameError, ValueError):
                 pass  # a bad row: the generic path keeps the others
-        return self._generic(decode(data), received_at)
+        return self._generic(decode_object(data), received_at)
 
-    def _generic(self, msg: Any, received_at: int) -> list[Event]:
-        if not isinstance(msg, dict):
-            raise FrameError(f"expected a JSON object, got {type(msg).__name__}")
+    def _generic(self, msg: dict, received_at: int) -> list[Event]:
         event = msg.get("event")
         if event is not None:
             if event == "error" or (msg.get("code") not in (None, "", 0, "0")):

@@ -68,7 +68,7 @@ from urllib.parse import quote, urlsplit
 import msgspec
 
 from liqmap.exchanges._common import (
-    INF, MAX_TS, check_pos, decode, dict_rows, iso_ms, json_object, ms, num, opt, pos, rows_or_partial,
+    INF, MAX_TS, check_pos, decode_object, dict_rows, iso_ms, json_object, ms, num, opt, pos, rows_or_partial,
     split_concat, text, typed,
 )  # fmt: skip
 from liqmap.exchanges.base import (
@@ -326,11 +326,9 @@ class Bybit(Venue):
                 ts = d.updatedTime if d.updatedTime is not None else d.time
                 if size is not None and ts is not None:
                     return [self._liq(d.symbol, d.side, size, d.price, ts, received_at)]
-        return self._generic(decode(data), received_at)
+        return self._generic(decode_object(data), received_at)
 
-    def _generic(self, msg: object, received_at: int) -> list[Event]:
-        if not isinstance(msg, dict):
-            raise FrameError(f"expected a JSON object, got {type(msg).__name__}")
+    def _generic(self, msg: dict, received_at: int) -> list[Event]:
         topic = msg.get("topic")
         if not isinstance(topic, str):
             if "op" in msg or "success" in msg or "request" in msg:

@@ -64,7 +64,7 @@ from typing import Sequence
 
 import msgspec
 
-from liqmap.exchanges._common import INF, MAX_TS, decode, json_object, ms, num, opt, typed
+from liqmap.exchanges._common import INF, MAX_TS, decode_object, json_object, ms, num, opt, typed
 from liqmap.exchanges.base import (
     ConnectionSpec, Control, FrameError, Heartbeat, HistoryPage, Limits, RecordingNames, RestPoll, Topic, Venue,
 )  # fmt: skip
@@ -347,11 +347,9 @@ class Deribit(Venue):
             for t in msg.params.data:
                 out += self._trade_events(t, received_at)
             return out
-        return self._generic(decode(data), received_at)
+        return self._generic(decode_object(data), received_at)
 
-    def _generic(self, msg: object, received_at: int) -> list[Event]:
-        if not isinstance(msg, dict):
-            raise FrameError(f"expected a JSON object, got {type(msg).__name__}")
+    def _generic(self, msg: dict, received_at: int) -> list[Event]:
         if "error" in msg:
             err = msg["error"]
             raise FrameError(f"venue error: {err.get('message') if isinstance(err, dict) else err}")

@@ -57,7 +57,7 @@ from urllib.parse import quote
 
 import msgspec
 
-from liqmap.exchanges._common import INF, MAX_TS, decode, iso_ms, json_object, num, opt, pos, split_delimited, text, typed
+from liqmap.exchanges._common import INF, MAX_TS, decode_object, iso_ms, json_object, num, opt, pos, split_delimited, text, typed
 from liqmap.exchanges.base import (
     ConnectionSpec, Control, FrameError, Heartbeat, HistoryPage, Limits, RecordingNames, Topic, Venue,
 )  # fmt: skip
@@ -288,11 +288,9 @@ class DYDX(Venue):
                     return self._trades(msg.id, msg.contents.trades, received_at)
                 except FrameError:
                     pass  # a bad row: the generic path keeps the others
-        return self._generic(decode(data), received_at, connection)
+        return self._generic(decode_object(data), received_at, connection)
 
-    def _generic(self, msg: Any, received_at: int, connection: str) -> list[Event]:
-        if not isinstance(msg, dict):
-            raise FrameError(f"expected a JSON object, got {type(msg).__name__}")
+    def _generic(self, msg: dict, received_at: int, connection: str) -> list[Event]:
         kind = msg.get("type")
         if kind == "error":
             raise FrameError(f"venue error: {msg.get('message')}")

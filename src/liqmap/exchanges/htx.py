@@ -53,7 +53,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-from liqmap.exchanges._common import INF, MAX_TS, decode, dict_rows, json_object, ms, num, opt, pos, rows_or_partial, split_delimited, text, typed
+from liqmap.exchanges._common import INF, MAX_TS, decode_object, dict_rows, json_object, ms, num, opt, pos, rows_or_partial, split_delimited, text, typed
 from liqmap.exchanges.base import ConnectionSpec, Control, FrameError, Heartbeat, Limits, RecordingNames, RestPoll, Topic, Venue
 from liqmap.exchanges.contracts import ContractSpec, parse_number
 from liqmap.models import Event, Liquidation, OpenInterest
@@ -262,11 +262,9 @@ class HTX(Venue):
                     return [self._liq(r, received_at) for r in msg.data]
                 except FrameError:
                     pass  # a bad row: the generic path keeps the others
-        return self._generic(decode(data), received_at)
+        return self._generic(decode_object(data), received_at)
 
-    def _generic(self, msg: Any, received_at: int) -> list[Event]:
-        if not isinstance(msg, dict):
-            raise FrameError(f"expected a JSON object, got {type(msg).__name__}")
+    def _generic(self, msg: dict, received_at: int) -> list[Event]:
         op = msg.get("op")
         if op in ("ping", "pong", "sub", "unsub", "close"):
             code = msg.get("err-code", 0)

@@ -75,7 +75,7 @@ from typing import Any, Sequence
 
 import msgspec
 
-from liqmap.exchanges._common import INF, MAX_TS, check_pos, check_ts, decode, json_object, ms, num, opt, typed
+from liqmap.exchanges._common import INF, MAX_TS, check_pos, check_ts, decode_object, json_object, ms, num, opt, typed
 from liqmap.exchanges.base import ConnectionSpec, Control, FrameError, Heartbeat, Limits, RecordingNames, Topic, Venue
 from liqmap.models import Event, Liquidation, OpenInterest, Ticker, Trade
 from liqmap.units import HOUR_MS
@@ -280,7 +280,7 @@ class Hyperliquid(Venue):
             if uf is not None and uf.channel == "userFills":
                 user = (uf.data.user or self.liquidator).lower()
                 return [self._fill(f, user, received_at) for f in uf.data.fills if self._is_liquidation(f, user)]
-        return self._generic(decode(data), received_at)
+        return self._generic(decode_object(data), received_at)
 
     def _trade(self, t: _Trade, received_at: int) -> Trade:
         px = check_pos(t.px, "px")
@@ -296,9 +296,7 @@ class Hyperliquid(Venue):
         return Trade("hyperliquid", t.coin, t.coin, "USDC", side, px, sz, px * sz, check_ts(t.time), received_at,
                      f"hyperliquid:{t.coin}:{t.time}:{t.tid}")  # fmt: skip  # (block time, coin, tid): unique
 
-    def _generic(self, msg: object, received_at: int) -> list[Event]:
-        if not isinstance(msg, dict):
-            raise FrameError(f"expected a JSON object, got {type(msg).__name__}")
+    def _generic(self, msg: dict, received_at: int) -> list[Event]:
         ch = msg.get("channel")
         data = msg.get("data")
         if ch in ("subscriptionResponse", "pong"):

@@ -54,7 +54,7 @@ from urllib.parse import quote as urlquote
 
 import msgspec
 
-from liqmap.exchanges._common import INF, MAX_TS, decode, json_object, ms, opt, pos, split_concat, text, typed
+from liqmap.exchanges._common import INF, MAX_TS, decode_object, json_object, ms, opt, pos, split_concat, text, typed
 from liqmap.exchanges.base import (
     ConnectionSpec, Control, FrameError, Heartbeat, HistoryPage, Limits, RecordingNames, Topic, Venue,
 )  # fmt: skip
@@ -266,11 +266,9 @@ class KrakenFutures(Venue):
             t = typed(_trade_dec, data)
             if t is not None:
                 return self._events(t.product_id, t.uid, t.side, t.type, t.time, t.qty, t.price, received_at)
-        return self._generic(decode(data), received_at)
+        return self._generic(decode_object(data), received_at)
 
-    def _generic(self, msg: Any, received_at: int) -> list[Event]:
-        if not isinstance(msg, dict):
-            raise FrameError(f"expected a JSON object, got {type(msg).__name__}")
+    def _generic(self, msg: dict, received_at: int) -> list[Event]:
         if "elements" in msg:  # REST history of executions
             return self._history_rows(msg["elements"], received_at)
         event = msg.get("event")

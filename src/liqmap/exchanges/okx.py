@@ -70,7 +70,7 @@ from typing import Any, Sequence
 
 import msgspec
 
-from liqmap.exchanges._common import INF, MAX_TS, decode, iso_ms, json_object, ms, num, opt, pos, rows_or_partial, split_delimited, text, typed
+from liqmap.exchanges._common import INF, MAX_TS, decode_object, iso_ms, json_object, ms, num, opt, pos, rows_or_partial, split_delimited, text, typed
 from liqmap.exchanges.base import (
     ConnectionSpec, Control, FrameError, Heartbeat, Limits, RecordingNames, RestPoll, Topic, Venue,
 )  # fmt: skip
@@ -349,11 +349,9 @@ class OKX(Venue):
                 ]
             except FrameError:
                 pass  # a bad detail: the generic path below keeps the others (rare, off the fast path)
-        return self._generic(decode(data), received_at)
+        return self._generic(decode_object(data), received_at)
 
-    def _generic(self, msg: object, received_at: int) -> list[Event]:
-        if not isinstance(msg, dict):
-            raise FrameError(f"expected a JSON object, got {type(msg).__name__}")
+    def _generic(self, msg: dict, received_at: int) -> list[Event]:
         if "event" in msg:
             if msg["event"] == "error":
                 raise FrameError(f"venue error {msg.get('code')}: {msg.get('msg')}")
