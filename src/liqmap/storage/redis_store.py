@@ -224,6 +224,14 @@ class RedisStore:
         if batch.market.latest or batch.market.bars or batch.market.tickers:
             await self.set_latest(batch.market)
 
+    async def _execute(self, pipe: Any) -> list[Any]:
+        """Run a pipeline; its results. Raises StorageError (counted in ``errors``) on any failure."""
+        try:
+            return await pipe.execute()
+        except Exception as exc:
+            self.errors += 1
+            raise StorageError(f"redis: pipeline failed at {redact_url(self.url)}: {exc}") from exc
+
     async def write(self, events: Sequence[Event]) -> None:
         """Apply the liquidations of ``events`` in one pipeline (other types ignored)."""
         liqs = [e for e in events if isinstance(e, Liquidation)]
@@ -237,11 +245,7 @@ class RedisStore:
                 args += (self.seen_key(e.id), self.level_key(e.base, lvl, e.side),
                          self.agg_key(e.base, e.timestamp), repr(float(e.value_usd)), e.timestamp, e.side)
             await self._apply(keys=[], args=args, client=pipe)
-        try:
-            results = await pipe.execute()
-        except Exception as exc:
-            self.errors += 1
-            raise StorageError(f"redis: pipeline failed at {redact_url(self.url)}: {exc}") from exc
+        results = await self._execute(pipe)
         self.pipelines += 1
         new = sum(int(r) for r in results)
         self.stored += new
@@ -257,11 +261,7 @@ class RedisStore:
         pipe = self.client.pipeline(transaction=False)
         for s in statuses:
             pipe.set(self.cascade_key(str(s["symbol"])), msgspec.json.encode(dict(s)), ex=self.ttl_s)
-        try:
-            await pipe.execute()
-        except Exception as exc:
-            self.errors += 1
-            raise StorageError(f"redis: pipeline failed at {redact_url(self.url)}: {exc}") from exc
+        await self._execute(pipe)
         self.cascade_updates += len(statuses)
 
     async def set_latest(self, rows: Any) -> None:
@@ -291,11 +291,7 @@ class RedisStore:
         pipe = self.client.pipeline(transaction=False)
         for key, tfield, t, pairs in calls:
             await self._latest(keys=[key], args=[self.ttl_s, tfield, t, *pairs], client=pipe)
-        try:
-            await pipe.execute()
-        except Exception as exc:
-            self.errors += 1
-            raise StorageError(f"redis: pipeline failed at {redact_url(self.url)}: {exc}") from exc
+        await self._execute(pipe)
         self.latest_updates += len(calls)
 
     async def latest(self, family: str, exchange: str, symbol: str) -> dict[str, float]:
