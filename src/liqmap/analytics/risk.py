@@ -196,11 +196,6 @@ def factors_dict(f: tuple[float, ...]) -> dict[str, float]:
     return dict(zip(_NAMES, f))
 
 
-def factors_of(r: RiskInputs) -> dict[str, float]:
-    """The six normalized factors of :class:`RiskInputs` (see module docstring)."""
-    return factors_dict(_values(r))
-
-
 def _values(r: RiskInputs) -> tuple[float, float, float, float, float, float]:
     return factor_values(
         r.count, r.value_usd, r.long_usd, r.short_usd, r.institutional_usd,
@@ -209,7 +204,7 @@ def _values(r: RiskInputs) -> tuple[float, float, float, float, float, float]:
 
 
 def risk_from_inputs(r: RiskInputs) -> RiskScore:
-    """Score aggregated inputs: weighted sum of :func:`factors_of`."""
+    """Score aggregated inputs: weighted sum of its six normalized factors (module docstring)."""
     f = _values(r)
     score = score_of(f)
     return RiskScore(score, severity_of(score), factors_dict(f))

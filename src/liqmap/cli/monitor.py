@@ -23,7 +23,7 @@ from rich.text import Text
 from liqmap.fmt import age, usd
 from liqmap.storage import duckdb_reads
 from liqmap.settings import get_settings
-from liqmap.units import CASCADE_MIN_USD, HOUR_MS, INSTITUTIONAL_USD, LARGE_USD, MINUTE_MS, SECOND_MS, now_ms
+from liqmap.units import CASCADE_MIN_USD, INSTITUTIONAL_USD, LARGE_USD, MINUTE_MS, SECOND_MS, now_ms
 
 
 class MonitorError(RuntimeError):

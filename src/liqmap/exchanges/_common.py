@@ -1,6 +1,5 @@
 """Small helpers shared by the venue parsers (pure functions, no I/O).
 
-* :func:`subscribe_batches` -- raw subscribe messages split per ``Limits.args_per_subscribe``.
 * :func:`typed` -- the typed fast-path decode of a hot frame shape (None = not that shape).
 * :func:`decode` -- generic ``msgspec.json.decode`` raising ``FrameError``;
   :func:`decode_object` -- the same for a frame that must be a JSON object.
@@ -19,7 +18,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, timezone
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable
 
 import msgspec
 
@@ -226,11 +225,3 @@ def dict_rows(data: Any) -> list[dict]:
     if not isinstance(data, list) or not all(isinstance(d, dict) for d in data):
         raise FrameError("data is not a list of objects")
     return data
-
-
-def subscribe_batches(args: Sequence[Any], per_request: int | None, message: Callable[[list, int], dict]) -> list[str]:
-    """Subscribe requests as JSON text: ``message(chunk, offset)`` for each chunk of
-    at most ``per_request`` args (all in one when None); ``offset`` is the index of
-    the chunk's first arg. No args, no requests."""
-    n = per_request or max(len(args), 1)
-    return [msgspec.json.encode(message(list(args[i : i + n]), i)).decode() for i in range(0, len(args), n)]

@@ -270,9 +270,8 @@ class Limits:
     """Venue-imposed (or venue-advised) connection limits, as data.
 
     Fields (``None`` = no limit applied):
-        args_per_subscribe: topics per subscribe request; requests are split
-            accordingly (the feed does it for :class:`Topic` s;
-            :func:`liqmap.exchanges._common.subscribe_batches` for raw messages).
+        args_per_subscribe: topics per subscribe request; the feed splits the
+            :class:`Topic` s of a connection accordingly.
         topics_per_connection: streams/topics one connection carries; more open
             further connections.
         max_lifetime_s: connection lifetime; the feed rotates before it ends.

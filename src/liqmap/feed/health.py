@@ -168,11 +168,6 @@ class HealthTracker:
         """Record one connection's ``subscribed / requested`` and its failed topics."""
         self._subs[label] = (requested, subscribed, dict(failed))
 
-    def forget(self, label: str) -> None:
-        """Drop a connection that no longer exists (a listing refresh removed it)."""
-        for d in (self._state, self._since, self._accum, self._subs):
-            d.pop(label, None)
-
     def on_rotation(self, cause: str) -> None:
         """Count one make-before-break rotation (``lifetime``, ``restart``, ``silent``, ``rejection``)."""
         self.rotations[cause] = self.rotations.get(cause, 0) + 1

@@ -46,7 +46,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Iterable, Iterator
+from typing import Any, Awaitable, Callable, Iterator
 
 from liqmap.analytics.market_series import MarketRows
 from liqmap.feed.backoff import Backoff
@@ -462,15 +462,3 @@ class TierMirror:
                         log.warning("storage tier %s: back-filled from DuckDB (received since %d)", self.name, since)
         finally:
             self._backfilling = False
-
-
-def chunks(rows: Iterable[Liquidation], size: int) -> Iterator[list[Liquidation]]:
-    """``rows`` in lists of at most ``size``."""
-    buf: list[Liquidation] = []
-    for r in rows:
-        buf.append(r)
-        if len(buf) >= size:
-            yield buf
-            buf = []
-    if buf:
-        yield buf

@@ -291,15 +291,6 @@ class TieredStore:
                                              for n, t in bad.items()))
         return self._summary
 
-    def describe(self) -> str:
-        """One line naming the enabled tiers (passwords redacted)."""
-        parts = [f"duckdb={self.duckdb.path}"]
-        if self.redis_url:
-            parts.append(f"redis={redact_dsn(self.redis_url)}")
-        if self.postgres_dsn:
-            parts.append(f"postgres={redact_dsn(self.postgres_dsn)}")
-        return " ".join(parts)
-
 
 async def _refresh(tier: Any) -> None:
     await tier.refresh()
