@@ -203,13 +203,14 @@
       const colEnd = Math.floor(end / ivMs) * ivMs;
       const q = { symbol: base, start_time: colEnd - winMs, end_time: end, exchanges: exParam() };
       const chartDue = state.lastEnd !== colEnd + "|" + base + "|" + state.window + "|" + exParam();
-      const [d, st, cs, hl] = await Promise.all([
-        chartDue ? M.load({ base, priceSymbol: priceSymbolOf(base), interval: iv, windowMs: winMs, end, withMap: true,
-                            exchanges: exParam() }) : null,
+      // the side panels load beside the chart and never hold it back (stats is the slowest read)
+      const panels = Promise.all([
         M.soft(M.getJSON("/liquidations/stats", q)),
         M.soft(M.getJSON("/liquidations/cascades", Object.assign({}, q, { min_usd: state.cascadeMinUsd }))),
         M.soft(M.getJSON("/exchanges/health")),
       ]);
+      const d = chartDue ? await M.load({ base, priceSymbol: priceSymbolOf(base), interval: iv, windowMs: winMs, end,
+                                          withMap: true, exchanges: exParam() }) : null;
       performance.mark("liqmap-data");
       await M.ready;
       performance.mark("liqmap-plotly");
@@ -225,6 +226,7 @@
         performance.mark("liqmap-drawn");
         if (!window.liqmapFirstPaint) { window.liqmapFirstPaint = performance.now(); document.body.dataset.ready = "1"; }
       }
+      const [st, cs, hl] = await panels;
       if (!st.error) renderStats(st);
       if (!cs.error) renderCascades(cs);
       if (!hl.error) renderHealth(hl);
