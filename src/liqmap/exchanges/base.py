@@ -234,12 +234,15 @@ class HistoryPage:
         cursor: the venue's paging state for :meth:`Venue.history_next` (a
             continuation token, the oldest height seen ...).
         weight: rate-limit units the request costs.
+        fallback_urls: the same request on the venue's other REST hosts
+            (``Venue.rest_fallbacks``), tried in order when ``url`` fails.
     """
 
     url: str
     tag: str = ""
     cursor: Any = None
     weight: int = 1
+    fallback_urls: tuple[str, ...] = ()
 
 
 #: Most symbols a venue instance caches per symbol table (:meth:`Venue._split`, contract info).

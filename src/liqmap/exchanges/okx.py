@@ -56,8 +56,22 @@ Protocol facts (official docs, https://www.okx.com/docs-v5/en/):
 * Replay of old recordings: the REST-generated v5 ``liquidations`` channel and
   the v3 ``swap/liquidation`` / ``futures/liquidation`` tables (``type`` 3 =
   long liquidated, 4 = short; OKEx v3 docs as used by tardis-node).
-* The REST ``/api/v5/public/liquidation-orders`` history is absent from the
-  2026 docs, so ``rest_liquidations = False``.
+* Gap backfill (:meth:`OKX.history`): ``GET /api/v5/public/liquidation-orders`` with
+  ``instType`` (``SWAP``/``FUTURES``), ``instFamily`` (or ``uly``; one of them is
+  required for derivatives), ``state=filled``, ``before``/``after`` (ms: rows newer /
+  older than), ``limit`` <= 100; body ``{"code":"0","msg":"","data":[{instId, instType,
+  uly, instFamily, details:[{side, posSide, bkPx, sz, bkLoss, ccy, ts}]}]}`` -- the
+  websocket rows, parsed by the same code, so a row seen live gets its live id.
+  "Retrieve information on liquidation orders in the last day", "Rate Limit: 40
+  requests per 2 seconds", "Rate limit rule: IP" (the docs' text as third-party SDKs
+  quote it; ccxt's okx table costs ``public/liquidation-orders`` 0.5 of its 20 req / 2 s
+  unit, i.e. 40 / 2 s: https://github.com/ccxt/ccxt python/ccxt/okx.py; the official
+  python-okx SDK keeps the path, okx/consts.py ``LIQUIDATION_ORDERS``). The endpoint is
+  NOT in the 2026 crawls of https://www.okx.com/docs-v5/en/#public-data-rest-api
+  (2026-06-28 .. 2026-09-08: the websocket channel is, the REST section is gone), so it
+  is used as undocumented-but-served: a failure (or an error body) leaves the gap
+  unfilled, never wrong. Requests go 20 per 2 s (half the last documented limit: the
+  open-interest poll shares the IP); gaps longer than the one day kept stay unfilled.
 
 id = ``okx:{instId}:{ts}:{side}:{sz}:{bkPx}`` (canonical numbers); identical details within one frame
 get ``#2``, ``#3`` ... (distinct liquidations, see ``Venue.frame_repeats_are_distinct``).
@@ -66,17 +80,18 @@ get ``#2``, ``#3`` ... (distinct liquidations, see ``Venue.frame_repeats_are_dis
 from __future__ import annotations
 
 import re
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 import msgspec
 
 from liqmap.exchanges._common import INF, MAX_TS, decode_object, iso_ms, json_object, ms, num, opt, pos, rows_or_partial, split_delimited, text, typed
 from liqmap.exchanges.base import (
-    ConnectionSpec, Control, FrameError, Heartbeat, Limits, RecordingNames, RestPoll, Topic, Venue,
+    ConnectionSpec, Control, FrameError, Heartbeat, HistoryPage, Limits, RecordingNames, RestPoll, Topic, Venue,
 )  # fmt: skip
 from liqmap.exchanges.contracts import ContractSpec, parse_number
 from liqmap.models import Event, Liquidation, OpenInterest, Ticker, Trade
 from liqmap.symbols import USD_QUOTES
+from liqmap.units import DAY_MS
 
 WS_URL = "wss://ws.okx.com:8443/ws/v5/public"
 #: Port-443 form of the public websocket (third-party use; fallback, module docstring).
@@ -84,6 +99,10 @@ WS_URL_443 = "wss://ws.okx.com/ws/v5/public"
 REST_BASE = "https://openapi.okx.com"
 #: The REST host of the docs before 2026 (fallback).
 REST_FALLBACK = "https://www.okx.com"
+#: Liquidation history (gap backfill, module docstring): path, rows a page, how far back it reaches.
+HISTORY_PATH = "/api/v5/public/liquidation-orders"
+HISTORY_LIMIT = 100
+HISTORY_REACH_MS = DAY_MS
 _IGNORED_CHANNELS = frozenset(
     {"books", "books5", "books-l2-tbt", "books50-l2-tbt", "bbo-tbt", "price-limit", "index-tickers",
      "estimated-price", "instruments", "status"}
@@ -149,7 +168,8 @@ class OKX(Venue):
     frame_repeats_are_distinct = True  # ids are built from the fields (see Venue)
     capabilities = ("liquidations", "trades", "open_interest", "mark_price", "tickers")
     sampling = "lower_bound"  # OKX: the channel does not carry every liquidation
-    rest_liquidations = False
+    rest_liquidations = True  # the REST liquidation-orders history (module docstring)
+    history_limit_per_min = 600  # 20 requests / 2 s: half of the documented 40 / 2 s per IP
     default_ws = WS_URL
     default_rest = REST_BASE
     #: 20 args a request (our choice, far under the 64 KB limit), 480 requests per
@@ -294,6 +314,45 @@ class OKX(Venue):
             )
         ]
 
+    # ------------------------------------------------------------ gap backfill
+    def history(
+        self, start_ms: int, end_ms: int, symbols: Sequence[str] | None = None, connection: str = ""
+    ) -> list[HistoryPage]:
+        """``liquidation-orders`` history of the gap ``(start_ms, end_ms]`` (ms UTC): one
+        request per (instType, instrument family) of the listing -- the live channel is
+        all-market -- else of ``symbols`` (``BTC-USDT-SWAP`` -> SWAP ``BTC-USDT``); [] when
+        neither is known or the gap reaches past the one day OKX keeps (it stays unfilled)."""
+        if int(end_ms) - int(start_ms) > HISTORY_REACH_MS:
+            return []
+        insts = self.listing if self.listing is not None else (symbols or ())
+        return [self._history_page(t, f, int(start_ms), int(end_ms) + 1) for t, f in families(insts, self.inst_types)]
+
+    def _history_page(self, inst_type: str, family: str, start: int, after: int) -> HistoryPage:
+        """Rows newer than ``start`` and older than ``after`` (ms), 100 at most."""
+        query = (f"{HISTORY_PATH}?instType={inst_type}&instFamily={family}&state=filled"
+                 f"&before={start}&after={after}&limit={HISTORY_LIMIT}")  # fmt: skip
+        fallback = (f"{REST_FALLBACK}{query}",) if self.rest_url == REST_BASE else ()
+        return HistoryPage(f"{self.rest_url}{query}", tag=f"{inst_type}/{family}",
+                           cursor=(inst_type, family, start, after), fallback_urls=fallback)  # fmt: skip
+
+    def history_next(self, page: HistoryPage, body: str, start_ms: int) -> HistoryPage | None:
+        """A full page (100 details) may hide older rows: ask again for those older than its
+        oldest ms + 1 (rows of that ms come again and de-duplicate by id); None otherwise."""
+        msg = json_object(body)
+        rows = msg.get("data") if msg is not None else None
+        if not isinstance(rows, list):
+            return None
+        times = [d.get("ts") for r in rows if isinstance(r, dict) for d in (r.get("details") or ()) if isinstance(d, dict)]
+        if len(times) < HISTORY_LIMIT:
+            return None
+        try:
+            oldest = min(int(t) for t in times)
+        except (TypeError, ValueError):
+            return None
+        inst_type, family, start, after = page.cursor
+        nxt = oldest + 1 if oldest + 1 < after else oldest
+        return self._history_page(inst_type, family, start, nxt) if nxt > start + 1 else None
+
     # ------------------------------------------------------------ parsing
     def _contract(self, inst: str) -> tuple[int, str, str, bool, float]:
         """:meth:`Venue._contract`; a spot / margin instrument (``BTC-USDT``) is sized in coins."""
@@ -362,21 +421,13 @@ class OKX(Venue):
         data = msg.get("data")
         if not isinstance(arg, dict):
             if "code" in msg and isinstance(data, list):
-                return self._rest_open_interest(msg, data, received_at)
+                return self._rest(msg, data, received_at)
             raise FrameError("frame without 'arg'")
         ch = arg.get("channel")
         if not isinstance(data, list) or not all(isinstance(d, dict) for d in data):
             raise FrameError(f"{ch}: data is not a list of objects")
         if ch == "liquidation-orders":
-            pairs: list[tuple[Any, Any]] = []
-            for row in data:
-                inst = row.get("instId")
-                details = row.get("details")
-                if not isinstance(details, list):
-                    raise FrameError("liquidation-orders row without details")
-                pairs += [(inst, d) for d in details]
-            # one bad detail (e.g. an empty bkPx) does not lose the frame's other liquidations
-            return rows_or_partial(pairs, lambda p: self._detail(text(p[0], "instId"), p[1], received_at))
+            return self._liquidation_rows(data, received_at)
         if ch == "liquidations":  # REST-generated (tardis) replay shape, instId in arg
             inst = text(arg.get("instId"), "instId")
             return rows_or_partial(data, lambda d: self._detail(inst, d, received_at))
@@ -401,6 +452,18 @@ class OKX(Venue):
         if ch in _IGNORED_CHANNELS:
             return []
         raise FrameError(f"unsupported channel {ch!r}")
+
+    def _liquidation_rows(self, data: list[dict], received_at: int) -> list[Event]:
+        """``liquidation-orders`` rows ``{instId, details:[...]}`` of a websocket push or a REST
+        history body; one bad detail (e.g. an empty bkPx) does not lose the others."""
+        pairs: list[tuple[Any, Any]] = []
+        for row in data:
+            details = row.get("details")
+            if not isinstance(details, list):
+                raise FrameError("liquidation-orders row without details")
+            inst = row.get("instId")
+            pairs += [(inst, d) for d in details]
+        return rows_or_partial(pairs, lambda p: self._detail(text(p[0], "instId"), p[1], received_at))
 
     def _ticker(self, d: dict, received_at: int) -> Ticker:
         """One ``tickers`` row: sizes and volume to coins / USD (module docstring)."""
@@ -470,14 +533,32 @@ class OKX(Venue):
             oi = num(d.get("oi"), "oi") * spec.size
         return OpenInterest("okx", inst, base, quote, oi, opt(d.get("oiUsd")), ms(d.get("ts"), "ts"), received_at)
 
-    def _rest_open_interest(self, msg: dict, data: list, received_at: int) -> list[Event]:
+    def _rest(self, msg: dict, data: list, received_at: int) -> list[Event]:
+        """A REST body: the liquidation history (rows with ``details``) or open interest."""
         if str(msg.get("code")) != "0":
             raise FrameError(f"venue error {msg.get('code')}: {msg.get('msg')}")
-        return [self._oi(d, received_at) for d in data if isinstance(d, dict)]
+        rows = [d for d in data if isinstance(d, dict)]
+        if rows and "details" in rows[0]:
+            return self._liquidation_rows(rows, received_at)
+        return [self._oi(d, received_at) for d in rows]
 
 
 #: The arg an OKX subscribe error names: "... channel:trades,instId:BTC-USDT-SWAP doesn't exist ..."
 _ERROR_ARG = re.compile(r"channel:([\w-]+),\s*(?:instId|instType|instFamily):([\w.-]+)")
+
+
+def families(insts: Iterable[str], inst_types: Sequence[str]) -> list[tuple[str, str]]:
+    """Sorted ``(instType, instFamily)`` pairs of OKX instrument ids among ``inst_types``:
+    ``BTC-USDT-SWAP`` -> ``("SWAP", "BTC-USDT")``, ``BTC-USD-250627`` -> ``("FUTURES",
+    "BTC-USD")``; spot, margin and option ids are skipped."""
+    out = set()
+    for inst in insts:
+        parts = inst.split("-")
+        if len(parts) == 3:
+            kind = "SWAP" if parts[2] == "SWAP" else "FUTURES"
+            if kind in inst_types:
+                out.add((kind, f"{parts[0]}-{parts[1]}"))
+    return sorted(out)
 
 
 def _arg_key(arg: object) -> str:

@@ -25,10 +25,12 @@ snapshot after resubscribing, a retried backfill -- is dropped by the
 aggregator's id dedupe and the storage's primary key; only the window is kept, so
 venues whose history rows cannot be matched to live rows by id cannot double
 count either. A failed request (after ``attempts`` tries, HTTP 429/418 honouring
-``Retry-After``) leaves the gap unfilled and is counted as an error in health.
+``Retry-After``), or a body the venue's parser does not take whole (an error answered
+with HTTP 200, a bad row), leaves the gap unfilled and is counted as an error in health.
 
 Requests share the adapter's httpx client and a token bucket at
-``Venue.history_limit_per_min``.
+``Venue.history_limit_per_min``; a request that fails on the venue's REST host is sent
+to its fallback hosts (``HistoryPage.fallback_urls``, OKX: ``www.okx.com``) in turn.
 """
 
 from __future__ import annotations
@@ -130,7 +132,8 @@ class GapFiller:
         for that connection: the gap then stays unfilled).
 
         Raises:
-            BackfillError: a request failed after every attempt (the gap stays unfilled).
+            BackfillError: a request failed after every attempt, or its body did not parse
+                cleanly (the gap stays unfilled; events already emitted stay, ids de-duplicate).
         """
         pages = self.venue.history(gap.start, gap.end, self.symbols, gap.connection)
         if not pages:
@@ -142,7 +145,10 @@ class GapFiller:
             n = 0
             while page is not None and n < self.max_pages:
                 body = await self._get(page)
+                errors = self.tracker.parse_errors
                 count += len(self.handler.handle(history_label(gap.start, gap.end, page.tag), body))
+                if self.tracker.parse_errors != errors:  # an error body (HTTP 200) or a bad row
+                    raise BackfillError(f"{page.url}: the history body did not parse (counted as a parse error)")
                 page = self.venue.history_next(page, body, gap.start)
                 n += 1
         self.tracker.gaps_filled += 1
@@ -153,14 +159,31 @@ class GapFiller:
         return count
 
     async def _get(self, page: HistoryPage) -> str:
+        """Body of one history request: ``page.url``, then each of ``page.fallback_urls``
+        (the venue's other REST hosts) when every attempt at the one before failed.
+
+        Raises:
+            BackfillError: every URL failed (the last URL's cause).
+        """
+        error: BackfillError | None = None
+        for url in (page.url, *page.fallback_urls):
+            try:
+                return await self._get_url(self.url(url), page.weight)
+            except BackfillError as exc:
+                error = exc
+                if page.fallback_urls:
+                    log.info("%s: history request failed (%s), next host", self.venue.name, exc)
+        assert error is not None
+        raise error
+
+    async def _get_url(self, url: str, weight: int) -> str:
         """Body of one history request, with retries (429/418 wait ``Retry-After``)."""
-        url = self.url(page.url)
         cause = ""
         for attempt in range(self.attempts):
             if attempt:
                 await asyncio.sleep(self.backoff.next_delay())
             if self.bucket is not None:
-                await self.bucket.acquire(page.weight)
+                await self.bucket.acquire(weight)
             self.requests += 1
             try:
                 resp = await self.client.get(url)
