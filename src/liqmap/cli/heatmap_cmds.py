@@ -44,6 +44,8 @@ def _date(s: str, name: str) -> dt.date:
 
 def _run_files(kind: str, symbol: str, start_date: str, end_date: str, data_dir: Path, db: str | None,
                interval: str | None, dry_run: bool, force: bool) -> None:
+    if not (start_date and end_date and data_dir):
+        raise typer.BadParameter("--start-date, --end-date and --data-dir are required for file ingest")
     import duckdb
 
     from liqmap.heatmap.ingest import IngestError, discover, ingest
@@ -98,16 +100,10 @@ _DRY = typer.Option(False, "--dry-run", help="validate files and print what woul
 _FORCE = typer.Option(False, "--force", help="reload files already in the ingest log")
 
 
-def _need(start, end, data_dir):
-    if not (start and end and data_dir):
-        raise typer.BadParameter("--start-date, --end-date and --data-dir are required for file ingest")
-
-
 @ingest_app.command("aggtrades")
 def ingest_aggtrades(symbol: str = _SYMBOL, start_date: str = _START, end_date: str = _END,
                      data_dir: Path = _DIR, db: str = _DBO, dry_run: bool = _DRY, force: bool = _FORCE) -> None:
     """aggTrades files -> aggtrades_history."""
-    _need(start_date, end_date, data_dir)
     _run_files("aggtrades", symbol, start_date, end_date, data_dir, db, None, dry_run, force)
 
 
@@ -115,7 +111,6 @@ def ingest_aggtrades(symbol: str = _SYMBOL, start_date: str = _START, end_date: 
 def ingest_metrics(symbol: str = _SYMBOL, start_date: str = _START, end_date: str = _END,
                    data_dir: Path = _DIR, db: str = _DBO, dry_run: bool = _DRY, force: bool = _FORCE) -> None:
     """metrics files (5-minute OI, contracts and USDT value) -> open_interest_history."""
-    _need(start_date, end_date, data_dir)
     _run_files("metrics", symbol, start_date, end_date, data_dir, db, None, dry_run, force)
 
 
@@ -123,7 +118,6 @@ def ingest_metrics(symbol: str = _SYMBOL, start_date: str = _START, end_date: st
 def ingest_liq_snapshot(symbol: str = _SYMBOL, start_date: str = _START, end_date: str = _END,
                         data_dir: Path = _DIR, db: str = _DBO, dry_run: bool = _DRY, force: bool = _FORCE) -> None:
     """liquidationSnapshot files (USDⓈ-M archive ended 2024-03-31) -> liquidation_snapshot_history."""
-    _need(start_date, end_date, data_dir)
     _run_files("liquidation-snapshot", symbol, start_date, end_date, data_dir, db, None, dry_run, force)
 
 
@@ -132,5 +126,4 @@ def ingest_klines(symbol: str = _SYMBOL, start_date: str = _START, end_date: str
                   data_dir: Path = _DIR, db: str = _DBO, interval: str = typer.Option("15m", "--interval"),
                   dry_run: bool = _DRY, force: bool = _FORCE) -> None:
     """klines files -> `klines_<interval>_history`."""
-    _need(start_date, end_date, data_dir)
     _run_files("klines", symbol, start_date, end_date, data_dir, db, interval, dry_run, force)
