@@ -80,7 +80,7 @@ from liqmap.exchanges._common import MAX_TS, check_pos, check_ts, decode, json_o
 from liqmap.exchanges.base import (
     ConnectionSpec, Control, FrameError, Heartbeat, Limits, RecordingNames, RestPoll, Topic, Venue,
 )  # fmt: skip
-from liqmap.exchanges.contracts import ContractSpec, parse_number
+from liqmap.exchanges.contracts import ContractSpec, parse_number, to_base
 from liqmap.models import Event, Kline, Liquidation, OpenInterest, Ticker, Trade
 from liqmap.settings import get_settings
 
@@ -320,9 +320,7 @@ class BinanceUSDM(Venue):
         """(quantity base, value_usd) from the venue size field."""
         venue = self._coin_margined(self._split(symbol)[1])
         if venue is not None:
-            spec = self.contracts.get(venue, symbol)
-            value = qty * spec.size
-            return value / price, value
+            return to_base(qty, price, True, self.contracts.get(venue, symbol).size)  # USD contracts
         return qty, qty * price
 
     def _liq(self, o: _Order, E: int, received_at: int) -> list[Event]:

@@ -62,6 +62,17 @@ class ContractSpec(msgspec.Struct, frozen=True):
     mark_price: float | None = None
 
 
+def to_base(contracts: float, price: float, inverse: bool, size: float) -> tuple[float, float]:
+    """``(base quantity, USD value)`` of ``contracts`` contracts at ``price`` (quote per base):
+    an inverse contract is ``size`` USD (value = contracts x size, quantity = value / price);
+    any other is ``size`` base coins (quantity = contracts x size, value = quantity x price)."""
+    if inverse:
+        value = contracts * size
+        return value / price, value
+    qty = contracts * size
+    return qty, qty * price
+
+
 # --------------------------------------------------------------------------- per-venue facts
 
 

@@ -73,7 +73,7 @@ from liqmap.exchanges._common import INF, MAX_TS, decode, dict_rows, json_object
 from liqmap.exchanges.base import (
     ConnectionSpec, Control, FrameError, Heartbeat, HistoryPage, Limits, RecordingNames, Topic, Venue,
 )  # fmt: skip
-from liqmap.exchanges.contracts import ContractSpec, parse_number
+from liqmap.exchanges.contracts import ContractSpec, parse_number, to_base
 from liqmap.models import Event, Kline, Liquidation, OpenInterest, Ticker, Trade
 from liqmap.units import INTERVAL_MS, now_ms
 
@@ -316,13 +316,7 @@ class GateIO(Venue):
                 self._held.append((contract, price_v, size_v, ts, received_at))
                 return None
             raise FrameError(f"{contract}: contract size unknown and {MAX_HELD} rows already held")
-        n = abs(size)
-        if inverse:
-            value = n * per
-            qty = value / price
-        else:
-            qty = n * per
-            value = qty * price
+        qty, value = to_base(abs(size), price, inverse, per)
         side, order_side = ("long", "sell") if size < 0 else ("short", "buy")
         return Liquidation(
             self.name, contract, base, quote, side, price, qty, value, ts, received_at,

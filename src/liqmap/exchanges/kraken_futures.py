@@ -58,7 +58,7 @@ from liqmap.exchanges._common import INF, MAX_TS, decode_object, json_object, ms
 from liqmap.exchanges.base import (
     ConnectionSpec, Control, FrameError, Heartbeat, HistoryPage, Limits, RecordingNames, Topic, Venue,
 )  # fmt: skip
-from liqmap.exchanges.contracts import ContractSpec, parse_number
+from liqmap.exchanges.contracts import ContractSpec, parse_number, to_base
 from liqmap.models import Event, Liquidation, OpenInterest, Ticker, Trade
 
 WS_URL = "wss://futures.kraken.com/ws/v1"
@@ -247,12 +247,7 @@ class KrakenFutures(Venue):
         if c is None or c[0] != self.contracts.version:
             c = self._contract(product)
         _, base, quote, inverse, size = c
-        if inverse:
-            value = qty * size
-            coins = value / price
-        else:
-            coins = qty * size
-            value = coins * price
+        coins, value = to_base(qty, price, inverse, size)
         tid = f"kraken_futures:{product}:{uid}"
         liq = kind == "liquidation"
         trade = Trade(self.name, product, base, quote, side, price, coins, value, ts, received_at, tid, liq)

@@ -88,7 +88,7 @@ from liqmap.exchanges._common import INF, MAX_TS, decode_object, iso_ms, json_ob
 from liqmap.exchanges.base import (
     ConnectionSpec, Control, FrameError, Heartbeat, HistoryPage, Limits, RecordingNames, RestPoll, Topic, Venue,
 )  # fmt: skip
-from liqmap.exchanges.contracts import ContractSpec, parse_number
+from liqmap.exchanges.contracts import ContractSpec, parse_number, to_base
 from liqmap.models import Event, Liquidation, OpenInterest, Ticker, Trade
 from liqmap.symbols import USD_QUOTES
 from liqmap.units import DAY_MS
@@ -366,11 +366,7 @@ class OKX(Venue):
         if inst.count("-") < 2:  # spot / margin instrument: size already in coins
             return sz, sz * price
         spec = self.contracts.get("okx", inst)
-        if spec.kind == "inverse":
-            value = sz * spec.size
-            return value / price, value
-        qty = sz * spec.size
-        return qty, qty * price
+        return to_base(sz, price, spec.kind == "inverse", spec.size)
 
     def _liq(self, inst: str, side: str, pos_side: str, sz: float, px: float, ts: int, received_at: int) -> Liquidation:
         if not (0.0 < px < INF and 0.0 < sz < INF):
@@ -383,12 +379,7 @@ class OKX(Venue):
         c = self._contract_cache.get(inst)
         if c is None or c[0] != self.contracts.version:
             c = self._contract(inst)
-        if c[3]:  # inverse: USD per contract
-            value = sz * c[4]
-            qty = value / px
-        else:
-            qty = sz * c[4]
-            value = qty * px
+        qty, value = to_base(sz, px, c[3], c[4])
         return Liquidation(
             "okx", inst, c[1], c[2], pside, px, qty, value, ts or received_at, received_at,
             f"okx:{inst}:{ts}:{side or pside}:{sz!r}:{px!r}", side or pos_side or None, None, not ts,
