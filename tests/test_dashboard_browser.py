@@ -15,29 +15,29 @@ import time
 import httpx
 import pytest
 
-from conftest import BINANCE_FRAMES, ROOT, browser_page, free_port
+from conftest import BINANCE_FRAMES, BITMEX_INSERTS, ROOT, browser_page, free_port
 
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture
-def served(tmp_path):
+def start_serve(args: list[str], tmp_path, ready=lambda base: httpx.get(base + "/health", timeout=0.5).status_code == 200,
+                env: dict | None = None, timeout_s: float = 20.0):
+    """``liqmap serve ARGS`` on a free port (a subprocess); yields its base URL once ``ready(base)``."""
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "liqmap", "serve", "--replay", str(BINANCE_FRAMES), "--speed", "2",
-         "--port", str(port), "--db", str(tmp_path / "b.duckdb")],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
+    proc = subprocess.Popen([sys.executable, "-m", "liqmap", "serve", *args, "--port", str(port),
+                             "--db", str(tmp_path / "b.duckdb")],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     base = f"http://127.0.0.1:{port}"
     t0 = time.monotonic()
-    while time.monotonic() - t0 < 20:
+    while time.monotonic() - t0 < timeout_s:
         if proc.poll() is not None:
             pytest.fail(f"serve exited: {proc.stdout.read()}")
         try:
-            if httpx.get(base + "/health", timeout=0.5).status_code == 200:
+            if ready(base):
                 break
-        except httpx.HTTPError:
-            time.sleep(0.1)
+        except (httpx.HTTPError, KeyError, ValueError):
+            pass
+        time.sleep(0.1)
     else:
         proc.kill()
         pytest.fail("serve did not come up")
@@ -47,6 +47,11 @@ def served(tmp_path):
         proc.wait(10)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+@pytest.fixture
+def served(tmp_path):
+    yield from start_serve(["--replay", str(BINANCE_FRAMES), "--speed", "2"], tmp_path)
 
 
 def test_dashboard_renders_empty_states_and_live_feed(served):
@@ -79,4 +84,38 @@ def test_dashboard_renders_empty_states_and_live_feed(served):
         page.wait_for_timeout(1000)
         (ROOT / "artifacts").mkdir(exist_ok=True)
         page.screenshot(path=str(ROOT / "artifacts" / "dashboard.png"), full_page=True)
+        assert not errors, errors
+
+
+@pytest.fixture
+def served_market(tmp_path):
+    """``serve --replay`` of the cryptofeed sample sessions (real tickers of 8 venues, recorded
+    months apart, hence a five-year market stale window) plus real BitMEX 2019 liquidations."""
+    import os
+
+    env = dict(os.environ, LIQMAP_MARKET_STALE_S=str(5 * 365 * 86_400))
+    yield from start_serve(["--replay", str(ROOT / "tests/fixtures/cryptofeed_sample_data"), str(BITMEX_INSERTS),
+                            "--heatmap-symbols", "none"], tmp_path,
+                           ready=lambda base: bool(httpx.get(base + "/market/tickers", timeout=0.5).json()["data"]),
+                           env=env, timeout_s=30.0)
+
+
+def test_cross_exchange_panel_shows_the_view_pushed_over_the_websocket(served_market):
+    """ETH/USD: one table row per venue with the API's numbers, pushed by /ws/market; the whale tape
+    holds the replayed BitMEX ETH liquidations."""
+    api = httpx.get(served_market + "/market/ticker", params={"symbol": "ETHUSD"}).json()["data"]
+    with browser_page({"width": 1280, "height": 900}) as (page, errors):
+        page.goto(served_market + "/?symbol=ETH")
+        page.wait_for_function("window.liqmapMarketPushes >= 1", timeout=20_000)
+        assert page.inner_text("#xv-title") == "ETH/USD"
+        rows = page.locator("#xv-table tbody tr")
+        assert rows.count() == len(api["exchanges_data"])
+        first = rows.nth(0).inner_text()
+        top = sorted(api["exchanges_data"].values(), key=lambda s: (s["stale"], -(s["volume_24h_usd"] or 0)))[0]
+        assert first.startswith(top["exchange"]) and f"{top['price']:,.1f}" in first
+        assert "max spread " + f"{api['max_spread_bps']:.1f}" + " bps" in page.inner_text("#xv-summary")
+        page.wait_for_selector("#xv-whales li.liq", timeout=10_000)
+        assert "LIQ" in page.inner_text("#xv-whales")
+        (ROOT / "artifacts").mkdir(exist_ok=True)
+        page.locator("#cross-exchange").screenshot(path=str(ROOT / "artifacts" / "cross-exchange.png"))
         assert not errors, errors

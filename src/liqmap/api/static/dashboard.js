@@ -1,5 +1,6 @@
 // liqmap dashboard (/): the market chart of the selected underlying (market.js) beside its
-// liquidation map, the live feed (/ws/liquidations), realized totals, cascades and venue health.
+// liquidation map, the live feed (/ws/liquidations), realized totals, cascades, venue health and the
+// cross-exchange panel (crossview.js: venues table, arbitrage, whale tape).
 // Every panel follows the selected symbol; every empty chart says why. No external resources.
 // Venue and user strings are text nodes (M.el / textContent), never parsed as HTML.
 "use strict";
@@ -230,6 +231,7 @@
       if (!st.error) renderStats(st);
       if (!cs.error) renderCascades(cs);
       if (!hl.error) renderHealth(hl);
+      window.LiqmapCrossView.update(base).catch((e) => console.warn("cross-exchange:", e.message || e));
       window.liqmapRefreshMs = performance.now() - t0;
     } catch (e) { console.warn("refresh failed:", e.message || e); }
     finally { busy = false; }
