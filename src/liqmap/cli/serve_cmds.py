@@ -170,6 +170,7 @@ def demo(
     from liqmap.serve.server import ServeError, build_replay_state, check_port
 
     logging.basicConfig(level="WARNING")
+    logging.getLogger("liqmap.events").setLevel(logging.ERROR)  # the demo's replayed history is not news
     if speed <= 0:
         _fail("--speed must be > 0")
     _sigterm_like_ctrl_c()
