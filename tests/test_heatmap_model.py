@@ -18,23 +18,24 @@ from liqmap.heatmap.model import (
 )
 from liqmap.heatmap.params import load_params
 from liqmap.heatmap.pipeline import hourly, run
-from liqmap.heatmap.reference import KLINES_5M, OI_5M, load_klines, load_oi
+from liqmap.heatmap.reference import KLINES_5M, KLINES_15M, OI_5M, load_klines, load_oi
 from liqmap.storage.duckdb_store import apply_migrations
 from liqmap.heatmap.validate import hourly_prediction, load_protocol, prepare
 from liqmap.units import DAY_MS, HOUR_MS
 
 DEC1 = 1_764_547_200_000  # 2025-12-01 00:00 UTC
 DEC3, DEC5, DEC6 = DEC1 + 2 * DAY_MS, DEC1 + 4 * DAY_MS, DEC1 + 5 * DAY_MS
-K5, OI = load_klines(KLINES_5M, "5m"), load_oi(OI_5M)
+K5, K15, OI = load_klines(KLINES_5M, "5m"), load_klines(KLINES_15M, "15m"), load_oi(OI_5M)
 
 
-def _add(con, lo: int, hi: int) -> None:
-    """Insert the real 5-minute klines ending in (lo, hi] and the OI stamped in (lo, hi]."""
-    k = (K5.open_time + 300_000 > lo) & (K5.open_time + 300_000 <= hi)
-    con.executemany("INSERT INTO klines_5m_history VALUES ('BTCUSDT', ?, ?, ?, ?, ?, 0, ?, ?, 0, 0, ?)",
-                    [(int(t), o, h, lo_, c, int(t) + 299_999, qv, tb) for t, o, h, lo_, c, qv, tb in zip(
-                        K5.open_time[k], K5.open[k], K5.high[k], K5.low[k], K5.close[k], K5.quote_volume[k],
-                        K5.taker_buy_quote[k])])
+def _add(con, lo: int, hi: int, kl=K5, table: str = "klines_5m_history") -> None:
+    """Insert the real klines ``kl`` ending in (lo, hi] and the OI stamped in (lo, hi]."""
+    iv = kl.interval_ms
+    k = (kl.open_time + iv > lo) & (kl.open_time + iv <= hi)
+    con.executemany(f"INSERT INTO {table} VALUES ('BTCUSDT', ?, ?, ?, ?, ?, 0, ?, ?, 0, 0, ?)",
+                    [(int(t), o, h, lo_, c, int(t) + iv - 1, qv, tb) for t, o, h, lo_, c, qv, tb in zip(
+                        kl.open_time[k], kl.open[k], kl.high[k], kl.low[k], kl.close[k], kl.quote_volume[k],
+                        kl.taker_buy_quote[k])])
     m = (OI.t > lo) & (OI.t <= hi)
     con.executemany("INSERT INTO open_interest_history VALUES ('BTCUSDT', ?, ?, ?, NULL, NULL, NULL, NULL, 'test')",
                     [(int(t), q, v) for t, q, v in zip(OI.t[m], OI.contracts[m], OI.value_usd[m])])
@@ -71,6 +72,9 @@ def test_api_output_equals_validate_model_output(db):
     # and the API's JSON levels are those snapshots, binned
     body = json.loads(get_heatmap_timeseries_json("BTCUSDT", DEC3, DEC6, "1h", warmup_ms=2 * DAY_MS, con=db))
     assert body["meta"]["params_version"] == served.version and len(body["data"]) == len(cols) == 72
+    # coverage = contracts in the book / real OI (one side per contract: not halved)
+    assert np.isfinite(series.oi[-1]) and body["meta"]["coverage"] == round(float(vres.book_qty[-1] / series.oi[-1]), 4)
+    assert 0 < body["meta"]["coverage"] <= 1
     i, col = cols[-1], body["data"][-1]
     prices, lo, sh = _bins(served.params, series.close[i], *vres.snapshots[i], body["meta"]["bin_size"], 10.0)
     assert col["timestamp"] == DEC6
@@ -89,6 +93,24 @@ def test_columns_do_not_change_when_later_data_arrives():
     assert n == 192 and len(after["data"]) == n + 96
     assert after["data"][:n] == before["data"]
     assert sum(len(c["levels"]) for c in before["data"]) > 1_000
+
+
+def test_default_bins_of_earlier_columns_do_not_change_when_later_data_arrives():
+    """Real 15-minute klines of 2026-01-29 … 02-05, when BTC fell through 80,000 USD: a bin size
+    taken from the whole window (its median close) would re-bin the first days once the later
+    ones arrive (250 → 200 USD); the default comes from the window's first price, so it does not."""
+    jan29 = DEC1 + 59 * DAY_MS
+    con = duckdb.connect()
+    apply_migrations(con)
+    _add(con, jan29 - 1, jan29 + 3 * DAY_MS, K15, "klines_15m_history")
+    before = get_heatmap_timeseries("BTCUSDT", jan29 + DAY_MS, jan29 + 3 * DAY_MS, "1h", con=con)
+    _add(con, jan29 + 3 * DAY_MS, jan29 + 7 * DAY_MS, K15, "klines_15m_history")
+    after = get_heatmap_timeseries("BTCUSDT", jan29 + DAY_MS, jan29 + 7 * DAY_MS, "1h", con=con)
+    closes = K15.close[(K15.open_time >= jan29) & (K15.open_time < jan29 + 7 * DAY_MS)]
+    assert np.median(closes[:288]) > 80_000 > np.median(closes)  # the window's median does cross the bin edge
+    assert before["meta"]["bin_size"] == after["meta"]["bin_size"] == 250
+    n = len(before["data"])
+    assert n == 48 and after["data"][:n] == before["data"]
 
 
 def test_levels_sit_beyond_the_price_path_and_meta_is_honest(db):

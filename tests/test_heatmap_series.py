@@ -82,3 +82,16 @@ def test_predictions_join_realized_liquidations_by_hour_end():
     t = np.array([HOUR_MS + M5, 2 * HOUR_MS, 2 * HOUR_MS + M5])
     h, v = hourly(t, np.array([1.0, 2.0, 4.0]))
     assert h.tolist() == [2 * HOUR_MS, 3 * HOUR_MS] and v.tolist() == [3.0, 4.0]
+
+
+def test_the_realized_file_s_open_interest_is_binance_btcusdt_alone():
+    """PROVENANCE's label, checked on the shipped files: the CoinGlass export's OI close (USD, at the
+    hour END) equals Binance BTCUSDT's 5-minute OI value alone, although its meta file names
+    Binance+Bybit+OKX (three venues would be ~1.5-2x Binance's)."""
+    with gzip.open(REALIZED_1H, "rt") as fh:
+        cg = {int(r["timestamp"]) + HOUR_MS: float(r["oi_close"]) for r in csv.DictReader(fh)}
+    binance = {int(t) - int(t) % 300_000: v for t, v in zip(OI.t, OI.value_usd)}
+    ratio = np.array([cg[t] / binance[t] for t in cg if t in binance])
+    assert len(ratio) > 4_000
+    lo, hi = np.percentile(ratio, [1, 99])
+    assert 0.999 < lo and hi < 1.001

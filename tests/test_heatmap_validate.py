@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -104,3 +105,47 @@ def test_partial_from_the_rank_matrix_equals_the_rank_residual_correlation():
     res = [r - Z @ np.linalg.lstsq(Z, r, rcond=None)[0] for r in (rankdata(x), rankdata(y))]
     assert partial_from(rank_stats(np.column_stack([x, y, z])), 0, 1, 2) == pytest.approx(
         np.corrcoef(*res)[0, 1], abs=1e-12)
+
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+README_ROWS = {"**model (served)**": "model", "no-OI book": "no_oi_book", "own-side excursion": "own_excursion",
+               "two-sided excursion": "two_sided_excursion", "hour's range": "hour_range",
+               "breakout beyond the prior 6 h extreme": "breakout_6h"}
+
+
+def _cell(v, ci) -> str:
+    """A README table cell: ``0.860 [0.842, 0.876]`` (— when there is no value)."""
+    return "—" if v is None else f"{v:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]"
+
+
+def test_readme_validation_table_is_the_recorded_score_and_the_printed_table():
+    """The README's figures are the ones ``liqmap validate`` prints (recorded in params/v1.json, which
+    ``test_recorded_held_out_score_reproduces_and_table_prints`` checks against a fresh run)."""
+    from liqmap.cli import app
+
+    ho = load_params().held_out
+    text = README.read_text()
+    section = text[text.index("### Validation results"):]
+    rows = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        for label, key in README_ROWS.items():
+            if len(cells) == 5 and cells[0].startswith(label):
+                rows[key] = cells[1:]
+    assert set(rows) == set(V.PREDICTORS)
+    for key, cells in rows.items():
+        want = []
+        for side in ("long", "short"):
+            r = ho[side][key]
+            want += [_cell(r["spearman"], r["spearman_ci95"]), _cell(r["partial"], r["partial_ci95"])]
+        assert [c.replace("**", "") for c in cells] == want, key
+    for side in ("long", "short"):
+        lo, hi = ho[side]["no_oi_book"]["model_minus_partial_ci95"]
+        assert f"{side} [{lo:.3f}, {hi:.3f}]" in section
+    assert f"Held-out half: {ho['split']['held_out']['hours']:,} hours" in section
+    # the table printed to a file or pipe shows every figure in full
+    out = CliRunner().invoke(app, ["validate", "--n-boot", "20"]).stdout
+    for key in V.PREDICTORS:
+        for side in ("long", "short"):
+            assert f"{ho[side][key]['spearman']:.3f}" in out
+    assert "model (served)" in out and "model−this partial" in out  # not folded to 80 columns

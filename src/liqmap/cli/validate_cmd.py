@@ -21,6 +21,8 @@ from rich.table import Table
 from liqmap.cli import app
 
 _err = Console(stderr=True)
+#: Width of the table when stdout is not a terminal (a file, a pipe, CI logs): every figure in full.
+TABLE_WIDTH = 132
 ROWS = (("model", "model (served)"), ("no_oi_book", "no-OI book"), ("own_excursion", "own excursion"),
         ("two_sided_excursion", "two-sided exc."), ("hour_range", "hour range"), ("breakout_6h", "6 h breakout"))
 
@@ -84,4 +86,7 @@ def validate(version: str = typer.Option("v1", "--version", help="protocol / par
     if as_json:
         sys.stdout.write(json.dumps(res, allow_nan=False, default=str) + "\n")
         return
-    print_table(res, Console())
+    console = Console()
+    if not console.is_terminal:  # piped or redirected: rich would fold the table to 80 columns
+        console = Console(width=TABLE_WIDTH)
+    print_table(res, console)

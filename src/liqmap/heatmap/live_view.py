@@ -18,7 +18,7 @@ import duckdb
 import numpy as np
 
 from liqmap.heatmap.brackets import BRACKETS_AS_OF
-from liqmap.heatmap.model import _ENCODER, Column, Level, _nice
+from liqmap.heatmap.model import _ENCODER, Column, Level, _nice, default_bin_size
 from liqmap.heatmap.params import ServedParams
 from liqmap.storage import heatmap_store as hs
 from liqmap.units import INTERVAL_MS
@@ -100,7 +100,7 @@ def _live_grid(cur: duckdb.DuckDBPyConnection, served: ServedParams, base: str, 
     if not is_col.any():
         return None
     if bin_size is None:
-        bin_size = _nice(float(np.nanmedian(closes)) * 0.0025) if np.isfinite(closes).any() else 1.0
+        bin_size = default_bin_size(closes)  # the window's first close: later steps never re-bin earlier columns
     filled = closes.copy()  # the band follows the last known close
     for k in range(1, len(filled)):
         if filled[k] != filled[k]:

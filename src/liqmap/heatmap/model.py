@@ -152,15 +152,24 @@ def calculate_time_evolving_heatmap(symbol: str, start, end, interval: str = "15
     return series, res, cols, used
 
 
+def default_bin_size(closes) -> float:
+    """Display bin (USD): a round number near 0.25 % of the FIRST known close of ``closes`` (1.0 when
+    none). It depends on the window's start only, never on later rows, so extending a window (or new
+    data arriving) never re-bins its earlier columns."""
+    c = np.asarray(closes, dtype=float)
+    known = c[np.isfinite(c) & (c > 0)]
+    return _nice(float(known[0]) * 0.0025) if len(known) else 1.0
+
+
 def _binner(p, bin_size: float | None, band_pct: float, out: dict):
     """``reduce_for`` of :func:`calculate_time_evolving_heatmap`: display bins within the band, whole USD.
-    The bin size (given, or a round number near 0.25 % of the median close) is stored in ``out``."""
+    The bin size (given, or :func:`default_bin_size` of the run's closes) is stored in ``out``."""
     def reduce_for(series: StepSeries):
         closes = series.close.copy()
         for k in range(1, len(closes)):  # the band follows the last known close
             if not np.isfinite(closes[k]):
                 closes[k] = closes[k - 1]
-        out["bin_size"] = size = float(bin_size) if bin_size else _nice(float(np.nanmedian(closes)) * 0.0025)
+        out["bin_size"] = size = float(bin_size) if bin_size else default_bin_size(series.close)
         cache: dict = {}
         return lambda i, origin, levels: _bins(p, closes[i], origin, levels, size, band_pct, cache)
     return reduce_for
@@ -229,8 +238,8 @@ def get_heatmap_timeseries(symbol: str, start, end, interval: str = "15m", bin_s
 
     ``timestamp`` = step END (ms UTC); ``price`` = lower edge of a display bin (USD); ``long``/``short``
     = ESTIMATED open liquidation notional (whole USD) whose level lies in the bin; only non-empty
-    bins whose cells lie within ±``band_pct`` % of the column's close. ``bin_size`` default: a round
-    number near 0.25 % of the median price. Raises UnknownSymbol, NoData, ValueError.
+    bins whose cells lie within ±``band_pct`` % of the column's close. ``bin_size`` default:
+    :func:`default_bin_size` (near 0.25 % of the first price of the run: causal). Raises UnknownSymbol, NoData, ValueError.
     """
     meta, tss, cols = _heatmap_grid(con, symbol, start, end, interval, bin_size, band_pct, served, warmup_ms)
     data = [{"timestamp": int(t), "levels": [{"price": p, "long": a, "short": b}
