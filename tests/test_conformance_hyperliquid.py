@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from liqmap.exchanges.hyperliquid import LIQUIDATORS
 from liqmap.feed.adapter import ExchangeAdapter
 from liqmap.models import Trade
@@ -50,3 +52,29 @@ async def test_symbol_mode_uses_the_listing_spelling_and_refused_coins_are_shown
     assert h.rejected["trades:ETH"].startswith("Invalid subscription")
     coins = {json.loads(m)["subscription"].get("coin") for m in venue.messages(0) if '"subscribe"' in m}
     assert "kPEPE" in coins and "KPEPE" not in coins  # the listing's spelling
+
+
+def test_liquidator_list_is_configurable_within_the_user_limit(monkeypatch):
+    from liqmap.exchanges.hyperliquid import Hyperliquid
+    from liqmap.settings import get_settings
+
+    mine = ["0x" + "a" * 40, "0x" + "B" * 40]
+    monkeypatch.setenv("LIQMAP_HYPERLIQUID_LIQUIDATORS", " , ".join(mine))
+    get_settings.cache_clear()
+    try:
+        v = Hyperliquid()
+        users = [t.arg["user"] for c in v.connections() for t in c.topics if t.arg.get("type") == "userFills"]
+        assert v.liquidators == tuple(a.lower() for a in mine) and users == list(v.liquidators)
+        monkeypatch.setenv("LIQMAP_HYPERLIQUID_LIQUIDATORS", ",".join(f"0x{i:040x}" for i in range(11)))
+        get_settings.cache_clear()
+        with pytest.raises(ValueError, match="1 to 10"):
+            Hyperliquid()
+        monkeypatch.setenv("LIQMAP_HYPERLIQUID_LIQUIDATORS", "0x2e3d94f0562703b25c83308a05046ddaf9a8dd1")  # 39 digits
+        get_settings.cache_clear()
+        with pytest.raises(ValueError, match="not an account address"):
+            Hyperliquid()
+        monkeypatch.delenv("LIQMAP_HYPERLIQUID_LIQUIDATORS")
+        get_settings.cache_clear()
+        assert Hyperliquid().liquidators == LIQUIDATORS
+    finally:
+        get_settings.cache_clear()

@@ -157,3 +157,45 @@ def test_real_liquidation_frames(name):
             assert ev.id.startswith(name + ":") and ev.id not in ids
             ids.add(ev.id)
     assert ids, f"no liquidation parsed from {name}'s frames"
+
+
+def _conformance_rows() -> list[list[str]]:
+    """Rows of the README's venue-connection table (venue, URL, limits, heartbeat, answers, checked)."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    head = text.index("| venue | websocket URL | limits applied |")
+    rows = []
+    for line in text[head:].splitlines()[2:]:
+        if not line.startswith("|"):
+            break
+        rows.append([c.strip() for c in line.strip().strip("|").split("|")])
+    return rows
+
+
+def _count(n: int) -> str:
+    return "one" if n == 1 else f"{n:,}".replace(",", "[, ]?")
+
+
+@names
+def test_readme_conformance_table_states_the_applied_limits(name):
+    """Issue #16: per venue the README gives the URL, the limits applied, the heartbeat and the date
+    it was checked; the limits it states are the module's ``Limits`` declaration."""
+    import re
+    from urllib.parse import urlparse
+
+    cls = venue_class(name)
+    host = urlparse(cls.default_ws).netloc
+    rows = [r for r in _conformance_rows() if host and host in r[1]]
+    assert len(rows) == 1, f"{name}: one README conformance row naming {host}"
+    _, url, limits, heartbeat, answers, checked = rows[0]
+    assert heartbeat and answers and re.match(r"20\d\d-\d\d-\d\d ", checked)
+    lim = cls.limits
+    if lim.args_per_subscribe:
+        assert re.search(rf"\b{_count(lim.args_per_subscribe)} \w+ a (request|message)", limits), limits
+    if lim.topics_per_connection:
+        assert re.search(rf"\b{_count(lim.topics_per_connection)} [`\w]+ a connection", limits), limits
+    if lim.max_lifetime_s:
+        assert f"{lim.max_lifetime_s / 3600:g} h" in limits
+    if lim.subscribes_per_hour:
+        assert re.search(rf"\b{lim.subscribes_per_hour} \w+ ?/ ?h", limits), limits

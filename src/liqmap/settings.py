@@ -25,6 +25,10 @@ Every setting has a documented default that runs on the embedded tier alone
 * ``LIQMAP_HEATMAP_BACKFILL_DAYS`` -- days of venue REST history (open interest, klines)
   ``serve`` fetches at start for the heatmap's warm-up, default 3; 0 = none.
 
+* ``LIQMAP_HYPERLIQUID_LIQUIDATORS`` -- comma-separated Hyperliquid accounts whose fills are
+  followed as liquidations (at most 10, the venue's user-subscription limit); unset = the five
+  known liquidator vaults (``liqmap.exchanges.hyperliquid.LIQUIDATORS``).
+
 Cross-exchange market view (``serve``, :mod:`liqmap.serve.market`):
 
 * ``LIQMAP_MARKET_STALE_S`` -- a venue quote older than this (seconds, against the app clock) is
@@ -75,6 +79,7 @@ class Settings(BaseSettings):
     max_retries: int = Field(0, validation_alias=AliasChoices("MAX_RETRIES", "LIQMAP_MAX_RETRIES"))
     heatmap_symbols: str = "BTC,ETH"
     heatmap_backfill_days: float = 3.0
+    hyperliquid_liquidators: str | None = None
 
     market_stale_s: float = Field(10.0, gt=0)
     taker_fees: str | None = None

@@ -22,7 +22,8 @@ Liquidator 2/3/4 and the standalone Liquidator vault ``0x63c6…3a00``. Only
 (tradingstrategy-ai web3-ethereum-defi ``eth_defi/hyperliquid/constants.py``,
 "Source: Hyperliquid vaultDetails API", checked 2026-12). Check at any time with
 ``POST /info {"type":"vaultDetails","vaultAddress":"0xdfc24b077bc1425ad1dea75bcb6f8158e10df303"}``
-(``childAddresses``). User-specific subscriptions are limited to 10 distinct users
+(``childAddresses``); replace the list with ``LIQMAP_HYPERLIQUID_LIQUIDATORS`` (comma-separated
+addresses) when it changes. User-specific subscriptions are limited to 10 distinct users
 per IP (``Limits.users``): a longer list is refused at construction.
 
 Auto-deleveraging is not a liquidation. ADL fills carry ``"dir":"Auto-Deleveraging"``
@@ -71,6 +72,7 @@ https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/info-endpoint
 
 from __future__ import annotations
 
+import re
 from typing import Any, Sequence
 
 import msgspec
@@ -94,6 +96,18 @@ LIQUIDATORS: tuple[str, ...] = (
     "0x63c621a33714ec48660e32f2374895c8026a3a00",  # Liquidator (standalone vault) [3P]
 )
 ADL_DIR = "Auto-Deleveraging"
+_ADDRESS = re.compile(r"0x[0-9a-f]{40}")
+
+
+def configured_liquidators() -> tuple[str, ...]:
+    """The liquidator accounts to follow: ``LIQMAP_HYPERLIQUID_LIQUIDATORS`` (comma-separated
+    addresses; at most the venue's 10 user subscriptions) when set, else :data:`LIQUIDATORS`."""
+    from liqmap.settings import get_settings
+
+    text = get_settings().hyperliquid_liquidators
+    if not text or not text.strip():
+        return LIQUIDATORS
+    return tuple(a.strip() for a in text.split(",") if a.strip())
 DEFAULT_COINS: tuple[str, ...] = ("BTC", "ETH", "SOL", "HYPE", "XRP", "DOGE")
 
 
@@ -152,11 +166,13 @@ class Hyperliquid(Venue):
         contracts: unused (sizes are coins), accepted for uniformity.
         ws_url: full websocket URL, default ``wss://api.hyperliquid.xyz/ws``.
         rest_url: REST base (``/info``), default ``https://api.hyperliquid.xyz``.
-        liquidators: accounts whose fills are subscribed (default :data:`LIQUIDATORS`).
+        liquidators: accounts whose fills are subscribed (default :func:`configured_liquidators`:
+            ``LIQMAP_HYPERLIQUID_LIQUIDATORS``, else :data:`LIQUIDATORS`).
         liquidator: one account instead of the list (kept for callers of one address).
 
     Raises:
-        ValueError: more accounts than the venue's user-subscription limit (10).
+        ValueError: no account, more than the venue's user-subscription limit (10), or a
+            malformed address.
     """
 
     name = "hyperliquid"
@@ -181,13 +197,16 @@ class Hyperliquid(Venue):
     label = "ws"
     recordings = RecordingNames(cryptofeed=("HYPERLIQUID",), tardis=("hyperliquid",))
 
-    def __init__(self, *args: Any, liquidators: Sequence[str] = LIQUIDATORS, liquidator: str | None = None,
+    def __init__(self, *args: Any, liquidators: Sequence[str] | None = None, liquidator: str | None = None,
                  **kw: Any) -> None:  # fmt: skip
         super().__init__(*args, **kw)
-        accounts = [liquidator] if liquidator else list(liquidators)
-        self.liquidators = tuple(dict.fromkeys(a.lower() for a in accounts))
+        accounts = [liquidator] if liquidator else list(liquidators if liquidators is not None else configured_liquidators())
+        self.liquidators = tuple(dict.fromkeys(a.strip().lower() for a in accounts))
         if not self.liquidators or len(self.liquidators) > (self.limits.users or 10):
             raise ValueError(f"hyperliquid: 1 to {self.limits.users} liquidator accounts, got {len(self.liquidators)}")
+        bad = [a for a in self.liquidators if not _ADDRESS.fullmatch(a)]
+        if bad:
+            raise ValueError(f"hyperliquid: not an account address (0x + 40 hex digits): {bad[:3]}")
         self.liquidator = self.liquidators[0]
         self._liquidator_set = frozenset(self.liquidators)
         #: Auto-deleveraging fills seen and dropped (module docstring).
