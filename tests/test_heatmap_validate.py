@@ -60,6 +60,18 @@ def test_held_out_half_needs_a_frozen_protocol(monkeypatch):
         V.validate("v1")
 
 
+def test_a_scored_protocol_cannot_be_refitted():
+    """``--fit`` would overwrite params/v1.json and erase its recorded held-out score; it refuses
+    (exit 1, file unchanged) before reading any data."""
+    from liqmap.cli import app
+    from liqmap.heatmap.params import params_path
+
+    before = params_path("v1").read_bytes()
+    r = CliRunner().invoke(app, ["validate", "--fit"])
+    assert r.exit_code == 1 and "new protocol version" in r.output
+    assert params_path("v1").read_bytes() == before
+
+
 def test_baselines_follow_their_definitions():
     # HAND-BUILT hours (toy prices): open, high, low
     o = np.array([100.0, 100, 100, 100, 100, 100, 100, 100])

@@ -274,7 +274,15 @@ def validate(version: str = "v1", *, n_boot: int | None = None, development: boo
 
 def fit_and_write(version: str = "v1", progress=None) -> dict:
     """Fit the model and the no-OI book on the fit half of protocol ``version`` and write
-    ``params/<version>.json`` (no held-out score yet). Returns the written summary."""
+    ``params/<version>.json`` (no held-out score yet). Returns the written summary.
+
+    Raises ``RuntimeError`` when that file already records a held-out score: the score is
+    reported once per protocol version, so a refit (which would erase it and let a new fit be
+    scored on the same held-out half) needs a new protocol version."""
+    path = params_path(version)
+    if path.exists() and json.loads(path.read_text()).get("held_out"):
+        raise RuntimeError(f"{path} records the held-out score of protocol {version}: a new fit needs a new "
+                           "protocol version (copy protocol/<version>.json to a new name, unfrozen)")
     protocol = load_protocol(version)
     ds = prepare(protocol)
     model = fit(protocol, ds, "model", progress)
