@@ -7,6 +7,7 @@ Data: 117 real BitMEX liquidation inserts (2019-11), the real welcome frame and 
 from __future__ import annotations
 
 import json
+import logging
 
 from liqmap.exchanges.base import Limits
 from liqmap.exchanges.bitmex import BitMEX
@@ -32,7 +33,8 @@ def listed() -> set[str]:
     return {r["symbol"] for r in json.loads(instrument_body())}
 
 
-async def test_unknown_symbol_refuses_its_request_the_liquidation_topic_is_not_in_it():
+async def test_unknown_symbol_refuses_its_request_the_liquidation_topic_is_not_in_it(caplog):
+    caplog.set_level(logging.WARNING, logger="liqmap.feed")
     async with LocalWsVenue([[Send([bitmex_welcome()]), WaitFor(2), Send(FRAMES)]], answer=BitmexAnswers(listed())) as venue:
         adapter = ExchangeAdapter("bitmex", ws_url=venue.url, symbols=["XBTUSD", "XBTEUR", "NOPEUSD"], **FAST)
         events = []
@@ -48,6 +50,8 @@ async def test_unknown_symbol_refuses_its_request_the_liquidation_topic_is_not_i
     # liquidation, instrument:XBTUSD, then trade + quote (+ instrument) per symbol
     assert (h.subscribed, h.requested) == (7, 10) and h.connections == {"realtime": "connected"}
     assert h.parse_errors == 0 and h.rejections == 4  # the shared request, then each NOPEUSD topic alone
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and "rejected" in r.getMessage()]
+    assert len(warned) == 4 and all("Unknown or expired symbol" in m for m in warned)  # the venue's reason, logged
 
 
 async def test_over_long_request_is_refused_and_recovered_one_topic_at_a_time():
