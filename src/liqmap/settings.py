@@ -24,7 +24,6 @@ Every setting has a documented default that runs on the embedded tier alone
   liquidation-level heatmap it keeps current, default ``BTC,ETH``; empty = none.
 * ``LIQMAP_HEATMAP_BACKFILL_DAYS`` -- days of venue REST history (open interest, klines)
   ``serve`` fetches at start for the heatmap's warm-up, default 3; 0 = none.
-
 * ``LIQMAP_HYPERLIQUID_LIQUIDATORS`` -- comma-separated Hyperliquid accounts whose fills are
   followed as liquidations (at most 10, the venue's user-subscription limit); unset = the five
   known liquidator vaults (``liqmap.exchanges.hyperliquid.LIQUIDATORS``).
