@@ -49,9 +49,14 @@ def _unregistered_traces(page, ids) -> list[str]:
 def test_main_page_opens_on_btc_with_a_real_map(demo):
     with browser_page({"width": 1280, "height": 900}) as (page, errors):
         console = _console_errors(page)
+        asked: list[str] = []
+        page.on("request", lambda r: asked.append(r.url[len(demo):]))
         page.goto(demo + "/")
         page.wait_for_selector("body[data-ready='1']", timeout=20_000)
         assert page.input_value("#symbol") == "BTC"
+        # the pickers' requests are preloaded while the page is parsed, and the script uses those answers
+        for path in ("/liquidations/symbols", "/data/symbols", "/exchanges"):
+            assert asked.count(path) == 1, (path, asked)
         chart = page.evaluate("""() => { const el = document.getElementById('chart');
             return {candles: +el.dataset.candles, levels: +el.dataset.levels, bubbles: +el.dataset.bubbles,
                     types: el.data.map((t) => t.type), notes: (el.layout.annotations || []).map((a) => a.text),
