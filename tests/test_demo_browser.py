@@ -57,6 +57,7 @@ def test_main_page_opens_on_btc_with_a_real_map(demo):
         # the pickers' requests are preloaded while the page is parsed, and the script uses those answers
         for path in ("/liquidations/symbols", "/data/symbols", "/exchanges"):
             assert asked.count(path) == 1, (path, asked)
+            assert page.evaluate("(p) => performance.getEntriesByName(location.origin + p)[0].initiatorType", path) == "link"
         chart = page.evaluate("""() => { const el = document.getElementById('chart');
             return {candles: +el.dataset.candles, levels: +el.dataset.levels, bubbles: +el.dataset.bubbles,
                     types: el.data.map((t) => t.type), notes: (el.layout.annotations || []).map((a) => a.text),
