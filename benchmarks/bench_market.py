@@ -12,6 +12,11 @@ core (the process is pinned to CPU 0).
 Target (issue #15): the snapshot of 200 instruments across 14 venues updated >= 10 times a
 second. The figure is rounds per second of CPU time (rounds/s = 1 / seconds per round), and
 separately the snapshot-only part.
+
+``--serve``: the same load through what ``liqmap serve`` runs instead
+(:class:`liqmap.serve.market.MarketService`): ``handle`` per ticker (view, counters, alert
+routing), then one ``tick`` per round (snapshots, arbitrage tracking and events, and the
+``/ws/market`` push of every changed snapshot JSON-encoded for one subscriber).
 """
 
 from __future__ import annotations
@@ -53,32 +58,55 @@ def round_of_tickers(state: dict, rng: random.Random, now_ms: int) -> list[Ticke
     return out
 
 
-def main(instruments: int, rounds: int) -> int:
+def serve_service():
+    """A MarketService as serve builds it, on the synthetic names and fees, one WS subscriber."""
+    from liqmap.serve.market import MarketService
+    from liqmap.settings import Settings
+
+    svc = MarketService(Settings(stats_interval_s=0), lambda: 0, push_s=0.0)
+    svc.view.board = QuoteBoard(resolver=synthetic_resolver)
+    svc.view.fees_bps = dict(FEES)
+    sub = svc.hub.subscribe(queue_size=1_000_000)
+    return svc, sub
+
+
+def main(instruments: int, rounds: int, serve: bool = False) -> int:
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {0})
     rng = random.Random(42)
     state = {f"SYN{i}": 100.0 * (1 + i) for i in range(instruments)}
     board, tracker = QuoteBoard(resolver=synthetic_resolver), ArbitrageTracker()
+    svc, sub = serve_service() if serve else (None, None)
+    if svc is not None:
+        board, tracker = svc.view.board, svc.view.tracker
     total, snap_only, opps = [], [], 0
     now = 1_700_000_000_000
     for r in range(rounds):
         now += 100
         ticks = round_of_tickers(state, rng, now)  # generating the load is not timed
         t0 = time.process_time()
+        fold = svc.handle if svc is not None else board.update
         for t in ticks:
-            board.update(t)
+            fold(t)
         t1 = time.process_time()
-        for base, fam in board.take_dirty():
-            d = cross_exchange_data(base, fam, board.quotes(base, fam), now, fees_bps=FEES)
-            tracker.update(base, fam, d.arbitrage_opportunities, now)
-            opps += len(d.arbitrage_opportunities)
+        if svc is not None:
+            svc.tick(now)
+            opps += sum(len(d.arbitrage_opportunities) for d in svc.view.snapshots.values())
+            while not sub.queue.empty():
+                sub.queue.get_nowait()
+        else:
+            for base, fam in board.take_dirty():
+                d = cross_exchange_data(base, fam, board.quotes(base, fam), now, fees_bps=FEES)
+                tracker.update(base, fam, d.arbitrage_opportunities, now)
+                opps += len(d.arbitrage_opportunities)
         t2 = time.process_time()
         if r >= 3:  # warm-up rounds
             total.append(t2 - t0)
             snap_only.append(t2 - t1)
     med, p95 = statistics.median(total), sorted(total)[int(0.95 * len(total))]
     n = instruments * len(VENUES)
-    print(f"{instruments} instruments x {len(VENUES)} venues = {n} quotes, {len(total)} rounds (one core)")
+    print(f"{instruments} instruments x {len(VENUES)} venues = {n} quotes, {len(total)} rounds (one core)"
+          + (", serve path (MarketService.handle + tick + /ws/market encode)" if serve else ""))
     print(f"  per round (fold {n} tickers + {instruments} snapshots + tracker): median {med * 1000:.1f} ms, "
           f"p95 {p95 * 1000:.1f} ms -> {1 / med:.1f} rounds/s (median), {1 / p95:.1f} (p95)")
     sm = statistics.median(snap_only)
@@ -94,5 +122,6 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--instruments", type=int, default=200)
     ap.add_argument("--rounds", type=int, default=60)
+    ap.add_argument("--serve", action="store_true", help="drive serve's MarketService instead of the pure functions")
     a = ap.parse_args()
-    raise SystemExit(main(a.instruments, a.rounds))
+    raise SystemExit(main(a.instruments, a.rounds, a.serve))
