@@ -50,6 +50,9 @@ QUOTES: tuple[str, ...] = ("FDUSD", "USDT", "USDC", "BUSD", "USDE", "USD")
 VENUE_QUOTES: tuple[str, ...] = QUOTES + ("EUR", "BTC", "ETH")
 #: Quotes whose amounts are taken as USD (stablecoins at par; README "value_usd").
 USD_QUOTES: frozenset[str] = frozenset({"USD", "USDT", "USDC"})
+#: The quote families (keys of ``Venue.quote_families``): a venue lists its perpetuals of an
+#: underlying in at most one quote per family.
+QUOTE_FAMILIES: tuple[str, ...] = ("USDT", "USDC", "USD")
 #: Query quote -> quote family (the key of ``Venue.quote_families``).
 QUOTE_FAMILY: dict[str, str] = {"USDT": "USDT", "FDUSD": "USDT", "BUSD": "USDT", "USDE": "USDT", "USDC": "USDC", "USD": "USD"}
 BASE_ALIASES: dict[str, str] = {"XBT": "BTC"}

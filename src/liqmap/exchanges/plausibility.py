@@ -71,9 +71,9 @@ REJECT_REASONS: tuple[str, ...] = (
 QUARANTINE_REASONS: tuple[str, ...] = ("price_far", "unvalued")
 
 #: Quotes taken at par with USD (the query quote table of :mod:`liqmap.symbols`).
-USD_QUOTES: frozenset[str] = frozenset(QUOTES)
+_PAR_QUOTES: frozenset[str] = frozenset(QUOTES)
 #: Non-USD quotes whose USD price the gate follows (from the venue's USD-quoted events).
-_PRICED_QUOTES: frozenset[str] = frozenset(VENUE_QUOTES) - USD_QUOTES
+_PRICED_QUOTES: frozenset[str] = frozenset(VENUE_QUOTES) - _PAR_QUOTES
 _SYMBOL_RE = re.compile(r"[A-Za-z0-9.@][A-Za-z0-9._:/@-]*\Z")
 _INF = math.inf
 _CACHE_MAX = 20_000
@@ -196,7 +196,7 @@ class PlausibilityGate:
         maxp, maxq, maxv, tol, ratio, max_age = self._maxp, self._maxq, self._maxv, self._tol, self._ratio, self._max_age
         qtol = self.config.quote_tolerance
         symbols, refs, quote_usd, grammar = self._symbols, self._refs, self._quote_usd, self._grammar
-        launched, usd, priced, gate = self.launched_ms, USD_QUOTES, _PRICED_QUOTES, self
+        launched, usd, priced, gate = self.launched_ms, _PAR_QUOTES, _PRICED_QUOTES, self
 
         def fast(e: Liquidation | Trade) -> str | float | None:
             p = e.price

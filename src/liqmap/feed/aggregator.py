@@ -48,7 +48,7 @@ from liqmap.feed.health import HealthStatus
 from liqmap.feed.replay import ReplayFeed
 from liqmap.models import Event, Gap, Liquidation
 from liqmap.units import CONTRACTS_CACHE
-from liqmap.symbols import SymbolQuery, parse_symbol, strict_symbols, symbol_filter
+from liqmap.symbols import QUOTE_FAMILIES, SymbolQuery, parse_symbol, strict_symbols, symbol_filter
 
 log = logging.getLogger("liqmap.feed.aggregator")
 
@@ -139,7 +139,7 @@ class ExchangeAggregator:
         out: list[str] = []
         for q in queries:
             base = parse_symbol(q).base
-            for quote in ("USDT", "USDC", "USD"):
+            for quote in QUOTE_FAMILIES:
                 for _ex, sym in sorted(strict_symbols(SymbolQuery(base, quote, q), [name])):
                     if sym not in out:
                         out.append(sym)
