@@ -11,6 +11,8 @@ step 3 (a lone jump, the price unchanged); Bybit stops sending open interest aft
 
 from __future__ import annotations
 
+import asyncio
+
 import duckdb
 import httpx
 import pytest
@@ -84,3 +86,50 @@ async def test_bad_oi_is_rejected_and_counted_and_a_silent_venue_leaves_the_aggr
     assert agg["meta"]["venues"] == ["binance:BTCUSDT", "bybit:BTCUSDT", "okx:BTC-USDT-SWAP"]
     last = hm["meta"]["open_interest"]["last"]
     assert hm["meta"]["source"] == "live" and last["partial"] and last["missing"] == ["bybit:BTCUSDT"]
+
+
+async def test_a_market_connection_drop_and_failing_oi_polls_are_stored_as_gaps(tmp_path, fast_polls):
+    """Gaps in the market series are recorded like liquidation gaps: the local Binance closes the
+    market-data websocket (klines, mark price, trades of BTCUSDT) and answers its open-interest
+    poll with 503 for a while; both holes are stored in ``gaps`` under the connection / poll label
+    and shown in ``/exchanges/health``, and the series go on after them."""
+    async with LiveMarket(now_ms(), history_steps=36, live_steps=8) as m:
+        ws = f"ws://127.0.0.1:{m.port}"
+        names = ["binance", "bybit", "okx"]
+        db = str(tmp_path / "g.duckdb")
+        state = build_live_state(names, None, db, ws_urls={v: ws for v in names},
+                                 rest_urls={v: m.url for v in names}, heatmap_symbols=["BTC"])
+        app = create_app(state)
+        await state.start()
+        try:
+            await wait_until(lambda: state.heatmap.warmed and m.connected(), 30, "warm-up and sockets")
+            await m.advance(wait_poll_s=10.0)
+            for client in list(m.clients["binance"]):  # the venue drops the market socket
+                await client.close()
+            m.silent.add("binance")  # and its open-interest endpoint fails (503) for a second
+            await asyncio.sleep(1.0)
+            m.silent.discard("binance")
+            await wait_until(lambda: m.clients["binance"] and m.polled_k == m.k, 30, "Binance back")
+            for _ in range(3):
+                await m.advance(wait_poll_s=10.0)
+            heat = state.heatmap.tracked["BTC"]
+            await wait_until(lambda: heat.heat is not None and heat.heat.next_end == m.t, 30, "steps after the gap")
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+                for _ in range(100):  # committed by the store within its flush interval
+                    health = {h["exchange"]: h for h in (await c.get("/exchanges/health")).json()["exchanges"]}
+                    if {g["connection"] for g in health["binance"]["gaps"]} >= {"usdm-market", "oi:BTCUSDT"}:
+                        break
+                    await asyncio.sleep(0.1)
+        finally:
+            await state.stop()
+    con = duckdb.connect(db, read_only=True)
+    try:
+        gaps = con.execute('SELECT connection, reason, start, "end" FROM gaps WHERE exchange = ?', ['binance']).fetchall()
+        live_oi = con.execute("SELECT max(timestamp) FROM open_interest WHERE exchange = 'binance' AND source = 'live'").fetchone()[0]
+    finally:
+        con.close()
+    by_label = {g[0]: g for g in gaps}
+    assert "usdm-market" in by_label and by_label["usdm-market"][1] != "rest"
+    assert by_label["oi:BTCUSDT"][1] == "rest" and by_label["oi:BTCUSDT"][3] - by_label["oi:BTCUSDT"][2] >= 200
+    assert {g["connection"] for g in health["binance"]["gaps"]} >= {"usdm-market", "oi:BTCUSDT"}
+    assert live_oi == m.t  # the series went on after the gaps

@@ -114,3 +114,24 @@ async def test_redis_keeps_the_latest_value_per_instrument(redis_store):  # noqa
     assert (await redis_store.latest("oi", ex, sym))["open_interest"] == newest[(ex, sym)]
     bar = await redis_store.latest("bar1m", "binance", "CTKUSDT")
     assert bar["trades"] > 0 and bar["open_time"] % 60_000 == 0
+
+
+async def test_a_gap_committed_with_market_rows_stores_both(tmp_path):
+    """A reconnect's Gap and the market rows of the same flush go in one transaction: the gap
+    count must not leave a half-read result on the writer's cursor (DuckDB 2 then refuses the
+    market rows' register() and the whole batch is retried for ever -- serve stops storing)."""
+    from liqmap.models import Gap
+    from liqmap.storage.duckdb_store import DuckDBStore
+
+    events = _events()
+    rows = MarketSeries().add(events)
+    assert len(rows.open_interest) and len(rows.bars)
+    store = DuckDBStore(str(tmp_path / "g.duckdb"))
+    t = max(e.timestamp for e in events if isinstance(e, OpenInterest))
+    await store.write([Gap("bitmex", "realtime-market", t - 5_000, t, "closed")])
+    await store.write_market(rows)
+    await store.flush()
+    await store.close()
+    con = duckdb.connect(str(tmp_path / "g.duckdb"), read_only=True)
+    assert con.execute('SELECT connection, start, "end" FROM gaps').fetchall() == [("realtime-market", t - 5_000, t)]
+    assert _count(con, "trade_bars_1m") == len(rows.bars) and _count(con, "open_interest") == len(rows.open_interest)

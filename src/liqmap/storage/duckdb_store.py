@@ -495,7 +495,9 @@ class DuckDBStore:
             if k not in merged or g.filled:
                 merged[k] = g
         rows = list(merged.values())
-        before = cur.execute("SELECT count(*) FROM gaps").fetchone()[0]
+        # fetchall, not fetchone: DuckDB 2 keeps a result that was not fetched to its end open on the
+        # cursor, and the market rows' register() on this same cursor then fails (ResourceInUse)
+        before = cur.execute("SELECT count(*) FROM gaps").fetchall()[0][0]
         cur.execute(
             'INSERT INTO gaps (exchange, connection, start, "end", reason, filled) SELECT * FROM (SELECT '
             'unnest($1) AS exchange, unnest($2) AS connection, unnest($3) AS start, unnest($4) AS "end", '
@@ -504,7 +506,7 @@ class DuckDBStore:
             [[g.exchange for g in rows], [g.connection for g in rows], [g.start for g in rows],
              [g.end for g in rows], [g.reason for g in rows], [g.filled for g in rows]],
         )  # fmt: skip
-        return cur.execute("SELECT count(*) FROM gaps").fetchone()[0] - before
+        return cur.execute("SELECT count(*) FROM gaps").fetchall()[0][0] - before
 
     def _insert_liquidations(
         self, cur: duckdb.DuckDBPyConnection, cols: dict[str, np.ndarray], n: int, by_ex: Counter[str]
@@ -651,7 +653,7 @@ def _insert_quarantined(cur: duckdb.DuckDBPyConnection, events: list[Quarantined
     sel = ", ".join(f"unnest(${i + 1}) AS \"{c}\"" for i, c in enumerate(QUARANTINE_COLUMNS))
     names = ", ".join(f'"{c}"' for c in QUARANTINE_COLUMNS)
     return cur.execute(f"INSERT OR IGNORE INTO quarantine ({names}) SELECT * FROM (SELECT {sel})",
-                       [list(c) for c in cols]).fetchone()[0]
+                       [list(c) for c in cols]).fetchall()[0][0]  # to its end: the cursor stays usable
 
 
 def symbol_candidates(symbol: str) -> list[str]:

@@ -117,7 +117,7 @@ def step_summary(con: duckdb.DuckDBPyConnection, base: str, version: str, lo: in
     args = [base, version, lo, hi]
     where = "WHERE base = ? AND params_version = ? AND t_end >= ? AND t_end <= ?"
     venues = con.execute(f"SELECT DISTINCT unnest(oi_present) AS v FROM heatmap_steps {where} ORDER BY v", args).fetchall()
-    partial = con.execute(f"SELECT count(*) FILTER (oi_partial) FROM heatmap_steps {where}", args).fetchone()[0]
+    partial = con.execute(f"SELECT count(*) FILTER (oi_partial) FROM heatmap_steps {where}", args).fetchall()[0][0]
     return [v for (v,) in venues], int(partial or 0)
 
 
