@@ -25,7 +25,7 @@ from liqmap.storage import heatmap_store as hs
 from liqmap.storage import market_reads as mr
 from liqmap.storage.duckdb_store import apply_migrations
 from liqmap.units import INTERVAL_MS
-from rest_venues import NOW, RestVenues, real_oi
+from rest_venues import NOW, RestVenues, real_klines, real_oi
 
 DAY = 86_400_000
 SERVED = load_params()
@@ -182,3 +182,58 @@ async def test_live_columns_are_the_offline_binner_over_the_stored_cells():
             dense[0, cells - cells[0]], dense[1, cells - cells[0]] = lo, sh
             want = _bins(SERVED.params, s.close, int(cells[0]), dense, size, band)
             assert col["levels"] == [{"price": p, "long": a, "short": b} for p, a, b in zip(*(x.tolist() for x in want))]
+
+
+@pytest.mark.parametrize("step", ["1m", "15m", "1h"])
+async def test_other_steps_run_the_same_model_live_as_offline_and_resume(step):
+    """``serve --heatmap-step``: the warm-up's REAL 5-minute klines feed 15-minute and 1-hour
+    steps (aggregated) and 1-minute steps (each bar's range on its last minute); live in
+    irregular chunks with a restart after each equals the offline runner at that step."""
+    st = INTERVAL_MS[step]
+    con = await _backfilled(("binance", "bybit", "okx"))
+    first, last = (NOW - 3 * DAY) // st * st + st, NOW // st * st
+    kl = mr.reference_bars(con, "binance", "BTCUSDT", first - st, last, st)
+    assert [k.interval_ms for k in kl] == [300_000]  # only the backfill's 5-minute klines are stored
+    oi = {k.key: v for k, v in mr.oi_per_step(con, "BTC", first, last, st, ("USDT",)).items()}
+    offline = offline_steps("BTC", SERVED, first, kl, oi, last, step_ms=st)
+    assert len(offline) == (last - first) // st + 1
+    rng = random.Random(3)
+    heat, live, end = LiveHeatmap("BTC", SERVED, first, st), [], first - st
+    while end < last:
+        end = min(last, end + st * rng.randint(1, 40))
+        live += heat.advance(kl, oi, end)
+        heat = LiveHeatmap.load(heat.dump(), SERVED, st)
+    assert len(live) == len(offline) and all(_same(a, b) for a, b in zip(live, offline))
+    assert live[-1].levels.sum() > 1e9
+    with pytest.raises(ValueError, match="state steps"):
+        LiveHeatmap.load(heat.dump(), SERVED)  # a 5-minute run never resumes another step's state
+
+
+def test_reference_bars_take_each_step_from_its_fullest_source_once():
+    """Per step one source, the fullest first: the step's own kline, else 1-minute bars, else a
+    finer kline, else a coarser one (REAL Binance 5-minute klines in the venue table, with a
+    15-minute and a 1-minute bar added where the 5-minute ones stand)."""
+    con = duckdb.connect()
+    apply_migrations(con)
+    rows = [r for r in real_klines() if NOW - DAY <= int(r[0]) < NOW - DAY + 3_600_000]  # one hour: 12 bars
+    assert len(rows) == 12
+    for r in rows:
+        con.execute("INSERT INTO klines VALUES ('binance', 'BTCUSDT', '5m', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'test')",
+                    [int(r[0]), int(r[6]), *map(float, r[1:6]), float(r[7]), float(r[9]), float(r[10]), int(r[8])])
+    t0 = int(rows[0][0])
+    con.execute("INSERT INTO klines SELECT exchange, symbol, '15m', open_time, open_time + 899999, open, high, low, "
+                "close, volume, quote_volume, taker_buy_volume, taker_buy_quote_volume, trades, 'test' FROM klines "
+                "WHERE open_time = ?", [t0])  # a 15-minute bar at the hour's first quarter (values of its first 5m bar)
+    con.execute("INSERT INTO klines SELECT exchange, symbol, '1m', open_time, open_time + 59999, open, high, low, "
+                "close, volume, quote_volume, taker_buy_volume, taker_buy_quote_volume, trades, 'test' FROM klines "
+                "WHERE open_time = ? AND interval = '5m'", [t0 + 1_800_000])  # a 1-minute bar in the third quarter
+    got = {k.interval_ms: k.open_time.tolist() for k in mr.reference_bars(con, "binance", "BTCUSDT", t0, t0 + 3_600_000, 900_000)}
+    assert got == {900_000: [t0], 60_000: [t0 + 1_800_000],
+                   300_000: [t0 + 900_000 + i * 300_000 for i in range(3)] + [t0 + 2_700_000 + i * 300_000 for i in range(3)]}
+    # 1-hour steps: no hourly kline; the 1-minute bar's step (the hour) takes the 1-minute bars only
+    got = {k.interval_ms: k.open_time.tolist() for k in mr.reference_bars(con, "binance", "BTCUSDT", t0, t0 + 3_600_000, 3_600_000)}
+    assert got == {60_000: [t0 + 1_800_000]}
+    # 1-minute steps: the 1-minute bar; the other minutes from the finest coarser kline (5m), never the 15m
+    got = {k.interval_ms: k.open_time.tolist() for k in mr.reference_bars(con, "binance", "BTCUSDT", t0, t0 + 3_600_000, 60_000)}
+    assert got[60_000] == [t0 + 1_800_000] and 900_000 not in got
+    assert got[300_000] == [int(r[0]) for r in rows if int(r[0]) != t0 + 1_800_000]

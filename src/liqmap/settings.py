@@ -27,6 +27,8 @@ Every setting has a documented default that runs on the embedded tier alone
 * ``LIQMAP_HYPERLIQUID_LIQUIDATORS`` -- comma-separated Hyperliquid accounts whose fills are
   followed as liquidations (at most 10, the venue's user-subscription limit); unset = the five
   known liquidator vaults (``liqmap.exchanges.hyperliquid.LIQUIDATORS``).
+* ``LIQMAP_HEATMAP_STEP`` -- the live heatmap's model step: ``1m``, ``5m`` (default: the step the
+  served parameters were validated at), ``15m`` or ``1h``.
 
 Cross-exchange market view (``serve``, :mod:`liqmap.serve.market`):
 
@@ -79,6 +81,7 @@ class Settings(BaseSettings):
     heatmap_symbols: str = "BTC,ETH"
     heatmap_backfill_days: float = 3.0
     hyperliquid_liquidators: str | None = None
+    heatmap_step: str = "5m"
 
     market_stale_s: float = Field(10.0, gt=0)
     taker_fees: str | None = None

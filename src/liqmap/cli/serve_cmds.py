@@ -102,6 +102,10 @@ def serve(
     alerts: Optional[str] = typer.Option(
         None, "--alerts", help="Alert rules and sinks file (.toml/.yaml/.json; default LIQMAP_ALERTS_CONFIG, "
                                "else the LIQMAP_ALERT_* variables; none = alerts off). Check it with `liqmap alerts test`"),
+    heatmap_step: Optional[str] = typer.Option(
+        None, "--heatmap-step",
+        help="The live heatmap's model step: 1m, 5m, 15m or 1h (default LIQMAP_HEATMAP_STEP or 5m, "
+             "the step the served parameters were validated at)"),
     log_level: str = typer.Option("warning", help="Log level"),
 ) -> None:
     """Collect liquidations (live venues, or --replay FILE...), store them, serve the API + dashboard.
@@ -144,13 +148,15 @@ def serve(
             if speed is not None and speed <= 0:
                 raise ServeError("--speed must be > 0")
             state = build_replay_state(files, db, speed, settings, only_exchanges=ex, only_bases=bases,
-                                       heatmap_symbols=symbol_list(heatmap_symbols), alerts_config=alerts)
+                                       heatmap_symbols=symbol_list(heatmap_symbols), alerts_config=alerts,
+                                       heatmap_step=heatmap_step)
             banner = f"[bold yellow]REPLAY[/] of {len(files)} path(s) into {db}"
         else:
             hm = heatmap_symbols if heatmap_symbols is not None else settings.heatmap_symbols
             state = build_live_state(ex, syms, db, _parse_urls(ws_url), settings,
                                      _parse_urls(rest_url, "--rest-url", ("http://", "https://")),
-                                     heatmap_symbols=symbol_list(hm), alerts_config=alerts)
+                                     heatmap_symbols=symbol_list(hm), alerts_config=alerts,
+                                     heatmap_step=heatmap_step)
             banner = f"[bold green]LIVE[/] {', '.join(state.enabled)} into {db}"
     except ServeError as exc:
         _fail(str(exc))

@@ -76,12 +76,13 @@ class LiveHeatmap:
 
     Args:
         base: underlying (``BTC``).
-        served: the parameters file in use (its ``step_ms`` is the step).
+        served: the parameters file in use.
         first_end: end of the first step to run (a multiple of the step, ms UTC).
+        step_ms: the model step (ms; default the parameters' own, the validated one: 5 minutes).
     """
 
-    def __init__(self, base: str, served: ServedParams, first_end: int) -> None:
-        step_ms = served.step_ms
+    def __init__(self, base: str, served: ServedParams, first_end: int, step_ms: int | None = None) -> None:
+        step_ms = int(step_ms or served.step_ms)
         if first_end % step_ms:
             raise ValueError(f"first_end {first_end} is not a step end of {step_ms} ms")
         self.base = base
@@ -120,9 +121,9 @@ class LiveHeatmap:
                                             dump_state(self.state), self.chain.dump()))
 
     @classmethod
-    def load(cls, blob: bytes, served: ServedParams) -> "LiveHeatmap":
-        """Inverse of :meth:`dump`. Raises ``ValueError`` for another format, parameters
-        version or step, or a bad blob."""
+    def load(cls, blob: bytes, served: ServedParams, step_ms: int | None = None) -> "LiveHeatmap":
+        """Inverse of :meth:`dump` (``step_ms``: the step expected, default the parameters').
+        Raises ``ValueError`` for another format, parameters version or step, or a bad blob."""
         try:
             b = msgspec.msgpack.decode(blob, type=_Blob)
         except msgspec.DecodeError as exc:
@@ -130,10 +131,10 @@ class LiveHeatmap:
         if b.format != STATE_FORMAT or b.params_version != served.version:
             raise ValueError(f"state is format {b.format}, params {b.params_version}; "
                              f"this is format {STATE_FORMAT}, params {served.version}")
-        heat = cls(b.base, served, b.first_end)
+        heat = cls(b.base, served, b.first_end, step_ms)
         heat.state = load_state(b.state)
-        if heat.state.step_ms != served.step_ms:
-            raise ValueError(f"state steps {heat.state.step_ms} ms, params {served.step_ms} ms")
+        if heat.state.step_ms != heat.step_ms:
+            raise ValueError(f"state steps {heat.state.step_ms} ms, expected {heat.step_ms} ms")
         heat.chain = OIChain.load(b.chain)
         return heat
 
@@ -157,13 +158,15 @@ def step_inputs(chain: OIChain, step_ms: int, klines: list[Klines],
 
 def offline_steps(base: str, served: ServedParams, first_end: int, klines: list[Klines],
                   oi: dict[str, dict[int, tuple[float, float | None]]],
-                  last_end: int) -> list[tuple[int, int, np.ndarray]]:
+                  last_end: int, step_ms: int | None = None) -> list[tuple[int, int, np.ndarray]]:
     """The same steps computed offline in one batch by the model's offline runner
     (:func:`liqmap.heatmap.pipeline.run`) from a new state: ``[(t_end, origin, levels)]`` --
-    what the live path must equal (``levels`` None before the first priced step)."""
-    chain = OIChain(hold_ms=max_oi_age_ms(served.step_ms))
-    inputs, _, _ = step_inputs(chain, served.step_ms, klines, oi, first_end, last_end)
+    what the live path must equal (``levels`` None before the first priced step). ``step_ms``
+    default: the parameters' step."""
+    step_ms = int(step_ms or served.step_ms)
+    chain = OIChain(hold_ms=max_oi_age_ms(step_ms))
+    inputs, _, _ = step_inputs(chain, step_ms, klines, oi, first_end, last_end)
     cols = [np.array([x[i] for x in inputs], dtype=np.int64 if i == 0 else float) for i in range(7)]
-    series = StepSeries(served.step_ms, *cols, np.zeros(len(inputs), dtype=np.int8))
+    series = StepSeries(step_ms, *cols, np.zeros(len(inputs), dtype=np.int8))
     res = run(served.params, series, snapshot_steps=range(len(inputs)))
     return [(int(series.t_end[i]), *res.snapshots.get(i, (0, None))) for i in range(len(inputs))]

@@ -89,12 +89,28 @@ def _oi_meta(cur: duckdb.DuckDBPyConnection, base: str, version: str, lo: int, h
             "units": "base units (one side of the book) summed over the venues' USDT perpetuals"}
 
 
+def step_name(step_ms: int) -> str:
+    """``1m``, ``5m``, ``15m``, ``1h`` ... of a step in ms (the API's interval names)."""
+    return next((k for k, v in INTERVAL_MS.items() if v == step_ms), f"{step_ms // 60_000}m")
+
+
+def _step_meta(served: ServedParams, step_ms: int) -> dict[str, Any]:
+    """``model_step`` of a live run, and the step the parameters were validated at when it differs."""
+    out: dict[str, Any] = {"model_step": step_name(step_ms)}
+    if step_ms != served.step_ms:
+        out["validated_step"] = step_name(served.step_ms)
+        out["step_note"] = (f"the parameters were fitted and scored at {served.step_ms // 60_000}-minute steps; "
+                            f"this run steps every {step_ms // 60_000} minutes (serve --heatmap-step)")
+    return out
+
+
 def _live_grid(cur: duckdb.DuckDBPyConnection, served: ServedParams, base: str, reference: str, start: int,
-               end: int, interval: str, bin_size: float | None, band_pct: float):
+               end: int, interval: str, bin_size: float | None, band_pct: float, step_ms: int | None = None):
     """(meta, column ends, binned columns) of :func:`live_timeseries`, or None."""
     iv = INTERVAL_MS[interval]
-    if iv % served.step_ms:
-        raise ValueError(f"interval {interval} is not a whole number of model steps ({served.step_ms // 60_000}m)")
+    step_ms = int(step_ms or served.step_ms)
+    if iv % step_ms:
+        raise ValueError(f"interval {interval} is not a whole number of model steps ({step_name(step_ms)})")
     t_end, closes = hs.step_closes(cur, base, served.version, start + 1, end)
     is_col = t_end % iv == 0
     if not is_col.any():
@@ -116,7 +132,7 @@ def _live_grid(cur: duckdb.DuckDBPyConnection, served: ServedParams, base: str, 
     bins = bin_columns(g, col, rows["cell"], rows["long_usd"], rows["short_usd"], edges, bin_size)
     first, last = int(ends[0]), int(ends[-1])
     meta = {
-        "symbol": base, "interval": interval, "model_step": f"{served.step_ms // 60_000}m", "source": "live",
+        "symbol": base, "interval": interval, **_step_meta(served, step_ms), "source": "live",
         "start_ms": first, "end_ms": last, "start": first, "end": last,
         "steps": len(ends), "total_snapshots": len(ends), "estimate": True, "note": NOTE,
         "params_version": served.version, "validation": served.meta(), "params": served.params.to_dict(),
@@ -129,12 +145,14 @@ def _live_grid(cur: duckdb.DuckDBPyConnection, served: ServedParams, base: str, 
 
 
 def live_timeseries(cur: duckdb.DuckDBPyConnection, served: ServedParams, base: str, reference: str, start: int,
-                    end: int, interval: str, bin_size: float | None, band_pct: float) -> dict | None:
+                    end: int, interval: str, bin_size: float | None, band_pct: float,
+                    step_ms: int | None = None) -> dict | None:
     """``{meta, data: [{timestamp, levels: [{price, long, short}]}]}`` of the stored live steps, or
     None when no column of ``interval`` lies in ``(start, end]``. Columns are the stored book after
     the steps ending at multiples of ``interval``, binned like the offline path. Raises ValueError
-    for an interval that is not a whole number of model steps."""
-    grid = _live_grid(cur, served, base, reference, start, end, interval, bin_size, band_pct)
+    for an interval that is not a whole number of model steps (``step_ms``: the run's step, default
+    the parameters')."""
+    grid = _live_grid(cur, served, base, reference, start, end, interval, bin_size, band_pct, step_ms)
     if grid is None:
         return None
     meta, ends, bins = grid
@@ -142,10 +160,11 @@ def live_timeseries(cur: duckdb.DuckDBPyConnection, served: ServedParams, base: 
 
 
 def live_timeseries_json(cur: duckdb.DuckDBPyConnection, served: ServedParams, base: str, reference: str,
-                         start: int, end: int, interval: str, bin_size: float | None, band_pct: float) -> bytes | None:
+                         start: int, end: int, interval: str, bin_size: float | None, band_pct: float,
+                         step_ms: int | None = None) -> bytes | None:
     """:func:`live_timeseries` encoded straight to JSON bytes (msgspec Structs, no per-level dicts:
     what the API sends), or None."""
-    grid = _live_grid(cur, served, base, reference, start, end, interval, bin_size, band_pct)
+    grid = _live_grid(cur, served, base, reference, start, end, interval, bin_size, band_pct, step_ms)
     if grid is None:
         return None
     meta, ends, bins = grid
@@ -154,7 +173,8 @@ def live_timeseries_json(cur: duckdb.DuckDBPyConnection, served: ServedParams, b
     return _ENCODER.encode({"meta": meta, "data": data})
 
 
-def levels_message(served: ServedParams, base: str, reference: str, step: Any, band_pct: float = 10.0) -> dict:
+def levels_message(served: ServedParams, base: str, reference: str, step: Any, band_pct: float = 10.0,
+                   step_ms: int | None = None) -> dict:
     """The websocket ``levels`` message of one live step (``LiveStep``): the book after it, binned
     around its close (bin = a round number near 0.25 % of the close)."""
     close = step.close
@@ -162,7 +182,7 @@ def levels_message(served: ServedParams, base: str, reference: str, step: Any, b
     cells = hs.sparse_cells(step.origin, step.levels) if step.levels is not None else ([], [], [])
     agg = step.aggregate
     return {"type": "levels", "symbol": base, "timestamp": step.t_end,
-            "model_step": f"{served.step_ms // 60_000}m", "close": None if close != close else close,
+            **_step_meta(served, int(step_ms or served.step_ms)), "close": None if close != close else close,
             "bin_size": bin_size, "band_pct": band_pct,
             "levels": binned(served, close, *cells, bin_size, band_pct),
             "consumed": {"long": float(step.consumed[0]), "short": float(step.consumed[1])},

@@ -36,12 +36,12 @@ from typing import Any, Callable, Sequence
 import duckdb
 
 from liqmap.heatmap.live import LiveHeatmap, LiveStep
-from liqmap.heatmap.live_view import levels_message
+from liqmap.heatmap.live_view import levels_message, step_name
 from liqmap.heatmap.params import ServedParams, load_params
 from liqmap.storage import heatmap_store as hs
 from liqmap.storage import market_reads as mr
 from liqmap.symbols import strict_symbols
-from liqmap.units import DAY_MS
+from liqmap.units import DAY_MS, INTERVAL_MS
 
 log = logging.getLogger("liqmap.serve.heatmap")
 
@@ -54,8 +54,10 @@ OI_QUOTES = ("USDT",)
 MAX_BATCH = 2016
 #: ``levels`` messages pushed per advance (the newest steps).
 PUSH_MAX = 12
-#: Levels of steps older than this are dropped from the table.
-KEEP_MS = 14 * DAY_MS
+#: Levels of steps older than this are dropped from the table (a 30-day window stays live).
+KEEP_MS = 31 * DAY_MS
+#: Model steps ``serve`` can run (``--heatmap-step``).
+STEPS = ("1m", "5m", "15m", "1h")
 
 
 @dataclass
@@ -84,6 +86,10 @@ class HeatmapService:
         backfill_days: days of history fetched at start (0 = none).
         publish: called with each ``levels`` message (``/ws/heatmap``).
         poll_s / late_ms: check interval (s); lateness after which missing OI makes a step partial (ms).
+        step: the model step, one of :data:`STEPS` (default the served parameters' own, 5m: the step
+            they were fitted and scored at; another step runs the same model and parameters at
+            that cadence -- half-life, background rate and OI ages are times, not step counts --
+            and says so in every response's meta).
     """
 
     cursor: Callable[[], duckdb.DuckDBPyConnection]
@@ -98,11 +104,14 @@ class HeatmapService:
     poll_s: float = 1.0
     late_ms: int | None = None
     served: ServedParams = field(default_factory=load_params)
+    step: str | None = None
     tracked: dict[str, Tracked] = field(init=False, default_factory=dict)
     warmed: bool = field(init=False, default=False)
 
     def __post_init__(self) -> None:
-        self.step_ms = self.served.step_ms
+        if self.step is not None and self.step not in STEPS:
+            raise ValueError(f"heatmap step must be one of {', '.join(STEPS)}, got {self.step!r}")
+        self.step_ms = INTERVAL_MS[self.step] if self.step else self.served.step_ms
         self.late_ms = 2 * self.step_ms if self.late_ms is None else self.late_ms
         self.oi_venues = tuple(v for v in OI_VENUES if v in self.exchanges)
         for base in self.bases:
@@ -183,7 +192,7 @@ class HeatmapService:
         blob = hs.load_state(cur, t.base, self.served.version, self.step_ms)
         if blob is not None:
             try:
-                return LiveHeatmap.load(blob, self.served)
+                return LiveHeatmap.load(blob, self.served, self.step_ms)
             except ValueError as exc:
                 log.warning("heatmap %s: stored state unusable (%s); starting again", t.base, exc)
         first_price = mr.first_price_time(cur, *t.reference)
@@ -191,7 +200,7 @@ class HeatmapService:
             return None
         hs.reset(cur, t.base, self.served.version)
         start = max(first_price, self.now_ms() - int(max(self.backfill_days, 0) * DAY_MS)) if self.live else first_price
-        return LiveHeatmap(t.base, self.served, (start // self.step_ms + 1) * self.step_ms)
+        return LiveHeatmap(t.base, self.served, (start // self.step_ms + 1) * self.step_ms, self.step_ms)
 
     def _ready_end(self, cur: duckdb.DuckDBPyConnection, t: Tracked) -> int | None:
         """End of the last step whose data is complete (module docstring), or None."""
@@ -213,7 +222,7 @@ class HeatmapService:
         ref = f"{t.reference[0]}:{t.reference[1]}"
         for s in steps[-PUSH_MAX:]:
             try:
-                self.publish(t.base, levels_message(self.served, t.base, ref, s))
+                self.publish(t.base, levels_message(self.served, t.base, ref, s, step_ms=self.step_ms))
             except Exception:  # a websocket client problem never stops the model
                 log.exception("heatmap %s: push failed", t.base)
 
@@ -226,6 +235,7 @@ class HeatmapService:
     def status(self) -> dict[str, Any]:
         """Per underlying: reference, steps run this session, next step end, last error."""
         return {b: {"reference": self.reference_name(b), "steps": t.steps, "last_error": t.last_error,
+                    "model_step": step_name(self.step_ms),
                     "next_end": None if t.heat is None else t.heat.next_end}
                 for b, t in self.tracked.items()} | {"warmed": self.warmed}
 

@@ -107,6 +107,7 @@ def build_replay_state(
     only_bases: Sequence[str] | None = None,
     heatmap_symbols: Sequence[str] | None = None,
     alerts_config: str | None = None,
+    heatmap_step: str | None = None,
 ) -> AppState:
     """State that replays recorded files (or directories of them) through the parsers into
     storage + websocket.
@@ -116,12 +117,14 @@ def build_replay_state(
     ``speed`` None = as fast as possible; N = N x recorded time (gaps capped at
     ``max_gap_s``). ``preload`` files are replayed first, unpaced (demo backfill).
     ``only_exchanges`` / ``only_bases`` keep just those venues / underlyings. ``heatmap_symbols``:
-    underlyings whose heatmap the replayed market series drive (steps follow the replayed data).
+    underlyings whose heatmap the replayed market series drive (steps follow the replayed data),
+    every ``heatmap_step`` (default ``LIQMAP_HEATMAP_STEP``, 5m).
     ``alerts_config``: alert rules and sinks (:func:`make_market`).
-    Raises :class:`ServeError` for a missing/unreadable file or a directory holding none, or
-    an invalid alert configuration.
+    Raises :class:`ServeError` for a missing/unreadable file or a directory holding none, an
+    invalid alert configuration, or an unknown heatmap step.
     """
     settings = settings or get_settings()
+    check_heatmap_step(heatmap_step or settings.heatmap_step)
     for p in [*preload, *paths]:
         if not Path(p).exists():
             raise ServeError(f"replay file or directory not found: {p}")
@@ -146,7 +149,7 @@ def build_replay_state(
                      metrics=Metrics(), settings=settings, db_path=db_path, enabled=agg.exchanges(),
                      aggregator=agg, store=store, memory=memory, market=market)
     if heatmap_symbols:
-        attach_heatmap(state, heatmap_symbols, live=False)
+        attach_heatmap(state, heatmap_symbols, live=False, step=heatmap_step or settings.heatmap_step)
     return state
 
 
@@ -159,16 +162,20 @@ def build_live_state(
     rest_urls: dict[str, str] | None = None,
     heatmap_symbols: Sequence[str] | None = None,
     alerts_config: str | None = None,
+    heatmap_step: str | None = None,
 ) -> AppState:
     """State collecting live from venue websockets via :class:`~liqmap.feed.aggregator.ExchangeAggregator`.
 
     ``ws_urls`` / ``rest_urls``: ``{venue: url}`` overrides (local venue servers, proxies).
     ``heatmap_symbols``: underlyings whose market series (trades, open interest, mark price,
     klines) are collected on top of the liquidation subscription (``market_symbols``); their
-    tickers feed the cross-exchange view. ``alerts_config``: alert rules and sinks (:func:`make_market`).
-    Raises :class:`ServeError` for an unknown exchange or symbol, or an invalid alert configuration.
+    tickers feed the cross-exchange view; their heatmap steps every ``heatmap_step`` (default
+    ``LIQMAP_HEATMAP_STEP``, 5m). ``alerts_config``: alert rules and sinks (:func:`make_market`).
+    Raises :class:`ServeError` for an unknown exchange or symbol, an invalid alert configuration,
+    or an unknown heatmap step.
     """
     settings = settings or get_settings()
+    check_heatmap_step(heatmap_step or settings.heatmap_step)
     from liqmap.feed.aggregator import ExchangeAggregator
 
     from liqmap.symbols import parse_symbol
@@ -195,20 +202,30 @@ def build_live_state(
 
         local = [n for n, a in agg.adapters.items() if _is_loopback(a.ws_url)]
         attach_heatmap(state, heatmap_symbols, live=True, rest_urls=dict(rest_urls or {}), local_ws=local,
-                       backfill_days=settings.heatmap_backfill_days)
+                       backfill_days=settings.heatmap_backfill_days, step=heatmap_step or settings.heatmap_step)
     return state
 
 
+def check_heatmap_step(step: str) -> None:
+    """Raise :class:`ServeError` unless ``step`` is one the live heatmap runs (``serve.heatmap.STEPS``)."""
+    from liqmap.serve.heatmap import STEPS
+
+    if step not in STEPS:
+        raise ServeError(f"--heatmap-step must be one of {', '.join(STEPS)}, got {step!r}")
+
+
 def attach_heatmap(state: AppState, bases: Sequence[str], *, live: bool, rest_urls: dict[str, str] | None = None,
-                   local_ws: Sequence[str] = (), backfill_days: float = 0.0) -> None:
+                   local_ws: Sequence[str] = (), backfill_days: float = 0.0, step: str | None = None) -> None:
     """Give ``state`` a live heatmap (:class:`~liqmap.serve.heatmap.HeatmapService`) of ``bases``
-    (underlyings, e.g. ``BTC``), started with the pipeline."""
+    (underlyings, e.g. ``BTC``) stepping every ``step`` (``1m``/``5m``/``15m``/``1h``, default the
+    parameters' 5m), started with the pipeline. Raises ValueError for another step."""
     from liqmap.serve.heatmap import HeatmapService
     from liqmap.symbols import parse_symbol
 
     state.heatmap = HeatmapService(cursor=state.cursor, bases=list(dict.fromkeys(parse_symbol(b).base for b in bases)),
                                    exchanges=list(state.enabled), now_ms=state.now_ms, live=live,
-                                   rest_urls=rest_urls or {}, local_ws=local_ws, backfill_days=backfill_days)
+                                   rest_urls=rest_urls or {}, local_ws=local_ws, backfill_days=backfill_days,
+                                   step=step)
 
 
 def check_port(host: str, port: int) -> None:

@@ -104,31 +104,66 @@ def reference_bars(con: duckdb.DuckDBPyConnection, exchange: str, symbol: str, l
     """Price bars of one instrument opening in ``[lo, hi)`` for the heatmap's per-step inputs,
     one bar source per step, the fullest first: klines of the step's own interval (venue REST
     backfill, a venue kline stream), else 1-minute bars -- the venue's 1-minute klines, else the
-    1-minute bars built from its trades (``trade_bars_1m``). Taker-buy quote volume: the kline's
-    (Binance), else the trades' buy notional. Returns :class:`~liqmap.heatmap.series.Klines` per
-    interval (empty list without data)."""
+    1-minute bars built from its trades (``trade_bars_1m``) --, else klines of another stored
+    interval that divides the step (coarsest first) or spans whole steps (finest first): the
+    warm-up's 5-minute klines under 15-minute or 1-hour steps, or under 1-minute steps (a bar
+    longer than the step gives its range to its last step, :func:`~liqmap.heatmap.series.build_series`).
+    Taker-buy quote volume: the kline's (Binance), else the trades' buy notional. Returns
+    :class:`~liqmap.heatmap.series.Klines` per interval (empty list without data)."""
     out: list[Klines] = []
-    whole = con.execute("""SELECT open_time, open, high, low, close, quote_volume, taker_buy_quote_volume
-                           FROM klines WHERE exchange = ? AND symbol = ? AND close_time + 1 - open_time = ?
-                             AND open_time >= ? AND open_time < ? AND open_time % ? = 0 ORDER BY open_time""",
-                        [exchange, symbol, step, lo, hi, step]).fetchnumpy()
-    if len(whole["open_time"]):
-        out.append(_klines(step, whole))
-    minute = con.execute(f"""
+    covered: set[int] = set()  # steps (by start // step) that have their bars
+    for iv in dict.fromkeys([step, MINUTE_MS, *_other_intervals(con, exchange, symbol, lo, hi, step)]):
+        if iv == MINUTE_MS:
+            iv_rows = _minute_bars(con, exchange, symbol, lo, hi)
+        else:
+            iv_rows = con.execute("""SELECT open_time, open, high, low, close, quote_volume, taker_buy_quote_volume
+                                     FROM klines WHERE exchange = ? AND symbol = ? AND close_time + 1 - open_time = ?
+                                       AND open_time >= ? AND open_time < ? AND open_time % ? = 0 ORDER BY open_time""",
+                                  [exchange, symbol, iv, lo, hi, iv]).fetchnumpy()
+        rows = _not_covered(iv_rows, iv, step, covered)
+        if len(rows["open_time"]):
+            out.append(_klines(iv, rows))
+    return out
+
+
+def _minute_bars(con: duckdb.DuckDBPyConnection, exchange: str, symbol: str, lo: int, hi: int) -> dict:
+    """1-minute bars opening in ``[lo, hi)``: the venue's 1-minute klines, else the bars built from its trades."""
+    return con.execute(f"""
         WITH k AS (SELECT open_time, open, high, low, close, quote_volume, taker_buy_quote_volume FROM klines
                    WHERE exchange = $1 AND symbol = $2 AND close_time + 1 - open_time = {MINUTE_MS}
                      AND open_time >= $3 AND open_time < $4),
              b AS (SELECT open_time, open, high, low, close, buy_usd + sell_usd AS quote_volume,
                           buy_usd AS taker_buy_quote_volume FROM trade_bars_1m
-                   WHERE exchange = $1 AND symbol = $2 AND open_time >= $3 AND open_time < $4),
-             m AS (SELECT * FROM k UNION ALL SELECT * FROM b WHERE open_time NOT IN (SELECT open_time FROM k))
-        SELECT * FROM m WHERE open_time // {step} NOT IN (
-            SELECT open_time // {step} FROM klines WHERE exchange = $1 AND symbol = $2
-               AND close_time + 1 - open_time = {step} AND open_time >= $3 AND open_time < $4)
+                   WHERE exchange = $1 AND symbol = $2 AND open_time >= $3 AND open_time < $4)
+        SELECT * FROM (SELECT * FROM k UNION ALL SELECT * FROM b WHERE open_time NOT IN (SELECT open_time FROM k))
         ORDER BY open_time""", [exchange, symbol, lo, hi]).fetchnumpy()
-    if len(minute["open_time"]):
-        out.append(_klines(MINUTE_MS, minute))
-    return out
+
+
+def _other_intervals(con: duckdb.DuckDBPyConnection, exchange: str, symbol: str, lo: int, hi: int,
+                     step: int) -> list[int]:
+    """Stored kline intervals (ms) of the instrument in ``[lo, hi)`` other than ``step`` and one
+    minute that divide the step (coarsest first), then those spanning whole steps (finest first)."""
+    ivs = [int(r[0]) for r in con.execute(
+        """SELECT DISTINCT close_time + 1 - open_time FROM klines
+           WHERE exchange = ? AND symbol = ? AND open_time >= ? AND open_time < ?""",
+        [exchange, symbol, lo, hi]).fetchall()]
+    ivs = [iv for iv in ivs if iv > 0 and iv not in (step, MINUTE_MS)]
+    return (sorted((iv for iv in ivs if step % iv == 0), reverse=True)
+            + sorted(iv for iv in ivs if iv % step == 0))
+
+
+def _not_covered(rows: dict, iv: int, step: int, covered: set[int]) -> dict:
+    """The bars of interval ``iv`` touching no step in ``covered`` (steps named start // step);
+    adds the steps they touch to ``covered``."""
+    t = np.asarray(rows["open_time"], dtype=np.int64)
+    if not len(t):
+        return rows
+    n = max(iv // step, 1)  # steps a bar touches
+    first = t // step
+    keep = np.array([not any(k in covered for k in range(f, f + n)) for f in first.tolist()], dtype=bool)
+    for f in first[keep].tolist():
+        covered.update(range(f, f + n))
+    return {c: np.asarray(v)[keep] for c, v in rows.items()}
 
 
 def _klines(interval_ms: int, r: dict) -> Klines:

@@ -62,7 +62,7 @@ _CACHE: "OrderedDict[tuple, bytes]" = OrderedDict()
 _CACHE_MAX = 16
 _LOCK = threading.Lock()
 _SYMBOLS: dict[tuple, list[str]] = {}
-HEATMAP_INTERVALS = ("5m", "15m", "30m", "1h", "4h")
+HEATMAP_INTERVALS = ("1m", "5m", "15m", "30m", "1h", "4h")  # 1m: a serve run with --heatmap-step 1m
 MAX_STEPS = 20_000
 
 
@@ -121,7 +121,7 @@ def heatmap_timeseries(
     end_time: str | None = Query(None, description="ms UTC or ISO-8601; default = last data"),
     start_ms: str | None = Query(None, description="alias of start_time"),
     end_ms: str | None = Query(None, description="alias of end_time"),
-    interval: str = Query("15m", description="model step and column width: 5m, 15m, 30m, 1h, 4h"),
+    interval: str = Query("15m", description="column width: 5m, 15m, 30m, 1h, 4h (a multiple of the model step: 5m; a live serve's --heatmap-step: 1m..1h)"),
     bin_size: float | None = Query(None, gt=0, allow_inf_nan=False, description="display price bin, USDT"),
     band_pct: float = Query(10.0, gt=0, le=50, description="levels within ±band_pct % of the step close"),
 ) -> Response:
@@ -206,7 +206,8 @@ def _live(request: Request, cur, symbol: str, time_window, start_time, end_time,
     key = ("live", base, start, end, interval, bin_size, band_pct, newest)
 
     def compute() -> bytes:
-        body = live_timeseries_json(cur, service.served, base, ref, start, end, interval, bin_size, band_pct)
+        body = live_timeseries_json(cur, service.served, base, ref, start, end, interval, bin_size, band_pct,
+                                    service.step_ms)
         if body is None:
             raise HTTPException(404, f"no live {interval} step for {base} between {iso(start)} and {iso(end)}")
         return body
