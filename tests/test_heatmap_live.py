@@ -237,3 +237,33 @@ def test_reference_bars_take_each_step_from_its_fullest_source_once():
     got = {k.interval_ms: k.open_time.tolist() for k in mr.reference_bars(con, "binance", "BTCUSDT", t0, t0 + 3_600_000, 60_000)}
     assert got[60_000] == [t0 + 1_800_000] and 900_000 not in got
     assert got[300_000] == [int(r[0]) for r in rows if int(r[0]) != t0 + 1_800_000]
+
+
+async def test_a_failed_save_reloads_the_stored_state_instead_of_running_ahead(monkeypatch):
+    """serve's tick: when storing an advance fails, the in-memory model (already advanced) is
+    dropped and the next round resumes from the stored state, so the stored steps stay
+    contiguous and equal an uninterrupted run."""
+    from liqmap.serve.heatmap import HeatmapService
+
+    con = await _backfilled(("binance", "bybit", "okx"))
+    svc = HeatmapService(cursor=con.cursor, bases=["BTC"], exchanges=["binance", "bybit", "okx"],
+                         now_ms=lambda: NOW, live=False)
+    t = svc.tracked["BTC"]
+    real_save, calls = hs.save_steps, []
+
+    def flaky_save(*a, **k):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("disk full")
+        return real_save(*a, **k)
+
+    monkeypatch.setattr(hs, "save_steps", flaky_save)
+    with pytest.raises(RuntimeError):
+        svc.tick(t)
+    assert t.heat is None and hs.latest_step(con, "BTC", SERVED.version) is None
+    steps = svc.tick(t)
+    stored = [r[0] for r in con.execute("SELECT t_end FROM heatmap_steps ORDER BY t_end").fetchall()]
+    assert stored == [s.t_end for s in steps] and stored == list(range(stored[0], stored[-1] + 1, STEP))
+    kl, oi = _inputs(con)
+    offline = {t_end: (o, lv) for t_end, o, lv in offline_steps("BTC", SERVED, stored[0], kl, oi, stored[-1])}
+    assert all(s.levels is None or np.array_equal(s.levels, offline[s.t_end][1]) for s in steps)

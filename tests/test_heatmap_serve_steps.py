@@ -10,6 +10,8 @@ which one the parameters were validated at.
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 
@@ -47,10 +49,15 @@ async def test_serve_steps_the_live_map_at_the_chosen_interval(tmp_path, fast_po
             before = heat.heat.next_end
             for _ in range(13):  # 65 market minutes: 65 one-minute steps, one more hour
                 await m.advance(wait_poll_s=10.0)
-            await wait_until(lambda: heat.heat.next_end == m.t // st * st + st, 30, "steps after the market moved")
+            await wait_until(lambda: heat.heat is not None and heat.heat.next_end == m.t // st * st + st, 30,
+                             "steps after the market moved")
             async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
-                body = (await c.get("/liquidations/heatmap-timeseries",
-                                    params={"symbol": "BTC", "interval": column, "time_window": "1d"})).json()
+                for _ in range(100):  # the advance is committed right after the model ran it
+                    body = (await c.get("/liquidations/heatmap-timeseries",
+                                        params={"symbol": "BTC", "interval": column, "time_window": "1d"})).json()
+                    if body["data"][-1]["timestamp"] == m.t // st * st:
+                        break
+                    await asyncio.sleep(0.05)
                 finer = await c.get("/liquidations/heatmap-timeseries", params={"symbol": "BTC", "interval": "30m"})
                 health = (await c.get("/health")).json()["heatmap"]["BTC"]
         finally:

@@ -179,9 +179,13 @@ class HeatmapService:
             klines = mr.reference_bars(cur, *t.reference, first - self.step_ms, last, self.step_ms)
             oi = (mr.oi_per_step(cur, t.base, first, last, self.step_ms, OI_QUOTES, self.oi_venues)
                   if self.oi_venues else {})
-            steps = heat.advance(klines, {k.key: v for k, v in oi.items()}, last)
-            hs.save_steps(cur, t.base, self.served.version, self.step_ms, heat.first_end, steps, heat.dump(),
-                          self.now_ms(), keep_from=last - KEEP_MS)
+            try:
+                steps = heat.advance(klines, {k.key: v for k, v in oi.items()}, last)
+                hs.save_steps(cur, t.base, self.served.version, self.step_ms, heat.first_end, steps, heat.dump(),
+                              self.now_ms(), keep_from=last - KEEP_MS)
+            except BaseException:
+                t.heat = None  # the model ran ahead of what is stored: reload the stored state next round
+                raise
             t.steps += len(steps)
             return steps
         finally:
