@@ -17,7 +17,7 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterable
 
 import msgspec
@@ -189,15 +189,34 @@ def iso_ms(value: Any) -> int:
     Raises:
         FrameError: not a string, or not ISO-8601.
     """
+    return int(iso_datetime(value).timestamp() * 1000)
+
+
+def iso_datetime(value: Any) -> datetime:
+    """ISO-8601 text -> an aware datetime (naive = UTC), as :func:`iso_ms` reads it.
+
+    Raises:
+        FrameError: not a string, or not ISO-8601.
+    """
     if not isinstance(value, str):
         raise FrameError(f"timestamp not a string: {value!r}")
     try:
         dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError as exc:
         raise FrameError(f"bad ISO timestamp {value!r}") from exc
+    return dt if dt.tzinfo is not None else dt.replace(tzinfo=timezone.utc)
+
+
+#: The Unix epoch and one millisecond, for exact ms arithmetic on datetimes (:func:`datetime_ms`).
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MS = timedelta(milliseconds=1)
+
+
+def datetime_ms(dt: datetime) -> int:
+    """An aware datetime -> ms since epoch, exactly (floor; a naive one is read as UTC)."""
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=timezone.utc)
-    return int(dt.timestamp() * 1000)
+    return (dt - _EPOCH) // _MS
 
 
 def opt(value: Any) -> float | None:

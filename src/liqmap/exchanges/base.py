@@ -614,7 +614,7 @@ class Venue:
         """
         try:
             out = self._parse(data, received_at, connection)
-            if self.frame_repeats_are_distinct and len(out) > 1:
+            if len(out) > 1 and self.frame_repeats_are_distinct:
                 out = distinct_in_frame(out)
             return self.gate.filter(out) if out else out
         except FrameError as exc:
@@ -639,9 +639,13 @@ def distinct_in_frame(events: list[Event]) -> list[Event]:
     events (one channel per frame) returns at once, and the common case (all ids
     distinct) returns ``events`` unchanged after one set check.
     """
-    if type(events[0]) is not Liquidation and type(events[-1]) is not Liquidation:
+    t0, t1 = type(events[0]), type(events[-1])
+    if t0 is not Liquidation and t1 is not Liquidation:
         return events
-    if type(events[0]) is type(events[-1]) and len({e.id for e in events}) == len(events):
+    if len(events) == 2:  # the common multi-event frame: one comparison, no set
+        if t0 is not t1 or events[0].id != events[1].id:
+            return events
+    elif t0 is t1 and len({e.id for e in events}) == len(events):
         return events  # one kind per frame, all ids distinct: the common case, one set
     liqs = [e.id for e in events if type(e) is Liquidation]
     if len(set(liqs)) == len(liqs):

@@ -127,7 +127,7 @@ class _OldLiq(msgspec.Struct, gc=False):
 
 class _OldLiqMsg(msgspec.Struct, gc=False):
     topic: str
-    data: _OldLiq
+    data: _OldLiq | list[_OldLiq]  # a push: one row; REST-generated (tardis) records: a list
 
 
 _old_liq_dec = msgspec.json.Decoder(_OldLiqMsg, strict=False)
@@ -321,12 +321,26 @@ class Bybit(Venue):
                     except FrameError:
                         pass  # a bad row: the generic path keeps the others (rare, off the fast path)
             elif (old := typed(_old_liq_dec, data)) is not None and old.topic.startswith("liquidation."):
-                d = old.data
-                size = d.size if d.size is not None else d.qty
-                ts = d.updatedTime if d.updatedTime is not None else d.time
-                if size is not None and ts is not None:
-                    return [self._liq(d.symbol, d.side, size, d.price, ts, received_at)]
+                out = self._old_liqs(old.data if type(old.data) is list else (old.data,), received_at)
+                if out is not None:
+                    return out
         return self._generic(decode_object(data), received_at)
+
+    def _old_liqs(self, rows: Sequence[_OldLiq], received_at: int) -> list[Event] | None:
+        """Rows of the deprecated ``liquidation.X`` topic (typed fast path); None when a row
+        lacks its size or time or is invalid (the generic path then reports it, keeping the
+        other rows)."""
+        out: list[Event] = []
+        for d in rows:
+            size = d.size if d.size is not None else d.qty
+            ts = d.updatedTime if d.updatedTime is not None else d.time
+            if size is None or ts is None:
+                return None
+            try:
+                out.append(self._liq(d.symbol, d.side, size, d.price, ts, received_at))
+            except FrameError:
+                return None
+        return out
 
     def _generic(self, msg: dict, received_at: int) -> list[Event]:
         topic = msg.get("topic")

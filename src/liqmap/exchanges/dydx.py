@@ -57,7 +57,9 @@ from urllib.parse import quote
 
 import msgspec
 
-from liqmap.exchanges._common import INF, MAX_TS, decode_object, iso_ms, json_object, num, opt, pos, split_delimited, text, typed
+from liqmap.exchanges._common import (
+    INF, MAX_TS, datetime_ms, decode_object, iso_datetime, iso_ms, json_object, num, opt, pos, split_delimited, text, typed,
+)  # fmt: skip
 from liqmap.exchanges.base import (
     ConnectionSpec, Control, FrameError, Heartbeat, HistoryPage, Limits, RecordingNames, Topic, Venue,
 )  # fmt: skip
@@ -81,7 +83,7 @@ class _Tr(msgspec.Struct, gc=False):
     size: float
     price: float
     type: str
-    createdAt: str
+    createdAt: datetime  # RFC 3339 text, parsed by msgspec (generic path: :func:`iso_datetime`)
 
 
 class _Contents(msgspec.Struct, gc=False):
@@ -259,7 +261,7 @@ class DYDX(Venue):
         pside = _POSITION.get(side)
         if pside is None:
             raise FrameError(f"unknown side {side!r}")
-        ts = _created_ms(t.createdAt)
+        ts = datetime_ms(t.createdAt)
         if not 0 < ts < MAX_TS:
             raise FrameError(f"timestamp out of range: {ts!r}")
         base, quote_ = self._split_cache.get(market) or self._split(market)
@@ -321,7 +323,7 @@ class DYDX(Venue):
                 raise FrameError("trade is not an object")
             t = _Tr(id=text(r.get("id"), "id"), side=str(r.get("side")), size=pos(r.get("size"), "size"),
                     price=pos(r.get("price"), "price"), type=str(r.get("type")),
-                    createdAt=text(r.get("createdAt"), "createdAt"))  # fmt: skip
+                    createdAt=iso_datetime(r.get("createdAt")))  # fmt: skip
             out += self._trade(market, t, received_at)
         return out
 

@@ -69,7 +69,9 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-from liqmap.exchanges._common import INF, MAX_TS, decode, dict_rows, json_object, ms, num, opt, pos, rows_or_partial, split_delimited, text
+from liqmap.exchanges._common import (
+    INF, MAX_TS, decode, dict_rows, json_object, ms, num, opt, pos, rows_or_partial, split_delimited, text, typed,
+)  # fmt: skip
 from liqmap.exchanges.base import (
     ConnectionSpec, Control, FrameError, Heartbeat, HistoryPage, Limits, RecordingNames, Topic, Venue,
 )  # fmt: skip
@@ -333,7 +335,7 @@ class GateIO(Venue):
             contract, ts = r.contract, r.time_ms or r.time
             c = inst.get(contract)
             price, size = float(r.price), float(r.size)
-            if c is None or c[0] != version or not (0.0 < price < INF and 0.0 < abs(size) < INF) \
+            if c is None or c[0] != version or not (0.0 < price < INF and (0.0 < size < INF or -INF < size < 0.0)) \
                     or not (100_000_000_000 <= ts < MAX_TS) or c[4] != c[4]:  # fmt: skip
                 ev = self._liq(contract, r.price, r.size, ts, received_at)
                 if ev is not None:
@@ -360,24 +362,19 @@ class GateIO(Venue):
         return [e for r in held if (e := self._liq(*r)) is not None]
 
     def _parse(self, data: str | bytes, received_at: int, connection: str) -> list[Event]:
-        out = self._parse_frame(data, received_at)
+        out = None
+        if ("public_liquidates" if type(data) is str else b"public_liquidates") in data[:60]:
+            msg = typed(_liq_dec, data)
+            if msg is not None and msg.event == "update":
+                try:
+                    out = self._liqs(msg.result, received_at)
+                except (FrameError, ValueError):
+                    pass  # a bad row: the generic path keeps the others
+        if out is None:
+            out = self._generic(decode(data), received_at)
         if self._held and self._held_version != self.contracts.version:
             return self._release_held() + out
         return out
-
-    def _parse_frame(self, data: str | bytes, received_at: int) -> list[Event]:
-        head = data[:60]
-        if (b"public_liquidates" if isinstance(data, bytes) else "public_liquidates") in head:
-            try:
-                msg = _liq_dec.decode(data)
-            except (msgspec.ValidationError, msgspec.DecodeError):
-                msg = None
-            if msg is not None and msg.event == "update":
-                try:
-                    return self._liqs(msg.result, received_at)
-                except (FrameError, ValueError):
-                    pass  # a bad row: the generic path keeps the others
-        return self._generic(decode(data), received_at)
 
     def _generic(self, msg: Any, received_at: int) -> list[Event]:
         if isinstance(msg, list):  # REST liq_orders history

@@ -54,7 +54,7 @@ import math
 import re
 from collections import Counter
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from liqmap.models import Event, Gap, Kline, Liquidation, OpenInterest, Quarantined, Ticker, Trade
 from liqmap.symbols import QUOTES, VENUE_QUOTES
@@ -78,7 +78,7 @@ _SYMBOL_RE = re.compile(r"[A-Za-z0-9.@][A-Za-z0-9._:/@-]*\Z")
 _INF = math.inf
 _CACHE_MAX = 20_000
 #: the grammar verdict of an unsafe symbol (too long, characters outside the set)
-_BAD: tuple[str, str] = ("\x00", "\x00")
+_BAD: tuple[str, str, bool, bool] = ("\x00", "\x00", False, False)
 
 
 @dataclass(frozen=True)
@@ -130,7 +130,7 @@ class PlausibilityGate:
         self.clock = clock
         self.rejected: Counter[str] = Counter()
         self.quarantined: Counter[str] = Counter()
-        self._symbols: dict[str, tuple[str, str]] = {}
+        self._symbols: dict[str, tuple[str, str, bool, bool]] = {}
         #: symbol -> ring ``[p0, p1, p2, last_ts, n]`` of its recent prices (newest last)
         self._refs: dict[str, list] = {}
         self._quote_usd: dict[str, float] = {}
@@ -139,43 +139,59 @@ class PlausibilityGate:
         self._tol, self._ratio, self._max_age = cfg.value_tolerance, cfg.far_ratio, cfg.reference_max_age_ms
         self._hi = 0  # latest plausible event time; the clock is read again only past it
 
-        self._fast = self._build_fast()
+        self._scan = self._build_scan()
 
     # ------------------------------------------------------------------ entry point
     def filter(self, events: list[Event]) -> list[Event]:
         """``events`` without the implausible ones (counted), far-priced liquidations turned
-        into :class:`~liqmap.models.Quarantined`; the same list when all pass."""
-        if len(events) == 1:  # most frames carry one event
-            e = events[0]
-            kept = self.check(e)
-            return events if kept is e else ([] if kept is None else [kept])
-        out: list[Event] | None = None
-        check = self.check
-        for i, e in enumerate(events):
-            kept = check(e)
-            if kept is not e and out is None:
-                out = list(events[:i])
-            if out is not None and kept is not None:
+        into :class:`~liqmap.models.Quarantined`; the same list when all pass.
+
+        Hot path: one call of the priced-event scan (:meth:`_build_scan`) checks a frame's
+        liquidations and trades in a loop; it stops only at an event of another kind or one
+        that fails, which :meth:`check` / :meth:`_verdict` then handle."""
+        scan = self._scan
+        hit = scan(events, 0)
+        if hit is None:  # the common case: every event a plausible liquidation / trade
+            return events
+        out: list[Event] = []
+        start, changed = 0, False
+        while hit is not None:
+            i, res = hit
+            if i > start:
+                out += events[start:i]
+            e = events[i]
+            kept = self.check(e) if res is None else self._verdict(e, res)
+            if kept is not None:
                 out.append(kept)
-        return events if out is None else out
+            changed = changed or kept is not e
+            start = i + 1
+            hit = scan(events, start)
+        if not changed:
+            return events
+        out += events[start:]
+        return out
+
+    def _verdict(self, e: Liquidation | Trade, res: str | float) -> Event | None:
+        """A priced event the scan did not pass: quarantined (a liquidation far from its
+        reference price ``res``) or rejected (None, counted under the reason)."""
+        if type(res) is float:  # far from the reference
+            if type(e) is Liquidation:
+                self.quarantined["price_far"] += 1
+                return Quarantined(e.exchange, e.id, "price_far", res, e)
+            res = "price_far"
+        self.rejected[res] += 1
+        return None
 
     def check(self, e: Event) -> Event | None:
         """One event: itself (plausible), a :class:`Quarantined` wrapper, or None (rejected,
         counted)."""
         t = type(e)
         if t is Liquidation or t is Trade:
-            res = self._fast(e)
-            if res is None:
-                return e
-            if type(res) is float:  # far from the reference
-                if t is Liquidation:
-                    self.quarantined["price_far"] += 1
-                    return Quarantined(e.exchange, e.id, "price_far", res, e)
-                res = "price_far"
-            reason = res
-        elif t is Gap or t is Quarantined:
+            hit = self._scan((e,), 0)
+            return e if hit is None else self._verdict(e, hit[1])
+        if t is Gap or t is Quarantined:
             return e
-        elif t is Ticker:
+        if t is Ticker:
             reason = self._ticker(e)
         elif t is OpenInterest:
             reason = self._open_interest(e)
@@ -188,63 +204,81 @@ class PlausibilityGate:
         self.rejected[reason] += 1
         return None
 
-    def _build_fast(self) -> Callable[[Liquidation | Trade], "str | float | None"]:
-        """The check of a priced event (liquidation, trade) as one closure over the gate's
-        thresholds and tables (the hot path: one call, no attribute look-ups on the gate).
-        It returns None (plausible; the price joins the reference), a rejection reason, or
-        the reference price (float) the event's price is far from."""
+    def _build_scan(self) -> Callable[[Sequence[Event], int], "tuple[int, str | float | None] | None"]:
+        """The check of priced events (liquidations, trades) as one closure over the gate's
+        thresholds and tables (the hot path: one call a frame, no attribute look-ups on the
+        gate, per-symbol facts -- base, quote, USD-family quote -- from one table look-up).
+
+        ``scan(events, i)`` checks ``events[i:]`` in order (a plausible price joins the
+        symbol's reference) and returns at the first event it does not pass: ``(index,
+        reason)`` for a rejection, ``(index, reference price)`` for a price far from the
+        reference, ``(index, None)`` for an event that is not a liquidation or trade; None
+        when all passed."""
         maxp, maxq, maxv, tol, ratio, max_age = self._maxp, self._maxq, self._maxv, self._tol, self._ratio, self._max_age
         qtol = self.config.quote_tolerance
         symbols, refs, quote_usd, grammar = self._symbols, self._refs, self._quote_usd, self._grammar
-        launched, usd, priced, gate = self.launched_ms, _PAR_QUOTES, _PRICED_QUOTES, self
+        launched, gate = self.launched_ms, self
 
-        def fast(e: Liquidation | Trade) -> str | float | None:
-            p = e.price
-            q = e.quantity
-            v = e.value_usd
-            if not (0.0 < p <= maxp and 0.0 < q <= maxq and 0.0 < v <= maxv):
-                return _bad_numbers((p, q, v), (maxp, maxq, maxv), unvalued=type(e) is Trade and v != v)
-            sym = e.symbol
-            bq = symbols.get(sym) or grammar(sym)
-            quote = e.quote
-            if bq[0] != e.base or bq[1] != quote:
-                return "symbol"
-            ts = e.timestamp
-            if not (launched <= ts <= gate._hi) and not gate._time_ok(ts):
-                return "timestamp"
-            if quote in usd:
-                if abs(v - p * q) > tol * v:
-                    return "value_mismatch"
-                if e.base in priced:
-                    quote_usd[e.base] = p
-            else:
-                implied = v / (p * q)
-                if not (0.0 < implied < _INF):
-                    return "value_mismatch"
-                ref = quote_usd.get(quote)
-                if ref is not None and abs(implied - ref) > qtol * ref:
-                    return "value_mismatch"
-            r = refs.get(sym)
-            if r is None:
-                if len(refs) < _CACHE_MAX:
-                    refs[sym] = [0.0, 0.0, p, ts, 1]
-                return None
-            if ts == r[3] and p == r[2]:  # a resent / duplicated print: counted once
-                return None
-            if abs(ts - r[3]) > max_age:  # a day-old reference says nothing: start again
-                r[0], r[1], r[2], r[3], r[4] = 0.0, 0.0, p, ts, 1
-                return None
-            if r[4] == 3:
-                a, b, c = r[0], r[1], r[2]
-                med = max(min(a, b), min(max(a, b), c))
-                far = med if (p > med * ratio or p * ratio < med) else None
-            else:
-                far = _far(r, p, ratio)
-                r[4] += 1
-            r[0], r[1], r[2], r[3] = r[1], r[2], p, ts
-            return far
+        def scan(events: Sequence[Event], i: int) -> tuple[int, str | float | None] | None:
+            n = len(events)
+            while i < n:
+                e = events[i]
+                te = type(e)
+                if te is not Liquidation and te is not Trade:
+                    return i, None
+                p = e.price
+                q = e.quantity
+                v = e.value_usd
+                if not (0.0 < p <= maxp and 0.0 < q <= maxq and 0.0 < v <= maxv):
+                    return i, _bad_numbers((p, q, v), (maxp, maxq, maxv), unvalued=te is Trade and v != v)
+                sym = e.symbol
+                bq = symbols.get(sym) or grammar(sym)
+                if bq[0] != e.base or bq[1] != e.quote:
+                    return i, "symbol"
+                ts = e.timestamp
+                if not (launched <= ts <= gate._hi) and not gate._time_ok(ts):
+                    return i, "timestamp"
+                if bq[2]:  # a USD-family quote, at par
+                    d = v - p * q
+                    t = tol * v
+                    if d > t or d < -t:  # |v - p x q| > tol x v, without the abs() call
+                        return i, "value_mismatch"
+                    if bq[3]:  # the base is a quote currency elsewhere (BTC): its USD price
+                        quote_usd[bq[0]] = p
+                else:
+                    implied = v / (p * q)
+                    if not (0.0 < implied < _INF):
+                        return i, "value_mismatch"
+                    ref = quote_usd.get(bq[1])
+                    if ref is not None and abs(implied - ref) > qtol * ref:
+                        return i, "value_mismatch"
+                i += 1
+                r = refs.get(sym)
+                if r is None:
+                    if len(refs) < _CACHE_MAX:
+                        refs[sym] = [0.0, 0.0, p, ts, 1]
+                    continue
+                dt = ts - r[3]
+                if dt == 0 and p == r[2]:  # a resent / duplicated print: counted once
+                    continue
+                if dt > max_age or dt < -max_age:  # a day-old reference says nothing: start again
+                    r[0], r[1], r[2], r[3], r[4] = 0.0, 0.0, p, ts, 1
+                    continue
+                if r[4] == 3:
+                    a, b, c = r[0], r[1], r[2]
+                    if a > b:  # the median of three by comparisons (no min/max calls)
+                        a, b = b, a
+                    med = b if c >= b else (c if c > a else a)
+                    far = med if (p > med * ratio or p * ratio < med) else None
+                else:
+                    far = _far(r, p, ratio)
+                    r[4] += 1
+                r[0], r[1], r[2], r[3] = r[1], r[2], p, ts
+                if far is not None:
+                    return i - 1, far
+            return None
 
-        return fast
+        return scan
 
     def _time_ok(self, ts: int) -> bool:
         """``launched_ms <= ts <= now + future_ms`` (the clock is read only when ``ts`` passes
@@ -263,16 +297,18 @@ class PlausibilityGate:
         return {"rejected": dict(self.rejected), "quarantined": dict(self.quarantined)}
 
     # ------------------------------------------------------------------ rules
-    def _grammar(self, symbol: str) -> tuple[str, str]:
-        """``(base, quote)`` of ``symbol`` by the venue's grammar (cached); ``("", "")`` for a
-        symbol of safe characters the grammar cannot split (fine for tickers and klines only),
-        ``_BAD`` for anything else (too long, unsafe characters)."""
+    def _grammar(self, symbol: str) -> tuple[str, str, bool, bool]:
+        """``(base, quote, quote is USD-family, base is a priced quote)`` of ``symbol`` by the
+        venue's grammar (cached); ``("", "", False, False)`` for a symbol of safe characters
+        the grammar cannot split (fine for tickers and klines only), ``_BAD`` for anything
+        else (too long, unsafe characters)."""
         bq = _BAD
         if len(symbol) <= self.config.max_symbol_len and _SYMBOL_RE.match(symbol):
             try:
-                bq = tuple(self.base_quote(symbol))
+                base, quote = self.base_quote(symbol)
+                bq = (base, quote, quote in _PAR_QUOTES, base in _PRICED_QUOTES)
             except Exception:  # the grammar refused it (FrameError) or a venue bug: not a symbol
-                bq = ("", "")
+                bq = ("", "", False, False)
         if len(self._symbols) < _CACHE_MAX:
             self._symbols[symbol] = bq
         return bq
