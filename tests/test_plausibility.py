@@ -137,3 +137,25 @@ def test_config_and_clock_are_injectable():
     (liq,) = _parse(v, BN[0])
     gate = PlausibilityGate(v, GateConfig(future_ms=0), clock=lambda: liq.timestamp - 1)
     assert gate.check(liq) is None and gate.rejected == {"timestamp": 1}
+
+
+def test_a_frame_of_many_events_gets_each_events_verdict():
+    """``filter`` over one multi-event list (the frame hot path: one scan, resumed after each
+    event it stops at) gives what ``check`` gives event by event: real SOLUSDT liquidations
+    with a rejected one (value x 306), a quarantined one (10x price) and the real ones kept in
+    order; an all-plausible list comes back as the same list object."""
+    v = get_venue("binance")
+    real = [e for m in BN for e in _parse(v, m)]
+    sol = [e for e in real if e.symbol == "SOLUSDT"]
+    bad = msgspec.structs.replace(sol[1], value_usd=sol[1].value_usd * 306)
+    far = msgspec.structs.replace(sol[2], price=sol[2].price * 10, value_usd=sol[2].value_usd * 10, timestamp=sol[2].timestamp + 1)
+    frame = [sol[0], bad, real[0], far, sol[2], real[1]]
+    one_by_one = PlausibilityGate(v)
+    want = [k for k in (one_by_one.check(e) for e in frame) if k is not None]
+    gate = PlausibilityGate(v)
+    got = gate.filter(list(frame))
+    assert [(type(k).__name__, getattr(k, "id", None)) for k in got] == [(type(k).__name__, getattr(k, "id", None)) for k in want]
+    assert [type(k).__name__ for k in got] == ["Liquidation", "Liquidation", "Quarantined", "Liquidation", "Liquidation"]
+    assert gate.counts() == one_by_one.counts() == {"rejected": {"value_mismatch": 1}, "quarantined": {"price_far": 1}}
+    fresh = PlausibilityGate(v)
+    assert fresh.filter(real) is real and fresh.counts() == {"rejected": {}, "quarantined": {}}
