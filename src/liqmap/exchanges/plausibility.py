@@ -149,6 +149,9 @@ class PlausibilityGate:
         Hot path: one call of the priced-event scan (:meth:`_build_scan`) checks a frame's
         liquidations and trades in a loop; it stops only at an event of another kind or one
         that fails, which :meth:`check` / :meth:`_verdict` then handle."""
+        t = type(events[0])
+        if t is not Liquidation and t is not Trade:  # a ticker, kline, open interest ... frame
+            return self._each(events)
         scan = self._scan
         hit = scan(events, 0)
         if hit is None:  # the common case: every event a plausible liquidation / trade
@@ -170,6 +173,21 @@ class PlausibilityGate:
             return events
         out += events[start:]
         return out
+
+    def _each(self, events: list[Event]) -> list[Event]:
+        """:meth:`filter` event by event through :meth:`check` (frames of other kinds)."""
+        check = self.check
+        if len(events) == 1:
+            kept = check(events[0])
+            return events if kept is events[0] else ([] if kept is None else [kept])
+        out: list[Event] | None = None
+        for i, e in enumerate(events):
+            kept = check(e)
+            if kept is not e and out is None:
+                out = events[:i]
+            if out is not None and kept is not None:
+                out.append(kept)
+        return events if out is None else out
 
     def _verdict(self, e: Liquidation | Trade, res: str | float) -> Event | None:
         """A priced event the scan did not pass: quarantined (a liquidation far from its
@@ -258,22 +276,23 @@ class PlausibilityGate:
                     if len(refs) < _CACHE_MAX:
                         refs[sym] = [0.0, 0.0, p, ts, 1]
                     continue
-                dt = ts - r[3]
-                if dt == 0 and p == r[2]:  # a resent / duplicated print: counted once
+                a, b, c, last, k = r
+                dt = ts - last
+                if dt == 0 and p == c:  # a resent / duplicated print: counted once
                     continue
                 if dt > max_age or dt < -max_age:  # a day-old reference says nothing: start again
                     r[0], r[1], r[2], r[3], r[4] = 0.0, 0.0, p, ts, 1
                     continue
-                if r[4] == 3:
-                    a, b, c = r[0], r[1], r[2]
-                    if a > b:  # the median of three by comparisons (no min/max calls)
-                        a, b = b, a
-                    med = b if c >= b else (c if c > a else a)
+                if k == 3:  # the median of three by comparisons (no min/max calls)
+                    if a > b:
+                        med = a if c >= a else (c if c > b else b)
+                    else:
+                        med = b if c >= b else (c if c > a else a)
                     far = med if (p > med * ratio or p * ratio < med) else None
                 else:
                     far = _far(r, p, ratio)
-                    r[4] += 1
-                r[0], r[1], r[2], r[3] = r[1], r[2], p, ts
+                    r[4] = k + 1
+                r[0], r[1], r[2], r[3] = b, c, p, ts
                 if far is not None:
                     return i - 1, far
             return None
