@@ -159,3 +159,10 @@ def test_a_frame_of_many_events_gets_each_events_verdict():
     assert gate.counts() == one_by_one.counts() == {"rejected": {"value_mismatch": 1}, "quarantined": {"price_far": 1}}
     fresh = PlausibilityGate(v)
     assert fresh.filter(real) is real and fresh.counts() == {"rejected": {}, "quarantined": {}}
+
+
+def test_an_empty_list_passes_through():
+    """A frame that failed as a whole has no valid rows: ``filter([])`` (its partial events) is []."""
+    gate = PlausibilityGate(get_venue("binance"))
+    empty: list = []
+    assert gate.filter(empty) is empty and gate.counts() == {"rejected": {}, "quarantined": {}}

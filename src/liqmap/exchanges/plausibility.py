@@ -149,6 +149,8 @@ class PlausibilityGate:
         Hot path: one call of the priced-event scan (:meth:`_build_scan`) checks a frame's
         liquidations and trades in a loop; it stops only at an event of another kind or one
         that fails, which :meth:`check` / :meth:`_verdict` then handle."""
+        if not events:  # e.g. the partial events of a frame that failed as a whole
+            return events
         t = type(events[0])
         if t is not Liquidation and t is not Trade:  # a ticker, kline, open interest ... frame
             return self._each(events)
