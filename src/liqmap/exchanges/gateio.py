@@ -70,7 +70,7 @@ from urllib.parse import urlsplit
 import msgspec
 
 from liqmap.exchanges._common import (
-    INF, MAX_TS, decode, dict_rows, json_object, ms, num, opt, pos, rows_or_partial, split_delimited, text, typed,
+    INF, MAX_TS, decode, dict_rows, json_object, ms, num, opt, pos, rows_or_partial, split_delimited, text,
 )  # fmt: skip
 from liqmap.exchanges.base import (
     ConnectionSpec, Control, FrameError, Heartbeat, HistoryPage, Limits, RecordingNames, Topic, Venue,
@@ -364,7 +364,10 @@ class GateIO(Venue):
     def _parse(self, data: str | bytes, received_at: int, connection: str) -> list[Event]:
         out = None
         if ("public_liquidates" if type(data) is str else b"public_liquidates") in data[:60]:
-            msg = typed(_liq_dec, data)
+            try:  # typed() inlined: this is the hot path
+                msg = _liq_dec.decode(data)
+            except (msgspec.ValidationError, msgspec.DecodeError):
+                msg = None
             if msg is not None and msg.event == "update":
                 try:
                     out = self._liqs(msg.result, received_at)
