@@ -298,8 +298,7 @@ class Hyperliquid(Venue):
             uf = typed(_fills_dec, data)
             if uf is not None and uf.channel == "userFills":
                 user = (uf.data.user or self.liquidator).lower()
-                is_liq, fill = self._liquidated, self._fill
-                return [fill(f, user, who, received_at) for f in uf.data.fills if (who := is_liq(f, user)) is not None]
+                return [self._fill(f, user, received_at) for f in uf.data.fills if self._is_liquidation(f, user)]
         return self._generic(decode_object(data), received_at)
 
     def _trade(self, t: _Trade, received_at: int) -> Trade:
@@ -351,10 +350,8 @@ class Hyperliquid(Venue):
             return []
         raise FrameError(f"unsupported channel {ch!r}")
 
-    def _fill(self, f: _Fill, user: str, liquidated: str, received_at: int) -> Liquidation:
-        """One liquidation fill of ``user``'s fills (lower case), whose liquidated account is
-        ``liquidated`` (lower case, "" when not named; :meth:`_liquidated`); side rule in the
-        module docstring."""
+    def _fill(self, f: _Fill, user: str, received_at: int) -> Liquidation:
+        """One liquidation fill (typed fast path); side rule in the module docstring."""
         px, sz, side, ts = f.px, f.sz, f.side, f.time
         if not (0.0 < px < INF and 0.0 < sz < INF):
             raise FrameError(f"invalid px/sz {px!r}/{sz!r}")
@@ -365,7 +362,8 @@ class Hyperliquid(Venue):
         if not 0 <= ts < MAX_TS:
             raise FrameError(f"timestamp out of range: {ts!r}")
         liq = f.liquidation
-        if liquidated and liquidated == user:
+        liquidated = liq.liquidatedUser if liq is not None else None
+        if liquidated is not None and liquidated.lower() == user:
             pside = "long" if side == "A" else "short"  # the liquidated account's own closing order
         else:
             pside = "long" if side == "B" else "short"  # counterparty / liquidator takes the position over
@@ -384,22 +382,20 @@ class Hyperliquid(Venue):
         out: list[Event] = []
         for f in fills:
             fill = msgspec.convert(f, _Fill, strict=False)
-            who = self._liquidated(fill, user)
-            if who is not None:  # else: ordinary fill (the vault unwinding) or ADL
-                out.append(self._fill(fill, user, who, received_at))
+            if self._is_liquidation(fill, user):  # else: ordinary fill (the vault unwinding) or ADL
+                out.append(self._fill(fill, user, received_at))
         return out
 
-    def _liquidated(self, f: _Fill, user: str) -> str | None:
-        """For a fill with a ``liquidation`` object that is not auto-deleveraging (module
-        docstring): the liquidated account in lower case ("" when not named); else None."""
+    def _is_liquidation(self, f: _Fill, user: str) -> bool:
+        """A fill with a ``liquidation`` object that is not auto-deleveraging (module docstring)."""
         liq = f.liquidation
         if liq is None:
-            return None
+            return False
         liquidated = (liq.liquidatedUser or "").lower()
         if f.dir == ADL_DIR or (user in self._liquidator_set and liquidated in self._liquidator_set):
             self.adl_fills += 1
-            return None
-        return liquidated
+            return False
+        return True
 
     def _ctx(self, data: object, received_at: int) -> list[Event]:
         if not isinstance(data, dict) or not isinstance(data.get("ctx"), dict):
