@@ -4,7 +4,9 @@ Every registered venue (``liqmap.exchanges.registry``) is measured on the real
 liquidation frames its test module gives (``liquidation_frames()`` in
 ``tests/test_parse_<module>.py``), then on each of its cryptofeed sample sessions
 (all channels); frames are parsed in a loop for ~1 s through ``Venue.parse``;
-prints frames/s and events/s. Target: >= 300k liquidation frames/s per core.
+prints frames/s and events/s (CPU time, median of 5 rounds) and the fastest batch's
+frames/s (wall clock: a core's speed when no other process shares it). Target: >= 300k
+liquidation frames/s per core.
 
 Optional comparison: if ``/tmp/cfvenv`` holds a cryptofeed install (a throwaway
 venv, not a project dependency), the same Binance and Bybit frames go through
@@ -54,7 +56,8 @@ def session_frames(venue_name: str, session: str) -> list[str]:
 ROUNDS = 5
 
 
-def bench(venue_name: str, frames: list[str], seconds: float) -> tuple[float, float, int]:
+def bench(venue_name: str, frames: list[str], seconds: float) -> tuple[float, float, float, float]:
+    """(frames/s, events/s, wall frames/s) of the median round, and the best batch's frames/s."""
     venue = get_venue(venue_name)
     # warm-up (also the XBT price for BitMEX quanto rows)
     for f in frames:
@@ -62,26 +65,36 @@ def bench(venue_name: str, frames: list[str], seconds: float) -> tuple[float, fl
     # ROUNDS rounds of seconds/ROUNDS each; the median round is reported.
     # Rates use this process's CPU time (time.process_time), i.e. the cost per
     # frame on one core, so time slices taken by other processes on the shared
-    # machine do not count; the wall-clock rate is returned too.
+    # machine do not count; the wall-clock rate is returned too. On the shared
+    # VM the CPU time still grows with the machine's load (cores and caches are
+    # shared), so the fastest batch (>= 64 frames, ~0.2 ms, wall clock) is kept
+    # as well: the parser's speed on an uncontended core, the figure that moves
+    # least with other sessions' work.
     parse = venue.parse
+    batch = frames * max(1, 64 // len(frames))
     rounds = []
+    best = 0.0
+    clock = time.perf_counter
     for _ in range(ROUNDS):
         n_frames = 0
         n_events = 0
-        cpu0, wall0 = time.process_time(), time.perf_counter()
+        cpu0, wall0 = time.process_time(), clock()
         deadline = wall0 + seconds / ROUNDS
         while True:
-            for f in frames:
+            t0 = clock()
+            for f in batch:
                 n_events += len(parse(f, 1_700_000_000_000, "bench"))
-            n_frames += len(frames)
-            if time.perf_counter() >= deadline:
+            t1 = clock()
+            best = max(best, len(batch) / (t1 - t0))
+            n_frames += len(batch)
+            if t1 >= deadline:
                 break
         cpu = time.process_time() - cpu0
-        wall = time.perf_counter() - wall0
+        wall = clock() - wall0
         rounds.append((n_frames / cpu, n_events / cpu, n_frames / wall))
     rounds.sort()
     med = rounds[len(rounds) // 2]
-    return med[0], med[1], med[2]
+    return med[0], med[1], med[2], best
 
 
 CF_SCRIPT = r"""
@@ -146,19 +159,20 @@ def main() -> None:
     print(f"liqmap parser throughput, single core, {args.seconds:.1f} s per row (real fixture frames);")
     print("frames/s and events/s per CPU-second of this process (median of 5 rounds); wall fr/s includes")
     print(f"time lost to other processes (load average now {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores)")
-    print(f"{'venue / frames':40} {'n':>5} {'frames/s':>11} {'events/s':>11} {'wall fr/s':>11}")
+    print("best fr/s: the fastest batch of >= 64 frames (wall clock), an uncontended core's speed")
+    print(f"{'venue / frames':40} {'n':>5} {'frames/s':>11} {'events/s':>11} {'wall fr/s':>11} {'best fr/s':>11}")
     results = {}
     for label, fr in frames.items():
         venue = label.split(" ")[0]
-        fps, eps, med = bench(venue, fr, args.seconds)
+        fps, eps, med, best = bench(venue, fr, args.seconds)
         results[label] = fps
-        print(f"{label + ' liquidations':40} {len(fr):>5} {fps:>11,.0f} {eps:>11,.0f} {med:>11,.0f}")
+        print(f"{label + ' liquidations':40} {len(fr):>5} {fps:>11,.0f} {eps:>11,.0f} {med:>11,.0f} {best:>11,.0f}")
     for venue in VENUE_NAMES:
         for session in venue_sessions(venue):
             fr = session_frames(venue, session)
-            fps, eps, med = bench(venue, fr, args.seconds)
+            fps, eps, med, best = bench(venue, fr, args.seconds)
             label = f"{venue} session {session.removesuffix('.gz')}"
-            print(f"{label:40} {len(fr):>5} {fps:>11,.0f} {eps:>11,.0f} {med:>11,.0f}")
+            print(f"{label:40} {len(fr):>5} {fps:>11,.0f} {eps:>11,.0f} {med:>11,.0f} {best:>11,.0f}")
     if not args.no_cryptofeed:
         # cryptofeed 2.4 handles Bybit's deprecated ``liquidation.`` topic only (not
         # allLiquidation), so the Bybit comparison uses the real v5 GALAUSDT frame of that topic.
