@@ -58,6 +58,8 @@ async def test_one_bad_linear_symbol_rotates_its_socket_and_keeps_the_others():
         adapter.add_listener(events.append)
         async with connected(adapter):
             await wait_until(lambda: liqs(events), timeout_s=10, what="liquidations on the new socket")
+            # the data can overtake the last acknowledgements of the renewed socket
+            await wait_until(lambda: adapter.health().subscribed == 6, timeout_s=10, what="6 acknowledged topics")
             h = adapter.health()
     first = json.loads(venue.messages(0)[0])
     assert first["args"] == ["allLiquidation.BTCUSDT", "allLiquidation.NOPEUSDT", "allLiquidation.PIPPINUSDT"]
