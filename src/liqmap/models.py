@@ -32,7 +32,27 @@ PositionSide = Literal["long", "short"]
 TakerSide = Literal["buy", "sell"]
 
 
-class Liquidation(msgspec.Struct, frozen=True, gc=False):
+class _Print(msgspec.Struct, frozen=True, gc=False):
+    """The fields a liquidation and a trade share, in this order (see :class:`Liquidation`).
+
+    ``side`` is typed by each subclass (position side vs taker side); a subclass's
+    re-declaration keeps the field at this position, so the encoded layout is unchanged.
+    """
+
+    exchange: str
+    symbol: str
+    base: str
+    quote: str
+    side: str
+    price: float
+    quantity: float
+    value_usd: float
+    timestamp: int
+    received_at: int
+    id: str
+
+
+class Liquidation(_Print, frozen=True, gc=False):
     """One forced close of a leveraged position.
 
     Fields:
@@ -56,23 +76,13 @@ class Liquidation(msgspec.Struct, frozen=True, gc=False):
             a frame without one): ``timestamp`` is then the local receipt time.
     """
 
-    exchange: str
-    symbol: str
-    base: str
-    quote: str
     side: PositionSide
-    price: float
-    quantity: float
-    value_usd: float
-    timestamp: int
-    received_at: int
-    id: str
     order_side: str | None = None
     status: str | None = None
     receipt_time: bool = False
 
 
-class Trade(msgspec.Struct, frozen=True, gc=False):
+class Trade(_Print, frozen=True, gc=False):
     """One public trade print.
 
     ``side`` is the taker side (``"buy"`` = aggressive buyer). ``quantity`` is in
@@ -80,17 +90,7 @@ class Trade(msgspec.Struct, frozen=True, gc=False):
     venue flags the trade as caused by a liquidation (Deribit, dYdX, Kraken).
     """
 
-    exchange: str
-    symbol: str
-    base: str
-    quote: str
     side: TakerSide
-    price: float
-    quantity: float
-    value_usd: float
-    timestamp: int
-    received_at: int
-    id: str
     liquidation: bool = False
 
 

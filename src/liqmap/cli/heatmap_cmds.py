@@ -12,6 +12,7 @@ Commands register on liqmap.cli.app (see liqmap/cli/__init__.py)::
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from pathlib import Path
 
 import typer
@@ -100,25 +101,24 @@ _DRY = typer.Option(False, "--dry-run", help="validate files and print what woul
 _FORCE = typer.Option(False, "--force", help="reload files already in the ingest log")
 
 
-@ingest_app.command("aggtrades")
-def ingest_aggtrades(symbol: str = _SYMBOL, start_date: str = _START, end_date: str = _END,
-                     data_dir: Path = _DIR, db: str = _DBO, dry_run: bool = _DRY, force: bool = _FORCE) -> None:
-    """aggTrades files -> aggtrades_history."""
-    _run_files("aggtrades", symbol, start_date, end_date, data_dir, db, None, dry_run, force)
+def _files_command(kind: str, doc: str) -> Callable[..., None]:
+    """One ``liqmap ingest <kind>`` command: the same options, loaded by :func:`_run_files`."""
+
+    def command(symbol: str = _SYMBOL, start_date: str = _START, end_date: str = _END,
+                data_dir: Path = _DIR, db: str = _DBO, dry_run: bool = _DRY, force: bool = _FORCE) -> None:
+        _run_files(kind, symbol, start_date, end_date, data_dir, db, None, dry_run, force)
+
+    command.__doc__ = doc
+    return command
 
 
-@ingest_app.command("metrics")
-def ingest_metrics(symbol: str = _SYMBOL, start_date: str = _START, end_date: str = _END,
-                   data_dir: Path = _DIR, db: str = _DBO, dry_run: bool = _DRY, force: bool = _FORCE) -> None:
-    """metrics files (5-minute OI, contracts and USDT value) -> open_interest_history."""
-    _run_files("metrics", symbol, start_date, end_date, data_dir, db, None, dry_run, force)
-
-
-@ingest_app.command("liquidation-snapshot")
-def ingest_liq_snapshot(symbol: str = _SYMBOL, start_date: str = _START, end_date: str = _END,
-                        data_dir: Path = _DIR, db: str = _DBO, dry_run: bool = _DRY, force: bool = _FORCE) -> None:
-    """liquidationSnapshot files (USDⓈ-M archive ended 2024-03-31) -> liquidation_snapshot_history."""
-    _run_files("liquidation-snapshot", symbol, start_date, end_date, data_dir, db, None, dry_run, force)
+for _kind, _doc in (
+    ("aggtrades", "aggTrades files -> aggtrades_history."),
+    ("metrics", "metrics files (5-minute OI, contracts and USDT value) -> open_interest_history."),
+    ("liquidation-snapshot",
+     "liquidationSnapshot files (USDⓈ-M archive ended 2024-03-31) -> liquidation_snapshot_history."),
+):
+    ingest_app.command(_kind)(_files_command(_kind, _doc))
 
 
 @ingest_app.command("klines")
