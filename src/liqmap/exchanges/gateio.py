@@ -70,7 +70,7 @@ from urllib.parse import urlsplit
 import msgspec
 
 from liqmap.exchanges._common import (
-    INF, MAX_TS, decode, dict_rows, json_object, ms, num, opt, pos, rows_or_partial, split_delimited, text,
+    INF, MAX_TS, DelimitedSymbols, decode, dict_rows, json_object, ms, num, opt, pos, rows_or_partial, text,
 )  # fmt: skip
 from liqmap.exchanges.base import (
     ConnectionSpec, Control, FrameError, Heartbeat, HistoryPage, Limits, RecordingNames, Topic, Venue,
@@ -115,7 +115,7 @@ def _text(value: str | float) -> str:
     return value if isinstance(value, str) else repr(float(value))
 
 
-class GateIO(Venue):
+class GateIO(DelimitedSymbols, Venue):
     """Gate USDT- and BTC-settled perpetual futures (see module docstring).
 
     Args:
@@ -128,6 +128,7 @@ class GateIO(Venue):
     """
 
     name = "gateio"
+    SYMBOL_SEP = "_"
     color = "#2354e6"  # Gate blue
     frame_repeats_are_distinct = True
     capabilities = ("liquidations", "trades", "open_interest", "mark_price", "klines", "tickers")
@@ -154,17 +155,6 @@ class GateIO(Venue):
         self._held_version = -1
 
     # ------------------------------------------------------------ symbols and contracts
-    @classmethod
-    def native_symbols(cls, base: str, quote: str | None = None) -> list[str]:
-        """``BTC`` -> ``["BTC_USDT", "BTC_USD"]``; with a quote the one contract."""
-        b = base.upper()
-        return [f"{b}_{quote.upper()}"] if quote else [f"{b}_USDT", f"{b}_USD"]
-
-    @classmethod
-    def base_quote(cls, symbol: str) -> tuple[str, str]:
-        """``BTC_USDT`` -> (BTC, USDT); ``BTC_USD`` -> (BTC, USD); ``BTC_USDT_20260925`` -> (BTC, USDT)."""
-        return split_delimited(symbol.upper(), "_")
-
     @classmethod
     def contract_specs(cls, body: str | bytes) -> list[ContractSpec]:
         """Specs from a ``/futures/{settle}/contracts`` body: direct -> linear

@@ -53,7 +53,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-from liqmap.exchanges._common import INF, MAX_TS, decode_object, dict_rows, json_object, ms, num, opt, pos, rows_or_partial, split_delimited, text, typed
+from liqmap.exchanges._common import INF, DelimitedSymbols, MAX_TS, decode_object, dict_rows, json_object, ms, num, opt, pos, rows_or_partial, text, typed
 from liqmap.exchanges.base import ConnectionSpec, Control, FrameError, Heartbeat, Limits, RecordingNames, RestPoll, Topic, Venue
 from liqmap.exchanges.contracts import ContractSpec, parse_number
 from liqmap.models import Event, Liquidation, OpenInterest
@@ -89,7 +89,7 @@ class _Notify(msgspec.Struct, gc=False):
 _notify_dec = msgspec.json.Decoder(_Notify, strict=False)
 
 
-class HTX(Venue):
+class HTX(DelimitedSymbols, Venue):
     """HTX USDT- and coin-margined swaps (see module docstring).
 
     Args:
@@ -120,17 +120,6 @@ class HTX(Venue):
         super().__init__(*args, **kw)
 
     # ------------------------------------------------------------ symbols and contracts
-    @classmethod
-    def native_symbols(cls, base: str, quote: str | None = None) -> list[str]:
-        """``BTC`` -> ``["BTC-USDT", "BTC-USD"]``; with a quote the one contract."""
-        b = base.upper()
-        return [f"{b}-{quote.upper()}"] if quote else [f"{b}-USDT", f"{b}-USD"]
-
-    @classmethod
-    def base_quote(cls, symbol: str) -> tuple[str, str]:
-        """``BTC-USDT`` -> (BTC, USDT); ``BTC-USD`` -> (BTC, USD)."""
-        return split_delimited(symbol.upper(), "-")
-
     @classmethod
     def contract_specs(cls, body: str | bytes) -> list[ContractSpec]:
         """``data[]`` of ``swap_contract_info``: ``-USDT`` contracts linear (coins), ``-USD``
