@@ -43,6 +43,15 @@ class EventStore(Protocol):
         ...
 
 
+def counters(tier: object, *names: str) -> dict[str, Any]:
+    """``{name: tier.<name>}`` for each attribute ``name``: the counter part of a tier's ``stats()``.
+
+    Raises:
+        AttributeError: a name the tier does not have.
+    """
+    return {n: getattr(tier, n) for n in names}
+
+
 class StorageError(RuntimeError):
     """A storage tier could not complete an operation; the message names the tier and cause."""
 

@@ -110,7 +110,7 @@ import numpy as np
 from liqmap.analytics.market_series import MarketRows
 from liqmap.models import Event, Gap, Liquidation, Quarantined, to_json
 from liqmap.storage.market import write_market_rows
-from liqmap.storage.base import StorageError
+from liqmap.storage.base import StorageError, counters
 from liqmap.symbols import base_of
 from liqmap.units import now_ms
 
@@ -569,15 +569,9 @@ class DuckDBStore:
             "tier": "duckdb",
             "path": self.path,
             "schema_version": self.schema_version,
-            "stored": self.stored,
             "stored_by_exchange": dict(self.stored_by_exchange),
-            "pending": self.pending,
-            "duplicates_skipped": self.duplicates_skipped,
-            "gaps_stored": self.gaps_stored,
-            "cascade_rows_written": self.cascade_rows_written,
-            "market_rows_written": self.market_rows_written,
-            "quarantined_stored": self.quarantined_stored,
-            "batches": self.batches,
+            **counters(self, "stored", "pending", "duplicates_skipped", "gaps_stored", "cascade_rows_written",
+                       "market_rows_written", "quarantined_stored", "batches"),
             "commit_lag_ms": lag_summary(self.commit_lags_ms),
         }
 

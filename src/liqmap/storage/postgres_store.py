@@ -46,7 +46,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from liqmap.analytics.market_series import MarketRows
 from liqmap.models import Event, Liquidation
 from liqmap.storage import market as mk
-from liqmap.storage.base import StorageError, redact_url
+from liqmap.storage.base import StorageError, counters, redact_url
 from liqmap.units import INSTITUTIONAL_USD
 
 log = logging.getLogger(__name__)
@@ -343,13 +343,9 @@ class PostgresStore:
             "flavour": self.flavour,
             "schema_version": self.schema_version,
             "institutional_usd": self.institutional_usd,
-            "stored": self.stored,
             "pending": len(self._buf) + len(self._casc) + len(self._market),
-            "duplicates_skipped": self.duplicates_skipped,
-            "below_threshold": self.below_threshold,
-            "cascade_rows_written": self.cascade_rows_written,
-            "market_rows_written": self.market_rows_written,
-            "batches": self.batches,
+            **counters(self, "stored", "duplicates_skipped", "below_threshold", "cascade_rows_written",
+                       "market_rows_written", "batches"),
         }
 
 

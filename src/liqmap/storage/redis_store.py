@@ -54,7 +54,7 @@ import msgspec
 from liqmap.analytics.buckets import bucket_start
 from liqmap.analytics.levels import price_level
 from liqmap.models import Event, Liquidation
-from liqmap.storage.base import StorageError, redact_url
+from liqmap.storage.base import StorageError, counters, redact_url
 from liqmap.units import MINUTE_MS
 
 log = logging.getLogger(__name__)
@@ -314,13 +314,9 @@ class RedisStore:
             "tier": "redis",
             "url": redact_url(self.url),
             "prefix": self.prefix,
-            "stored": self.stored,
             "pending": 0,
-            "duplicates_skipped": self.duplicates_skipped,
-            "pipelines": self.pipelines,
-            "cascade_updates": self.cascade_updates,
-            "latest_updates": self.latest_updates,
-            "errors": self.errors,
+            **counters(self, "stored", "duplicates_skipped", "pipelines", "cascade_updates", "latest_updates",
+                       "errors"),
         }
 
     # ----------------------------------------------------------------- reads
