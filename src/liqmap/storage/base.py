@@ -43,8 +43,9 @@ class EventStore(Protocol):
         ...
 
 
-def counters(tier: object, *names: str) -> dict[str, Any]:
-    """``{name: tier.<name>}`` for each attribute ``name``: the counter part of a tier's ``stats()``.
+def attrs(tier: object, *names: str) -> dict[str, Any]:
+    """``{name: tier.<name>}`` for each attribute ``name``: the plain-attribute part of a tier's
+    ``stats()`` (counters, settings).
 
     Raises:
         AttributeError: a name the tier does not have.

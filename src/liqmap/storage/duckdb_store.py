@@ -110,7 +110,7 @@ import numpy as np
 from liqmap.analytics.market_series import MarketRows
 from liqmap.models import Event, Gap, Liquidation, Quarantined, to_json
 from liqmap.storage.market import write_market_rows
-from liqmap.storage.base import StorageError, counters
+from liqmap.storage.base import StorageError, attrs
 from liqmap.symbols import base_of
 from liqmap.units import now_ms
 
@@ -567,10 +567,8 @@ class DuckDBStore:
         """``{"tier": "duckdb", "path", "stored", "pending", "duplicates_skipped", ...}``."""
         return {
             "tier": "duckdb",
-            "path": self.path,
-            "schema_version": self.schema_version,
             "stored_by_exchange": dict(self.stored_by_exchange),
-            **counters(self, "stored", "pending", "duplicates_skipped", "gaps_stored", "cascade_rows_written",
+            **attrs(self, "path", "schema_version", "stored", "pending", "duplicates_skipped", "gaps_stored", "cascade_rows_written",
                        "market_rows_written", "quarantined_stored", "batches"),
             "commit_lag_ms": lag_summary(self.commit_lags_ms),
         }

@@ -46,7 +46,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from liqmap.analytics.market_series import MarketRows
 from liqmap.models import Event, Liquidation
 from liqmap.storage import market as mk
-from liqmap.storage.base import StorageError, counters, redact_url
+from liqmap.storage.base import StorageError, attrs, redact_url
 from liqmap.units import INSTITUTIONAL_USD
 
 log = logging.getLogger(__name__)
@@ -340,12 +340,9 @@ class PostgresStore:
         return {
             "tier": "postgres",
             "dsn": redact_url(self.dsn),
-            "flavour": self.flavour,
-            "schema_version": self.schema_version,
-            "institutional_usd": self.institutional_usd,
             "pending": len(self._buf) + len(self._casc) + len(self._market),
-            **counters(self, "stored", "duplicates_skipped", "below_threshold", "cascade_rows_written",
-                       "market_rows_written", "batches"),
+            **attrs(self, "flavour", "schema_version", "institutional_usd", "stored", "duplicates_skipped",
+                    "below_threshold", "cascade_rows_written", "market_rows_written", "batches"),
         }
 
 

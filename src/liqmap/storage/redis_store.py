@@ -54,7 +54,7 @@ import msgspec
 from liqmap.analytics.buckets import bucket_start
 from liqmap.analytics.levels import price_level
 from liqmap.models import Event, Liquidation
-from liqmap.storage.base import StorageError, counters, redact_url
+from liqmap.storage.base import StorageError, attrs, redact_url
 from liqmap.units import MINUTE_MS
 
 log = logging.getLogger(__name__)
@@ -313,9 +313,8 @@ class RedisStore:
         return {
             "tier": "redis",
             "url": redact_url(self.url),
-            "prefix": self.prefix,
             "pending": 0,
-            **counters(self, "stored", "duplicates_skipped", "pipelines", "cascade_updates", "latest_updates",
+            **attrs(self, "prefix", "stored", "duplicates_skipped", "pipelines", "cascade_updates", "latest_updates",
                        "errors"),
         }
 
