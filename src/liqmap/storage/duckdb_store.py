@@ -568,8 +568,8 @@ class DuckDBStore:
         return {
             "tier": "duckdb",
             "stored_by_exchange": dict(self.stored_by_exchange),
-            **attrs(self, "path", "schema_version", "stored", "pending", "duplicates_skipped", "gaps_stored", "cascade_rows_written",
-                       "market_rows_written", "quarantined_stored", "batches"),
+            **attrs(self, "path", "schema_version", "stored", "pending", "duplicates_skipped", "gaps_stored",
+                    "cascade_rows_written", "market_rows_written", "quarantined_stored", "batches"),
             "commit_lag_ms": lag_summary(self.commit_lags_ms),
         }
 

@@ -314,8 +314,8 @@ class RedisStore:
             "tier": "redis",
             "url": redact_url(self.url),
             "pending": 0,
-            **attrs(self, "prefix", "stored", "duplicates_skipped", "pipelines", "cascade_updates", "latest_updates",
-                       "errors"),
+            **attrs(self, "prefix", "stored", "duplicates_skipped", "pipelines", "cascade_updates",
+                    "latest_updates", "errors"),
         }
 
     # ----------------------------------------------------------------- reads
