@@ -118,3 +118,38 @@ def browser_page(viewport: dict[str, int]) -> Iterator[tuple]:
             yield page, errors
         finally:
             browser.close()
+
+
+@contextmanager
+def serve_process(db: Path, *args: str, env: dict[str, str] | None = None, up_s: float = 20.0) -> Iterator[str]:
+    """``liqmap serve --db db *args`` as a child process on a free 127.0.0.1 port; yields its base
+    URL once ``/health`` answers, terminates it after the block (killed after 10 s)."""
+    import subprocess
+    import sys
+
+    import httpx
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "liqmap", "serve", "--port", str(port), "--db", str(db), *args],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, **(env or {})})  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        t0 = time.monotonic()
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"serve exited: {proc.stdout.read()}")
+            if time.monotonic() - t0 > up_s:
+                pytest.fail("serve did not come up")
+            try:
+                if httpx.get(base + "/health", timeout=0.5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()

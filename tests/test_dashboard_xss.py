@@ -8,16 +8,12 @@ the strings appear verbatim as text, no element is created from them, no script 
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
-import time
-
 import duckdb
 import httpx
 import msgspec
 import pytest
 
-from conftest import BINANCE_FRAMES, ROOT, browser_page, free_port, load_liquidations
+from conftest import BINANCE_FRAMES, browser_page, load_liquidations, serve_process
 from liqmap.storage.duckdb_store import STORED_COLUMNS, DuckDBStore
 
 pytestmark = pytest.mark.browser
@@ -49,29 +45,8 @@ def hostile_db(path) -> None:
 def served(tmp_path):
     db = tmp_path / "x.duckdb"
     hostile_db(db)
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "liqmap", "serve", "--replay", str(BINANCE_FRAMES), "--port",
-                             str(port), "--db", str(db)], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < 20:
-        if proc.poll() is not None:
-            pytest.fail(f"serve exited: {proc.stdout.read()}")
-        try:
-            if httpx.get(base + "/health", timeout=0.5).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    else:
-        proc.kill()
-        pytest.fail("serve did not come up")
-    yield base
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    with serve_process(db, "--replay", str(BINANCE_FRAMES)) as base:
+        yield base
 
 
 def test_venue_strings_are_text_in_the_dashboard(served):

@@ -12,6 +12,15 @@ Every setting has a documented default that runs on the embedded tier alone
 * ``LIQMAP_INSTITUTIONAL_USD`` -- institutional size threshold, default 100,000 USD.
 * ``LIQMAP_LARGE_USD`` -- large size threshold, default 10,000 USD.
 * ``LIQMAP_HOST`` / ``LIQMAP_PORT`` -- API bind address, default 127.0.0.1:8000.
+* ``LIQMAP_WS_ORIGINS`` -- websocket ``Origin`` values accepted besides the server's own
+  (comma-separated ``scheme://host[:port]``, ``*`` = any), default none (same origin only).
+* ``LIQMAP_ALLOWED_HOSTS`` -- ``Host`` headers the API answers (comma-separated,
+  ``*.example.com`` patterns), default unset = any (set it against DNS rebinding).
+* ``LIQMAP_MAX_CONNECTIONS`` -- concurrent connections and requests before HTTP 503
+  (uvicorn ``limit_concurrency``), default 1000.
+* ``LIQMAP_MAX_WS_CLIENTS`` -- concurrent websocket clients before new ones are closed
+  with code 1013, default 200.
+* ``LIQMAP_MAX_REQUEST_TARGET`` -- longest path + query in bytes (longer: HTTP 414), default 8192.
 * ``BINANCE_POLL_INTERVAL`` -- seconds between REST polls of Binance fallbacks, default 10.
 * ``WS_TIMEOUT`` -- seconds without a frame before the watchdog reconnects (and
   before ``/exchanges/health`` calls a venue stale); unset = each connection's own
@@ -72,6 +81,11 @@ class Settings(BaseSettings):
     large_usd: float = LARGE_USD
     host: str = "127.0.0.1"
     port: int = 8000
+    ws_origins: str = ""
+    allowed_hosts: str = ""
+    max_connections: int = Field(1000, ge=1)
+    max_ws_clients: int = Field(200, ge=1)
+    max_request_target: int = Field(8192, ge=256)
 
     binance_poll_interval: float = Field(
         10.0, validation_alias=AliasChoices("BINANCE_POLL_INTERVAL", "LIQMAP_BINANCE_POLL_INTERVAL")

@@ -14,12 +14,14 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from liqmap.api.routers import (
     dashboard, docs, exchanges, health, heatmap, liquidations, market, open_interest, reference, ws,
 )
 from liqmap import __version__
 from liqmap.api.errors import ERROR_RESPONSES, validation_items
+from liqmap.api.guard import RequestGuard, split_list
 from liqmap.api.state import AppState, open_readonly_state
 from liqmap.settings import Settings
 
@@ -31,6 +33,8 @@ def create_app(state: AppState | None = None, settings: Settings | None = None) 
 
     Without ``state`` the app reads the DuckDB file of ``settings.db`` (no ingestion).
     The pipeline starts on app startup and is stopped, flushed and closed on shutdown.
+    Every request passes :mod:`liqmap.api.guard` first (request-target cap, websocket Origin,
+    optional Host allow-list, from ``state.settings``).
     """
     if state is None:
         state = open_readonly_state(settings=settings)
@@ -72,4 +76,8 @@ def create_app(state: AppState | None = None, settings: Settings | None = None) 
               open_interest.router, reference.router, heatmap.router):
         app.include_router(r, responses=ERROR_RESPONSES)
     app.mount("/static", StaticFiles(directory=dashboard.STATIC_DIR), name="static")
+    cfg = state.settings  # the guard (liqmap.api.guard): request-target cap, websocket Origin, Host
+    app.add_middleware(RequestGuard, max_target=cfg.max_request_target, ws_origins=split_list(cfg.ws_origins))
+    if split_list(cfg.allowed_hosts):
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=split_list(cfg.allowed_hosts))
     return app

@@ -6,6 +6,8 @@
 * **422** -- an invalid parameter: ``{"detail": "<one line naming the parameter and why>"}``;
   a parameter that failed FastAPI's own validation (a type or a bound) also carries
   ``errors``, one object per failure (``loc``, ``msg``, ``type``).
+* **414** -- path + query longer than ``LIQMAP_MAX_REQUEST_TARGET`` bytes (8,192): plain text
+  (:mod:`liqmap.api.guard`, before any router).
 
 Every echo of user input is cut to :data:`MAX_ECHO` characters, so a huge parameter
 never becomes a huge answer.
@@ -55,6 +57,8 @@ class Invalid(BaseModel):
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     404: {"model": NotFound, "description": "Not found: an unknown symbol (with the known ones) or no data"},
     422: {"model": Invalid, "description": "Invalid parameter: the reason, naming the parameter"},
+    414: {"description": "Request target (path + query) over LIQMAP_MAX_REQUEST_TARGET bytes (8,192)",
+          "content": {"text/plain": {"schema": {"type": "string"}}}},
 }
 
 

@@ -250,12 +250,16 @@ def run_server(state: AppState, host: str, port: int, log_level: str = "warning"
     import uvicorn
 
     from liqmap.api.app import create_app
+    from liqmap.api.guard import BoundedHandshakeProtocol
 
     app = create_app(state)
     # No per-message deflate on the API's websockets: messages are small JSON events (a few
     # hundred bytes) and compressing each one costs serve CPU (benchmarks/RESULTS.md, bench_api).
+    # Caps (issue #12): connections + requests in flight (503 beyond), and a websocket
+    # protocol that answers an unparseable (oversized) handshake instead of hanging.
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on",
-                            ws_ping_interval=20, ws_ping_timeout=20, ws_per_message_deflate=False)
+                            ws_ping_interval=20, ws_ping_timeout=20, ws_per_message_deflate=False,
+                            ws=BoundedHandshakeProtocol, limit_concurrency=state.settings.max_connections)
     server = uvicorn.Server(config)
 
     async def main():

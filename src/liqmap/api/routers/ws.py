@@ -9,7 +9,9 @@ order). The first message is
 ``{"type": "hello", "meta": {...}, "filter": {...}}``. A client that cannot keep up
 loses messages (bounded queue, counted in ``liqmap_ws_dropped_messages_total``) and
 is disconnected (code 1013) after 1000 consecutive drops; ingestion never waits.
-Invalid parameters close the socket with code 1008 and the reason.
+Invalid parameters close the socket with code 1008 and the reason. Beyond
+``LIQMAP_MAX_WS_CLIENTS`` clients (both channels together) a new one is closed with code 1013
+("try again later"). The handshake itself is guarded by :mod:`liqmap.api.guard` (Origin).
 
 ``WS /ws/heatmap?symbol=BTC``: the live heatmap's steps (``serve --heatmap-symbols``). First
 ``{"type": "hello", "symbols": [tracked underlyings], ...}``, then one
@@ -38,6 +40,15 @@ from liqmap.api.deps import parse_exchanges, resolve_symbol
 from liqmap.serve.hub import liquidation_filter
 
 router = APIRouter(tags=["websocket"])
+
+
+async def _over_cap(websocket: WebSocket, state) -> bool:
+    """Close ``websocket`` (already accepted) with 1013 when the server holds its cap of clients."""
+    n = len(state.hub.subscribers) + len(state.heatmap_hub.subscribers)
+    if n < state.settings.max_ws_clients:
+        return False
+    await websocket.close(code=1013, reason=f"{n} websocket clients: the server's cap (LIQMAP_MAX_WS_CLIENTS)")
+    return True
 
 
 def _live_base(state, symbol: str) -> str:
@@ -74,6 +85,8 @@ async def ws_liquidations(
     """
     state = websocket.app.state.liqmap
     await websocket.accept()
+    if await _over_cap(websocket, state):
+        return
     try:
         ex = parse_exchanges(state, exchanges)
         base = _live_base(state, symbol) if symbol else None
@@ -138,6 +151,8 @@ async def ws_heatmap(websocket: WebSocket, symbol: str | None = None):
     """Live heatmap steps for one client (protocol in the module docstring)."""
     state = websocket.app.state.liqmap
     await websocket.accept()
+    if await _over_cap(websocket, state):
+        return
     tracked = sorted(state.heatmap.tracked) if state.heatmap is not None else []
     base = None
     if symbol:
