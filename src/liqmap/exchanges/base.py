@@ -631,6 +631,13 @@ class Venue:
         """The venue's parser (pure, no I/O); may raise anything in :data:`PARSE_ERRORS`."""
         raise NotImplementedError
 
+    def drain(self, received_at: int) -> list[Event]:
+        """Events the parser still holds at the end of a stream (a replay's last frame, an
+        adapter's stop; ``received_at``: ms UTC of that end), through the gate -- a venue that
+        holds events for a value (BitMEX) emits them here, valued or as ``unvalued``
+        :class:`~liqmap.models.Quarantined`, never dropped silently. ``[]`` by default."""
+        return []
+
 
 def distinct_in_frame(events: list[Event]) -> list[Event]:
     """Give repeated liquidation ids within one frame a ``#k`` suffix (k = 2, 3, ...).

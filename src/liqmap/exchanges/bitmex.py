@@ -8,7 +8,14 @@ recorded frames in tests/fixtures):
   size (``leavesQty``) at the bankruptcy price, ``update``-d as it fills and
   ``delete``-d when done. Events = ``insert`` and ``partial`` rows (partial rows
   are orders still open at subscribe time; a reconnect repeats them with the
-  same orderID, which de-duplicates). ``update``/``delete`` -> ``[]``.
+  same orderID, which de-duplicates). ``delete`` -> ``[]``.
+* An ``update`` usually lowers ``leavesQty`` as the order fills (not counted again), but
+  BitMEX also raises it -- a further position of the same account liquidated into the same
+  order (seen 12,900 -> 21,600 contracts, issue #12). Growth above the largest size seen
+  is counted as additional liquidated size: one more event of the growth, id
+  ``bitmex:{orderID}:grew:{new leavesQty}``, at the update's price (else the insert's),
+  stamped at the update's receipt. The largest size is tracked per open order (at most
+  :data:`MAX_TRACKED` orders, forgotten at ``delete``).
 * ``side`` is the liquidation ORDER side: ``Sell`` = a LONG was liquidated.
 * Liquidation rows carry NO timestamp: timestamp = received_at.
 * id = ``bitmex:{orderID}`` (independent of receipt time and recording format).
@@ -55,7 +62,10 @@ contracts): the parser keeps the LAST XBTUSD price it has seen -- instrument
 ``markPrice``/``lastPrice``, trade price, or an XBTUSD liquidation price --
 seeded from the loaded instrument spec's ``markPrice``. Until any XBT price is
 known, such liquidations are HELD (not dropped, at most 10,000) and emitted
-with the first frame that brings an XBT price; trades of those contracts get
+with the first frame that brings an XBT price; at the end of a stream (a replay's
+end, an adapter's stop, :meth:`Venue.drain`) the ones still held are emitted as
+:class:`~liqmap.models.Quarantined` (reason ``unvalued``, ``value_usd`` unknown,
+counted in health and stored apart), never dropped silently; trades of those contracts get
 ``value_usd = NaN`` in that window. ``connections()`` subscribes
 ``instrument:XBTUSD`` so a live feed has the price from its first frame.
 
@@ -77,12 +87,14 @@ import msgspec
 from liqmap.exchanges._common import INF, check_pos, decode, iso_ms, json_object, num, opt, pos, rows_or_partial, split_concat, typed
 from liqmap.exchanges.base import ConnectionSpec, Control, FrameError, Heartbeat, Limits, RecordingNames, RestPoll, Topic, Venue
 from liqmap.exchanges.contracts import ContractSpec, parse_number
-from liqmap.models import Event, Liquidation, OpenInterest, Ticker, Trade
+from liqmap.models import Event, Liquidation, OpenInterest, Quarantined, Ticker, Trade
 from liqmap.symbols import USD_QUOTES
 
 WS_URL = "wss://ws.bitmex.com/realtime"
 REST_BASE = "https://www.bitmex.com"
 MAX_PENDING = 10_000
+#: open liquidation orders whose largest ``leavesQty`` is tracked (growth, module doc)
+MAX_TRACKED = 10_000
 _MONTH = re.compile(r"^([A-Z0-9]+?)([FGHJKMNQUVXZ]\d\d)$")
 _IGNORED_TABLES = frozenset({"orderBookL2", "orderBookL2_25", "orderBook10", "quoteBin1m", "funding", "announcement", "connected", "settlement", "insurance"})  # fmt: skip
 
@@ -153,6 +165,7 @@ class BitMEX(Venue):
         self._mark: dict[str, float] = {}
         self._pending: list[tuple[_LiqRow, int]] = []
         self._pending_state: tuple[bool, int] | None = None  # (XBT price known, contracts.version) at last retry
+        self._orders: dict[str, _LiqRow] = {}  # open orderID -> its row with the largest leavesQty seen
 
     # ------------------------------------------------------------ symbols and contracts
     @classmethod
@@ -337,8 +350,6 @@ class BitMEX(Venue):
         fast = typed(_liq_dec, data) if hot else None
         if fast is not None and fast.table == "liquidation":
             act = fast.action
-            if act == "update" or act == "delete":
-                return []
             if act == "insert" or act == "partial":
                 return self._release(rows_or_partial(fast.data, lambda row: self._liq(row, received_at)))
         msg = decode(data)
@@ -362,7 +373,11 @@ class BitMEX(Venue):
             if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
                 raise FrameError(f"{table}: data is not a list of objects")
             if table == "liquidation":
-                if action in ("update", "delete"):
+                if action == "update":
+                    return self._release(rows_or_partial(rows, lambda row: self._grown(row, received_at)))
+                if action == "delete":
+                    for r in rows:
+                        self._orders.pop(r.get("orderID"), None)  # type: ignore[arg-type]
                     return []
                 if action not in ("insert", "partial"):
                     raise FrameError(f"unknown action {action!r}")
@@ -390,10 +405,46 @@ class BitMEX(Venue):
             if state != self._pending_state:
                 self._pending_state = state
                 held, self._pending = self._pending, []
-                out = [e for r, t in held if (e := self._liq(r, t)) is not None] + out
+                out = [e for r, t in held if (e := self._liq(r, t, track=False)) is not None] + out
         return out
 
-    def _liq(self, row: _LiqRow, received_at: int, hold: bool = True) -> Liquidation | None:
+    def drain(self, received_at: int) -> list[Event]:
+        """The liquidations still held at the end of a stream (module doc): valued ones if a
+        price came meanwhile, the others as ``unvalued`` :class:`~liqmap.models.Quarantined`."""
+        out = self._release([])
+        held, self._pending = self._pending, []
+        for row, t in held:
+            out.append(self._liq(row, t, hold=False))
+        return self.gate.filter(out) if out else out
+
+    def _grown(self, r: dict, received_at: int) -> Liquidation | None:
+        """The extra liquidated size of an ``update`` raising an open order's ``leavesQty``
+        above the largest seen (module doc), else None (a fill, or an order not seen)."""
+        seen = self._orders.get(r.get("orderID"))  # type: ignore[arg-type]
+        leaves = r.get("leavesQty")
+        if seen is None or leaves is None:
+            return None
+        leaves = pos(leaves, "leavesQty")
+        if leaves <= seen.leavesQty:
+            return None
+        price = r.get("price")
+        price = seen.price if price is None else pos(price, "price")
+        extra = _LiqRow(f"{seen.orderID}:grew:{leaves:.15g}", seen.symbol, seen.side, price, leaves - seen.leavesQty)
+        self._orders[seen.orderID] = _LiqRow(seen.orderID, seen.symbol, seen.side, price, leaves)
+        return self._liq(extra, received_at, track=False)
+
+    def _track(self, row: _LiqRow) -> None:
+        """Remember an open order's size (the largest seen), oldest forgotten beyond MAX_TRACKED."""
+        seen = self._orders.get(row.orderID)
+        if seen is not None and seen.leavesQty >= row.leavesQty:
+            return
+        if seen is None and len(self._orders) >= MAX_TRACKED:
+            del self._orders[next(iter(self._orders))]
+        self._orders[row.orderID] = row
+
+    def _liq(self, row: _LiqRow, received_at: int, hold: bool = True, track: bool = True) -> Liquidation | Quarantined | None:
+        """The event of one inserted order (or its growth); None while held for a value.
+        ``hold=False`` (draining): a row that cannot be valued becomes ``unvalued`` Quarantined."""
         order_id, sym, side = row.orderID, row.symbol, row.side
         if not order_id or not sym:
             raise FrameError("liquidation row without orderID/symbol")
@@ -405,9 +456,18 @@ class BitMEX(Venue):
             raise FrameError(f"invalid price/leavesQty {price!r}/{contracts!r}")
         base, quote = self._split_cache.get(sym) or self._split(sym)
         self._see_xbt(sym, price)
-        conv = self._convert(self.contracts.get("bitmex", sym), contracts, price)
+        if track:
+            self._track(row)
+        spec = self.contracts.get("bitmex", sym)
+        conv = self._convert(spec, contracts, price)
         if conv is None:
-            if hold and len(self._pending) < MAX_PENDING:
+            if not hold:  # end of the stream: stored apart with the value unknown, counted
+                qty = contracts * spec.size if spec.kind == "linear" else math.nan
+                return self.gate.unvalued(Liquidation(
+                    "bitmex", sym, base, quote, pside, price, qty, math.nan, received_at, received_at,
+                    f"bitmex:{order_id}", side, None, True,
+                ))  # fmt: skip
+            if len(self._pending) < MAX_PENDING:
                 self._pending.append((row, received_at))
                 return None
             raise FrameError(

@@ -67,6 +67,7 @@ from liqmap.feed.listing import fetch_listing, fill, merge_specs, split_spec
 from liqmap.feed.rest import RestPoller, TokenBucket
 from liqmap.models import Event, Gap
 from liqmap.settings import get_settings
+from liqmap.units import now_ms
 
 log = logging.getLogger("liqmap.feed")
 
@@ -406,11 +407,14 @@ class ExchangeAdapter:
         return conn
 
     async def disconnect(self) -> None:
-        """Stop all tasks and close sockets/clients. Idempotent; no Gap is emitted."""
+        """Stop all tasks and close sockets/clients; events the venue still holds
+        (:meth:`Venue.drain`) are emitted. Idempotent; no Gap is emitted."""
         if not self.running:
             return
         self.running = False
         await asyncio.gather(*(c.stop() for c in self.connections), return_exceptions=True)
+        for ev in self.venue.drain(now_ms()):  # held for a value: emitted, never lost at a stop
+            self._emit(ev)
         if self.filler is not None:
             await self.filler.stop()
             self.filler = None

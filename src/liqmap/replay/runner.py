@@ -225,15 +225,34 @@ class ReplayRunner:
             st.events[(getattr(ev, "exchange", frame.exchange), event_type(ev))] += 1
         return events
 
+    def drain(self, received_at: int) -> list[Event]:
+        """What the venues still hold at the end of the files (:meth:`Venue.drain`), counted."""
+        out: list[Event] = []
+        for name, venue in tuple(self._venues.items()):
+            if venue is None:
+                continue
+            for ev in venue.drain(received_at):
+                self.stats.events[(getattr(ev, "exchange", name), event_type(ev))] += 1
+                out.append(ev)
+        return out
+
     def iter_events(self) -> Iterator[Event]:
-        """All events, synchronously and without pacing."""
+        """All events, synchronously and without pacing; the venues' held events last."""
+        last = 0
         for frame in self.frames():
+            last = frame.received_at
             yield from self.parse(frame)
+        yield from self.drain(last)
 
     async def events(self) -> AsyncIterator[Event]:
-        """All events, paced by ``speed`` (as fast as possible when ``speed`` is None)."""
+        """All events, paced by ``speed`` (as fast as possible when ``speed`` is None); the
+        venues' held events last."""
         pacer = Pacer(self.speed, self.max_gap_s)
+        last = 0
         for frame in self.frames():
             await pacer.wait(frame.received_at)
+            last = frame.received_at
             for ev in self.parse(frame):
                 yield ev
+        for ev in self.drain(last):
+            yield ev
