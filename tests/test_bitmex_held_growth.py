@@ -68,7 +68,12 @@ def test_held_events_come_out_unvalued_at_the_end_of_a_replay(tmp_path, held_row
     assert ada.value_usd != ada.value_usd  # unknown (NaN), never a guess
 
 
-def test_replay_to_db_stores_them_apart_and_says_so(tmp_path, held_rows):
+def test_replay_to_db_stores_them_apart_and_says_so(tmp_path, held_rows, monkeypatch):
+    from liqmap.exchanges import contracts
+
+    # the CLI's venues use the process-wide registry: a fresh one, as in a new process (other
+    # tests load XBTUSD specs with a mark price into it, which would value these rows)
+    monkeypatch.setattr(contracts, "_DEFAULT", ContractSizes())
     db = tmp_path / "held.duckdb"
     res = CliRunner().invoke(app, ["replay", recording(tmp_path, held_rows), "--db", str(db)])
     assert res.exit_code == 0, res.output
