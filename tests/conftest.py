@@ -153,3 +153,27 @@ def serve_process(db: Path, *args: str, env: dict[str, str] | None = None, up_s:
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def db_with_rows(path: Path, events: Sequence, raw: Sequence = ()) -> "duckdb.DuckDBPyConnection":
+    """A DuckDB file at ``path`` holding ``events`` stored through :class:`DuckDBStore`, plus the
+    liquidations ``raw`` inserted as they are (rows no current parser emits: written before the
+    plausibility gate, or by hand). Returns an open read-write connection (close it)."""
+    import asyncio
+
+    import duckdb
+
+    from liqmap.storage.duckdb_store import STORED_COLUMNS, DuckDBStore
+
+    async def store():
+        s = DuckDBStore(path, flush_interval_s=60)
+        await s.write(list(events))
+        await s.close()
+
+    asyncio.run(store())
+    con = duckdb.connect(str(path))
+    cols = ", ".join(f'"{c}"' for c in STORED_COLUMNS)
+    if raw:
+        con.executemany(f"INSERT INTO liquidations ({cols}, id_key) VALUES ({', '.join('?' * len(STORED_COLUMNS))}, "
+                        "md5_number(?))", [[getattr(e, c) for c in STORED_COLUMNS] + [e.id] for e in raw])
+    return con

@@ -7,39 +7,26 @@ from __future__ import annotations
 
 import math
 
-import duckdb
 import msgspec
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import BINANCE_FRAMES, load_liquidations
+from conftest import BINANCE_FRAMES, db_with_rows, load_liquidations
 from liqmap.api.app import create_app
 from liqmap.api.state import open_readonly_state
-from liqmap.storage.duckdb_store import STORED_COLUMNS, DuckDBStore
 
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
     db = tmp_path_factory.mktemp("stored") / "p.duckdb"
     events = load_liquidations(BINANCE_FRAMES)
-    import asyncio
-
-    async def store():
-        s = DuckDBStore(db, flush_interval_s=60)
-        await s.write(events)
-        await s.close()
-
-    asyncio.run(store())
     ref = events[0]
     bad = [msgspec.structs.replace(ref, id=f"poison-{i}", **kw) for i, kw in enumerate([
         {"value_usd": math.inf}, {"value_usd": math.nan}, {"price": 1e308, "value_usd": 1e308},
         {"quantity": -math.inf}, {"symbol": "<img src=x onerror=alert(1)>USDT" + "A" * 1_000_000},
         {"value_usd": 1e300, "timestamp": ref.timestamp + 1},
     ])]
-    con = duckdb.connect(str(db))
-    cols = ", ".join(f'"{c}"' for c in STORED_COLUMNS)
-    con.executemany(f"INSERT INTO liquidations ({cols}, id_key) VALUES ({', '.join('?' * len(STORED_COLUMNS))}, "
-                    "md5_number(?))", [[getattr(e, c) for c in STORED_COLUMNS] + [e.id] for e in bad])
+    con = db_with_rows(db, events, bad)
     con.execute("INSERT INTO cascades (id, symbol, start_ts, end_ts, n_events, value_usd, long_usd, short_usd, "
                 "exchanges, risk_score, severity, cross_exchange, status, updated_at) VALUES "
                 "('BTC-1', 'BTC', ?, ?, 9, 'inf', 'inf', 0, ['binance'], 'nan', 'high', false, 'ended', 0)",

@@ -13,8 +13,7 @@ import httpx
 import msgspec
 import pytest
 
-from conftest import BINANCE_FRAMES, browser_page, load_liquidations, serve_process
-from liqmap.storage.duckdb_store import STORED_COLUMNS, DuckDBStore
+from conftest import BINANCE_FRAMES, browser_page, db_with_rows, load_liquidations, serve_process
 
 pytestmark = pytest.mark.browser
 
@@ -24,21 +23,10 @@ HOSTILE_SYMBOL = "<svg onload=document.body.dataset.xss=2>USDT"
 
 def hostile_db(path) -> None:
     events = load_liquidations(BINANCE_FRAMES)
-
-    async def store():
-        s = DuckDBStore(path, flush_interval_s=60)
-        await s.write(events)
-        await s.close()
-
-    asyncio.run(store())
     newest = max(events, key=lambda e: e.timestamp)
     bad = [msgspec.structs.replace(newest, id="xss-1", base=HOSTILE_BASE, symbol=HOSTILE_BASE + "USDT"),
            msgspec.structs.replace(newest, id="xss-2", base="SVG", symbol=HOSTILE_SYMBOL)]
-    con = duckdb.connect(str(path))
-    cols = ", ".join(f'"{c}"' for c in STORED_COLUMNS)
-    con.executemany(f"INSERT INTO liquidations ({cols}, id_key) VALUES ({', '.join('?' * len(STORED_COLUMNS))}, "
-                    "md5_number(?))", [[getattr(e, c) for c in STORED_COLUMNS] + [e.id] for e in bad])
-    con.close()
+    db_with_rows(path, events, bad).close()
 
 
 @pytest.fixture

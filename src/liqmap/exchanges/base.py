@@ -631,6 +631,14 @@ class Venue:
         """The venue's parser (pure, no I/O); may raise anything in :data:`PARSE_ERRORS`."""
         raise NotImplementedError
 
+    #: Seconds without any liquidation after which health warns (:attr:`HealthStatus.warnings`):
+    #: for a source that can go stale unseen (Hyperliquid's fixed liquidator addresses); None = never.
+    liquidation_silence_s: float | None = None
+
+    def silence_hint(self) -> str:
+        """What to check when :attr:`liquidation_silence_s` passed without a liquidation."""
+        return ""
+
     def drain(self, received_at: int) -> list[Event]:
         """Events the parser still holds at the end of a stream (a replay's last frame, an
         adapter's stop; ``received_at``: ms UTC of that end), through the gate -- a venue that

@@ -25,6 +25,9 @@ Liquidator 2/3/4 and the standalone Liquidator vault ``0x63c6…3a00``. Only
 (``childAddresses``); replace the list with ``LIQMAP_HYPERLIQUID_LIQUIDATORS`` (comma-separated
 addresses) when it changes. User-specific subscriptions are limited to 10 distinct users
 per IP (``Limits.users``): a longer list is refused at construction.
+A public note reports the liquidator vaults without liquidation fills for months
+(issue #12): with no liquidation for 24 h (:attr:`Hyperliquid.liquidation_silence_s`) health
+warns that the addresses may be stale and how to check them.
 
 Auto-deleveraging is not a liquidation. ADL fills carry ``"dir":"Auto-Deleveraging"``
 and, for a liquidator vault being deleveraged, ``liquidation.liquidatedUser`` = the
@@ -197,6 +200,9 @@ class Hyperliquid(Venue):
     label = "ws"
     recordings = RecordingNames(cryptofeed=("HYPERLIQUID",), tardis=("hyperliquid",))
 
+    #: a day without any liquidation fill of the followed accounts: health warns (module doc)
+    liquidation_silence_s = 24 * 3600.0
+
     def __init__(self, *args: Any, liquidators: Sequence[str] | None = None, liquidator: str | None = None,
                  **kw: Any) -> None:  # fmt: skip
         super().__init__(*args, **kw)
@@ -211,6 +217,12 @@ class Hyperliquid(Venue):
         self._liquidator_set = frozenset(self.liquidators)
         #: Auto-deleveraging fills seen and dropped (module docstring).
         self.adl_fills = 0
+
+    def silence_hint(self) -> str:
+        """How to check the followed liquidator addresses (module doc)."""
+        return (f"the liquidator addresses ({len(self.liquidators)}) may be stale; check POST {self.rest_url}/info "
+                '{"type":"vaultDetails","vaultAddress":"0xdfc24b077bc1425ad1dea75bcb6f8158e10df303"} '
+                "(childAddresses) and set LIQMAP_HYPERLIQUID_LIQUIDATORS")
 
     @classmethod
     def native_symbols(cls, base: str, quote: str | None = None) -> list[str]:

@@ -202,6 +202,8 @@ class ExchangeAdapter:
         self.filler: GapFiller | None = None
         self.tracker = HealthTracker(self.name, rest_liquidations=rest_liq, note="" if rest_liq else NO_REST_LIQUIDATIONS)
         self.tracker.gate = self.venue.gate
+        self.tracker.liquidation_silence_s = self.venue.liquidation_silence_s
+        self.tracker.silence_hint = self.venue.silence_hint()
         self._listeners: list[Callable[[Event], None]] = []
         self.handler = FrameHandler(self.venue, self.tracker, self._emit, recorder)
         self.connections: list[WsConnection] = []

@@ -14,6 +14,8 @@ from collections import deque
 
 import msgspec
 
+from liqmap.models import Liquidation
+
 
 class HealthStatus(msgspec.Struct, frozen=True):
     """Health snapshot of one exchange adapter.
@@ -60,6 +62,9 @@ class HealthStatus(msgspec.Struct, frozen=True):
         implausible: events the plausibility gate dropped, by reason
             (:mod:`liqmap.exchanges.plausibility`; never stored).
         quarantined: liquidations stored apart (quarantine table), by reason.
+        warnings: things an operator should check although the feed runs, e.g. no
+            liquidation for longer than the venue's ``liquidation_silence_s`` (Hyperliquid:
+            24 h -- its liquidator addresses may be stale).
         rate_limited: HTTP 429 / 418 answers (websocket handshakes and REST polls); each
             one's ``Retry-After`` was waited, never less than the floor.
     """
@@ -91,6 +96,7 @@ class HealthStatus(msgspec.Struct, frozen=True):
     implausible: dict[str, int] = {}
     quarantined: dict[str, int] = {}
     rate_limited: int = 0
+    warnings: list[str] = []
 
 
 class HealthTracker:
@@ -118,6 +124,10 @@ class HealthTracker:
         self.last_data_mono: float | None = None
         self.rejections = 0
         self.rate_limited = 0
+        #: the venue's ``liquidation_silence_s`` and hint (set by the adapter); None = no check
+        self.liquidation_silence_s: float | None = None
+        self.silence_hint = ""
+        self.last_liquidation_mono: float | None = None
         self.not_listed: list[str] = []
         self.listed = 0
         self.rotations: dict[str, int] = {}
@@ -177,6 +187,8 @@ class HealthTracker:
         and only when ``latency``: not for backfilled history)."""
         for ev in events:
             self.event_count += 1
+            if type(ev) is Liquidation:
+                self.last_liquidation_mono = time.monotonic()
             if not latency:
                 continue
             ts = getattr(ev, "timestamp", None)
@@ -190,6 +202,19 @@ class HealthTracker:
         self.last_error = message
 
     # -- snapshot ------------------------------------------------------------
+    def warnings(self) -> list[str]:
+        """Operator warnings (:attr:`HealthStatus.warnings`): no liquidation for longer than
+        ``liquidation_silence_s`` since the later of the start and the last liquidation."""
+        limit = self.liquidation_silence_s
+        if not limit or self.started_mono is None:
+            return []
+        since = max(self.started_mono, self.last_liquidation_mono or 0.0)
+        quiet = time.monotonic() - since
+        if quiet <= limit:
+            return []
+        seen = "no liquidation" if self.last_liquidation_mono is None else "no liquidation since the last one"
+        return [f"{seen} for {quiet / 3600:.1f} h (more than {limit / 3600:g} h){': ' + self.silence_hint if self.silence_hint else ''}"]
+
     def uptime_pct(self) -> float:
         """Connected time since :meth:`start`, percent (0..100), averaged over connections."""
         if self.started_mono is None or not self._state:
@@ -243,4 +268,5 @@ class HealthTracker:
             implausible=dict(self.gate.rejected) if self.gate is not None else {},
             quarantined=dict(self.gate.quarantined) if self.gate is not None else {},
             rate_limited=self.rate_limited,
+            warnings=self.warnings(),
         )

@@ -120,6 +120,7 @@ async def compute_health(state: AppState) -> dict[str, Any]:
             "last_event_age_s": (now - last) / 1000 if last is not None else None,
             "last_received_ms": last_recv,
             "subscriptions": subscriptions_text(h),
+            "warnings": list(h.get("warnings") or []) if isinstance(h, dict) else [],
             "open_interest": {"accepted": market["oi_accepted"].get(name, 0),
                               "rejected": market["oi_rejected"].get(name, {})},
             "connection": h,
