@@ -99,3 +99,23 @@ async def test_rest_retry_after_zero_waits_the_floor():
             h = adapter.health()
     (t0, _), (t1, _) = http.requests[:2]
     assert t1 - t0 >= POLICY.floor_s and h.rate_limited == 1
+
+
+@pytest.mark.timeout(30)
+async def test_gap_backfill_waits_the_floor_after_a_429(tmp_path, monkeypatch):
+    """The real 2020-03-13 Deribit liquidation trades (tests/test_parse_deribit.py): the gap's
+    history request is answered 429 with "Retry-After: 0" first; the retry waits the floor."""
+    from test_parse_deribit import _history_body
+    from test_parse_fixtures import compact, tardis_messages
+    from venue_live import live_gap_backfill
+
+    msgs = [r["message"] for r in tardis_messages("deribit")]
+    rows = [m["params"]["data"][0] for m in msgs]
+    gap = (rows[0]["timestamp"] + 50, rows[1]["timestamp"] + 2_000)
+    limited = Reply(429, '{"error":{"code":10028,"message":"too_many_requests"}}', {"Retry-After": "0"})
+    run, rest = await live_gap_backfill("deribit", [compact(msgs[0])], [], [limited, _history_body(rows)], gap,
+                                        tmp_path, monkeypatch, symbols=["BTC-PERPETUAL"], rate_limit=POLICY)
+    (t0, _), (t1, _) = rest.requests[:2]
+    assert t1 - t0 >= POLICY.floor_s
+    assert run.health.gaps_filled == 1 and run.health.rate_limited == 1
+    assert [e.id for e in run.liquidations()][-1] == "deribit:BTC-PERPETUAL:66460626"  # from the history

@@ -146,7 +146,7 @@ async def live_gap_backfill(
     The local venue sends ``before`` (received at ``gap[0]`` on the feed's clock), then
     drops the connection; the clock moves to ``gap[1]``, the adapter reconnects (a Gap
     ``(gap[0], gap[1]]``) and receives ``after``. The history server answers the
-    backfill's requests with ``history`` bodies in order (the last repeats). Returns the
+    backfill's requests with ``history`` bodies (or :class:`Reply` objects) in order (the last repeats). Returns the
     run (live events incl. the Gap reported twice: unfilled, then filled; the recording
     and its replay) and the history server (requests made).
     """
@@ -157,7 +157,7 @@ async def live_gap_backfill(
     events: list[Event] = []
     scripts = [[WaitFor(n_subscribe), Send(before), Sleep(0.5), Drop()], [WaitFor(n_subscribe), Send(after)]]
     name = venue if isinstance(venue, str) else venue.name
-    async with LocalWsVenue(scripts, responder) as server, LocalHttpVenue([Reply(body=b) for b in history]) as rest:
+    async with LocalWsVenue(scripts, responder) as server, LocalHttpVenue([b if isinstance(b, Reply) else Reply(body=b) for b in history]) as rest:
         with RecordingWriter(path, [name]) as writer:
             kw = {**FAST, "backfill": True, "backfill_delay_s": 0.0, "listing": False, **adapter_kw}
             adapter = ExchangeAdapter(venue, ws_url=server.url, rest_url=rest.url, recorder=writer, **kw)

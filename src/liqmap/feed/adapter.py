@@ -293,7 +293,7 @@ class ExchangeAdapter:
             self.venue, self.handler, self.tracker, self._emit, self._client,
             url=lambda u: override_url(u, self.rest_url), symbols=self.symbols,
             bucket=TokenBucket.per_minute(limit) if limit else None, delay_s=self.backfill_delay_s,
-            backoff=self._backoff(),
+            backoff=self._backoff(), rate_limit=self.rate_limit,
         )  # fmt: skip
 
     # -- listing ---------------------------------------------------------------

@@ -24,9 +24,10 @@ live feed builds them from), so anything the live stream also delivered -- a
 snapshot after resubscribing, a retried backfill -- is dropped by the
 aggregator's id dedupe and the storage's primary key; only the window is kept, so
 venues whose history rows cannot be matched to live rows by id cannot double
-count either. A failed request (after ``attempts`` tries, HTTP 429/418 honouring
-``Retry-After``), or a body the venue's parser does not take whole (an error answered
-with HTTP 200, a bad row), leaves the gap unfilled and is counted as an error in health.
+count either. A failed request (after ``attempts`` tries, HTTP 429/418 waiting
+``Retry-After`` and never less than the floor, :class:`~liqmap.feed.backoff.RateLimitPolicy`),
+or a body the venue's parser does not take whole (an error answered with HTTP 200, a bad
+row), leaves the gap unfilled and is counted as an error in health.
 
 Requests share the adapter's httpx client and a token bucket at
 ``Venue.history_limit_per_min``; a request that fails on the venue's REST host is sent
@@ -43,7 +44,7 @@ import httpx
 import msgspec
 
 from liqmap.exchanges.base import HistoryPage, Venue, history_label
-from liqmap.feed.backoff import Backoff
+from liqmap.feed.backoff import Backoff, RateLimitPolicy
 from liqmap.feed.dispatch import FrameHandler
 from liqmap.feed.health import HealthTracker
 from liqmap.feed.rest import TokenBucket, retry_after_s
@@ -71,6 +72,8 @@ class GapFiller:
         delay_s: seconds before fetching (default ``venue.history_delay_s``).
         max_pages: pages followed per first request.
         attempts: tries per request before giving up.
+        backoff: delays between tries.
+        rate_limit: waits after HTTP 429 / 418 (``Retry-After``, at least the floor).
     """
 
     def __init__(
@@ -88,8 +91,10 @@ class GapFiller:
         max_pages: int = 50,
         attempts: int = 4,
         backoff: Backoff | None = None,
+        rate_limit: RateLimitPolicy | None = None,
     ) -> None:
         self.venue = venue
+        self.rate_limit = rate_limit or RateLimitPolicy()
         self.handler = handler
         self.tracker = tracker
         self.emit = emit
@@ -192,9 +197,9 @@ class GapFiller:
                 continue
             if resp.status_code in (429, 418):
                 cause = f"HTTP {resp.status_code}"
-                wait = retry_after_s(resp.headers.get("Retry-After"))
-                if wait is not None:
-                    await asyncio.sleep(min(wait, 120.0))
+                self.tracker.rate_limited += 1
+                header = retry_after_s(resp.headers.get("Retry-After"))
+                await asyncio.sleep(min(self.rate_limit.wait_s(resp.status_code, header, self.backoff.window()), 600.0))
                 continue
             if resp.status_code >= 500:
                 cause = f"HTTP {resp.status_code}"
