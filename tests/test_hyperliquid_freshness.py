@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from liqmap.exchanges.registry import get_venue
 from liqmap.feed.adapter import ExchangeAdapter
 from liqmap.models import Liquidation
