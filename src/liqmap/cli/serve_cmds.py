@@ -71,6 +71,12 @@ def _parse_urls(values: Optional[List[str]], opt: str = "--ws-url", schemes=("ws
 def _serve(state, host: str, port: int, banner: str) -> None:
     from liqmap.serve.server import run_server
 
+    if port == 0:  # "any free port": pick it here so the printed URL names the real port
+        import socket
+
+        with socket.socket() as s:
+            s.bind((host, 0))
+            port = s.getsockname()[1]
     url = f"http://{host}:{port}/"
 
     def ready():
