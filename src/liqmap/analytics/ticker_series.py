@@ -23,32 +23,17 @@ FIELDS = ("bid_price", "bid_size", "ask_price", "ask_size", "last_price", "mark_
           "volume_24h", "volume_24h_usd", "funding_rate", "next_funding_time", "open_interest", "open_interest_usd")
 
 
-class TickerSample(msgspec.Struct, frozen=True):
-    """The merged ticker of one instrument as of the end of one second.
+class TickerSample(Ticker, frozen=True, gc=False, kw_only=True):
+    """The merged ticker of one instrument as of the end of one second: a
+    :class:`~liqmap.models.Ticker` (same fields, same units; a value field None = never
+    reported) plus ``second``.
 
-    ``second`` is the start of that second (ms UTC); ``timestamp`` / ``received_at`` are the
-    exchange / receipt times of its last ticker; the value fields are those of
-    :class:`~liqmap.models.Ticker` (same units; None = never reported).
+    ``second`` is the start of that second (ms UTC, keyword-only); ``timestamp`` /
+    ``received_at`` are the exchange / receipt times (ms UTC) of its last ticker. Stored by
+    column name (:data:`liqmap.storage.market.TICKER_COLUMNS`), never by field position.
     """
 
-    exchange: str
-    symbol: str
     second: int
-    timestamp: int
-    received_at: int
-    bid_price: float | None = None
-    bid_size: float | None = None
-    ask_price: float | None = None
-    ask_size: float | None = None
-    last_price: float | None = None
-    mark_price: float | None = None
-    index_price: float | None = None
-    volume_24h: float | None = None
-    volume_24h_usd: float | None = None
-    funding_rate: float | None = None
-    next_funding_time: int | None = None
-    open_interest: float | None = None
-    open_interest_usd: float | None = None
 
 
 class TickerSeries:
@@ -62,7 +47,7 @@ class TickerSeries:
 
     def _sample(self, key: tuple[str, str]) -> TickerSample:
         second, ts, rx = self._held[key]
-        return TickerSample(key[0], key[1], second, ts, rx, **self._state[key])
+        return TickerSample(key[0], key[1], ts, rx, second=second, **self._state[key])
 
     def add(self, events: Iterable[Any]) -> list[TickerSample]:
         """Fold a batch (any event kinds); returns the samples of the seconds it finished."""
