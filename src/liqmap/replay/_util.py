@@ -7,11 +7,12 @@ import gzip
 import zlib
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import msgspec
 
 from liqmap.exchanges.registry import VENUES
+from liqmap.frames import RawFrame
 from liqmap.replay.formats import open_text
 
 _json_encoder = msgspec.json.Encoder()
@@ -106,3 +107,23 @@ def single_venue(exchange: str | None, default: str, allowed: tuple[str, ...], s
         return exchange
     stats.note(f"file holds {default} messages; --exchange {exchange} filters it out")
     return None
+
+
+def single_venue_frames(exchange: str | None, default: str, allowed: tuple[str, ...], stats,
+                        messages: Iterable[tuple[int, object]]) -> Iterator[RawFrame]:
+    """The frames of a single-venue capture: nothing when ``exchange`` filters the file out
+    (:func:`single_venue`), else one RawFrame per ``(received_at, message)`` of ``messages``
+    on the venue's live connection (:func:`live_label`), each counted in ``stats.frames``.
+
+    ``received_at`` is ms since epoch UTC; a message is JSON text as is, or an object
+    encoded compact (:func:`dumps`). ``messages`` must be lazy (a generator): it is not
+    iterated when the file is filtered out, and its own notes / skips land in ``stats``
+    in file order, as it is read.
+    """
+    venue = single_venue(exchange, default, allowed, stats)
+    if venue is None:
+        return
+    connection = live_label(venue)
+    for received_at, msg in messages:
+        stats.frames += 1
+        yield RawFrame(venue, connection, received_at, msg if isinstance(msg, str) else dumps(msg))

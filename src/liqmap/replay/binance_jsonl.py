@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Iterator
 
 from liqmap.frames import RawFrame
-from liqmap.replay._util import dumps, live_label, single_venue, stamped_records
+from liqmap.replay._util import single_venue_frames, stamped_records
 from liqmap.replay.stats import FileStats
 
 
@@ -26,12 +26,5 @@ def read_binance_jsonl(
     path: str | Path, stats: FileStats, exchange: str | None = None
 ) -> Iterator[RawFrame]:
     """Yield one RawFrame per ``{"ts", "msg"}`` line; bad lines are counted and skipped."""
-    venue = single_venue(exchange, "binance", ("binance", "binance_coinm"), stats)
-    if venue is None:
-        return
-    connection = live_label(venue)
-    for received_at, rec in stamped_records(path, stats, "ts", "msg"):
-        msg = rec["msg"]
-        data = msg if isinstance(msg, str) else dumps(msg)
-        stats.frames += 1
-        yield RawFrame(venue, connection, received_at, data)
+    events = ((received_at, rec["msg"]) for received_at, rec in stamped_records(path, stats, "ts", "msg"))
+    yield from single_venue_frames(exchange, "binance", ("binance", "binance_coinm"), stats, events)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Iterator
 
 from liqmap.frames import RawFrame
-from liqmap.replay._util import dumps, live_label, single_venue, stamped_records
+from liqmap.replay._util import single_venue_frames, stamped_records
 from liqmap.replay.stats import FileStats
 
 
@@ -29,10 +29,8 @@ def read_bitmex_inserts(
     path: str | Path, stats: FileStats, exchange: str | None = None
 ) -> Iterator[RawFrame]:
     """Yield one ``liquidation`` insert frame per row; bad lines are counted and skipped."""
-    venue = single_venue(exchange, "bitmex", ("bitmex",), stats)
-    if venue is None:
-        return
-    for received_at, row in stamped_records(path, stats, "recorded_at", "orderID", "symbol"):
-        msg = {"table": "liquidation", "action": "insert", "data": [row]}
-        stats.frames += 1
-        yield RawFrame(venue, live_label(venue), received_at, dumps(msg))
+    inserts = (
+        (received_at, {"table": "liquidation", "action": "insert", "data": [row]})
+        for received_at, row in stamped_records(path, stats, "recorded_at", "orderID", "symbol")
+    )
+    yield from single_venue_frames(exchange, "bitmex", ("bitmex",), stats, inserts)

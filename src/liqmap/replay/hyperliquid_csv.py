@@ -54,7 +54,7 @@ from pathlib import Path
 from typing import Iterator
 
 from liqmap.frames import RawFrame
-from liqmap.replay._util import dumps, iso_to_ms, live_label, single_venue
+from liqmap.replay._util import iso_to_ms, single_venue_frames
 from liqmap.replay.formats import (
     HYPERLIQUID_LIQ_HEADER,
     HYPERLIQUID_TRADES_HEADER,
@@ -165,9 +165,11 @@ def read_hyperliquid_trades(
     path: str | Path, stats: FileStats, exchange: str | None = None
 ) -> Iterator[RawFrame]:
     """Yield one public ``trades`` frame per fill row of ``non_mm_trades.csv``."""
-    venue = single_venue(exchange, "hyperliquid", ("hyperliquid",), stats)
-    if venue is None:
-        return
+    yield from single_venue_frames(exchange, "hyperliquid", ("hyperliquid",), stats, _trade_messages(path, stats))
+
+
+def _trade_messages(path: str | Path, stats: FileStats) -> Iterator[tuple[int, dict]]:
+    """``(received_at ms UTC = fill time, trades message)`` per fill row (see module doc)."""
     stats.note("fills between two non-market-makers appear once per party (replayed twice)")
     for f in _read_fills(path, stats):
         taker = f.side if f.crossed else _OPPOSITE[f.side]
@@ -178,8 +180,7 @@ def read_hyperliquid_trades(
                  "hash": f.hash, "tid": f.tid}
             ],
         }
-        stats.frames += 1
-        yield RawFrame(venue, live_label(venue), f.time, dumps(msg))
+        yield f.time, msg
 
 
 def read_hyperliquid_liquidations(
@@ -189,9 +190,15 @@ def read_hyperliquid_liquidations(
     trades_path: str | Path | None = None,
 ) -> Iterator[RawFrame]:
     """Yield one ``userFills`` frame per liquidation row, joined to its fills (see module doc)."""
-    venue = single_venue(exchange, "hyperliquid", ("hyperliquid",), stats)
-    if venue is None:
-        return
+    messages = _liquidation_messages(path, stats, trades_path)
+    yield from single_venue_frames(exchange, "hyperliquid", ("hyperliquid",), stats, messages)
+
+
+def _liquidation_messages(
+    path: str | Path, stats: FileStats, trades_path: str | Path | None
+) -> Iterator[tuple[int, dict]]:
+    """``(received_at ms UTC = the row's time, userFills message)`` per liquidation row joined
+    to its fills; nothing (a note, rows skipped) without the fills file (see module doc)."""
     trades = Path(trades_path) if trades_path else find_trades_file(path)
     if trades is None:
         stats.note(
@@ -251,5 +258,4 @@ def read_hyperliquid_liquidations(
                 ],
             },
         }
-        stats.frames += 1
-        yield RawFrame(venue, live_label(venue), t, dumps(msg))
+        yield t, msg
