@@ -22,7 +22,7 @@ import re
 from typing import Annotated, Iterator
 
 import duckdb
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Query, Request
 
 from liqmap.api.errors import echo
 from liqmap.api.state import AppState
@@ -190,3 +190,65 @@ def resolve_symbol(state: AppState, symbol: str | None, required: bool = True) -
              "known_symbols": sorted(known)},
         )
     return base
+
+
+class TimeRange:
+    """``start_time`` / ``end_time`` (aliases ``start_ms`` / ``end_ms``) as one dependency.
+
+    ``start`` / ``end``: ms UTC or None when not given. Raises HTTPException(422) for a value
+    that is neither ms nor ISO-8601, or a name and its alias with different values.
+    """
+
+    def __init__(
+        self,
+        start_time: str | None = Query(None, description="ms UTC or ISO-8601 (2025-12-27T00:00:00Z)"),
+        end_time: str | None = Query(None, description="ms UTC or ISO-8601; default: the endpoint's latest"),
+        start_ms: str | None = Query(None, description="alias of start_time"),
+        end_ms: str | None = Query(None, description="alias of end_time"),
+    ):
+        self.start = parse_time(one_of("start_time", start_time, "start_ms", start_ms), "start_time")
+        self.end = parse_time(one_of("end_time", end_time, "end_ms", end_ms), "end_time")
+
+
+class Window:
+    """The vocabulary's window: ``time_window`` (alias ``timeframe``) ending at ``end_time``, or
+    ``start_time``..``end_time`` (:class:`TimeRange`), as one dependency."""
+
+    def __init__(
+        self,
+        rng: Annotated[TimeRange, Depends()],
+        time_window: str | None = Query(None, description="30m..52w (or all where the endpoint allows it), "
+                                                          "ending at end_time; default 24h (heatmap-timeseries: 7d)"),
+        timeframe: str | None = Query(None, description="alias of time_window"),
+    ):
+        self.time_window = one_of("time_window", time_window, "timeframe", timeframe)
+        self.start, self.end = rng.start, rng.end
+
+    def resolve(self, state: AppState) -> tuple[int | None, int, str]:
+        """``(start_ms | None, end_ms, label)`` (:func:`resolve_window`)."""
+        return resolve_window(state, self.time_window, self.start, self.end)
+
+    def key(self) -> tuple:
+        """What the parameters resolve to, for cache keys."""
+        return (self.time_window, self.start, self.end)
+
+
+class Scope:
+    """``symbol`` (symbol or underlying, optional) and ``exchanges`` (comma list) as one dependency."""
+
+    def __init__(
+        self,
+        symbol: str | None = Query(None, description="Symbol or underlying; default all"),
+        exchanges: str | None = Query(None, description="Comma list of venue ids; default all"),
+    ):
+        self.symbol, self.exchanges = symbol, exchanges
+
+    def resolve(self, state: AppState) -> tuple[str | None, list[str] | None]:
+        """``(underlying | None, venue ids | None)``: 404 for an unknown symbol, 422 for an unknown venue."""
+        ex = parse_exchanges(state, self.exchanges)
+        return resolve_symbol(state, self.symbol, required=False), ex
+
+
+RangeQ = Annotated[TimeRange, Depends()]
+WindowQ = Annotated[Window, Depends()]
+ScopeQ = Annotated[Scope, Depends()]

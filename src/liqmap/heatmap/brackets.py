@@ -3,7 +3,8 @@
 Brackets change over time and the live endpoint ``GET /fapi/v1/leverageBracket`` is
 USER_DATA (signed) -- https://developers.binance.com/docs/derivatives/usds-margined-futures/account/rest-api/Notional-and-Leverage-Brackets
 -- so liqmap ships the table dumped by freqtrade on **2024-10-24**
-(``freqtrade/exchange/binance_leverage_tiers.json``) for BTCUSDT and ETHUSDT; any other
+(``freqtrade/exchange/binance_leverage_tiers.json``) for BTCUSDT and ETHUSDT, as data in
+``binance_brackets.json`` beside this module; any other
 symbol falls back to the BTCUSDT table (tier 1 = 0.4 % MMR, the common first tier).
 
 Linear (USDⓈ-M) isolated margin, one-way (Binance FAQ b3c689c1f50a44cabb3a84e663b81d93,
@@ -33,9 +34,11 @@ position of $1.14B notional does not exist: ``ValueError``).
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import NamedTuple
 
-BRACKETS_AS_OF = "2024-10-24"
+_TABLE_FILE = Path(__file__).with_name("binance_brackets.json")
 
 
 class Bracket(NamedTuple):
@@ -48,44 +51,14 @@ class Bracket(NamedTuple):
     cum: float
 
 
-def _table(rows: list[tuple[float, float, int, float, float]]) -> tuple[Bracket, ...]:
-    return tuple(Bracket(*r) for r in rows)
+def _load(path: Path) -> tuple[str, dict[str, tuple[Bracket, ...]]]:
+    """``(as_of date, {symbol: tiers})`` from the shipped snapshot (``binance_brackets.json``:
+    rows ``[floor_usdt, cap_usdt, max_leverage, mmr, cum_usdt]``, ascending)."""
+    doc = json.loads(path.read_text())
+    return doc["as_of"], {sym: tuple(Bracket(*row) for row in rows) for sym, rows in doc["brackets"].items()}
 
 
-BRACKETS: dict[str, tuple[Bracket, ...]] = {
-    "BTCUSDT": _table(
-        [
-            (0, 50_000, 125, 0.004, 0),
-            (50_000, 600_000, 100, 0.005, 50),
-            (600_000, 3_000_000, 75, 0.0065, 950),
-            (3_000_000, 12_000_000, 50, 0.01, 11_450),
-            (12_000_000, 70_000_000, 25, 0.02, 131_450),
-            (70_000_000, 100_000_000, 20, 0.025, 481_450),
-            (100_000_000, 230_000_000, 10, 0.05, 2_981_450),
-            (230_000_000, 480_000_000, 5, 0.10, 14_481_450),
-            (480_000_000, 600_000_000, 4, 0.125, 26_481_450),
-            (600_000_000, 800_000_000, 3, 0.15, 41_481_450),
-            (800_000_000, 1_200_000_000, 2, 0.25, 121_481_450),
-            (1_200_000_000, 1_800_000_000, 1, 0.50, 421_481_450),
-        ]
-    ),
-    "ETHUSDT": _table(
-        [
-            (0, 50_000, 125, 0.004, 0),
-            (50_000, 600_000, 100, 0.005, 50),
-            (600_000, 3_000_000, 75, 0.0065, 950),
-            (3_000_000, 12_000_000, 50, 0.01, 11_450),
-            (12_000_000, 50_000_000, 25, 0.02, 131_450),
-            (50_000_000, 65_000_000, 20, 0.025, 381_450),
-            (65_000_000, 150_000_000, 10, 0.05, 2_006_450),
-            (150_000_000, 320_000_000, 5, 0.10, 9_506_450),
-            (320_000_000, 400_000_000, 4, 0.125, 17_506_450),
-            (400_000_000, 530_000_000, 3, 0.15, 27_506_450),
-            (530_000_000, 800_000_000, 2, 0.25, 80_506_450),
-            (800_000_000, 1_200_000_000, 1, 0.50, 280_506_450),
-        ]
-    ),
-}
+BRACKETS_AS_OF, BRACKETS = _load(_TABLE_FILE)
 
 
 def brackets_for(symbol: str) -> tuple[Bracket, ...]:

@@ -48,7 +48,7 @@ import numpy as np
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 
 from liqmap.api.errors import echo
-from liqmap.api.deps import Cursor, one_of, parse_time, parse_window
+from liqmap.api.deps import Cursor, WindowQ, one_of, parse_time, parse_window
 from liqmap.fmt import iso
 from liqmap.heatmap.live_view import live_timeseries_json
 from liqmap.heatmap.model import INTERVAL_MS, NoData, UnknownSymbol, get_heatmap_timeseries_json
@@ -114,13 +114,8 @@ def _latest_end(cur, symbol: str) -> int:
 def heatmap_timeseries(
     request: Request,
     cur: Cursor,
+    win: WindowQ,
     symbol: str = Query(..., description="e.g. ETHUSDT"),
-    time_window: str | None = Query(None, description="30m..52w, e.g. 7d; default 7d when no start_time"),
-    timeframe: str | None = Query(None, description="alias of time_window"),
-    start_time: str | None = Query(None, description="ms UTC or ISO-8601 (2025-12-27T00:00:00Z)"),
-    end_time: str | None = Query(None, description="ms UTC or ISO-8601; default = last data"),
-    start_ms: str | None = Query(None, description="alias of start_time"),
-    end_ms: str | None = Query(None, description="alias of end_time"),
     interval: str = Query("15m", description="column width: 5m, 15m, 30m, 1h, 4h (a multiple of the model step: 5m; a live serve's --heatmap-step: 1m..1h)"),
     bin_size: float | None = Query(None, gt=0, allow_inf_nan=False, description="display price bin, USDT"),
     band_pct: float = Query(10.0, gt=0, le=50, description="levels within ±band_pct % of the step close"),
@@ -128,9 +123,7 @@ def heatmap_timeseries(
     """Estimated liquidation levels per time step (see module docstring)."""
     if interval not in HEATMAP_INTERVALS:
         raise HTTPException(422, f"interval must be one of {list(HEATMAP_INTERVALS)}, got {echo(interval)}")
-    time_window = one_of("time_window", time_window, "timeframe", timeframe)
-    start_q = parse_time(one_of("start_time", start_time, "start_ms", start_ms), "start_time")
-    end_q = parse_time(one_of("end_time", end_time, "end_ms", end_ms), "end_time")
+    time_window, start_q, end_q = win.time_window, win.start, win.end
     live = _live(request, cur, symbol, time_window, start_q, end_q, interval, bin_size, band_pct)
     if live is not None:
         return live

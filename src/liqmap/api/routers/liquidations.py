@@ -17,9 +17,7 @@ from fastapi.responses import Response
 
 from liqmap.storage import duckdb_reads
 from liqmap.api.errors import MAX_ECHO
-from liqmap.api.deps import (
-    bucket_ms_for, get_state, one_of, parse_exchanges, parse_time, resolve_symbol, resolve_window,
-)
+from liqmap.api.deps import RangeQ, ScopeQ, WindowQ, bucket_ms_for, get_state, parse_exchanges, resolve_symbol
 from liqmap.api.state import AppState
 from liqmap.units import CASCADE_MIN_USD, MINUTE_MS, SECOND_MS
 
@@ -33,31 +31,6 @@ SAMPLED_NOTE = ("Binance publishes at most one liquidation per symbol per second
 _enc = msgspec.json.Encoder()
 
 
-class Window:
-    """The window parameters of the vocabulary (with their aliases) as one dependency."""
-
-    def __init__(
-        self,
-        time_window: str | None = Query(None, description="30m..52w or all, ending at end_time (default 24h)"),
-        timeframe: str | None = Query(None, description="alias of time_window"),
-        start_time: str | None = Query(None, description="ms UTC or ISO-8601; with end_time instead of time_window"),
-        end_time: str | None = Query(None, description="ms UTC or ISO-8601; default: now (the replay clock in replay mode)"),
-        start_ms: str | None = Query(None, description="alias of start_time"),
-        end_ms: str | None = Query(None, description="alias of end_time"),
-    ):
-        self.time_window = one_of("time_window", time_window, "timeframe", timeframe)
-        self.start = parse_time(one_of("start_time", start_time, "start_ms", start_ms), "start_time")
-        self.end = parse_time(one_of("end_time", end_time, "end_ms", end_ms), "end_time")
-
-    def resolve(self, state: AppState) -> tuple[int | None, int, str]:
-        """``(start_ms | None, end_ms, label)`` (:func:`liqmap.api.deps.resolve_window`)."""
-        return resolve_window(state, self.time_window, self.start, self.end)
-
-    def key(self) -> tuple:
-        return (self.time_window, self.start, self.end)
-
-
-WindowQ = Annotated[Window, Depends()]
 
 
 def _json(body: bytes) -> Response:
@@ -102,46 +75,38 @@ async def liquidation_heatmap(
 @router.get("/recent")
 def recent_liquidations(
     state: State,
-    symbol: str | None = Query(None, description="Symbol or underlying; default all"),
-    exchanges: str | None = Query(None),
+    scope: ScopeQ,
+    rng: RangeQ,
     min_value_usd: float = Query(0.0, ge=0, allow_inf_nan=False),
     limit: int = Query(100, ge=1, le=1000),
-    start_time: str | None = Query(None, description="ms UTC or ISO-8601: only events after it"),
-    end_time: str | None = Query(None, description="ms UTC or ISO-8601: only events up to it (default now)"),
-    start_ms: str | None = Query(None, description="alias of start_time"),
-    end_ms: str | None = Query(None, description="alias of end_time"),
 ):
-    """Latest ``limit`` liquidations (newest first) in ``(start_time, end_time]``, each with the
-    normalized Liquidation fields.
+    """Latest ``limit`` liquidations (newest first) in ``(start_time, end_time]`` (end default:
+    now), each with the normalized Liquidation fields.
 
     Served from the in-memory tier when it holds them all (storage/reads.py), else DuckDB.
     """
-    ex = parse_exchanges(state, exchanges)
-    base = resolve_symbol(state, symbol, required=False)
-    start = parse_time(one_of("start_time", start_time, "start_ms", start_ms), "start_time")
-    end = parse_time(one_of("end_time", end_time, "end_ms", end_ms), "end_time")
+    base, ex = scope.resolve(state)
+    start, end = rng.start, rng.end
     if end is None and state.mode == "replay":
         end = state.now_ms()
     rows = state.reads.recent(base, ex, min_value_usd, limit, end)
     if start is not None:
         rows = [r for r in rows if r["timestamp"] > start]
-    return {"meta": state.meta(symbol=symbol, underlying=base, start_ms=start, end_ms=end), "liquidations": rows}
+    return {"meta": state.meta(symbol=scope.symbol, underlying=base, start_ms=start, end_ms=end), "liquidations": rows}
 
 
 @router.get("/stats")
 def liquidation_stats(
     state: State,
     win: WindowQ,
-    symbol: str | None = Query(None),
-    exchanges: str | None = Query(None),
+    scope: ScopeQ,
     bucket_minutes: int = Query(10, ge=1, le=1440, description="Timeline bucket, minutes"),
 ):
     """Totals, long/short split, per-exchange share, size tiers, largest event, timeline.
 
     Windows up to 1 h come from the in-memory tier when it holds the whole window, else DuckDB.
     """
-    ex = parse_exchanges(state, exchanges)
-    base = resolve_symbol(state, symbol, required=False)
+    base, ex = scope.resolve(state)
     start, end, tf = win.resolve(state)
     s = state.settings
 
@@ -150,7 +115,7 @@ def liquidation_stats(
 
     data = state.cached(("stats", base, tf, start if tf == "custom" else None, end if tf == "custom" else None,
                          tuple(ex or ()), bucket_minutes), compute)
-    meta = state.meta(symbol=symbol, underlying=base, time_window=tf, timeframe=tf, start_ms=start, end_ms=end,
+    meta = state.meta(symbol=scope.symbol, underlying=base, time_window=tf, timeframe=tf, start_ms=start, end_ms=end,
                       large_usd=s.large_usd, institutional_usd=s.institutional_usd)
     return {"meta": meta, **data}
 
@@ -159,8 +124,7 @@ def liquidation_stats(
 def liquidation_cascades(
     state: State,
     win: WindowQ,
-    symbol: str | None = Query(None),
-    exchanges: str | None = Query(None),
+    scope: ScopeQ,
     window_seconds: int = Query(60, ge=1, le=3600),
     min_usd: float = Query(CASCADE_MIN_USD, ge=0, allow_inf_nan=False,
                            description="a burst's total within window_seconds, USD (the detector's threshold)"),
@@ -175,15 +139,14 @@ def liquidation_cascades(
     in-memory tier (live status before the DuckDB commit), longer ones from the ``cascades`` table.
     Both use the field names of ``liqmap cascades --json``.
     """
-    ex = parse_exchanges(state, exchanges)
-    base = resolve_symbol(state, symbol, required=False)
+    base, ex = scope.resolve(state)
     start, end, tf = win.resolve(state)
     with state.cursor() as cur:
         rows = duckdb_reads.cascades(cur, base, start, end, ex, window_seconds * SECOND_MS, min_usd, min_count)
     detected = state.reads.detected_cascades(base, start, end)
     if ex:
         detected = [c for c in detected if set(c["exchanges"]) & set(ex)]
-    meta = state.meta(symbol=symbol, underlying=base, time_window=tf, timeframe=tf, start_ms=start, end_ms=end,
+    meta = state.meta(symbol=scope.symbol, underlying=base, time_window=tf, timeframe=tf, start_ms=start, end_ms=end,
                       window_seconds=window_seconds, min_usd=min_usd, min_count=min_count)
     return {"meta": meta, "cascades": rows, "detected": detected}
 
