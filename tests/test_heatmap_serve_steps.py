@@ -36,7 +36,13 @@ def fast_polls(monkeypatch):
 @pytest.mark.parametrize("step, column", [("1m", "1m"), ("1h", "1h")])
 async def test_serve_steps_the_live_map_at_the_chosen_interval(tmp_path, fast_polls, step, column):
     st = INTERVAL_MS[step]
-    async with LiveMarket(now_ms(), history_steps=288, live_steps=13) as m:
+    # The market starts 40 minutes before the current hour, so after 13 five-minute advances its
+    # clock stands at hh:25, never on an hour boundary: a step ending exactly at the clock would
+    # wait for the next open-interest observation (the minute sampler hands a minute's value on
+    # when a later one arrives, analytics/market_series.py), which this test never sends. Started
+    # at "now" instead, the 1h case failed whenever the suite ran between hh:55 and hh:00.
+    start = now_ms() // INTERVAL_MS["1h"] * INTERVAL_MS["1h"] - 40 * INTERVAL_MS["1m"]
+    async with LiveMarket(start, history_steps=288, live_steps=13) as m:
         ws = f"ws://127.0.0.1:{m.port}"
         state = build_live_state(NAMES, None, str(tmp_path / "s.duckdb"), ws_urls={v: ws for v in NAMES},
                                  rest_urls={v: m.url for v in NAMES}, heatmap_symbols=["BTC"], heatmap_step=step)
