@@ -93,7 +93,7 @@ async def test_token_bucket_spaces_requests_per_venue_budget():
         # budget 600 weight/min = 10 requests/s; poll_interval 0 => the bucket alone paces requests
         adapter = rest_adapter(http.url, poll_interval=0.0, rest_limit_per_min=600)
         await adapter.connect()
-        adapter.pollers[0].bucket.tokens = 0.0  # burst spent before the first request
+        adapter.pollers[0].rest.bucket.tokens = 0.0  # burst spent before the first request
         await asyncio.sleep(0.55)
         n = len(http.requests)
         await adapter.disconnect()

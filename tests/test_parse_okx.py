@@ -225,9 +225,10 @@ async def _fill(venue: OKX, replies: dict[str, list], symbols: list[str]) -> tup
     import httpx
 
     from liqmap.feed.backfill import BackfillError, GapFiller
-    from liqmap.feed.backoff import Backoff
+    from liqmap.feed.backoff import RetryPolicy
     from liqmap.feed.dispatch import FrameHandler
     from liqmap.feed.health import HealthTracker
+    from liqmap.feed.rest import RestClient
     from localvenue import LocalHttpVenue
 
     gap = Gap("okx", "public", 1_640_140_210_000, 1_640_140_212_000, "reconnect")
@@ -236,9 +237,9 @@ async def _fill(venue: OKX, replies: dict[str, list], symbols: list[str]) -> tup
     async with LocalHttpVenue(replies["https://openapi.okx.com"]) as a, LocalHttpVenue(replies["https://www.okx.com"]) as b:
         local = {"https://openapi.okx.com": a, "https://www.okx.com": b}
         async with httpx.AsyncClient() as client:
-            filler = GapFiller(venue, FrameHandler(venue, tracker, out.append), tracker, out.append, client,
-                               url=lambda u: next(u.replace(h, s.url) for h, s in local.items() if u.startswith(h)),
-                               symbols=symbols, delay_s=0.0, attempts=2, backoff=Backoff(0.01, 0.02))  # fmt: skip
+            rest = RestClient(FrameHandler(venue, tracker, out.append), tracker, client, retry=RetryPolicy(0.01, 0.02))
+            filler = GapFiller(venue, rest, out.append, symbols=symbols, delay_s=0.0, attempts=2,
+                               url=lambda u: next(u.replace(h, s.url) for h, s in local.items() if u.startswith(h)))
             try:
                 result: object = await filler.fill(gap)
             except BackfillError as exc:

@@ -59,12 +59,12 @@ import httpx
 
 from liqmap.exchanges.base import Venue
 from liqmap.feed.backfill import GapFiller
-from liqmap.feed.backoff import Backoff, RateLimitPolicy
-from liqmap.feed.connection import WsConnection
+from liqmap.feed.backoff import RateLimitPolicy, RetryPolicy
+from liqmap.feed.connection import WsConnection, WsOptions
 from liqmap.feed.dispatch import FrameHandler, Recorder
 from liqmap.feed.health import HealthStatus, HealthTracker
 from liqmap.feed.listing import fetch_listing, fill, merge_specs, split_spec
-from liqmap.feed.rest import RestPoller, TokenBucket
+from liqmap.feed.rest import RestClient, RestPoller, TokenBucket
 from liqmap.models import Event, Gap
 from liqmap.settings import get_settings
 from liqmap.units import now_ms
@@ -182,14 +182,14 @@ class ExchangeAdapter:
         self.poll_interval = poll_interval
         self.ws_timeout = ws_timeout
         self.env_ws_timeout = settings.ws_timeout  # None unless WS_TIMEOUT is set
-        self.max_retries = settings.max_retries if max_retries is None else max_retries
-        self.backoff_base = backoff_base
-        self.backoff_cap = backoff_cap
-        self.rate_limit = rate_limit or RateLimitPolicy()
-        self.rotate_margin_s = rotate_margin_s
-        self.overlap_s = overlap_s
-        self.ping_interval_s = ping_interval_s
-        self.open_timeout_s = open_timeout_s
+        self.ws_options = WsOptions(
+            max_retries=settings.max_retries if max_retries is None else max_retries,
+            rotate_margin_s=rotate_margin_s,
+            overlap_s=overlap_s,
+            open_timeout_s=open_timeout_s,
+            ping_interval_s=ping_interval_s,
+        )
+        self.retry = RetryPolicy(backoff_base, backoff_cap, rate_limit or RateLimitPolicy())
         self.rest_enabled = rest
         self.rest_limit_per_min = rest_limit_per_min
         self.http_transport = http_transport
@@ -231,8 +231,13 @@ class ExchangeAdapter:
                 self.handler.error_log.warn(f"{self.name}/listener", f"listener failed: {exc!r}")
 
     # -- lifecycle -------------------------------------------------------------
-    def _backoff(self) -> Backoff:
-        return Backoff(self.backoff_base, max(self.backoff_cap, self.backoff_base))
+    def _rest(self, limit_per_min: float | None) -> RestClient:
+        """A :class:`RestClient` on the adapter's shared httpx client (created on first use),
+        with a budget of ``limit_per_min`` weight units per minute (None = unlimited)."""
+        if self._client is None:
+            self._client = httpx.AsyncClient(transport=self.http_transport, timeout=10.0)
+        bucket = TokenBucket.per_minute(limit_per_min) if limit_per_min else None
+        return RestClient(self.handler, self.tracker, self._client, bucket, self.retry)
 
     def _stale_after(self, spec_value: float) -> float:
         if self.ws_timeout is not None:
@@ -264,37 +269,24 @@ class ExchangeAdapter:
             log.info("%s: %s", self.name, LOCAL_NO_REST)
             polls = []
         if polls:
-            if self._client is None:
-                self._client = httpx.AsyncClient(transport=self.http_transport, timeout=10.0)
             limits = [p.limit_per_min for p in polls if p.limit_per_min]
-            limit = self.rest_limit_per_min or (min(limits) if limits else None)
-            bucket = TokenBucket.per_minute(limit) if limit else None
+            rest = self._rest(self.rest_limit_per_min or (min(limits) if limits else None))  # one budget for all polls
             for poll in polls:
-                poller = RestPoller(
-                    poll,
-                    self.handler,
-                    self.tracker,
-                    self._client,
-                    bucket,
-                    url=override_url(poll.url, self.rest_url),
-                    interval_s=self.poll_interval,
-                    backoff=self._backoff(),
-                    rate_limit=self.rate_limit,
-                )
+                poller = RestPoller(poll, rest, url=override_url(poll.url, self.rest_url), interval_s=self.poll_interval)
                 self.pollers.append(poller)
                 self._tasks.append(asyncio.create_task(poller.run(), name=f"liqmap-rest-{self.name}-{poll.label}"))
 
     def _start_filler(self) -> None:
-        """The gap backfill (:mod:`liqmap.feed.backfill`) on the adapter's REST client."""
-        if self._client is None:
-            self._client = httpx.AsyncClient(transport=self.http_transport, timeout=10.0)
-        limit = self.venue.history_limit_per_min
+        """The gap backfill (:mod:`liqmap.feed.backfill`) on the adapter's REST client, with
+        the venue's own history budget."""
         self.filler = GapFiller(
-            self.venue, self.handler, self.tracker, self._emit, self._client,
-            url=lambda u: override_url(u, self.rest_url), symbols=self.symbols,
-            bucket=TokenBucket.per_minute(limit) if limit else None, delay_s=self.backfill_delay_s,
-            backoff=self._backoff(), rate_limit=self.rate_limit,
-        )  # fmt: skip
+            self.venue,
+            self._rest(self.venue.history_limit_per_min),
+            self._emit,
+            url=lambda u: override_url(u, self.rest_url),
+            symbols=self.symbols,
+            delay_s=self.backfill_delay_s,
+        )
 
     # -- listing ---------------------------------------------------------------
     def _rest_base(self) -> str:
@@ -395,14 +387,9 @@ class ExchangeAdapter:
             url=override_url(spec.url, self.ws_url),
             fallback_urls=[override_url(u, self.ws_url) for u in spec.fallback_urls],
             stale_after_s=self._stale_after(spec.stale_after_s),
-            backoff=self._backoff(),
-            max_retries=self.max_retries,
-            rotate_margin_s=self.rotate_margin_s,
-            overlap_s=self.overlap_s,
-            open_timeout_s=self.open_timeout_s,
-            ping_interval_s=self.ping_interval_s,
+            options=self.ws_options,
+            retry=self.retry,
             start_delay_s=len(self.connections) / rate if rate else 0.0,
-            rate_limit=self.rate_limit,
         )
         self.connections.append(conn)
         self._tasks.append(asyncio.create_task(conn.run(), name=f"liqmap-ws-{self.name}-{spec.label}"))

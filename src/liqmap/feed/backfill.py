@@ -44,10 +44,7 @@ import httpx
 import msgspec
 
 from liqmap.exchanges.base import HistoryPage, Venue, history_label
-from liqmap.feed.backoff import Backoff, RateLimitPolicy
-from liqmap.feed.dispatch import FrameHandler
-from liqmap.feed.health import HealthTracker
-from liqmap.feed.rest import TokenBucket, retry_after_s
+from liqmap.feed.rest import RestClient
 from liqmap.models import Event, Gap
 
 log = logging.getLogger("liqmap.feed")
@@ -62,50 +59,39 @@ class GapFiller:
 
     Args:
         venue: the venue (``history`` / ``history_next``).
-        handler: the adapter's frame pipeline (record -> parse -> emit).
-        tracker: health counters (``gaps_filled``, ``backfilled``, errors).
+        rest: the adapter's frame pipeline (record -> parse -> emit), health counters
+            (``gaps_filled``, ``backfilled``, errors), HTTP client, the venue's history rate
+            budget (weight units, None = unlimited) and retry policy (delays between tries,
+            waits after HTTP 429 / 418: ``Retry-After``, at least the floor).
         emit: the adapter's emit (the filled Gap goes out through it).
-        client: shared ``httpx.AsyncClient``.
         url: ``page url -> url`` override (local venues in tests).
         symbols: the adapter's subscribed symbols (None = all-market).
-        bucket: the venue's history rate budget (None = unlimited).
         delay_s: seconds before fetching (default ``venue.history_delay_s``).
         max_pages: pages followed per first request.
         attempts: tries per request before giving up.
-        backoff: delays between tries.
-        rate_limit: waits after HTTP 429 / 418 (``Retry-After``, at least the floor).
     """
 
     def __init__(
         self,
         venue: Venue,
-        handler: FrameHandler,
-        tracker: HealthTracker,
+        rest: RestClient,
         emit: Callable[[Event], None],
-        client: httpx.AsyncClient,
         *,
         url: Callable[[str], str] = lambda u: u,
         symbols: Sequence[str] | None = None,
-        bucket: TokenBucket | None = None,
         delay_s: float | None = None,
         max_pages: int = 50,
         attempts: int = 4,
-        backoff: Backoff | None = None,
-        rate_limit: RateLimitPolicy | None = None,
     ) -> None:
         self.venue = venue
-        self.rate_limit = rate_limit or RateLimitPolicy()
-        self.handler = handler
-        self.tracker = tracker
+        self.rest = rest
         self.emit = emit
-        self.client = client
         self.url = url
         self.symbols = list(symbols) if symbols else None
-        self.bucket = bucket
         self.delay_s = venue.history_delay_s if delay_s is None else delay_s
         self.max_pages = max_pages
         self.attempts = attempts
-        self.backoff = backoff or Backoff(1.0, 30.0)
+        self.backoff = rest.retry.backoff()
         self.requests = 0
         self._tasks: set[asyncio.Task] = set()
 
@@ -127,7 +113,7 @@ class GapFiller:
         try:
             await self.fill(gap)
         except BackfillError as exc:
-            self.tracker.on_error(f"backfill {gap.connection} {gap.start}-{gap.end}: {exc}")
+            self.rest.tracker.on_error(f"backfill {gap.connection} {gap.start}-{gap.end}: {exc}")
             log.warning("%s/%s: gap %d-%d not backfilled: %s", gap.exchange, gap.connection, gap.start, gap.end, exc)
 
     async def fill(self, gap: Gap) -> int:
@@ -144,20 +130,21 @@ class GapFiller:
         if not pages:
             return 0
         await asyncio.sleep(self.delay_s)
+        tracker = self.rest.tracker
         count = 0
         for first in pages:
             page: HistoryPage | None = first
             n = 0
             while page is not None and n < self.max_pages:
                 body = await self._get(page)
-                errors = self.tracker.parse_errors
-                count += len(self.handler.handle(history_label(gap.start, gap.end, page.tag), body))
-                if self.tracker.parse_errors != errors:  # an error body (HTTP 200) or a bad row
+                errors = tracker.parse_errors
+                count += len(self.rest.handler.handle(history_label(gap.start, gap.end, page.tag), body))
+                if tracker.parse_errors != errors:  # an error body (HTTP 200) or a bad row
                     raise BackfillError(f"{page.url}: the history body did not parse (counted as a parse error)")
                 page = self.venue.history_next(page, body, gap.start)
                 n += 1
-        self.tracker.gaps_filled += 1
-        self.tracker.backfilled += count
+        tracker.gaps_filled += 1
+        tracker.backfilled += count
         log.info("%s/%s: gap %d-%d filled from the history (%d events)", gap.exchange, gap.connection,
                  gap.start, gap.end, count)  # fmt: skip
         self.emit(msgspec.structs.replace(gap, filled=True))
@@ -187,19 +174,16 @@ class GapFiller:
         for attempt in range(self.attempts):
             if attempt:
                 await asyncio.sleep(self.backoff.next_delay())
-            if self.bucket is not None:
-                await self.bucket.acquire(weight)
             self.requests += 1
             try:
-                resp = await self.client.get(url)
+                resp = await self.rest.get(url, weight)
             except httpx.HTTPError as exc:
                 cause = f"{type(exc).__name__}: {exc}"
                 continue
             if resp.status_code in (429, 418):
                 cause = f"HTTP {resp.status_code}"
-                self.tracker.rate_limited += 1
-                header = retry_after_s(resp.headers.get("Retry-After"))
-                await asyncio.sleep(min(self.rate_limit.wait_s(resp.status_code, header, self.backoff.window()), 600.0))
+                _header, wait = self.rest.rate_limited(resp, self.backoff.window())
+                await asyncio.sleep(min(wait, 600.0))
                 continue
             if resp.status_code >= 500:
                 cause = f"HTTP {resp.status_code}"

@@ -91,3 +91,25 @@ class RateLimitPolicy:
         if retry_after_s is None:
             retry_after_s = self.ban_s if status == 418 else backoff_s
         return max(retry_after_s, self.floor_s)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How a feed task retries: its full-jitter backoff window and its waits after HTTP 429 / 418.
+
+    One policy is built by an adapter and shared by all its connections, REST polls and
+    the gap backfill; each task draws its own :class:`Backoff` from it (:meth:`backoff`).
+
+    Args:
+        backoff_base_s: first backoff window in seconds (> 0).
+        backoff_cap_s: largest backoff window in seconds (a cap below the base is raised to it).
+        rate_limit: waits after HTTP 429 / 418 (:class:`RateLimitPolicy`).
+    """
+
+    backoff_base_s: float = 1.0
+    backoff_cap_s: float = 60.0
+    rate_limit: RateLimitPolicy = RateLimitPolicy()
+
+    def backoff(self) -> Backoff:
+        """A fresh :class:`Backoff` over this window (each task counts its own failures)."""
+        return Backoff(self.backoff_base_s, max(self.backoff_cap_s, self.backoff_base_s))

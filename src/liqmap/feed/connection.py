@@ -52,13 +52,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from liqmap.exchanges.base import ConnectionSpec, Control, Topic, Venue
-from liqmap.feed.backoff import Backoff, RateLimitPolicy
+from liqmap.feed.backoff import RetryPolicy
 from liqmap.feed.dispatch import FrameHandler
 from liqmap.feed.health import HealthTracker
 from liqmap.feed.rest import retry_after_s
@@ -73,6 +74,25 @@ log = logging.getLogger("liqmap.feed")
 #: (Binance: 10 messages/s, https://developers.binance.com/docs/derivatives/usds-margined-futures/websocket-market-streams).
 SUBSCRIBE_BURST = 5
 SUBSCRIBE_PACE_S = 0.2
+
+
+@dataclass(frozen=True)
+class WsOptions:
+    """Retry and timing options an adapter gives every one of its websocket connections.
+
+    Args:
+        max_retries: consecutive failed connects before a connection gives up (0 = never).
+        rotate_margin_s: a planned rotation starts this many seconds before ``max_lifetime_s``.
+        overlap_s: seconds the old socket is still read after its replacement is subscribed.
+        open_timeout_s: websocket handshake timeout, seconds.
+        ping_interval_s: protocol ping interval of the library, seconds (None = off).
+    """
+
+    max_retries: int = 0
+    rotate_margin_s: float = 60.0
+    overlap_s: float = 1.0
+    open_timeout_s: float = 10.0
+    ping_interval_s: float | None = 20.0
 
 
 class RateLimited(ConnectionError):
@@ -98,14 +118,10 @@ class WsConnection:
         stale_after_s: liveness watchdog in seconds (default ``spec.stale_after_s``).
         silence_after_s: data-silence threshold (default: from ``venue.silence_s``
             and the kinds of ``spec.topics``; None = no silence watchdog).
-        backoff: reconnect delay policy.
-        max_retries: consecutive failed connects before giving up, 0 = never.
-        rotate_margin_s: rotate this many seconds before ``max_lifetime_s``.
-        overlap_s: how long the old socket is still read after the replacement is subscribed.
-        open_timeout_s: websocket handshake timeout.
-        ping_interval_s: protocol ping interval of the library (None = off).
-        start_delay_s: wait this long before the first connect (connection-rate limits).
-        rate_limit: waits after a handshake answered HTTP 429 / 418 (module doc, step 7).
+        options: retry and timing options (:class:`WsOptions`; default ``WsOptions()``).
+        retry: reconnect backoff and the waits after a handshake answered HTTP 429 / 418
+            (module doc, step 7; default ``RetryPolicy()``).
+        start_delay_s: wait this long before the first connect, seconds (connection-rate limits).
     """
 
     def __init__(
@@ -120,17 +136,15 @@ class WsConnection:
         fallback_urls: Sequence[str] | None = None,
         stale_after_s: float | None = None,
         silence_after_s: float | None = None,
-        backoff: Backoff | None = None,
-        max_retries: int = 0,
-        rotate_margin_s: float = 60.0,
-        overlap_s: float = 1.0,
-        open_timeout_s: float = 10.0,
-        ping_interval_s: float | None = 20.0,
+        options: WsOptions | None = None,
+        retry: RetryPolicy | None = None,
         start_delay_s: float = 0.0,
-        rate_limit: RateLimitPolicy | None = None,
     ) -> None:
         self.venue = venue
-        self.rate_limit = rate_limit or RateLimitPolicy()
+        self.options = options or WsOptions()
+        retry = retry or RetryPolicy()
+        self.rate_limit = retry.rate_limit
+        self.backoff = retry.backoff()
         self._not_before = 0.0  # monotonic: no connect before (a 429/418's Retry-After)
         self.spec = spec
         self.label = spec.label
@@ -143,12 +157,6 @@ class WsConnection:
         self.subs = SubscriptionTracker(list(spec.topics), venue.limits, venue.ack_timeout_s,
                                         whole_request=venue.rejects_whole_request)  # fmt: skip
         self.silence_after_s = silence_after_s if silence_after_s is not None else self._silence_threshold()
-        self.backoff = backoff or Backoff()
-        self.max_retries = max_retries
-        self.rotate_margin_s = rotate_margin_s
-        self.overlap_s = overlap_s
-        self.open_timeout_s = open_timeout_s
-        self.ping_interval_s = ping_interval_s
         self.start_delay_s = start_delay_s
         lim = venue.limits.subscribes_per_s
         self.pace_s = 1.0 / lim if lim else SUBSCRIBE_PACE_S
@@ -195,7 +203,7 @@ class WsConnection:
                     except Exception as exc:
                         failures += 1
                         self.tracker.on_error(f"{self.label}: connect failed: {exc!r}")
-                        if self.max_retries and failures >= self.max_retries:
+                        if self.options.max_retries and failures >= self.options.max_retries:
                             log.error("%s/%s: giving up after %d failed connects", self.venue.name, self.label, failures)
                             self.gave_up = True
                             return
@@ -268,9 +276,9 @@ class WsConnection:
             try:
                 ws = await connect(
                     url,
-                    open_timeout=self.open_timeout_s,
-                    ping_interval=self.ping_interval_s,
-                    ping_timeout=self.ping_interval_s,
+                    open_timeout=self.options.open_timeout_s,
+                    ping_interval=self.options.ping_interval_s,
+                    ping_timeout=self.options.ping_interval_s,
                     close_timeout=1.0,
                     max_size=2**24,
                     additional_headers=dict(self.spec.headers) or None,
@@ -409,7 +417,7 @@ class WsConnection:
         if hb.message and hb.interval_s:
             tasks.append(asyncio.create_task(self._heartbeat(ws, hb.message, hb.interval_s)))
         lifetime = self.spec.max_lifetime_s
-        rotate_at = time.monotonic() + max(lifetime - self.rotate_margin_s, lifetime / 2) if lifetime else None
+        rotate_at = time.monotonic() + max(lifetime - self.options.rotate_margin_s, lifetime / 2) if lifetime else None
         first_frame = True
         try:
             while True:
@@ -567,7 +575,7 @@ class WsConnection:
                     await self._liq_acked.wait()
             except TimeoutError:
                 pass
-            await asyncio.sleep(self.overlap_s)
+            await asyncio.sleep(self.options.overlap_s)
         finally:
             reader.cancel()
             await asyncio.gather(reader, return_exceptions=True)

@@ -30,12 +30,13 @@ import email.utils
 import math
 import logging
 import time
+from dataclasses import dataclass
 from datetime import timezone
 
 import httpx
 
 from liqmap.exchanges.base import RestPoll
-from liqmap.feed.backoff import Backoff, RateLimitPolicy
+from liqmap.feed.backoff import RetryPolicy
 from liqmap.feed.dispatch import FrameHandler
 from liqmap.feed.health import HealthTracker
 from liqmap.models import Gap
@@ -115,45 +116,57 @@ def retry_after_s(value: str | None, now: float | None = None) -> float | None:
     return max(0.0, when.timestamp() - now)
 
 
+@dataclass(frozen=True)
+class RestClient:
+    """What the REST requests of one adapter share (its REST polls, or its gap backfill).
+
+    Args:
+        handler: frame pipeline (body -> parse -> emit).
+        tracker: health counters.
+        http: shared ``httpx.AsyncClient`` (inject a transport in tests).
+        bucket: the rate budget the requests draw on, weight units (None = unlimited).
+        retry: error backoff window and the waits after HTTP 429 / 418 (default
+            :class:`~liqmap.feed.backoff.RetryPolicy`: ``Retry-After``, at least 5 s).
+    """
+
+    handler: FrameHandler
+    tracker: HealthTracker
+    http: httpx.AsyncClient
+    bucket: TokenBucket | None = None
+    retry: RetryPolicy = RetryPolicy()
+
+    async def get(self, url: str, weight: float) -> httpx.Response:
+        """GET ``url`` once ``weight`` tokens are taken from the bucket (raises ``httpx.HTTPError``)."""
+        if self.bucket is not None:
+            await self.bucket.acquire(weight)
+        return await self.http.get(url)
+
+    def rate_limited(self, resp: httpx.Response, backoff_s: float) -> tuple[float | None, float]:
+        """Count an HTTP 429 / 418 answer in health; returns (its ``Retry-After`` in seconds,
+        None when absent or invalid; the seconds to wait, ``backoff_s`` the caller's backoff)."""
+        self.tracker.rate_limited += 1
+        header = retry_after_s(resp.headers.get("Retry-After"))
+        return header, self.retry.rate_limit.wait_s(resp.status_code, header, backoff_s)
+
+
 class RestPoller:
     """Poll one REST endpoint forever.
 
     Args:
         poll: the venue's poll spec.
-        handler: frame pipeline (body -> parse -> emit).
-        tracker: health counters.
-        client: shared ``httpx.AsyncClient`` (inject a transport in tests).
-        bucket: the venue's rate budget (None = unlimited).
+        rest: the adapter's REST client, budget and retry policy.
         url: URL override (default ``poll.url``).
         interval_s: seconds between successful polls (default ``poll.interval_s``).
-        backoff: error delay policy.
-        rate_limit: waits after HTTP 429 / 418 (default :class:`RateLimitPolicy`: ``Retry-After``,
-            at least 5 s).
     """
 
-    def __init__(
-        self,
-        poll: RestPoll,
-        handler: FrameHandler,
-        tracker: HealthTracker,
-        client: httpx.AsyncClient,
-        bucket: TokenBucket | None = None,
-        *,
-        url: str | None = None,
-        interval_s: float | None = None,
-        backoff: Backoff | None = None,
-        rate_limit: RateLimitPolicy | None = None,
-    ) -> None:
+    def __init__(self, poll: RestPoll, rest: RestClient, *, url: str | None = None,
+                 interval_s: float | None = None) -> None:
         self.poll = poll
-        self.rate_limit = rate_limit or RateLimitPolicy()
-        self.handler = handler
-        self.tracker = tracker
-        self.client = client
-        self.bucket = bucket
+        self.rest = rest
         self.url = url or poll.url
         self.urls = list(dict.fromkeys([self.url, *(poll.fallback_urls if url is None else ())]))
         self.interval_s = poll.interval_s if interval_s is None else interval_s
-        self.backoff = backoff or Backoff()
+        self.backoff = rest.retry.backoff()
         self.requests = 0
         self.successes = 0
         self.rate_limited = 0
@@ -163,38 +176,36 @@ class RestPoller:
 
     async def poll_once(self) -> float:
         """Do one request; returns the seconds to wait before the next one."""
-        if self.bucket is not None:
-            await self.bucket.acquire(self.poll.weight)
+        tracker = self.rest.tracker
         self.requests += 1
         try:
-            resp = await self.client.get(self.url)
+            resp = await self.rest.get(self.url, self.poll.weight)
         except httpx.HTTPError as exc:
-            self.tracker.on_error(f"{self.poll.label}: {type(exc).__name__}: {exc}")
+            tracker.on_error(f"{self.poll.label}: {type(exc).__name__}: {exc}")
             if isinstance(exc, httpx.TransportError) and len(self.urls) > 1:  # unreachable: next URL
                 self.url = self.urls[(self.urls.index(self.url) + 1) % len(self.urls)]
-                log.warning("%s/%s: switching to %s", self.handler.venue.name, self.poll.label, self.url)
+                log.warning("%s/%s: switching to %s", self.rest.handler.venue.name, self.poll.label, self.url)
             self._failed = True
             return self.backoff.next_delay()
         if resp.status_code in (429, 418):
             self._failed = True
             self.rate_limited += 1
-            self.tracker.rate_limited += 1
-            header = retry_after_s(resp.headers.get("Retry-After"))
+            header, wait = self.rest.rate_limited(resp, self.backoff.next_delay())
             self.last_retry_after_s = header
-            if self.bucket is not None:
-                self.bucket.drain()
-            wait = self.rate_limit.wait_s(resp.status_code, header, self.backoff.next_delay())
-            self.tracker.on_error(f"{self.poll.label}: HTTP {resp.status_code} (Retry-After {header} s, waiting {wait:.1f} s)")
-            log.warning("%s/%s: HTTP %d, waiting %.1f s", self.handler.venue.name, self.poll.label, resp.status_code, wait)
+            if self.rest.bucket is not None:
+                self.rest.bucket.drain()
+            tracker.on_error(f"{self.poll.label}: HTTP {resp.status_code} (Retry-After {header} s, waiting {wait:.1f} s)")
+            log.warning("%s/%s: HTTP %d, waiting %.1f s", self.rest.handler.venue.name, self.poll.label,
+                        resp.status_code, wait)
             return wait
         if resp.status_code >= 400:
             self._failed = True
-            self.tracker.on_error(f"{self.poll.label}: HTTP {resp.status_code}")
+            tracker.on_error(f"{self.poll.label}: HTTP {resp.status_code}")
             return self.backoff.next_delay()
         self.backoff.reset()
         self.successes += 1
         self._answered()
-        self.handler.handle(self.poll.label, resp.text)
+        self.rest.handler.handle(self.poll.label, resp.text)
         return self.interval_s
 
     def _answered(self) -> None:
@@ -202,8 +213,9 @@ class RestPoller:
         t = now_ms()
         last, self._last_ok_ms = self._last_ok_ms, t
         if self._failed and last is not None and t - last > 2 * self.interval_s * SECOND_MS:
-            self.tracker.gaps += 1
-            self.handler.emit(Gap(self.handler.venue.name, self.poll.label, last, t, "rest"))
+            handler = self.rest.handler
+            self.rest.tracker.gaps += 1
+            handler.emit(Gap(handler.venue.name, self.poll.label, last, t, "rest"))
         self._failed = False
 
     async def run(self) -> None:
