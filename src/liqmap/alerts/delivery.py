@@ -34,6 +34,7 @@ import httpx
 from liqmap.alerts.alert import Alert
 from liqmap.alerts.sinks.base import Outcome, Sink
 from liqmap.feed.backoff import Backoff
+from liqmap.tasks import cancel_and_wait
 
 log = logging.getLogger("liqmap.alerts")
 
@@ -131,9 +132,7 @@ class SinkWorker:
         deadline = time.monotonic() + drain_s
         while self._tasks and not self.idle() and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
-        for t in self._tasks:
-            t.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await cancel_and_wait(self._tasks)
         self._tasks = []
         if self._client is not None:
             await self._client.aclose()

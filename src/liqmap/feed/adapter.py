@@ -67,6 +67,7 @@ from liqmap.feed.listing import fetch_listing, fill, merge_specs, split_spec
 from liqmap.feed.rest import RestClient, RestPoller, TokenBucket
 from liqmap.models import Event, Gap
 from liqmap.settings import get_settings
+from liqmap.tasks import cancel_and_wait
 from liqmap.units import now_ms
 
 log = logging.getLogger("liqmap.feed")
@@ -407,9 +408,7 @@ class ExchangeAdapter:
         if self.filler is not None:
             await self.filler.stop()
             self.filler = None
-        for t in self._tasks:
-            t.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await cancel_and_wait(self._tasks)
         self._tasks.clear()
         self.connections.clear()
         self.pollers.clear()

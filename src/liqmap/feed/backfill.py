@@ -46,6 +46,7 @@ import msgspec
 from liqmap.exchanges.base import HistoryPage, Venue, history_label
 from liqmap.feed.rest import RestClient
 from liqmap.models import Event, Gap
+from liqmap.tasks import cancel_and_wait
 
 log = logging.getLogger("liqmap.feed")
 
@@ -105,9 +106,7 @@ class GapFiller:
 
     async def stop(self) -> None:
         """Cancel backfills in progress (their gaps stay unfilled)."""
-        for t in list(self._tasks):
-            t.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await cancel_and_wait(self._tasks)
 
     async def _run(self, gap: Gap) -> None:
         try:

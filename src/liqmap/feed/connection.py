@@ -65,6 +65,7 @@ from liqmap.feed.health import HealthTracker
 from liqmap.feed.rest import retry_after_s
 from liqmap.feed.subscriptions import MAX_ATTEMPTS, Request, SubscriptionTracker
 from liqmap.models import Gap
+from liqmap.tasks import cancel_and_wait
 from liqmap.units import now_ms
 
 log = logging.getLogger("liqmap.feed")
@@ -577,8 +578,7 @@ class WsConnection:
                 pass
             await asyncio.sleep(self.options.overlap_s)
         finally:
-            reader.cancel()
-            await asyncio.gather(reader, return_exceptions=True)
+            await cancel_and_wait([reader])
             await self._close(ws)
 
     async def _read_old(self, ws: ClientConnection) -> None:

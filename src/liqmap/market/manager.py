@@ -42,6 +42,7 @@ from liqmap.exchanges.registry import VENUE_NAMES
 from liqmap.market.health import feature_name, venue_health, venue_stale_after_s
 from liqmap.market.view import MarketView, group_of, taker_fees
 from liqmap.models import Liquidation
+from liqmap.tasks import cancel_and_wait
 from liqmap.units import now_ms
 
 log = logging.getLogger("liqmap.market")
@@ -196,9 +197,7 @@ class ExchangeManager:
 
     async def disconnect_all(self) -> None:
         """Stop the clocks and every venue."""
-        for t in self._tasks:
-            t.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await cancel_and_wait(self._tasks)
         self._tasks = []
         if self.aggregator is not None:
             await self.aggregator.disconnect_all()
