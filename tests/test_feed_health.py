@@ -74,3 +74,19 @@ def test_rate_limited_log_counts_suppressed(caplog, monkeypatch):
         assert log.warn("k", "d") is True
     msgs = [r.getMessage() for r in caplog.records]
     assert msgs == ["k: a", "k: d (+2 similar in the last 0.05 s)"]
+
+
+def test_every_counter_reaches_the_status_under_its_own_name():
+    """The tracker's event counters (``COUNTERS``) are int fields of HealthStatus, start at 0
+    and are copied into each status by name."""
+    import msgspec
+
+    fields = {f.name: f.type for f in msgspec.structs.fields(health_mod.HealthStatus)}
+    assert all(fields[name] is int for name in health_mod.COUNTERS)
+    tr = HealthTracker("binance")
+    assert tr.counters() == dict.fromkeys(health_mod.COUNTERS, 0)
+    for i, name in enumerate(health_mod.COUNTERS, start=1):
+        setattr(tr, name, getattr(tr, name) + i)
+    st = tr.status()
+    assert {name: getattr(st, name) for name in health_mod.COUNTERS} == {
+        name: i for i, name in enumerate(health_mod.COUNTERS, start=1)}

@@ -130,3 +130,18 @@ async def test_db_number_from_url_and_unreachable_error():
     with pytest.raises(StorageError, match="not reachable at redis://127.0.0.1:1/3"):
         await s.ping()
     await s.close()
+
+
+def test_stats_reports_every_counter_in_order():
+    """``stats()`` keys and their order (the storage report / API show them as they come)."""
+    from liqmap.storage.redis_store import COUNTERS
+
+    class _NoServer:
+        def register_script(self, script):
+            return None
+
+    s = RedisStore(URL, prefix="liq", client=_NoServer())
+    assert list(s.stats()) == ["tier", "url", "pending", "prefix", "stored", "duplicates_skipped", "pipelines",
+                               "cascade_updates", "latest_updates", "errors"]
+    s.stored += 3
+    assert s.stats()["stored"] == 3 and all(s.stats()[k] == 0 for k in COUNTERS if k != "stored")

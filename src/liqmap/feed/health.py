@@ -99,10 +99,20 @@ class HealthStatus(msgspec.Struct, frozen=True):
     warnings: list[str] = []
 
 
+#: The :class:`HealthStatus` fields that are plain event counters (ints from 0, only ever
+#: incremented): :class:`HealthTracker` keeps each as an attribute of the same name
+#: (``tracker.gaps += 1``) and copies them all into every status.
+COUNTERS: tuple[str, ...] = (
+    "message_count", "event_count", "error_count", "parse_errors", "reconnects", "gaps",
+    "gaps_filled", "backfilled", "rejections", "rate_limited",
+)
+
+
 class HealthTracker:
     """Mutable counters for one adapter (see :class:`HealthStatus` for meanings).
 
-    Times are monotonic seconds internally; ``last_frame_ms`` is wall ms UTC.
+    The event counters are the attributes named in :data:`COUNTERS`. Times are monotonic
+    seconds internally; ``last_frame_ms`` is wall ms UTC.
     """
 
     LATENCY_WINDOW = 256
@@ -112,18 +122,10 @@ class HealthTracker:
         self.rest_liquidations = rest_liquidations
         self.base_note = note
         self.last_error = ""
-        self.message_count = 0
-        self.event_count = 0
-        self.error_count = 0
-        self.parse_errors = 0
-        self.reconnects = 0
-        self.gaps = 0
-        self.gaps_filled = 0
-        self.backfilled = 0
+        for name in COUNTERS:
+            setattr(self, name, 0)
         self.last_frame_mono: float | None = None
         self.last_data_mono: float | None = None
-        self.rejections = 0
-        self.rate_limited = 0
         #: the venue's ``liquidation_silence_s`` and hint (set by the adapter); None = no check
         self.liquidation_silence_s: float | None = None
         self.silence_hint = ""
@@ -227,6 +229,10 @@ class HealthTracker:
             fractions.append(min(up / elapsed, 1.0))
         return round(100.0 * sum(fractions) / len(fractions), 2)
 
+    def counters(self) -> dict[str, int]:
+        """The event counters (:data:`COUNTERS`) by name, a copy."""
+        return {name: getattr(self, name) for name in COUNTERS}
+
     def status(self) -> HealthStatus:
         """Frozen snapshot of the counters."""
         now = time.monotonic()
@@ -243,12 +249,7 @@ class HealthTracker:
         return HealthStatus(
             exchange=self.exchange,
             is_connected=connected,
-            message_count=self.message_count,
-            event_count=self.event_count,
-            error_count=self.error_count,
-            parse_errors=self.parse_errors,
-            reconnects=self.reconnects,
-            gaps=self.gaps,
+            **self.counters(),
             last_message_age_s=age,
             uptime_pct=self.uptime_pct(),
             latency_ms=latency,
@@ -258,15 +259,11 @@ class HealthTracker:
             requested=sum(r for r, _s, _f in self._subs.values()),
             subscribed=sum(s for _r, s, _f in self._subs.values()),
             rejected=rejected,
-            rejections=self.rejections,
             not_listed=list(self.not_listed),
             listed=self.listed,
             last_data_age_s=data_age,
             rotations=dict(self.rotations),
-            gaps_filled=self.gaps_filled,
-            backfilled=self.backfilled,
             implausible=dict(self.gate.rejected) if self.gate is not None else {},
             quarantined=dict(self.gate.quarantined) if self.gate is not None else {},
-            rate_limited=self.rate_limited,
             warnings=self.warnings(),
         )

@@ -128,6 +128,12 @@ def format_level(level: float) -> str:
     return s or "0"
 
 
+#: :class:`RedisStore` counters (ints from 0, attributes of the same names, in :meth:`RedisStore.stats`):
+#: liquidations stored and duplicates skipped (ids seen before), pipelines of liquidations run,
+#: cascade states and latest market values written, failed pipelines.
+COUNTERS: tuple[str, ...] = ("stored", "duplicates_skipped", "pipelines", "cascade_updates", "latest_updates", "errors")
+
+
 class RedisStore:
     """Live aggregates in Redis (see module docstring).
 
@@ -157,12 +163,8 @@ class RedisStore:
             url, socket_connect_timeout=2.0, socket_timeout=5.0, retry_on_timeout=False)
         self._apply = self.client.register_script(_APPLY_LUA)
         self._latest = self.client.register_script(_LATEST_LUA)
-        self.latest_updates = 0
-        self.stored = 0
-        self.duplicates_skipped = 0
-        self.pipelines = 0
-        self.cascade_updates = 0
-        self.errors = 0
+        for name in COUNTERS:
+            setattr(self, name, 0)
         #: the server's run_id after :meth:`connect` (changes when Redis restarts)
         self.epoch: str | None = None
         self._closed = False
@@ -309,14 +311,8 @@ class RedisStore:
         await self.client.aclose()
 
     def stats(self) -> dict[str, Any]:
-        """Counters: stored, duplicates_skipped, pipelines, cascade_updates, errors."""
-        return {
-            "tier": "redis",
-            "url": redact_url(self.url),
-            "pending": 0,
-            **attrs(self, "prefix", "stored", "duplicates_skipped", "pipelines", "cascade_updates",
-                    "latest_updates", "errors"),
-        }
+        """``{"tier": "redis", "url", "pending": 0, "prefix"}`` and the :data:`COUNTERS`."""
+        return {"tier": "redis", "url": redact_url(self.url), "pending": 0, **attrs(self, "prefix", *COUNTERS)}
 
     # ----------------------------------------------------------------- reads
     async def level(self, base: str, level: float, side: str) -> dict[str, float]:
