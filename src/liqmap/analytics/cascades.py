@@ -56,6 +56,7 @@ import msgspec
 
 from liqmap.analytics.risk import (
     RiskInputs,
+    RiskScore,
     factor_values,
     factors_dict,
     risk_from_inputs,
@@ -144,29 +145,55 @@ class CascadeEvent(msgspec.Struct, frozen=True):
     at_ts: int
 
 
-class _Open:
-    """Mutable state of an open cascade."""
+class _Totals:
+    """Running totals of a set of liquidations: ``count``; ``value``, ``long`` and ``short`` (USD).
+
+    Shared by an open cascade (:class:`_Open`, events only join) and a base's rolling window
+    (:class:`_Window`, events join and leave).
+    """
+
+    __slots__ = ("count", "value", "long", "short")
+
+    def __init__(self) -> None:
+        self.zero()
+
+    def zero(self) -> None:
+        """Back to the empty set."""
+        self.count = 0
+        self.value = self.long = self.short = 0.0
+
+    def fold(self, value: float, is_long: bool, n: int = 1) -> None:
+        """Add (``n=1``) or take out (``n=-1``) one liquidation of ``value`` USD, long or short side."""
+        usd = value if n > 0 else -value
+        self.count += n
+        self.value += usd
+        if is_long:
+            self.long += usd
+        else:
+            self.short += usd
+
+
+class _Open(_Totals):
+    """Mutable state of an open cascade (``count`` = its events)."""
 
     __slots__ = (
-        "id", "base", "start_ts", "end_ts", "events", "value", "long", "short", "largest",
-        "exchanges", "symbols", "low", "high", "peak", "peak_sev", "peak_factors", "current",
+        "id", "base", "start_ts", "end_ts", "largest",
+        "exchanges", "symbols", "low", "high", "peak", "current",
         "last_hot_ts", "emitted_value", "emitted_events", "cross",
     )
 
     def __init__(self, base: str):
+        super().__init__()
         self.id = ""  # fixed at start; late events may move start_ts earlier
         self.base = base
         self.start_ts = 0
         self.end_ts = 0
-        self.events = 0
-        self.value = self.long = self.short = self.largest = 0.0
+        self.largest = 0.0
         self.exchanges: set[str] = set()
         self.symbols: set[str] = set()
         self.low = float("inf")
         self.high = 0.0
-        self.peak = 0.0
-        self.peak_sev = "low"
-        self.peak_factors: dict[str, float] = {}
+        self.peak = RiskScore(0.0, "low", {})  # the highest window score while open
         self.current = 0.0
         self.last_hot_ts = 0
         self.emitted_value = 0.0
@@ -175,16 +202,11 @@ class _Open:
 
     def add(self, ts: int, value: float, is_long: bool, price: float, exchange: str, symbol: str) -> None:
         """Fold one liquidation into the cascade: ``ts`` ms UTC, ``value`` USD, ``price`` quote units."""
-        if self.events == 0 or ts < self.start_ts:
+        if self.count == 0 or ts < self.start_ts:
             self.start_ts = ts
         if ts > self.end_ts:
             self.end_ts = ts
-        self.events += 1
-        self.value += value
-        if is_long:
-            self.long += value
-        else:
-            self.short += value
+        self.fold(value, is_long)
         if value > self.largest:
             self.largest = value
         if price < self.low:
@@ -195,13 +217,14 @@ class _Open:
         self.symbols.add(symbol)
 
     def snapshot(self, is_open: bool) -> Cascade:
+        """The cascade as it stands (a copy; ``open`` = ``is_open``)."""
         return Cascade(
             id=self.id,
             base=self.base,
             symbols=tuple(sorted(self.symbols)),
             start_ts=self.start_ts,
             end_ts=self.end_ts,
-            events=self.events,
+            events=self.count,
             value_usd=self.value,
             long_usd=self.long,
             short_usd=self.short,
@@ -209,30 +232,28 @@ class _Open:
             exchanges=tuple(sorted(self.exchanges)),
             price_low=self.low,
             price_high=self.high,
-            risk_score=self.peak,
-            severity=self.peak_sev,
+            risk_score=self.peak.score,
+            severity=self.peak.severity,
             current_risk_score=self.current,
-            factors=dict(self.peak_factors),
+            factors=dict(self.peak.factors),
             cross_exchange=self.cross,
             open=is_open,
         )
 
 
-class _Window:
+class _Window(_Totals):
     """Rolling window of one base with running sums (O(1) amortized).
 
-    Holds the state, the O(1) append and eviction, and the RiskInputs view.
+    Holds the state, the O(1) append and eviction, and the RiskInputs view; ``inst`` is
+    the USD of its institutional-size events.
     """
 
-    __slots__ = (
-        "q", "count", "value", "long", "short", "inst", "venues", "minq", "maxq", "consumed_seq", "cascade", "max_ts",
-    )
+    __slots__ = ("q", "inst", "venues", "minq", "maxq", "consumed_seq", "cascade", "max_ts")
 
     def __init__(self) -> None:
+        super().__init__()
         # entries: (seq, ts, value, is_long, price, exchange, symbol)
         self.q: deque[tuple] = deque()
-        self.count = 0
-        self.value = self.long = self.short = self.inst = 0.0
         self.venues: dict[str, int] = {}
         self.minq: deque[tuple[int, float]] = deque()
         self.maxq: deque[tuple[int, float]] = deque()
@@ -240,14 +261,18 @@ class _Window:
         self.cascade: _Open | None = None
         self.max_ts = -(2**63)  # newest timestamp ever pushed
 
+    def zero(self) -> None:
+        """Totals back to the empty window (the entries are the caller's)."""
+        super().zero()
+        self.inst = 0.0
+
     def clear(self) -> None:
         """Drop every entry at once (all expired): O(1) bookkeeping."""
         self.q.clear()
         self.minq.clear()
         self.maxq.clear()
         self.venues.clear()
-        self.count = 0
-        self.value = self.long = self.short = self.inst = 0.0
+        self.zero()
 
     def push(self, seq: int, ts: int, value: float, is_long: bool, price: float, exchange: str,
              symbol: str, inst_usd: float) -> None:
@@ -256,12 +281,7 @@ class _Window:
         self.q.append((seq, ts, value, is_long, price, exchange, symbol))
         if ts > self.max_ts:
             self.max_ts = ts
-        self.count += 1
-        self.value += value
-        if is_long:
-            self.long += value
-        else:
-            self.short += value
+        self.fold(value, is_long)
         if value >= inst_usd:
             self.inst += value
         venues = self.venues
@@ -284,12 +304,7 @@ class _Window:
         q = self.q
         while q and q[0][1] <= cutoff_ts:
             seq, _ts, value, is_long, _price, exchange, _sym = q.popleft()
-            self.count -= 1
-            self.value -= value
-            if is_long:
-                self.long -= value
-            else:
-                self.short -= value
+            self.fold(value, is_long, -1)
             if value >= inst_usd:
                 self.inst -= value
             n = self.venues[exchange] - 1
@@ -302,9 +317,10 @@ class _Window:
             if self.maxq and self.maxq[0][0] == seq:
                 self.maxq.popleft()
         if not q:  # reset float drift
-            self.value = self.long = self.short = self.inst = 0.0
+            self.zero()
 
     def inputs(self, newest_ts: int) -> RiskInputs:
+        """The window's risk inputs, its span ending at ``newest_ts`` (ms UTC)."""
         q = self.q
         return RiskInputs(
             count=self.count,
@@ -411,18 +427,18 @@ class CascadeDetector:
         score = score_of(f)
         c.current = score
         reason = False
-        if score > c.peak:
+        if score > c.peak.score:
             sev = severity_of(score)
-            if severity_rank(sev) > severity_rank(c.peak_sev):
+            if severity_rank(sev) > severity_rank(c.peak.severity):
                 reason = True
-            c.peak, c.peak_sev, c.peak_factors = score, sev, factors_dict(f)
+            c.peak = RiskScore(score, sev, factors_dict(f))
         if not c.cross and len(c.exchanges) >= cfg.cross_exchange_min_venues:
             c.cross = True
             reason = True
-        if c.value >= 2 * c.emitted_value or c.events - c.emitted_events >= cfg.update_every_events:
+        if c.value >= 2 * c.emitted_value or c.count - c.emitted_events >= cfg.update_every_events:
             reason = True
         if reason:
-            c.emitted_value, c.emitted_events = c.value, c.events
+            c.emitted_value, c.emitted_events = c.value, c.count
             out.append(CascadeEvent("update", c.snapshot(True), wm))
 
     def expire(self, now_ms: int) -> list[CascadeEvent]:
@@ -461,10 +477,10 @@ class CascadeDetector:
         w.consumed_seq = w.q[-1][0]
         c.id = f"{base}-{c.start_ts}"
         rs = risk_from_inputs(w.inputs(wm))
-        c.peak, c.peak_sev, c.peak_factors, c.current = rs.score, rs.severity, rs.factors, rs.score
+        c.peak, c.current = rs, rs.score
         c.cross = len(c.exchanges) >= cfg.cross_exchange_min_venues
         c.last_hot_ts = w.q[-1][1] if w.q[-1][1] > c.end_ts else c.end_ts
-        c.emitted_value, c.emitted_events = c.value, c.events
+        c.emitted_value, c.emitted_events = c.value, c.count
         w.cascade = c
         self._open[base] = w
         deadline = c.last_hot_ts + cfg.quiet_ms
