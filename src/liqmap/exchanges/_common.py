@@ -8,6 +8,8 @@
   numbers as JSON numbers or as strings; ``opt`` maps missing/empty to None).
 * :func:`text` -- a required non-empty string field (symbol, instId).
 * :func:`ms` / :func:`check_ts` / :func:`iso_ms` -- millisecond timestamps.
+* :func:`position_side` -- the common checks of one decoded trade / liquidation row
+  (price and quantity finite and > 0, timestamp in range, a known side).
 * :func:`rows_or_partial` -- parse rows so that bad rows do not sink good ones.
 * :func:`split_concat` -- ``BTCUSDT`` -> ``("BTC", "USDT")`` with the one quote
   table of :mod:`liqmap.symbols`; :func:`split_delimited` -- ``BTC-USDT-SWAP`` ->
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 import msgspec
 
@@ -154,6 +156,27 @@ def check_ts(value: int, field: str = "timestamp") -> int:
     if not 0 <= value < MAX_TS:
         raise FrameError(f"{field} out of range: {value!r}")
     return value
+
+
+def position_side(
+    price: float, qty: float, ts: int, side: str, positions: Mapping[str, str], what: str = "price/qty", ts_min: int = 0
+) -> str:
+    """The position side (``long``/``short``) of one decoded trade or liquidation row,
+    ``positions[side]``, once the row is checked: ``price`` (quote units) and ``qty`` (the
+    venue's size unit) finite and > 0, ``ts`` (ms UTC) in ``[ts_min, MAX_TS)``.
+
+    Raises:
+        FrameError: the first check that fails; ``what`` names price and quantity as the
+            venue does (``"price/volume"``).
+    """
+    if not (0.0 < price < INF and 0.0 < qty < INF):
+        raise FrameError(f"invalid {what} {price!r}/{qty!r}")
+    if not ts_min <= ts < MAX_TS:
+        raise FrameError(f"timestamp out of range: {ts!r}")
+    pside = positions.get(side)
+    if pside is None:
+        raise FrameError(f"unknown side {side!r}")
+    return pside
 
 
 def split_concat(symbol: str) -> tuple[str, str]:

@@ -66,7 +66,7 @@ from typing import Any, Sequence
 import msgspec
 
 from liqmap.exchanges._common import (
-    INF, MAX_TS, decode_object, dict_rows, json_object, ms, num, opt, pos, rows_or_partial, split_concat, text, typed,
+    INF, MAX_TS, decode_object, dict_rows, json_object, ms, num, opt, pos, position_side, rows_or_partial, split_concat, text, typed,
 )  # fmt: skip
 from liqmap.exchanges.base import ConnectionSpec, Control, FrameError, Heartbeat, Limits, RecordingNames, Topic, Venue
 from liqmap.models import Event, Kline, Liquidation, OpenInterest, Ticker, Trade
@@ -237,13 +237,7 @@ class Bitget(Venue):
     def _liq(self, sym: str, side: str, px: str, amt: str, t: str, received_at: int) -> Liquidation:
         """One row; ``px``/``amt``/``t`` are the venue's text (the id keeps it verbatim)."""
         price, amount, ts = float(px), float(amt), int(t)
-        if not (0.0 < price < INF and 0.0 < amount < INF):
-            raise FrameError(f"invalid price/amount {price!r}/{amount!r}")
-        if not 0 <= ts < MAX_TS:
-            raise FrameError(f"timestamp out of range: {ts!r}")
-        pside = _POSITION.get(side)
-        if pside is None:
-            raise FrameError(f"unknown liquidation side {side!r}")
+        pside = position_side(price, amount, ts, side, _POSITION, "price/amount")
         base, quote = self._split_cache.get(sym) or self._split(sym)
         return Liquidation(
             "bitget", sym, base, quote, pside, price, amount / price, amount, ts or received_at, received_at,

@@ -68,7 +68,7 @@ from urllib.parse import quote, urlsplit
 import msgspec
 
 from liqmap.exchanges._common import (
-    INF, MAX_TS, check_pos, decode_object, dict_rows, iso_ms, json_object, ms, num, opt, pos, rows_or_partial,
+    check_pos, decode_object, dict_rows, iso_ms, json_object, ms, num, opt, pos, position_side, rows_or_partial,
     split_concat, text, typed,
 )  # fmt: skip
 from liqmap.exchanges.base import (
@@ -293,13 +293,7 @@ class Bybit(Venue):
         return r
 
     def _liq(self, sym: str, side: str, size: float, price: float, ts: int, received_at: int) -> Liquidation:
-        if not (0.0 < price < INF and 0.0 < size < INF):
-            raise FrameError(f"invalid size/price v={size!r} p={price!r}")
-        pside = _POSITION.get(side)
-        if pside is None:
-            raise FrameError(f"unknown side {side!r}")
-        if not 0 <= ts < MAX_TS:
-            raise FrameError(f"timestamp out of range: {ts!r}")
+        pside = position_side(price, size, ts, side, _POSITION, "price/size")
         r = self._info_cache.get(sym) or self._info(sym)
         if r[2]:  # inverse: USD contracts
             qty, value = size / price, size

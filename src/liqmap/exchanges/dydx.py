@@ -58,7 +58,7 @@ from urllib.parse import quote
 import msgspec
 
 from liqmap.exchanges._common import (
-    INF, MAX_TS, datetime_ms, decode_object, iso_datetime, iso_ms, json_object, num, opt, pos, split_delimited, text, typed,
+    datetime_ms, decode_object, iso_datetime, iso_ms, json_object, num, opt, pos, position_side, split_delimited, text, typed,
 )  # fmt: skip
 from liqmap.exchanges.base import (
     ConnectionSpec, Control, FrameError, Heartbeat, HistoryPage, Limits, RecordingNames, Topic, Venue,
@@ -255,15 +255,8 @@ class DYDX(Venue):
 
     # ------------------------------------------------------------ parsing
     def _trade(self, market: str, t: _Tr, received_at: int) -> list[Event]:
-        price, size, side = t.price, t.size, t.side
-        if not (0.0 < price < INF and 0.0 < size < INF):
-            raise FrameError(f"invalid price/size {price!r}/{size!r}")
-        pside = _POSITION.get(side)
-        if pside is None:
-            raise FrameError(f"unknown side {side!r}")
-        ts = datetime_ms(t.createdAt)
-        if not 0 < ts < MAX_TS:
-            raise FrameError(f"timestamp out of range: {ts!r}")
+        price, size, side, ts = t.price, t.size, t.side, datetime_ms(t.createdAt)
+        pside = position_side(price, size, ts, side, _POSITION, "price/size", 1)
         base, quote_ = self._split_cache.get(market) or self._split(market)
         tid = f"dydx:{market}:{t.id}"
         value = size * price

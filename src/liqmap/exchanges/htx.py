@@ -53,7 +53,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-from liqmap.exchanges._common import INF, DelimitedSymbols, MAX_TS, decode_object, dict_rows, json_object, ms, num, opt, pos, rows_or_partial, text, typed
+from liqmap.exchanges._common import INF, DelimitedSymbols, decode_object, dict_rows, json_object, ms, num, opt, pos, position_side, rows_or_partial, text, typed
 from liqmap.exchanges.base import ConnectionSpec, Control, FrameError, Heartbeat, Limits, RecordingNames, RestPoll, Topic, Venue
 from liqmap.exchanges.contracts import ContractSpec, parse_number
 from liqmap.models import Event, Liquidation, OpenInterest
@@ -220,13 +220,7 @@ class HTX(DelimitedSymbols, Venue):
     # ------------------------------------------------------------ parsing
     def _liq(self, r: _Row, received_at: int) -> Liquidation:
         code, direction, volume, price, ts = r.contract_code, r.direction, r.volume, r.price, r.created_at
-        if not (0.0 < price < INF and 0.0 < volume < INF):
-            raise FrameError(f"invalid price/volume {price!r}/{volume!r}")
-        if not 0 < ts < MAX_TS:
-            raise FrameError(f"timestamp out of range: {ts!r}")
-        pside = _POSITION.get(direction)
-        if pside is None:
-            raise FrameError(f"unknown direction {direction!r}")
+        pside = position_side(price, volume, ts, direction, _POSITION, "price/volume", 1)
         _, base, quote, inverse, size = self._contract(code)
         amount, turnover = r.amount, r.trade_turnover
         if inverse:  # USD contracts

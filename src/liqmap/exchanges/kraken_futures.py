@@ -54,7 +54,7 @@ from urllib.parse import quote as urlquote
 
 import msgspec
 
-from liqmap.exchanges._common import INF, MAX_TS, decode_object, json_object, ms, opt, pos, split_concat, text, typed
+from liqmap.exchanges._common import decode_object, json_object, ms, opt, pos, position_side, split_concat, text, typed
 from liqmap.exchanges.base import (
     ConnectionSpec, Control, FrameError, Heartbeat, HistoryPage, Limits, RecordingNames, Topic, Venue,
 )  # fmt: skip
@@ -235,13 +235,7 @@ class KrakenFutures(Venue):
     # ------------------------------------------------------------ parsing
     def _events(self, product: str, uid: str, side: str, kind: str, ts: int, qty: float, price: float,
                 received_at: int) -> list[Event]:  # fmt: skip
-        if not (0.0 < price < INF and 0.0 < qty < INF):
-            raise FrameError(f"invalid qty/price {qty!r}/{price!r}")
-        if not 0 < ts < MAX_TS:
-            raise FrameError(f"timestamp out of range: {ts!r}")
-        pside = _POSITION.get(side)
-        if pside is None:
-            raise FrameError(f"unknown side {side!r}")
+        pside = position_side(price, qty, ts, side, _POSITION, "price/qty", 1)
         product = product.upper()
         c = self._contract_cache.get(product)
         if c is None or c[0] != self.contracts.version:
