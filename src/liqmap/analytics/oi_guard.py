@@ -29,6 +29,7 @@ import math
 from collections import Counter
 from dataclasses import dataclass, field
 
+from liqmap.exchanges.plausibility import open_interest_fault
 from liqmap.models import OpenInterest
 from liqmap.units import HOUR_MS
 
@@ -90,11 +91,10 @@ class OIGuard:
         return out
 
     def _reason(self, oi: OpenInterest) -> str | None:
+        fault = open_interest_fault(oi, "negative")
+        if fault is not None:
+            return fault
         base, usd = oi.open_interest, oi.open_interest_usd
-        if not math.isfinite(base) or (usd is not None and not math.isfinite(usd)):
-            return "non_finite"
-        if base < 0 or (usd is not None and usd < 0):
-            return "negative"
         key = (oi.exchange, oi.symbol)
         price = self._price.get(key) or (usd / base if usd and base > 0 else None)
         last = self._last.get(key)

@@ -387,11 +387,10 @@ class PlausibilityGate:
         return None
 
     def _open_interest(self, e: OpenInterest) -> str | None:
+        fault = open_interest_fault(e)
+        if fault is not None:
+            return fault
         oi, usd = e.open_interest, e.open_interest_usd
-        if not math.isfinite(oi) or (usd is not None and not math.isfinite(usd)):
-            return "non_finite"
-        if oi < 0 or (usd is not None and usd < 0):
-            return "non_positive"
         if (usd or 0.0) > self.config.max_value_usd * 100 or oi > self.config.max_quantity:
             return "too_large"
         bq = self._symbols.get(e.symbol) or self._grammar(e.symbol)
@@ -420,6 +419,19 @@ class PlausibilityGate:
             return "timestamp"
         self._observe(e.symbol, e.close, e.close_time)
         return None
+
+
+def open_interest_fault(e: OpenInterest, negative: str = "non_positive") -> str | None:
+    """What is wrong with an open interest's numbers (base units, USD value), or None:
+    ``non_finite`` when either is NaN or infinite, else ``negative`` when either is below
+    zero -- named as the caller counts it (the gate ``non_positive``,
+    :class:`~liqmap.analytics.oi_guard.OIGuard` ``negative``)."""
+    oi, usd = e.open_interest, e.open_interest_usd
+    if not math.isfinite(oi) or (usd is not None and not math.isfinite(usd)):
+        return "non_finite"
+    if oi < 0 or (usd is not None and usd < 0):
+        return negative
+    return None
 
 
 def _bad_numbers(values: tuple[float, ...], maxima: tuple[float, ...], unvalued: bool = False) -> str:
