@@ -3,7 +3,8 @@
 * :func:`typed` -- the typed fast-path decode of a hot frame shape (None = not that shape).
 * :func:`decode` -- generic ``msgspec.json.decode`` raising ``FrameError``;
   :func:`decode_object` -- the same for a frame that must be a JSON object.
-* :func:`json_object` -- a control frame's JSON object, or None (never raises).
+* :func:`json_object` -- a control frame's JSON object, or None (never raises);
+  :func:`control_object` -- the same behind a cheap test of the frame's head.
 * :func:`num` / :func:`pos` / :func:`opt` -- tolerant number readers (venues send
   numbers as JSON numbers or as strings; ``opt`` maps missing/empty to None).
 * :func:`text` -- a required non-empty string field (symbol, instId).
@@ -99,6 +100,18 @@ def json_object(data: str | bytes) -> dict | None:
     except msgspec.DecodeError:
         return None
     return msg if isinstance(msg, dict) else None
+
+
+def control_object(data: str, head: int, *markers: str) -> dict | None:
+    """For :meth:`~liqmap.exchanges.base.Venue.control`, which sees every text frame:
+    ``data`` as a JSON object (:func:`json_object`) when one of ``markers`` stands in its
+    first ``head`` characters, else None without decoding it (a data frame costs one
+    substring test per marker). Never raises."""
+    start = data[:head]
+    for marker in markers:
+        if marker in start:
+            return json_object(data)
+    return None
 
 
 def num(value: Any, field: str = "value") -> float:

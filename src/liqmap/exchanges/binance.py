@@ -76,7 +76,7 @@ from typing import Sequence, Union
 
 import msgspec
 
-from liqmap.exchanges._common import MAX_TS, check_pos, check_ts, decode, json_object, ms, num, opt, pos, split_concat, text
+from liqmap.exchanges._common import MAX_TS, check_pos, check_ts, control_object, decode, ms, num, opt, pos, split_concat, text
 from liqmap.exchanges.base import (
     ConnectionSpec, Control, FrameError, Heartbeat, Limits, RecordingNames, RestPoll, Topic, Venue,
 )  # fmt: skip
@@ -275,10 +275,7 @@ class BinanceUSDM(Venue):
 
     def control(self, data: str) -> Control | None:
         """Answers to LIST_SUBSCRIPTIONS (the streams), SUBSCRIBE (by id), or an error."""
-        head = data[:12]
-        if '"result"' not in head and '"id"' not in head and '"code"' not in head:
-            return None
-        msg = json_object(data)
+        msg = control_object(data, 12, '"result"', '"id"', '"code"')
         if msg is None or "id" not in msg:
             return None
         rid = None if msg["id"] == PROBE_ID else str(msg["id"])

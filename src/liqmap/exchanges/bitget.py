@@ -66,7 +66,7 @@ from typing import Any, Sequence
 import msgspec
 
 from liqmap.exchanges._common import (
-    INF, MAX_TS, decode_object, dict_rows, json_object, ms, num, opt, pos, position_side, rows_or_partial, split_concat, text, typed,
+    INF, MAX_TS, control_object, decode_object, dict_rows, ms, num, opt, pos, position_side, rows_or_partial, split_concat, text, typed,
 )  # fmt: skip
 from liqmap.exchanges.base import ConnectionSpec, Control, FrameError, Heartbeat, Limits, RecordingNames, Topic, Venue
 from liqmap.models import Event, Kline, Liquidation, OpenInterest, Ticker, Trade
@@ -212,9 +212,7 @@ class Bitget(Venue):
     def control(self, data: str) -> Control | None:
         """One ack per arg (``event: subscribe``); ``event: error`` names the refused arg
         (v2: ``arg``; v3: the arg as JSON text at the start of ``msg``)."""
-        if not data.startswith('{"event"') and '"event"' not in data[:40]:
-            return None
-        msg = json_object(data)
+        msg = control_object(data, 40, '"event"')
         if msg is None:
             return None
         event = msg.get("event")

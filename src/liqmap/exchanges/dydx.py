@@ -58,7 +58,7 @@ from urllib.parse import quote
 import msgspec
 
 from liqmap.exchanges._common import (
-    datetime_ms, decode_object, iso_datetime, iso_ms, json_object, num, opt, pos, position_side, split_delimited, text, typed,
+    control_object, datetime_ms, decode_object, iso_datetime, iso_ms, num, opt, pos, position_side, split_delimited, text, typed,
 )  # fmt: skip
 from liqmap.exchanges.base import (
     ConnectionSpec, Control, FrameError, Heartbeat, HistoryPage, Limits, RecordingNames, Topic, Venue,
@@ -211,10 +211,7 @@ class DYDX(Venue):
     def control(self, data: str) -> Control | None:
         """``subscribed`` acknowledges ``channel:id`` (and is data: recent trades, the
         markets); ``error`` rejects the topic it names."""
-        head = data[:60]
-        if '"subscribed"' not in head and '"error"' not in head:
-            return None
-        msg = json_object(data)
+        msg = control_object(data, 60, '"subscribed"', '"error"')
         if msg is None:
             return None
         channel, sub_id = msg.get("channel"), msg.get("id")

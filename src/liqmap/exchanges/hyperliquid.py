@@ -80,7 +80,7 @@ from typing import Any, Sequence
 
 import msgspec
 
-from liqmap.exchanges._common import INF, MAX_TS, check_pos, check_ts, decode_object, json_object, ms, num, opt, typed
+from liqmap.exchanges._common import INF, MAX_TS, check_pos, check_ts, control_object, decode_object, ms, num, opt, typed
 from liqmap.exchanges.base import ConnectionSpec, Control, FrameError, Heartbeat, Limits, RecordingNames, Topic, Venue
 from liqmap.models import Event, Liquidation, OpenInterest, Ticker, Trade
 from liqmap.units import HOUR_MS
@@ -266,10 +266,7 @@ class Hyperliquid(Venue):
 
     def control(self, data: str) -> Control | None:
         """``subscriptionResponse`` (ack) or an ``error`` naming the subscription."""
-        head = data[:40]
-        if '"subscriptionResponse"' not in head and '"error"' not in head:
-            return None
-        msg = json_object(data)
+        msg = control_object(data, 40, '"subscriptionResponse"', '"error"')
         if msg is None:
             return None
         body = msg.get("data")

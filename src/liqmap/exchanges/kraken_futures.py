@@ -54,7 +54,7 @@ from urllib.parse import quote as urlquote
 
 import msgspec
 
-from liqmap.exchanges._common import decode_object, json_object, ms, opt, pos, position_side, split_concat, text, typed
+from liqmap.exchanges._common import control_object, decode_object, ms, opt, pos, position_side, split_concat, text, typed
 from liqmap.exchanges.base import (
     ConnectionSpec, Control, FrameError, Heartbeat, HistoryPage, Limits, RecordingNames, Topic, Venue,
 )  # fmt: skip
@@ -193,9 +193,7 @@ class KrakenFutures(Venue):
     def control(self, data: str) -> Control | None:
         """``subscribed`` per product; ``subscribed_failed`` / ``error`` / ``alert`` rejections
         (an alert names the product in backquotes)."""
-        if not data.startswith('{"event"') and '"event"' not in data[:30]:
-            return None
-        msg = json_object(data)
+        msg = control_object(data, 30, '"event"')
         if msg is None:
             return None
         event, feed = str(msg.get("event") or "").strip(), msg.get("feed")

@@ -84,7 +84,7 @@ from typing import Any, Iterable, Sequence
 
 import msgspec
 
-from liqmap.exchanges._common import INF, MAX_TS, decode_object, iso_ms, json_object, ms, num, opt, pos, rows_or_partial, split_delimited, text, typed
+from liqmap.exchanges._common import INF, MAX_TS, control_object, decode_object, iso_ms, json_object, ms, num, opt, pos, rows_or_partial, split_delimited, text, typed
 from liqmap.exchanges.base import (
     ConnectionSpec, Control, FrameError, Heartbeat, HistoryPage, Limits, RecordingNames, RestPoll, Topic, Venue,
 )  # fmt: skip
@@ -277,9 +277,7 @@ class OKX(Venue):
 
     def control(self, data: str) -> Control | None:
         """Subscribe ack (per arg), error (60018 ...) or the 64008 restart notice."""
-        if '"event"' not in data[:120]:
-            return None
-        msg = json_object(data)
+        msg = control_object(data, 120, '"event"')
         if msg is None:
             return None
         event, rid = msg.get("event"), msg.get("id")
