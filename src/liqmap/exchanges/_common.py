@@ -11,7 +11,8 @@
 * :func:`ms` / :func:`check_ts` / :func:`iso_ms` -- millisecond timestamps.
 * :func:`position_side` -- the common checks of one decoded trade / liquidation row
   (price and quantity finite and > 0, timestamp in range, a known side).
-* :func:`rows_or_partial` -- parse rows so that bad rows do not sink good ones.
+* :func:`rows_or_partial` -- parse rows so that bad rows do not sink good ones;
+  :func:`object_rows` -- the objects of a JSON list, one by one.
 * :func:`split_concat` -- ``BTCUSDT`` -> ``("BTC", "USDT")`` with the one quote
   table of :mod:`liqmap.symbols`; :func:`split_delimited` -- ``BTC-USDT-SWAP`` ->
   ``("BTC", "USDT")``.
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 import msgspec
 
@@ -291,6 +292,21 @@ def text(value: Any, field: str = "symbol") -> str:
     if not isinstance(value, str) or not value:
         raise FrameError(f"{field} missing: {value!r}")
     return value
+
+
+def object_rows(rows: Any, what: str, row: str) -> Iterator[dict]:
+    """The rows of a JSON list, in order, each an object, for a loop parsing them one by one.
+
+    Raises (when the loop reaches it):
+        FrameError: ``rows`` is no list (``"<what> is not a list"``) or a row no object
+            (``"<row> is not an object"``).
+    """
+    if not isinstance(rows, list):
+        raise FrameError(f"{what} is not a list")
+    for r in rows:
+        if not isinstance(r, dict):
+            raise FrameError(f"{row} is not an object")
+        yield r
 
 
 def dict_rows(data: Any) -> list[dict]:

@@ -64,7 +64,7 @@ from typing import Sequence
 
 import msgspec
 
-from liqmap.exchanges._common import INF, MAX_TS, decode_object, json_object, ms, num, opt, typed
+from liqmap.exchanges._common import INF, MAX_TS, decode_object, json_object, ms, num, object_rows, opt, typed
 from liqmap.exchanges.base import (
     ConnectionSpec, Control, FrameError, Heartbeat, HistoryPage, Limits, RecordingNames, RestPoll, Topic, Venue,
 )  # fmt: skip
@@ -381,12 +381,8 @@ class Deribit(Venue):
         raise FrameError("unknown Deribit frame")
 
     def _trades(self, rows: object, received_at: int) -> list[Event]:
-        if not isinstance(rows, list):
-            raise FrameError("trades data is not a list")
         out: list[Event] = []
-        for r in rows:
-            if not isinstance(r, dict):
-                raise FrameError("trade is not an object")
+        for r in object_rows(rows, "trades data", "trade"):
             name = r.get("instrument_name")
             if not isinstance(name, str) or not name:
                 raise FrameError("trade without instrument_name")

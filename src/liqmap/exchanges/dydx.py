@@ -58,7 +58,7 @@ from urllib.parse import quote
 import msgspec
 
 from liqmap.exchanges._common import (
-    control_object, datetime_ms, decode_object, iso_datetime, iso_ms, num, opt, pos, position_side, split_delimited, text, typed,
+    control_object, datetime_ms, decode_object, iso_datetime, iso_ms, num, object_rows, opt, pos, position_side, split_delimited, text, typed,
 )  # fmt: skip
 from liqmap.exchanges.base import (
     ConnectionSpec, Control, FrameError, Heartbeat, HistoryPage, Limits, RecordingNames, Topic, Venue,
@@ -305,12 +305,8 @@ class DYDX(Venue):
         raise FrameError(f"unsupported dYdX channel {channel!r}")
 
     def _trade_rows(self, market: str, rows: Any, received_at: int) -> list[Event]:
-        if not isinstance(rows, list):
-            raise FrameError("trades is not a list")
         out: list[Event] = []
-        for r in rows:
-            if not isinstance(r, dict):
-                raise FrameError("trade is not an object")
+        for r in object_rows(rows, "trades", "trade"):
             t = _Tr(id=text(r.get("id"), "id"), side=str(r.get("side")), size=pos(r.get("size"), "size"),
                     price=pos(r.get("price"), "price"), type=str(r.get("type")),
                     createdAt=iso_datetime(r.get("createdAt")))  # fmt: skip

@@ -80,7 +80,7 @@ from typing import Any, Sequence
 
 import msgspec
 
-from liqmap.exchanges._common import INF, MAX_TS, check_pos, check_ts, control_object, decode_object, ms, num, opt, typed
+from liqmap.exchanges._common import INF, MAX_TS, check_pos, check_ts, control_object, decode_object, ms, num, object_rows, opt, typed
 from liqmap.exchanges.base import ConnectionSpec, Control, FrameError, Heartbeat, Limits, RecordingNames, Topic, Venue
 from liqmap.models import Event, Liquidation, OpenInterest, Ticker, Trade
 from liqmap.units import HOUR_MS
@@ -332,12 +332,8 @@ class Hyperliquid(Venue):
         if ch == "error":
             raise FrameError(f"venue error: {data!r}")
         if ch == "trades":
-            if not isinstance(data, list):
-                raise FrameError("trades data is not a list")
             out: list[Event] = []
-            for d in data:
-                if not isinstance(d, dict):
-                    raise FrameError("trade is not an object")
+            for d in object_rows(data, "trades data", "trade"):
                 t = _Trade(coin=str(d.get("coin") or ""), side=str(d.get("side")), px=num(d.get("px"), "px"),
                            sz=num(d.get("sz"), "sz"), time=ms(d.get("time"), "time"), tid=int(d.get("tid") or 0))  # fmt: skip
                 out.append(self._trade(t, received_at))
