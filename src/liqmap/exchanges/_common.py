@@ -220,30 +220,6 @@ def split_delimited(symbol: str, sep: str) -> tuple[str, str]:
     return parts[0], parts[1]
 
 
-class DelimitedSymbols:
-    """Symbol grammar shared by venues naming a perpetual ``<BASE><SYMBOL_SEP><QUOTE>[<SEP>...]``
-    with one USDT-margined and one coin-margined (``USD``) contract per base (Gate.io ``BTC_USDT``,
-    HTX ``BTC-USDT``). Mix in before :class:`~liqmap.exchanges.base.Venue`; set ``SYMBOL_SEP``.
-    """
-
-    SYMBOL_SEP = "-"
-
-    @classmethod
-    def native_symbols(cls, base: str, quote: str | None = None) -> list[str]:
-        """``BTC`` -> ``["BTC<sep>USDT", "BTC<sep>USD"]``; with a quote the one contract."""
-        b, sep = base.upper(), cls.SYMBOL_SEP
-        return [f"{b}{sep}{quote.upper()}"] if quote else [f"{b}{sep}USDT", f"{b}{sep}USD"]
-
-    @classmethod
-    def base_quote(cls, symbol: str) -> tuple[str, str]:
-        """``BTC<sep>USDT[<sep>...]`` -> (BTC, USDT) (:func:`split_delimited`, upper-cased).
-
-        Raises:
-            FrameError: fewer than two non-empty parts.
-        """
-        return split_delimited(symbol.upper(), cls.SYMBOL_SEP)
-
-
 def iso_ms(value: Any) -> int:
     """ISO-8601 UTC text (``2021-07-22T22:00:00.000Z``) -> ms since epoch (naive = UTC).
 

@@ -13,7 +13,9 @@ discovers the modules, so nothing else names a venue. A subclass declares:
   instance: ``ws_url=`` / ``rest_url=``) and ``limits`` (:class:`Limits`);
 * symbol grammar -- ``quote_families`` (quote family -> the venue's quote),
   :meth:`Venue.native_symbols` (underlying -> venue symbols) and
-  :meth:`Venue.base_quote` (venue symbol -> base, quote);
+  :meth:`Venue.base_quote` (venue symbol -> base, quote), or, for separated symbols
+  (``BTC-USDT-SWAP``), just the data they are made from: ``symbol_format``,
+  ``symbol_quotes``, ``symbol_sep``;
 * contract sizes -- ``instruments`` (public instruments endpoints, paths under
   ``default_rest``), :meth:`Venue.contract_specs` (their response -> specs) and
   :meth:`Venue.contract_fallback` (the documented rule used until they load);
@@ -340,6 +342,15 @@ class Venue:
     #: Quote family of a query (``USDT``, ``USDC``, ``USD``) -> the quote this venue
     #: lists perpetuals in for it; a family absent here has no strict match on the venue.
     quote_families: ClassVar[Mapping[str, str]] = {}
+    #: Symbol grammar as data, for a venue naming its perpetuals ``<BASE><sep><QUOTE>[<sep>...]``
+    #: (OKX ``BTC-USDT-SWAP``, Gate ``BTC_USDT``); other venues override :meth:`native_symbols`
+    #: and :meth:`base_quote`. ``symbol_format`` names a perpetual from ``{base}`` and
+    #: ``{quote}`` (``"{base}-{quote}-SWAP"``), ``symbol_quotes`` are the quotes of an
+    #: underlying's perpetuals when no quote is asked, in order, and ``symbol_sep`` splits
+    #: one: base and quote are its first two parts (upper-cased).
+    symbol_format: ClassVar[str] = ""
+    symbol_quotes: ClassVar[tuple[str, ...]] = ()
+    symbol_sep: ClassVar[str] = ""
     #: Public instruments endpoints (paths under ``default_rest``; a ``(path, json_body)``
     #: pair is POSTed): the venue's listing (:meth:`listed_symbols`) and contract sizes
     #: (:meth:`contract_specs`).
@@ -530,17 +541,26 @@ class Venue:
     @classmethod
     def native_symbols(cls, base: str, quote: str | None = None) -> list[str]:
         """Venue perpetual symbol(s) of an underlying (``"BTC"`` -> ``["BTCUSDT"]``);
-        with ``quote`` (one of ``quote_families`` values) the one in that quote."""
-        raise NotImplementedError
+        with ``quote`` (one of ``quote_families`` values) the one in that quote.
+        Default: ``symbol_format`` of each of ``symbol_quotes`` (or of ``quote``)."""
+        if not cls.symbol_format:
+            raise NotImplementedError
+        b = base.upper()
+        return [cls.symbol_format.format(base=b, quote=q.upper()) for q in ((quote,) if quote else cls.symbol_quotes)]
 
     @classmethod
     def base_quote(cls, symbol: str) -> tuple[str, str]:
         """``(base, quote)`` of a venue symbol, base normalised as events carry it.
+        Default: the first two ``symbol_sep``-separated parts, upper-cased.
 
         Raises:
             FrameError: a symbol this venue's grammar cannot split.
         """
-        raise NotImplementedError
+        if not cls.symbol_sep:
+            raise NotImplementedError
+        from liqmap.exchanges._common import split_delimited  # _common imports this module
+
+        return split_delimited(symbol.upper(), cls.symbol_sep)
 
     def _split(self, symbol: str) -> tuple[str, str]:
         """:meth:`base_quote` of ``symbol``, cached (at most :data:`SPLIT_CACHE_MAX` symbols,

@@ -58,7 +58,7 @@ from urllib.parse import quote
 import msgspec
 
 from liqmap.exchanges._common import (
-    control_object, datetime_ms, decode_object, iso_datetime, iso_ms, num, object_rows, opt, pos, position_side, split_delimited, text, typed,
+    control_object, datetime_ms, decode_object, iso_datetime, iso_ms, num, object_rows, opt, pos, position_side, text, typed,
 )  # fmt: skip
 from liqmap.exchanges.base import (
     ConnectionSpec, Control, FrameError, Heartbeat, HistoryPage, Limits, RecordingNames, Topic, Venue,
@@ -147,6 +147,10 @@ class DYDX(Venue):
     #: subscribes per second per channel+id, paced at 5 requests/s over distinct ids.
     limits = Limits(args_per_subscribe=1, topics_per_connection=32, subscribes_per_s=5.0)
     quote_families = {"USD": "USD"}
+    #: ``BTC`` -> ``BTC-USD`` (every market is quoted in USD); ``BTC-USD`` -> (BTC, USD).
+    symbol_format = "{base}-USD"
+    symbol_quotes = ("USD",)
+    symbol_sep = "-"
     instruments = ("/v4/perpetualMarkets",)
     label = "ws"
     recordings = RecordingNames(tardis=("dydx-v4",))
@@ -154,17 +158,7 @@ class DYDX(Venue):
     def _init_state(self) -> None:
         self._oracle: dict[str, float] = {}
 
-    # ------------------------------------------------------------ symbols and listing
-    @classmethod
-    def native_symbols(cls, base: str, quote: str | None = None) -> list[str]:
-        """``BTC`` -> ``["BTC-USD"]`` (every market is quoted in USD)."""
-        return [f"{base.upper()}-USD"]
-
-    @classmethod
-    def base_quote(cls, symbol: str) -> tuple[str, str]:
-        """``BTC-USD`` -> (BTC, USD)."""
-        return split_delimited(symbol, "-")
-
+    # ------------------------------------------------------------ contracts and listing
     @classmethod
     def contract_specs(cls, body: str | bytes) -> list[ContractSpec]:
         """Markets of ``/v4/perpetualMarkets``: sizes are base asset (1 coin per unit)."""

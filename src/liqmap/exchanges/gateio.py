@@ -70,7 +70,7 @@ from urllib.parse import urlsplit
 import msgspec
 
 from liqmap.exchanges._common import (
-    INF, MAX_TS, DelimitedSymbols, decode, dict_rows, json_object, ms, num, opt, pos, rows_or_partial, text,
+    INF, MAX_TS, decode, dict_rows, json_object, ms, num, opt, pos, rows_or_partial, text,
 )  # fmt: skip
 from liqmap.exchanges.base import (
     ConnectionSpec, Control, FrameError, Heartbeat, HistoryPage, Limits, RecordingNames, Topic, Venue,
@@ -115,7 +115,7 @@ def _text(value: str | float) -> str:
     return value if isinstance(value, str) else repr(float(value))
 
 
-class GateIO(DelimitedSymbols, Venue):
+class GateIO(Venue):
     """Gate USDT- and BTC-settled perpetual futures (see module docstring).
 
     Args:
@@ -128,7 +128,6 @@ class GateIO(DelimitedSymbols, Venue):
     """
 
     name = "gateio"
-    SYMBOL_SEP = "_"
     color = "#2354e6"  # Gate blue
     frame_repeats_are_distinct = True
     capabilities = ("liquidations", "trades", "open_interest", "mark_price", "klines", "tickers")
@@ -142,6 +141,10 @@ class GateIO(DelimitedSymbols, Venue):
     limits = Limits(args_per_subscribe=1, subscribes_per_s=5.0)
     rejects_whole_request = True
     quote_families = {"USDT": "USDT", "USD": "USD"}
+    #: ``BTC`` -> ``BTC_USDT``, ``BTC_USD``; ``BTC_USDT_20260925`` -> (BTC, USDT).
+    symbol_format = "{base}_{quote}"
+    symbol_quotes = ("USDT", "USD")
+    symbol_sep = "_"
     instruments = ("/api/v4/futures/usdt/contracts", "/api/v4/futures/btc/contracts")
     label = "usdt"
     recordings = RecordingNames(cryptofeed=("GATEIO_FUTURES",), hosts=("fx-ws.gateio.ws",))

@@ -53,7 +53,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-from liqmap.exchanges._common import INF, DelimitedSymbols, decode_object, dict_rows, json_object, ms, num, opt, pos, position_side, rows_or_partial, text, typed
+from liqmap.exchanges._common import INF, decode_object, dict_rows, json_object, ms, num, opt, pos, position_side, rows_or_partial, text, typed
 from liqmap.exchanges.base import ConnectionSpec, Control, FrameError, Heartbeat, Limits, RecordingNames, RestPoll, Topic, Venue
 from liqmap.exchanges.contracts import ContractSpec, parse_number
 from liqmap.models import Event, Liquidation, OpenInterest
@@ -89,7 +89,7 @@ class _Notify(msgspec.Struct, gc=False):
 _notify_dec = msgspec.json.Decoder(_Notify, strict=False)
 
 
-class HTX(DelimitedSymbols, Venue):
+class HTX(Venue):
     """HTX USDT- and coin-margined swaps (see module docstring).
 
     Args:
@@ -111,6 +111,10 @@ class HTX(DelimitedSymbols, Venue):
     #: 40 subscriptions/s per connection (docs), paced at 5; one topic a request.
     limits = Limits(args_per_subscribe=1, subscribes_per_s=5.0)
     quote_families = {"USDT": "USDT", "USD": "USD"}
+    #: ``BTC`` -> ``BTC-USDT``, ``BTC-USD``; ``BTC-USDT`` -> (BTC, USDT).
+    symbol_format = "{base}-{quote}"
+    symbol_quotes = ("USDT", "USD")
+    symbol_sep = "-"
     instruments = (MARGINS["linear"][1], MARGINS["inverse"][1])
     label = "linear"
     recordings = RecordingNames(tardis=("huobi-dm-swap", "huobi-dm-linear-swap"), hosts=("api.hbdm.vn", "api.btcgateway.pro"))

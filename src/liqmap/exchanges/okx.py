@@ -84,7 +84,7 @@ from typing import Any, Iterable, Sequence
 
 import msgspec
 
-from liqmap.exchanges._common import INF, MAX_TS, control_object, decode_object, iso_ms, json_object, ms, num, opt, pos, rows_or_partial, split_delimited, text, typed
+from liqmap.exchanges._common import INF, MAX_TS, control_object, decode_object, iso_ms, json_object, ms, num, opt, pos, rows_or_partial, text, typed
 from liqmap.exchanges.base import (
     ConnectionSpec, Control, FrameError, Heartbeat, HistoryPage, Limits, RecordingNames, RestPoll, Topic, Venue,
 )  # fmt: skip
@@ -178,6 +178,11 @@ class OKX(Venue):
     rest_fallbacks = (REST_FALLBACK,)
     rejects_whole_request = False  # one answer per arg
     quote_families = {"USDT": "USDT", "USDC": "USDC", "USD": "USD"}
+    #: ``BTC`` -> ``BTC-USDT-SWAP``, ``BTC-USD-SWAP`` (linear, inverse); ``BTC-USDT-SWAP`` ->
+    #: (BTC, USDT), ``BTC-USD-250627`` -> (BTC, USD), ``BTC-USDT`` -> (BTC, USDT).
+    symbol_format = "{base}-{quote}-SWAP"
+    symbol_quotes = ("USDT", "USD")
+    symbol_sep = "-"
     #: ``ctVal`` x ``ctMult``, ``ctType`` linear/inverse per instrument.
     #: https://www.okx.com/docs-v5/en/#public-data-rest-api-get-instruments
     instruments = ("/api/v5/public/instruments?instType=SWAP", "/api/v5/public/instruments?instType=FUTURES")
@@ -188,20 +193,7 @@ class OKX(Venue):
         self.inst_types = tuple(inst_types)
         super().__init__(*args, **kw)
 
-    # ------------------------------------------------------------ symbols and contracts
-    @classmethod
-    def native_symbols(cls, base: str, quote: str | None = None) -> list[str]:
-        """``BTC`` -> ``["BTC-USDT-SWAP", "BTC-USD-SWAP"]`` (linear, inverse)."""
-        b = base.upper()
-        if quote:
-            return [f"{b}-{quote.upper()}-SWAP"]
-        return [f"{b}-USDT-SWAP", f"{b}-USD-SWAP"]
-
-    @classmethod
-    def base_quote(cls, symbol: str) -> tuple[str, str]:
-        """``BTC-USDT-SWAP`` -> (BTC, USDT); ``BTC-USD-250627`` -> (BTC, USD); ``BTC-USDT`` -> (BTC, USDT)."""
-        return split_delimited(symbol, "-")
-
+    # ------------------------------------------------------------ contracts
     @classmethod
     def contract_specs(cls, body: str | bytes) -> list[ContractSpec]:
         """Specs from an ``/api/v5/public/instruments`` body (``data[]`` rows).
