@@ -91,7 +91,6 @@ class _Contents(msgspec.Struct, gc=False):
 
 
 class _Msg(msgspec.Struct, gc=False):
-    type: str
     channel: str
     id: str
     contents: _Contents

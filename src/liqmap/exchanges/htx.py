@@ -82,7 +82,6 @@ class _Row(msgspec.Struct, gc=False):
 
 class _Notify(msgspec.Struct, gc=False):
     op: str
-    topic: str
     data: list[_Row]
 
 

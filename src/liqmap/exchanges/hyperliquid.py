@@ -121,7 +121,6 @@ class _Trade(msgspec.Struct, gc=False):
     sz: float
     time: int
     tid: int = 0
-    hash: str = ""
 
 
 class _Trades(msgspec.Struct, gc=False):

@@ -71,7 +71,6 @@ _INVERSE_PREFIXES = ("PI_", "FI_", "IN_")
 
 
 class _Tr(msgspec.Struct, gc=False):
-    feed: str
     product_id: str
     uid: str
     side: str

@@ -124,7 +124,6 @@ class _Detail(msgspec.Struct, gc=False):
 class _Row(msgspec.Struct, gc=False):
     instId: str
     details: list[_Detail]
-    instType: str = ""
 
 
 class _LiqArg(msgspec.Struct, gc=False):
