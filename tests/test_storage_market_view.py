@@ -122,3 +122,13 @@ async def test_redis_keeps_the_newest_ticker_per_instrument(tmp_path):
         if keys:
             await probe.delete(*keys)
         await probe.aclose()
+
+
+def test_ticker_value_fields_are_exactly_the_ticker_values():
+    """The one list of Ticker value fields (quote board, 1 s series, Redis hashes) names every
+    Ticker field but the identity and times: a field added to Ticker cannot be silently left out."""
+    from liqmap.models import TICKER_VALUE_FIELDS, Ticker
+
+    identity = {"exchange", "symbol", "timestamp", "received_at"}
+    assert len(set(TICKER_VALUE_FIELDS)) == len(TICKER_VALUE_FIELDS)
+    assert set(TICKER_VALUE_FIELDS) == set(Ticker.__struct_fields__) - identity

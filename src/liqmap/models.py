@@ -172,6 +172,13 @@ class Ticker(msgspec.Struct, frozen=True, gc=False):
     open_interest_usd: float | None = None
 
 
+#: The value fields of :class:`Ticker` (everything but its identity and times), in the order the
+#: quote board, the 1-second ticker series and the Redis hashes use.
+TICKER_VALUE_FIELDS = ("bid_price", "bid_size", "ask_price", "ask_size", "last_price", "mark_price", "index_price",
+                       "volume_24h", "volume_24h_usd", "funding_rate", "next_funding_time", "open_interest",
+                       "open_interest_usd")
+
+
 class Gap(msgspec.Struct, frozen=True, gc=False):
     """An interval with no coverage for one venue connection.
 

@@ -20,13 +20,11 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterable
 
-from liqmap.models import OpenInterest, Ticker, Trade
+from liqmap.models import TICKER_VALUE_FIELDS, OpenInterest, Ticker, Trade
 from liqmap.symbols import QUOTE_FAMILY, normalize_base
 
 #: The Ticker fields a Quote keeps (same names, same units; see liqmap.models.Ticker).
-TICKER_FIELDS = ("bid_price", "bid_size", "ask_price", "ask_size", "last_price", "mark_price", "index_price",
-                 "volume_24h", "volume_24h_usd", "funding_rate", "next_funding_time", "open_interest",
-                 "open_interest_usd")
+TICKER_FIELDS = TICKER_VALUE_FIELDS
 
 Resolver = Callable[[str, str], "tuple[str, str, str] | None"]
 

@@ -16,11 +16,10 @@ from typing import Any, Iterable
 
 import msgspec
 
-from liqmap.models import Ticker
+from liqmap.models import TICKER_VALUE_FIELDS, Ticker
 from liqmap.units import SECOND_MS
 
-FIELDS = ("bid_price", "bid_size", "ask_price", "ask_size", "last_price", "mark_price", "index_price",
-          "volume_24h", "volume_24h_usd", "funding_rate", "next_funding_time", "open_interest", "open_interest_usd")
+FIELDS = TICKER_VALUE_FIELDS
 
 
 class TickerSample(Ticker, frozen=True, gc=False, kw_only=True):

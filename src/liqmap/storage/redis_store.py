@@ -53,7 +53,7 @@ import msgspec
 
 from liqmap.analytics.buckets import bucket_start
 from liqmap.analytics.levels import price_level
-from liqmap.models import Event, Liquidation
+from liqmap.models import TICKER_VALUE_FIELDS, Event, Liquidation
 from liqmap.storage.base import StorageError, attrs, redact_url
 from liqmap.units import MINUTE_MS
 
@@ -334,9 +334,7 @@ _INT_FIELDS = frozenset({"count", "last_ts", "long_count", "short_count", "times
 
 
 #: the ticker fields kept in ``{p}:ticker:{EXCHANGE}:{SYMBOL}`` (liqmap.analytics.ticker_series)
-TICKER_FIELDS = ("bid_price", "bid_size", "ask_price", "ask_size", "last_price", "mark_price", "index_price",
-                 "volume_24h", "volume_24h_usd", "funding_rate", "next_funding_time", "open_interest",
-                 "open_interest_usd")
+TICKER_FIELDS = TICKER_VALUE_FIELDS
 
 
 def _pairs(fields: Mapping[str, Any], t: int, tfield: str = "timestamp") -> list[Any]:
