@@ -7,8 +7,9 @@ staging table, then ``INSERT ... ON CONFLICT DO NOTHING`` (idempotent on id).
 Schema: versioned migrations in ``migrations/postgres/NNNN_<name>.sql``,
 recorded in ``schema_migrations(version, name, flavour, applied_at)`` and run
 under an advisory lock (two processes starting together apply them once).
-Files named ``NNNN_native.sql`` / ``NNNN_timescale.sql`` are flavour
-alternatives; the flavour is chosen once, on the first migration, from
+A version is its shared file followed by the flavour's own file (``NNNN_native.sql`` /
+``NNNN_timescale.sql``) where there is one, with ``${partition_by}`` filled in per flavour
+(:func:`migrations_for`); the flavour is chosen once, on the first migration, from
 ``pg_available_extensions``:
 
 * **timescale** (extension available): hypertable with compression after 7
@@ -38,6 +39,7 @@ Objects (same names in both flavours):
 from __future__ import annotations
 
 import logging
+import re
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -54,6 +56,10 @@ log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).parent / "migrations" / "postgres"
 _LOCK_KEY = 0x6C69716D6170  # "liqmap"
 _FLAVOURS = ("native", "timescale")
+#: ``${name}`` values per flavour in the migration files: time-keyed tables are range-partitioned
+#: (native) or plain tables that the TimescaleDB file turns into hypertables.
+PLACEHOLDERS = {"native": {"partition_by": "PARTITION BY RANGE (ts)"}, "timescale": {"partition_by": ""}}
+_PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
 
 SIGNIFICANT_COLUMNS = (
     "exchange", "symbol", "base", "quote", "side", "price", "quantity", "value_usd",
@@ -74,15 +80,38 @@ PARTITIONED = ("liquidations_significant", *MARKET_TABLES)
 
 
 def migrations_for(flavour: str) -> list[tuple[int, str, str]]:
-    """``(version, file name, sql)`` for a flavour, ordered; flavour-specific files replace shared ones."""
-    out = []
+    """``(version, file names, sql)`` of every schema version for a flavour, ordered.
+
+    A version is its shared file(s) (``NNNN_<name>.sql``) followed by the flavour's own file
+    (``NNNN_native.sql`` / ``NNNN_timescale.sql``) when there is one; the other flavour's file is
+    skipped. ``${name}`` placeholders in the SQL are replaced by :data:`PLACEHOLDERS` of the
+    flavour (Flyway's convention). Raises ValueError for an unknown flavour or placeholder.
+    """
+    if flavour not in _FLAVOURS:
+        raise ValueError(f"unknown flavour {flavour!r}; one of {_FLAVOURS}")
+    parts: dict[int, list[Path]] = {}
     for p in sorted(MIGRATIONS_DIR.glob("*.sql")):
-        stem = p.stem.split("_", 1)
-        tag = stem[1] if len(stem) > 1 else ""
+        version, _, tag = p.stem.partition("_")
         if tag in _FLAVOURS and tag != flavour:
             continue
-        out.append((int(stem[0]), p.name, p.read_text()))
+        parts.setdefault(int(version), []).append(p)
+    out = []
+    for version, files in sorted(parts.items()):
+        files.sort(key=lambda p: p.stem.partition("_")[2] == flavour)  # shared first, flavour last
+        sql = "\n".join(_substitute(p.read_text(), flavour, p.name) for p in files)
+        out.append((version, "+".join(p.name for p in files), sql))
     return out
+
+
+def _substitute(sql: str, flavour: str, name: str) -> str:
+    values = PLACEHOLDERS[flavour]
+
+    def one(m: re.Match) -> str:
+        if m.group(1) not in values:
+            raise ValueError(f"{name}: unknown placeholder ${{{m.group(1)}}}")
+        return values[m.group(1)]
+
+    return _PLACEHOLDER.sub(one, sql)
 
 
 def month_start(ts_ms: int) -> datetime:

@@ -1,27 +1,6 @@
--- Native flavour (no TimescaleDB): declarative monthly range partitions created on demand,
--- retention by dropping partitions, materialized views refreshed by liqmap (PostgresStore.refresh()).
--- Object names are identical to the TimescaleDB flavour so queries do not change.
-CREATE TABLE IF NOT EXISTS liquidations_significant (
-    exchange    text NOT NULL,
-    symbol      text NOT NULL,
-    base        text NOT NULL,
-    quote       text NOT NULL,
-    side        text NOT NULL CHECK (side IN ('long', 'short')),
-    price       double precision NOT NULL,
-    quantity    double precision NOT NULL,   -- base units
-    value_usd   double precision NOT NULL,   -- USD
-    "timestamp" bigint NOT NULL,             -- ms UTC (exchange time)
-    received_at bigint NOT NULL,             -- ms UTC
-    id          text NOT NULL,
-    order_side  text,
-    status      text,
-    ts          timestamptz NOT NULL,        -- = to_timestamp("timestamp"/1000), the partition key
-    -- a unique key on a partitioned table must contain the partition key; ts is a pure
-    -- function of the event, so (id, ts) is unique exactly when id is.
-    PRIMARY KEY (id, ts)
-) PARTITION BY RANGE (ts);
-CREATE INDEX IF NOT EXISTS liquidations_significant_base_ts ON liquidations_significant (base, ts);
-CREATE INDEX IF NOT EXISTS liquidations_significant_exchange_ts ON liquidations_significant (exchange, ts);
+-- Native flavour of schema v2 (no TimescaleDB; after 0002_significant.sql): declarative monthly
+-- range partitions created on demand, retention by dropping partitions, materialized views
+-- refreshed by liqmap (PostgresStore.refresh()).
 
 -- Create the monthly partition holding month_start (any timestamp in the month). Returns its name.
 CREATE OR REPLACE FUNCTION liqmap_ensure_month_partition(parent text, month_start timestamptz)

@@ -1,29 +1,10 @@
--- TimescaleDB flavour (chosen instead of 0002_native.sql when the timescaledb extension is
--- available). NOT exercised by the test-suite: the project's machines have no timescaledb.
--- Same object names as the native flavour so queries do not change.
+-- TimescaleDB flavour of schema v2 (chosen instead of 0002_native.sql when the timescaledb
+-- extension is available; after 0002_significant.sql). NOT exercised by the test-suite: the
+-- project's machines have no timescaledb.
 CREATE EXTENSION IF NOT EXISTS timescaledb;
 
-CREATE TABLE IF NOT EXISTS liquidations_significant (
-    exchange    text NOT NULL,
-    symbol      text NOT NULL,
-    base        text NOT NULL,
-    quote       text NOT NULL,
-    side        text NOT NULL CHECK (side IN ('long', 'short')),
-    price       double precision NOT NULL,
-    quantity    double precision NOT NULL,
-    value_usd   double precision NOT NULL,
-    "timestamp" bigint NOT NULL,
-    received_at bigint NOT NULL,
-    id          text NOT NULL,
-    order_side  text,
-    status      text,
-    ts          timestamptz NOT NULL,
-    PRIMARY KEY (id, ts)
-);
 SELECT create_hypertable('liquidations_significant', 'ts', chunk_time_interval => interval '1 day',
                          if_not_exists => true);
-CREATE INDEX IF NOT EXISTS liquidations_significant_base_ts ON liquidations_significant (base, ts);
-CREATE INDEX IF NOT EXISTS liquidations_significant_exchange_ts ON liquidations_significant (exchange, ts);
 ALTER TABLE liquidations_significant SET (timescaledb.compress, timescaledb.compress_segmentby = 'base');
 SELECT add_compression_policy('liquidations_significant', interval '7 days', if_not_exists => true);
 SELECT add_retention_policy('liquidations_significant', interval '90 days', if_not_exists => true);

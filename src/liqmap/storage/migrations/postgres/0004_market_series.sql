@@ -1,9 +1,11 @@
--- liqmap PostgreSQL schema v4 (native flavour): the market series serve collects live (issue #10),
--- the same columns and keys as the DuckDB tables (liqmap.storage.market), plus ts timestamptz,
--- the time partition key (open interest / mark: the venue's time; klines / trade bars: the
--- bar's open time). Rows are upserted on their key, so a replay stores nothing twice.
--- Monthly range partitions created on demand (liqmap_ensure_month_partition), dropped by
--- liqmap_drop_old_partitions like the liquidation tables'.
+-- liqmap PostgreSQL schema v4: the market series serve collects live (issue #10), the same
+-- columns and keys as the DuckDB tables (liqmap.storage.market), plus ts timestamptz, the time
+-- partition key (open interest / mark: the venue's time; klines / trade bars: the bar's open time).
+-- Rows are upserted on their key, so a replay stores nothing twice.
+-- Shared by both flavours: the partition_by placeholder is "PARTITION BY RANGE (ts)" in the native flavour
+-- (monthly range partitions created on demand by liqmap_ensure_month_partition, dropped by
+-- liqmap_drop_old_partitions like the liquidation tables') and empty in the TimescaleDB flavour,
+-- whose 0004_timescale.sql then makes them hypertables.
 CREATE TABLE IF NOT EXISTS open_interest (
     exchange          text NOT NULL,
     symbol            text NOT NULL,
@@ -16,7 +18,7 @@ CREATE TABLE IF NOT EXISTS open_interest (
     source            text NOT NULL,
     ts                timestamptz NOT NULL,       -- = to_timestamp("timestamp"/1000), the partition key
     PRIMARY KEY (exchange, symbol, ts)
-) PARTITION BY RANGE (ts);
+) ${partition_by};
 CREATE TABLE IF NOT EXISTS mark_prices (
     exchange     text NOT NULL,
     symbol       text NOT NULL,
@@ -27,7 +29,7 @@ CREATE TABLE IF NOT EXISTS mark_prices (
     received_at  bigint NOT NULL,
     ts           timestamptz NOT NULL,
     PRIMARY KEY (exchange, symbol, ts)
-) PARTITION BY RANGE (ts);
+) ${partition_by};
 CREATE TABLE IF NOT EXISTS klines (
     exchange               text NOT NULL,
     symbol                 text NOT NULL,
@@ -46,7 +48,7 @@ CREATE TABLE IF NOT EXISTS klines (
     source                 text NOT NULL,
     ts                     timestamptz NOT NULL,        -- = open_time
     PRIMARY KEY (exchange, symbol, "interval", ts)
-) PARTITION BY RANGE (ts);
+) ${partition_by};
 CREATE TABLE IF NOT EXISTS trade_bars_1m (
     exchange    text NOT NULL,
     symbol      text NOT NULL,
@@ -67,4 +69,4 @@ CREATE TABLE IF NOT EXISTS trade_bars_1m (
     partial     boolean NOT NULL,
     ts          timestamptz NOT NULL,               -- = open_time
     PRIMARY KEY (exchange, symbol, ts)
-) PARTITION BY RANGE (ts);
+) ${partition_by};
