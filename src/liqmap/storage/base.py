@@ -53,6 +53,13 @@ def attrs(tier: object, *names: str) -> dict[str, Any]:
     return {n: getattr(tier, n) for n in names}
 
 
+def zero_counters(tier: object, names: tuple[str, ...]) -> None:
+    """Start each counter attribute in ``names`` (a tier's ``COUNTERS``) at 0; the tier increments
+    them as plain attributes (``self.stored += n``) and reports them with :func:`attrs`."""
+    for n in names:
+        setattr(tier, n, 0)
+
+
 class StorageError(RuntimeError):
     """A storage tier could not complete an operation; the message names the tier and cause."""
 

@@ -110,12 +110,17 @@ import numpy as np
 from liqmap.analytics.market_series import MarketRows
 from liqmap.models import Event, Gap, Liquidation, Quarantined, to_json
 from liqmap.storage.market import write_market_rows
-from liqmap.storage.base import StorageError, attrs
+from liqmap.storage.base import StorageError, attrs, zero_counters
 from liqmap.symbols import base_of
 from liqmap.units import now_ms
 
 log = logging.getLogger(__name__)
 
+#: The write counters :meth:`DuckDBStore.stats` reports (attributes of the same name): events
+#: stored, duplicates skipped (already stored), gaps stored, cascade / market rows written,
+#: quarantined events stored, commits.
+COUNTERS: tuple[str, ...] = ("stored", "duplicates_skipped", "gaps_stored", "cascade_rows_written",
+                             "market_rows_written", "quarantined_stored", "batches")
 MIGRATIONS_DIR = Path(__file__).parent / "migrations" / "duckdb"
 
 LIQUIDATION_COLUMNS: tuple[str, ...] = (
@@ -284,13 +289,7 @@ class DuckDBStore:
         self._inflight: tuple[asyncio.Future, list, list, dict, MarketRows] | None = None
         self._timer: asyncio.Task | None = None
         self._closed = False
-        self.stored = 0
-        self.duplicates_skipped = 0
-        self.gaps_stored = 0
-        self.cascade_rows_written = 0
-        self.market_rows_written = 0
-        self.quarantined_stored = 0
-        self.batches = 0
+        zero_counters(self, COUNTERS)
         self.stored_by_exchange: Counter[str] = Counter()
         self._expect_duplicates = False  # last batch met stored ids: skip the optimistic INSERT
 
@@ -568,8 +567,7 @@ class DuckDBStore:
         return {
             "tier": "duckdb",
             "stored_by_exchange": dict(self.stored_by_exchange),
-            **attrs(self, "path", "schema_version", "stored", "pending", "duplicates_skipped", "gaps_stored",
-                    "cascade_rows_written", "market_rows_written", "quarantined_stored", "batches"),
+            **attrs(self, "path", "schema_version", "pending", *COUNTERS),
             "commit_lag_ms": lag_summary(self.commit_lags_ms),
         }
 

@@ -51,12 +51,17 @@ from typing import Any, Awaitable, Callable, Iterator
 from liqmap.analytics.market_series import MarketRows
 from liqmap.feed.backoff import Backoff
 from liqmap.models import Liquidation
-from liqmap.storage.base import redact_dsn
+from liqmap.storage.base import redact_dsn, zero_counters
 
 log = logging.getLogger(__name__)
 
 #: Cascade / market rows of dropped batches kept for the back-fill, at most (then counted lost).
 MAX_HELD_ROWS = 200_000
+#: The mirror's counters (attributes of the same name, in :meth:`TierMirror.state`): failures in a
+#: row (0 once a delivery succeeds), retries, liquidations dropped from the queue (back-filled
+#: later), cascade / market rows lost beyond :data:`MAX_HELD_ROWS`, liquidations back-filled from
+#: DuckDB, events applied to the tier.
+COUNTERS: tuple[str, ...] = ("failures", "retries", "dropped", "lost_rows", "backfilled", "applied")
 
 
 @dataclass
@@ -142,12 +147,7 @@ class TierMirror:
         self._dirty_mono: float | None = None
         self._held = Committed()
         self._drop_gen = 0
-        self.failures = 0
-        self.retries = 0
-        self.dropped = 0
-        self.lost_rows = 0
-        self.backfilled = 0
-        self.applied = 0
+        zero_counters(self, COUNTERS)
         self.last_error = ""
         self.last_ok_mono: float | None = None
         self.connected = False

@@ -48,7 +48,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from liqmap.analytics.market_series import MarketRows
 from liqmap.models import Event, Liquidation
 from liqmap.storage import market as mk
-from liqmap.storage.base import StorageError, attrs, redact_url
+from liqmap.storage.base import StorageError, attrs, redact_url, zero_counters
 from liqmap.units import INSTITUTIONAL_USD
 
 log = logging.getLogger(__name__)
@@ -56,6 +56,9 @@ log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).parent / "migrations" / "postgres"
 _LOCK_KEY = 0x6C69716D6170  # "liqmap"
 _FLAVOURS = ("native", "timescale")
+#: The write counters :meth:`PostgresStore.stats` reports (attributes of the same name).
+COUNTERS: tuple[str, ...] = ("stored", "duplicates_skipped", "below_threshold", "cascade_rows_written",
+                             "market_rows_written", "batches")
 #: ``${name}`` values per flavour in the migration files: time-keyed tables are range-partitioned
 #: (native) or plain tables that the TimescaleDB file turns into hypertables.
 PLACEHOLDERS = {"native": {"partition_by": "PARTITION BY RANGE (ts)"}, "timescale": {"partition_by": ""}}
@@ -152,12 +155,7 @@ class PostgresStore:
         self._market = MarketRows()
         self._oldest: float | None = None
         self._months: set[tuple[str, datetime]] = set()
-        self.stored = 0
-        self.duplicates_skipped = 0
-        self.below_threshold = 0
-        self.cascade_rows_written = 0
-        self.market_rows_written = 0
-        self.batches = 0
+        zero_counters(self, COUNTERS)
         self._closed = False
 
     # ------------------------------------------------------------- connect
@@ -370,8 +368,7 @@ class PostgresStore:
             "tier": "postgres",
             "dsn": redact_url(self.dsn),
             "pending": len(self._buf) + len(self._casc) + len(self._market),
-            **attrs(self, "flavour", "schema_version", "institutional_usd", "stored", "duplicates_skipped",
-                    "below_threshold", "cascade_rows_written", "market_rows_written", "batches"),
+            **attrs(self, "flavour", "schema_version", "institutional_usd", *COUNTERS),
         }
 
 

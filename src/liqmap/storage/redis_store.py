@@ -54,7 +54,7 @@ import msgspec
 from liqmap.analytics.buckets import bucket_start
 from liqmap.analytics.levels import price_level
 from liqmap.models import TICKER_VALUE_FIELDS, Event, Liquidation
-from liqmap.storage.base import StorageError, attrs, redact_url
+from liqmap.storage.base import StorageError, attrs, redact_url, zero_counters
 from liqmap.units import MINUTE_MS
 
 log = logging.getLogger(__name__)
@@ -163,8 +163,7 @@ class RedisStore:
             url, socket_connect_timeout=2.0, socket_timeout=5.0, retry_on_timeout=False)
         self._apply = self.client.register_script(_APPLY_LUA)
         self._latest = self.client.register_script(_LATEST_LUA)
-        for name in COUNTERS:
-            setattr(self, name, 0)
+        zero_counters(self, COUNTERS)
         #: the server's run_id after :meth:`connect` (changes when Redis restarts)
         self.epoch: str | None = None
         self._closed = False
