@@ -10,14 +10,13 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import httpx
 import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from conftest import BINANCE_FRAMES, BITMEX_INSERTS, FIX, ROOT, free_port, wait_finished
+from conftest import BINANCE_FRAMES, BITMEX_INSERTS, FIX, ROOT, free_port
 from liqmap import __version__
 from liqmap.cli import app
 

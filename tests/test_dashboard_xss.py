@@ -7,8 +7,6 @@ the strings appear verbatim as text, no element is created from them, no script 
 
 from __future__ import annotations
 
-import asyncio
-import duckdb
 import httpx
 import msgspec
 import pytest

@@ -16,7 +16,7 @@ from liqmap.exchanges.base import FrameError, safe_parse
 from liqmap.exchanges.contracts import ContractSizes
 from liqmap.exchanges.gateio import GateIO
 from liqmap.exchanges.registry import get_venue
-from liqmap.models import Gap, Kline, Liquidation
+from liqmap.models import Gap, Liquidation
 from localvenue import Send, WaitFor
 from test_parse_fixtures import compact, cryptofeed_frames
 from venue_live import assert_gap_stored_filled, assert_replay_matches, live_gap_backfill, live_record_replay

@@ -15,7 +15,7 @@ from liqmap.exchanges.base import FrameError, safe_parse
 from liqmap.exchanges.contracts import ContractSizes
 from liqmap.exchanges.kraken_futures import KrakenFutures
 from liqmap.exchanges.registry import get_venue
-from liqmap.models import Gap, Liquidation, OpenInterest, Ticker, Trade
+from liqmap.models import Gap, Liquidation, OpenInterest, Ticker
 from localvenue import Send, WaitFor
 from test_parse_fixtures import compact, cryptofeed_frames, tardis_messages
 from venue_live import assert_gap_stored_filled, assert_replay_matches, live_gap_backfill, live_record_replay

@@ -8,7 +8,6 @@ import copy
 import gzip
 import json
 
-import pytest
 
 from liqmap.exchanges.base import safe_parse
 from liqmap.exchanges.registry import get_venue

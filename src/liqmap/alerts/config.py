@@ -43,9 +43,8 @@ from typing import Any
 import msgspec
 
 from liqmap.alerts.dispatcher import AlertDispatcher
-from liqmap.alerts.rules import (ArbitrageRule, CascadeRule, LiquidationRule, Rule, VenueRule,
-                                 WhaleRule)
-from liqmap.alerts.sinks import AnySink, DiscordSink, SlackSink, TelegramSink, WebhookSink
+from liqmap.alerts.rules import Rule
+from liqmap.alerts.sinks import AnySink
 from liqmap.settings import Settings
 from liqmap.units import ALERT_LIQUIDATION_USD, WHALE_TRADE_USD
 

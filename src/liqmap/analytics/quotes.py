@@ -18,7 +18,7 @@ families (:data:`liqmap.symbols.QUOTE_FAMILY`: USDT-like, USDC, USD/inverse) are
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 from liqmap.models import TICKER_VALUE_FIELDS, OpenInterest, Ticker, Trade
 from liqmap.symbols import QUOTE_FAMILY, normalize_base
@@ -130,11 +130,6 @@ class QuoteBoard:
         key = (q.base, q.family)
         self.dirty.add(key)
         return key
-
-    def update_many(self, events: Iterable[Any]) -> None:
-        """:meth:`update` each event."""
-        for ev in events:
-            self.update(ev)
 
     def take_dirty(self) -> set[tuple[str, str]]:
         """The groups touched since the last call (and forget them)."""

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-import msgspec
 
 from liqmap.models import TICKER_VALUE_FIELDS, Ticker
 from liqmap.units import SECOND_MS

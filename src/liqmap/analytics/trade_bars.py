@@ -57,12 +57,6 @@ class TradeBar(msgspec.Struct, gc=False):
         """Base units traded in the minute."""
         return self.buy_volume + self.sell_volume
 
-    @property
-    def taker_buy_share(self) -> float | None:
-        """Share of the minute's USD volume bought by takers (None without volume)."""
-        total = self.buy_usd + self.sell_usd
-        return self.buy_usd / total if total > 0 else None
-
 
 class TradeBars:
     """Build :class:`TradeBar` s from trades (module docstring)."""

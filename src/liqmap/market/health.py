@@ -9,7 +9,7 @@ It is stale after ``WS_TIMEOUT`` seconds when that is set, else after the larges
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from typing import Iterable
 
 from liqmap.analytics.failover import VenueHealth
 from liqmap.exchanges.base import CAPABILITIES
@@ -58,15 +58,8 @@ def venue_health(status: HealthStatus, *, enabled: bool = True, features: Iterab
                        status.latency_ms, priority, stale_after_s)
 
 
-def aggregator_healths(aggregator, configs: Mapping[str, dict] | None = None,
-                       ws_timeout: float | None = None) -> list[VenueHealth]:
-    """:func:`venue_health` of every adapter of an ``ExchangeAggregator``; ``configs`` maps a venue
-    to ``{"enabled", "features", "priority"}`` overrides (default: enabled, its capabilities,
-    priority = its position among the adapters, 1-based)."""
-    out = []
-    for i, (name, adapter) in enumerate(aggregator.adapters.items(), start=1):
-        cfg = dict((configs or {}).get(name, {}))
-        out.append(venue_health(adapter.health(), enabled=cfg.get("enabled", True), features=cfg.get("features"),
-                                priority=cfg.get("priority", i),
-                                stale_after_s=venue_stale_after_s(name, ws_timeout)))
-    return out
+def aggregator_healths(aggregator, ws_timeout: float | None = None) -> list[VenueHealth]:
+    """:func:`venue_health` of every adapter of an ``ExchangeAggregator``: enabled, its
+    capabilities, priority = its position among the adapters (1-based)."""
+    return [venue_health(adapter.health(), priority=i, stale_after_s=venue_stale_after_s(name, ws_timeout))
+            for i, (name, adapter) in enumerate(aggregator.adapters.items(), start=1)]
