@@ -12,7 +12,8 @@ Each file may be ``.zip`` (one CSV inside; DuckDB's read_csv cannot read zip, so
 deflate stream is copied, still compressed, into a temp gzip file that DuckDB inflates while it
 parses) or ``.csv``; with or without a header row (detected from
 the first line); timestamps in ms or µs (values > 1e14 are µs and divided by 1000).
-Columns are parsed **by position** with explicit types.
+Columns are parsed **by position** with the explicit types declared here; the SQL that reads and
+loads them is :mod:`liqmap.storage.archive_writes`.
 
 Tables (created by the storage migrations, ``storage/migrations/duckdb/0004_archive_history.sql``,
 applied by :func:`ingest`; all with a ``symbol`` column; times BIGINT ms UTC; prices USDT;
@@ -60,15 +61,13 @@ from typing import Callable
 
 import duckdb
 
-from liqmap.storage.archive_writes import FileRecord, file_loaded, replace_range
+from liqmap.storage.archive_writes import (KINDS, FileRecord, count_rows, csv_rows_sql, file_loaded, load_rows,
+                                           table_for)
 from liqmap.storage.duckdb_store import apply_migrations
-from liqmap.units import DAY_MS, INTERVAL_MS
+from liqmap.units import DAY_MS
 
-KINDS = ("aggtrades", "klines", "metrics", "liquidation-snapshot")
 DIR_NAME = {"aggtrades": "aggTrades", "klines": "klines", "metrics": "metrics",
             "liquidation-snapshot": "liquidationSnapshot"}
-INTERVALS = tuple(INTERVAL_MS)  # every interval has its klines_<interval>_history table
-US_THRESHOLD = 100_000_000_000_000  # > 1e14 => microseconds
 
 AGG_COLS = {"agg_trade_id": "BIGINT", "price": "DOUBLE", "quantity": "DOUBLE", "first_trade_id": "BIGINT",
             "last_trade_id": "BIGINT", "transact_time": "BIGINT", "is_buyer_maker": "BOOLEAN"}
@@ -128,21 +127,6 @@ class IngestSummary:
     @property
     def errors(self) -> list[FileReport]:
         return [f for f in self.files if f.status == "error"]
-
-
-def table_for(kind: str, interval: str | None = None) -> str:
-    """Destination table name of a kind (klines need ``interval``)."""
-    if kind == "aggtrades":
-        return "aggtrades_history"
-    if kind == "klines":
-        if interval not in INTERVALS:
-            raise ValueError(f"interval must be one of {INTERVALS}, got {interval!r}")
-        return f"klines_{interval}_history"
-    if kind == "metrics":
-        return "open_interest_history"
-    if kind == "liquidation-snapshot":
-        return "liquidation_snapshot_history"
-    raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
 
 
 # ---------------------------------------------------------------- discovery
@@ -302,35 +286,6 @@ def _has_header(csv_path: Path) -> bool:
         return not re.match(r"^\d{4}-\d{2}-\d{2}", cell)  # metrics rows start with a datetime string
 
 
-def _read_csv_sql(csv_path: Path, kind: str, header: bool) -> str:
-    cols = ", ".join(f"'{k}': '{v}'" for k, v in _LEN_COLS[kind].items())
-    p = str(csv_path).replace("'", "''")
-    comp = "gzip" if csv_path.suffix == ".gz" else "none"
-    return (f"read_csv('{p}', header={str(header).lower()}, delim=',', quote='\"', auto_detect=false, "
-            f"columns={{{cols}}}, null_padding=false, compression='{comp}')")
-
-
-def _ts(col: str) -> str:
-    return f"(CASE WHEN {col} > {US_THRESHOLD} THEN {col} // 1000 ELSE {col} END)"
-
-
-def _select_sql(kind: str, src: str, symbol: str) -> str:
-    sym = symbol.replace("'", "''")
-    if kind == "aggtrades":
-        return (f"SELECT '{sym}', agg_trade_id, price, quantity, first_trade_id, last_trade_id, "
-                f"{_ts('transact_time')} AS ts, is_buyer_maker FROM {src}")
-    if kind == "klines":
-        return (f"SELECT '{sym}', {_ts('open_time')} AS ts, open, high, low, close, volume, {_ts('close_time')}, "
-                f"quote_volume, count, taker_buy_volume, taker_buy_quote_volume FROM {src}")
-    if kind == "metrics":
-        return (f"SELECT '{sym}', epoch_ms(CAST(create_time AS TIMESTAMP)) AS ts, sum_open_interest, "
-                f"sum_open_interest_value, count_toptrader_long_short_ratio, sum_toptrader_long_short_ratio, "
-                f"count_long_short_ratio, sum_taker_long_short_vol_ratio, 'metrics' FROM {src}")
-    return (f"SELECT DISTINCT '{sym}', {_ts('time')} AS ts, side, order_type, time_in_force, original_quantity, "
-            f"price, average_price, order_status, last_fill_quantity, accumulated_fill_quantity FROM {src}")
-
-
-_TS_COL = {"aggtrades": "timestamp", "klines": "open_time", "metrics": "timestamp", "liquidation-snapshot": "time"}
 _LINE_RE = re.compile(r"Line:\s*(\d+)")
 
 
@@ -363,16 +318,13 @@ def load_file(con: duckdb.DuckDBPyConnection, f: SourceFile, *, dry_run: bool = 
         return FileReport(str(f.path), "skipped", 0, time.perf_counter() - t0, "already in ingest_log", (f.start, f.end))
     with _Extracted(f.path) as csv_path:
         header = _has_header(csv_path)
-        sel = _select_sql(f.kind, _read_csv_sql(csv_path, f.kind, header), f.symbol)
+        sel = csv_rows_sql(f.kind, csv_path, _LEN_COLS[f.kind], header, f.symbol)
         try:
             if dry_run:
-                n, n_in, tmin, tmax = con.execute(
-                    f"SELECT count(*), count(*) FILTER (ts >= {f.start} AND ts < {f.end}), min(ts), max(ts) "
-                    f"FROM (SELECT * FROM ({sel}))").fetchone()
+                n, n_in, tmin, tmax = count_rows(con, sel, f.start, f.end)
                 msg = f"{n} rows ({n_in} in range), header={header}, ts {tmin}..{tmax} -> {table}"
                 return FileReport(str(f.path), "dry-run", int(n_in), time.perf_counter() - t0, msg, (f.start, f.end))
-            n = replace_range(con, table, _TS_COL[f.kind],
-                              f"SELECT * FROM ({sel}) WHERE ts >= {f.start} AND ts < {f.end}", rec)
+            n = load_rows(con, sel, rec)
         except duckdb.Error as exc:
             raise _friendly(exc, f) from None
     return FileReport(str(f.path), "loaded", n, time.perf_counter() - t0, f"header={header}", (f.start, f.end))

@@ -21,7 +21,6 @@ stored once); the clock's ``loop`` meta (``{round, start_ms, end_ms}``) marks it
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 from pathlib import Path
 from typing import Any
@@ -58,37 +57,20 @@ def demo_paths() -> list[str]:
     return [str(DEMO_DIR / f) for f in DEMO_FILES]
 
 
-def _record(kind: str, interval: str | None, path: Path, start: int, end: int):
-    from liqmap.storage.archive_writes import FileRecord
-
-    data = path.read_bytes()
-    return FileRecord(kind, SEED_SYMBOL, interval, path.name, len(data), hashlib.sha256(data).hexdigest(), start, end)
-
-
 def seed_market_history(db_path: str) -> dict[str, int]:
     """Load the shipped BTCUSDT 5-minute klines and open interest (up to :data:`SEED_END_MS`) into
     ``klines_5m_history`` / ``open_interest_history`` of ``db_path`` (created and migrated when
     new); idempotent (``archive_writes.replace_range``). Returns rows per table.
     Raises ``duckdb.Error`` (e.g. the file is locked)."""
-    from liqmap.storage.archive_writes import replace_range
+    from liqmap.storage.archive_writes import load_reference_history
     from liqmap.storage.duckdb_store import apply_migrations
 
     con = duckdb.connect(db_path)
     try:
         apply_migrations(con)
-        start = con.execute(f"SELECT min(open_time) FROM read_csv('{KLINES_5M}', header=true)").fetchone()[0]
-        kl = replace_range(con, "klines_5m_history", "open_time", f"""
-            SELECT '{SEED_SYMBOL}', open_time, open, high, low, close, volume, close_time, quote_volume, count,
-                   taker_buy_volume, taker_buy_quote_volume
-            FROM read_csv('{KLINES_5M}', header=true) WHERE open_time < {SEED_END_MS}""",
-                           _record("klines", "5m", KLINES_5M, int(start), SEED_END_MS))
-        oi = replace_range(con, "open_interest_history", "timestamp", f"""
-            SELECT '{SEED_SYMBOL}', t, oi, oi_usd, NULL, NULL, NULL, NULL, 'metrics (shipped reference)'
-            FROM read_csv('{OI_5M}', header=true) WHERE t <= {SEED_END_MS}""",
-                           _record("metrics", None, OI_5M, int(start), SEED_END_MS + 1))
+        return load_reference_history(con, SEED_SYMBOL, KLINES_5M, OI_5M, SEED_END_MS)
     finally:
         con.close()
-    return {"klines_5m_history": kl, "open_interest_history": oi}
 
 
 async def loop_tail(state: Any, speed: float, tail_ms: int = TAIL_MS, max_gap_s: float = 1.0) -> None:

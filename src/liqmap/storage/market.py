@@ -198,7 +198,7 @@ def mirror_binance_to_heatmap_tables(con: duckdb.DuckDBPyConnection, symbol: str
 
     The heatmap tables come from the storage migrations (``0004_archive_history.sql``).
     """
-    from liqmap.heatmap.ingest import table_for
+    from liqmap.storage.archive_writes import table_for
 
     kt = table_for("klines", interval)
     con.execute("BEGIN TRANSACTION")
