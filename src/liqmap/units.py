@@ -10,11 +10,12 @@ Times are milliseconds since the Unix epoch, UTC. Money is USD (USDT/USDC at par
 * ``WHALE_TRADE_USD``: default notional of one trade that makes it a "whale" (tape, alerts).
 * ``ALERT_LIQUIDATION_USD``: default notional of one liquidation worth an alert.
 * ``CONTRACTS_CACHE``: default path of the contract-size cache written at start-up.
-* :func:`now_ms`: the wall clock in these units.
+* :func:`now_ms`: the wall clock in these units; :func:`day_ms`: UTC midnight of a date.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 
 SECOND_MS = 1_000
@@ -45,3 +46,8 @@ CONTRACTS_CACHE = "data/contracts.json"
 def now_ms() -> int:
     """Wall-clock time in ms since the Unix epoch (UTC)."""
     return time.time_ns() // 1_000_000
+
+
+def day_ms(d: dt.date) -> int:
+    """UTC midnight of ``d`` in ms."""
+    return int(dt.datetime(d.year, d.month, d.day, tzinfo=dt.timezone.utc).timestamp() * 1000)

@@ -166,10 +166,9 @@ def _summary(rep, dest, path) -> None:
 
 
 def _window(days: float, start_date: str | None, end_date: str | None) -> tuple[int, int]:
-    from liqmap.history.vision import day_ms
-    from liqmap.units import DAY_MS
+    from liqmap.units import DAY_MS, day_ms, now_ms
 
-    now = int(dt.datetime.now(dt.timezone.utc).timestamp() * 1000)
+    now = now_ms()
     if start_date or end_date:
         if not (start_date and end_date):
             _fail("--start-date and --end-date go together")

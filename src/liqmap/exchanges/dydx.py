@@ -65,7 +65,7 @@ from liqmap.exchanges.base import (
 )  # fmt: skip
 from liqmap.exchanges.contracts import ContractSpec
 from liqmap.models import Event, Kline, Liquidation, OpenInterest, Ticker, Trade
-from liqmap.units import INTERVAL_MS
+from liqmap.units import INTERVAL_MS, MINUTE_MS, SECOND_MS
 
 WS_URL = "wss://indexer.dydx.trade/v4/ws"
 REST_BASE = "https://indexer.dydx.trade"
@@ -112,7 +112,7 @@ def _created_ms(value: str) -> int:
             if len(_hour_ms) > 10_000:
                 _hour_ms.clear()
             _hour_ms[value[:13]] = hour
-        return hour + int(value[14:16]) * 60_000 + int(value[17:19]) * 1000 + int(value[20:23])
+        return hour + int(value[14:16]) * MINUTE_MS + int(value[17:19]) * SECOND_MS + int(value[20:23])
     return iso_ms(value)
 
 

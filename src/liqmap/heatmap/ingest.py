@@ -64,7 +64,7 @@ import duckdb
 from liqmap.storage.archive_writes import (KINDS, FileRecord, count_rows, csv_rows_sql, file_loaded, load_rows,
                                            table_for)
 from liqmap.storage.duckdb_store import apply_migrations
-from liqmap.units import DAY_MS
+from liqmap.units import DAY_MS, day_ms
 
 DIR_NAME = {"aggtrades": "aggTrades", "klines": "klines", "metrics": "metrics",
             "liquidation-snapshot": "liquidationSnapshot"}
@@ -131,10 +131,6 @@ class IngestSummary:
 
 # ---------------------------------------------------------------- discovery
 
-def _ms(d: dt.date) -> int:
-    return int(dt.datetime(d.year, d.month, d.day, tzinfo=dt.timezone.utc).timestamp() * 1000)
-
-
 def _kind_dirs(data_dir: Path, kind: str, symbol: str, interval: str | None, freq: str) -> list[Path]:
     out = []
     for root in (data_dir, data_dir / "data"):
@@ -162,7 +158,7 @@ def discover(data_dir: str | Path, kind: str, symbol: str, start: dt.date, end: 
     if start > end:
         raise ValueError(f"start date {start} is after end date {end}")
     data_dir = Path(data_dir)
-    lo, hi = _ms(start), _ms(end) + DAY_MS
+    lo, hi = day_ms(start), day_ms(end) + DAY_MS
     daily: dict[dt.date, Path] = {}
     for d in _kind_dirs(data_dir, kind, symbol, interval, "daily"):
         for p in sorted(d.iterdir()):
@@ -172,7 +168,7 @@ def discover(data_dir: str | Path, kind: str, symbol: str, start: dt.date, end: 
             day = dt.date(int(m[1]), int(m[2]), int(m[3]))
             if start <= day <= end and (day not in daily or p.suffix == ".zip"):
                 daily[day] = p
-    files = [SourceFile(p, kind, symbol, interval, _ms(day), _ms(day) + DAY_MS) for day, p in sorted(daily.items())]
+    files = [SourceFile(p, kind, symbol, interval, day_ms(day), day_ms(day) + DAY_MS) for day, p in sorted(daily.items())]
     months_with_daily = {(d.year, d.month) for d in daily}
     for d in _kind_dirs(data_dir, kind, symbol, interval, "monthly"):
         for p in sorted(d.iterdir()):
@@ -182,8 +178,8 @@ def discover(data_dir: str | Path, kind: str, symbol: str, start: dt.date, end: 
             y, mo = int(m[1]), int(m[2])
             if (y, mo) in months_with_daily:
                 continue
-            m0 = _ms(dt.date(y, mo, 1))
-            m1 = _ms(dt.date(y + (mo == 12), mo % 12 + 1, 1))
+            m0 = day_ms(dt.date(y, mo, 1))
+            m1 = day_ms(dt.date(y + (mo == 12), mo % 12 + 1, 1))
             s, e = max(m0, lo), min(m1, hi)
             if s < e:
                 files.append(SourceFile(p, kind, symbol, interval, s, e, monthly=True))

@@ -21,7 +21,7 @@ from liqmap.heatmap.brackets import BRACKETS_AS_OF
 from liqmap.heatmap.model import _ENCODER, Column, Level, _nice, default_bin_size
 from liqmap.heatmap.params import ServedParams
 from liqmap.storage import heatmap_store as hs
-from liqmap.units import INTERVAL_MS
+from liqmap.units import INTERVAL_MS, MINUTE_MS
 
 NOTE = ("Estimated liquidation levels (model, not observed), kept current by serve: positions inferred from "
         "open-interest changes across venues and the price path, assumed leverage ladder; levels removed when "
@@ -91,7 +91,7 @@ def _oi_meta(cur: duckdb.DuckDBPyConnection, base: str, version: str, lo: int, h
 
 def step_name(step_ms: int) -> str:
     """``1m``, ``5m``, ``15m``, ``1h`` ... of a step in ms (the API's interval names)."""
-    return next((k for k, v in INTERVAL_MS.items() if v == step_ms), f"{step_ms // 60_000}m")
+    return next((k for k, v in INTERVAL_MS.items() if v == step_ms), f"{step_ms // MINUTE_MS}m")
 
 
 def _step_meta(served: ServedParams, step_ms: int) -> dict[str, Any]:
@@ -99,8 +99,8 @@ def _step_meta(served: ServedParams, step_ms: int) -> dict[str, Any]:
     out: dict[str, Any] = {"model_step": step_name(step_ms)}
     if step_ms != served.step_ms:
         out["validated_step"] = step_name(served.step_ms)
-        out["step_note"] = (f"the parameters were fitted and scored at {served.step_ms // 60_000}-minute steps; "
-                            f"this run steps every {step_ms // 60_000} minutes (serve --heatmap-step)")
+        out["step_note"] = (f"the parameters were fitted and scored at {served.step_ms // MINUTE_MS}-minute steps; "
+                            f"this run steps every {step_ms // MINUTE_MS} minutes (serve --heatmap-step)")
     return out
 
 

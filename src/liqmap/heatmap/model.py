@@ -36,7 +36,7 @@ from liqmap.heatmap.pipeline import RunResult, run
 from liqmap.heatmap.series import Klines, OpenInterest, StepSeries, build_series
 from liqmap.storage import archive_reads as reads
 from liqmap.storage.archive_reads import known_symbols
-from liqmap.units import DAY_MS, HOUR_MS, INTERVAL_MS
+from liqmap.units import DAY_MS, HOUR_MS, INTERVAL_MS, MINUTE_MS
 
 _ENCODER = msgspec.json.Encoder()
 MAX_WARMUP_MS = 7 * DAY_MS
@@ -143,7 +143,7 @@ def calculate_time_evolving_heatmap(symbol: str, start, end, interval: str = "15
     con = con if con is not None else _default_con()
     step, iv = served.step_ms, INTERVAL_MS[interval]
     if iv % step:
-        raise ValueError(f"interval {interval} is not a whole number of model steps ({step // 60_000}m)")
+        raise ValueError(f"interval {interval} is not a whole number of model steps ({step // MINUTE_MS}m)")
     series, used = model_series(con, symbol.upper(), start - warmup_ms, end, step)
     cols = np.flatnonzero((series.t_end > start) & (series.t_end % iv == 0))
     if not len(cols):
@@ -213,7 +213,7 @@ def _heatmap_grid(con, symbol, start, end, interval, bin_size, band_pct, served,
     k_last = len(series) - 1
     oi_last = series.oi[np.isfinite(series.oi)][-1] if np.isfinite(series.oi).any() else None
     meta = {
-        "symbol": symbol.upper(), "interval": interval, "model_step": f"{served.step_ms // 60_000}m",
+        "symbol": symbol.upper(), "interval": interval, "model_step": f"{served.step_ms // MINUTE_MS}m",
         "start_ms": int(series.t_end[cols[0]]), "end_ms": int(series.t_end[cols[-1]]),
         "start": int(series.t_end[cols[0]]), "end": int(series.t_end[cols[-1]]),  # aliases of start_ms/end_ms
         "steps": len(cols), "total_snapshots": len(cols),

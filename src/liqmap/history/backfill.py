@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-import time
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable
 
@@ -48,7 +47,7 @@ from liqmap.models import Kline
 from liqmap.storage.duckdb_store import apply_migrations
 from liqmap.storage.market import mirror_binance_to_heatmap_tables, store_klines, store_open_interest
 from liqmap.symbols import QUOTE_FAMILY, parse_symbol, strict_symbols
-from liqmap.units import INTERVAL_MS
+from liqmap.units import INTERVAL_MS, now_ms as wall_ms
 
 VENUES = {"binance": binance, "bybit": bybit, "okx": okx}
 
@@ -156,7 +155,7 @@ async def backfill(venue: str, symbol: str, start_ms: int, end_ms: int, con: duc
     native, base, quote = native_symbol(venue, symbol)
     if interval not in VENUES[venue].INTERVALS:
         raise ValueError(f"{venue} backfill interval must be one of {', '.join(VENUES[venue].INTERVALS)}, got {interval!r}")
-    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    now_ms = wall_ms() if now_ms is None else now_ms
     end_ms = min(end_ms, now_ms)
     if start_ms >= end_ms:
         raise ValueError(f"backfill window is empty: start {start_ms} >= end {end_ms} (ms)")

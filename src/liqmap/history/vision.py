@@ -29,7 +29,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
-from liqmap.units import DAY_MS, INTERVAL_MS
+from liqmap.units import DAY_MS, INTERVAL_MS, day_ms
 
 BASE_URL = "https://data.binance.vision"
 #: user-facing dataset name -> (ingest kind in liqmap.heatmap.ingest, monthly files exist)
@@ -38,11 +38,6 @@ DATASETS: dict[str, tuple[str, bool]] = {
     "klines": ("klines", True),
     "metrics": ("metrics", False),
 }
-
-
-def day_ms(d: dt.date) -> int:
-    """UTC midnight of ``d`` in ms."""
-    return int(dt.datetime(d.year, d.month, d.day, tzinfo=dt.timezone.utc).timestamp() * 1000)
 
 
 def _month_end(y: int, m: int) -> dt.date:

@@ -83,9 +83,9 @@ def oi_complete_through(con: duckdb.DuckDBPyConnection, base: str, since: int, q
 def price_complete_through(con: duckdb.DuckDBPyConnection, exchange: str, symbol: str) -> int | None:
     """End (ms) of the newest finished bar of one instrument: closed klines of any interval and
     1-minute trade bars; None without any."""
-    r = con.execute("""SELECT max(t) FROM (
+    r = con.execute(f"""SELECT max(t) FROM (
             SELECT max(close_time) + 1 AS t FROM klines WHERE exchange = ? AND symbol = ?
-            UNION ALL SELECT max(open_time) + 60000 FROM trade_bars_1m WHERE exchange = ? AND symbol = ?)""",
+            UNION ALL SELECT max(open_time) + {MINUTE_MS} FROM trade_bars_1m WHERE exchange = ? AND symbol = ?)""",
                     [exchange, symbol, exchange, symbol]).fetchone()[0]
     return None if r is None else int(r)
 

@@ -24,6 +24,7 @@ from liqmap.api.deps import Cursor, get_state, parse_window
 from liqmap.api.errors import MAX_TIME_MS, echo
 from liqmap.api.state import AppState
 from liqmap.storage import market_view_reads as mvr
+from liqmap.units import DAY_MS
 
 router = APIRouter(tags=["market"])
 State = Annotated[AppState, Depends(get_state)]
@@ -180,7 +181,7 @@ def market_ticker_history(
         window = parse_window(time_window)
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
-    if window > 86_400_000:
+    if window > DAY_MS:
         raise HTTPException(422, f"time_window: at most 1d of per-second samples, got {echo(time_window)}")
     end = end_time if end_time is not None else _now(state)
     return {"meta": state.meta(), "data": mvr.ticker_history(cur, exchange.lower(), symbol, end - window, end)}
