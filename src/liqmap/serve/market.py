@@ -47,7 +47,7 @@ from liqmap.analytics.risk import severity_rank
 from liqmap.analytics.whales import WhaleTape
 from liqmap.fmt import price, usd
 from liqmap.market.view import MarketView, parse_number_map, taker_fees
-from liqmap.models import Liquidation, Trade
+from liqmap.models import Liquidation, Ticker, Trade
 from liqmap.serve.hub import BroadcastHub
 from liqmap.settings import Settings
 from liqmap.units import SECOND_MS
@@ -119,7 +119,7 @@ class MarketService:
                 self._log_liquidation(ev)
             elif t is Trade:
                 self.counts["trades"] += 1
-            elif t.__name__ == "Ticker":
+            elif t is Ticker:
                 self.counts["tickers"] += 1
             if self.alerts is not None and (t is Liquidation or t is Trade):
                 self.alerts.submit(ev)
