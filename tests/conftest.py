@@ -120,6 +120,28 @@ def browser_page(viewport: dict[str, int]) -> Iterator[tuple]:
             browser.close()
 
 
+def stop_process(proc, wait_s: float = 10.0) -> None:
+    """Terminate a child process; kill it when it has not exited after ``wait_s`` seconds."""
+    import subprocess
+
+    proc.terminate()
+    try:
+        proc.wait(wait_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture
+def fast_polls(monkeypatch):
+    """Binance's REST open-interest poll every 0.1 s (settings cache cleared around the test)."""
+    from liqmap.settings import get_settings
+
+    monkeypatch.setenv("BINANCE_POLL_INTERVAL", "0.1")
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
 @contextmanager
 def serve_process(db: Path, *args: str, env: dict[str, str] | None = None, up_s: float = 20.0) -> Iterator[str]:
     """``liqmap serve --db db *args`` as a child process on a free 127.0.0.1 port; yields its base
@@ -148,11 +170,7 @@ def serve_process(db: Path, *args: str, env: dict[str, str] | None = None, up_s:
                 time.sleep(0.1)
         yield base
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)
 
 
 def db_with_rows(path: Path, events: Sequence, raw: Sequence = ()) -> "duckdb.DuckDBPyConnection":

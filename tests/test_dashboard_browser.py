@@ -15,7 +15,7 @@ import time
 import httpx
 import pytest
 
-from conftest import BINANCE_FRAMES, BITMEX_INSERTS, ROOT, browser_page, free_port
+from conftest import BINANCE_FRAMES, BITMEX_INSERTS, ROOT, browser_page, free_port, stop_process
 
 pytestmark = pytest.mark.browser
 
@@ -42,11 +42,7 @@ def start_serve(args: list[str], tmp_path, ready=lambda base: httpx.get(base + "
         proc.kill()
         pytest.fail("serve did not come up")
     yield base
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    stop_process(proc)
 
 
 @pytest.fixture

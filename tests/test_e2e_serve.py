@@ -19,7 +19,7 @@ from websockets.sync.client import connect
 from liqmap.exchanges.registry import get_venue
 from liqmap.models import Liquidation
 
-from conftest import ROOT, free_port
+from conftest import ROOT, free_port, stop_process
 from localvenue import LocalWsVenue, Send, binance_forceorder_frames, bitmex_insert_frames
 from test_parse_fixtures import T0
 
@@ -134,8 +134,4 @@ def test_live_serve_pushes_every_venue_event_once_in_order(tmp_path):
             assert f'liqmap_events_ingested_total{{exchange="binance",type="liquidation"}} 42.0' in metrics
             assert 'liqmap_parse_errors_total{exchange="binance"} 1.0' in metrics
         finally:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop_process(proc)

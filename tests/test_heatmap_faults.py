@@ -19,20 +19,11 @@ import pytest
 
 from liqmap.api.app import create_app
 from liqmap.serve.server import build_live_state
-from liqmap.settings import get_settings
 from liqmap.units import now_ms
 from localvenue import wait_until
 from market_venues import LiveMarket
 
 STEP = 300_000
-
-
-@pytest.fixture
-def fast_polls(monkeypatch):
-    monkeypatch.setenv("BINANCE_POLL_INTERVAL", "0.1")
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
 
 
 async def test_bad_oi_is_rejected_and_counted_and_a_silent_venue_leaves_the_aggregate_partial(tmp_path, fast_polls):

@@ -17,20 +17,11 @@ import pytest
 
 from liqmap.api.app import create_app
 from liqmap.serve.server import ServeError, build_live_state
-from liqmap.settings import get_settings
 from liqmap.units import INTERVAL_MS, now_ms
 from localvenue import wait_until
 from market_venues import LiveMarket
 
 NAMES = ["binance", "bybit", "okx"]
-
-
-@pytest.fixture
-def fast_polls(monkeypatch):
-    monkeypatch.setenv("BINANCE_POLL_INTERVAL", "0.1")
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
 
 
 @pytest.mark.parametrize("step, column", [("1m", "1m"), ("1h", "1h")])
