@@ -344,7 +344,7 @@ class TierMirror:
                     async with self._lock_tier():
                         await self._failed(exc)
                     if self._stop:
-                        return
+                        break  # counted as undelivered below, never silently forgotten
                     delay = self.backoff.next_delay()
                     self.retries += 1
                     try:
