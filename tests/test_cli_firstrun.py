@@ -241,10 +241,16 @@ def test_monitor_fits_80x24(demo_db):
     text = con.export_text().rstrip("\n").splitlines()
     assert len(text) <= 24, "\n".join(text)
     assert all(len(ln) <= 80 for ln in text)
-    feed = [ln for ln in text if re.match(r"\d\d:\d\d:\d\d  \w", ln)]
-    assert len(feed) >= 10, text  # a screenful of liquidations, one line each
-    assert all("…" not in ln.split()[0] for ln in feed)
+    feed = [ln for ln in text if re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d  \w", ln)]
+    assert len(feed) >= 10, text  # a screenful of liquidations, one line each, dated with the year
+    assert all("…" not in ln for ln in feed)
     assert all(re.search(r"\$[\d.]+[KM]?\s*$", ln) for ln in feed)  # the value column is whole
     wide = Console(width=160, record=True, color_system=None)
     wide.print(render(snap, 160, 50))
-    assert "Latest liquidations" in wide.export_text()  # the wide layout is unchanged
+    out = wide.export_text()
+    assert "Latest liquidations" in out  # the wide layout is unchanged
+    # the data spans 2019-2025: every date in either layout carries its year (no bare "01-27 17:07")
+    dates = re.findall(r"(?<![\d-])(?:\d{4}-)?\d\d-\d\d \d\d:\d\d", "\n".join(text) + out)
+    assert dates and all(re.match(r"\d{4}-", d) for d in dates), dates
+    assert re.search(r"2019-11-15 14:30 +BTC", out), out  # the BitMEX cascade, told apart from 2025's
+    assert re.search(r"bitmex +stored +117 +6\.1 y", out), out  # ages read as ages, not 193040997s

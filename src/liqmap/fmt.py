@@ -34,9 +34,15 @@ def price(x: float) -> str:
     return f"{x:.8g}"
 
 
+def stamp(ms: int) -> str:
+    """``ms`` (since the epoch, UTC) as ``2025-01-31 12:00:05``: the year always shown, since stored
+    data spans years (the demo's recordings run from 2019 to 2025)."""
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ms / 1000))
+
+
 def utc(ms: int) -> str:
     """``ms`` (since the epoch, UTC) as ``2025-01-31 12:00:05 UTC``."""
-    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ms / 1000))
+    return stamp(ms) + " UTC"
 
 
 def iso(ms: int) -> str:

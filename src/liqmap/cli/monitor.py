@@ -8,7 +8,6 @@ then use ``--api``). :func:`fetch_snapshot` gathers one JSON-ready snapshot,
 
 from __future__ import annotations
 
-import time
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from liqmap.fmt import age, usd
+from liqmap.fmt import age, stamp, usd
 from liqmap.storage import duckdb_reads
 from liqmap.settings import get_settings
 from liqmap.units import CASCADE_MIN_USD, INSTITUTIONAL_USD, LARGE_USD, MINUTE_MS, SECOND_MS, now_ms
@@ -128,7 +127,8 @@ def fetch_snapshot(api: str | None = None, db: str | None = None, symbol: str | 
 
 
 def _ts(ms: int | None) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ms / SECOND_MS)) if ms else "-"
+    """UTC date and time with the year (stored data spans years), ``-`` for none."""
+    return stamp(ms) if ms else "-"
 
 
 def tier_style(value_usd: float, large: float, institutional: float) -> str:
@@ -167,7 +167,7 @@ def _latest(snap: dict[str, Any]) -> Table:
     for ev in snap["recent"][:20]:
         color = "red" if ev["side"] == "long" else "green"
         style = f"{color} {tier_style(ev['value_usd'], large, inst)}".strip()
-        feed.add_row(_ts(ev["timestamp"])[5:], ev["exchange"], ev["symbol"], ev["side"],
+        feed.add_row(_ts(ev["timestamp"]), ev["exchange"], ev["symbol"], ev["side"],
                      f"{ev['price']:.6g}", usd(ev["value_usd"]), style=style)
     return feed
 
@@ -180,7 +180,7 @@ def _timeline(st: dict[str, Any]) -> Table:
     buckets = st["timeline"][-12:]
     peak = max((b["long_usd"] + b["short_usd"] for b in buckets), default=0) or 1
     for b in buckets:
-        tl.add_row(_ts(b["t"])[5:16], f"{_bar(b['long_usd'] / peak, 16)} {usd(b['long_usd'])}",
+        tl.add_row(_ts(b["t"])[:16], f"{_bar(b['long_usd'] / peak, 16)} {usd(b['long_usd'])}",
                    f"{_bar(b['short_usd'] / peak, 16)} {usd(b['short_usd'])}")
     return tl
 
@@ -216,7 +216,7 @@ def _cascades(snap: dict[str, Any]) -> Table:
         cas.add_column(c)
     for c in detected or snap["cascades"]:
         sev = (c.get("severity") or "") + (" ACTIVE" if c.get("status") == "active" else "") if detected else "burst"
-        cas.add_row(_ts(c["start_ms"])[5:], c["base"], usd(c["value_usd"]), str(c["count"]), c["dominant_side"],
+        cas.add_row(_ts(c["start_ms"])[:16], c["base"], usd(c["value_usd"]), str(c["count"]), c["dominant_side"],
                     ",".join(c["exchanges"]), sev, style="red" if c["dominant_side"] == "long" else "green")
     if not (detected or snap["cascades"]):
         cas.add_row("none", "", "", "", "", "", "")
@@ -230,8 +230,7 @@ def _health(snap: dict[str, Any]) -> Table:
     if snap.get("health") is not None:
         for h in snap["health"]:
             if h["events"] or h["enabled"]:
-                age = h.get("last_event_age_s")
-                hl.add_row(h["exchange"], h["status"], str(h["events"]), f"{age:.0f}s" if age is not None else "-",
+                hl.add_row(h["exchange"], h["status"], str(h["events"]), age(h.get("last_event_age_s")),
                            style="green" if h["status"] in ("ok", "replay") else "yellow")
         _storage_rows(hl, snap.get("storage"))
         return hl
@@ -241,7 +240,7 @@ def _health(snap: dict[str, Any]) -> Table:
         per.setdefault(r["exchange"], []).append(r)
     for name, rows in per.items():
         last = max(r["last_ms"] for r in rows)
-        hl.add_row(name, "stored", str(sum(r["count"] for r in rows)), f"{(now - last) / SECOND_MS:.0f}s")
+        hl.add_row(name, "stored", str(sum(r["count"] for r in rows)), age((now - last) / SECOND_MS))
     return hl
 
 
@@ -314,19 +313,19 @@ def render_compact(snap: dict[str, Any], height: int = 24) -> Group:
     cascades = (detected or snap["cascades"])[:3]
     rows = max(3, height - 7 - (len(cascades) + 1 if cascades else 0))
     feed = Table(box=None, pad_edge=False, padding=(0, 1), show_edge=False, expand=False)
-    for c, just, w in (("time", "left", 8), ("venue", "left", 11), ("symbol", "left", 14), ("side", "left", 5),
+    for c, just, w in (("time (UTC)", "left", 19), ("venue", "left", 11), ("symbol", "left", 14), ("side", "left", 5),
                        ("price", "right", 11), ("value", "right", 8)):
         feed.add_column(c, justify=just, no_wrap=True, max_width=w, overflow="ellipsis", header_style="bold")
     for ev in snap["recent"][:rows]:
         style = f"{'red' if ev['side'] == 'long' else 'green'} {tier_style(ev['value_usd'], large, inst)}".strip()
-        feed.add_row(_ts(ev["timestamp"])[11:], ev["exchange"], ev["symbol"], ev["side"], f"{ev['price']:.6g}",
+        feed.add_row(_ts(ev["timestamp"]), ev["exchange"], ev["symbol"], ev["side"], f"{ev['price']:.6g}",
                      usd(ev["value_usd"]), style=style)
     parts: list[Any] = [_head(snap), ls, _venue_line(snap), Text("latest liquidations", style="bold underline"), feed]
     if cascades:
         parts.append(Text("cascades" + (" (detector)" if detected else " (bursts)"), style="bold underline"))
         for c in cascades:
             sev = (c.get("severity") or "") if detected else "burst"
-            parts.append(Text(f"{_ts(c['start_ms'])[5:16]} {c['base']} {usd(c['value_usd'])} in {c['count']} "
+            parts.append(Text(f"{_ts(c['start_ms'])[:16]} {c['base']} {usd(c['value_usd'])} in {c['count']} "
                               f"{c['dominant_side']}s, {','.join(c['exchanges'])} {sev}", no_wrap=True,
                               overflow="ellipsis", style="red" if c["dominant_side"] == "long" else "green"))
     return Group(*parts)

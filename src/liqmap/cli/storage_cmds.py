@@ -11,7 +11,6 @@ Exit codes: 0 listed (possibly none); 2 missing/locked/invalid database.
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 from typing import Optional
 
@@ -21,11 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from liqmap.cli import app
-from liqmap.fmt import usd
-
-
-def _utc(ms: int) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ms / 1000))
+from liqmap.fmt import stamp, usd
 
 
 @app.command()
@@ -81,7 +76,7 @@ def cascades(
     for r in rows:
         sev = r["severity"] or "-"
         table.add_row(
-            _utc(r["start_ms"]), r["base"], str(r["count"]), usd(r["value_usd"]),
+            stamp(r["start_ms"]), r["base"], str(r["count"]), usd(r["value_usd"]),
             f"{usd(r['long_usd'])} / {usd(r['short_usd'])}",
             ",".join(r["exchanges"]) + (" (x)" if r["cross_exchange"] else ""),
             "-" if r["risk_score"] is None else f"{r['risk_score']:.2f}",
