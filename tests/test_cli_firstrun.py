@@ -39,11 +39,17 @@ def test_version_flag():
 
 
 def test_help_shows_no_type_placeholder_for_flags():
-    names = [c.name or c.callback.__name__ for c in app.registered_commands]
-    for args in ([], *([n] for n in names)):
+    names = [[c.name or c.callback.__name__] for c in app.registered_commands]
+    for g in app.registered_groups:  # alerts, ingest and their subcommands
+        names += [[g.name], *([g.name, c.name or c.callback.__name__] for c in g.typer_instance.registered_commands)]
+    for args in ([], *names):
         r = runner.invoke(app, [*args, "--help"], env={"COLUMNS": "120"})
         assert r.exit_code == 0, (args, r.output)
         assert "<bool>" not in r.output, (args, r.output)
+        assert "<list[" not in r.output, (args, r.output)  # list options say what they take: VENUE,...
+    r = runner.invoke(app, ["serve", "--help"], env={"COLUMNS": "120"})
+    assert re.search(r"--exchanges\s+-e\s+VENUE,\.\.\.\s", r.output), r.output
+    assert re.search(r"--ws-url\s+VENUE=URL\s", r.output), r.output
     r = runner.invoke(app, ["replay", "--help"], env={"COLUMNS": "120"})
     assert re.search(r"--print\s+Print normalized", r.output), r.output  # no placeholder between
 

@@ -12,8 +12,10 @@ One module per command group registers its commands on :data:`app`:
 * ``cli.alerts_cmds``   -- ``alerts test``, ``alerts show``
 
 Shared behaviour: ``liqmap --version``; ``--help`` shows no type placeholder for flags (typer
-0.29 prints ``<bool>`` beside every flag, as if it took a value); Ctrl-C ends a command with
-exit code 130 and one line, without a traceback (:func:`main`).
+0.29 prints ``<bool>`` beside every flag, as if it took a value) nor for named arguments (their
+``FILE`` is in the name column; typer adds ``<list[str]>`` beside it); list options name what they
+take (``metavar="VENUE,..."``); Ctrl-C ends a command with exit code 130 and one line, without a
+traceback (:func:`main`).
 """
 
 from __future__ import annotations
@@ -21,11 +23,12 @@ from __future__ import annotations
 from typing import Optional
 
 import typer
-from typer.core import TyperOption
+from typer.core import TyperArgument, TyperOption
 
 from liqmap import __version__
 
 _display_type_rich = TyperOption.display_type_rich
+_argument_type_rich = TyperArgument.display_type_rich
 
 
 def _flag_type(self: TyperOption, ctx) -> str | None:
@@ -35,7 +38,15 @@ def _flag_type(self: TyperOption, ctx) -> str | None:
     return _display_type_rich(self, ctx)
 
 
+def _argument_type(self: TyperArgument, ctx) -> str | None:
+    """An argument named by its metavar (``FILE``) needs no ``<list[str]>`` beside the name."""
+    if self.metavar is not None:
+        return None
+    return _argument_type_rich(self, ctx)
+
+
 TyperOption.display_type_rich = _flag_type  # type: ignore[method-assign]
+TyperArgument.display_type_rich = _argument_type  # type: ignore[method-assign]
 
 app = typer.Typer(
     name="liqmap",

@@ -90,8 +90,8 @@ def download_cmd(
     symbol: str = typer.Option(..., "--symbol", "-s", help="Binance USD-M symbol, e.g. BTCUSDT"),
     start_date: str = typer.Option(..., "--start-date", help="first day, YYYY-MM-DD (UTC, inclusive)"),
     end_date: str = typer.Option(..., "--end-date", help="last day, YYYY-MM-DD (UTC, inclusive)"),
-    data: str = typer.Option("aggTrades,klines,metrics", "--data", help="datasets: aggTrades,klines,metrics"),
-    interval: Optional[List[str]] = typer.Option(None, "--interval", help="kline interval(s), default 5m"),
+    data: str = typer.Option("aggTrades,klines,metrics", "--data", metavar="DATASET,...", help="datasets: aggTrades,klines,metrics"),
+    interval: Optional[List[str]] = typer.Option(None, "--interval", metavar="INTERVAL,...", help="kline interval(s), default 5m"),
     db: Optional[str] = typer.Option(None, "--db", help="DuckDB file (default LIQMAP_DB)"),
     dest: Optional[Path] = typer.Option(None, "--dest", help="archive folder (default LIQMAP_DOWNLOAD_DIR)"),
     base_url: Optional[str] = typer.Option(None, "--base-url", help="archive root (default https://data.binance.vision)"),
@@ -183,14 +183,14 @@ def _window(days: float, start_date: str | None, end_date: str | None) -> tuple[
 
 @app.command("backfill")
 def backfill_cmd(
-    exchanges: Optional[List[str]] = typer.Option(None, "--exchanges", "-e", help="binance,bybit,okx (default all three)"),
-    symbols: Optional[List[str]] = typer.Option(None, "--symbols", "-s", help="e.g. BTCUSDT,ETHUSDT (default BTCUSDT)"),
+    exchanges: Optional[List[str]] = typer.Option(None, "--exchanges", "-e", metavar="VENUE,...", help="binance,bybit,okx (default all three)"),
+    symbols: Optional[List[str]] = typer.Option(None, "--symbols", "-s", metavar="SYMBOL,...", help="e.g. BTCUSDT,ETHUSDT (default BTCUSDT)"),
     days: float = typer.Option(3.0, "--days", help="how far back from now"),
     start_date: Optional[str] = typer.Option(None, "--start-date", help="instead of --days: first day YYYY-MM-DD"),
     end_date: Optional[str] = typer.Option(None, "--end-date", help="with --start-date: last day YYYY-MM-DD"),
     interval: str = typer.Option("5m", "--interval", help="OI period and kline interval"),
     db: Optional[str] = typer.Option(None, "--db", help="DuckDB file (default LIQMAP_DB)"),
-    base_url: Optional[List[str]] = typer.Option(None, "--base-url", help="venue REST root: name=https://..."),
+    base_url: Optional[List[str]] = typer.Option(None, "--base-url", metavar="VENUE=URL", help="venue REST root: name=https://..."),
     retries: int = typer.Option(3, "--retries", help="retries per request after a network error, HTTP 5xx or 429"),
 ) -> None:
     """Fetch recent open interest and klines from the venues' public REST APIs into DuckDB."""

@@ -127,14 +127,14 @@ async def _record(
 
 @app.command("record")
 def record(
-    exchanges: str = typer.Option("binance", "--exchanges", "-e", help="Comma-separated venues, e.g. binance,bybit."),
+    exchanges: str = typer.Option("binance", "--exchanges", "-e", metavar="VENUE,...", help="Comma-separated venues, e.g. binance,bybit."),
     out: Path = typer.Option(..., "--out", "-o", help="Output recording (.jsonl.gz)."),
-    symbols: Optional[str] = typer.Option(None, "--symbols", "-s", help="Comma-separated symbols (BTCUSDT,ETH); default: venue all-market streams."),
+    symbols: Optional[str] = typer.Option(None, "--symbols", "-s", metavar="SYMBOL,...", help="Comma-separated symbols (BTCUSDT,ETH); default: venue all-market streams."),
     duration: Optional[float] = typer.Option(None, "--duration", "-d", help="Stop after this many seconds (default: until Ctrl-C)."),
-    ws_url: List[str] = typer.Option([], "--ws-url", help="Override a venue URL: NAME=ws://host:port (repeatable)."),
+    ws_url: List[str] = typer.Option([], "--ws-url", metavar="VENUE=URL", help="Override a venue URL: NAME=ws://host:port (repeatable)."),
     rest: bool = typer.Option(True, "--rest/--no-rest", help="Also record the venues' REST polls."),
     market_symbols: str = typer.Option(
-        "BTC,ETH", "--market-symbols",
+        "BTC,ETH", "--market-symbols", metavar="BASE,...",
         help="Underlyings whose market data (trades, open interest, mark price, klines) is recorded "
              "besides the liquidations, as serve collects for its heatmap; 'none' = liquidations only."),
 ) -> None:

@@ -92,17 +92,17 @@ def _serve(state, host: str, port: int, banner: str) -> None:
 def serve(
     files: Optional[List[str]] = typer.Argument(None, metavar="FILE",
                                                 help="Recorded files or directories to replay (implies --replay)"),
-    exchanges: Optional[List[str]] = typer.Option(None, "--exchanges", "-e", help="Venues (comma list or repeated); default all"),
-    symbols: Optional[List[str]] = typer.Option(None, "--symbols", "-s", help="Symbols to subscribe (BTCUSDT, ETH...); default all markets"),
+    exchanges: Optional[List[str]] = typer.Option(None, "--exchanges", "-e", metavar="VENUE,...", help="Venues (comma list or repeated); default all"),
+    symbols: Optional[List[str]] = typer.Option(None, "--symbols", "-s", metavar="SYMBOL,...", help="Symbols to subscribe (BTCUSDT, ETH...); default all markets"),
     host: Optional[str] = typer.Option(None, help="Bind address (default LIQMAP_HOST or 127.0.0.1)"),
     port: Optional[int] = typer.Option(None, help="Port (default LIQMAP_PORT or 8000)"),
     db: Optional[str] = typer.Option(None, help="DuckDB file (default LIQMAP_DB or data/liquidations.duckdb)"),
     replay: bool = typer.Option(False, "--replay", help="Replay FILE... (files or directories) instead of connecting to venues"),
     speed: Optional[float] = typer.Option(None, help="Replay pacing: N x recorded time (default: as fast as possible)"),
-    ws_url: Optional[List[str]] = typer.Option(None, "--ws-url", help="Override a venue websocket URL: name=ws://..."),
-    rest_url: Optional[List[str]] = typer.Option(None, "--rest-url", help="Override a venue REST base URL: name=http://..."),
+    ws_url: Optional[List[str]] = typer.Option(None, "--ws-url", metavar="VENUE=URL", help="Override a venue websocket URL: name=ws://..."),
+    rest_url: Optional[List[str]] = typer.Option(None, "--rest-url", metavar="VENUE=URL", help="Override a venue REST base URL: name=http://..."),
     heatmap_symbols: Optional[str] = typer.Option(
-        None, "--heatmap-symbols",
+        None, "--heatmap-symbols", metavar="BASE,...",
         help="Underlyings whose market series are collected and whose heatmap is kept current "
              "(default LIQMAP_HEATMAP_SYMBOLS or BTC,ETH; 'none' = off)"),
     alerts: Optional[str] = typer.Option(
