@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from liqmap.api.app import create_app
 from liqmap.heatmap.reference import load_realized
-from liqmap.serve.demo import demo_paths, loop_tail, seed_market_history
+from liqmap.serve.demo import DEMO_FILES, demo_paths, demo_recordings, loop_tail, seed_market_history
 from liqmap.serve.server import build_replay_state
 
 NEWEST = 1766954627206  # the last event of the 2025-12-27/28 Binance capture (2025-12-28 20:43:47 UTC)
@@ -65,3 +65,20 @@ def test_the_demo_has_btc_history_and_its_realized_reference(client):
     assert "CoinGlass" in ref["meta"]["source"] and "third-party" in ref["meta"]["source"]
     eth = client.get("/reference/realized-hourly", params={"symbol": "ETH"}).json()
     assert eth["data"] == [] and "only BTC" in eth["meta"]["note"]
+
+
+def test_every_stored_event_lies_in_one_named_recording(client):
+    """The dashboard labels each feed row with its recording from ``demo_recordings()`` (one feed
+    shows 2025-12 rows beside 2025-01 rows): the spans must hold every stored event, once."""
+    _health_until(client, lambda h: (h["meta"].get("loop") or {}).get("round", 0) >= 1)
+    recs = demo_recordings()
+    assert [f for r in recs for f in r["files"]] == list(DEMO_FILES)
+    total = client.get("/liquidations/stats", params={"time_window": "all", "end_time": NEWEST}).json()
+    for ex in {e["exchange"] for e in total["by_exchange"]}:
+        mine = sorted((r for r in recs if r["exchange"] == ex), key=lambda r: r["start_ms"])
+        assert all(a["end_ms"] < b["start_ms"] for a, b in zip(mine, mine[1:])), mine  # disjoint
+        counts = [client.get("/liquidations/stats", params={"exchanges": ex, "start_time": r["start_ms"],
+                                                            "end_time": r["end_ms"]}).json()["count"] for r in mine]
+        assert all(counts), (ex, counts)  # each recording has events
+        assert sum(counts) == next(e["count"] for e in total["by_exchange"] if e["exchange"] == ex), (ex, counts)
+    assert recs[-1]["start_ms"] <= NEWEST <= recs[-1]["end_ms"] and "riftfern" in recs[-1]["name"]

@@ -54,6 +54,9 @@ class AppState:
         market: the cross-exchange view, alerts and event log
             (:class:`~liqmap.serve.market.MarketService`) fed by the pipeline, or None
             (a read-only state: ``/market/*`` answers from DuckDB where it can).
+        recordings: the recordings a replay serves, ``[{name, exchange, start_ms, end_ms, files}]``
+            (``liqmap demo``: :func:`liqmap.serve.demo.demo_recordings`), shown in ``/health`` so
+            the dashboard can say which recording a row comes from; None when not known.
     """
 
     con: duckdb.DuckDBPyConnection
@@ -71,6 +74,7 @@ class AppState:
     market: Any | None = None
     heatmap_hub: BroadcastHub = field(default_factory=BroadcastHub)
     after_source: Callable[["AppState"], Any] | None = None
+    recordings: list[dict] | None = None
     started_ms: int = field(default_factory=now_ms)
     _task: asyncio.Task | None = None
     _heatmap_task: asyncio.Task | None = None

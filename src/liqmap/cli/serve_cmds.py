@@ -178,7 +178,7 @@ def demo(
 ) -> None:
     """The dashboard on real recordings, offline: BTC's predicted liquidation map (Binance 2025-12 klines
     and open interest) with the realized liquidations of the same days; the newest hour loops."""
-    from liqmap.serve.demo import demo_paths, loop_tail, seed_market_history
+    from liqmap.serve.demo import demo_paths, demo_recordings, loop_tail, seed_market_history
     from liqmap.serve.server import ServeError, build_replay_state, check_port
 
     logging.basicConfig(level="WARNING")
@@ -205,6 +205,7 @@ def demo(
             await loop_tail(st, speed)
 
         state.after_source = loop
+        state.recordings = demo_recordings()
         _serve(state, host, port,
                "[bold yellow]REPLAY DEMO[/]: real recordings -- BTC predicted liquidation map from Binance klines and "
                "open interest of 2025-12, realized liquidations of BitMEX 2019, Hyperliquid 2023, Binance 2024-2025; "

@@ -28,20 +28,27 @@ from typing import Any
 import duckdb
 
 from liqmap.heatmap.reference import KLINES_5M, OI_5M
-from liqmap.units import HOUR_MS
+from liqmap.units import DAY_MS, HOUR_MS, day_ms
 
 log = logging.getLogger("liqmap.demo")
 
 DEMO_DIR = Path(__file__).resolve().parent.parent / "demo_data"
-#: replayed (unpaced) in this order; the last one is the newest and sets the replay clock
-DEMO_FILES = (
-    "bitmex_liquidation_inserts_2019-11.jsonl",
-    "liquidations.csv",
-    "non_mm_trades.csv.gz",
-    "AlejandroME01_binance_liquidations_2024-06-20.csv",
-    "PauliusMinialga_binance_liquidations_2025-01-26_2025-02-06.csv.gz",
-    "riftfern_binance_liquidations_2025-12-27_2025-12-28.csv.gz",
+#: the recordings (``demo_data/README.md``): name, venue, first and last day (UTC) of their
+#: events, files; replayed (unpaced) in this order, the last one is the newest and sets the replay
+#: clock. The dashboard names each feed row's recording from these, since one feed shows rows of
+#: 2025-12 next to rows of 2025-01 (tests/test_demo_loop.py checks every stored event lies in one).
+RECORDINGS = (
+    ("BitMEX liquidation inserts", "bitmex", "2019-11-14", "2019-11-16", ("bitmex_liquidation_inserts_2019-11.jsonl",)),
+    ("Hyperliquid published liquidations", "hyperliquid", "2023-02-28", "2023-05-01",
+     ("liquidations.csv", "non_mm_trades.csv.gz")),
+    ("Binance USD-M forceOrder capture (AlejandroME01)", "binance", "2024-06-20", "2024-06-20",
+     ("AlejandroME01_binance_liquidations_2024-06-20.csv",)),
+    ("Binance USD-M forceOrder capture (PauliusMinialga)", "binance", "2025-01-26", "2025-02-06",
+     ("PauliusMinialga_binance_liquidations_2025-01-26_2025-02-06.csv.gz",)),
+    ("Binance USD-M forceOrder capture (riftfern)", "binance", "2025-12-27", "2025-12-28",
+     ("riftfern_binance_liquidations_2025-12-27_2025-12-28.csv.gz",)),
 )
+DEMO_FILES = tuple(f for r in RECORDINGS for f in r[4])
 #: the seeded market history ends with the month the newest capture falls in
 SEED_SYMBOL = "BTCUSDT"
 SEED_END_MS = 1767225600000  # 2026-01-01T00:00:00Z
@@ -55,6 +62,19 @@ def demo_paths() -> list[str]:
     if missing:
         raise FileNotFoundError(f"demo data missing from the package: {', '.join(missing)}")
     return [str(DEMO_DIR / f) for f in DEMO_FILES]
+
+
+def demo_recordings() -> list[dict[str, Any]]:
+    """:data:`RECORDINGS` for the API (``/health`` ``recordings``): ``{name, exchange, start_ms,
+    end_ms, files}``, ``end_ms`` the last millisecond of the last day."""
+    import datetime as dt
+
+    def ms(day: str) -> int:
+        return day_ms(dt.date.fromisoformat(day))
+
+    return [{"name": f"{name}, {first} – {last}", "exchange": ex, "start_ms": ms(first),
+             "end_ms": ms(last) + DAY_MS - 1, "files": list(files)}
+            for name, ex, first, last, files in RECORDINGS]
 
 
 def seed_market_history(db_path: str) -> dict[str, int]:

@@ -34,6 +34,10 @@ def health(state: State):
     ``meta`` carries the size tiers (``large_usd``, ``institutional_usd``: settings) and the
     streaming cascade detector's threshold (``cascade_min_usd``), all USD, so clients such as
     the dashboard use the server's thresholds instead of their own copies.
+
+    ``recordings``: in a replay whose recordings are known (``liqmap demo``), each one's
+    ``{name, exchange, start_ms, end_ms, files}``, so a client can label an event with the
+    recording it comes from; else null.
     """
     p = state.pipeline
     pipe = None
@@ -55,6 +59,7 @@ def health(state: State):
         "storage": state.storage_health(),
         "ws_clients": len(state.hub.subscribers),
         "heatmap": state.heatmap.status() if state.heatmap is not None else None,
+        "recordings": state.recordings,
     }
 
 
