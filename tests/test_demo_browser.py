@@ -109,6 +109,50 @@ def test_a_symbol_without_price_history_still_reads_right(demo):
         assert not errors and not console, (errors, console)
 
 
+@pytest.mark.parametrize("width", [1280, 1920])
+def test_layout_fits_and_rows_name_their_recording(demo, width):
+    """At 1280 and 1920 px: the header is one line (the 14 venues sit in a drop-down, not a row
+    of checkboxes), the cross-exchange empty sentence wraps inside its panel; the feed names the
+    recording of each run of rows (the newest capture's 2025-12 rows, then 2025-01's), and the
+    venue menu filters every panel."""
+    with browser_page({"width": width, "height": 900}) as (page, errors):
+        console = _console_errors(page)
+        page.goto(demo + "/")
+        page.wait_for_selector("body[data-ready='1']", timeout=20_000)
+        page.wait_for_selector("#xv-table td.empty", timeout=10_000)
+        geo = page.evaluate("""() => { const r = (s) => document.querySelector(s).getBoundingClientRect();
+            const wrap = document.querySelector('.xv-table-wrap');
+            return {header: r('header').height, brand: r('.brand').top, menu: r('#exchange-menu').top,
+                    nav: r('nav').top, wrapScroll: wrap.scrollWidth, wrapWidth: wrap.clientWidth,
+                    docScroll: document.documentElement.scrollWidth, docWidth: window.innerWidth}; }""")
+        assert geo["header"] < 50 and abs(geo["menu"] - geo["brand"]) < 12 and abs(geo["nav"] - geo["brand"]) < 12, geo
+        assert geo["wrapScroll"] <= geo["wrapWidth"] and geo["docScroll"] <= geo["docWidth"], geo
+        feed = page.eval_on_selector_all("#feed > li", "els => els.map((e) => [e.className, e.textContent])")
+        seps = [t for c, t in feed if c == "rec-sep"]
+        assert feed[0][0] == "rec-sep" and "riftfern" in feed[0][1] and "2025-12-27" in feed[0][1], feed[:3]
+        assert any("PauliusMinialga" in t for t in seps), seps
+        for i, (c, t) in enumerate(feed):  # each row sits under the heading of its own recording
+            if c.startswith("feed-row"):
+                head = next(t2 for c2, t2 in reversed(feed[:i]) if c2 == "rec-sep")
+                assert t[:4] in head, (t, head)
+        assert page.locator("#exchange-picker input").count() >= 14 and not page.is_visible("#exchange-picker")
+        page.click("#exchange-menu summary")
+        assert page.is_visible("#exchange-picker")
+        menu = page.evaluate("() => document.querySelector('#exchange-menu .menu').getBoundingClientRect().right")
+        assert menu <= width, menu
+        page.click("#exchange-menu button[data-pick=none]")
+        assert page.inner_text("#exchange-count") == "none: tick one"
+        page.click("#exchange-picker input[value=bitmex]")
+        assert page.inner_text("#exchange-count") == "bitmex"
+        page.check("#feed-all")
+        page.wait_for_function("""() => { const r = [...document.querySelectorAll('#feed li.feed-row')];
+            return r.length && r.every((li) => li.dataset.exchange === 'bitmex'); }""", timeout=10_000)
+        assert "BitMEX" in page.inner_text("#feed li.rec-sep")
+        page.click("h2")  # a click elsewhere closes the menu
+        assert not page.is_visible("#exchange-picker")
+        assert not errors and not console, (errors, console)
+
+
 def test_predicted_levels_opens_on_btcusdt(demo):
     with browser_page({"width": 1280, "height": 900}) as (page, errors):
         console = _console_errors(page)

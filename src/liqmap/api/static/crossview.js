@@ -27,7 +27,7 @@
 
   function empty(text) {
     $("xv-summary").textContent = "";
-    $("xv-table").querySelector("tbody").replaceChildren(el("tr", null, el("td", { colSpan: 10, className: "muted" }, text)));
+    $("xv-table").querySelector("tbody").replaceChildren(el("tr", null, el("td", { colSpan: $("xv-table").tHead.rows[0].cells.length, className: "muted empty" }, text)));
   }
 
   function renderTable(d) {
@@ -87,11 +87,13 @@
     }
     for (const e of r.data.slice(0, 30)) {
       const liq = e.kind === "liquidation";
-      ul.appendChild(el("li", { className: "whale " + (liq ? "liq " + e.liquidated : e.side) },
+      const li = ul.appendChild(el("li", { className: "whale " + (liq ? "liq " + e.liquidated : e.side) },
         el("span", null, M.fmtTime(e.timestamp)), el("span", null, e.exchange + " " + e.symbol),
         el("span", null, liq ? e.liquidated.toUpperCase() + " LIQ" : e.side.toUpperCase()),
         el("span", { className: "num" }, M.fmtPrice(e.price)), el("span", { className: "num" }, M.fmtUsd(e.value_usd))));
+      li.dataset.exchange = e.exchange; li.dataset.ts = e.timestamp;
     }
+    M.markRecordings(ul);
   }
 
   function connect(group) {

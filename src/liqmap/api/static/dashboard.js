@@ -35,7 +35,8 @@
     $("loop-badge").classList.toggle("hidden", !loop);
     if (loop) $("loop-badge").textContent = "LOOP " + loop.round + " · " + M.fmtTime(loop.start_ms).slice(5, 16)
       + "–" + M.fmtTime(loop.end_ms).slice(11, 16);
-    $("clock").textContent = (replay ? "replay clock " : "") + M.fmtTime(meta.now_ms) + " UTC";
+    $("clock").textContent = M.fmtTime(meta.now_ms) + " UTC";  // beside the REPLAY badge, which says what it is
+    $("clock").title = meta.mode === "replay" ? "replay clock: the newest replayed event" : "now (wall clock)";
   }
 
   function sourceNote(meta, d) {
@@ -55,6 +56,7 @@
     const [syms, prices, exs, health] = await Promise.all([M.getJSON("/liquidations/symbols"),
       M.soft(M.getJSON("/data/symbols")), M.soft(M.getJSON("/exchanges")), M.soft(M.getJSON("/health"))]);
     applyMeta(health.error ? syms.meta : health.meta);  // /health also carries the size tiers
+    if (!health.error) M.recordings = health.recordings || null;  // the demo names its recordings
     state.priceSymbols = prices.symbols || [];
     const fromPrices = state.priceSymbols.map((s) => s.replace(/(USDT|USDC|USD)$/, ""));
     const bases = [...new Set([...Object.keys(syms.underlyings || {}), ...fromPrices])];
@@ -75,13 +77,31 @@
         swatch.style.background = e.color || "#888";
         box.appendChild(el("label", null, el("input", { type: "checkbox", value: e.name, checked: true }), " ", swatch, e.name));
       }
-      box.addEventListener("change", () => {
-        const all = [...box.querySelectorAll("input")];
-        const on = all.filter((i) => i.checked).map((i) => i.value);
-        state.exchanges = on.length === all.length ? null : on;
-        state.lastEnd = null; refresh(); loadRecent(); connectWs();
+      $("exchange-count").textContent = "all " + exs.exchanges.length;
+      box.addEventListener("change", pickExchanges);
+      $("exchange-menu").querySelector(".menu-actions").addEventListener("click", (ev) => {
+        const pick = ev.target.dataset && ev.target.dataset.pick;
+        if (!pick) return;
+        for (const i of box.querySelectorAll("input")) i.checked = pick === "all";
+        pickExchanges();
       });
+      // the menu closes on a click elsewhere or Escape, as a select does
+      document.addEventListener("click", (ev) => { if (!$("exchange-menu").contains(ev.target)) $("exchange-menu").open = false; });
+      document.addEventListener("keydown", (ev) => { if (ev.key === "Escape") $("exchange-menu").open = false; });
     }
+  }
+
+  // the exchange menu's ticks -> state.exchanges (null = all) and its summary ("all 15", "3 of 15", "bybit");
+  // with none ticked the panels keep the last choice until one is
+  function pickExchanges() {
+    const all = [...$("exchange-picker").querySelectorAll("input")];
+    const on = all.filter((i) => i.checked).map((i) => i.value);
+    $("exchange-count").textContent = on.length === all.length ? "all " + all.length : on.length === 1 ? on[0]
+      : on.length ? on.length + " of " + all.length : "none: tick one";
+    $("exchange-count").classList.toggle("bad", !on.length);
+    if (!on.length) return;
+    state.exchanges = on.length === all.length ? null : on;
+    state.lastEnd = null; refresh(); loadRecent(); connectWs();
   }
 
   function renderStats(st) {
@@ -144,14 +164,14 @@
     const tier = state.institutional != null && ev.value_usd >= state.institutional ? "tier-institutional"
       : state.large != null && ev.value_usd >= state.large ? "tier-large" : "tier-retail";
     li.className = "feed-row " + ev.side + " " + tier + (fresh ? " fresh" : "");
-    li.dataset.id = ev.id; li.dataset.exchange = ev.exchange; li.dataset.usd = ev.value_usd;
+    li.dataset.id = ev.id; li.dataset.exchange = ev.exchange; li.dataset.usd = ev.value_usd; li.dataset.ts = ev.timestamp;
     const cells = [M.fmtTime(ev.timestamp), ev.exchange, ev.symbol, ev.side,
                    M.fmtPrice(ev.price) + (M.USD_QUOTES.includes((ev.quote || "").toUpperCase()) ? "" : " " + ev.quote),
                    M.fmtUsd(ev.value_usd)];
     for (const c of cells) { const s = document.createElement("span"); s.textContent = c; li.appendChild(s); }
     const feed = $("feed");
     if (fresh) feed.insertBefore(li, feed.firstChild); else feed.appendChild(li);
-    while (feed.children.length > MAX_FEED) { const last = feed.lastChild; state.feedIds.delete(last.dataset.id); feed.removeChild(last); }
+    while (feed.querySelectorAll("li.feed-row").length > MAX_FEED) { const last = feed.lastChild; state.feedIds.delete(last.dataset.id); feed.removeChild(last); }
   }
 
   async function loadRecent() {
@@ -160,6 +180,7 @@
     $("feed").replaceChildren(); state.feedIds.clear();
     if (r.error) return;
     for (const ev of r.liquidations) addFeedRow(ev, false);
+    M.markRecordings($("feed"));
     if (!r.liquidations.length) $("feed").appendChild(el("li", { className: "muted" }, "No " + (state.feedAll ? "" : state.base + " ")
       + "liquidation stored yet; new ones appear here as they arrive."));
   }
@@ -183,6 +204,7 @@
           now_ms: it.data.timestamp, loop: state.loop }));
         window.liqmapFeedCount = (window.liqmapFeedCount || 0) + 1;
       }
+      if (items.length) M.markRecordings($("feed"));
     };
     ws.onclose = () => { $("ws-state").textContent = "reconnecting…"; setTimeout(connectWs, 2000); };
   }

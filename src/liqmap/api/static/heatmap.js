@@ -26,7 +26,8 @@
     try {
       const h = await M.getJSON("/health"); meta = h.meta;
       $("mode-badge").classList.toggle("hidden", meta.mode !== "replay");
-      $("clock").textContent = (meta.mode === "replay" ? "replay clock " : "") + M.fmtTime(meta.now_ms) + " UTC";
+      $("clock").textContent = M.fmtTime(meta.now_ms) + " UTC";  // beside the REPLAY badge, which says what it is
+      $("clock").title = meta.mode === "replay" ? "replay clock: the newest replayed event" : "now (wall clock)";
       const winMs = M.WINDOW_MS[$("window").value];
       const iv = $("interval").value === "auto" ? M.intervalFor(winMs) : $("interval").value;
       const base = sym.replace(/(USDT|USDC|USD)$/, "");

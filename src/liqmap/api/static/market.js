@@ -46,6 +46,24 @@
     e.append(...children.filter((c) => c != null).map((c) => (c instanceof Node ? c : String(c))));
     return e;
   };
+  // a list of events (li with data-exchange and data-ts) drawn from several recordings (liqmap demo:
+  // /health recordings, kept in M.recordings): a heading row before each run of rows of one
+  // recording names it, so rows of 2025-12 beside rows of 2025-01 read as two recordings
+  M.recordings = null;
+  M.markRecordings = function (ul) {
+    for (const s of [...ul.querySelectorAll("li.rec-sep")]) s.remove();
+    if (!M.recordings || !M.recordings.length) return;
+    let prev = null;
+    for (const li of [...ul.children]) {
+      if (li.dataset.ts === undefined) continue;
+      const ts = Number(li.dataset.ts);
+      const r = M.recordings.find((x) => x.exchange === li.dataset.exchange && x.start_ms <= ts && ts <= x.end_ms);
+      const name = "recording: " + (r ? r.name : "none of the demo's");
+      li.title = name;
+      if (name !== prev) ul.insertBefore(M.el("li", { className: "rec-sep" }, name), li);
+      prev = name;
+    }
+  };
   // node's content := the parts (a string, a node, or an array of them) separated by spaces
   M.setParts = (node, parts) => node.replaceChildren(...parts.flatMap((p, i) => [...(i ? [" "] : []), ...[].concat(p)]));
   // a string shown in a Plotly text (hover, annotation): Plotly reads a few tags (<b>, <br>), so
