@@ -95,6 +95,17 @@ def test_unknown_symbol_404_lists_known(client):
     assert r.json()["detail"]["known_symbols"] == ["BTCUSDT"]
 
 
+def test_an_underlying_names_its_usdt_perpetual(client):
+    """``symbol=BTC`` (the realized endpoints' and the dashboard's spelling) reads BTCUSDT's map:
+    the same body as asking for BTCUSDT, and the response names the symbol it resolved to."""
+    q = {"time_window": "2d", "interval": "1h"}
+    by_base = client.get("/liquidations/heatmap-timeseries", params={"symbol": "btc", **q})
+    by_symbol = client.get("/liquidations/heatmap-timeseries", params={"symbol": "BTCUSDT", **q})
+    assert by_base.status_code == by_symbol.status_code == 200
+    assert by_base.json() == by_symbol.json() and by_base.json()["meta"]["symbol"] == "BTCUSDT"
+    assert client.get("/liquidations/heatmap-timeseries", params={"symbol": "ETH", **q}).status_code == 404
+
+
 def test_klines_and_date_range(client):
     r = client.get("/prices/klines", params={"symbol": "BTCUSDT", "interval": "1h", "limit": 3})
     c = r.json()["data"]

@@ -16,6 +16,9 @@ Endpoints (all JSON; times ms UTC; prices/notional USDT):
 * ``GET /data/date-range?symbol=`` → per-table ``{start, end, rows}``.
 * ``GET /data/symbols`` → ``{symbols: [...]}``.
 
+``symbol`` is an archive symbol (``BTCUSDT``) or its underlying (``BTC``: its USDT perpetual, else
+its only symbol), as the realized-liquidation endpoints read it.
+
 Errors: 422 with a reason for bad parameters, 404 for an unknown symbol (the body lists the
 known ones) or an empty window.
 
@@ -98,9 +101,33 @@ def _symbol_or_404(cur, symbol: str) -> str:
         with _LOCK:
             _SYMBOLS.clear()
             _SYMBOLS[ver] = known
-    if sym not in known:
+    if sym in known:
+        return sym
+    resolved = _underlying_symbol(sym, known)
+    if resolved is None:
         raise HTTPException(404, {"reason": f"unknown symbol {sym}", "known_symbols": known})
-    return sym
+    return resolved
+
+
+def _underlying_symbol(sym: str, known: list[str]) -> str | None:
+    """The archive symbol an underlying names (``BTC`` -> ``BTCUSDT``, as the realized endpoints
+    read it): its USDT perpetual, else its only symbol; None when there is none or several."""
+    from liqmap.symbols import parse_symbol
+
+    try:
+        base = parse_symbol(sym).base
+    except ValueError:
+        return None
+    same = []
+    for k in known:
+        try:
+            if parse_symbol(k).base == base:
+                same.append(k)
+        except ValueError:
+            continue
+    if f"{base}USDT" in same:
+        return f"{base}USDT"
+    return same[0] if len(same) == 1 else None
 
 
 def _latest_end(cur, symbol: str) -> int:
