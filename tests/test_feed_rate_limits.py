@@ -119,3 +119,27 @@ async def test_gap_backfill_waits_the_floor_after_a_429(tmp_path, monkeypatch):
     assert t1 - t0 >= POLICY.floor_s
     assert run.health.gaps_filled == 1 and run.health.rate_limited == 1
     assert [e.id for e in run.liquidations()][-1] == "deribit:BTC-PERPETUAL:66460626"  # from the history
+
+
+@pytest.mark.timeout(30)
+async def test_a_429_reaches_the_metrics():
+    """The handshake refused with 429 counts in ``/metrics`` as ``liqmap_rate_limited_total``
+    (it was only in ``/health``), through the aggregator's per-venue totals; a later, lower
+    total (a restarted feed) never makes the counter go down."""
+    from liqmap.api.metrics import Metrics
+    from liqmap.feed.aggregator import ExchangeAggregator
+
+    async with LocalWsVenue([[Send(FRAMES)]], refuse=[(429, {"Retry-After": "1"})]) as venue:
+        adapter = ExchangeAdapter("binance", ws_url=venue.url, **FAST)
+        agg = ExchangeAggregator(["binance"], adapter_overrides={"binance": adapter})
+        events = []
+        adapter.add_listener(events.append)
+        async with connected(adapter):
+            await wait_until(lambda: len(liqs(events)) >= 42, timeout_s=8.0, what="42 liquidations")
+            totals = agg.rate_limited()
+    assert totals == {"binance": 1}
+    m = Metrics()
+    m.set_rate_limited(totals)
+    m.set_rate_limited({"binance": 0})
+    text = m.render().decode()
+    assert 'liqmap_rate_limited_total{exchange="binance"} 1.0' in text

@@ -13,6 +13,8 @@ class Metrics:
     * ``liqmap_events_ingested_total{exchange,type}`` -- normalized events ingested.
     * ``liqmap_parse_errors_total{exchange}`` -- frames a parser rejected (from the source).
     * ``liqmap_gaps_total{exchange}`` -- coverage gaps reported by feeds.
+    * ``liqmap_rate_limited_total{exchange}`` -- HTTP 429 / 418 answers of a venue (websocket
+      handshakes, REST polls, gap backfill); each is waited out (``Retry-After``, floor 5 s).
     * ``liqmap_ws_clients`` -- connected websocket API clients.
     * ``liqmap_ws_dropped_messages_total`` -- messages dropped for slow websocket clients.
     * ``liqmap_ingest_latency_seconds`` -- local receipt (``received_at``) to fan-out, live mode.
@@ -43,6 +45,8 @@ class Metrics:
         self.parse_errors = Counter("liqmap_parse_errors_total", "Frames rejected by a parser",
                                     ["exchange"], registry=r)
         self.gaps = Counter("liqmap_gaps_total", "Coverage gaps", ["exchange"], registry=r)
+        self.rate_limited = Counter("liqmap_rate_limited_total", "HTTP 429/418 answers from a venue",
+                                    ["exchange"], registry=r)
         self.ws_clients = Gauge("liqmap_ws_clients", "Connected websocket clients", registry=r)
         self.ws_dropped = Counter("liqmap_ws_dropped_messages_total",
                                   "Messages dropped for slow websocket clients", registry=r)
@@ -62,7 +66,6 @@ class Metrics:
                                      ["exchange", "reason"], registry=r)
         self.gate_quarantined = Counter("liqmap_events_quarantined_total", "Liquidations stored apart",
                                         ["exchange", "reason"], registry=r)
-        self._gate_seen: dict[tuple[str, str, str], int] = {}
         self.committed = Gauge("liqmap_store_committed", "Liquidations committed to DuckDB this run", registry=r)
         self.buffered = Gauge("liqmap_store_buffered", "Events received, not committed yet", registry=r)
         self.commit_lag = Gauge("liqmap_commit_lag_seconds", "Receipt -> DuckDB commit, recent commits",
@@ -85,8 +88,8 @@ class Metrics:
                                    "recent alerts", ["sink", "quantile"], registry=r)
         self._alert_seen: dict[tuple[str, str], int] = {}
         self._tier_seen: dict[tuple[str, str], int] = {}
-        self._parse_seen: dict[str, float] = {}
-        self._oi_seen: dict[tuple[str, str], int] = {}
+        #: (metric, labels) -> the source total last synced, for the monotonic counters
+        self._seen: dict[tuple, float] = {}
         self._ev_children: dict[tuple[str, str], object] = {}
 
     def observe_event(self, ev: Event, live: bool, now_ms: int | None = None) -> None:
@@ -107,30 +110,23 @@ class Metrics:
 
     def set_parse_errors(self, per_exchange: dict[str, int]) -> None:
         """Sync parse-error totals reported by a source (monotonic per exchange)."""
-        for ex, n in per_exchange.items():
-            prev = self._parse_seen.get(ex, 0)
-            if n > prev:
-                self.parse_errors.labels(ex).inc(n - prev)
-                self._parse_seen[ex] = n
+        _sync_totals(self.parse_errors, self._seen, {(ex,): n for ex, n in per_exchange.items()})
+
+    def set_rate_limited(self, per_exchange: dict[str, int]) -> None:
+        """Sync the feeds' HTTP 429/418 answer totals (websocket handshakes, REST polls, gap
+        backfill; monotonic per exchange)."""
+        _sync_totals(self.rate_limited, self._seen, {(ex,): n for ex, n in per_exchange.items()})
 
     def set_oi_rejected(self, per_exchange: dict[str, dict[str, int]]) -> None:
         """Sync the guard's rejection totals ``{exchange: {reason: n}}`` (monotonic)."""
-        for ex, reasons in per_exchange.items():
-            for reason, n in reasons.items():
-                prev = self._oi_seen.get((ex, reason), 0)
-                if n > prev:
-                    self.oi_rejected.labels(ex, reason).inc(n - prev)
-                    self._oi_seen[(ex, reason)] = n
+        _sync_totals(self.oi_rejected, self._seen,
+                     {(ex, reason): n for ex, reasons in per_exchange.items() for reason, n in reasons.items()})
 
     def set_gate_counts(self, per_exchange: dict[str, dict[str, dict[str, int]]]) -> None:
         """Sync the gates' totals ``{exchange: {"rejected"|"quarantined": {reason: n}}}`` (monotonic)."""
-        for ex, kinds in per_exchange.items():
-            for kind, metric in (("rejected", self.gate_rejected), ("quarantined", self.gate_quarantined)):
-                for reason, n in kinds.get(kind, {}).items():
-                    prev = self._gate_seen.get((kind, ex, reason), 0)
-                    if n > prev:
-                        metric.labels(ex, reason).inc(n - prev)
-                        self._gate_seen[(kind, ex, reason)] = n
+        for kind, metric in (("rejected", self.gate_rejected), ("quarantined", self.gate_quarantined)):
+            _sync_totals(metric, self._seen, {(ex, reason): n for ex, kinds in per_exchange.items()
+                                              for reason, n in kinds.get(kind, {}).items()})
 
     def set_storage(self, storage: dict) -> None:
         """Sync the store's counters and tier states (:meth:`liqmap.api.state.AppState.storage_health`)."""
@@ -185,3 +181,15 @@ class Metrics:
     def render(self) -> bytes:
         """Prometheus text exposition."""
         return generate_latest(self.registry)
+
+
+def _sync_totals(metric, seen: dict[tuple, float], totals: dict[tuple, float]) -> None:
+    """Increase the Prometheus counter ``metric`` (children by label tuple) by how much each
+    source total in ``totals`` grew since the last sync; ``seen`` remembers the synced totals.
+    A total that fell (a restarted source) is not subtracted: counters only grow."""
+    for labels, n in totals.items():
+        key = (id(metric), *labels)
+        prev = seen.get(key, 0)
+        if n > prev:
+            metric.labels(*labels).inc(n - prev)
+            seen[key] = n

@@ -260,6 +260,8 @@ class AppState:
         if self.aggregator is not None:
             try:
                 self.metrics.set_parse_errors(self.aggregator.parse_errors())
+                if hasattr(self.aggregator, "rate_limited"):
+                    self.metrics.set_rate_limited(self.aggregator.rate_limited())
                 self.metrics.set_gate_counts(self.aggregator.gate_counts())
                 if hasattr(self.aggregator, "subscriptions"):
                     self.metrics.set_subscriptions(self.aggregator.subscriptions())

@@ -342,6 +342,10 @@ class ExchangeAggregator:
                 out[name] = out.get(name, 0) + n
         return out
 
+    def rate_limited(self) -> dict[str, int]:
+        """``{exchange: HTTP 429/418 answers}`` of every live feed (handshakes, polls, backfill)."""
+        return {name: a.health().rate_limited for name, a in self.adapters.items()}
+
     def gate_counts(self) -> dict[str, dict[str, dict[str, int]]]:
         """``{exchange: {"rejected": {reason: n}, "quarantined": {reason: n}}}``: what the venues'
         plausibility gates dropped and stored apart, over every feed (live and replayed)."""
