@@ -31,7 +31,9 @@ def client(tmp_path_factory):
     from liqmap.serve.server import build_replay_state
 
     db = tmp_path_factory.mktemp("market") / "m.duckdb"
-    state = build_replay_state([str(p) for p in SESSIONS], str(db), settings=Settings(market_stale_s=FIVE_YEARS_S))
+    # whale_usd 20k: trades of the recorded sessions reach the tape (the 1M default keeps it empty here)
+    state = build_replay_state([str(p) for p in SESSIONS], str(db),
+                               settings=Settings(market_stale_s=FIVE_YEARS_S, whale_usd=20_000))
     with TestClient(create_app(state)) as c:
         wait_finished(c)
         deadline = time.monotonic() + 10
@@ -174,3 +176,22 @@ def test_a_process_without_a_market_view_says_so(tmp_path):
         r = c.get("/market/ticker", params={"symbol": "BTCUSDT"})
         assert r.status_code == 404 and "liqmap serve" in r.json()["detail"]
         assert c.get("/market/arbitrage", params={"status": "all"}).json()["data"] == []
+
+
+def test_whale_tape_follows_the_exchange_filter(client):
+    """The dashboard's venue selection reaches the whale tape: ``exchanges`` keeps exactly the
+    tape's rows of those venues (it was ignored, so a BitMEX-only view still listed Binance)."""
+    body = client.get("/market/whales", params={"limit": 1000}).json()
+    # the configured threshold is the tape's (an empty tape is falsy: MarketView replaced it by a
+    # default one, so LIQMAP_WHALE_USD and LIQMAP_WHALE_USD_BY_BASE were ignored)
+    assert body["meta"]["trade_min_usd"] == 20_000
+    every = body["data"]
+    venues = sorted({e["exchange"] for e in every})
+    assert len(venues) >= 2, venues  # the recorded sessions put several venues on the tape
+    for v in venues:
+        only = client.get("/market/whales", params={"limit": 1000, "exchanges": v.upper()}).json()["data"]
+        assert only == [e for e in every if e["exchange"] == v] and only
+    both = client.get("/market/whales", params={"limit": 1000, "exchanges": ",".join(venues[:2])}).json()["data"]
+    assert both == [e for e in every if e["exchange"] in venues[:2]]
+    r = client.get("/market/whales", params={"exchanges": "binance,nowhere"})
+    assert r.status_code == 422 and "nowhere" in r.text

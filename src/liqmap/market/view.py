@@ -108,7 +108,7 @@ class MarketView:
         self.min_net_bps = min_net_bps
         self.board = QuoteBoard()
         self.tracker = ArbitrageTracker()
-        self.whales = whales or WhaleTape()
+        self.whales = whales if whales is not None else WhaleTape()  # an empty tape is falsy (__len__)
         self.liquidations: deque[Liquidation] = deque(maxlen=liquidation_history)
         self.snapshots: dict[tuple[str, str], CrossExchangeData] = {}
         self.failover = {f: FailoverMachine(f, stale_after_s, recover_after_s) for f in features}

@@ -20,7 +20,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from fastapi import APIRouter, Depends, HTTPException, Query
 
-from liqmap.api.deps import Cursor, get_state, parse_window
+from liqmap.api.deps import Cursor, get_state, parse_exchanges, parse_window
 from liqmap.api.errors import MAX_TIME_MS, echo
 from liqmap.api.state import AppState
 from liqmap.storage import market_view_reads as mvr
@@ -191,6 +191,7 @@ def market_ticker_history(
 def market_whales(
     state: State,
     symbol: str | None = Query(None, max_length=64, description="underlying filter (BTC, BTCUSDT); default all"),
+    exchanges: str | None = Query(None, description="Comma list of venue ids; default all"),
     kind: Literal["all", "trade", "liquidation"] = Query("all", description="trades, liquidations or both"),
     min_value_usd: float = Query(0.0, ge=0, le=1e12, description="USD notional at least"),
     limit: int = Query(100, ge=1, le=1000),
@@ -200,9 +201,10 @@ def market_whales(
     ``LIQMAP_LARGE_USD`` inline (``kind = liquidation``, ``liquidated`` = position side)."""
     market = _market(state)
     base = _group(symbol)[0] if symbol else None
+    venues = set(parse_exchanges(state, exchanges) or ())
     out = []
     for e in market.view.whales.entries(base, limit=len(market.view.whales)):
-        if (kind == "all" or e.kind == kind) and e.value_usd >= min_value_usd:
+        if (kind == "all" or e.kind == kind) and e.value_usd >= min_value_usd and (not venues or e.exchange in venues):
             out.append(msgspec.to_builtins(e))
             if len(out) >= limit:
                 break

@@ -117,12 +117,13 @@
     return mine.length ? mine[0].base + mine[0].quote_family : null;
   }
 
-  async function update(base) {
+  // exchanges: the dashboard's venue selection, comma list (null = all)
+  async function update(base, exchanges) {
     const changed = base !== st.base;
     st.base = base;
     const [tk, arb, wh] = await Promise.all([M.soft(M.getJSON("/market/tickers")),
       M.soft(M.getJSON("/market/arbitrage", { limit: 200 })),
-      M.soft(M.getJSON("/market/whales", { symbol: base, limit: 30 }))]);
+      M.soft(M.getJSON("/market/whales", { symbol: base, exchanges: exchanges || null, limit: 30 }))]);
     if (tk.error) {
       empty(tk.status === 404 ? "No live market view in this process: `liqmap serve` keeps one from the venues' tickers."
         : "Market view unavailable: " + tk.error);

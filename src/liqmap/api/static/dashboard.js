@@ -253,7 +253,7 @@
       if (!st.error) renderStats(st);
       if (!cs.error) renderCascades(cs);
       if (!hl.error) renderHealth(hl);
-      window.LiqmapCrossView.update(base).catch((e) => console.warn("cross-exchange:", e.message || e));
+      window.LiqmapCrossView.update(base, exParam()).catch((e) => console.warn("cross-exchange:", e.message || e));
       window.liqmapRefreshMs = performance.now() - t0;
     } catch (e) { console.warn("refresh failed:", e.message || e); }
     finally { busy = false; }
