@@ -111,7 +111,31 @@ def test_record_cli_bad_usage_exit_2(tmp_path):
     from liqmap.cli import app
 
     r = CliRunner().invoke(app, ["record", "-e", "binance", "-o", str(tmp_path / "x.gz"), "--ws-url", "binance"])
-    assert r.exit_code == 2 and "--ws-url expects" in r.output
+    assert r.exit_code == 2 and "--ws-url must be name=ws://" in r.output
     r = CliRunner().invoke(app, ["record", "-e", "bogus", "-o", str(tmp_path / "x.gz")])
     assert r.exit_code == 2 and "unknown exchange" in r.output
     assert not (tmp_path / "x.gz").exists()
+
+
+async def test_record_cli_rest_url_records_the_local_venue_polls(tmp_path):
+    """``--rest-url`` points the REST polls (Binance open interest) at a local venue, as
+    ``serve --rest-url`` does: the recording holds the venue's answers (REAL Binance BTCUSDT
+    open interest of December 2025, tests/market_venues.py), never a request to the internet."""
+    from liqmap.units import now_ms
+    from market_venues import LiveMarket
+
+    out = tmp_path / "rest.jsonl.gz"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "BINANCE_POLL_INTERVAL": "0.2"}
+    async with LiveMarket(now_ms(), history_steps=12, live_steps=1) as m:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "liqmap", "record", "-e", "binance", "--market-symbols", "BTC",
+            "--ws-url", f"binance=ws://127.0.0.1:{m.port}", "--rest-url", f"binance={m.url}",
+            "-o", str(out), "--duration", "4",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
+        )  # fmt: skip
+        _, stderr = await asyncio.wait_for(proc.communicate(), 40)
+    assert proc.returncode == 0, stderr.decode()
+    _, frames = read_recording(out)
+    polled = [json.loads(f.data) for f in frames if '"openInterest"' in f.data]
+    assert polled and {p["symbol"] for p in polled} == {"BTCUSDT"}
+    assert all(float(p["openInterest"]) > 0 for p in polled)

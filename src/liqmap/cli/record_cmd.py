@@ -33,19 +33,9 @@ from rich.markup import escape
 from rich.text import Text
 
 from liqmap.cli import app
-from liqmap.cli.serve_cmds import symbol_list
+from liqmap.cli.serve_cmds import symbol_list, venue_urls
 from liqmap.exchanges.contracts import default_contracts
 from liqmap.feed.recorder import RecordingWriter, contracts_frame
-
-
-def _parse_ws_urls(items: list[str]) -> dict[str, str]:
-    out = {}
-    for item in items:
-        name, sep, url = item.partition("=")
-        if not sep or not name or not url.startswith(("ws://", "wss://")):
-            raise ValueError(f"--ws-url expects NAME=ws(s)://host[:port][/path], got {item!r}")
-        out[name.strip().lower()] = url.strip()
-    return out
 
 
 def _status(agg, writer: RecordingWriter, started: float) -> Text:
@@ -83,12 +73,13 @@ async def _record(
     rest: bool,
     console: Console,
     market_symbols: list[str] | None = None,
+    rest_urls: dict[str, str] | None = None,
 ) -> tuple[RecordingWriter, dict[str, str]]:
     from liqmap.feed.aggregator import ExchangeAggregator
 
     writer = RecordingWriter(out, exchanges)
     agg = ExchangeAggregator(exchanges, symbols, market_symbols=market_symbols, ws_urls=ws_urls,
-                             adapter_kwargs={"recorder": writer.write, "rest": rest})
+                             rest_urls=rest_urls, adapter_kwargs={"recorder": writer.write, "rest": rest})
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -132,6 +123,7 @@ def record(
     symbols: Optional[str] = typer.Option(None, "--symbols", "-s", metavar="SYMBOL,...", help="Comma-separated symbols (BTCUSDT,ETH); default: venue all-market streams."),
     duration: Optional[float] = typer.Option(None, "--duration", "-d", help="Stop after this many seconds (default: until Ctrl-C)."),
     ws_url: List[str] = typer.Option([], "--ws-url", metavar="VENUE=URL", help="Override a venue URL: NAME=ws://host:port (repeatable)."),
+    rest_url: List[str] = typer.Option([], "--rest-url", metavar="VENUE=URL", help="Override a venue REST base URL: NAME=http://host:port (repeatable)."),
     rest: bool = typer.Option(True, "--rest/--no-rest", help="Also record the venues' REST polls."),
     market_symbols: str = typer.Option(
         "BTC,ETH", "--market-symbols", metavar="BASE,...",
@@ -152,17 +144,19 @@ def record(
         market = symbol_list(market_symbols)
         for s in [*(syms or ()), *market]:
             parse_symbol(s)
-        urls = _parse_ws_urls(ws_url)
-        bad = [n for n in urls if n not in names]
-        if bad:
-            raise ValueError(f"--ws-url for {', '.join(bad)} which is not in --exchanges")
+        urls = venue_urls(ws_url, "--ws-url")
+        rest_urls = venue_urls(rest_url, "--rest-url", ("http://", "https://"))
+        for opt, given in (("--ws-url", urls), ("--rest-url", rest_urls)):
+            bad = [n for n in given if n not in names]
+            if bad:
+                raise ValueError(f"{opt} for {', '.join(bad)} which is not in --exchanges")
         if duration is not None and duration <= 0:
             raise ValueError("--duration must be > 0 seconds")
     except ValueError as exc:
         console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from None
     try:
-        writer, silent = asyncio.run(_record(names, out, syms, duration, urls, rest, console, market))
+        writer, silent = asyncio.run(_record(names, out, syms, duration, urls, rest, console, market, rest_urls))
     except KeyboardInterrupt:  # pragma: no cover - second Ctrl-C during shutdown
         console.print("interrupted")
         return

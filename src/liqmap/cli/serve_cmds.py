@@ -58,14 +58,24 @@ def venue_names(values: Optional[List[str]] | str, known) -> list[str] | None:
     return names
 
 
-def _parse_urls(values: Optional[List[str]], opt: str = "--ws-url", schemes=("ws://", "wss://")) -> dict[str, str]:
+def venue_urls(values: Optional[List[str]], opt: str = "--ws-url", schemes=("ws://", "wss://")) -> dict[str, str]:
+    """``["binance=ws://host:port", ...]`` -> ``{venue: url}`` (``--ws-url`` / ``--rest-url``).
+
+    Raises ValueError naming ``opt`` for an item without ``=`` or with another scheme."""
     urls: dict[str, str] = {}
     for v in values or ():
         name, sep, url = v.partition("=")
         if not sep or not name or not url.startswith(schemes):
-            _fail(f"{opt} must be name={schemes[0]}host:port[/path], got {v!r}")
+            raise ValueError(f"{opt} must be name={schemes[0]}host:port[/path], got {v!r}")
         urls[name.strip().lower()] = url.strip()
     return urls
+
+
+def _parse_urls(values: Optional[List[str]], opt: str = "--ws-url", schemes=("ws://", "wss://")) -> dict[str, str]:
+    try:
+        return venue_urls(values, opt, schemes)
+    except ValueError as exc:
+        _fail(str(exc))
 
 
 def _serve(state, host: str, port: int, banner: str) -> None:
