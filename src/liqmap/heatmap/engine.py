@@ -121,9 +121,9 @@ class Params:
         if self.half_life_ms is not None and self.half_life_ms <= 0:
             raise ValueError("half_life_ms must be > 0 or None")
 
-    @property
+    @cached_property
     def g(self) -> float:
-        """Log width of one cell."""
+        """Log width of one cell (natural-log price units; computed once per instance)."""
         return math.log1p(self.cell_bps / 1e4)
 
     @property
@@ -192,17 +192,53 @@ class _Kernel:
             F, G = F / total, G / total
         return cls(x0, F, G, total, (math.floor(lo.min()) - 1.0, math.ceil(hi.max()) + 2.0))
 
+    @cached_property
+    def phases(self) -> dict[int, tuple[list[np.ndarray], list[np.ndarray]]]:
+        """Per table (keyed by ``id`` of F / G) and phase ``r`` in ``0 .. KERNEL_RES − 1``: the table points
+        ``r, r + RES, …`` and their forward differences (``table[i + 1] − table[i]``), contiguous, so
+        :meth:`on_grid` reads ``n + 1`` points of one phase without a strided gather or a subtraction."""
+        out = {}
+        for table in (self.F, self.G):
+            pts = [np.ascontiguousarray(table[r::KERNEL_RES]) for r in range(KERNEL_RES)]
+            steps = [np.ascontiguousarray(table[r + 1::KERNEL_RES] - table[r:len(table) - 1:KERNEL_RES])
+                     for r in range(KERNEL_RES)]
+            out[id(table)] = (pts, steps)
+        return out
+
+    def box(self, y0: float, w1: float, n: int) -> np.ndarray:
+        """``(G(y) − G(y − w1)) / w1`` at ``y = y0, y0 + 1, …, y0 + n`` (cells; ``w1`` > 0 cells): the CDF of
+        the kernel convolved with a uniform entry box of width ``w1``. Same arithmetic as two
+        :meth:`on_grid` calls on G, inlined for the per-step path."""
+        u1, u2 = (y0 - self.x0) * KERNEL_RES, (y0 - w1 - self.x0) * KERNEL_RES
+        i1, i2 = math.floor(u1), math.floor(u2)
+        last = len(self.G) - 1 - KERNEL_RES * n
+        if not (0 <= i2 and i1 < last):  # i2 <= i1: both inside the table or the general path
+            cum = self.on_grid(self.G, y0, n)
+            cum -= self.on_grid(self.G, y0 - w1, n)
+        else:
+            pts, steps = self.phases[id(self.G)]
+            j1, r1 = divmod(i1, KERNEL_RES)
+            j2, r2 = divmod(i2, KERNEL_RES)
+            cum = np.multiply(steps[r1][j1:j1 + n + 1], u1 - i1)
+            cum += pts[r1][j1:j1 + n + 1]
+            v2 = np.multiply(steps[r2][j2:j2 + n + 1], u2 - i2)
+            v2 += pts[r2][j2:j2 + n + 1]
+            cum -= v2
+        cum /= w1
+        return cum
+
     def on_grid(self, table: np.ndarray, y0: float, n: int) -> np.ndarray:
-        """``table`` (F or G) at ``y0, y0 + 1, …, y0 + n`` cells: strided views when inside the table,
-        else a general interpolation (G continued with slope 1 to the right)."""
+        """``table`` (F or G) at ``y0, y0 + 1, …, y0 + n`` cells (a new (n + 1,) array): one phase of the
+        table when inside it, else a general interpolation (G continued with slope 1 to the right)."""
         u0 = (y0 - self.x0) * KERNEL_RES
         i0 = math.floor(u0)
         t = u0 - i0
-        end = i0 + 1 + KERNEL_RES * n
-        if i0 >= 0 and end < len(table):
-            a = table[i0:end:KERNEL_RES]
-            b = table[i0 + 1:end + 1:KERNEL_RES]
-            return a + t * (b - a)
+        if i0 >= 0 and i0 + 1 + KERNEL_RES * n < len(table):
+            pts, steps = self.phases[id(table)]
+            j, r = divmod(i0, KERNEL_RES)
+            v = np.multiply(steps[r][j:j + n + 1], t)  # a + t·(b − a) with a = table[i0 + k·RES]
+            v += pts[r][j:j + n + 1]
+            return v
         y = y0 + np.arange(n + 1.0)
         u = np.clip((y - self.x0) * KERNEL_RES, 0.0, len(table) - 1.0)
         i = np.minimum(u.astype(np.int64), len(table) - 2)
@@ -335,54 +371,54 @@ def _recenter(st: State, close: float) -> None:
     st._prices = None
 
 
-def _notional(st: State, q: np.ndarray, i0: int, i1: int) -> float:
-    """USD notional of ``q[i0:i1]`` (contracts per cell) at the cells' prices."""
-    if st.params.contract == "inverse":
-        return float(q[i0:i1].sum()) * st.params.contract_size
-    return float(q[i0:i1] @ st.prices()[i0:i1])
+_sum = np.add.reduce  # = ndarray.sum (same reduction) without the method's Python wrapper
 
 
 def _take(st: State, s: int, i0: int, i1: int, part: int, frac: float) -> tuple[float, float]:
     """Remove cells ``i0:i1`` of side ``s`` fully and the share ``frac`` of cell ``part`` (−1 = none).
     Returns (USD, contracts) removed."""
     row = st.book[s]
-    usd, qty = _notional(st, row, i0, i1), float(row[i0:i1].sum())
-    row[i0:i1] = 0.0
+    seg = row[i0:i1]
+    qty = float(_sum(seg))
+    inverse = st.params.contract == "inverse"
+    usd = qty * st.params.contract_size if inverse else float(seg @ st.prices()[i0:i1])
+    seg.fill(0.0)
     if part >= 0 and frac > 0:
-        q = row[part] * frac
-        usd += _notional(st, np.array([q]), 0, 1) if st.params.contract == "inverse" else q * st.prices()[part]
+        q = float(row[part]) * frac
+        usd += q * st.params.contract_size if inverse else q * float(st.prices()[part])
         qty += q
         row[part] -= q
     return usd, qty
 
 
-def _consume(st: State, low: float, high: float) -> tuple[np.ndarray, float]:
-    """Liquidate levels crossed by [low, high] (module docstring 1); returns ((2,) USD, contracts)."""
+def _consume(st: State, low: float, high: float) -> tuple[float, float, float]:
+    """Liquidate levels crossed by [low, high] (module docstring 1); returns (long USD, short USD,
+    contracts)."""
     g, C = st.params.g, st.book.shape[-1]
-    out, qty = np.zeros(2), 0.0
+    usd_long = usd_short = qty = 0.0
     if low == low:
         x = math.log(low) / g - st.origin
         i = math.floor(x)
         if i < C:
-            out[0], q = _take(st, 0, max(i + 1, 0), C, i if i >= 0 else -1, i + 1 - x)
+            usd_long, q = _take(st, 0, max(i + 1, 0), C, i if i >= 0 else -1, i + 1 - x)
             qty += q
     if high == high:
         x = math.log(high) / g - st.origin
         j = math.floor(x)
         if j >= 0:
-            out[1], q = _take(st, 1, 0, min(j, C), j if j < C else -1, x - j)
+            usd_short, q = _take(st, 1, 0, min(j, C), j if j < C else -1, x - j)
             qty += q
-    return out, qty
+    return usd_long, usd_short, qty
 
 
-def _deposit(st: State, low: float, high: float, mass: np.ndarray, same_step: float) -> np.ndarray:
+def _deposit(st: State, low: float, high: float, mass: tuple[float, float], same_step: float) -> list[float]:
     """Add ``mass[s]`` contracts per side: entries uniform over [low, high] (log), levels at entry × the
     side's kernel (ladder mixture with the level spread). Exact convolution of the entry box with the
-    kernel via the kernel's integrated CDF. Returns (2,) USD liquidated by the same-step share."""
+    kernel via the kernel's integrated CDF. Returns [long, short] USD liquidated by the same-step share."""
     p, C, g = st.params, st.book.shape[-1], st.params.g
     a = math.log(low) / g - st.origin
     w1 = math.log(high / low) / g
-    consumed = np.zeros(2)
+    consumed = [0.0, 0.0]
     for s in (0, 1):
         if mass[s] <= 0:
             continue
@@ -397,14 +433,13 @@ def _deposit(st: State, low: float, high: float, mass: np.ndarray, same_step: fl
         n = c1 - c0
         m = mass[s] * k.weight
         if w1 > 1e-6:
-            cum = k.on_grid(k.G, y0, n)
-            cum -= k.on_grid(k.G, y0 - w1, n)
-            cum /= w1
+            cum = k.box(y0, w1, n)
         else:
             cum = k.on_grid(k.F, y0, n)
-        add = (cum[1:] - cum[:-1]) * m
+        add = np.subtract(cum[1:], cum[:-1])
+        add *= m
         if c0 == 0 or c1 == C:  # the kernel reaches past the window edge: count what falls off
-            st.dropped_qty += float(m - add.sum())
+            st.dropped_qty += float(m - _sum(add))
         if same_step > 0:
             cp = st.prices()[c0:c1]
             gone = add * ((cp >= low) if s == 0 else (cp <= high)) * same_step
@@ -440,21 +475,24 @@ def _background_scale(st: State, x: StepInput) -> float:
     return st.oi if st.oi == st.oi else 0.0
 
 
-def _apply_flows(st: State, x: StepInput, low: float, high: float, liq_qty: float) -> np.ndarray:
-    """Closes, OI opens and background opens of one priced step; returns same-step liquidations (2,) USD."""
+def _apply_flows(st: State, x: StepInput, low: float, high: float, liq_qty: float) -> list[float]:
+    """Closes, OI opens and background opens of one priced step; returns same-step liquidations
+    [long, short] USD."""
     p = st.params
     closes, opens, beta = _flows(st, x, liq_qty)
     if closes > 0 and p.use_oi_closes:
         before = x.oi + closes  # contracts open after this step's liquidations, before its closes
         st.book[0] *= 1.0 - min(1.0, closes * (1.0 - beta) / before)
         st.book[1] *= 1.0 - min(1.0, closes * beta / before)
-    mass = np.array([beta, 1.0 - beta]) * (opens * p.oi_weight)
+    opened = opens * p.oi_weight
+    m_long, m_short = beta * opened, (1.0 - beta) * opened
     if p.base_rate > 0:
-        mass += 0.5 * p.base_rate * _background_scale(st, x) * st.step_ms / HOUR_MS
+        bg = 0.5 * p.base_rate * _background_scale(st, x) * st.step_ms / HOUR_MS
+        m_long, m_short = m_long + bg, m_short + bg
     st.beta = beta
-    if not mass.any():
-        return np.zeros(2)
-    return _deposit(st, low, high, mass, p.same_step_frac)
+    if not (m_long != 0 or m_short != 0):  # NaN counts as non-zero
+        return [0.0, 0.0]
+    return _deposit(st, low, high, (m_long, m_short), p.same_step_frac)
 
 
 def step(state: State, x: StepInput, *, inplace: bool = False, levels: bool = True) -> tuple[State, StepOutput]:
@@ -469,27 +507,29 @@ def step(state: State, x: StepInput, *, inplace: bool = False, levels: bool = Tr
     st = state if inplace else state.copy()
     p = st.params
     dt_ms = st.step_ms if st.t_end is None else x.t_end - st.t_end
-    consumed = np.zeros(2)
+    usd_long = usd_short = 0.0
     if x.close == x.close:
         _recenter(st, x.close)
         low = x.low if x.low == x.low else x.close
         high = x.high if x.high == x.high else x.close
         if st.t_price is not None and x.t_end - st.t_price > st.step_ms:  # after a gap the path is unknown:
             low, high = min(low, st.close), max(high, st.close)  # price crossed from the last close to here
-        consumed, liq_qty = _consume(st, low, high)
-        consumed += _apply_flows(st, x, x.low if x.low == x.low else low, x.high if x.high == x.high else high, liq_qty)
+        usd_long, usd_short, liq_qty = _consume(st, low, high)
+        same = _apply_flows(st, x, x.low if x.low == x.low else low, x.high if x.high == x.high else high, liq_qty)
+        usd_long, usd_short = usd_long + same[0], usd_short + same[1]
         st.close, st.t_price = x.close, int(x.t_end)
         if x.oi == x.oi:
             st.oi, st.t_oi = x.oi, int(x.t_end)
     if p.half_life_ms:
         st.book *= 2.0 ** (-dt_ms / p.half_life_ms)
-    total = float(st.book.sum())
+    total = float(_sum(st.book, axis=None))
     if x.oi == x.oi and total > x.oi:  # the book cannot hold more contracts than exist
         st.dropped_qty += total - x.oi
         st.book *= x.oi / total
         total = x.oi
     st.t_end, st.n_steps = int(x.t_end), st.n_steps + 1
     lv = levels_of(st) if levels and st.origin is not None else None
+    consumed = np.array((usd_long, usd_short))
     return st, StepOutput(int(x.t_end), st.origin if st.origin is not None else 0, lv, consumed, total, x.oi)
 
 

@@ -182,10 +182,11 @@ def _bins(p, c: float, origin: int, levels: np.ndarray, bin_size: float, band_pc
     key = (origin, n)
     if cache is None or key not in cache:
         bidx = np.floor(np.exp((origin + np.arange(n) + 0.5) * p.g) / bin_size).astype(np.int64)
+        first = np.concatenate(([True], bidx[1:] != bidx[:-1]))  # cell k opens a bin
         if cache is not None:
-            cache[key] = bidx
+            cache[key] = bidx, first
     else:
-        bidx = cache[key]
+        bidx, first = cache[key]
     if c != c:
         return np.zeros(0), np.zeros(0, np.int64), np.zeros(0, np.int64)
     # cells are sorted by price: the band is one index range
@@ -193,12 +194,16 @@ def _bins(p, c: float, origin: int, levels: np.ndarray, bin_size: float, band_pc
     i1 = min(math.floor(math.log(c * (1 + band_pct / 100)) / p.g - origin - 0.5) + 1, n)
     if i1 <= i0:
         return np.zeros(0), np.zeros(0, np.int64), np.zeros(0, np.int64)
-    b = bidx[i0:i1]
-    starts = np.flatnonzero(np.concatenate(([True], b[1:] != b[:-1])))
-    lo_ = np.round(np.add.reduceat(levels[0, i0:i1], starts)).astype(np.int64)
-    sh = np.round(np.add.reduceat(levels[1, i0:i1], starts)).astype(np.int64)
-    nz = (lo_ > 0) | (sh > 0)
-    return np.round(b[starts][nz] * bin_size, 8), lo_[nz], sh[nz]
+    opens = first[i0:i1].copy()
+    opens[0] = True
+    starts = opens.nonzero()[0]
+    usd = np.empty((2, len(starts)))
+    np.add.reduceat(levels[0, i0:i1], starts, out=usd[0])
+    np.add.reduceat(levels[1, i0:i1], starts, out=usd[1])
+    whole = np.round(usd).astype(np.int64)
+    nz = np.maximum.reduce(whole, axis=0) > 0  # long > 0 or short > 0
+    lo_, sh = whole[:, nz]
+    return np.round(bidx[i0:i1][starts[nz]] * bin_size, 8), lo_, sh
 
 
 def _heatmap_grid(con, symbol, start, end, interval, bin_size, band_pct, served, warmup_ms):
