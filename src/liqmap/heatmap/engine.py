@@ -340,6 +340,9 @@ def _check(state: State, x: StepInput) -> None:
         raise ValueError(f"t_end {t} is not a step END on the {state.step_ms} ms grid (steps are named by their end)")
     if state.t_end is not None and t <= state.t_end:
         raise ValueError(f"t_end {t} does not follow the last step end {state.t_end} (steps must increase)")
+    _, o, h, lo, c, oi, tb = x
+    if 0 < lo <= h < math.inf and 0 < o < math.inf and 0 < c < math.inf and 0 <= oi < math.inf and 0 <= tb <= 1:
+        return  # every value known and valid (the common step); else the checks below name the bad one
     for name in ("open", "high", "low", "close"):
         v = getattr(x, name)
         if v == v and not (0 < v < math.inf):

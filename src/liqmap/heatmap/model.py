@@ -200,10 +200,10 @@ def _bins(p, c: float, origin: int, levels: np.ndarray, bin_size: float, band_pc
     usd = np.empty((2, len(starts)))
     np.add.reduceat(levels[0, i0:i1], starts, out=usd[0])
     np.add.reduceat(levels[1, i0:i1], starts, out=usd[1])
-    whole = np.round(usd).astype(np.int64)
+    whole = usd.round().astype(np.int64)  # ndarray.round is np.round without its Python wrapper
     nz = np.maximum.reduce(whole, axis=0) > 0  # long > 0 or short > 0
     lo_, sh = whole[:, nz]
-    return np.round(bidx[i0:i1][starts[nz]] * bin_size, 8), lo_, sh
+    return (bidx[i0:i1][starts[nz]] * bin_size).round(8), lo_, sh
 
 
 def _heatmap_grid(con, symbol, start, end, interval, bin_size, band_pct, served, warmup_ms):
