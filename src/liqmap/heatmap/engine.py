@@ -294,7 +294,9 @@ class State:
     (ms, None before the first step); oi: last known OI (contracts); beta: last known taker-buy
     share; close: last known close; t_oi / t_price: step ends at which ``oi`` / ``close`` were seen;
     dropped_qty: contracts pushed off the window edge or removed by the OI cap (diagnostics);
-    n_steps: steps taken.
+    n_steps: steps taken. ``_nz``: per side (lo, hi) window cells outside of which the book is
+    exactly +0.0 — ``(lo0, hi0, lo1, hi1)``, kept by the stepper so :func:`_take` skips reductions
+    over empty ranges; None = unknown (code writing ``book`` directly must leave or reset it None).
     """
 
     params: Params
@@ -310,6 +312,7 @@ class State:
     t_oi: int | None = None
     t_price: int | None = None
     _prices: np.ndarray | None = field(default=None, repr=False, compare=False)
+    _nz: tuple[int, int, int, int] | None = field(default=None, repr=False, compare=False)
 
     def copy(self) -> "State":
         """Deep copy (the book array is copied)."""
@@ -331,7 +334,8 @@ def new_state(params: Params, step_ms: int) -> State:
     """Empty book for ``params`` stepping every ``step_ms`` ms (the window is placed at the first price)."""
     if step_ms <= 0 or step_ms % 1000:
         raise ValueError(f"step_ms must be a positive whole number of seconds, got {step_ms}")
-    return State(params=params, step_ms=int(step_ms), book=np.zeros((2, params.n_cells)))
+    C = params.n_cells
+    return State(params=params, step_ms=int(step_ms), book=np.zeros((2, C)), _nz=(C, -1, C, -1))
 
 
 def _check(state: State, x: StepInput) -> None:
@@ -370,8 +374,19 @@ def _recenter(st: State, close: float) -> None:
             src = old[..., max(shift, 0): C + min(shift, 0)]
             st.book[..., max(-shift, 0): C - max(shift, 0)] = src
         st.dropped_qty += float(old.sum() - st.book.sum())
+        if st._nz is not None:
+            st._nz = _shifted(st._nz, shift, C)
     st.origin = new
     st._prices = None
+
+
+def _shifted(nz: tuple[int, int, int, int], shift: int, C: int) -> tuple[int, int, int, int]:
+    """``State._nz`` after the window moved by ``shift`` cells (``C`` cells; empty side = (C, −1))."""
+    out = []
+    for lo, hi in (nz[:2], nz[2:]):
+        lo, hi = max(lo - shift, 0), min(hi - shift, C - 1)
+        out += (lo, hi) if lo <= hi else (C, -1)
+    return tuple(out)
 
 
 _sum = np.add.reduce  # = ndarray.sum (same reduction) without the method's Python wrapper
@@ -381,11 +396,20 @@ def _take(st: State, s: int, i0: int, i1: int, part: int, frac: float) -> tuple[
     """Remove cells ``i0:i1`` of side ``s`` fully and the share ``frac`` of cell ``part`` (−1 = none).
     Returns (USD, contracts) removed."""
     row = st.book[s]
-    seg = row[i0:i1]
-    qty = float(_sum(seg))
     inverse = st.params.contract == "inverse"
-    usd = qty * st.params.contract_size if inverse else float(seg @ st.prices()[i0:i1])
-    seg.fill(0.0)
+    nz = st._nz
+    if nz is not None and (i1 <= nz[2 * s] or i0 > nz[2 * s + 1]):  # all +0.0: what the sums give
+        qty = 0.0
+        usd = qty * st.params.contract_size if inverse else 0.0
+    else:
+        seg = row[i0:i1]
+        qty = float(_sum(seg))
+        usd = qty * st.params.contract_size if inverse else float(seg @ st.prices()[i0:i1])
+        seg.fill(0.0)
+    if nz is not None:  # the range is now +0.0 (it is a prefix or a suffix of the window)
+        lo, hi = nz[2 * s], nz[2 * s + 1]
+        lo, hi = max(lo, i1) if i0 <= lo else lo, min(hi, i0 - 1) if i1 > hi else hi
+        st._nz = (lo, hi) + nz[2:] if s == 0 else nz[:2] + (lo, hi)
     if part >= 0 and frac > 0:
         q = float(row[part]) * frac
         usd += q * st.params.contract_size if inverse else q * float(st.prices()[part])
@@ -449,6 +473,10 @@ def _deposit(st: State, low: float, high: float, mass: tuple[float, float], same
             add = add - gone
             consumed[s] = float(gone.sum()) * p.contract_size if p.contract == "inverse" else float(gone @ cp)
         st.book[s, c0:c1] += add
+        if st._nz is not None:
+            nz = st._nz
+            span = (min(nz[2 * s], c0), max(nz[2 * s + 1], c1 - 1))
+            st._nz = span + nz[2:] if s == 0 else nz[:2] + span
     return consumed
 
 
