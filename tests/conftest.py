@@ -38,6 +38,34 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
+def _loopback(host: object) -> bool:
+    h = str(host).lower()
+    return h in ("localhost", "::1", "0.0.0.0", "") or h.startswith(("127.", "::ffff:127."))
+
+
+@pytest.fixture(autouse=True)
+def _no_internet(monkeypatch):
+    """No test reaches the internet: an in-process connect to anything but loopback fails at once
+    with the address named (CI has no network; a test that tried would hang or pass by luck on a
+    developer's machine). Child processes (serve, record) get only 127.0.0.1 URLs from the tests."""
+    real_connect, real_connect_ex = socket.socket.connect, socket.socket.connect_ex
+
+    def check(sock: socket.socket, address) -> None:
+        if sock.family in (socket.AF_INET, socket.AF_INET6) and not _loopback(address[0]):
+            raise OSError(f"test tried to reach {address!r}: tests use local servers on 127.0.0.1 only")
+
+    def connect(self, address):
+        check(self, address)
+        return real_connect(self, address)
+
+    def connect_ex(self, address):
+        check(self, address)
+        return real_connect_ex(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as s:
