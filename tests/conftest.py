@@ -47,11 +47,14 @@ def _loopback(host: object) -> bool:
 def _no_internet(monkeypatch):
     """No test reaches the internet: an in-process connect to anything but loopback fails at once
     with the address named (CI has no network; a test that tried would hang or pass by luck on a
-    developer's machine). Child processes (serve, record) get only 127.0.0.1 URLs from the tests."""
+    developer's machine), and the test fails even when a feed's reconnect loop swallowed the error.
+    Child processes (serve, record) get only 127.0.0.1 URLs from the tests."""
     real_connect, real_connect_ex = socket.socket.connect, socket.socket.connect_ex
+    attempts: list = []
 
     def check(sock: socket.socket, address) -> None:
         if sock.family in (socket.AF_INET, socket.AF_INET6) and not _loopback(address[0]):
+            attempts.append(address)
             raise OSError(f"test tried to reach {address!r}: tests use local servers on 127.0.0.1 only")
 
     def connect(self, address):
@@ -64,6 +67,9 @@ def _no_internet(monkeypatch):
 
     monkeypatch.setattr(socket.socket, "connect", connect)
     monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
+    yield attempts
+    if attempts:  # also when a feed's reconnect loop swallowed the error
+        pytest.fail(f"the test tried to reach the network: {attempts[:3]!r}")
 
 
 def free_port() -> int:
