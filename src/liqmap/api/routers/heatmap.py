@@ -111,20 +111,12 @@ def _symbol_or_404(cur, symbol: str) -> str:
 
 def _underlying_symbol(sym: str, known: list[str]) -> str | None:
     """The archive symbol an underlying names (``BTC`` -> ``BTCUSDT``, as the realized endpoints
-    read it): its USDT perpetual, else its only symbol; None when there is none or several."""
-    from liqmap.symbols import parse_symbol
+    read it, :func:`liqmap.symbols.base_of`): its USDT perpetual, else its only symbol; None
+    when there is none or several."""
+    from liqmap.symbols import base_of
 
-    try:
-        base = parse_symbol(sym).base
-    except ValueError:
-        return None
-    same = []
-    for k in known:
-        try:
-            if parse_symbol(k).base == base:
-                same.append(k)
-        except ValueError:
-            continue
+    base = base_of(sym)
+    same = [k for k in known if base_of(k) == base]
     if f"{base}USDT" in same:
         return f"{base}USDT"
     return same[0] if len(same) == 1 else None
